@@ -1,0 +1,71 @@
+"""Relative dates ("today", "3 months ago") resolved at run time in UTC, at 00:00 (DESIGN §1.2)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s+(day|week|month|year)s?\s+ago\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+)\s+(day|week|month|year)s?\s*$", re.IGNORECASE)
+_NAMED = {"today": 0, "yesterday": -1, "tomorrow": 1}
+
+RELATIVE_DATE_HELP = "'today', 'yesterday', 'tomorrow' or 'N days|weeks|months|years ago'"
+
+
+def is_relative_date(text: str) -> bool:
+    """Whether ``text`` is a relative date such as ``today`` or ``30 days ago``.
+
+    >>> is_relative_date("30 days ago"), is_relative_date("2024-01-31")
+    (True, False)
+    """
+    return text.strip().lower() in _NAMED or bool(_RELATIVE.match(text))
+
+
+def resolve_relative_date(text: str, today: dt.date) -> dt.date:
+    """The calendar date a relative date means on ``today``.
+
+    Months and years keep the day of the month, clamped to the month's last day.
+
+    >>> resolve_relative_date("1 month ago", dt.date(2024, 3, 31))
+    datetime.date(2024, 2, 29)
+    >>> resolve_relative_date("yesterday", dt.date(2024, 1, 1))
+    datetime.date(2023, 12, 31)
+    """
+    named = _NAMED.get(text.strip().lower())
+    if named is not None:
+        return today + dt.timedelta(days=named)
+    match = _RELATIVE.match(text)
+    if not match:
+        msg = f"'{text}' is not a relative date; use {RELATIVE_DATE_HELP}"
+        raise ValueError(msg)
+    return shift(today, -int(match.group(1)), match.group(2).lower())
+
+
+def parse_duration(text: str) -> tuple[int, str]:
+    """Parse a window such as ``12 months`` into ``(12, "month")``.
+
+    >>> parse_duration("90 days")
+    (90, 'day')
+    """
+    match = _DURATION.match(text)
+    if not match:
+        msg = f"'{text}' is not a duration; use 'N days', 'N weeks', 'N months' or 'N years'"
+        raise ValueError(msg)
+    return int(match.group(1)), match.group(2).lower()
+
+
+def shift(day: dt.date, amount: int, unit: str) -> dt.date:
+    """Move ``day`` by ``amount`` days, weeks, months or years.
+
+    >>> shift(dt.date(2024, 2, 29), -1, "year")
+    datetime.date(2023, 2, 28)
+    """
+    if unit == "day":
+        return day + dt.timedelta(days=amount)
+    if unit == "week":
+        return day + dt.timedelta(weeks=amount)
+    months = amount * (12 if unit == "year" else 1)
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    last_day = calendar.monthrange(year, month0 + 1)[1]
+    return dt.date(year, month0 + 1, min(day.day, last_day))

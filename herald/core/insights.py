@@ -1,0 +1,131 @@
+"""Segment insights (DESIGN §1.2): how many customers match and what they are worth.
+
+Like Amperity, the one-year figures come from ``Transaction_Attributes_Extended``
+(``l12m_order_frequency``, ``l12m_order_revenue``) and reachability from
+``Customer_Attributes`` (``contactable_email``, ``contactable_phone``, ``contactable_address``).
+A metric whose table or column is missing is reported as None rather than failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from herald.core.catalog import Catalog
+
+METRICS = (
+    "unique_customers",
+    "active_customers_1y",
+    "revenue_1y",
+    "reachable_customers",
+    "reachable_email",
+    "reachable_phone",
+)
+TAE = "Transaction_Attributes_Extended"
+ATTRIBUTES = "Customer_Attributes"
+
+
+@dataclass(frozen=True)
+class Insights:
+    """One refresh of a segment's insights."""
+
+    unique_customers: int
+    active_customers_1y: int | None
+    revenue_1y: float | None
+    reachable_customers: int | None
+    reachable_email: int | None
+    reachable_phone: int | None
+
+    @property
+    def share_reachable_email(self) -> float | None:
+        return _share(self.reachable_email, self.unique_customers)
+
+    @property
+    def share_reachable_phone(self) -> float | None:
+        return _share(self.reachable_phone, self.unique_customers)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in METRICS}
+        out["share_reachable_email"] = self.share_reachable_email
+        out["share_reachable_phone"] = self.share_reachable_phone
+        return out
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Insights:
+        def num(name: str, kind: type) -> Any:
+            value = row.get(name)
+            return None if value is None else kind(value)
+
+        return cls(
+            unique_customers=int(row["unique_customers"]),
+            active_customers_1y=num("active_customers_1y", int),
+            revenue_1y=num("revenue_1y", float),
+            reachable_customers=num("reachable_customers", int),
+            reachable_email=num("reachable_email", int),
+            reachable_phone=num("reachable_phone", int),
+        )
+
+
+def _share(part: int | None, whole: int) -> float | None:
+    if part is None:
+        return None
+    return part / whole if whole else 0.0
+
+
+def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
+    """One aggregate query over a segment's keys computing every available metric.
+
+    >>> cat = Catalog.from_columns([("Customer_360", "amperity_id", "string", "VARCHAR")])
+    >>> seg = exp.select(exp.column("amperity_id", "base")).from_("Customer_360 AS base")
+    >>> insights_query(seg, cat).sql()
+    'WITH seg AS (SELECT base.amperity_id FROM Customer_360 AS base) SELECT COUNT(*) AS unique_customers, NULL AS active_customers_1y, NULL AS revenue_1y, NULL AS reachable_customers, NULL AS reachable_email, NULL AS reachable_phone FROM seg AS s'
+    """
+    key = catalog.customer_key
+    s_key = exp.column(key, "s", quoted=True)
+    query = exp.select(exp.alias_(exp.Count(this=exp.Star()), "unique_customers")).from_(
+        exp.Table(this=exp.to_identifier("seg"), alias=exp.TableAlias(this=exp.to_identifier("s")))
+    )
+    query = query.with_("seg", as_=segment)
+    tae = _table_with(catalog, TAE, ("l12m_order_frequency", "l12m_order_revenue"))
+    attrs = _table_with(catalog, ATTRIBUTES, ("contactable_email", "contactable_phone", "contactable_address"))
+    if tae:
+        query = query.join(_aliased(tae, "tae"), on=exp.EQ(this=exp.column(key, "tae", quoted=True), expression=s_key), join_type="left")
+    if attrs:
+        query = query.join(_aliased(attrs, "ca"), on=exp.EQ(this=exp.column(key, "ca", quoted=True), expression=s_key), join_type="left")
+    freq, revenue = (_col(tae, "tae", c) for c in ("l12m_order_frequency", "l12m_order_revenue"))
+    email, phone, address = (_col(attrs, "ca", c) for c in ("contactable_email", "contactable_phone", "contactable_address"))
+    metrics = {
+        "active_customers_1y": _count_if(exp.GT(this=freq, expression=exp.Literal.number(0))) if tae else None,
+        "revenue_1y": exp.Coalesce(this=exp.Sum(this=revenue), expressions=[exp.Literal.number(0)]) if tae else None,
+        "reachable_customers": _count_if(exp.or_(_is_true(email), _is_true(phone), _is_true(address))) if attrs else None,
+        "reachable_email": _count_if(_is_true(email)) if attrs else None,
+        "reachable_phone": _count_if(_is_true(phone)) if attrs else None,
+    }
+    for name, expression in metrics.items():
+        query = query.select(exp.alias_(expression if expression is not None else exp.null(), name))
+    return query
+
+
+def _table_with(catalog: Catalog, name: str, columns: tuple[str, ...]) -> str | None:
+    table = catalog.table(name)
+    if table is None or any(table.column(c) is None for c in (catalog.customer_key, *columns)):
+        return None
+    return table.name
+
+
+def _aliased(name: str, alias: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _col(_table: str | None, alias: str, column: str) -> exp.Column:
+    return exp.column(column, alias, quoted=True)
+
+
+def _is_true(column: exp.Expression) -> exp.Expression:
+    return exp.EQ(this=column, expression=exp.true())
+
+
+def _count_if(condition: exp.Expression) -> exp.Expression:
+    return exp.Sum(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0)))

@@ -1,0 +1,109 @@
+"""SQL segments: one read-only SELECT that returns only the customer key (DESIGN §1.2)."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from herald.core.catalog import Catalog, did_you_mean
+from herald.exceptions import SqlSegmentError
+
+# Anything that writes, changes the schema, or reaches outside the customer database.
+_FORBIDDEN: tuple[type[exp.Expression], ...] = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Command,
+    exp.Copy,
+    exp.Into,
+    exp.Pragma,
+    exp.Use,
+    exp.Set,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.LoadData,
+)
+
+
+def validate_sql_segment(sql: str, catalog: Catalog, *, dialect: str = "duckdb") -> exp.Query:
+    """Parse a SQL segment and check it is one read-only SELECT of the customer key.
+
+    Returns:
+        The parsed query, to embed in the segment's compiled tree.
+
+    Raises:
+        SqlSegmentError: with what is wrong and how to fix it.
+
+    >>> cat = Catalog.from_columns([("Customer_360", "amperity_id", "string", "VARCHAR")])
+    >>> validate_sql_segment("SELECT amperity_id FROM Customer_360", cat).sql()
+    'SELECT amperity_id FROM Customer_360'
+    """
+    statement = _single_statement(sql, dialect)
+    _check_read_only(statement)
+    if not isinstance(statement, exp.Query):
+        msg = f"a SQL segment must be a SELECT, got {statement.key.upper()}"
+        raise SqlSegmentError(msg, location="sql")
+    _check_projection(statement, catalog.customer_key)
+    _check_sources(statement, catalog)
+    return statement
+
+
+def _single_statement(sql: str, dialect: str) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except ParseError as error:
+        first = error.errors[0] if error.errors else {}
+        where = f" (line {first.get('line')}, column {first.get('col')})" if first else ""
+        msg = f"the SQL does not parse{where}: {first.get('description', error)}"
+        raise SqlSegmentError(msg, location="sql") from None
+    if len(statements) != 1:
+        msg = f"a SQL segment is exactly one SELECT statement; found {len(statements)}"
+        raise SqlSegmentError(msg, location="sql")
+    return statements[0]
+
+
+def _check_read_only(statement: exp.Expression) -> None:
+    for node in statement.walk():
+        if isinstance(node, _FORBIDDEN):
+            msg = f"a SQL segment may only read; {node.key.upper()} is not allowed"
+            raise SqlSegmentError(msg, location="sql")
+
+
+def _check_projection(query: exp.Query, key: str) -> None:
+    branches = _select_branches(query)
+    for select in branches:
+        names = [e.alias_or_name for e in select.expressions]
+        if len(names) != 1 or names[0].lower() != key.lower() or isinstance(select.expressions[0], exp.Star):
+            shown = ", ".join(e.sql() for e in select.expressions)
+            msg = f"a SQL segment must return only the customer key '{key}', but it selects: {shown}"
+            raise SqlSegmentError(msg, location="sql")
+
+
+def _select_branches(query: exp.Expression) -> list[exp.Select]:
+    if isinstance(query, exp.SetOperation):
+        return _select_branches(query.left) + _select_branches(query.right)
+    if isinstance(query, exp.Subquery):
+        return _select_branches(query.this)
+    assert isinstance(query, exp.Select)
+    return [query]
+
+
+def _check_sources(statement: exp.Expression, catalog: Catalog) -> None:
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            msg = f"a SQL segment reads tables only; '{table.sql()}' is not a table"
+            raise SqlSegmentError(msg, location="sql")
+        if table.db or table.catalog:
+            msg = f"use the table name alone, without a schema or database: '{table.sql()}'"
+            raise SqlSegmentError(msg, location="sql")
+        if table.name.lower() not in ctes and catalog.table(table.name) is None:
+            hint = did_you_mean(table.name, catalog.table_names())
+            msg = f"unknown table '{table.name}'.{hint}"
+            raise SqlSegmentError(msg, location="sql")

@@ -1,0 +1,86 @@
+"""The engine protocol: run sqlglot trees, describe the catalog, stream Arrow batches.
+
+Engines register by name when their class is defined (``name = "duckdb"``) and are created
+with :func:`create_engine`, so a new engine is a subclass in its own module.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from sqlglot import exp
+
+from herald.core.catalog import Catalog, did_you_mean
+from herald.exceptions import ConfigError
+
+_REGISTRY: dict[str, type[Engine]] = {}
+# Engines that live in modules not imported yet: name → module. Imported on first use.
+_LAZY = {"duckdb": "herald.engines.duckdb"}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, so callers test flags instead of classes."""
+
+    read_only: bool = True
+    supports_md5: bool = True
+    streams_batches: bool = True
+
+
+class Engine(abc.ABC):
+    """A SQL engine over the customer database."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _REGISTRY[cls.name] = cls
+
+    @abc.abstractmethod
+    def catalog(self, **roles: Any) -> Catalog:
+        """The tables and typed columns of the database, with the given table roles."""
+
+    @abc.abstractmethod
+    def query(self, expression: exp.Expression | str) -> pa.Table:
+        """Run a query and return the whole result (for small results)."""
+
+    @abc.abstractmethod
+    def batches(self, expression: exp.Expression | str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """Run a query and stream its result in Arrow record batches."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
+        """The SQL text of a tree in this engine's dialect."""
+        return expression.sql(dialect=self.dialect, pretty=pretty)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_engine(name: str, **options: Any) -> Engine:
+    """Create an engine by its registered name.
+
+    Raises:
+        ConfigError: for an unknown name, with the closest known one.
+    """
+    if name not in _REGISTRY and name in _LAZY:
+        importlib.import_module(_LAZY[name])
+    if name not in _REGISTRY:
+        known = sorted({*_REGISTRY, *_LAZY})
+        msg = f"unknown engine '{name}'.{did_you_mean(name, known)} Known engines: {', '.join(known)}"
+        raise ConfigError(msg)
+    return _REGISTRY[name](**options)

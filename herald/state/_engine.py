@@ -1,0 +1,108 @@
+"""Engines for the state database: SQLite (default) or PostgreSQL, behaving alike.
+
+SQLite needs help to behave like a server database under concurrent writers:
+
+* WAL, so readers never block the writer and the writer never blocks readers;
+* foreign keys, which SQLite leaves off unless asked on every connection;
+* a busy timeout, so a second writer waits for the lock instead of failing at once;
+* ``BEGIN IMMEDIATE`` for writes: the write lock is taken before the first read, so two
+  stores cannot both read "no draft yet" and then both try to write. Python's sqlite3 module
+  would otherwise open the transaction lazily at the first write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+
+from herald.exceptions import ConfigError, MissingDependencyError
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another writer's lock before giving up."""
+
+WRITE_OPTION = "herald_write"
+"""Execution option marking a connection whose transactions will write."""
+
+
+def create_state_engine(url: str) -> Engine:
+    """Create an engine for a state database URL, configured for its backend.
+
+    Raises:
+        ConfigError: the URL is not a valid SQLAlchemy URL, or names an unsupported backend.
+        MissingDependencyError: the backend's driver (psycopg) is not installed.
+    """
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgres_engine(parsed)
+    msg = (
+        f"state store URL {safe_url(parsed)} uses {backend!r}; Herald's state store supports "
+        "sqlite:///path/to/state.db and postgresql+psycopg://user@host/db"
+    )
+    raise ConfigError(msg)
+
+
+def safe_url(url: URL | str) -> str:
+    """Render a URL for messages, with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except sa.exc.ArgumentError as err:
+        msg = f"state store URL is not valid ({err}); expected e.g. sqlite:///.herald/state.db"
+        raise ConfigError(msg) from err
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # A fresh workspace has no .herald/ folder yet; SQLite would fail to create the file.
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module; _sqlite_on_begin emits BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is durable across application crashes and much faster than FULL.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: sa.Connection) -> None:
+    writes = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        # Herald ships with psycopg 3; SQLAlchemy's bare "postgresql" would mean psycopg2.
+        url = url.set(drivername="postgresql+psycopg")
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as err:
+        msg = (
+            f"the state store URL {safe_url(url)} needs the PostgreSQL driver: "
+            "pip install 'herald[postgres]'"
+        )
+        raise MissingDependencyError(msg) from err

@@ -1,0 +1,137 @@
+"""Pure helpers of the state store: names, canonical content, and helpful messages."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from herald.exceptions import DefinitionError, NotFoundError
+
+KINDS = frozenset({"segment", "campaign"})
+"""The kinds of versioned definitions the store keeps; one mechanism serves them all."""
+
+MAX_NAME_LENGTH = 200
+
+
+def check_kind(kind: str) -> None:
+    """Refuse a kind the store does not know (a programming error, hence ValueError).
+
+    >>> check_kind("segmnt")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown definition kind 'segmnt'; did you mean 'segment'?
+    """
+    if kind not in KINDS:
+        msg = f"unknown definition kind {kind!r}{did_you_mean(kind, KINDS)}"
+        raise ValueError(msg)
+
+
+def check_name(kind: str, name: object) -> str:
+    """Return ``name`` if it is a valid definition name, else raise DefinitionError.
+
+    >>> check_name("segment", " vip")
+    Traceback (most recent call last):
+    ...
+    herald.exceptions.DefinitionError: at name: segment name ' vip' must not start or end with whitespace
+    """
+    if not isinstance(name, str):
+        problem = f"{kind} name must be a string, not {type(name).__name__}"
+    elif not name:
+        problem = f"{kind} name must not be empty"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"{kind} name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
+    elif name != name.strip():
+        problem = f"{kind} name {name!r} must not start or end with whitespace"
+    else:
+        return name
+    raise DefinitionError(problem, location="name")
+
+
+def check_description(kind: str, name: str, description: object) -> str | None:
+    """Return ``description`` if it is None or a string, else raise DefinitionError."""
+    if description is None or isinstance(description, str):
+        return description
+    msg = f"{kind} {name!r}: description must be a string, not {type(description).__name__}"
+    raise DefinitionError(msg, location="description")
+
+
+def encode_definition(kind: str, name: str, definition: object) -> tuple[str, str]:
+    """Return ``(stored JSON, content hash)`` of a definition.
+
+    The stored JSON keeps the author's key order (it is what they see again); the hash is
+    over the canonical form, so key order and whitespace never count as a change.
+
+    >>> encode_definition("segment", "a", {"b": 1, "a": "é"})[0]
+    '{"b":1,"a":"é"}'
+    >>> encode_definition("segment", "a", {"b": 1, "a": "é"})[1] == content_hash({"a": "é", "b": 1})
+    True
+    """
+    if not isinstance(definition, Mapping):
+        msg = f"{kind} {name!r}: definition must be a mapping, not {type(definition).__name__}"
+        raise DefinitionError(msg)
+    try:
+        stored = json.dumps(definition, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        msg = f"{kind} {name!r}: definition cannot be stored as JSON: {err}"
+        raise DefinitionError(msg) from err
+    return stored, content_hash(json.loads(stored))
+
+
+def content_hash(definition: Mapping[str, Any]) -> str:
+    """The canonical content hash of a definition: sha256 of its sorted, compact JSON.
+
+    >>> content_hash({"b": 2, "a": 1}) == content_hash({"a": 1, "b": 2})
+    True
+    """
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def encode_metrics(name: str, metrics: Mapping[str, float | int | None]) -> str:
+    """Return the JSON text of an insights metrics mapping, refusing NaN and infinities."""
+    for key, value in metrics.items():
+        bad_type = value is not None and not isinstance(value, int | float)
+        if not isinstance(key, str) or bad_type or isinstance(value, bool):
+            msg = f"segment {name!r}: insights metric {key!r} must map a name to a number or None"
+            raise ValueError(msg)
+        if isinstance(value, float) and not math.isfinite(value):
+            msg = f"segment {name!r}: insights metric {key!r} is {value}; store None instead"
+            raise ValueError(msg)
+    return json.dumps(dict(metrics), sort_keys=True, separators=(",", ":"))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A "; did you mean …?" suffix naming the closest candidates, or an empty string.
+
+    >>> did_you_mean("hig_value", ["high_value", "lapsed"])
+    "; did you mean 'high_value'?"
+    """
+    matches = difflib.get_close_matches(word, list(candidates), n=3)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
+
+
+def command(kind: str, verb: str, name: str | None = None) -> str:
+    """The CLI command that does ``verb`` to a definition, quoted for a shell.
+
+    >>> command("segment", "activate", "high value")
+    "`herald segment activate 'high value'`"
+    """
+    words = ["herald", kind, verb] + ([name] if name is not None else [])
+    return "`" + shlex.join(words) + "`"
+
+
+def unknown_name(kind: str, name: str, existing: Iterable[str]) -> NotFoundError:
+    """The error for a name that does not exist, with the closest existing names."""
+    existing = list(existing)
+    if not existing:
+        hint = f"; no {kind}s exist yet"
+    else:
+        hint = did_you_mean(name, existing) or f"; {command(kind, 'list')} shows the existing ones"
+    return NotFoundError(f"{kind} {name!r} not found{hint}")

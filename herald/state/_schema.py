@@ -1,0 +1,119 @@
+"""The state database's tables, as SQLAlchemy Core objects used by the queries.
+
+The migrations in ``migrations/versions`` create these tables; they are written out by hand
+there (a migration must not change when this module does). A test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Constraint names are fixed so later migrations can drop or alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as a timezone-aware UTC datetime.
+
+    SQLite has no time zone type: values are stored there as naive UTC and read back as UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = f"naive datetime {value.isoformat()} given to the state store; pass an aware one"
+            raise ValueError(msg)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+definitions = sa.Table(
+    "definitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("kind", "name"),
+)
+
+definition_versions = sa.Table(
+    "definition_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "definition_id",
+        sa.Integer,
+        sa.ForeignKey("definitions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("definition_json", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("activated_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("definition_id", "version"),
+    sa.CheckConstraint("status IN ('draft', 'active', 'retired')", name="status"),
+    sa.CheckConstraint("version >= 1", name="version_positive"),
+    # The database itself guarantees at most one draft and one active version per name, so
+    # two writers racing past the store's own checks cannot break the lifecycle.
+    sa.Index(
+        "uq_definition_versions_one_draft",
+        "definition_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'draft'"),
+        postgresql_where=sa.text("status = 'draft'"),
+    ),
+    sa.Index(
+        "uq_definition_versions_one_active",
+        "definition_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+)
+
+insights = sa.Table(
+    "insights",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("definition_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=True),
+    sa.Column("metrics_json", sa.Text, nullable=False),
+    # Insights always belong to a version that exists; deleting the name deletes them.
+    sa.ForeignKeyConstraint(
+        ["definition_id", "version"],
+        ["definition_versions.definition_id", "definition_versions.version"],
+        ondelete="CASCADE",
+    ),
+    sa.Index("ix_insights_definition_id_computed_at", "definition_id", "computed_at"),
+)

@@ -1,0 +1,505 @@
+"""The state store: versioned definitions and insights history in SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import Engine
+
+from herald.exceptions import HeraldError, NotFoundError, StateError
+from herald.state import _migrate
+from herald.state import _queries as q
+from herald.state._engine import WRITE_OPTION, create_state_engine, safe_url
+from herald.state._rules import (
+    check_description,
+    check_kind,
+    check_name,
+    command,
+    encode_definition,
+    encode_metrics,
+    unknown_name,
+)
+from herald.state.models import (
+    ApplyResult,
+    DefinitionSummary,
+    DefinitionVersion,
+    InsightsRecord,
+    SaveResult,
+    Which,
+)
+
+T = TypeVar("T")
+
+_WRITE_ATTEMPTS = 3
+"""A write that loses a race on a unique constraint is retried this many times in all."""
+
+
+class StateStore:
+    """Herald's persistent state: definitions with their versions, and insights history.
+
+    Open one with `StateStore.open`; it is safe to share between threads, and several
+    stores (or processes) may use the same database at once. Every method that changes
+    something runs in one transaction: when it raises, nothing was written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> with StateStore.open(f"sqlite:///{folder}/state.db") as store:
+        ...     store.save_draft("segment", "vip", {"where": {"all": []}}).version.version
+        ...     store.activate("segment", "vip").status
+        1
+        'active'
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine whose database is already at the newest schema; use `open`."""
+        self._engine = engine
+
+    # --- opening and closing ----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> StateStore:
+        """Open the state database at ``url``, creating or upgrading its schema.
+
+        Args:
+            url: a SQLAlchemy URL, ``sqlite:///path/to/state.db`` (the folder is created)
+                or ``postgresql+psycopg://user@host/db``.
+
+        Returns:
+            The open store.
+
+        Raises:
+            ConfigError: the URL is not valid or names an unsupported database.
+            MissingDependencyError: the PostgreSQL driver is not installed.
+            StateError: the database cannot be reached, or was written by a newer Herald.
+        """
+        engine = create_state_engine(url)
+        try:
+            _upgrade_to_head(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"StateStore({safe_url(self._engine.url)!r})"
+
+    # --- versioned definitions --------------------------------------------------------------
+
+    def save_draft(
+        self, kind: str, name: str, definition: dict[str, Any], *, description: str | None = None
+    ) -> SaveResult:
+        """Save ``definition`` as the draft of ``name``.
+
+        A new name gets version 1. An existing draft is rewritten in place (same version
+        number). When only an active version exists, a new draft version is made beside it;
+        the active version never changes.
+
+        Args:
+            kind: ``"segment"`` or ``"campaign"``.
+            name: the definition's name: 1–200 characters, no surrounding whitespace.
+            definition: the definition; it must be JSON-serialisable.
+            description: free text; None keeps the description the name already has.
+
+        Returns:
+            The draft, and ``changed=False`` when neither its content (by canonical hash)
+            nor its description changed, in which case nothing was written.
+
+        Raises:
+            DefinitionError: the name, description or definition is invalid.
+        """
+        content, description = self._checked(kind, name, definition, description)
+        return self._write(lambda conn: _save_draft(conn, kind, name, content, description))
+
+    def activate(self, kind: str, name: str) -> DefinitionVersion:
+        """Make the draft of ``name`` its active version; the previous active one retires.
+
+        Returns:
+            The newly active version.
+
+        Raises:
+            NotFoundError: no such name.
+            StateError: there is no draft to activate.
+        """
+        check_kind(kind)
+        return self._write(lambda conn: _activate_draft(conn, kind, name))
+
+    def get(self, kind: str, name: str, which: Which = "latest") -> DefinitionVersion:
+        """Return one version of ``name``.
+
+        Args:
+            kind: ``"segment"`` or ``"campaign"``.
+            name: the definition's name.
+            which: ``"active"``, ``"draft"``, ``"latest"`` (the highest version number,
+                whatever its status) or a version number.
+
+        Raises:
+            NotFoundError: no such name, or no version in that status or with that number;
+                the message says what exists.
+        """
+        check_kind(kind)
+        return self._read(lambda conn: _get(conn, kind, name, which))
+
+    def list(self, kind: str) -> builtins.list[DefinitionSummary]:
+        """Every definition of ``kind``, sorted by name."""
+        check_kind(kind)
+        return self._read(lambda conn: q.summaries(conn, kind))
+
+    def versions(self, kind: str, name: str) -> builtins.list[DefinitionVersion]:
+        """Every version of ``name``, oldest first.
+
+        Raises:
+            NotFoundError: no such name.
+        """
+        check_kind(kind)
+
+        def run(conn: sa.Connection) -> builtins.list[DefinitionVersion]:
+            definition = _require(conn, kind, name)
+            return [q.to_version(kind, name, row) for row in q.version_rows(conn, definition.id)]
+
+        return self._read(run)
+
+    def apply(
+        self,
+        kind: str,
+        name: str,
+        definition: dict[str, Any],
+        *,
+        status: Literal["draft", "active"],
+        description: str | None = None,
+    ) -> ApplyResult:
+        """Make ``definition`` stand as the draft or the active version of ``name``.
+
+        Declarative and idempotent: when the version standing in ``status`` already has
+        this content (and description, when one is given), nothing is written at all.
+        Content equal to the active version counts as applied for ``status="draft"`` too,
+        when there is no draft. With ``status="active"`` the draft is saved and activated
+        in one transaction.
+
+        Args:
+            kind: ``"segment"`` or ``"campaign"``.
+            name: the definition's name.
+            definition: the desired content.
+            status: ``"draft"`` or ``"active"``.
+            description: free text; None keeps the description the name already has.
+
+        Returns:
+            The version now standing, and what was done: ``"created"`` (a new name),
+            ``"updated"`` (a draft was written), ``"activated"`` (a new active version)
+            or ``"unchanged"``.
+
+        Raises:
+            DefinitionError: the name, description or definition is invalid.
+        """
+        if status not in ("draft", "active"):
+            msg = f"apply status must be 'draft' or 'active', not {status!r}"
+            raise ValueError(msg)
+        content, description = self._checked(kind, name, definition, description)
+        return self._write(lambda conn: _apply(conn, kind, name, content, description, status))
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete a name that was never activated, with its versions and insights.
+
+        Raises:
+            NotFoundError: no such name.
+            StateError: the name has an active version (archive it instead).
+        """
+        check_kind(kind)
+        self._write(lambda conn: _delete(conn, kind, name))
+
+    # --- insights -----------------------------------------------------------------------------
+
+    def record_insights(
+        self,
+        name: str,
+        version: int,
+        metrics: dict[str, float | int | None],
+        *,
+        computed_at: datetime,
+        as_of: datetime | None = None,
+    ) -> InsightsRecord:
+        """Append the insights of one version of segment ``name`` to its history.
+
+        Args:
+            name: the segment's name.
+            version: the segment version the metrics were computed for.
+            metrics: metric name to a number, or None when it could not be computed.
+            computed_at: when they were computed; timezone-aware.
+            as_of: the data's as-of time, if known; timezone-aware.
+
+        Raises:
+            NotFoundError: no such segment or version.
+            ValueError: a naive datetime, or a metric that is not a finite number or None.
+        """
+        metrics_json = encode_metrics(name, metrics)
+        for label, value in (("computed_at", computed_at), ("as_of", as_of)):
+            if value is not None and value.utcoffset() is None:
+                msg = f"segment {name!r}: {label} must be timezone-aware, got {value.isoformat()}"
+                raise ValueError(msg)
+
+        def run(conn: sa.Connection) -> InsightsRecord:
+            definition = _require(conn, "segment", name)
+            _version_by_number(conn, "segment", name, definition.id, version)
+            q.insert_insights(conn, definition.id, version, metrics_json, computed_at, as_of)
+            return q.insights_rows(conn, name, definition.id, limit=1)[0]
+
+        return self._write(run)
+
+    def insights_history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
+        """The insights history of segment ``name``, oldest first.
+
+        Args:
+            name: the segment's name.
+            limit: keep only the newest ``limit`` records (still returned oldest first).
+
+        Raises:
+            NotFoundError: no such segment.
+        """
+        if limit is not None and limit < 0:
+            msg = f"limit must be 0 or more, not {limit}"
+            raise ValueError(msg)
+
+        def run(conn: sa.Connection) -> builtins.list[InsightsRecord]:
+            definition = _require(conn, "segment", name)
+            return q.insights_rows(conn, name, definition.id, limit)
+
+        return self._read(run)
+
+    # --- transactions -------------------------------------------------------------------------
+
+    def _checked(
+        self, kind: str, name: str, definition: object, description: object
+    ) -> tuple[tuple[str, str], str | None]:
+        check_kind(kind)
+        check_name(kind, name)
+        return encode_definition(kind, name, definition), check_description(kind, name, description)
+
+    def _read(self, work: Callable[[sa.Connection], T]) -> T:
+        # One transaction even for reads, so a method sees one consistent snapshot.
+        with _database_errors(), self._engine.connect() as conn, conn.begin():
+            return work(conn)
+
+    def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                with _database_errors(), self._engine.connect() as conn:
+                    conn.execution_options(**{WRITE_OPTION: True})
+                    with conn.begin():
+                        return work(conn)
+            except _LostRace as lost:
+                # Another writer created the same name or version first (PostgreSQL only:
+                # SQLite writers are serialised). Re-reading now sees its work.
+                if attempt == _WRITE_ATTEMPTS:
+                    msg = f"the state store was changed concurrently and the write failed: {lost}"
+                    raise StateError(msg) from lost.__cause__
+        raise AssertionError("unreachable")
+
+
+class _LostRace(HeraldError):
+    """A unique constraint refused a write: another writer got there first."""
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Translate driver errors into Herald's, at the store's boundary."""
+    try:
+        yield
+    except sa.exc.IntegrityError as err:
+        raise _LostRace(str(err.orig)) from err
+    except sa.exc.DBAPIError as err:
+        msg = f"state database error: {err.orig}"
+        raise StateError(msg) from err
+
+
+def _upgrade_to_head(engine: Engine) -> None:
+    with _database_errors(), engine.connect() as conn:
+        current = _migrate.current_revision(conn)
+        conn.rollback()
+        if current == _migrate.head_revision():
+            return
+        _check_known_revision(engine, current)
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            _migrate.upgrade(conn)
+
+
+def _check_known_revision(engine: Engine, current: str | None) -> None:
+    if current is None:
+        return
+    try:
+        ScriptDirectory.from_config(_migrate.alembic_config()).get_revision(current)
+    except CommandError as err:
+        msg = (
+            f"the state database {safe_url(engine.url)} is at schema revision {current!r}, "
+            "which this version of Herald does not know; it was written by a newer Herald: "
+            "upgrade Herald to use it"
+        )
+        raise StateError(msg) from err
+
+
+# --- lifecycle, inside a transaction ----------------------------------------------------------
+
+
+def _require(conn: sa.Connection, kind: str, name: str, *, lock: bool = False) -> q.Row:
+    definition = q.find_definition(conn, kind, name, lock=lock)
+    if definition is None:
+        raise unknown_name(kind, name, q.definition_names(conn, kind))
+    return definition
+
+
+def _standing(conn: sa.Connection, definition_id: int) -> dict[str, q.Row]:
+    """The draft and active versions of a name, by status, plus ``"latest"``."""
+    rows = q.version_rows(conn, definition_id)
+    standing = {row.status: row for row in rows if row.status in ("draft", "active")}
+    standing["latest"] = rows[-1]
+    return standing
+
+
+def _version_by_number(
+    conn: sa.Connection, kind: str, name: str, definition_id: int, number: int
+) -> q.Row:
+    rows = q.version_rows(conn, definition_id)
+    for row in rows:
+        if row.version == number:
+            return row
+    numbers = [row.version for row in rows]
+    have = f"version {numbers[0]}" if len(numbers) == 1 else f"versions {numbers[0]}–{numbers[-1]}"
+    msg = f"{kind} {name!r} has no version {number}; it has {have}"
+    raise NotFoundError(msg)
+
+
+def _get(conn: sa.Connection, kind: str, name: str, which: Which) -> DefinitionVersion:
+    definition = _require(conn, kind, name)
+    if isinstance(which, int) and not isinstance(which, bool):
+        row = _version_by_number(conn, kind, name, definition.id, which)
+        return q.to_version(kind, name, row)
+    if which not in ("active", "draft", "latest"):
+        msg = f"which must be 'active', 'draft', 'latest' or a version number, not {which!r}"
+        raise ValueError(msg)
+    standing = _standing(conn, definition.id)
+    if which not in standing:
+        raise _missing_status(kind, name, which, standing)
+    return q.to_version(kind, name, standing[which])
+
+
+def _missing_status(kind: str, name: str, which: str, standing: Mapping[str, q.Row]) -> NotFoundError:
+    if which == "active":
+        draft = standing["draft"].version
+        hint = f"activate the draft (version {draft}) with {command(kind, 'activate', name)}"
+        return NotFoundError(f"{kind} {name!r} has no active version; {hint}")
+    active = standing["active"].version
+    msg = (
+        f"{kind} {name!r} has no draft; it is active at version {active}. "
+        f"Saving a change (or {command(kind, 'edit', name)}) makes a new draft beside it"
+    )
+    return NotFoundError(msg)
+
+
+def _same(row: q.Row, content: tuple[str, str], description: str | None) -> bool:
+    """Whether a version already holds this content, and this description when one is given."""
+    return row.content_hash == content[1] and description in (None, row.description)
+
+
+def _save_draft(
+    conn: sa.Connection, kind: str, name: str, content: tuple[str, str], description: str | None
+) -> SaveResult:
+    at = q.now()
+    definition = q.find_definition(conn, kind, name, lock=True)
+    if definition is None:
+        definition_id = q.insert_definition(conn, kind, name, description, at)
+        version_id = q.insert_version(conn, definition_id, 1, content, description, at)
+        return SaveResult(q.to_version(kind, name, q.version_row(conn, version_id)), True)
+    standing = _standing(conn, definition.id)
+    draft = standing.get("draft")
+    if draft is not None and _same(draft, content, description):
+        return SaveResult(q.to_version(kind, name, draft), False)
+    # None means "keep the description the name has", for a rewritten or a new draft alike.
+    kept = definition.description if description is None else description
+    if draft is not None:
+        version_id = draft.id
+        if q.update_draft(conn, version_id, content, kept) != 1:
+            raise _LostRace(f"the draft of {kind} {name!r} changed while it was being saved")
+    else:
+        number = standing["latest"].version + 1
+        version_id = q.insert_version(conn, definition.id, number, content, kept, at)
+    q.touch_definition(conn, definition.id, kept, at)
+    return SaveResult(q.to_version(kind, name, q.version_row(conn, version_id)), True)
+
+
+def _activate_draft(conn: sa.Connection, kind: str, name: str) -> DefinitionVersion:
+    definition = _require(conn, kind, name, lock=True)
+    standing = _standing(conn, definition.id)
+    draft = standing.get("draft")
+    if draft is None:
+        active = standing.get("active")
+        already = f"; it is already active at version {active.version}" if active else ""
+        msg = f"{kind} {name!r} has no draft to activate{already}; edit it first to make a draft"
+        raise StateError(msg)
+    at = q.now()
+    active = standing.get("active")
+    # Retire first: the partial unique index allows one active version at any moment.
+    if active is not None and q.set_status(conn, active.id, old="active", new="retired") != 1:
+        raise _LostRace(f"the active version of {kind} {name!r} changed during activation")
+    if q.set_status(conn, draft.id, old="draft", new="active", at=at) != 1:
+        raise _LostRace(f"the draft of {kind} {name!r} changed during activation")
+    q.touch_definition(conn, definition.id, draft.description, at)
+    return q.to_version(kind, name, q.version_row(conn, draft.id))
+
+
+def _apply(
+    conn: sa.Connection,
+    kind: str,
+    name: str,
+    content: tuple[str, str],
+    description: str | None,
+    status: Literal["draft", "active"],
+) -> ApplyResult:
+    definition = q.find_definition(conn, kind, name, lock=True)
+    if definition is not None:
+        standing = _standing(conn, definition.id)
+        target = standing.get(status)
+        if status == "draft" and target is None:
+            # With no draft, the active version is what a draft would start from.
+            target = standing.get("active")
+        if target is not None and _same(target, content, description):
+            return ApplyResult(q.to_version(kind, name, target), "unchanged")
+    saved = _save_draft(conn, kind, name, content, description)
+    if status == "active":
+        saved = SaveResult(_activate_draft(conn, kind, name), True)
+    action = "created" if definition is None else "activated" if status == "active" else "updated"
+    return ApplyResult(saved.version, action)
+
+
+def _delete(conn: sa.Connection, kind: str, name: str) -> None:
+    definition = _require(conn, kind, name, lock=True)
+    active = _standing(conn, definition.id).get("active")
+    if active is not None:
+        msg = (
+            f"{kind} {name!r} cannot be deleted: version {active.version} is active and may be "
+            f"in use; archive it instead ({command(kind, 'archive', name)})"
+        )
+        raise StateError(msg)
+    q.delete_definition(conn, definition.id)
