@@ -1,5 +1,57 @@
+"""The ``herald`` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
 import click
 
-@click.group()
-def main() -> None:
-    """Herald."""
+from herald import __version__
+from herald.cli._common import err_console
+from herald.exceptions import HeraldError
+
+
+class HeraldGroup(click.Group):
+    """Turns library errors into one clear line and a non-zero exit, unless --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HeraldError as error:
+            if ctx.meta.get("herald.debug"):
+                raise
+            err_console.print(f"[bold red]Error:[/] {error}", markup=True, highlight=False)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err_console.print("Interrupted.")
+            sys.exit(130)
+
+
+@click.group(cls=HeraldGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="herald")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Herald: segments over your customer 360 database, campaigns, and delivery to Klaviyo.
+
+    Example:
+
+        herald demo
+    """
+    ctx.meta["herald.debug"] = debug
+
+
+def _register() -> None:
+    from herald.cli import apply, demo, init, segment
+
+    for module in (init, demo, apply, segment):
+        main.add_command(module.command)
+    try:
+        from herald.cli.sandbox import sandbox
+    except ImportError:  # the sandbox is an optional part while it is being built
+        return
+    main.add_command(sandbox)
+
+
+_register()

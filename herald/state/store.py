@@ -328,10 +328,19 @@ def _database_errors() -> Iterator[None]:
     try:
         yield
     except sa.exc.IntegrityError as err:
-        raise _LostRace(str(err.orig)) from err
+        if _is_unique_violation(err):
+            raise _LostRace(str(err.orig)) from err
+        msg = f"the state database refused the change: {err.orig}"
+        raise StateError(msg) from err
     except sa.exc.DBAPIError as err:
         msg = f"state database error: {err.orig}"
         raise StateError(msg) from err
+
+
+def _is_unique_violation(err: sa.exc.IntegrityError) -> bool:
+    # PostgreSQL reports SQLSTATE 23505; Python's sqlite3 (3.11+) names the extended code.
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "sqlite_errorname", None)
+    return code in {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
 def _upgrade_to_head(engine: Engine) -> None:

@@ -73,8 +73,9 @@ def _runner() -> tuple[list[str], str]:
     return [runuser, "-u", _SERVER_USER, "--"], _SERVER_USER
 
 
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+def _run(cmd: list[str], cwd: Path) -> None:
+    # cwd: the server user may not be allowed into the folder pytest runs from.
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
     if done.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
 
@@ -98,13 +99,14 @@ def postgres_server_url() -> Iterator[str]:
         shutil.chown(sockets, user=_SERVER_USER)
     pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data)]
     _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust",
-          "-E", "UTF8", "--locale=C", "--no-sync"])  # fmt: skip
+          "-E", "UTF8", "--locale=C", "--no-sync"], cwd=root)  # fmt: skip
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-    _run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start"])
+    _run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start"], cwd=root)
     try:
         yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, check=False)
+        stop = [*pg_ctl, "-m", "fast", "-w", "stop"]
+        subprocess.run(stop, capture_output=True, check=False, cwd=root, timeout=120)
         shutil.rmtree(root, ignore_errors=True)
 
 

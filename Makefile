@@ -1,0 +1,34 @@
+# Herald: `make demo` runs the showcase, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test lint bench clean
+
+demo: $(VENV)/.runtime
+	$(BIN)/herald demo
+
+test: $(VENV)/.test
+	bash scripts/system-packages.sh
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check herald tests bench
+
+bench: $(VENV)/.test
+	$(BIN)/python bench/segments.py
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+clean:
+	rm -rf $(VENV) herald-demo .pytest_cache

@@ -1,0 +1,127 @@
+"""``herald apply -f FILE|DIR``: make the stored definitions equal to the files, idempotently.
+
+Every document is read and checked before anything is written, so a bad file leaves the stored
+state unchanged. Segments are applied in dependency order (a segment used in another's
+conditions first).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from herald.core.segments import Segment, parse_segment
+from herald.exceptions import DefinitionError
+from herald.segments import referenced_segments
+
+if TYPE_CHECKING:
+    from herald.workspace import Workspace
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Applied:
+    kind: str
+    name: str
+    version: int
+    action: str
+    source: str
+
+
+def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:
+    """Every definition in a file or a folder (sorted), with where it came from.
+
+    Raises:
+        DefinitionError: for a missing path, a file that does not parse, or a document that is
+            not a mapping.
+    """
+    root = Path(path)
+    if not root.exists():
+        msg = f"'{root}' does not exist; give a definition file or a folder of them"
+        raise DefinitionError(msg)
+    files = sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES) if root.is_dir() else [root]
+    if not files:
+        msg = f"no definition files ({', '.join(SUFFIXES)}) in '{root}'"
+        raise DefinitionError(msg)
+    return [item for file in files for item in _read_file(file)]
+
+
+def _read_file(file: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    text = file.read_text(encoding="utf-8")
+    try:
+        docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.safe_load_all(text))
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        msg = f"cannot parse: {_first_line(error)}"
+        raise DefinitionError(msg, source=str(file)) from None
+    docs = [d for d in docs if d is not None]
+    for i, doc in enumerate(docs):
+        source = str(file) if len(docs) == 1 else f"{file} (document {i + 1})"
+        if not isinstance(doc, dict):
+            msg = "a definition must be a mapping (key: value)"
+            raise DefinitionError(msg, source=source)
+        yield doc, source
+
+
+def _first_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
+    """Apply every definition under ``path``; all are checked before any is written."""
+    segments = _parse_all(read_documents(path))
+    ordered = _dependency_order(segments)
+    pending = {seg.name: seg for seg, _ in segments}
+    for seg, source in ordered:  # check everything first: nothing is written on error
+        try:
+            workspace.segments.compile(seg, pending=pending)
+        except DefinitionError as error:
+            raise error.located(source=source) from None
+    results = []
+    for seg, source in ordered:
+        result = workspace.segments.apply(seg, pending=pending)
+        results.append(Applied("segment", seg.name, result.version.version, result.action, source))
+    return results
+
+
+def _parse_all(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:
+    parsed: list[tuple[Segment, str]] = []
+    seen: dict[str, str] = {}
+    for doc, source in docs:
+        kind = doc.get("kind", "segment")
+        if kind != "segment":
+            msg = f"unknown kind '{kind}'; this version applies kind: segment"
+            raise DefinitionError(msg, location="kind", source=source)
+        segment = parse_segment(doc, source=source)
+        if segment.name in seen:
+            msg = f"segment '{segment.name}' is defined twice (also in {seen[segment.name]})"
+            raise DefinitionError(msg, location="name", source=source)
+        seen[segment.name] = source
+        parsed.append((segment, source))
+    return parsed
+
+
+def _dependency_order(segments: list[tuple[Segment, str]]) -> list[tuple[Segment, str]]:
+    by_name = {seg.name: (seg, source) for seg, source in segments}
+    ordered: list[tuple[Segment, str]] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == "done" or name not in by_name:
+            return
+        if state.get(name) == "visiting":
+            return  # a cycle: compile() reports it with the full path
+        state[name] = "visiting"
+        for dep in referenced_segments(by_name[name][0]):
+            visit(dep)
+        state[name] = "done"
+        ordered.append(by_name[name])
+
+    for seg, _ in segments:
+        visit(seg.name)
+    return ordered

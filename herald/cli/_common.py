@@ -1,0 +1,96 @@
+"""Shared CLI plumbing: the workspace option, output options, error translation."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from herald.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def workspace_option(func: F) -> F:
+    """``--workspace DIR``; without it, HERALD_WORKSPACE or the current folder upwards."""
+    return click.option(
+        "--workspace",
+        "-w",
+        "workspace_path",
+        type=click.Path(file_okay=False, path_type=str),
+        default=None,
+        help="Workspace folder (default: $HERALD_WORKSPACE, else the current folder or a parent).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """``--json``: machine-readable output instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+def with_workspace(func: F) -> F:
+    """Open the workspace from ``workspace_path`` and pass it as ``ws``; close it afterwards."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, workspace_path: str | None = None, **kwargs: Any) -> Any:
+        with Workspace.open(workspace_path) as ws:
+            return func(*args, ws=ws, **kwargs)
+
+    return workspace_option(wrapper)  # type: ignore[return-value]
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(fmt(cell) for cell in row))
+    console.print(table)
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    return str(value)
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"

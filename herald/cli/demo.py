@@ -1,0 +1,90 @@
+"""``herald demo``: the showcase of the main job, and ``herald demo generate``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from herald.apply import apply_path
+from herald.cli._common import console, print_table
+from herald.cli.segment import print_insights
+from herald.demo.examples import examples_dir
+from herald.workspace import Workspace
+
+DEFAULT_DIR = "herald-demo"
+DATABASE = "data/customers.duckdb"
+
+
+@click.group("demo", invoke_without_command=True)
+@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False), help="Workspace folder to create or reuse.")
+@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1), help="Customers in the demo database.")
+@click.option("--seed", default=42, show_default=True, help="Seed of the demo data.")
+@click.option("--fresh", is_flag=True, help="Regenerate the database even if it exists.")
+@click.pass_context
+def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh: bool) -> None:
+    """Run the showcase: workspace, demo database, example segments and their insights.
+
+    Example:
+
+        herald demo --dir herald-demo --customers 100000
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with Workspace.init(directory, database=DATABASE) as ws:
+        console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
+        _ensure_database(ws, customers, seed, fresh)
+        console.print("[bold]3.[/] Applying the example segments", markup=True)
+        applied = apply_path(ws, examples_dir() / "segments")
+        print_table(None, ["segment", "version", "action"], [(a.name, a.version, a.action) for a in applied])
+        console.print("[bold]4.[/] Segment insights", markup=True)
+        print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in applied])
+    console.print(
+        f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
+        "`herald segment sql \"Lapsed VIPs\"` or `herald segment preview \"High Value\"`.",
+        markup=True,
+    )
+
+
+def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> None:
+    from herald.demo.generate import generate_demo_database
+
+    path = ws.database_path
+    if path.exists() and not fresh:
+        console.print(f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True)
+        return
+    console.print(f"[bold]2.[/] Generating {customers:,} customers into {path}", markup=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with console.status("generating…") as status:
+        summary = generate_demo_database(path, customers=customers, seed=seed, overwrite=fresh, progress=lambda m: status.update(m))
+    rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
+    console.print(f"   {rows} ({summary.seconds:.1f} s)")
+
+
+@command.command("generate")
+@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1), help="Number of customers.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
+@click.option("-o", "--output", default=DATABASE, show_default=True, type=click.Path(dir_okay=False), help="Database file to write.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="The data's 'today' (default: today, UTC).")
+@click.option("--orders-per-customer", default=10.0, show_default=True, help="Average orders per customer.")
+@click.option("--no-items", is_flag=True, help="Skip Unified_Itemized_Transactions.")
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def generate(customers: int, seed: int, output: str, as_of: dt.datetime | None, orders_per_customer: float, no_items: bool, force: bool) -> None:
+    """Write a demo customer 360 database (DuckDB) with the six standard tables.
+
+    Example:
+
+        herald demo generate --customers 1000000 --seed 7 -o big.duckdb
+    """
+    from herald.demo.generate import generate_demo_database
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with console.status("generating…") as status:
+        summary = generate_demo_database(
+            output, customers=customers, seed=seed, as_of=as_of.date() if as_of else None,
+            orders_per_customer=orders_per_customer, items=not no_items, overwrite=force,
+            progress=lambda m: status.update(m),
+        )
+    print_table(f"{summary.path} ({summary.seconds:.1f} s, seed {seed}, as of {summary.as_of})",
+                ["table", "rows"], list(summary.rows.items()))

@@ -1,0 +1,257 @@
+"""``herald segment …``: list, show, create, edit, activate, sql, insights, preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import yaml
+
+from herald.apply import read_documents
+from herald.cli._common import console, fmt, json_option, percent, print_json, print_table, with_workspace
+from herald.core.insights import Insights
+from herald.core.segments import parse_segment
+from herald.exceptions import DefinitionError, NotFoundError
+from herald.segments import Which, stored_form
+from herald.workspace import Workspace
+
+
+@click.group("segment")
+def command() -> None:
+    """Build, version and inspect segments.
+
+    Example:
+
+        herald segment insights "High value"
+    """
+
+
+def version_option(func: Any) -> Any:
+    func = click.option("--version", "version", type=int, help="A specific version number.")(func)
+    func = click.option("--active", "which", flag_value="active", help="The active version.")(func)
+    return click.option("--draft", "which", flag_value="draft", help="The draft version.")(func)
+
+
+def _which(which: str | None, version: int | None) -> Which:
+    if version is not None:
+        return version
+    return which or "latest"  # type: ignore[return-value]
+
+
+@command.command("list")
+@json_option
+@with_workspace
+def list_(ws: Workspace, as_json: bool) -> None:
+    """List segments with their active and draft versions.
+
+    Example:
+
+        herald segment list --json
+    """
+    items = ws.segments.list()
+    if as_json:
+        print_json(items)
+        return
+    rows = [(s.name, s.active_version, s.draft_version, s.updated_at, s.description) for s in items]
+    print_table(None, ["name", "active", "draft", "updated", "description"], rows)
+
+
+@command.command("show")
+@click.argument("name")
+@version_option
+@json_option
+@with_workspace
+def show(ws: Workspace, name: str, which: str | None, version: int | None, as_json: bool) -> None:
+    """Show a segment's definition and versions.
+
+    Example:
+
+        herald segment show "High value" --active
+    """
+    stored = ws.store.get("segment", name, _which(which, version))
+    versions = ws.segments.versions(name)
+    if as_json:
+        print_json({"version": stored, "versions": [(v.version, v.status) for v in versions]})
+        return
+    console.print(f"[bold]{name}[/]  version {stored.version} ({stored.status})", markup=True)
+    console.print(yaml.safe_dump(stored.definition, sort_keys=False, allow_unicode=True).rstrip())
+    listed = ", ".join(f"v{v.version} {v.status}" for v in versions)
+    console.print(f"[dim]versions: {listed}[/]", markup=True)
+
+
+def _read_one(path: str) -> dict[str, Any]:
+    docs = read_documents(path)
+    if len(docs) != 1:
+        msg = f"'{path}' holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
+        raise DefinitionError(msg)
+    return docs[0][0]
+
+
+@command.command("create")
+@click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="YAML or JSON definition.")
+@click.option("--name", help="Name, for a SQL segment given with --sql.")
+@click.option("--sql", help="A SQL segment: one SELECT returning only the customer key.")
+@click.option("--description", help="Description, with --sql.")
+@with_workspace
+def create(ws: Workspace, path: str | None, name: str | None, sql: str | None, description: str | None) -> None:
+    """Create a segment as a draft, from a file or from SQL.
+
+    Example:
+
+        herald segment create --name "CA customers" --sql "SELECT amperity_id FROM Customer_360 WHERE state = 'CA'"
+    """
+    if bool(path) == bool(sql):
+        raise click.UsageError("give either -f FILE or --name NAME --sql QUERY")
+    doc = _read_one(path) if path else {"name": name, "sql": sql, "description": description}
+    if path is None and not name:
+        raise click.UsageError("--sql needs --name")
+    segment = parse_segment(doc, source=path)
+    if any(s.name == segment.name for s in ws.segments.list()):
+        msg = f"segment '{segment.name}' already exists; change it with `herald segment edit '{segment.name}' -f FILE`"
+        raise DefinitionError(msg)
+    result = ws.segments.create(segment)
+    console.print(f"Created segment '{segment.name}' as draft version {result.version.version}.")
+
+
+@command.command("edit")
+@click.argument("name")
+@click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="The new definition.")
+@with_workspace
+def edit(ws: Workspace, name: str, path: str | None) -> None:
+    """Change a segment. Editing an active segment makes a draft beside it.
+
+    Without -f, opens the current definition in $EDITOR.
+
+    Example:
+
+        herald segment edit "High value" -f high-value.yaml
+    """
+    current = ws.segments.load(name)
+    if path:
+        doc = _read_one(path)
+    else:
+        text = click.edit(yaml.safe_dump(stored_form(current), sort_keys=False, allow_unicode=True), extension=".yaml")
+        if text is None:
+            console.print("No change.")
+            return
+        doc = yaml.safe_load(text)
+    doc = {**doc, "name": doc.get("name", name)} if isinstance(doc, dict) else doc
+    segment = parse_segment(doc, source=path)
+    if segment.name != name:
+        msg = f"the definition is named '{segment.name}', not '{name}'; segments cannot be renamed by edit"
+        raise DefinitionError(msg, location="name", source=path)
+    result = ws.segments.create(segment)
+    state = "changed" if result.changed else "unchanged"
+    console.print(f"Segment '{name}': draft version {result.version.version} ({state}).")
+
+
+@command.command("activate")
+@click.argument("name")
+@with_workspace
+def activate(ws: Workspace, name: str) -> None:
+    """Activate a segment's draft; campaigns use active versions only.
+
+    Example:
+
+        herald segment activate "High value"
+    """
+    version = ws.segments.activate(name)
+    console.print(f"Segment '{name}' version {version.version} is active.")
+
+
+@command.command("sql")
+@click.argument("name")
+@version_option
+@with_workspace
+def sql(ws: Workspace, name: str, which: str | None, version: int | None) -> None:
+    """Print the SQL a segment runs.
+
+    Example:
+
+        herald segment sql "High value" --active
+    """
+    click.echo(ws.segments.sql(name, _which(which, version)))
+
+
+@command.command("insights")
+@click.argument("name")
+@version_option
+@click.option("--history", is_flag=True, help="Show the stored refreshes instead of refreshing.")
+@json_option
+@with_workspace
+def insights(ws: Workspace, name: str, which: str | None, version: int | None, history: bool, as_json: bool) -> None:
+    """Refresh and show a segment's insights: customers, active, revenue, reachable.
+
+    Example:
+
+        herald segment insights "High value" --history
+    """
+    if history:
+        _show_history(ws, name, as_json)
+        return
+    result = ws.segments.insights(name, _which(which, version))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    print_insights([(name, result)])
+
+
+def print_insights(rows: list[tuple[str, Insights]]) -> None:
+    """The insights table shared by ``segment insights`` and ``demo``."""
+    print_table(
+        None,
+        ["segment", "customers", "active 1y", "revenue 1y", "reachable", "% email", "% phone"],
+        [
+            (
+                name,
+                r.unique_customers,
+                r.active_customers_1y,
+                None if r.revenue_1y is None else f"${r.revenue_1y:,.0f}",
+                r.reachable_customers,
+                percent(r.share_reachable_email),
+                percent(r.share_reachable_phone),
+            )
+            for name, r in rows
+        ],
+    )
+
+
+def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
+    records = ws.segments.history(name)
+    if as_json:
+        print_json(records)
+        return
+    if not records:
+        raise NotFoundError(f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`")
+    rows = []
+    previous = None
+    for record in records:
+        m = record.metrics
+        change = "" if previous is None else f"{m['unique_customers'] - previous:+,}"
+        previous = m["unique_customers"]
+        revenue = m.get("revenue_1y")
+        rows.append((record.computed_at, record.version, fmt(m["unique_customers"]), change,
+                     None if revenue is None else f"${revenue:,.0f}", percent(m.get("share_reachable_email"))))
+    print_table(f"Insights of '{name}'", ["refreshed", "version", "customers", "change", "revenue 1y", "% email"], rows)
+
+
+@command.command("preview")
+@click.argument("name")
+@click.option("-n", "--limit", default=10, show_default=True, help="How many customers.")
+@click.option("--columns", help="Comma-separated base-table columns to show.")
+@version_option
+@json_option
+@with_workspace
+def preview(ws: Workspace, name: str, limit: int, columns: str | None, which: str | None, version: int | None, as_json: bool) -> None:
+    """Show a stable sample of the segment's customers.
+
+    Example:
+
+        herald segment preview "High value" -n 5 --columns amperity_id,email,state
+    """
+    wanted = [c.strip() for c in columns.split(",")] if columns else None
+    table = ws.segments.preview(name, limit, _which(which, version), columns=wanted)
+    if as_json:
+        print_json(table.to_pylist())
+        return
+    print_table(f"{name}: {table.num_rows} sample customers", table.column_names, [tuple(r.values()) for r in table.to_pylist()])

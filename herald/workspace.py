@@ -1,0 +1,150 @@
+"""A workspace: a folder with ``herald.toml`` and ``.herald/`` (state database, run snapshots).
+
+Commands find it from ``--workspace``, then ``HERALD_WORKSPACE``, then the current folder and
+its parents.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from herald.config import DEFAULT_TOML, Settings, load_settings
+from herald.exceptions import ConfigError, WorkspaceNotFoundError
+
+if TYPE_CHECKING:
+    from herald.core.catalog import Catalog
+    from herald.engines.base import Engine
+    from herald.segments import Segments
+    from herald.state import StateStore
+
+CONFIG_FILE = "herald.toml"
+STATE_DIR = ".herald"
+ENV_VAR = "HERALD_WORKSPACE"
+
+
+class Workspace:
+    """An open workspace: settings, and lazily the engine, the state store and services.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+
+    # --- finding and creating -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Open the workspace at ``path``, or the one found from the environment and cwd.
+
+        Raises:
+            WorkspaceNotFoundError: when no ``herald.toml`` is found, saying how to make one.
+        """
+        root = find_root(path)
+        return cls(root, load_settings(root / CONFIG_FILE))
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str], *, database: str | None = None) -> Workspace:
+        """Create a workspace folder with a default ``herald.toml`` and ``.herald/``.
+
+        An existing ``herald.toml`` is kept as it is (init is safe to repeat).
+        """
+        root = Path(path).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        (root / STATE_DIR).mkdir(exist_ok=True)
+        config = root / CONFIG_FILE
+        if not config.exists():
+            text = DEFAULT_TOML.format(database=database or "data/customers.duckdb")
+            tmp = config.with_suffix(".toml.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(config)
+        return cls.open(root)
+
+    # --- resources -------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.settings.engine.database)
+
+    def resolve(self, relative: str | os.PathLike[str]) -> Path:
+        """A path from herald.toml, relative to the workspace folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    @cached_property
+    def engine(self) -> Engine:
+        from herald.engines.base import create_engine
+
+        s = self.settings.engine
+        return create_engine(s.name, database=self.database_path, threads=s.threads, memory_limit=s.memory_limit)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self.engine.catalog(**self.settings.database.catalog_roles())
+
+    @cached_property
+    def store(self) -> StateStore:
+        from herald.state import StateStore
+
+        return StateStore.open(self.state_url)
+
+    @property
+    def state_url(self) -> str:
+        url = self.settings.state.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            path = self.resolve(url[len(prefix):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+        return url
+
+    @cached_property
+    def segments(self) -> Segments:
+        from herald.segments import Segments
+
+        return Segments(self)
+
+    def close(self) -> None:
+        """Close the engine and the state store if they were opened."""
+        if "engine" in self.__dict__:
+            self.engine.close()
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def find_root(path: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding ``herald.toml``: ``path``, ``$HERALD_WORKSPACE``, or cwd upwards."""
+    explicit = path or os.environ.get(ENV_VAR)
+    if explicit:
+        root = Path(explicit).expanduser().resolve()
+        if not (root / CONFIG_FILE).is_file():
+            origin = "--workspace" if path else ENV_VAR
+            msg = f"no {CONFIG_FILE} in '{root}' (from {origin}); create one with `herald init {root}`"
+            raise WorkspaceNotFoundError(msg)
+        return root
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    msg = (
+        f"no Herald workspace here: no {CONFIG_FILE} in '{here}' or its parents. "
+        f"Create one with `herald init`, or point to one with --workspace or {ENV_VAR}"
+    )
+    raise WorkspaceNotFoundError(msg)
+
+
+__all__ = ["CONFIG_FILE", "ConfigError", "Workspace", "find_root"]
