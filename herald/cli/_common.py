@@ -19,7 +19,10 @@ from herald.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False)
+if not console.is_terminal:
+    # Piped output and logs get whole lines instead of an 80-column wrap.
+    console = Console(highlight=False, width=200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -69,10 +72,15 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
 
 
+WRAPPING_COLUMNS = frozenset({"description", "file"})
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # Long free text may wrap; names, numbers and dates stay on one line.
+        wraps = column in WRAPPING_COLUMNS
+        table.add_column(column, overflow="fold" if wraps else "ellipsis", no_wrap=not wraps)
     for row in rows:
         table.add_row(*(fmt(cell) for cell in row))
     console.print(table)

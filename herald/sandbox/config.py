@@ -125,3 +125,23 @@ class SandboxConfig:
     def key(self, secret: str) -> ApiKey | None:
         """The configured key with this secret, if any."""
         return next((k for k in self.api_keys if k.key == secret), None)
+
+
+class ManualClock:
+    """A clock that moves only when told to, for tests of rate limits and jobs.
+
+    >>> clock = ManualClock(100.0)
+    >>> clock.advance(1.5)
+    >>> clock()
+    101.5
+    """
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds

@@ -34,10 +34,10 @@ def check_kind(kind: str) -> None:
 def check_name(kind: str, name: object) -> str:
     """Return ``name`` if it is a valid definition name, else raise DefinitionError.
 
-    >>> check_name("segment", " vip")
+    >>> check_name("segment", "x" * 201)
     Traceback (most recent call last):
     ...
-    herald.exceptions.DefinitionError: at name: segment name ' vip' must not start or end with whitespace
+    herald.exceptions.DefinitionError: at name: segment name is 201 characters long; ...
     """
     if not isinstance(name, str):
         problem = f"{kind} name must be a string, not {type(name).__name__}"

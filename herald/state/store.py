@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -14,7 +14,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
-from herald.exceptions import HeraldError, NotFoundError, StateError
+from herald.exceptions import StateError
+from herald.state import _lifecycle as lc
 from herald.state import _migrate
 from herald.state import _queries as q
 from herald.state._engine import WRITE_OPTION, create_state_engine, safe_url
@@ -22,10 +23,8 @@ from herald.state._rules import (
     check_description,
     check_kind,
     check_name,
-    command,
     encode_definition,
     encode_metrics,
-    unknown_name,
 )
 from herald.state.models import (
     ApplyResult,
@@ -132,7 +131,7 @@ class StateStore:
             DefinitionError: the name, description or definition is invalid.
         """
         content, description = self._checked(kind, name, definition, description)
-        return self._write(lambda conn: _save_draft(conn, kind, name, content, description))
+        return self._write(lambda conn: lc.save_draft(conn, kind, name, content, description))
 
     def activate(self, kind: str, name: str) -> DefinitionVersion:
         """Make the draft of ``name`` its active version; the previous active one retires.
@@ -145,7 +144,7 @@ class StateStore:
             StateError: there is no draft to activate.
         """
         check_kind(kind)
-        return self._write(lambda conn: _activate_draft(conn, kind, name))
+        return self._write(lambda conn: lc.activate_draft(conn, kind, name))
 
     def get(self, kind: str, name: str, which: Which = "latest") -> DefinitionVersion:
         """Return one version of ``name``.
@@ -161,7 +160,7 @@ class StateStore:
                 the message says what exists.
         """
         check_kind(kind)
-        return self._read(lambda conn: _get(conn, kind, name, which))
+        return self._read(lambda conn: lc.get_version(conn, kind, name, which))
 
     def list(self, kind: str) -> builtins.list[DefinitionSummary]:
         """Every definition of ``kind``, sorted by name."""
@@ -177,7 +176,7 @@ class StateStore:
         check_kind(kind)
 
         def run(conn: sa.Connection) -> builtins.list[DefinitionVersion]:
-            definition = _require(conn, kind, name)
+            definition = lc.require(conn, kind, name)
             return [q.to_version(kind, name, row) for row in q.version_rows(conn, definition.id)]
 
         return self._read(run)
@@ -218,7 +217,7 @@ class StateStore:
             msg = f"apply status must be 'draft' or 'active', not {status!r}"
             raise ValueError(msg)
         content, description = self._checked(kind, name, definition, description)
-        return self._write(lambda conn: _apply(conn, kind, name, content, description, status))
+        return self._write(lambda conn: lc.apply(conn, kind, name, content, description, status))
 
     def delete(self, kind: str, name: str) -> None:
         """Delete a name that was never activated, with its versions and insights.
@@ -228,7 +227,7 @@ class StateStore:
             StateError: the name has an active version (archive it instead).
         """
         check_kind(kind)
-        self._write(lambda conn: _delete(conn, kind, name))
+        self._write(lambda conn: lc.delete(conn, kind, name))
 
     # --- insights -----------------------------------------------------------------------------
 
@@ -261,14 +260,16 @@ class StateStore:
                 raise ValueError(msg)
 
         def run(conn: sa.Connection) -> InsightsRecord:
-            definition = _require(conn, "segment", name)
-            _version_by_number(conn, "segment", name, definition.id, version)
+            definition = lc.require(conn, "segment", name)
+            lc.version_by_number(conn, "segment", name, definition.id, version)
             q.insert_insights(conn, definition.id, version, metrics_json, computed_at, as_of)
             return q.insights_rows(conn, name, definition.id, limit=1)[0]
 
         return self._write(run)
 
-    def insights_history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
+    def insights_history(
+        self, name: str, *, limit: int | None = None
+    ) -> builtins.list[InsightsRecord]:
         """The insights history of segment ``name``, oldest first.
 
         Args:
@@ -283,7 +284,7 @@ class StateStore:
             raise ValueError(msg)
 
         def run(conn: sa.Connection) -> builtins.list[InsightsRecord]:
-            definition = _require(conn, "segment", name)
+            definition = lc.require(conn, "segment", name)
             return q.insights_rows(conn, name, definition.id, limit)
 
         return self._read(run)
@@ -309,17 +310,14 @@ class StateStore:
                     conn.execution_options(**{WRITE_OPTION: True})
                     with conn.begin():
                         return work(conn)
-            except _LostRace as lost:
+            except lc.LostRace as lost:
                 # Another writer created the same name or version first (PostgreSQL only:
                 # SQLite writers are serialised). Re-reading now sees its work.
                 if attempt == _WRITE_ATTEMPTS:
                     msg = f"the state store was changed concurrently and the write failed: {lost}"
                     raise StateError(msg) from lost.__cause__
-        raise AssertionError("unreachable")
-
-
-class _LostRace(HeraldError):
-    """A unique constraint refused a write: another writer got there first."""
+        msg = "unreachable: the last attempt either returns or raises"
+        raise AssertionError(msg)
 
 
 @contextmanager
@@ -329,7 +327,7 @@ def _database_errors() -> Iterator[None]:
         yield
     except sa.exc.IntegrityError as err:
         if _is_unique_violation(err):
-            raise _LostRace(str(err.orig)) from err
+            raise lc.LostRace(str(err.orig)) from err
         msg = f"the state database refused the change: {err.orig}"
         raise StateError(msg) from err
     except sa.exc.DBAPIError as err:
@@ -367,148 +365,3 @@ def _check_known_revision(engine: Engine, current: str | None) -> None:
             "upgrade Herald to use it"
         )
         raise StateError(msg) from err
-
-
-# --- lifecycle, inside a transaction ----------------------------------------------------------
-
-
-def _require(conn: sa.Connection, kind: str, name: str, *, lock: bool = False) -> q.Row:
-    definition = q.find_definition(conn, kind, name, lock=lock)
-    if definition is None:
-        raise unknown_name(kind, name, q.definition_names(conn, kind))
-    return definition
-
-
-def _standing(conn: sa.Connection, definition_id: int) -> dict[str, q.Row]:
-    """The draft and active versions of a name, by status, plus ``"latest"``."""
-    rows = q.version_rows(conn, definition_id)
-    standing = {row.status: row for row in rows if row.status in ("draft", "active")}
-    standing["latest"] = rows[-1]
-    return standing
-
-
-def _version_by_number(
-    conn: sa.Connection, kind: str, name: str, definition_id: int, number: int
-) -> q.Row:
-    rows = q.version_rows(conn, definition_id)
-    for row in rows:
-        if row.version == number:
-            return row
-    numbers = [row.version for row in rows]
-    have = f"version {numbers[0]}" if len(numbers) == 1 else f"versions {numbers[0]}–{numbers[-1]}"
-    msg = f"{kind} {name!r} has no version {number}; it has {have}"
-    raise NotFoundError(msg)
-
-
-def _get(conn: sa.Connection, kind: str, name: str, which: Which) -> DefinitionVersion:
-    definition = _require(conn, kind, name)
-    if isinstance(which, int) and not isinstance(which, bool):
-        row = _version_by_number(conn, kind, name, definition.id, which)
-        return q.to_version(kind, name, row)
-    if which not in ("active", "draft", "latest"):
-        msg = f"which must be 'active', 'draft', 'latest' or a version number, not {which!r}"
-        raise ValueError(msg)
-    standing = _standing(conn, definition.id)
-    if which not in standing:
-        raise _missing_status(kind, name, which, standing)
-    return q.to_version(kind, name, standing[which])
-
-
-def _missing_status(kind: str, name: str, which: str, standing: Mapping[str, q.Row]) -> NotFoundError:
-    if which == "active":
-        draft = standing["draft"].version
-        hint = f"activate the draft (version {draft}) with {command(kind, 'activate', name)}"
-        return NotFoundError(f"{kind} {name!r} has no active version; {hint}")
-    active = standing["active"].version
-    msg = (
-        f"{kind} {name!r} has no draft; it is active at version {active}. "
-        f"Saving a change (or {command(kind, 'edit', name)}) makes a new draft beside it"
-    )
-    return NotFoundError(msg)
-
-
-def _same(row: q.Row, content: tuple[str, str], description: str | None) -> bool:
-    """Whether a version already holds this content, and this description when one is given."""
-    return row.content_hash == content[1] and description in (None, row.description)
-
-
-def _save_draft(
-    conn: sa.Connection, kind: str, name: str, content: tuple[str, str], description: str | None
-) -> SaveResult:
-    at = q.now()
-    definition = q.find_definition(conn, kind, name, lock=True)
-    if definition is None:
-        definition_id = q.insert_definition(conn, kind, name, description, at)
-        version_id = q.insert_version(conn, definition_id, 1, content, description, at)
-        return SaveResult(q.to_version(kind, name, q.version_row(conn, version_id)), True)
-    standing = _standing(conn, definition.id)
-    draft = standing.get("draft")
-    if draft is not None and _same(draft, content, description):
-        return SaveResult(q.to_version(kind, name, draft), False)
-    # None means "keep the description the name has", for a rewritten or a new draft alike.
-    kept = definition.description if description is None else description
-    if draft is not None:
-        version_id = draft.id
-        if q.update_draft(conn, version_id, content, kept) != 1:
-            raise _LostRace(f"the draft of {kind} {name!r} changed while it was being saved")
-    else:
-        number = standing["latest"].version + 1
-        version_id = q.insert_version(conn, definition.id, number, content, kept, at)
-    q.touch_definition(conn, definition.id, kept, at)
-    return SaveResult(q.to_version(kind, name, q.version_row(conn, version_id)), True)
-
-
-def _activate_draft(conn: sa.Connection, kind: str, name: str) -> DefinitionVersion:
-    definition = _require(conn, kind, name, lock=True)
-    standing = _standing(conn, definition.id)
-    draft = standing.get("draft")
-    if draft is None:
-        active = standing.get("active")
-        already = f"; it is already active at version {active.version}" if active else ""
-        msg = f"{kind} {name!r} has no draft to activate{already}; edit it first to make a draft"
-        raise StateError(msg)
-    at = q.now()
-    active = standing.get("active")
-    # Retire first: the partial unique index allows one active version at any moment.
-    if active is not None and q.set_status(conn, active.id, old="active", new="retired") != 1:
-        raise _LostRace(f"the active version of {kind} {name!r} changed during activation")
-    if q.set_status(conn, draft.id, old="draft", new="active", at=at) != 1:
-        raise _LostRace(f"the draft of {kind} {name!r} changed during activation")
-    q.touch_definition(conn, definition.id, draft.description, at)
-    return q.to_version(kind, name, q.version_row(conn, draft.id))
-
-
-def _apply(
-    conn: sa.Connection,
-    kind: str,
-    name: str,
-    content: tuple[str, str],
-    description: str | None,
-    status: Literal["draft", "active"],
-) -> ApplyResult:
-    definition = q.find_definition(conn, kind, name, lock=True)
-    if definition is not None:
-        standing = _standing(conn, definition.id)
-        target = standing.get(status)
-        if status == "draft" and target is None:
-            # With no draft, the active version is what a draft would start from.
-            target = standing.get("active")
-        if target is not None and _same(target, content, description):
-            return ApplyResult(q.to_version(kind, name, target), "unchanged")
-    saved = _save_draft(conn, kind, name, content, description)
-    if status == "active":
-        saved = SaveResult(_activate_draft(conn, kind, name), True)
-    action = "created" if definition is None else "activated" if status == "active" else "updated"
-    return ApplyResult(saved.version, action)
-
-
-def _delete(conn: sa.Connection, kind: str, name: str) -> None:
-    definition = _require(conn, kind, name, lock=True)
-    active = _standing(conn, definition.id).get("active")
-    if active is not None:
-        msg = (
-            f"{kind} {name!r} cannot be deleted: version {active.version} is active and may be "
-            f"in use; archive it instead ({command(kind, 'archive', name)})"
-        )
-        raise StateError(msg)
-    q.delete_definition(conn, definition.id)

@@ -89,7 +89,9 @@ def postgres_server_url() -> Iterator[str]:
         return
     bindir = _find_binaries()
     if bindir is None:
-        _missing("PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql")
+        _missing(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
+        )
     prefix, user = _runner()
     root = Path(tempfile.mkdtemp(prefix="herald-pg-"))  # not tmp_path: root-only 0700 parents
     data, sockets, port = root / "data", root / "sockets", _free_port()
@@ -101,7 +103,10 @@ def postgres_server_url() -> Iterator[str]:
     _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust",
           "-E", "UTF8", "--locale=C", "--no-sync"], cwd=root)  # fmt: skip
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-    _run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start"], cwd=root)
+    _run(
+        [*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start"],
+        cwd=root,
+    )
     try:
         yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres"
     finally:

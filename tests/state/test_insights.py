@@ -21,7 +21,9 @@ def segment(store):
 
 
 def test_record_and_read_back(segment):
-    record = segment.record_insights("vip", 1, METRICS, computed_at=T0, as_of=T0 - timedelta(days=1))
+    record = segment.record_insights(
+        "vip", 1, METRICS, computed_at=T0, as_of=T0 - timedelta(days=1)
+    )
 
     assert record == InsightsRecord("vip", 1, METRICS, T0, T0 - timedelta(days=1))
     assert segment.insights_history("vip") == [record]
@@ -48,7 +50,9 @@ def test_limit_keeps_the_newest_records_oldest_first(segment):
 
 def test_times_come_back_in_utc(segment):
     paris = timezone(timedelta(hours=2))
-    segment.record_insights("vip", 1, METRICS, computed_at=datetime(2026, 3, 1, 14, 0, tzinfo=paris))
+    segment.record_insights(
+        "vip", 1, METRICS, computed_at=datetime(2026, 3, 1, 14, 0, tzinfo=paris)
+    )
 
     (record,) = segment.insights_history("vip")
 
@@ -63,7 +67,10 @@ def test_history_spans_versions(segment):
     segment.activate("segment", "vip")
     segment.record_insights("vip", 2, {"n": 2}, computed_at=T0 + timedelta(days=1))
 
-    assert [(r.version, r.metrics["n"]) for r in segment.insights_history("vip")] == [(1, 1), (2, 2)]
+    assert [(r.version, r.metrics["n"]) for r in segment.insights_history("vip")] == [
+        (1, 1),
+        (2, 2),
+    ]
 
 
 def test_unknown_segment_or_version(segment):

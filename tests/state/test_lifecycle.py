@@ -166,7 +166,9 @@ def test_activate_without_draft_says_it_is_already_active(store):
 def test_activate_unknown_name_suggests_a_close_one(store):
     store.save_draft("segment", "high_value", VIP)
 
-    with pytest.raises(NotFoundError, match=r"segment 'hig_value' not found; did you mean 'high_value'\?"):
+    with pytest.raises(
+        NotFoundError, match=r"segment 'hig_value' not found; did you mean 'high_value'\?"
+    ):
         store.activate("segment", "hig_value")
 
 
@@ -208,7 +210,9 @@ def test_get_draft_when_only_active_names_the_active_version(store):
     store.save_draft("segment", "vip", VIP)
     store.activate("segment", "vip")
 
-    with pytest.raises(NotFoundError, match=r"segment 'vip' has no draft; it is active at version 1"):
+    with pytest.raises(
+        NotFoundError, match=r"segment 'vip' has no draft; it is active at version 1"
+    ):
         store.get("segment", "vip", "draft")
 
 
@@ -297,7 +301,9 @@ def test_definition_must_be_json(store):
 
 
 def test_unknown_kind_is_a_programming_error(store):
-    with pytest.raises(ValueError, match=r"unknown definition kind 'segmnt'; did you mean 'segment'\?"):
+    with pytest.raises(
+        ValueError, match=r"unknown definition kind 'segmnt'; did you mean 'segment'\?"
+    ):
         store.list("segmnt")
 
 

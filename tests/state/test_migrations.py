@@ -9,14 +9,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from herald.exceptions import StateError
-from herald.state import StateStore
-from herald.state import _migrate
+from herald.state import StateStore, _migrate
 from herald.state._engine import WRITE_OPTION, create_state_engine
 from herald.state._schema import metadata
 
 REVISIONS = [
     script.revision
-    for script in reversed(list(ScriptDirectory.from_config(_migrate.alembic_config()).walk_revisions()))
+    for script in reversed(
+        list(ScriptDirectory.from_config(_migrate.alembic_config()).walk_revisions())
+    )
 ]
 TABLES = {"alembic_version", "definitions", "definition_versions", "insights"}
 
@@ -112,5 +113,5 @@ def test_a_database_from_a_newer_herald_is_refused(engine, url):
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": "9999_future"})
 
-    with pytest.raises(StateError, match="revision '9999_future'.*upgrade Herald"):
+    with pytest.raises(StateError, match=r"revision '9999_future'.*upgrade Herald"):
         StateStore.open(url)

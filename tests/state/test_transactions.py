@@ -44,7 +44,9 @@ def refuse(url: str, what: str) -> None:
                 "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
                 "$$ BEGIN RAISE EXCEPTION 'refused by test trigger'; END $$"
             )
-            conn.exec_driver_sql(f"CREATE TRIGGER refuse {_POSTGRES[what]} EXECUTE FUNCTION refuse()")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER refuse {_POSTGRES[what]} EXECUTE FUNCTION refuse()"
+            )
     engine.dispose()
 
 
@@ -97,9 +99,7 @@ def test_the_database_itself_allows_one_draft_and_one_active_per_name(store, url
     try:
         for status in ("draft", "active"):
             with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-                conn.execute(
-                    sa.text("UPDATE definition_versions SET status = :s"), {"s": status}
-                )
+                conn.execute(sa.text("UPDATE definition_versions SET status = :s"), {"s": status})
     finally:
         engine.dispose()
     assert [(v.version, v.status) for v in store.versions("segment", "vip")] == [

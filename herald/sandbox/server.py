@@ -1,0 +1,131 @@
+"""Run the sandbox with uvicorn: in a background thread (``SandboxServer``) or in the foreground
+(``serve``, used by the CLI)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from herald.sandbox.app import DroppedConnectionError, Sandbox, create_app
+from herald.sandbox.config import SandboxConfig
+from herald.sandbox.state import SandboxState
+
+
+class _HideInjectedDrops(logging.Filter):
+    """Keep uvicorn from logging a traceback for each connection the sandbox drops on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnectionError)
+
+
+def _quiet_drops() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideInjectedDrops) for f in logger.filters):
+        logger.addFilter(_HideInjectedDrops())
+
+
+def _uvicorn_config(config: SandboxConfig, log_level: str) -> tuple[uvicorn.Config, Sandbox]:
+    app = create_app(config)
+    _quiet_drops()
+    # A short graceful shutdown: a request held by the timeout fault must not block stop().
+    uv = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False,
+                        timeout_graceful_shutdown=1, limit_concurrency=1000)
+    return uv, app.state.sandbox
+
+
+class SandboxServer:
+    """A sandbox on 127.0.0.1 in a background thread, for tests, benchmarks and demos.
+
+    Example:
+        >>> with SandboxServer(SandboxConfig(limits="off")) as server:  # doctest: +SKIP
+        ...     httpx.get(f"{server.url}/api/lists", headers=server.headers())
+
+    Args:
+        config: the sandbox's settings.
+        host: the interface to listen on.
+        port: the port; 0 picks a free one.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.config = config or SandboxConfig()
+        self.host = host
+        self._requested_port = port
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.sandbox: Sandbox | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def state(self) -> SandboxState:
+        """The inspection API: lists, members, profiles, jobs and the request log."""
+        if self.sandbox is None:
+            msg = "the sandbox is not running; call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return self.sandbox.state
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        """Headers for a valid API call: auth (first configured key by default) and revision."""
+        from herald.sandbox.spec import revision
+
+        secret = key or self.config.api_keys[0].key
+        return {"Authorization": f"Klaviyo-API-Key {secret}", "revision": revision(),
+                "accept": "application/vnd.api+json",
+                "content-type": "application/vnd.api+json"}
+
+    def start(self, timeout: float = 10.0) -> SandboxServer:
+        """Start serving and wait until the port accepts connections.
+
+        Raises:
+            RuntimeError: when uvicorn does not start within ``timeout`` seconds.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self.port = sock.getsockname()[1]
+        uv, self.sandbox = _uvicorn_config(self.config, "warning")
+        self._server = uvicorn.Server(uv)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="herald-sandbox", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                msg = f"the sandbox did not start on {self.url} within {timeout} s"
+                raise RuntimeError(msg)
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8700,
+          log_level: str = "info") -> None:
+    """Serve the sandbox in the foreground until interrupted (the CLI's ``sandbox klaviyo``)."""
+    uv, _ = _uvicorn_config(config, log_level)
+    uv.host, uv.port = host, port
+    uvicorn.Server(uv).run()
