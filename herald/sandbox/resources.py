@@ -52,7 +52,6 @@ def profile_resource(p: Profile, base: str, *, fields: list[str] | None = None,
                      joined: float | None = None) -> dict[str, Any]:
     """A ``profile`` resource; ``joined`` adds ``joined_group_at`` for list members."""
     a = p.attributes
-    location = a.get("location") or {}
     attributes: dict[str, Any] = {
         "email": p.email,
         "phone_number": p.phone_number,
@@ -62,7 +61,7 @@ def profile_resource(p: Profile, base: str, *, fields: list[str] | None = None,
         "created": iso(p.created),
         "updated": iso(p.updated),
         "last_event_date": None,
-        "location": {k: location.get(k) for k in _LOCATION_KEYS},
+        "location": _location(a.get("location") or {}),
         "properties": a.get("properties") or {},
     }
     if joined is not None:
@@ -73,6 +72,16 @@ def profile_resource(p: Profile, base: str, *, fields: list[str] | None = None,
         attributes["predictive_analytics"] = {}
     return {"type": "profile", "id": p.id, "attributes": sparse(attributes, fields),
             "links": {"self": f"{base}/api/profiles/{p.id}/"}}
+
+
+def _location(location: dict[str, Any]) -> dict[str, Any]:
+    # latitude/longitude are a nullable oneOf in the spec, which validators reject as null:
+    # leave them out when unset rather than send a value the spec's validators refuse.
+    out = {k: location.get(k) for k in _LOCATION_KEYS}
+    for key in ("latitude", "longitude"):
+        if out[key] is None:
+            del out[key]
+    return out
 
 
 def job_resource(job: Job, base: str, fields: list[str] | None = None) -> dict[str, Any]:
