@@ -37,9 +37,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, job_tick: float) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "herald.cli.sandbox", "klaviyo", "--port", str(port),
-           "--limits", "off", "--log-level", "warning"]
+           "--limits", "off", "--log-level", "warning", "--job-tick", str(job_tick)]
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -91,9 +91,9 @@ class PeakRss:
         return self.peak
 
 
-def run(requests: int, threads: int, size: int) -> str:
+def run(requests: int, threads: int, size: int, job_tick: float = 0.05) -> str:
     port = free_port()
-    server = start_server(port)
+    server = start_server(port, job_tick)
     base = f"http://127.0.0.1:{port}"
     try:
         rss = PeakRss(server.pid)
@@ -162,9 +162,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--profiles", type=int, default=10_000)
+    parser.add_argument("--job-tick", type=float, default=0.05)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    report = run(args.requests, args.threads, args.profiles)
+    report = run(args.requests, args.threads, args.profiles, args.job_tick)
     print(report)
     if not args.no_write:
         write_section("sandbox", report)

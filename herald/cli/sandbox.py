@@ -23,12 +23,14 @@ def sandbox() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for ids and faults.")
 @click.option("--bounce", default=0.0, show_default=True, type=float,
               help="Share of profiles that hard-bounce (and leave every list) when added.")
+@click.option("--job-tick", default=0.05, show_default=True, type=float,
+              help="Seconds between job steps (queued → processing → complete).")
 @click.option("--api-key", default=DEFAULT_API_KEY, help="The private API key to accept.",
               envvar="HERALD_SANDBOX_API_KEY")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def klaviyo(host: str, port: int, limits: str, faults: str, seed: int, bounce: float,
-            api_key: str, log_level: str) -> None:
+            job_tick: float, api_key: str, log_level: str) -> None:
     """Serve a Klaviyo sandbox that follows Klaviyo's API spec (revision 2026-07-15).
 
     Example:
@@ -38,7 +40,7 @@ def klaviyo(host: str, port: int, limits: str, faults: str, seed: int, bounce: f
     from herald.sandbox.server import serve
 
     config = SandboxConfig(api_keys=[ApiKey(api_key)], limits=limits, faults=faults, seed=seed,
-                           bounce_share=bounce)
+                           bounce_share=bounce, job_tick=job_tick)
     try:
         parse_limits(limits)
         spec = config.fault_spec

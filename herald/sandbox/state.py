@@ -21,7 +21,6 @@ from herald.sandbox.filters import Condition, matches
 from herald.sandbox.models import (
     E164_RE,
     EMAIL_RE,
-    IDENTIFIERS,
     IdMaker,
     ImportErrorRecord,
     Job,
@@ -354,8 +353,7 @@ class SandboxState:
     def _import(self, job: Job) -> None:
         imported: dict[str, None] = {}
         for i, item in enumerate(job.payload):
-            pointer = f"/data/attributes/profiles/data/{i}"
-            problem = self._import_one(item, pointer, imported)
+            problem = self._import_one(item, i, imported)
             if problem is not None:
                 job.errors.append(problem)
         job.profile_ids = list(imported)
@@ -365,13 +363,14 @@ class SandboxState:
             if list_id in self._lists:  # the list may have been deleted meanwhile
                 self._join(self._lists[list_id], job.profile_ids)
 
-    def _import_one(self, item: dict[str, Any], pointer: str,
+    def _import_one(self, item: dict[str, Any], index: int,
                     imported: dict[str, None]) -> ImportErrorRecord | None:
+        pointer = f"/data/attributes/profiles/data/{index}"
         attrs = item.get("attributes") or {}
-        if not item.get("id") and not any(attrs.get(k) for k in IDENTIFIERS):
+        email, phone = attrs.get("email"), attrs.get("phone_number")
+        if not (email or phone or attrs.get("external_id") or item.get("id")):
             detail = "A profile needs an email, a phone_number, an external_id or an id."
             return _import_error(detail, f"{pointer}/attributes", item)
-        email, phone = attrs.get("email"), attrs.get("phone_number")
         if email is not None and not EMAIL_RE.match(email):
             return _import_error("Invalid email address.", f"{pointer}/attributes/email", item)
         if phone is not None and not E164_RE.match(phone):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -202,6 +203,8 @@ def _raw_predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Con
         col, literals = _temporal_operands(col, operands, kind, ctx.today)
     elif kind in ("integer", "decimal"):
         literals = [v.number_literal(x, kind) for x in operands]
+        if res.op.arity == "two" and Decimal(str(operands[0])) >= Decimal(str(operands[1])):
+            raise v.ValueProblem("the first value must be less than the second (both ends are excluded)")
     else:
         literals = [v.string_literal(x) for x in operands]
     return _COMPARE[op](col, literals)
@@ -343,7 +346,10 @@ def _purchase(cond: Purchase, ctx: Context) -> exp.Expression:
             on=exp.and_(_eq(exp.column("order_id", "it", quoted=True), exp.column("order_id", "tx", quoted=True)),
                         _eq(ctx.key("it"), ctx.key("tx"))),
         )
-    conditions = [c for c in [filters[0] if filters else None, *_window(cond, driving, ctx)] if c is not None]
+    # Rows without a customer key belong to nobody; a NULL in the IN list would also turn
+    # "not in" (has not purchased) into NULL for every customer.
+    known = ctx.key(driving).is_(exp.null()).not_()
+    conditions = [c for c in [known, filters[0] if filters else None, *_window(cond, driving, ctx)] if c is not None]
     if conditions:
         source = source.where(reduce(lambda a, b: exp.and_(a, b), conditions))
     source = _thresholds(source, cond, driving, uses_items, ctx)

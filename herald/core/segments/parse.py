@@ -66,6 +66,8 @@ def _as_group(node: Node) -> Group:
 
 def _parse_node(node: Any, loc: str) -> Node:
     if isinstance(node, list):
+        if not node:
+            _fail("the list of conditions is empty; add at least one condition or remove it", loc)
         return Group("all", _parse_items(node, loc), loc)
     if not isinstance(node, Mapping):
         _fail(f"expected a condition or a group (all/any/not), got {_kind(node)}", loc)

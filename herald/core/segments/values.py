@@ -17,7 +17,7 @@ from herald.core.catalog import AttributeType
 from herald.core.dates import RELATIVE_DATE_HELP, is_relative_date, resolve_relative_date
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
 
 
 class ValueProblem(ValueError):
@@ -67,6 +67,8 @@ def _with_time(value: dt.datetime, attr_type: AttributeType) -> TemporalValue:
     if attr_type == "date":
         msg = f"'{value}' has a time of day but the column is a date; give YYYY-MM-DD"
         raise ValueProblem(msg)
+    if value.tzinfo is not None:  # an explicit offset: the same moment in UTC (DESIGN §1.2)
+        value = value.astimezone(dt.UTC)
     return TemporalValue(value.replace(tzinfo=None), has_time=True)
 
 

@@ -1,0 +1,74 @@
+"""`herald apply -f` on a bad file: one line on stderr starting ``Error:``, no traceback, exit 1.
+
+With ``--debug`` the library error propagates instead, with its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from herald.cli.main import main
+from herald.exceptions import DefinitionError
+from herald.workspace import Workspace
+
+BAD = Path(__file__).resolve().parents[1] / "fixtures" / "segments" / "bad"
+
+# file → text the one error line must contain (the file name is always checked too)
+CASES = {
+    "unknown-column.yaml": "Did you mean 'email'?",
+    "sql-dml.yaml": "DELETE is not allowed",
+    "yaml-does-not-parse.yaml": "cannot parse",
+    "cycle.yaml": "cycle",
+}
+
+
+def invoke(workspace: Workspace, *args: str) -> object:
+    runner = CliRunner()
+    return runner.invoke(main, [*args], env={"HERALD_WORKSPACE": str(workspace.root), "COLUMNS": "80"})
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_file_gives_one_error_line(workspace: Workspace, name: str) -> None:
+    result = invoke(workspace, "apply", "-f", str(BAD / name))
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert name in lines[0] and CASES[name] in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_message_with_square_brackets_is_printed_as_is(workspace: Workspace, tmp_path: Path) -> None:
+    # user text in a message must not be read as Rich markup
+    bad = tmp_path / "brackets.yaml"
+    bad.write_text(
+        'name: Brackets\nwhere:\n  - attribute: Customer_360.birthdate\n    op: is\n    value: "[/bold] [red]x"\n',
+        encoding="utf-8",
+    )
+    result = invoke(workspace, "apply", "-f", str(bad))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "'[/bold] [red]x' is not a date" in lines[0]
+
+
+def test_debug_raises_the_library_error(workspace: Workspace) -> None:
+    result = invoke(workspace, "--debug", "apply", "-f", str(BAD / "unknown-column.yaml"))
+    assert result.exit_code != 0
+    assert isinstance(result.exception, DefinitionError)
+    assert "Did you mean 'email'?" in str(result.exception)
+    assert not result.stderr.startswith("Error:")
+
+
+def test_good_file_applies(workspace: Workspace, tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("name: Californians\nstatus: active\nwhere:\n  - attribute: state\n    op: is exactly\n    value: CA\n", encoding="utf-8")
+    result = invoke(workspace, "apply", "-f", str(good))
+    assert result.exit_code == 0, result.output
+    assert "Californians" in result.stdout
+    assert result.stderr == ""
