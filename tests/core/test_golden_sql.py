@@ -29,33 +29,62 @@ UPDATE = os.environ.get("HERALD_UPDATE_GOLDEN") == "1"
 
 _COLUMNS: dict[str, list[tuple[str, str]]] = {
     "Customer_360": [
-        ("amperity_id", "VARCHAR"), ("email", "VARCHAR"), ("state", "VARCHAR"), ("country", "VARCHAR"),
-        ("loyalty_tier", "VARCHAR"), ("birthdate", "DATE"), ("created_at", "TIMESTAMP"),
+        ("amperity_id", "VARCHAR"),
+        ("email", "VARCHAR"),
+        ("state", "VARCHAR"),
+        ("country", "VARCHAR"),
+        ("loyalty_tier", "VARCHAR"),
+        ("birthdate", "DATE"),
+        ("created_at", "TIMESTAMP"),
     ],
     "Merged_Customers": [
-        ("amperity_id", "VARCHAR"), ("given_name", "VARCHAR"), ("surname", "VARCHAR"), ("email", "VARCHAR"),
-        ("city", "VARCHAR"), ("postal", "VARCHAR"), ("gender", "VARCHAR"),
+        ("amperity_id", "VARCHAR"),
+        ("given_name", "VARCHAR"),
+        ("surname", "VARCHAR"),
+        ("email", "VARCHAR"),
+        ("city", "VARCHAR"),
+        ("postal", "VARCHAR"),
+        ("gender", "VARCHAR"),
     ],
     "Customer_Attributes": [
-        ("amperity_id", "VARCHAR"), ("contactable_email", "BOOLEAN"), ("is_opted_into_email", "BOOLEAN"),
+        ("amperity_id", "VARCHAR"),
+        ("contactable_email", "BOOLEAN"),
+        ("is_opted_into_email", "BOOLEAN"),
         ("is_employee", "BOOLEAN"),
     ],
     "Transaction_Attributes_Extended": [
-        ("amperity_id", "VARCHAR"), ("lifetime_order_revenue", "DECIMAL(38,2)"),
-        ("lifetime_order_frequency", "BIGINT"), ("first_order_datetime", "TIMESTAMP"),
-        ("latest_order_datetime", "TIMESTAMP"), ("days_since_latest_order", "INTEGER"),
+        ("amperity_id", "VARCHAR"),
+        ("lifetime_order_revenue", "DECIMAL(38,2)"),
+        ("lifetime_order_frequency", "BIGINT"),
+        ("first_order_datetime", "TIMESTAMP"),
+        ("latest_order_datetime", "TIMESTAMP"),
+        ("days_since_latest_order", "INTEGER"),
     ],
     "Unified_Transactions": [
-        ("amperity_id", "VARCHAR"), ("order_id", "VARCHAR"), ("order_datetime", "TIMESTAMP"),
-        ("order_revenue", "DECIMAL(38,2)"), ("purchase_channel", "VARCHAR"),
+        ("amperity_id", "VARCHAR"),
+        ("order_id", "VARCHAR"),
+        ("order_datetime", "TIMESTAMP"),
+        ("order_revenue", "DECIMAL(38,2)"),
+        ("purchase_channel", "VARCHAR"),
     ],
     "Unified_Itemized_Transactions": [
-        ("amperity_id", "VARCHAR"), ("order_id", "VARCHAR"), ("order_datetime", "TIMESTAMP"),
-        ("product_category", "VARCHAR"), ("item_revenue", "DECIMAL(38,2)"), ("is_return", "BOOLEAN"),
+        ("amperity_id", "VARCHAR"),
+        ("order_id", "VARCHAR"),
+        ("order_datetime", "TIMESTAMP"),
+        ("product_category", "VARCHAR"),
+        ("item_revenue", "DECIMAL(38,2)"),
+        ("is_return", "BOOLEAN"),
     ],
 }
-_TYPES = {"VARCHAR": "string", "DATE": "date", "TIMESTAMP": "datetime", "BOOLEAN": "boolean",
-          "DECIMAL(38,2)": "decimal", "BIGINT": "integer", "INTEGER": "integer"}
+_TYPES = {
+    "VARCHAR": "string",
+    "DATE": "date",
+    "TIMESTAMP": "datetime",
+    "BOOLEAN": "boolean",
+    "DECIMAL(38,2)": "decimal",
+    "BIGINT": "integer",
+    "INTEGER": "integer",
+}
 CATALOG = Catalog.from_columns(
     (table, column, _TYPES[engine_type], engine_type)  # type: ignore[misc]
     for table, columns in _COLUMNS.items()

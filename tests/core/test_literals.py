@@ -61,7 +61,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # decoys that a LIKE or a sloppy escape would match
         con.executemany(
             "INSERT INTO Customer_360 VALUES (?, ?)",
-            [("decoy-like", "100 percent snakeXcase"), ("decoy-plain", "OBrien"), ("decoy-null", None)],
+            [
+                ("decoy-like", "100 percent snakeXcase"),
+                ("decoy-plain", "OBrien"),
+                ("decoy-null", None),
+            ],
         )
     finally:
         con.close()
@@ -101,7 +105,9 @@ def row_count(engine: DuckDBEngine) -> int:
 
 
 @pytest.mark.parametrize("key", list(AWKWARD))
-def test_awkward_value_is_matched_literally(engine: DuckDBEngine, catalog: Catalog, key: str) -> None:
+def test_awkward_value_is_matched_literally(
+    engine: DuckDBEngine, catalog: Catalog, key: str
+) -> None:
     value = AWKWARD[key]
     before = row_count(engine)
     same = {k for k, v in AWKWARD.items() if v == value}
@@ -110,7 +116,12 @@ def test_awkward_value_is_matched_literally(engine: DuckDBEngine, catalog: Catal
     assert key in matches(engine, catalog, "starts with", value)
     assert key in matches(engine, catalog, "ends with", value)
     listed = compile_segment(
-        parse_segment({"name": "l", "where": [{"attribute": "nickname", "op": "in list", "values": [value, "zzz"]}]}),
+        parse_segment(
+            {
+                "name": "l",
+                "where": [{"attribute": "nickname", "op": "in list", "values": [value, "zzz"]}],
+            }
+        ),
         catalog,
         today=FIXED_DATE,
     )
@@ -121,7 +132,8 @@ def test_awkward_value_is_matched_literally(engine: DuckDBEngine, catalog: Catal
 
 
 @pytest.mark.parametrize(
-    "op", ["is exactly", "is not exactly", "contains", "does not contain", "starts with", "ends with"]
+    "op",
+    ["is exactly", "is not exactly", "contains", "does not contain", "starts with", "ends with"],
 )
 def test_tree_shape_does_not_depend_on_the_value(catalog: Catalog, op: str) -> None:
     shapes = {shape(compiled(catalog, op, value)) for value in [*AWKWARD.values(), "plain"]}
@@ -131,7 +143,10 @@ def test_tree_shape_does_not_depend_on_the_value(catalog: Catalog, op: str) -> N
 def test_percent_and_underscore_are_not_wildcards(engine: DuckDBEngine, catalog: Catalog) -> None:
     assert matches(engine, catalog, "contains", "%") == {"percent", "percent-underscore"}
     assert matches(engine, catalog, "contains", "_") == {
-        "underscore", "percent-underscore", "injection", "injection-double-quoted"  # Customer_360
+        "underscore",
+        "percent-underscore",
+        "injection",
+        "injection-double-quoted",  # Customer_360
     }
     assert matches(engine, catalog, "starts with", "%") == {"percent-underscore"}
     assert matches(engine, catalog, "ends with", "_case") == {"underscore"}
@@ -148,7 +163,9 @@ def test_combining_marks_are_not_normalised(engine: DuckDBEngine, catalog: Catal
 _counter = itertools.count()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=st.text(max_size=40))
 def test_any_text_round_trips(engine: DuckDBEngine, catalog: Catalog, value: str) -> None:
     key = f"h{next(_counter)}"
@@ -159,14 +176,21 @@ def test_any_text_round_trips(engine: DuckDBEngine, catalog: Catalog, value: str
     finally:
         con.close()
     try:
-        assert shape(compiled(catalog, "is exactly", value)) == shape(compiled(catalog, "is exactly", "x"))
+        assert shape(compiled(catalog, "is exactly", value)) == shape(
+            compiled(catalog, "is exactly", "x")
+        )
         exact = matches(engine, catalog, "is exactly", value)
         assert key in exact
         assert exact == {k for k, v in stored.items() if v == value}
         assert key in matches(engine, catalog, "contains", value)
         assert key in matches(engine, catalog, "starts with", value)
         assert key in matches(engine, catalog, "ends with", value)
-        assert "Customer_360" in engine.query("SELECT table_name FROM information_schema.tables").column(0).to_pylist()
+        assert (
+            "Customer_360"
+            in engine.query("SELECT table_name FROM information_schema.tables")
+            .column(0)
+            .to_pylist()
+        )
     finally:
         con = duckdb.connect(str(engine.path))
         try:

@@ -4,6 +4,7 @@ The demo generator is not used here: these tests need a database that is quick t
 whose contents do not change when the generator does.
 """
 
+# ruff: noqa: E501 - table-like SQL schemas and YAML snippets
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ import pytest
 from herald.workspace import Workspace
 
 STANDARD_TABLES = {
-    "Customer_360": "amperity_id VARCHAR, email VARCHAR, state VARCHAR, postal VARCHAR, "
+    "Customer_360": "amperity_id VARCHAR, email VARCHAR, state VARCHAR, "
+    "postal VARCHAR, "
     "loyalty_tier VARCHAR, birthdate DATE, created_at TIMESTAMP",
     "Merged_Customers": "amperity_id VARCHAR, given_name VARCHAR, surname VARCHAR, email VARCHAR",
     "Customer_Attributes": "amperity_id VARCHAR, is_opted_into_email BOOLEAN, contactable_email BOOLEAN, "

@@ -3,6 +3,7 @@
 With ``--debug`` the library error propagates instead, with its traceback.
 """
 
+# ruff: noqa: E501 - table-like SQL schemas and YAML snippets
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,9 @@ CASES = {
 
 def invoke(workspace: Workspace, *args: str) -> object:
     runner = CliRunner()
-    return runner.invoke(main, [*args], env={"HERALD_WORKSPACE": str(workspace.root), "COLUMNS": "80"})
+    return runner.invoke(
+        main, [*args], env={"HERALD_WORKSPACE": str(workspace.root), "COLUMNS": "80"}
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -38,11 +41,14 @@ def test_bad_file_gives_one_error_line(workspace: Workspace, name: str) -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
-    assert name in lines[0] and CASES[name] in lines[0]
+    assert name in lines[0]
+    assert CASES[name] in lines[0]
     assert "Traceback" not in result.stderr
 
 
-def test_message_with_square_brackets_is_printed_as_is(workspace: Workspace, tmp_path: Path) -> None:
+def test_message_with_square_brackets_is_printed_as_is(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     # user text in a message must not be read as Rich markup
     bad = tmp_path / "brackets.yaml"
     bad.write_text(
@@ -67,7 +73,10 @@ def test_debug_raises_the_library_error(workspace: Workspace) -> None:
 
 def test_good_file_applies(workspace: Workspace, tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text("name: Californians\nstatus: active\nwhere:\n  - attribute: state\n    op: is exactly\n    value: CA\n", encoding="utf-8")
+    good.write_text(
+        "name: Californians\nstatus: active\nwhere:\n  - attribute: state\n    op: is exactly\n    value: CA\n",
+        encoding="utf-8",
+    )
     result = invoke(workspace, "apply", "-f", str(good))
     assert result.exit_code == 0, result.output
     assert "Californians" in result.stdout
