@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from herald import __version__
 from herald.cli._common import err_console
@@ -21,7 +22,7 @@ class HeraldGroup(click.Group):
         except HeraldError as error:
             if ctx.meta.get("herald.debug"):
                 raise
-            err_console.print(f"[bold red]Error:[/] {error}", markup=True, highlight=False)
+            err_console.print(f"[bold red]Error:[/] {escape(str(error))}", markup=True, highlight=False)
             sys.exit(1)
         except KeyboardInterrupt:
             err_console.print("Interrupted.")

@@ -318,13 +318,18 @@ def _in_segment(cond: InSegment, ctx: Context) -> exp.Expression:
         raise SegmentError(msg, location=f"{cond.location}.segment")
     try:
         other = ctx.resolve_segment(cond.segment)
+    except SegmentError as error:
+        raise SegmentError(error.message, location=f"{cond.location}.segment") from None
+    try:
         inner = _compile(other, Context(ctx.catalog, ctx.today, ctx.resolve_segment, ctx.dialect, (*ctx.stack, cond.segment)))
     except SegmentError as error:
         if error.location and error.location.startswith(cond.location):
             raise
-        msg = f"segment '{cond.segment}': {error.message}"
+        msg = f"segment '{cond.segment}' no longer compiles: {error.message}"
         raise SegmentError(msg, location=f"{cond.location}.segment") from None
-    member = exp.In(this=ctx.key(BASE), query=exp.Subquery(this=inner.select(ctx.key(BASE), append=False)))
+    # NOT IN over a NULL key would select nobody; keys are never NULL in a member list.
+    inner = inner.where(ctx.key(BASE).is_(exp.null()).not_())
+    member = exp.In(this=ctx.key(BASE), query=exp.Subquery(this=inner))
     return exp.not_(member) if cond.negate else member
 
 
@@ -332,13 +337,15 @@ def _in_segment(cond: InSegment, ctx: Context) -> exp.Expression:
 
 
 def _purchase(cond: Purchase, ctx: Context) -> exp.Expression:
-    tx = _purchase_table(ctx.catalog, ctx.catalog.transactions_table, cond)
+    tx = _purchase_table(ctx.catalog, ctx.catalog.transactions_table, cond, _TX_COLUMNS)
     items = ctx.catalog.table(ctx.catalog.items_table)
     allowed = tuple(t.name for t in (tx, items) if t is not None)
     filters = _row_filters(cond.where, ctx, allowed) if cond.where is not None else None
     uses_items = filters is not None and "it" in filters[1]
     uses_tx = filters is None or "tx" in filters[1]
     driving = "tx" if uses_tx else "it"
+    if uses_items:
+        _purchase_table(ctx.catalog, ctx.catalog.items_table, cond, _ITEM_COLUMNS)
     source: exp.Select = exp.select(ctx.key(driving)).from_(_table(tx.name if uses_tx else allowed[1], driving))
     if uses_items and uses_tx:
         source = source.join(
@@ -357,13 +364,17 @@ def _purchase(cond: Purchase, ctx: Context) -> exp.Expression:
     return exp.not_(member) if cond.negate else member
 
 
-def _purchase_table(catalog: Catalog, name: str, cond: Purchase) -> Table:
+_TX_COLUMNS = ("order_id", "order_datetime", "order_revenue")
+_ITEM_COLUMNS = ("order_id", "order_datetime", "item_revenue")
+
+
+def _purchase_table(catalog: Catalog, name: str, cond: Purchase, columns: tuple[str, ...]) -> Table:
     table = catalog.table(name)
     if table is None:
         msg = f"purchase behaviour needs the table '{name}', which is not in the database"
         raise SegmentError(msg, location=cond.location)
-    for column in ("order_id", "order_datetime", "order_revenue"):
-        _require_column(table, column, "column", cond.location)
+    for column in (catalog.customer_key, *columns):
+        _require_column(table, column, "column (needed for purchase behaviour)", cond.location)
     return table
 
 

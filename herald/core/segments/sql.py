@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from herald.core.catalog import Catalog, did_you_mean
 from herald.exceptions import SqlSegmentError
@@ -47,7 +47,8 @@ def validate_sql_segment(sql: str, catalog: Catalog, *, dialect: str = "duckdb")
     statement = _single_statement(sql, dialect)
     _check_read_only(statement)
     if not isinstance(statement, exp.Query):
-        msg = f"a SQL segment must be a SELECT, got {statement.key.upper()}"
+        first_word = sql.split(None, 1)[0] if sql.split() else ""
+        msg = f"a SQL segment must be one SELECT statement; this one starts with '{first_word}'"
         raise SqlSegmentError(msg, location="sql")
     _check_projection(statement, catalog.customer_key)
     _check_sources(statement, catalog)
@@ -59,8 +60,12 @@ def _single_statement(sql: str, dialect: str) -> exp.Expression:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
-        where = f" (line {first.get('line')}, column {first.get('col')})" if first else ""
-        msg = f"the SQL does not parse{where}: {first.get('description', error)}"
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
+        near = f" near '{first.get('highlight')}'" if first.get("highlight") else ""
+        msg = f"the SQL does not parse{where}{near}; check the syntax of the SELECT"
+        raise SqlSegmentError(msg, location="sql") from None
+    except TokenError:
+        msg = "the SQL does not parse: a quote or string is not closed"
         raise SqlSegmentError(msg, location="sql") from None
     if len(statements) != 1:
         msg = f"a SQL segment is exactly one SELECT statement; found {len(statements)}"
@@ -79,10 +84,19 @@ def _check_projection(query: exp.Query, key: str) -> None:
     branches = _select_branches(query)
     for select in branches:
         names = [e.alias_or_name for e in select.expressions]
-        if len(names) != 1 or names[0].lower() != key.lower() or isinstance(select.expressions[0], exp.Star):
+        if len(names) != 1 or not _is_key_column(select.expressions[0], key):
             shown = ", ".join(e.sql() for e in select.expressions)
             msg = f"a SQL segment must return only the customer key '{key}', but it selects: {shown}"
             raise SqlSegmentError(msg, location="sql")
+
+
+def _is_key_column(projection: exp.Expression, key: str) -> bool:
+    """The key column itself (qualified or not, aliased only to its own name), not an
+    expression renamed to look like it (``email AS amperity_id``)."""
+    if projection.alias and projection.alias.lower() != key.lower():
+        return False
+    column = projection.unalias()
+    return isinstance(column, exp.Column) and column.name.lower() == key.lower()
 
 
 def _select_branches(query: exp.Expression) -> list[exp.Select]:
