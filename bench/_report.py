@@ -42,6 +42,10 @@ def write_section(name: str, body: str) -> None:
     begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
     section = f"{begin}\n{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else f"{text.rstrip()}\n\n{section}\n"
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{section}\n"
+    )
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)

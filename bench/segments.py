@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import git_revision, machine, write_section  # noqa: E402
+from _report import git_revision, machine, write_section
 
 DATA = Path(__file__).resolve().parent / ".data"
 AS_OF = dt.date(2026, 6, 30)
@@ -37,12 +37,20 @@ SEGMENT = {
         "all": [
             {"attribute": "Customer_360.state", "op": "in list", "values": STATES},
             {"attribute": "Customer_Attributes.is_opted_into_email", "op": "is true"},
-            {"attribute": "Transaction_Attributes_Extended.lifetime_order_revenue", "op": ">", "value": MIN_REVENUE},
+            {
+                "attribute": "Transaction_Attributes_Extended.lifetime_order_revenue",
+                "op": ">",
+                "value": MIN_REVENUE,
+            },
             {
                 "has_purchased": {
                     "within": "12 months",
                     "min_count": 2,
-                    "where": {"attribute": "Unified_Transactions.purchase_channel", "op": "is exactly", "value": "Online"},
+                    "where": {
+                        "attribute": "Unified_Transactions.purchase_channel",
+                        "op": "is exactly",
+                        "value": "Online",
+                    },
                 }
             },
         ]
@@ -57,7 +65,9 @@ def database(customers: int) -> Path:
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         print(f"generating {customers:,} customers into {path} …", flush=True)
-        summary = generate_demo_database(path, customers=customers, seed=7, as_of=AS_OF, items=False)
+        summary = generate_demo_database(
+            path, customers=customers, seed=7, as_of=AS_OF, items=False
+        )
         print(f"  done in {summary.seconds:.0f} s: {dict(summary.rows)}", flush=True)
     return path
 
@@ -93,14 +103,18 @@ def run_pandas(db: Path) -> dict:
     tae = con.sql(
         "SELECT amperity_id, lifetime_order_revenue, l12m_order_frequency, l12m_order_revenue FROM Transaction_Attributes_Extended"
     ).df()
-    tx = con.sql("SELECT amperity_id, order_id, order_datetime, purchase_channel FROM Unified_Transactions").df()
+    tx = con.sql(
+        "SELECT amperity_id, order_id, order_datetime, purchase_channel FROM Unified_Transactions"
+    ).df()
     con.close()
     loaded = time.perf_counter()
 
     since = pd.Timestamp(AS_OF.replace(year=AS_OF.year - 1))
     seg = c360.loc[c360["state"].isin(STATES), ["amperity_id"]]
     seg = seg[seg["amperity_id"].isin(ca.loc[ca["is_opted_into_email"] == True, "amperity_id"])]  # noqa: E712
-    seg = seg[seg["amperity_id"].isin(tae.loc[tae["lifetime_order_revenue"] > MIN_REVENUE, "amperity_id"])]
+    seg = seg[
+        seg["amperity_id"].isin(tae.loc[tae["lifetime_order_revenue"] > MIN_REVENUE, "amperity_id"])
+    ]
     recent = tx[(tx["order_datetime"] >= since) & (tx["purchase_channel"] == "Online")]
     orders = recent.groupby("amperity_id")["order_id"].nunique()
     seg = seg[seg["amperity_id"].isin(orders.index[orders >= 2])]
@@ -115,14 +129,21 @@ def run_pandas(db: Path) -> dict:
         "reachable_phone": int(phone.sum()),
     }
     done = time.perf_counter()
-    return {"seconds": [done - started], "load_seconds": loaded - started, "compute_seconds": done - loaded,
-            "metrics": metrics, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": [done - started],
+        "load_seconds": loaded - started,
+        "compute_seconds": done - loaded,
+        "metrics": metrics,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def in_child(side: str, db: Path, repeats: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--side", side, "--db", str(db), "--repeats", str(repeats)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -172,13 +193,13 @@ Command: `python bench/segments.py --customers {args.customers}` · revision {gi
 Machine: {machine()}
 Data: {args.customers:,} customers, {transactions:,} transactions (demo generator, seed 7, as of {AS_OF}).
 Segment: state in 5 states AND opted into email AND lifetime revenue > ${MIN_REVENUE} AND has purchased online at least twice in 12 months.
-Result (identical on both sides): {m['unique_customers']:,} customers, {m['active_customers_1y']:,} active, ${m['revenue_1y']:,.0f} revenue 1y, {m['reachable_customers']:,} reachable.
+Result (identical on both sides): {m["unique_customers"]:,} customers, {m["active_customers_1y"]:,} active, ${m["revenue_1y"]:,.0f} revenue 1y, {m["reachable_customers"]:,} reachable.
 
 | | time | peak RSS |
 |---|---|---|
-| Herald (DuckDB), first run | {first:.2f} s | {herald['peak_rss_mb']:,.0f} MB |
-| Herald (DuckDB), best of {len(herald['seconds'])} | {best:.2f} s | |
-| pandas baseline, load + compute | {total:.2f} s | {pandas['peak_rss_mb']:,.0f} MB |
+| Herald (DuckDB), first run | {first:.2f} s | {herald["peak_rss_mb"]:,.0f} MB |
+| Herald (DuckDB), best of {len(herald["seconds"])} | {best:.2f} s | |
+| pandas baseline, load + compute | {total:.2f} s | {pandas["peak_rss_mb"]:,.0f} MB |
 | pandas baseline, compute only (data already in memory) | {compute:.2f} s | |
 
 Ratio: Herald is **{total / first:.1f}×** faster than the pandas baseline end to end (first run), and

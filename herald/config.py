@@ -113,8 +113,8 @@ def _refuse_inline_secrets(data: dict[str, Any], path: Path) -> None:
             if key in SECRET_KEYS:
                 msg = (
                     f"{path}: [destinations.{name}] has '{key}' written in the file; secrets must not be "
-                    f"stored there. Put it in an environment variable and write {key}_env = \"NAME\", "
-                    f"or in a file and write {key}_file = \"PATH\""
+                    f'stored there. Put it in an environment variable and write {key}_env = "NAME", '
+                    f'or in a file and write {key}_file = "PATH"'
                 )
                 raise ConfigError(msg)
 
@@ -144,7 +144,7 @@ def read_secret(settings: DestinationSettings, key: str, destination: str) -> st
             return value
         msg = f"destination '{destination}': {key}_file '{file_name}' is empty"
         raise ConfigError(msg)
-    msg = f"destination '{destination}' needs {key}_env = \"VARIABLE\" or {key}_file = \"PATH\" in herald.toml"
+    msg = f'destination \'{destination}\' needs {key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
     raise ConfigError(msg)
 
 

@@ -18,7 +18,13 @@ from herald.core.segments.model import Group, InSegment, Node, Purchase
 from herald.exceptions import NotFoundError, SegmentError
 
 if TYPE_CHECKING:
-    from herald.state import ApplyResult, DefinitionSummary, DefinitionVersion, InsightsRecord, SaveResult
+    from herald.state import (
+        ApplyResult,
+        DefinitionSummary,
+        DefinitionVersion,
+        InsightsRecord,
+        SaveResult,
+    )
     from herald.workspace import Workspace
 
 KIND = "segment"
@@ -68,7 +74,9 @@ class Segments:
 
     def _from_version(self, version: DefinitionVersion) -> Segment:
         status = "active" if version.status == "active" else "draft"
-        return parse_segment({**version.definition, "status": status}, source=f"segment '{version.name}'")
+        return parse_segment(
+            {**version.definition, "status": status}, source=f"segment '{version.name}'"
+        )
 
     def compile(
         self,
@@ -101,26 +109,43 @@ class Segments:
         except NotFoundError as error:
             raise SegmentError(str(error)) from None
 
-    def sql(self, name: str, which: Which = "latest", *, pretty: bool = True, today: dt.date | None = None) -> str:
+    def sql(
+        self,
+        name: str,
+        which: Which = "latest",
+        *,
+        pretty: bool = True,
+        today: dt.date | None = None,
+    ) -> str:
         """The SQL a stored segment runs, in the engine's dialect."""
-        return self.ws.engine.render(self.compile(self.load(name, which), today=today), pretty=pretty)
+        return self.ws.engine.render(
+            self.compile(self.load(name, which), today=today), pretty=pretty
+        )
 
     def create(self, doc: Mapping[str, Any] | Segment) -> SaveResult:
         """Validate and save a new or changed definition as a draft."""
         segment = doc if isinstance(doc, Segment) else parse_segment(doc)
         self.compile(segment)
-        return self.ws.store.save_draft(KIND, segment.name, stored_form(segment), description=segment.description)
+        return self.ws.store.save_draft(
+            KIND, segment.name, stored_form(segment), description=segment.description
+        )
 
     def activate(self, name: str) -> DefinitionVersion:
         """Check the draft still compiles against today's catalog, then activate it."""
         self.compile(self.load(name, "draft"))
         return self.ws.store.activate(KIND, name)
 
-    def apply(self, segment: Segment, *, pending: Mapping[str, Segment] | None = None) -> ApplyResult:
+    def apply(
+        self, segment: Segment, *, pending: Mapping[str, Segment] | None = None
+    ) -> ApplyResult:
         """Declaratively make the stored segment equal to ``segment`` (idempotent)."""
         self.compile(segment, pending=pending)
         return self.ws.store.apply(
-            KIND, segment.name, stored_form(segment), status=segment.status, description=segment.description
+            KIND,
+            segment.name,
+            stored_form(segment),
+            status=segment.status,
+            description=segment.description,
         )
 
     def list(self) -> list[DefinitionSummary]:
@@ -132,16 +157,25 @@ class Segments:
     # --- running ---------------------------------------------------------------------------
 
     def insights(
-        self, name: str, which: Which = "latest", *, record: bool = True, today: dt.date | None = None
+        self,
+        name: str,
+        which: Which = "latest",
+        *,
+        record: bool = True,
+        today: dt.date | None = None,
     ) -> Insights:
         """Refresh a segment's insights; each refresh is stored with its time for the trend."""
         version = self.ws.store.get(KIND, name, which)
-        query = insights_query(self.compile(self._from_version(version), today=today), self.ws.catalog)
+        query = insights_query(
+            self.compile(self._from_version(version), today=today), self.ws.catalog
+        )
         row = self.ws.engine.query(query).to_pylist()[0]
         result = Insights.from_row(row)
         if record:
             now = dt.datetime.now(dt.UTC)
-            self.ws.store.record_insights(name, version.version, result.as_dict(), computed_at=now, as_of=now)
+            self.ws.store.record_insights(
+                name, version.version, result.as_dict(), computed_at=now, as_of=now
+            )
         return result
 
     def history(self, name: str, *, limit: int | None = None) -> list[InsightsRecord]:
@@ -149,17 +183,26 @@ class Segments:
         return self.ws.store.insights_history(name, limit=limit)
 
     def count(self, segment: Segment, *, today: dt.date | None = None) -> int:
-        query = exp.select(exp.Count(this=exp.Star())).from_(self.compile(segment, today=today).subquery("seg"))
+        query = exp.select(exp.Count(this=exp.Star())).from_(
+            self.compile(segment, today=today).subquery("seg")
+        )
         return int(self.ws.engine.query(query).column(0)[0].as_py())
 
     def preview(
-        self, name: str, limit: int = 10, which: Which = "latest", *, columns: list[str] | None = None
+        self,
+        name: str,
+        limit: int = 10,
+        which: Which = "latest",
+        *,
+        columns: list[str] | None = None,
     ) -> pa.Table:
         """A stable sample of ``limit`` customers of the segment, with base-table columns."""
         catalog = self.ws.catalog
         base = catalog.table(catalog.base_table)
         assert base is not None  # compile() has checked it
-        wanted = columns or [c for c in PREVIEW_COLUMNS if base.column(c)] or base.column_names()[:8]
+        wanted = (
+            columns or [c for c in PREVIEW_COLUMNS if base.column(c)] or base.column_names()[:8]
+        )
         for column in wanted:
             if base.column(column) is None:
                 msg = f"unknown column '{column}' in '{base.name}'; columns: {', '.join(base.column_names())}"
@@ -168,7 +211,12 @@ class Segments:
         members = self.compile(self.load(name, which))
         query = (
             exp.select(*(exp.column(base.column(c).name, "c", quoted=True) for c in wanted))  # type: ignore[union-attr]
-            .from_(exp.Table(this=exp.to_identifier(base.name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier("c"))))
+            .from_(
+                exp.Table(
+                    this=exp.to_identifier(base.name, quoted=True),
+                    alias=exp.TableAlias(this=exp.to_identifier("c")),
+                )
+            )
             .where(exp.In(this=key, query=exp.Subquery(this=members)))
             .order_by(exp.MD5(this=exp.cast(key, exp.DataType.Type.VARCHAR)))
             .limit(limit)
@@ -176,4 +224,12 @@ class Segments:
         return self.ws.engine.query(query)
 
 
-PREVIEW_COLUMNS = ["amperity_id", "given_name", "surname", "email", "city", "state", "lifetime_order_revenue"]
+PREVIEW_COLUMNS = [
+    "amperity_id",
+    "given_name",
+    "surname",
+    "email",
+    "city",
+    "state",
+    "lifetime_order_revenue",
+]

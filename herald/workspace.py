@@ -84,7 +84,9 @@ class Workspace:
         from herald.engines.base import create_engine
 
         s = self.settings.engine
-        return create_engine(s.name, database=self.database_path, threads=s.threads, memory_limit=s.memory_limit)
+        return create_engine(
+            s.name, database=self.database_path, threads=s.threads, memory_limit=s.memory_limit
+        )
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -101,7 +103,7 @@ class Workspace:
         url = self.settings.state.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            path = self.resolve(url[len(prefix):])
+            path = self.resolve(url[len(prefix) :])
             path.parent.mkdir(parents=True, exist_ok=True)
             return prefix + str(path)
         return url

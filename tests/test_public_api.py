@@ -9,9 +9,26 @@ import herald
 
 CORE = Path(herald.__file__).parent / "core"
 # core/ is pure domain logic: no I/O, engines, vendors or presentation (DESIGN §2).
-BANNED = {"duckdb", "pyspark", "httpx", "paramiko", "sqlalchemy", "alembic", "click", "rich",
-          "starlette", "uvicorn", "requests", "socket", "subprocess", "herald.engines",
-          "herald.state", "herald.destinations", "herald.cli", "herald.workspace"}
+BANNED = {
+    "duckdb",
+    "pyspark",
+    "httpx",
+    "paramiko",
+    "sqlalchemy",
+    "alembic",
+    "click",
+    "rich",
+    "starlette",
+    "uvicorn",
+    "requests",
+    "socket",
+    "subprocess",
+    "herald.engines",
+    "herald.state",
+    "herald.destinations",
+    "herald.cli",
+    "herald.workspace",
+}
 
 
 def test_all_names_resolve() -> None:

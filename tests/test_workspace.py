@@ -39,7 +39,9 @@ def test_found_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert find_root() == (tmp_path / "ws").resolve()
 
 
-def test_missing_workspace_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_workspace_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HERALD_WORKSPACE", raising=False)
     with pytest.raises(WorkspaceNotFoundError, match="herald init"):
@@ -61,7 +63,9 @@ def test_bad_toml_is_named(tmp_path: Path) -> None:
 
 
 def test_inline_secret_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    (tmp_path / "herald.toml").write_text('[destinations.k]\ntype = "klaviyo_api"\napi_key = "pk_live_secret123"\n')
+    (tmp_path / "herald.toml").write_text(
+        '[destinations.k]\ntype = "klaviyo_api"\napi_key = "pk_live_secret123"\n'
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "herald.toml")
     assert "api_key_env" in str(info.value)

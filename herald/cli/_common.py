@@ -40,7 +40,9 @@ def workspace_option(func: F) -> F:
 
 def json_option(func: F) -> F:
     """``--json``: machine-readable output instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
+        func
+    )
 
 
 def with_workspace(func: F) -> F:

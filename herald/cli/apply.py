@@ -10,7 +10,14 @@ from herald.workspace import Workspace
 
 
 @click.command("apply")
-@click.option("-f", "--file", "path", required=True, type=click.Path(), help="A definition file or a folder of them.")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(),
+    help="A definition file or a folder of them.",
+)
 @json_option
 @with_workspace
 def command(ws: Workspace, path: str, as_json: bool) -> None:
@@ -26,4 +33,8 @@ def command(ws: Workspace, path: str, as_json: bool) -> None:
     if as_json:
         print_json(results)
         return
-    print_table(None, ["kind", "name", "version", "action", "file"], [(r.kind, r.name, r.version, r.action, r.source) for r in results])
+    print_table(
+        None,
+        ["kind", "name", "version", "action", "file"],
+        [(r.kind, r.name, r.version, r.action, r.source) for r in results],
+    )

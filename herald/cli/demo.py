@@ -18,8 +18,21 @@ DATABASE = "data/customers.duckdb"
 
 
 @click.group("demo", invoke_without_command=True)
-@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False), help="Workspace folder to create or reuse.")
-@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1), help="Customers in the demo database.")
+@click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Workspace folder to create or reuse.",
+)
+@click.option(
+    "--customers",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Customers in the demo database.",
+)
 @click.option("--seed", default=42, show_default=True, help="Seed of the demo data.")
 @click.option("--fresh", is_flag=True, help="Regenerate the database even if it exists.")
 @click.pass_context
@@ -37,12 +50,14 @@ def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh
         _ensure_database(ws, customers, seed, fresh)
         console.print("[bold]3.[/] Applying the example segments", markup=True)
         applied = apply_path(ws, examples_dir() / "segments")
-        print_table(None, ["segment", "version", "action"], [(a.name, a.version, a.action) for a in applied])
+        print_table(
+            None, ["segment", "version", "action"], [(a.name, a.version, a.action) for a in applied]
+        )
         console.print("[bold]4.[/] Segment insights", markup=True)
         print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in applied])
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
-        "`herald segment sql \"Lapsed VIPs\"` or `herald segment preview \"High Value\"`.",
+        '`herald segment sql "Lapsed VIPs"` or `herald segment preview "High Value"`.',
         markup=True,
     )
 
@@ -52,25 +67,60 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
 
     path = ws.database_path
     if path.exists() and not fresh:
-        console.print(f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True)
+        console.print(
+            f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True
+        )
         return
     console.print(f"[bold]2.[/] Generating {customers:,} customers into {path}", markup=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with console.status("generating…") as status:
-        summary = generate_demo_database(path, customers=customers, seed=seed, overwrite=fresh, progress=lambda m: status.update(m))
+        summary = generate_demo_database(
+            path,
+            customers=customers,
+            seed=seed,
+            overwrite=fresh,
+            progress=lambda m: status.update(m),
+        )
     rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
     console.print(f"   {rows} ({summary.seconds:.1f} s)")
 
 
 @command.command("generate")
-@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1), help="Number of customers.")
+@click.option(
+    "--customers",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of customers.",
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
-@click.option("-o", "--output", default=DATABASE, show_default=True, type=click.Path(dir_okay=False), help="Database file to write.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="The data's 'today' (default: today, UTC).")
-@click.option("--orders-per-customer", default=10.0, show_default=True, help="Average orders per customer.")
+@click.option(
+    "-o",
+    "--output",
+    default=DATABASE,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Database file to write.",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The data's 'today' (default: today, UTC).",
+)
+@click.option(
+    "--orders-per-customer", default=10.0, show_default=True, help="Average orders per customer."
+)
 @click.option("--no-items", is_flag=True, help="Skip Unified_Itemized_Transactions.")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
-def generate(customers: int, seed: int, output: str, as_of: dt.datetime | None, orders_per_customer: float, no_items: bool, force: bool) -> None:
+def generate(
+    customers: int,
+    seed: int,
+    output: str,
+    as_of: dt.datetime | None,
+    orders_per_customer: float,
+    no_items: bool,
+    force: bool,
+) -> None:
     """Write a demo customer 360 database (DuckDB) with the six standard tables.
 
     Example:
@@ -82,9 +132,17 @@ def generate(customers: int, seed: int, output: str, as_of: dt.datetime | None, 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with console.status("generating…") as status:
         summary = generate_demo_database(
-            output, customers=customers, seed=seed, as_of=as_of.date() if as_of else None,
-            orders_per_customer=orders_per_customer, items=not no_items, overwrite=force,
+            output,
+            customers=customers,
+            seed=seed,
+            as_of=as_of.date() if as_of else None,
+            orders_per_customer=orders_per_customer,
+            items=not no_items,
+            overwrite=force,
             progress=lambda m: status.update(m),
         )
-    print_table(f"{summary.path} ({summary.seconds:.1f} s, seed {seed}, as of {summary.as_of})",
-                ["table", "rows"], list(summary.rows.items()))
+    print_table(
+        f"{summary.path} ({summary.seconds:.1f} s, seed {seed}, as of {summary.as_of})",
+        ["table", "rows"],
+        list(summary.rows.items()),
+    )

@@ -22,7 +22,9 @@ class HeraldGroup(click.Group):
         except HeraldError as error:
             if ctx.meta.get("herald.debug"):
                 raise
-            err_console.print(f"[bold red]Error:[/] {escape(str(error))}", markup=True, highlight=False)
+            err_console.print(
+                f"[bold red]Error:[/] {escape(str(error))}", markup=True, highlight=False
+            )
             sys.exit(1)
         except KeyboardInterrupt:
             err_console.print("Interrupted.")

@@ -16,21 +16,56 @@ def sandbox() -> None:
 @sandbox.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8700, show_default=True, type=int, help="Port to listen on.")
-@click.option("--limits", default="klaviyo", show_default=True,
-              help="Rate limits: 'klaviyo', 'off', or a multiplier such as 10.")
-@click.option("--faults", default="", help="Faults to inject, e.g. '5xx=0.1,429=0.05,"
-              "latency=50ms,drop=0.01,timeout=0.01,job_fail=0.02'.")
+@click.option(
+    "--limits",
+    default="klaviyo",
+    show_default=True,
+    help="Rate limits: 'klaviyo', 'off', or a multiplier such as 10.",
+)
+@click.option(
+    "--faults",
+    default="",
+    help="Faults to inject, e.g. '5xx=0.1,429=0.05,"
+    "latency=50ms,drop=0.01,timeout=0.01,job_fail=0.02'.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for ids and faults.")
-@click.option("--bounce", default=0.0, show_default=True, type=float,
-              help="Share of profiles that hard-bounce (and leave every list) when added.")
-@click.option("--job-tick", default=0.05, show_default=True, type=float,
-              help="Seconds between job steps (queued → processing → complete).")
-@click.option("--api-key", default=DEFAULT_API_KEY, help="The private API key to accept.",
-              envvar="HERALD_SANDBOX_API_KEY")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def klaviyo(host: str, port: int, limits: str, faults: str, seed: int, bounce: float,
-            job_tick: float, api_key: str, log_level: str) -> None:
+@click.option(
+    "--bounce",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Share of profiles that hard-bounce (and leave every list) when added.",
+)
+@click.option(
+    "--job-tick",
+    default=0.05,
+    show_default=True,
+    type=float,
+    help="Seconds between job steps (queued → processing → complete).",
+)
+@click.option(
+    "--api-key",
+    default=DEFAULT_API_KEY,
+    help="The private API key to accept.",
+    envvar="HERALD_SANDBOX_API_KEY",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def klaviyo(
+    host: str,
+    port: int,
+    limits: str,
+    faults: str,
+    seed: int,
+    bounce: float,
+    job_tick: float,
+    api_key: str,
+    log_level: str,
+) -> None:
     """Serve a Klaviyo sandbox that follows Klaviyo's API spec (revision 2026-07-15).
 
     Example:
@@ -39,15 +74,23 @@ def klaviyo(host: str, port: int, limits: str, faults: str, seed: int, bounce: f
     """
     from herald.sandbox.server import serve
 
-    config = SandboxConfig(api_keys=[ApiKey(api_key)], limits=limits, faults=faults, seed=seed,
-                           bounce_share=bounce, job_tick=job_tick)
+    config = SandboxConfig(
+        api_keys=[ApiKey(api_key)],
+        limits=limits,
+        faults=faults,
+        seed=seed,
+        bounce_share=bounce,
+        job_tick=job_tick,
+    )
     try:
         parse_limits(limits)
         spec = config.fault_spec
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    click.echo(f"Klaviyo sandbox on http://{host}:{port}  key {mask_key(api_key)}  "
-               f"limits {limits}  faults {'on' if spec.active else 'off'}  seed {seed}")
+    click.echo(
+        f"Klaviyo sandbox on http://{host}:{port}  key {mask_key(api_key)}  "
+        f"limits {limits}  faults {'on' if spec.active else 'off'}  seed {seed}"
+    )
     serve(config, host, port, log_level)
 
 

@@ -8,7 +8,15 @@ import click
 import yaml
 
 from herald.apply import read_documents
-from herald.cli._common import console, fmt, json_option, percent, print_json, print_table, with_workspace
+from herald.cli._common import (
+    console,
+    fmt,
+    json_option,
+    percent,
+    print_json,
+    print_table,
+    with_workspace,
+)
 from herald.core.insights import Insights
 from herald.core.segments import parse_segment
 from herald.exceptions import DefinitionError, NotFoundError
@@ -88,12 +96,20 @@ def _read_one(path: str) -> dict[str, Any]:
 
 
 @command.command("create")
-@click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="YAML or JSON definition.")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML or JSON definition.",
+)
 @click.option("--name", help="Name, for a SQL segment given with --sql.")
 @click.option("--sql", help="A SQL segment: one SELECT returning only the customer key.")
 @click.option("--description", help="Description, with --sql.")
 @with_workspace
-def create(ws: Workspace, path: str | None, name: str | None, sql: str | None, description: str | None) -> None:
+def create(
+    ws: Workspace, path: str | None, name: str | None, sql: str | None, description: str | None
+) -> None:
     """Create a segment as a draft, from a file or from SQL.
 
     Example:
@@ -115,7 +131,9 @@ def create(ws: Workspace, path: str | None, name: str | None, sql: str | None, d
 
 @command.command("edit")
 @click.argument("name")
-@click.option("-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="The new definition.")
+@click.option(
+    "-f", "--file", "path", type=click.Path(exists=True, dir_okay=False), help="The new definition."
+)
 @with_workspace
 def edit(ws: Workspace, name: str, path: str | None) -> None:
     """Change a segment. Editing an active segment makes a draft beside it.
@@ -130,7 +148,10 @@ def edit(ws: Workspace, name: str, path: str | None) -> None:
     if path:
         doc = _read_one(path)
     else:
-        text = click.edit(yaml.safe_dump(stored_form(current), sort_keys=False, allow_unicode=True), extension=".yaml")
+        text = click.edit(
+            yaml.safe_dump(stored_form(current), sort_keys=False, allow_unicode=True),
+            extension=".yaml",
+        )
         if text is None:
             console.print("No change.")
             return
@@ -179,7 +200,9 @@ def sql(ws: Workspace, name: str, which: str | None, version: int | None) -> Non
 @click.option("--history", is_flag=True, help="Show the stored refreshes instead of refreshing.")
 @json_option
 @with_workspace
-def insights(ws: Workspace, name: str, which: str | None, version: int | None, history: bool, as_json: bool) -> None:
+def insights(
+    ws: Workspace, name: str, which: str | None, version: int | None, history: bool, as_json: bool
+) -> None:
     """Refresh and show a segment's insights: customers, active, revenue, reachable.
 
     Example:
@@ -222,7 +245,9 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
         print_json(records)
         return
     if not records:
-        raise NotFoundError(f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`")
+        raise NotFoundError(
+            f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`"
+        )
     rows = []
     previous = None
     for record in records:
@@ -230,9 +255,21 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
         change = "" if previous is None else f"{m['unique_customers'] - previous:+,}"
         previous = m["unique_customers"]
         revenue = m.get("revenue_1y")
-        rows.append((record.computed_at, record.version, fmt(m["unique_customers"]), change,
-                     None if revenue is None else f"${revenue:,.0f}", percent(m.get("share_reachable_email"))))
-    print_table(f"Insights of '{name}'", ["refreshed", "version", "customers", "change", "revenue 1y", "% email"], rows)
+        rows.append(
+            (
+                record.computed_at,
+                record.version,
+                fmt(m["unique_customers"]),
+                change,
+                None if revenue is None else f"${revenue:,.0f}",
+                percent(m.get("share_reachable_email")),
+            )
+        )
+    print_table(
+        f"Insights of '{name}'",
+        ["refreshed", "version", "customers", "change", "revenue 1y", "% email"],
+        rows,
+    )
 
 
 @command.command("preview")
@@ -242,7 +279,15 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
 @version_option
 @json_option
 @with_workspace
-def preview(ws: Workspace, name: str, limit: int, columns: str | None, which: str | None, version: int | None, as_json: bool) -> None:
+def preview(
+    ws: Workspace,
+    name: str,
+    limit: int,
+    columns: str | None,
+    which: str | None,
+    version: int | None,
+    as_json: bool,
+) -> None:
     """Show a stable sample of the segment's customers.
 
     Example:
@@ -254,4 +299,8 @@ def preview(ws: Workspace, name: str, limit: int, columns: str | None, which: st
     if as_json:
         print_json(table.to_pylist())
         return
-    print_table(f"{name}: {table.num_rows} sample customers", table.column_names, [tuple(r.values()) for r in table.to_pylist()])
+    print_table(
+        f"{name}: {table.num_rows} sample customers",
+        table.column_names,
+        [tuple(r.values()) for r in table.to_pylist()],
+    )

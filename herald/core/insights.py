@@ -89,17 +89,38 @@ def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
     )
     query = query.with_("seg", as_=segment)
     tae = _table_with(catalog, TAE, ("l12m_order_frequency", "l12m_order_revenue"))
-    attrs = _table_with(catalog, ATTRIBUTES, ("contactable_email", "contactable_phone", "contactable_address"))
+    attrs = _table_with(
+        catalog, ATTRIBUTES, ("contactable_email", "contactable_phone", "contactable_address")
+    )
     if tae:
-        query = query.join(_aliased(tae, "tae"), on=exp.EQ(this=exp.column(key, "tae", quoted=True), expression=s_key), join_type="left")
+        query = query.join(
+            _aliased(tae, "tae"),
+            on=exp.EQ(this=exp.column(key, "tae", quoted=True), expression=s_key),
+            join_type="left",
+        )
     if attrs:
-        query = query.join(_aliased(attrs, "ca"), on=exp.EQ(this=exp.column(key, "ca", quoted=True), expression=s_key), join_type="left")
+        query = query.join(
+            _aliased(attrs, "ca"),
+            on=exp.EQ(this=exp.column(key, "ca", quoted=True), expression=s_key),
+            join_type="left",
+        )
     freq, revenue = (_col(tae, "tae", c) for c in ("l12m_order_frequency", "l12m_order_revenue"))
-    email, phone, address = (_col(attrs, "ca", c) for c in ("contactable_email", "contactable_phone", "contactable_address"))
+    email, phone, address = (
+        _col(attrs, "ca", c)
+        for c in ("contactable_email", "contactable_phone", "contactable_address")
+    )
     metrics = {
-        "active_customers_1y": _count_if(exp.GT(this=freq, expression=exp.Literal.number(0))) if tae else None,
-        "revenue_1y": exp.Coalesce(this=exp.Sum(this=revenue), expressions=[exp.Literal.number(0)]) if tae else None,
-        "reachable_customers": _count_if(exp.or_(_is_true(email), _is_true(phone), _is_true(address))) if attrs else None,
+        "active_customers_1y": _count_if(exp.GT(this=freq, expression=exp.Literal.number(0)))
+        if tae
+        else None,
+        "revenue_1y": exp.Coalesce(this=exp.Sum(this=revenue), expressions=[exp.Literal.number(0)])
+        if tae
+        else None,
+        "reachable_customers": _count_if(
+            exp.or_(_is_true(email), _is_true(phone), _is_true(address))
+        )
+        if attrs
+        else None,
         "reachable_email": _count_if(_is_true(email)) if attrs else None,
         "reachable_phone": _count_if(_is_true(phone)) if attrs else None,
     }
@@ -116,7 +137,10 @@ def _table_with(catalog: Catalog, name: str, columns: tuple[str, ...]) -> str | 
 
 
 def _aliased(name: str, alias: str) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.Table(
+        this=exp.to_identifier(name, quoted=True),
+        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+    )
 
 
 def _col(_table: str | None, alias: str, column: str) -> exp.Column:
@@ -128,4 +152,8 @@ def _is_true(column: exp.Expression) -> exp.Expression:
 
 
 def _count_if(condition: exp.Expression) -> exp.Expression:
-    return exp.Sum(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
+    return exp.Sum(
+        this=exp.Case(
+            ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+        )
+    )

@@ -53,7 +53,9 @@ class Engine(abc.ABC):
         """Run a query and return the whole result (for small results)."""
 
     @abc.abstractmethod
-    def batches(self, expression: exp.Expression | str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, expression: exp.Expression | str, batch_size: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
         """Run a query and stream its result in Arrow record batches."""
 
     @abc.abstractmethod
@@ -81,6 +83,8 @@ def create_engine(name: str, **options: Any) -> Engine:
         importlib.import_module(_LAZY[name])
     if name not in _REGISTRY:
         known = sorted({*_REGISTRY, *_LAZY})
-        msg = f"unknown engine '{name}'.{did_you_mean(name, known)} Known engines: {', '.join(known)}"
+        msg = (
+            f"unknown engine '{name}'.{did_you_mean(name, known)} Known engines: {', '.join(known)}"
+        )
         raise ConfigError(msg)
     return _REGISTRY[name](**options)

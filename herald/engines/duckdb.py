@@ -33,7 +33,18 @@ def attribute_type(duckdb_type: str) -> AttributeType | None:
         return "datetime"
     if t.startswith(("DECIMAL", "NUMERIC")) or t in ("DOUBLE", "FLOAT", "REAL"):
         return "decimal"
-    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"):
+    if t in (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+    ):
         return "integer"
     if t in ("VARCHAR", "UUID") or t.startswith("ENUM"):
         return "string"
@@ -54,8 +65,14 @@ class DuckDBEngine(Engine):
     dialect = "duckdb"
     capabilities: ClassVar[Capabilities] = Capabilities(read_only=True)
 
-    def __init__(self, database: str | os.PathLike[str], *, read_only: bool = True,
-                 threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        database: str | os.PathLike[str],
+        *,
+        read_only: bool = True,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
         path = Path(database)
         if not path.exists():
             msg = f"the database file '{path}' does not exist; create it with `herald demo generate` or set [engine] database in herald.toml"
@@ -82,7 +99,9 @@ class DuckDBEngine(Engine):
     def query(self, expression: exp.Expression | str) -> pa.Table:
         return self._relation(expression).to_arrow_table()
 
-    def batches(self, expression: exp.Expression | str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, expression: exp.Expression | str, batch_size: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
         try:
             reader = self._relation(expression).to_arrow_reader(batch_size)
             yield from reader

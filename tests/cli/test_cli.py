@@ -61,12 +61,17 @@ def test_lifecycle_through_the_cli(ws: Path) -> None:
     assert "'CA'" in ok("segment", "sql", "CA", "--active")
     assert "'OR'" in ok("segment", "sql", "CA", "--draft")
     assert "version 2 is active" in ok("segment", "activate", "CA")
-    assert json.loads(ok("segment", "show", "CA", "--json"))["versions"] == [[1, "retired"], [2, "active"]]
+    assert json.loads(ok("segment", "show", "CA", "--json"))["versions"] == [
+        [1, "retired"],
+        [2, "active"],
+    ]
 
 
 def test_create_refuses_an_existing_name(ws: Path) -> None:
     ok("segment", "create", "--name", "X", "--sql", "SELECT amperity_id FROM Customer_360")
-    result = run("segment", "create", "--name", "X", "--sql", "SELECT amperity_id FROM Customer_360")
+    result = run(
+        "segment", "create", "--name", "X", "--sql", "SELECT amperity_id FROM Customer_360"
+    )
     assert result.exit_code == 1
     assert "already exists" in result.output
 
@@ -96,13 +101,37 @@ def test_insights_history_keeps_every_refresh(ws: Path) -> None:
     history = json.loads(ok("segment", "insights", "Email Opted In", "--history", "--json"))
     assert len(history) == 2
     assert history[0]["computed_at"] <= history[1]["computed_at"]
-    assert "Insights of 'Email Opted In'" in ok("segment", "insights", "Email Opted In", "--history")
+    assert "Insights of 'Email Opted In'" in ok(
+        "segment", "insights", "Email Opted In", "--history"
+    )
 
 
 def test_preview_is_a_stable_sample(ws: Path) -> None:
     ok("apply", "-f", str(EXAMPLES / "02-high-value.yaml"))
-    first = json.loads(ok("segment", "preview", "High Value", "-n", "4", "--columns", "amperity_id,state", "--json"))
-    again = json.loads(ok("segment", "preview", "High Value", "-n", "4", "--columns", "amperity_id,state", "--json"))
+    first = json.loads(
+        ok(
+            "segment",
+            "preview",
+            "High Value",
+            "-n",
+            "4",
+            "--columns",
+            "amperity_id,state",
+            "--json",
+        )
+    )
+    again = json.loads(
+        ok(
+            "segment",
+            "preview",
+            "High Value",
+            "-n",
+            "4",
+            "--columns",
+            "amperity_id,state",
+            "--json",
+        )
+    )
     assert len(first) == 4
     assert first == again
     assert set(first[0]) == {"amperity_id", "state"}
@@ -136,7 +165,18 @@ def test_demo_runs_and_repeats(tmp_path: Path) -> None:
 
 def test_demo_generate_writes_a_database(tmp_path: Path) -> None:
     target = tmp_path / "x.duckdb"
-    out = ok("demo", "generate", "--customers", "500", "--seed", "3", "-o", str(target), "--as-of", "2025-01-01")
+    out = ok(
+        "demo",
+        "generate",
+        "--customers",
+        "500",
+        "--seed",
+        "3",
+        "-o",
+        str(target),
+        "--as-of",
+        "2025-01-01",
+    )
     assert target.exists()
     assert "Customer_360" in out
     refused = run("demo", "generate", "--customers", "500", "-o", str(target))

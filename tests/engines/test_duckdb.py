@@ -18,7 +18,9 @@ def db(tmp_path: Path) -> Path:
             "CREATE TABLE Customer_360 (amperity_id VARCHAR, b BOOLEAN, d DATE, ts TIMESTAMP, "
             "n DECIMAL(38,2), i BIGINT, s VARCHAR, tags VARCHAR[])"
         )
-        con.execute("INSERT INTO Customer_360 SELECT 'c' || range, range % 2 = 0, NULL, NULL, range, range, 'x', [] FROM range(250000)")
+        con.execute(
+            "INSERT INTO Customer_360 SELECT 'c' || range, range % 2 = 0, NULL, NULL, range, range, 'x', [] FROM range(250000)"
+        )
     return path
 
 
@@ -27,12 +29,23 @@ def test_catalog_types_come_from_the_engine(db: Path) -> None:
         table = engine.catalog().table("customer_360")
         assert table is not None
         types = {c.name: c.type for c in table.columns.values()}
-    assert types == {"amperity_id": "string", "b": "boolean", "d": "date", "ts": "datetime",
-                     "n": "decimal", "i": "integer", "s": "string", "tags": None}
+    assert types == {
+        "amperity_id": "string",
+        "b": "boolean",
+        "d": "date",
+        "ts": "datetime",
+        "n": "decimal",
+        "i": "integer",
+        "s": "string",
+        "tags": None,
+    }
 
 
 def test_opened_read_only(db: Path) -> None:
-    with create_engine("duckdb", database=db) as engine, pytest.raises(EngineError, match="read-only"):
+    with (
+        create_engine("duckdb", database=db) as engine,
+        pytest.raises(EngineError, match="read-only"),
+    ):
         engine.query("DELETE FROM Customer_360")
 
 
@@ -55,9 +68,21 @@ def test_unknown_engine_suggests_the_closest() -> None:
 
 @pytest.mark.parametrize(
     ("duck", "expected"),
-    [("BOOLEAN", "boolean"), ("DATE", "date"), ("TIMESTAMP", "datetime"), ("TIMESTAMP WITH TIME ZONE", "datetime"),
-     ("DECIMAL(38,2)", "decimal"), ("DOUBLE", "decimal"), ("INTEGER", "integer"), ("HUGEINT", "integer"),
-     ("VARCHAR", "string"), ("UUID", "string"), ("BLOB", None), ("STRUCT(a INTEGER)", None), ("INTEGER[]", None)],
+    [
+        ("BOOLEAN", "boolean"),
+        ("DATE", "date"),
+        ("TIMESTAMP", "datetime"),
+        ("TIMESTAMP WITH TIME ZONE", "datetime"),
+        ("DECIMAL(38,2)", "decimal"),
+        ("DOUBLE", "decimal"),
+        ("INTEGER", "integer"),
+        ("HUGEINT", "integer"),
+        ("VARCHAR", "string"),
+        ("UUID", "string"),
+        ("BLOB", None),
+        ("STRUCT(a INTEGER)", None),
+        ("INTEGER[]", None),
+    ],
 )
 def test_type_mapping(duck: str, expected: str | None) -> None:
     assert attribute_type(duck) == expected

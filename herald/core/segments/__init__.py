@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from herald.core.segments.compile import compile_segment
-from herald.core.segments.model import All, Any_, Attribute, Group, InSegment, Not, Purchase, Segment
+from herald.core.segments.model import (
+    All,
+    Any_,
+    Attribute,
+    Group,
+    InSegment,
+    Not,
+    Purchase,
+    Segment,
+)
 from herald.core.segments.parse import parse_segment, segment_to_dict
 
 __all__ = [

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import reduce
 from typing import Any
 
@@ -121,12 +121,16 @@ class Resolved:
     attr_type: AttributeType
 
 
-def _resolve(cond: Attribute, ctx: Context, allowed_tables: tuple[str, ...] | None = None) -> Resolved:
+def _resolve(
+    cond: Attribute, ctx: Context, allowed_tables: tuple[str, ...] | None = None
+) -> Resolved:
     table_name, _, column_name = cond.attribute.rpartition(".")
     table_name = table_name or ctx.catalog.base_table
     table = ctx.catalog.table(table_name)
     candidates = allowed_tables or tuple(ctx.catalog.table_names())
-    if table is None or (allowed_tables and table.name.lower() not in {t.lower() for t in allowed_tables}):
+    if table is None or (
+        allowed_tables and table.name.lower() not in {t.lower() for t in allowed_tables}
+    ):
         where = "" if table is None else " here"
         msg = f"unknown table '{table_name}'{where}.{did_you_mean(table_name, candidates)} Tables: {', '.join(candidates)}"
         raise SegmentError(msg, location=f"{cond.location}.attribute")
@@ -137,7 +141,11 @@ def _resolve(cond: Attribute, ctx: Context, allowed_tables: tuple[str, ...] | No
     op = lookup_operator(cond.op)
     if op is None or column.type not in op.types:
         valid = ", ".join(operators_for(column.type))
-        what = f"unknown operator '{cond.op}'" if op is None else f"operator '{op.name}' does not apply to"
+        what = (
+            f"unknown operator '{cond.op}'"
+            if op is None
+            else f"operator '{op.name}' does not apply to"
+        )
         subject = "" if op is None else f" {column.type} column '{table.name}.{column.name}'"
         hint = did_you_mean(cond.op, operators_for(column.type)) if op is None else ""
         msg = f"{what}{subject}.{hint} Valid for {column.type}: {valid}"
@@ -194,7 +202,9 @@ def _predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context
     return exp.Coalesce(this=raw, expressions=[exp.false()])
 
 
-def _raw_predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context) -> exp.Expression:
+def _raw_predicate(
+    cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context
+) -> exp.Expression:
     op, kind = res.op.name, res.attr_type
     operands = _operands(cond, res)
     if op in _NO_VALUE:
@@ -204,7 +214,9 @@ def _raw_predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Con
     elif kind in ("integer", "decimal"):
         literals = [v.number_literal(x, kind) for x in operands]
         if res.op.arity == "two" and Decimal(str(operands[0])) >= Decimal(str(operands[1])):
-            raise v.ValueProblem("the first value must be less than the second (both ends are excluded)")
+            raise v.ValueProblem(
+                "the first value must be less than the second (both ends are excluded)"
+            )
     else:
         literals = [v.string_literal(x) for x in operands]
     return _COMPARE[op](col, literals)
@@ -249,7 +261,9 @@ def _check_order(values: list[v.TemporalValue]) -> None:
     if len(values) == 2:
         low, high = (_as_datetime(x) for x in values)
         if low >= high:
-            raise v.ValueProblem("the first value must be before the second (both ends are excluded)")
+            raise v.ValueProblem(
+                "the first value must be before the second (both ends are excluded)"
+            )
 
 
 def _as_datetime(x: v.TemporalValue) -> dt.datetime:
@@ -273,7 +287,9 @@ _NO_VALUE: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     "is_not_null": lambda c: c.is_(exp.null()).not_(),
     "is_true": lambda c: exp.EQ(this=c, expression=exp.true()),
     "is_false": lambda c: exp.EQ(this=c, expression=exp.false()),
-    "is_empty": lambda c: exp.or_(c.is_(exp.null()), exp.EQ(this=_trimmed(c), expression=exp.Literal.string(""))),
+    "is_empty": lambda c: exp.or_(
+        c.is_(exp.null()), exp.EQ(this=_trimmed(c), expression=exp.Literal.string(""))
+    ),
     "is_not_empty": lambda c: exp.and_(
         c.is_(exp.null()).not_(), exp.NEQ(this=_trimmed(c), expression=exp.Literal.string(""))
     ),
@@ -296,7 +312,9 @@ _COMPARE: dict[str, Callable[[exp.Expression, list[exp.Expression]], exp.Express
     "not_between": _not_between,
     "in_list": lambda c, lit: exp.In(this=c, expressions=lit),
     "not_in_list": lambda c, lit: exp.not_(exp.In(this=c, expressions=lit)),
-    "contains": lambda c, lit: exp.GT(this=exp.StrPosition(this=c, substr=lit[0]), expression=exp.Literal.number(0)),
+    "contains": lambda c, lit: exp.GT(
+        this=exp.StrPosition(this=c, substr=lit[0]), expression=exp.Literal.number(0)
+    ),
     "does_not_contain": lambda c, lit: exp.EQ(
         this=exp.StrPosition(this=c, substr=lit[0]), expression=exp.Literal.number(0)
     ),
@@ -321,7 +339,12 @@ def _in_segment(cond: InSegment, ctx: Context) -> exp.Expression:
     except SegmentError as error:
         raise SegmentError(error.message, location=f"{cond.location}.segment") from None
     try:
-        inner = _compile(other, Context(ctx.catalog, ctx.today, ctx.resolve_segment, ctx.dialect, (*ctx.stack, cond.segment)))
+        inner = _compile(
+            other,
+            Context(
+                ctx.catalog, ctx.today, ctx.resolve_segment, ctx.dialect, (*ctx.stack, cond.segment)
+            ),
+        )
     except SegmentError as error:
         if error.location and error.location.startswith(cond.location):
             raise
@@ -346,17 +369,28 @@ def _purchase(cond: Purchase, ctx: Context) -> exp.Expression:
     driving = "tx" if uses_tx else "it"
     if uses_items:
         _purchase_table(ctx.catalog, ctx.catalog.items_table, cond, _ITEM_COLUMNS)
-    source: exp.Select = exp.select(ctx.key(driving)).from_(_table(tx.name if uses_tx else allowed[1], driving))
+    source: exp.Select = exp.select(ctx.key(driving)).from_(
+        _table(tx.name if uses_tx else allowed[1], driving)
+    )
     if uses_items and uses_tx:
         source = source.join(
             _table(allowed[1], "it"),
-            on=exp.and_(_eq(exp.column("order_id", "it", quoted=True), exp.column("order_id", "tx", quoted=True)),
-                        _eq(ctx.key("it"), ctx.key("tx"))),
+            on=exp.and_(
+                _eq(
+                    exp.column("order_id", "it", quoted=True),
+                    exp.column("order_id", "tx", quoted=True),
+                ),
+                _eq(ctx.key("it"), ctx.key("tx")),
+            ),
         )
     # Rows without a customer key belong to nobody; a NULL in the IN list would also turn
     # "not in" (has not purchased) into NULL for every customer.
     known = ctx.key(driving).is_(exp.null()).not_()
-    conditions = [c for c in [known, filters[0] if filters else None, *_window(cond, driving, ctx)] if c is not None]
+    conditions = [
+        c
+        for c in [known, filters[0] if filters else None, *_window(cond, driving, ctx)]
+        if c is not None
+    ]
     if conditions:
         source = source.where(reduce(lambda a, b: exp.and_(a, b), conditions))
     source = _thresholds(source, cond, driving, uses_items, ctx)
@@ -378,7 +412,9 @@ def _purchase_table(catalog: Catalog, name: str, cond: Purchase, columns: tuple[
     return table
 
 
-def _row_filters(where: Group, ctx: Context, allowed: tuple[str, ...]) -> tuple[exp.Expression, set[str]]:
+def _row_filters(
+    where: Group, ctx: Context, allowed: tuple[str, ...]
+) -> tuple[exp.Expression, set[str]]:
     """Row-level filters on transaction/item columns, and which of the two tables they use."""
     used: set[str] = set()
 
@@ -429,19 +465,25 @@ def _window_date(value: Any, key: str, cond: Purchase, ctx: Context) -> dt.date 
     return resolved
 
 
-def _thresholds(source: exp.Select, cond: Purchase, driving: str, uses_items: bool, ctx: Context) -> exp.Select:
+def _thresholds(
+    source: exp.Select, cond: Purchase, driving: str, uses_items: bool, ctx: Context
+) -> exp.Select:
     min_count = cond.min_count or 1
     if min_count == 1 and cond.min_total is None:
         return source
     having = []
     if min_count > 1:
-        orders = exp.Count(this=exp.Distinct(expressions=[exp.column("order_id", driving, quoted=True)]))
+        orders = exp.Count(
+            this=exp.Distinct(expressions=[exp.column("order_id", driving, quoted=True)])
+        )
         having.append(exp.GTE(this=orders, expression=exp.Literal.number(min_count)))
     if cond.min_total is not None:
         try:
             total = v.number_literal(cond.min_total, "decimal")
         except v.ValueProblem as problem:
-            raise SegmentError(f"min_total: {problem}", location=f"{cond.location}.min_total") from None
+            raise SegmentError(
+                f"min_total: {problem}", location=f"{cond.location}.min_total"
+            ) from None
         revenue = "item_revenue" if uses_items else "order_revenue"
         spent = exp.Sum(this=exp.column(revenue, "it" if uses_items else driving, quoted=True))
         having.append(exp.GTE(this=spent, expression=total))
@@ -453,4 +495,7 @@ def _eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
 
 
 def _table(name: str, alias: str) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.Table(
+        this=exp.to_identifier(name, quoted=True),
+        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+    )

@@ -80,15 +80,15 @@ class Group:
 Node: TypeAlias = Attribute | InSegment | Purchase | Group
 
 
-def All(items: tuple[Node, ...] | list[Node]) -> Group:  # noqa: N802 - reads like the YAML key
+def All(items: tuple[Node, ...] | list[Node]) -> Group:
     return Group("all", tuple(items))
 
 
-def Any_(items: tuple[Node, ...] | list[Node]) -> Group:  # noqa: N802
+def Any_(items: tuple[Node, ...] | list[Node]) -> Group:
     return Group("any", tuple(items))
 
 
-def Not(items: tuple[Node, ...] | list[Node]) -> Group:  # noqa: N802
+def Not(items: tuple[Node, ...] | list[Node]) -> Group:
     return Group("not", tuple(items))
 
 

@@ -117,7 +117,9 @@ def _parse_attribute(node: Mapping[str, Any], loc: str) -> Attribute:
     _check_keys(node, ATTRIBUTE_KEYS, loc)
     attribute = node["attribute"]
     if not isinstance(attribute, str) or not attribute.strip():
-        _fail("'attribute' must be 'Table.column' or a column of the base table", f"{loc}.attribute")
+        _fail(
+            "'attribute' must be 'Table.column' or a column of the base table", f"{loc}.attribute"
+        )
     op = node.get("op")
     if not isinstance(op, str):
         _fail(f"condition on '{attribute}' needs an 'op' (operator)", f"{loc}.op")
@@ -142,7 +144,9 @@ def _parse_in_segment(node: Mapping[str, Any], loc: str) -> InSegment:
         _fail("'segment' must name another segment", f"{loc}.segment")
     op = str(node.get("op", "in")).strip().lower().replace(" ", "_")
     if op not in ("in", "not_in"):
-        _fail(f"segment membership op must be 'in' or 'not in', got {node.get('op')!r}", f"{loc}.op")
+        _fail(
+            f"segment membership op must be 'in' or 'not in', got {node.get('op')!r}", f"{loc}.op"
+        )
     return InSegment(segment=name, negate=op == "not_in", location=loc)
 
 
@@ -185,7 +189,9 @@ def _optional_count(body: Mapping[str, Any], loc: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(f"'min_count' must be a whole number of at least 1, got {value!r}", f"{loc}.min_count")
+        _fail(
+            f"'min_count' must be a whole number of at least 1, got {value!r}", f"{loc}.min_count"
+        )
     return value
 
 

@@ -86,7 +86,9 @@ def _check_projection(query: exp.Query, key: str) -> None:
         names = [e.alias_or_name for e in select.expressions]
         if len(names) != 1 or not _is_key_column(select.expressions[0], key):
             shown = ", ".join(e.sql() for e in select.expressions)
-            msg = f"a SQL segment must return only the customer key '{key}', but it selects: {shown}"
+            msg = (
+                f"a SQL segment must return only the customer key '{key}', but it selects: {shown}"
+            )
             raise SqlSegmentError(msg, location="sql")
 
 

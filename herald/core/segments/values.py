@@ -17,7 +17,9 @@ from herald.core.catalog import AttributeType
 from herald.core.dates import RELATIVE_DATE_HELP, is_relative_date, resolve_relative_date
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+)
 
 
 class ValueProblem(ValueError):
@@ -35,7 +37,9 @@ class TemporalValue:
         if as_timestamp:
             moment = self.value if self.has_time else dt.datetime.combine(self.value, dt.time())
             assert isinstance(moment, dt.datetime)
-            return exp.cast(exp.Literal.string(moment.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
+            return exp.cast(
+                exp.Literal.string(moment.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP
+            )
         return exp.cast(exp.Literal.string(self.value.isoformat()), exp.DataType.Type.DATE)
 
 
