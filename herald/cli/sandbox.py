@@ -50,6 +50,13 @@ def sandbox() -> None:
     envvar="HERALD_SANDBOX_API_KEY",
 )
 @click.option(
+    "--scoped-key",
+    "scoped_keys",
+    multiple=True,
+    metavar="KEY=SCOPE,SCOPE",
+    help="Also accept KEY with only these scopes, e.g. 'pk_ro=lists:read'. Repeatable.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -64,6 +71,7 @@ def klaviyo(
     bounce: float,
     job_tick: float,
     api_key: str,
+    scoped_keys: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve a Klaviyo sandbox that follows Klaviyo's API spec (revision 2026-07-15).
@@ -75,7 +83,7 @@ def klaviyo(
     from herald.sandbox.server import serve
 
     config = SandboxConfig(
-        api_keys=[ApiKey(api_key)],
+        api_keys=[ApiKey(api_key), *(_scoped_key(text) for text in scoped_keys)],
         limits=limits,
         faults=faults,
         seed=seed,
@@ -88,10 +96,19 @@ def klaviyo(
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(
-        f"Klaviyo sandbox on http://{host}:{port}  key {mask_key(api_key)}  "
+        f"Klaviyo sandbox on http://{host}:{port}  key {mask_key(api_key)}"
+        f"{f' (+{len(scoped_keys)} scoped)' if scoped_keys else ''}  "
         f"limits {limits}  faults {'on' if spec.active else 'off'}  seed {seed}"
     )
     serve(config, host, port, log_level)
+
+
+def _scoped_key(text: str) -> ApiKey:
+    key, sep, scopes = text.partition("=")
+    if not sep or not key or not scopes:
+        msg = "--scoped-key must look like KEY=SCOPE,SCOPE (e.g. pk_ro=lists:read)"
+        raise click.BadParameter(msg)
+    return ApiKey(key, frozenset(s.strip() for s in scopes.split(",") if s.strip()))
 
 
 if __name__ == "__main__":

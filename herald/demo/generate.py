@@ -1,11 +1,12 @@
 """Generate a synthetic customer 360 database (DuckDB) with Amperity's standard tables.
 
-The database is built entirely inside DuckDB with SQL: customers are ``range(customers)``, orders
-are the customers' rows unnested, line items are the orders' rows unnested. Every pseudo-random
-value is derived from ``hash(row_index, seed, 'purpose')`` (never from ``random()``, whose
-sequence depends on how DuckDB schedules threads), so the same seed, as-of date and sizes give
-the same table contents on every run. The summary tables (``Transaction_Attributes_Extended``
-and the summary columns of ``Customer_360``) are computed from the transactions, never drawn.
+The database is built entirely inside DuckDB with SQL: customers are ``range(customers)`` (kept
+in a temporary plan table), orders are the customers' rows unnested, line items are the orders'
+rows unnested. Every pseudo-random value is derived from ``hash(row_index, seed, 'purpose')``
+(never from ``random()``, whose sequence depends on how DuckDB schedules threads), so the same
+seed, as-of date and sizes give the same table contents on every run. The summary tables
+(``Transaction_Attributes_Extended`` and the summary columns of ``Customer_360``) are computed
+from the transactions, never drawn.
 
 The data is deliberately dirty in the ways real customer data is: missing, malformed, shared and
 oddly cased emails, phones in national and international formats, incomplete addresses,
@@ -15,6 +16,7 @@ non-ASCII names, missing birthdates and genders.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import time
 import uuid
@@ -31,10 +33,10 @@ __all__ = ["TABLES", "DemoSummary", "generate_demo_database"]
 
 #: The tables written, in the order they are created.
 TABLES: tuple[str, ...] = (
+    "Merged_Customers",
     "Unified_Itemized_Transactions",
     "Unified_Transactions",
     "Transaction_Attributes_Extended",
-    "Merged_Customers",
     "Customer_Attributes",
     "Customer_360",
 )
@@ -44,8 +46,8 @@ TABLES: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------
 
 YEARS_OF_HISTORY = 5
-PURCHASER_SHARE = 0.82  # the rest are prospects with no order (Amperity: ~15-20 %)
-ORDER_COUNT_SIGMA = 1.2  # lognormal spread of orders per purchaser: most 1-10, a few hundreds
+PURCHASER_SHARE = 0.82  # the other ~18 % are prospects, with no order
+ORDER_COUNT_SIGMA = 1.4  # lognormal spread of orders per purchaser: most 1-10, a few hundreds
 MAX_ORDERS_PER_CUSTOMER = 2_000
 ACTIVE_TO_NOW_SHARE = 0.55  # purchasers still buying at as_of; the others stopped at some point
 CHANNEL_HABIT = 0.65  # chance an order uses the customer's usual channel (same for brand)
@@ -67,6 +69,8 @@ LOYALTY_MEMBER = 0.40
 # --------------------------------------------------------------------------------------------
 # Small value lists. Weighted lists are (value, weight) pairs, expanded into slots in SQL.
 # --------------------------------------------------------------------------------------------
+
+# fmt: off
 
 FEMALE_NAMES: tuple[str, ...] = (
     "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah",
@@ -189,16 +193,17 @@ PAYMENT_METHODS: tuple[tuple[str, int], ...] = (
     ("Credit Card", 50), ("Debit Card", 18), ("PayPal", 12), ("Apple Pay", 10),
     ("Gift Card", 5), ("Klarna", 5),
 )
-# (category, weight, base unit price in USD, subcategories)
+# (category, weight, median unit price in USD, subcategories); with ~2.5 lines of ~1.2 units,
+# some discounts and 5 % returns an order is worth about $80 on average
 CATEGORIES: tuple[tuple[str, int, float, tuple[str, ...]], ...] = (
-    ("Apparel", 30, 22.0,
+    ("Apparel", 30, 19.0,
      ("T-Shirts", "Shirts", "Pants", "Shorts", "Dresses", "Sweaters", "Activewear")),
-    ("Shoes", 20, 50.0, ("Running", "Hiking", "Casual", "Sandals", "Boots")),
-    ("Accessories", 14, 12.0, ("Hats", "Gloves", "Belts", "Sunglasses", "Watches", "Scarves")),
-    ("Socks", 12, 7.0, ("Crew", "Ankle", "Wool", "Compression")),
-    ("Outerwear", 9, 65.0, ("Jackets", "Rain Shells", "Parkas", "Vests", "Fleece")),
-    ("Bags", 8, 32.0, ("Backpacks", "Duffels", "Totes", "Hip Packs")),
-    ("Equipment", 7, 25.0, ("Bottles", "Headlamps", "Trekking Poles", "Tents")),
+    ("Shoes", 20, 43.0, ("Running", "Hiking", "Casual", "Sandals", "Boots")),
+    ("Accessories", 14, 10.0, ("Hats", "Gloves", "Belts", "Sunglasses", "Watches", "Scarves")),
+    ("Socks", 12, 6.0, ("Crew", "Ankle", "Wool", "Compression")),
+    ("Outerwear", 9, 56.0, ("Jackets", "Rain Shells", "Parkas", "Vests", "Fleece")),
+    ("Bags", 8, 28.0, ("Backpacks", "Duffels", "Totes", "Hip Packs")),
+    ("Equipment", 7, 21.0, ("Bottles", "Headlamps", "Trekking Poles", "Tents")),
 )
 ITEM_QUANTITIES: tuple[tuple[int, int], ...] = ((1, 85), (2, 10), (3, 3), (4, 1), (6, 1))
 DISCOUNT_PERCENTS: tuple[int, ...] = (10, 15, 20, 25, 30, 40)
@@ -206,6 +211,7 @@ LOYALTY_TIERS: tuple[tuple[str, float], ...] = (
     # (tier, minimum lifetime revenue): tiers follow spend, as loyalty programmes do
     ("Platinum", 5000.0), ("Gold", 2000.0), ("Silver", 500.0), ("Bronze", 0.0),
 )
+# fmt: on
 
 # --------------------------------------------------------------------------------------------
 # Public API
@@ -308,23 +314,24 @@ def generate_demo_database(
 def _validate(
     target: Path, customers: int, seed: int, orders_per_customer: float, overwrite: bool
 ) -> None:
+    problem = None
     if isinstance(customers, bool) or not isinstance(customers, int) or customers < 1:
-        raise ConfigError(f"customers must be a whole number of at least 1, got {customers!r}.")
-    if customers > 1_000_000_000:
-        raise ConfigError(f"customers must be at most 1,000,000,000, got {customers:,}.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}.")
-    if not 0 <= orders_per_customer <= 1000:
-        raise ConfigError(
-            f"orders_per_customer must be between 0 and 1000, got {orders_per_customer!r}."
-        )
-    if target.exists() and not overwrite:
-        raise ConfigError(
+        problem = f"customers must be a whole number of at least 1, got {customers!r}."
+    elif customers > 1_000_000_000:
+        problem = f"customers must be at most 1,000,000,000, got {customers:,}."
+    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        problem = f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}."
+    elif not 0 <= orders_per_customer <= 1000:
+        problem = f"orders_per_customer must be between 0 and 1000, got {orders_per_customer!r}."
+    elif target.exists() and not overwrite:
+        problem = (
             f"{target} already exists; choose another path or pass overwrite=True "
             "(--overwrite) to replace it."
         )
-    if not target.parent.is_dir():
-        raise ConfigError(f"The folder {target.parent} does not exist; create it first.")
+    elif not target.parent.is_dir():
+        problem = f"The folder {target.parent} does not exist; create it first."
+    if problem:
+        raise ConfigError(problem)
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -349,14 +356,13 @@ def _build(
 
     steps: list[tuple[str, str, bool]] = [
         ("_plan", _plan_sql(customers, seed, as_of, orders_per_customer), False),
-        ("_people", _people_sql(customers), False),
+        ("Merged_Customers", _merged_customers_sql(customers), True),
     ]
     if items:
         steps.append(("Unified_Itemized_Transactions", _itemized_transactions_sql(), True))
     steps += [
         ("Unified_Transactions", _unified_transactions_sql(items), True),
         ("Transaction_Attributes_Extended", _transaction_attributes_sql(as_of), True),
-        ("Merged_Customers", _merged_customers_sql(), True),
         ("Customer_Attributes", _customer_attributes_sql(), True),
         ("Customer_360", _customer_360_sql(), True),
     ]
@@ -364,6 +370,7 @@ def _build(
     rows: dict[str, int] = {}
     for name, sql, is_output in steps:
         step_started = time.monotonic()
+        say(f"Writing {name} …" if is_output else "Planning customers and orders …")
         con.execute(sql)
         count = con.execute(f"SELECT count(*) FROM {name}").fetchone()
         n = int(count[0]) if count else 0
@@ -373,7 +380,6 @@ def _build(
     if items:
         con.execute("ALTER TABLE Unified_Itemized_Transactions DROP COLUMN oi")
     con.execute("DROP TABLE _plan")
-    con.execute("DROP TABLE _people")
     return rows
 
 
@@ -436,7 +442,7 @@ def _macro_statements(seed: int, customers: int) -> list[str]:
         # UUID v4 layout (8-4-4-4-12, version nibble 4, variant 8-b) from an md5 of seed and index.
         """CREATE TEMP MACRO _uuid_from_md5(h) AS
             substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-'
-            || substr('89ab', 1 + CAST(strpos('0123456789abcdef', substr(h, 17, 1)) - 1 AS INTEGER) % 4, 1)
+            || substr('89ab', 1 + (strpos('0123456789abcdef', substr(h, 17, 1)) - 1) % 4, 1)
             || substr(h, 18, 3) || '-' || substr(h, 21, 12)""",
         f"""CREATE TEMP MACRO _amperity_id(i) AS
             _uuid_from_md5(md5('herald-demo:{seed}:' || CAST(i AS VARCHAR)))""",
@@ -452,26 +458,35 @@ def _macro_statements(seed: int, customers: int) -> list[str]:
         _lookup_macro("_city_zip3", [c[3] for c in CITIES]),
         _pick_macro("_pick_area_code", sorted({c[2] for c in CITIES})),
         _pick_macro("_pick_street", STREETS),
-        _pick_macro("_pick_street_suffix",
-                    [STREET_SUFFIXES[k - 1][0] for k in _slots(STREET_SUFFIXES)]),
+        _pick_macro(
+            "_pick_street_suffix", [STREET_SUFFIXES[k - 1][0] for k in _slots(STREET_SUFFIXES)]
+        ),
         _pick_macro("_pick_address2_prefix", ADDRESS2_PREFIXES),
         _pick_macro("_pick_company", COMPANIES),
         _pick_macro("_pick_channel_idx", _slots(CHANNELS)),
         _lookup_macro("_channel_name", [c for c, _ in CHANNELS]),
         _pick_macro("_pick_brand_idx", _slots(BRANDS)),
         _lookup_macro("_brand_name", [b for b, _ in BRANDS]),
-        _pick_macro("_pick_payment_method",
-                    [PAYMENT_METHODS[k - 1][0] for k in _slots(PAYMENT_METHODS)]),
+        _pick_macro(
+            "_pick_payment_method", [PAYMENT_METHODS[k - 1][0] for k in _slots(PAYMENT_METHODS)]
+        ),
         _pick_macro("_pick_category_idx", _slots([(c, w) for c, w, _, _ in CATEGORIES])),
         _lookup_macro("_category_name", categories),
         _lookup_macro("_category_base_price", [p for _, _, p, _ in CATEGORIES]),
         f"""CREATE TEMP MACRO _subcategory(cat, u) AS
             ({subcategories})[cat][1 + CAST(floor(u * len(({subcategories})[cat])) AS BIGINT)]""",
-        _pick_macro("_pick_item_quantity",
-                    [ITEM_QUANTITIES[k - 1][0] for k in _slots(ITEM_QUANTITIES)]),
+        _pick_macro(
+            "_pick_item_quantity", [ITEM_QUANTITIES[k - 1][0] for k in _slots(ITEM_QUANTITIES)]
+        ),
         _pick_macro("_pick_discount_percent", DISCOUNT_PERCENTS),
+        # Codes looked up in a list: printf() on 25 million rows costs seconds.
+        _lookup_macro(
+            "_product_code",
+            [f"SKU-{p:05d}" for p in range(1, len(BRANDS) * PRODUCTS_PER_BRAND + 1)],
+        ),
+        _lookup_macro("_store_code", [f"ST{n:04d}" for n in range(1, STORES + 1)]),
         # --- names and emails as functions of the customer index, so that a customer who
-        # shares an email can reproduce another customer's address without a join.
+        # shares an email can compute the other customer's address without a join.
         """CREATE TEMP MACRO _gender(i) AS _pick_gender(_u(i, 'pii.gender'))""",
         """CREATE TEMP MACRO _given_name(i) AS
             CASE WHEN _gender(i) = 'F' THEN _pick_female_name(_u(i, 'pii.given'))
@@ -494,20 +509,22 @@ def _macro_statements(seed: int, customers: int) -> list[str]:
                          WHEN 2 THEN first || '_' || last
                          WHEN 3 THEN first
                          ELSE last || '.' || first END""",
-        """CREATE TEMP MACRO _email_address(given, surname, i) AS
-            _email_local(_or_user(_ascii_name(given)), _or_user(_ascii_name(surname)),
+        # Takes names already made ASCII: a macro argument is copied wherever it is used, and
+        # _email_local uses each name several times.
+        """CREATE TEMP MACRO _email_address(ascii_given, ascii_surname, i) AS
+            _email_local(ascii_given, ascii_surname,
                          CAST(floor(_u(i, 'email.pattern') * 5) AS INTEGER))
             || _email_number(i) || '@' || _pick_email_domain(_u(i, 'email.domain'))""",
         # --- line items as functions of (order index, line number, brand), shared by
         # Unified_Transactions (which sums them) and Unified_Itemized_Transactions.
-        f"""CREATE TEMP MACRO _order_item_count(oi) AS
+        """CREATE TEMP MACRO _order_item_count(oi) AS
             CAST(least(12, 1 + floor(-2 * ln(1 - _u(oi, 'order.items')))) AS INTEGER)""",
         f"""CREATE TEMP MACRO _item_product(oi, line, brand_idx) AS
             (CAST(brand_idx AS BIGINT) - 1) * {PRODUCTS_PER_BRAND}
             + CAST(floor(_u2(oi, line, 'item.product') * {PRODUCTS_PER_BRAND}) AS BIGINT)""",
         """CREATE TEMP MACRO _product_category_idx(p) AS
             _pick_category_idx(_u(p, 'product.category'))""",
-        # Unit prices end in .99, lognormal around the category's base price.
+        # Unit prices end in .99, lognormal around the category's median price.
         """CREATE TEMP MACRO _product_unit_price(p) AS
             CAST(floor(_category_base_price(_product_category_idx(p))
                        * exp(0.45 * _normal(_u(p, 'product.price.1'), _u(p, 'product.price.2'))))
@@ -537,17 +554,16 @@ def _order_count_mu(mean_orders: float) -> float:
     ``E[1 + floor(Y)] = 1 + sum over k >= 1 of P(Y >= k)``, solved by bisection so that the
     average number of orders per customer really is ``orders_per_customer``.
     """
-    from math import erfc, log, sqrt
 
     def expected(mu: float) -> float:
         total = 1.0
         for k in range(1, MAX_ORDERS_PER_CUSTOMER):
-            total += 0.5 * erfc((log(k) - mu) / (ORDER_COUNT_SIGMA * sqrt(2)))
+            total += 0.5 * math.erfc((math.log(k) - mu) / (ORDER_COUNT_SIGMA * math.sqrt(2)))
         return total
 
     if mean_orders <= 1.0001:
         return -50.0  # everyone buys exactly once
-    low, high = -20.0, log(MAX_ORDERS_PER_CUSTOMER)
+    low, high = -20.0, math.log(MAX_ORDERS_PER_CUSTOMER)
     if expected(high) <= mean_orders:
         return high
     for _ in range(60):
@@ -556,9 +572,7 @@ def _order_count_mu(mean_orders: float) -> float:
     return (low + high) / 2
 
 
-def _plan_sql(
-    customers: int, seed: int, as_of: datetime.date, orders_per_customer: float
-) -> str:
+def _plan_sql(customers: int, seed: int, as_of: datetime.date, orders_per_customer: float) -> str:
     # Purchasers get at least one order, so with very few orders per customer there are fewer
     # purchasers; otherwise ~82 % purchase and the rest are prospects.
     purchaser_share = min(PURCHASER_SHARE, orders_per_customer)
@@ -603,17 +617,26 @@ SELECT
     (start_days_ago - end_days_ago) * 86400 AS window_seconds,
     channel_idx,
     brand_idx,
-    home_store
+    home_store,
+    -- flags read by Customer_Attributes and Customer_360
+    _u(i, 'flag.email_opt_in') < {EMAIL_OPT_IN} AS is_opted_into_email,
+    _u(i, 'flag.sms_opt_in') < {SMS_OPT_IN} AS is_opted_into_sms,
+    _u(i, 'flag.employee') < 0.005 AS is_employee,
+    _u(i, 'flag.test_account') < 0.001 AS is_test_account,
+    _u(i, 'flag.loyalty') < {LOYALTY_MEMBER} AS is_loyalty_member,
+    CAST(floor(_u(i, 'flag.loyalty.points') * 250) AS INTEGER) AS bonus_points
 FROM sized
 """
 
 
 # --------------------------------------------------------------------------------------------
-# People: PII and flags, dirty on purpose (one row per customer, temporary)
+# Merged_Customers: PII, dirty on purpose
 # --------------------------------------------------------------------------------------------
 
+FULL_NAME = "nullif(concat_ws(' ', given_name, surname), '')"
 
-def _people_sql(customers: int) -> str:
+
+def _merged_customers_sql(customers: int) -> str:
     birth_start = datetime.date(1940, 1, 1)
     birth_days = (datetime.date(2007, 12, 31) - birth_start).days + 1
     # Bands of one uniform number choose exactly one email condition per customer.
@@ -623,14 +646,16 @@ def _people_sql(customers: int) -> str:
     upper = shared + EMAIL_UPPER
     padded = upper + EMAIL_PADDED
     return f"""
-CREATE TEMP TABLE _people AS
+CREATE TABLE Merged_Customers AS
 WITH drawn AS (
     SELECT
         i,
-        _amperity_id(i) AS amperity_id,
+        amperity_id,
         _gender(i) AS gender,
         _given_name(i) AS clean_given_name,
         _surname(i) AS clean_surname,
+        _or_user(_ascii_name(_given_name(i))) AS ascii_given_name,
+        _or_user(_ascii_name(_surname(i))) AS ascii_surname,
         _u(i, 'pii.given.quality') AS u_given,
         _u(i, 'pii.surname.quality') AS u_surname,
         _u(i, 'email.quality') AS u_email,
@@ -644,11 +669,11 @@ WITH drawn AS (
         CAST(200 + floor(_u(i, 'phone.exchange') * 800) AS INTEGER) AS phone_exchange,
         lpad(CAST(CAST(floor(_u(i, 'phone.line') * 10000) AS INTEGER) AS VARCHAR), 4, '0')
             AS phone_line
-    FROM range({customers}) AS t(i)
+    FROM _plan  -- a table scans in parallel, and it holds the ids already
 ), located AS (
     SELECT
         *,
-        _email_address(clean_given_name, clean_surname, i) AS own_email,
+        _email_address(ascii_given_name, ascii_surname, i) AS own_email,
         coalesce(other_area_code, _city_area_code(city_idx)) AS area_code,
         CAST(1 + floor(_u(i, 'address.number') * 9899) AS INTEGER) || ' '
             || _pick_street(_u(i, 'address.street')) || ' '
@@ -666,9 +691,8 @@ WITH drawn AS (
                                                AS INTEGER) AS VARCHAR), 4, '0')
                     ELSE '' END AS zip
     FROM drawn
-)
+), people AS (
 SELECT
-    i,
     amperity_id,
     -- names: a few missing, a few typed in capitals or lower case
     CASE WHEN u_given < 0.005 THEN NULL
@@ -687,7 +711,8 @@ SELECT
                   ELSE replace(own_email, '@', ' @') END        -- a space inside
          -- a household or a typo: another customer's (clean) email
          WHEN u_email < {shared} THEN
-             _email_address(_given_name(email_owner), _surname(email_owner), email_owner)
+             _email_address(_or_user(_ascii_name(_given_name(email_owner))),
+                            _or_user(_ascii_name(_surname(email_owner))), email_owner)
          WHEN u_email < {upper} THEN upper(own_email)
          WHEN u_email < {padded} THEN ' ' || own_email || '  '
          ELSE own_email END AS email,
@@ -719,14 +744,26 @@ SELECT
                   AS INTEGER) END AS birthdate,
     gender,
     CASE WHEN _u(i, 'pii.company') < 0.03 THEN _pick_company(_u(i, 'pii.company.name'))
-         END AS company,
-    _u(i, 'flag.email_opt_in') < {EMAIL_OPT_IN} AS is_opted_into_email,
-    _u(i, 'flag.sms_opt_in') < {SMS_OPT_IN} AS is_opted_into_sms,
-    _u(i, 'flag.employee') < 0.005 AS is_employee,
-    _u(i, 'flag.test_account') < 0.001 AS is_test_account,
-    _u(i, 'flag.loyalty') < {LOYALTY_MEMBER} AS is_loyalty_member,
-    CAST(floor(_u(i, 'flag.loyalty.points') * 250) AS INTEGER) AS bonus_points
+         END AS company
 FROM located
+)
+SELECT
+    amperity_id,
+    given_name,
+    surname,
+    {FULL_NAME} AS full_name,
+    email,
+    phone,
+    address,
+    address2,
+    city,
+    state,
+    postal,
+    country,
+    birthdate,
+    gender,
+    company
+FROM people
 """
 
 
@@ -743,16 +780,20 @@ WITH expanded AS (
     SELECT p.*, unnest(range(p.n_orders)) AS k FROM _plan AS p
 ), indexed AS (
     SELECT
-        amperity_id, order_offset + k AS oi, window_start_s, window_seconds,
+        amperity_id, order_offset + k AS oi, k, window_start_s,
+        window_seconds // n_orders AS slot_seconds,
         channel_idx AS usual_channel_idx, brand_idx AS usual_brand_idx, home_store
     FROM expanded
 ), drawn AS (
     SELECT
         amperity_id,
         oi,
-        -- whole seconds inside the customer's window, which ends at or before as_of 00:00
-        make_timestamp((window_start_s
-                        + CAST(floor(_u(oi, 'order.time') * window_seconds) AS BIGINT))
+        -- Whole seconds inside the customer's window, which ends at or before as_of 00:00.
+        -- Order k falls at a random point of the k-th of n equal slots of the window (at least
+        -- 43 s each), so a customer's orders have distinct, increasing datetimes and order ids:
+        -- "first" and "latest" never need a tie-break.
+        make_timestamp((window_start_s + k * slot_seconds
+                        + CAST(floor(_u(oi, 'order.time') * slot_seconds) AS BIGINT))
                        * 1000000) AS order_datetime,
         CASE WHEN _u(oi, 'order.channel.habit') < {CHANNEL_HABIT} THEN usual_channel_idx
              ELSE _pick_channel_idx(_u(oi, 'order.channel')) END AS channel_idx,
@@ -774,7 +815,7 @@ SELECT
     n_items,
     _channel_name(channel_idx) AS purchase_channel,
     _brand_name(brand_idx) AS purchase_brand,
-    CASE WHEN channel_idx = {store} THEN printf('ST%04d', store_number) END AS store_id,
+    CASE WHEN channel_idx = {store} THEN _store_code(store_number) END AS store_id,
     CASE WHEN channel_idx = {store} AND _u(oi, 'order.cash') < 0.15 THEN 'Cash'
          ELSE _pick_payment_method(_u(oi, 'order.payment')) END AS payment_method
 FROM drawn
@@ -796,9 +837,11 @@ totals AS (
     FROM Unified_Itemized_Transactions
     GROUP BY oi
 ), priced AS (
+    -- every order has at least one line, so the inner join keeps every order; totals first,
+    -- because DuckDB underestimates the unnested orders and would build on their strings
     SELECT o.*, t.revenue, t.quantity, t.discount
-    FROM orders AS o
-    LEFT JOIN totals AS t ON t.oi = o.oi
+    FROM totals AS t
+    JOIN orders AS o ON o.oi = t.oi
 )"""
     else:
         source = f"""
@@ -869,7 +912,7 @@ SELECT
     order_id,
     order_datetime,
     CAST(j + 1 AS INTEGER) AS order_line_number,
-    printf('SKU-%05d', p + 1) AS product_id,
+    _product_code(p + 1) AS product_id,
     _category_name(category_idx) AS product_category,
     _subcategory(category_idx, _u(p, 'product.subcategory')) AS product_subcategory,
     quantity AS item_quantity,
@@ -892,9 +935,9 @@ FROM priced
 
 def _counts_by(column: str, values: Sequence[str]) -> str:
     """A list of order counts per value, in the fixed order of ``values``."""
-    return "[" + ", ".join(
-        f"count(*) FILTER (WHERE {column} = {_literal(v)})" for v in values
-    ) + "]"
+    return (
+        "[" + ", ".join(f"count(*) FILTER (WHERE {column} = {_literal(v)})" for v in values) + "]"
+    )
 
 
 def _transaction_attributes_sql(as_of: datetime.date) -> str:
@@ -903,8 +946,6 @@ def _transaction_attributes_sql(as_of: datetime.date) -> str:
     l30d = f"CAST({day} - INTERVAL 30 DAY AS TIMESTAMP)"
     channels = [c for c, _ in CHANNELS]
     brands = [b for b, _ in BRANDS]
-    # order_id breaks datetime ties, so "first" and "latest" never depend on scan order
-    first = latest = "(order_datetime, order_id)"
     return f"""
 CREATE TABLE Transaction_Attributes_Extended AS
 WITH per_customer AS (
@@ -920,10 +961,11 @@ WITH per_customer AS (
         count(*) FILTER (WHERE order_datetime >= {l30d}) AS l30d_frequency,
         min(order_datetime, 2) AS first_two,
         max(order_datetime) AS latest,
-        arg_min(purchase_channel, {first}) AS first_channel,
-        arg_max(purchase_channel, {latest}) AS latest_channel,
-        arg_min(purchase_brand, {first}) AS first_brand,
-        arg_max(purchase_brand, {latest}) AS latest_brand,
+        -- a customer's order datetimes are distinct (see _orders_sql): no ties to break
+        arg_min(purchase_channel, order_datetime) AS first_channel,
+        arg_max(purchase_channel, order_datetime) AS latest_channel,
+        arg_min(purchase_brand, order_datetime) AS first_brand,
+        arg_max(purchase_brand, order_datetime) AS latest_brand,
         {_counts_by("purchase_channel", channels)} AS channel_counts,
         {_counts_by("purchase_brand", brands)} AS brand_counts
     FROM Unified_Transactions
@@ -968,56 +1010,35 @@ FROM per_customer
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 
 
-def _merged_customers_sql() -> str:
-    return f"""
-CREATE TABLE Merged_Customers AS
-SELECT
-    amperity_id,
-    given_name,
-    surname,
-    nullif(concat_ws(' ', given_name, surname), '') AS full_name,
-    email,
-    phone,
-    address,
-    address2,
-    city,
-    state,
-    postal,
-    country,
-    birthdate,
-    gender,
-    company
-FROM _people
-"""
-
-
 def _customer_attributes_sql() -> str:
     complete_address = " AND ".join(
-        f"coalesce(trim(p.{c}), '') <> ''" for c in ("address", "city", "state", "postal")
+        f"coalesce(trim(m.{c}), '') <> ''" for c in ("address", "city", "state", "postal")
     )
     return f"""
 CREATE TABLE Customer_Attributes AS
 SELECT
-    p.amperity_id,
+    m.amperity_id,
     -- present, well-formed once trimmed, and opted in
-    p.is_opted_into_email AND coalesce(regexp_full_match(trim(p.email), '{EMAIL_PATTERN}'),
-                                       false) AS contactable_email,
-    p.is_opted_into_sms AND p.phone IS NOT NULL AS contactable_phone,
+    pl.is_opted_into_email
+        AND coalesce(regexp_full_match(trim(m.email), '{EMAIL_PATTERN}'), false)
+        AS contactable_email,
+    pl.is_opted_into_sms AND m.phone IS NOT NULL AS contactable_phone,
     {complete_address} AS contactable_address,
-    p.email IS NOT NULL OR p.phone IS NOT NULL AS contactable_paid_social,
-    p.email IS NOT NULL OR p.phone IS NOT NULL OR p.address IS NOT NULL AS contactable_global,
-    p.is_opted_into_email,
-    p.is_opted_into_sms,
+    m.email IS NOT NULL OR m.phone IS NOT NULL AS contactable_paid_social,
+    m.email IS NOT NULL OR m.phone IS NOT NULL OR m.address IS NOT NULL AS contactable_global,
+    pl.is_opted_into_email,
+    pl.is_opted_into_sms,
     t.amperity_id IS NOT NULL AS is_purchaser,
     t.amperity_id IS NULL AS is_prospect,
-    p.is_employee,
-    p.is_test_account,
+    pl.is_employee,
+    pl.is_test_account,
     CASE WHEN t.amperity_id IS NULL THEN 'Prospect'
          WHEN t.days_since_latest_order <= 365 THEN 'Active'
          WHEN t.days_since_latest_order <= 730 THEN 'Lapsed'
          ELSE 'Dormant' END AS historical_purchaser_lifecycle_status
-FROM _people AS p
-LEFT JOIN Transaction_Attributes_Extended AS t ON t.amperity_id = p.amperity_id
+FROM Merged_Customers AS m
+JOIN _plan AS pl ON pl.amperity_id = m.amperity_id
+LEFT JOIN Transaction_Attributes_Extended AS t ON t.amperity_id = m.amperity_id
 """
 
 
@@ -1045,20 +1066,19 @@ SELECT
     m.birthdate,
     m.gender,
     pl.customer_since,
-    CASE WHEN p.is_loyalty_member THEN CASE
+    CASE WHEN pl.is_loyalty_member THEN CASE
 {tiers}
              END END AS loyalty_tier,
-    CASE WHEN p.is_loyalty_member
-         THEN CAST(floor(coalesce(t.lifetime_order_revenue, 0)) AS INTEGER) + p.bonus_points
+    CASE WHEN pl.is_loyalty_member
+         THEN CAST(floor(coalesce(t.lifetime_order_revenue, 0)) AS INTEGER) + pl.bonus_points
          END AS loyalty_points,
-    p.is_opted_into_email,
+    pl.is_opted_into_email,
     CAST(coalesce(t.lifetime_order_revenue, 0) AS DECIMAL(38, 2)) AS lifetime_order_revenue,
     coalesce(t.lifetime_order_frequency, 0) AS lifetime_order_frequency,
     t.latest_order_datetime,
     t.lifetime_preferred_channel AS preferred_channel,
     t.lifetime_preferred_brand AS preferred_brand
-FROM _people AS p
-JOIN _plan AS pl ON pl.i = p.i
-JOIN Merged_Customers AS m ON m.amperity_id = p.amperity_id
-LEFT JOIN Transaction_Attributes_Extended AS t ON t.amperity_id = p.amperity_id
+FROM Merged_Customers AS m
+JOIN _plan AS pl ON pl.amperity_id = m.amperity_id
+LEFT JOIN Transaction_Attributes_Extended AS t ON t.amperity_id = m.amperity_id
 """

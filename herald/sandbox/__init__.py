@@ -1,7 +1,19 @@
 """A local Klaviyo that follows Klaviyo's official spec (revision 2026-07-15) for the endpoints
 Herald uses: lists, list members, bulk profile import jobs and profiles.
 
-Start it in-process with ``SandboxServer`` (tests, demo) or with ``herald sandbox klaviyo``.
+Start it in-process with ``SandboxServer`` (tests, demo) or with ``herald sandbox klaviyo``::
+
+    from herald.sandbox import ApiKey, ManualClock, SandboxConfig, SandboxServer
+
+    config = SandboxConfig(limits="10", faults="5xx=0.05,429=0.02", seed=7, job_tick=None)
+    with SandboxServer(config) as server, server.client() as http:
+        http.post("/api/lists", json={"data": {"type": "list", "attributes": {"name": "VIP"}}})
+        server.state.run_jobs()              # step bulk import jobs by hand (job_tick=None)
+        server.state.lists()                 # inspect: lists, list_members(id), profiles(),
+        server.state.request_counts()        # jobs(), requests(), snapshot()
+
+The same inspection is served over HTTP under ``/__sandbox__/`` (``state``, ``lists``,
+``lists/{id}/members``, ``profiles``, ``jobs``, ``requests``; ``POST jobs/advance``).
 """
 
 from __future__ import annotations

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 SUBSET_PATH = Path(__file__).with_name("spec_subset.json")
-DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared" / "klaviyo" / "stable.json"
+# ../shared/klaviyo/stable.json beside the repo, unless HERALD_KLAVIYO_SPEC says otherwise.
+DEFAULT_SPEC = Path(
+    os.environ.get(
+        "HERALD_KLAVIYO_SPEC",
+        Path(__file__).resolve().parents[3] / "shared" / "klaviyo" / "stable.json",
+    )
+)
 
 #: (method, path) of every operation the sandbox serves.
 OPERATIONS: tuple[tuple[str, str], ...] = (
@@ -91,11 +98,14 @@ def _prose_limits(description: str) -> dict[str, Any]:
     limits: dict[str, Any] = {}
     if m := re.search(r"(?:Accepts up to|maximum of) ([\d,]+) profiles", description):
         limits["max_items"] = int(m.group(1).replace(",", ""))
-    for m in re.finditer(r"maximum allowed payload size(?: per-profile)? is (\d+)\s?(KB|MB)", description):
+    for m in re.finditer(
+        r"maximum allowed payload size(?: per-profile)? is (\d+)\s?(KB|MB)", description
+    ):
         key = "max_item_bytes" if "per-profile" in m.group(0) else "max_payload_bytes"
         limits[key] = int(m.group(1)) * _UNITS[m.group(2)]
     param_limits = re.findall(
-        r"Rate limits when using the `([^=`]+)=([^`]+)` parameter.*?Burst: `([^`]+)`<br>Steady: `([^`]+)`",
+        r"Rate limits when using the `([^=`]+)=([^`]+)` parameter"
+        r".*?Burst: `([^`]+)`<br>Steady: `([^`]+)`",
         description,
     )
     if param_limits:
@@ -140,7 +150,9 @@ def extract(spec_path: Path) -> dict[str, Any]:
     """Build the whole subset from the spec at ``spec_path``."""
     raw = spec_path.read_bytes()
     spec = json.loads(raw)
-    error_schema = resolve(spec["components"]["responses"]["ClientError"], spec["components"]["schemas"])
+    error_schema = resolve(
+        spec["components"]["responses"]["ClientError"], spec["components"]["schemas"]
+    )
     return {
         "source": {
             "file": "klaviyo/openapi openapi/stable.json",

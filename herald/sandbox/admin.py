@@ -29,27 +29,51 @@ def routes(state: SandboxState) -> list[Route]:
                 return JSONResponse(fn(request))
             except ApiError as err:
                 return JSONResponse(err.document(), status_code=err.status)
+
         return endpoint
 
     def summary(_: Request) -> Any:
         return state.snapshot()
 
     def lists(_: Request) -> Any:
-        return [{"id": k.id, "name": k.name, "opt_in_process": k.opt_in_process,
-                 "created": iso(k.created), "members": len(k.members)} for k in state.lists()]
+        return [
+            {
+                "id": k.id,
+                "name": k.name,
+                "opt_in_process": k.opt_in_process,
+                "created": iso(k.created),
+                "members": len(k.members),
+            }
+            for k in state.lists()
+        ]
 
     def members(request: Request) -> Any:
         return state.list_members(request.path_params["id"])
 
     def profiles(_: Request) -> Any:
-        return [{"id": p.id, "email": p.email, "phone_number": p.phone_number,
-                 "external_id": p.external_id, "suppressions": p.suppressions}
-                for p in state.profiles()]
+        return [
+            {
+                "id": p.id,
+                "email": p.email,
+                "phone_number": p.phone_number,
+                "external_id": p.external_id,
+                "suppressions": p.suppressions,
+            }
+            for p in state.profiles()
+        ]
 
     def jobs(_: Request) -> Any:
-        return [{"id": j.id, "status": j.status, "total_count": j.total_count,
-                 "completed_count": j.completed_count, "failed_count": j.failed_count,
-                 "list_ids": j.list_ids} for j in state.jobs()]
+        return [
+            {
+                "id": j.id,
+                "status": j.status,
+                "total_count": j.total_count,
+                "completed_count": j.completed_count,
+                "failed_count": j.failed_count,
+                "list_ids": j.list_ids,
+            }
+            for j in state.jobs()
+        ]
 
     def requests(_: Request) -> Any:
         return [asdict(r) for r in state.requests()]

@@ -67,7 +67,12 @@ class ApiError(Exception):
     def document(self) -> dict[str, Any]:
         """The ``{"errors": [...]}`` body."""
         return error_document(
-            self.status, self.code, self.detail, source=self.source, meta=self.meta, links=self.links
+            self.status,
+            self.code,
+            self.detail,
+            source=self.source,
+            meta=self.meta,
+            links=self.links,
         )
 
     def body(self) -> bytes:

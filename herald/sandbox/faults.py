@@ -81,7 +81,11 @@ class FaultSpec:
         fields: dict[str, object] = {}
         for pair in filter(None, (p.strip() for p in (spec or "").split(","))):
             name, _, value = pair.partition("=")
-            fields.update(_parse_pair(name.strip(), value.strip()))
+            try:
+                fields.update(_parse_pair(name.strip(), value.strip()))
+            except ValueError as exc:
+                msg = f"{pair}: {exc}"
+                raise ValueError(msg) from None
         return cls(**fields)  # type: ignore[arg-type]
 
     @property
@@ -91,8 +95,13 @@ class FaultSpec:
 
 
 def _parse_pair(name: str, value: str) -> dict[str, object]:
-    shares = {"5xx": "error_5xx", "429": "throttle", "drop": "drop", "timeout": "timeout",
-              "job_fail": "job_fail"}
+    shares = {
+        "5xx": "error_5xx",
+        "429": "throttle",
+        "drop": "drop",
+        "timeout": "timeout",
+        "job_fail": "job_fail",
+    }
     if name in shares:
         return {shares[name]: _share(name, value)}
     if name == "storm":
@@ -153,8 +162,12 @@ class FaultInjector:
                 self._storms[operation] -= 1
                 return FaultPlan(delay, "429")
             draw = self._rng.random()
-            for kind, share in (("5xx", spec.error_5xx), ("429", spec.throttle),
-                                ("drop", spec.drop), ("timeout", spec.timeout)):
+            for kind, share in (
+                ("5xx", spec.error_5xx),
+                ("429", spec.throttle),
+                ("drop", spec.drop),
+                ("timeout", spec.timeout),
+            ):
                 if draw < share:
                     return self._fault(operation, delay, kind)  # type: ignore[arg-type]
                 draw -= share

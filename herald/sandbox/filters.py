@@ -22,11 +22,25 @@ from typing import Any
 from herald.sandbox.errors import ApiError
 
 #: Operators Klaviyo documents; the sandbox implements the ones in ``IMPLEMENTED``.
-KNOWN_OPERATORS = frozenset({
-    "equals", "any", "greater-than", "less-than", "greater-or-equal", "less-or-equal",
-    "contains", "contains-any", "contains-all", "ends-with", "starts-with", "has", "and", "or",
-    "not",
-})
+KNOWN_OPERATORS = frozenset(
+    {
+        "equals",
+        "any",
+        "greater-than",
+        "less-than",
+        "greater-or-equal",
+        "less-or-equal",
+        "contains",
+        "contains-any",
+        "contains-all",
+        "ends-with",
+        "starts-with",
+        "has",
+        "and",
+        "or",
+        "not",
+    }
+)
 COMPARISONS = ("greater-than", "less-than", "greater-or-equal", "less-or-equal")
 IMPLEMENTED = frozenset({"equals", "any", *COMPARISONS})
 
@@ -70,7 +84,8 @@ def parse_filter(text: str) -> list[Condition]:
     parser = _Parser(tokens)
     conditions = parser.conditions()
     if parser.pos != len(tokens):
-        raise _bad("Invalid filter: unexpected text after the last expression.")
+        msg = "Invalid filter: unexpected text after the last expression."
+        raise _bad(msg)
     return conditions
 
 
@@ -80,7 +95,8 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise _bad(f"Invalid filter: cannot read the filter at character {pos}.")
+            msg = f"Invalid filter: cannot read the filter at character {pos}."
+            raise _bad(msg)
         kind = m.lastgroup or "word"
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -99,7 +115,8 @@ class _Parser:
         token = self.peek()
         if token is None or (expected is not None and token[1] != expected):
             want = f"'{expected}'" if expected else "more input"
-            raise _bad(f"Invalid filter: expected {want} at token {self.pos}.")
+            msg = f"Invalid filter: expected {want} at token {self.pos}."
+            raise _bad(msg)
         self.pos += 1
         return token
 
@@ -113,19 +130,23 @@ class _Parser:
     def expression(self) -> list[Condition]:
         kind, name = self.take()
         if kind != "word":
-            raise _bad(f"Invalid filter: expected an operator at token {self.pos - 1}.")
+            msg = f"Invalid filter: expected an operator at token {self.pos - 1}."
+            raise _bad(msg)
         if name not in KNOWN_OPERATORS:
-            raise _bad(f"Invalid filter: '{name}' is not a filter operator.")
+            msg = f"Invalid filter: '{name}' is not a filter operator."
+            raise _bad(msg)
         self.take("(")
         if name == "and":
             out = self.conditions()
             self.take(")")
             return out
         if name not in IMPLEMENTED:
-            raise _bad(f"Invalid filter: the operator '{name}' is not supported here.")
+            msg = f"Invalid filter: the operator '{name}' is not supported here."
+            raise _bad(msg)
         field_kind, field = self.take()
         if field_kind != "word":
-            raise _bad("Invalid filter: a field name must not be quoted.")
+            msg = "Invalid filter: a field name must not be quoted."
+            raise _bad(msg)
         self.take(",")
         value = self.value()
         self.take(")")
@@ -144,7 +165,8 @@ class _Parser:
         if kind == "string":
             return re.sub(r"\\(.)", r"\1", raw[1:-1])
         if kind != "word":
-            raise _bad(f"Invalid filter: expected a value at token {self.pos - 1}.")
+            msg = f"Invalid filter: expected a value at token {self.pos - 1}."
+            raise _bad(msg)
         return _literal(raw)
 
 
@@ -160,7 +182,8 @@ def _literal(raw: str) -> Any:
     try:
         return float(raw) if "." in raw else int(raw)
     except ValueError:
-        raise _bad("Invalid filter: a text value must be quoted.") from None
+        msg = "Invalid filter: a text value must be quoted."
+        raise _bad(msg) from None
 
 
 def check_allowed(
@@ -180,23 +203,28 @@ def check_allowed(
     """
     for cond in conditions:
         if allowed is None or cond.field not in allowed:
-            raise _bad(f"Invalid filter: '{cond.field}' is not a filterable field here.")
+            msg = f"Invalid filter: '{cond.field}' is not a filterable field here."
+            raise _bad(msg)
         if cond.operator not in allowed[cond.field]:
             msg = f"Invalid filter: '{cond.operator}' is not allowed for the field '{cond.field}'."
             raise _bad(msg)
         if cond.field not in implemented:
-            raise _bad(f"Invalid filter: the sandbox does not support filtering on '{cond.field}'.")
+            msg_0 = f"Invalid filter: the sandbox does not support filtering on '{cond.field}'."
+            raise _bad(msg_0)
         _check_value(cond)
 
 
 def _check_value(cond: Condition) -> None:
     if cond.operator == "any":
         if not isinstance(cond.value, list):
-            raise _bad(f"Invalid filter: 'any' needs a list of values for '{cond.field}'.")
+            msg = f"Invalid filter: 'any' needs a list of values for '{cond.field}'."
+            raise _bad(msg)
     elif isinstance(cond.value, list):
-        raise _bad(f"Invalid filter: '{cond.operator}' takes one value; use 'any' for a list.")
+        msg = f"Invalid filter: '{cond.operator}' takes one value; use 'any' for a list."
+        raise _bad(msg)
     if cond.operator in COMPARISONS and not isinstance(cond.value, datetime | int | float):
-        raise _bad(f"Invalid filter: '{cond.operator}' needs a date-time for '{cond.field}'.")
+        msg = f"Invalid filter: '{cond.operator}' needs a date-time for '{cond.field}'."
+        raise _bad(msg)
 
 
 def matches(cond: Condition, value: Any) -> bool:

@@ -35,8 +35,7 @@ Result = tuple[int, dict[str, Any] | None]
 #: Filter fields the sandbox evaluates, per operation; the spec may allow more.
 IMPLEMENTED_FILTERS = {
     "get_lists": frozenset({"id", "name", "created", "updated"}),
-    "get_profiles": frozenset({"id", "email", "phone_number", "external_id", "created",
-                               "updated"}),
+    "get_profiles": frozenset({"id", "email", "phone_number", "external_id", "created", "updated"}),
     "get_profiles_for_list": frozenset({"email", "phone_number", "joined_group_at"}),
     "get_profile_ids_for_list": frozenset({"email", "phone_number", "joined_group_at"}),
     "get_bulk_import_profiles_jobs": frozenset({"status"}),
@@ -55,6 +54,7 @@ class Call:
         query: parsed query parameters.
         body: the parsed body, or None.
         resource_id: the ``{id}`` in the path, if any.
+        body_size: the body's size in bytes (decompressed).
     """
 
     request: Request
@@ -64,6 +64,7 @@ class Call:
     query: dict[str, Any]
     body: Any
     resource_id: str
+    body_size: int = 0
 
     @property
     def base(self) -> str:
@@ -84,18 +85,23 @@ def conditions(call: Call) -> list[Condition]:
     if text is None:
         return []
     parsed = parse_filter(text)
-    check_allowed(parsed, call.op.filters, IMPLEMENTED_FILTERS.get(call.op.operation_id,
-                                                                   frozenset()))
+    check_allowed(
+        parsed, call.op.filters, IMPLEMENTED_FILTERS.get(call.op.operation_id, frozenset())
+    )
     return [_lower_emails(c) for c in parsed]
 
 
 def _lower_emails(cond: Condition) -> Condition:
+    # Emails are stored lower-cased, so a filter on them must be too.
     if cond.field != "email":
         return cond
-    value = cond.value
-    low = [v.lower() if isinstance(v, str) else v for v in value] if isinstance(value, list) \
-        else (value.lower() if isinstance(value, str) else value)
-    return Condition(cond.operator, cond.field, low)
+    if isinstance(cond.value, list):
+        return Condition(cond.operator, cond.field, [_lower(v) for v in cond.value])
+    return Condition(cond.operator, cond.field, _lower(cond.value))
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def sort(call: Call, items: list[T], keys: dict[str, Callable[[T], Any]]) -> list[T]:
@@ -107,8 +113,9 @@ def sort(call: Call, items: list[T], keys: dict[str, Callable[[T], Any]]) -> lis
     if name not in keys:
         detail = f"The sandbox does not support sorting by '{name}'."
         raise ApiError(400, "invalid", detail, parameter="sort")
-    return sorted(items, key=lambda x: (keys[name](x) is None, keys[name](x)),
-                  reverse=spec.startswith("-"))
+    return sorted(
+        items, key=lambda x: (keys[name](x) is None, keys[name](x)), reverse=spec.startswith("-")
+    )
 
 
 def _cursor(offset: int) -> str:
@@ -140,7 +147,7 @@ def page(call: Call, items: Sequence[T], render: Callable[[T], dict[str, Any]]) 
     if offset > 0:
         prev = _cursor(max(0, offset - size))
         links["prev"] = str(url.include_query_params(**{"page[cursor]": prev}))
-    return {"data": [render(x) for x in items[offset:offset + size]], "links": links}
+    return {"data": [render(x) for x in items[offset : offset + size]], "links": links}
 
 
 def check_count(call: Call, items: list[Any], pointer: str) -> None:
@@ -152,9 +159,13 @@ def check_count(call: Call, items: list[Any], pointer: str) -> None:
 
 
 def _profile_doc(call: Call, p: Profile, joined: float | None = None) -> dict[str, Any]:
-    return profile_resource(p, call.base, fields=call.query.get("fields[profile]"),
-                            additional=call.query.get("additional-fields[profile]"),
-                            joined=joined)
+    return profile_resource(
+        p,
+        call.base,
+        fields=call.query.get("fields[profile]"),
+        additional=call.query.get("additional-fields[profile]"),
+        joined=joined,
+    )
 
 
 def _list_doc(call: Call, k: KList) -> dict[str, Any]:
@@ -174,11 +185,17 @@ def _with_includes(call: Call, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 LIST_SORT: dict[str, Callable[[KList], Any]] = {
-    "created": lambda k: k.created, "updated": lambda k: k.updated,
-    "id": lambda k: k.id, "name": lambda k: k.name}
+    "created": lambda k: k.created,
+    "updated": lambda k: k.updated,
+    "id": lambda k: k.id,
+    "name": lambda k: k.name,
+}
 PROFILE_SORT: dict[str, Callable[[Profile], Any]] = {
-    "created": lambda p: p.created, "updated": lambda p: p.updated,
-    "id": lambda p: p.id, "email": lambda p: p.email}
+    "created": lambda p: p.created,
+    "updated": lambda p: p.updated,
+    "id": lambda p: p.id,
+    "email": lambda p: p.email,
+}
 
 # --- lists ------------------------------------------------------------------------------
 
@@ -198,7 +215,10 @@ def create_list(call: Call) -> Result:
 
 def get_list(call: Call) -> Result:
     """``GET /api/lists/{id}``."""
-    doc = {"data": _list_doc(call, call.state.list(call.resource_id)), "links": call.self_link()}
+    doc = {
+        "data": _list_doc(call, call.state.get_list(call.resource_id)),
+        "links": call.self_link(),
+    }
     return 200, _with_includes(call, doc)
 
 
@@ -255,8 +275,9 @@ def remove_profiles_from_list(call: Call) -> Result:
 
 def get_bulk_import_profiles_jobs(call: Call) -> Result:
     """``GET /api/profile-bulk-import-jobs``."""
-    found = sort(call, call.state.query_jobs(conditions(call)),
-                 {"created_at": lambda j: j.created_at})
+    found = sort(
+        call, call.state.query_jobs(conditions(call)), {"created_at": lambda j: j.created_at}
+    )
     return 200, page(call, found, lambda j: _job_doc(call, j))
 
 
@@ -266,8 +287,13 @@ def bulk_import_profiles(call: Call) -> Result:
     profiles = data["attributes"]["profiles"]["data"]
     check_count(call, profiles, "/data/attributes/profiles/data")
     lists = ((data.get("relationships") or {}).get("lists") or {}).get("data") or []
-    job = call.state.create_job(profiles, [x["id"] for x in lists],
-                                will_fail=call.faults.job_fails())
+    # Only a body bigger than the per-profile cap can hold a profile over it; checking each
+    # profile costs a re-encode, so the job does it (as import errors) only then.
+    item_cap = call.op.limits.get("max_item_bytes")
+    check = item_cap if item_cap is not None and call.body_size > item_cap else None
+    job = call.state.create_job(
+        profiles, [x["id"] for x in lists], will_fail=call.faults.job_fails(), max_item_bytes=check
+    )
     return 202, {"data": _job_doc(call, job), "links": call.self_link()}
 
 
@@ -328,14 +354,30 @@ def create_or_update_profile(call: Call) -> Result:
     """``POST /api/profile-import``: 201 when created, 200 when updated."""
     data = call.body["data"]
     prof, created = call.state.upsert_profile(data.get("id"), data["attributes"])
-    return (201 if created else 200), {"data": _profile_doc(call, prof),
-                                       "links": call.self_link()}
+    return (201 if created else 200), {"data": _profile_doc(call, prof), "links": call.self_link()}
 
 
+#: The handler of each operation, by operationId.
 HANDLERS: dict[str, Callable[[Call], Result]] = {
-    name: fn for name, fn in globals().items()
-    if callable(fn) and getattr(fn, "__module__", None) == __name__ and not name.startswith("_")
-    and fn.__doc__ and fn.__doc__.startswith("``")
+    "get_lists": get_lists,
+    "create_list": create_list,
+    "get_list": get_list,
+    "update_list": update_list,
+    "delete_list": delete_list,
+    "get_profiles_for_list": get_profiles_for_list,
+    "get_profile_ids_for_list": get_profile_ids_for_list,
+    "add_profiles_to_list": add_profiles_to_list,
+    "remove_profiles_from_list": remove_profiles_from_list,
+    "get_bulk_import_profiles_jobs": get_bulk_import_profiles_jobs,
+    "bulk_import_profiles": bulk_import_profiles,
+    "get_bulk_import_profiles_job": get_bulk_import_profiles_job,
+    "get_errors_for_bulk_import_profiles_job": get_errors_for_bulk_import_profiles_job,
+    "get_profiles_for_bulk_import_profiles_job": get_profiles_for_bulk_import_profiles_job,
+    "get_profile_ids_for_bulk_import_profiles_job": get_profile_ids_for_bulk_import_profiles_job,
+    "get_list_for_bulk_import_profiles_job": get_list_for_bulk_import_profiles_job,
+    "get_profiles": get_profiles,
+    "create_profile": create_profile,
+    "create_or_update_profile": create_or_update_profile,
 }
 
 

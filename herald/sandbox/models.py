@@ -11,8 +11,16 @@ from typing import Any, Literal
 JobStatus = Literal["queued", "processing", "complete", "cancelled"]
 
 #: Profile attributes besides the identifiers, as the spec's profile resource lists them.
-PROFILE_FIELDS = ("first_name", "last_name", "organization", "locale", "title", "image",
-                  "location", "properties")
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "organization",
+    "locale",
+    "title",
+    "image",
+    "location",
+    "properties",
+)
 IDENTIFIERS = ("email", "phone_number", "external_id")
 
 # Klaviyo's server-side email rules are not published (FACTS.md §4); this is the pattern
@@ -144,6 +152,10 @@ class Job:
         failed_count: profiles not imported.
         profile_ids: the imported profiles, in request order, without repeats.
         errors: one record per profile that failed.
+        cursor: how many profiles of ``payload`` are processed (jobs run in slices).
+        imported: the ids imported so far, in order, without repeats.
+        max_item_bytes: the per-profile size cap to check, or None when the body was too
+            small for any profile to pass it.
     """
 
     id: str
@@ -159,3 +171,6 @@ class Job:
     failed_count: int = 0
     profile_ids: list[str] = field(default_factory=list, repr=False)
     errors: list[ImportErrorRecord] = field(default_factory=list, repr=False)
+    cursor: int = 0
+    imported: dict[str, None] = field(default_factory=dict, repr=False)
+    max_item_bytes: int | None = None

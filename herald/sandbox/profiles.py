@@ -17,7 +17,7 @@ _FIELD_SET = frozenset(PROFILE_FIELDS)
 
 
 def _key(name: str, value: str) -> str:
-    # Klaviyo treats email addresses case-insensitively.
+    # Klaviyo treats email addresses case-insensitively (and stores them lower-cased).
     return value.lower() if name == "email" else value
 
 
@@ -83,8 +83,10 @@ class ProfileBook:
         """
         check_identifiers(attrs, require=True)
         if owners := self._owners(attrs):
-            raise _duplicate(next(iter(owners.values())),
-                             "A profile already exists with one of these identifiers.")
+            raise _duplicate(
+                next(iter(owners.values())),
+                "A profile already exists with one of these identifiers.",
+            )
         return self._new(attrs)
 
     def upsert(self, profile_id: str | None, attrs: dict[str, Any]) -> tuple[Profile, bool]:
@@ -119,13 +121,21 @@ class ProfileBook:
                 identifier belongs to a different profile than the one matched.
         """
         # The hot path of a 10,000-profile job: index lookups are inlined on purpose.
-        email, phone, external = (attrs.get("email"), attrs.get("phone_number"),
-                                  attrs.get("external_id"))
+        email, phone, external = (
+            attrs.get("email"),
+            attrs.get("phone_number"),
+            attrs.get("external_id"),
+        )
         index = self._index
-        owners = [pid for pid in (index["email"].get(email.lower()) if email else None,
-                                  index["phone_number"].get(phone) if phone else None,
-                                  index["external_id"].get(external) if external else None)
-                  if pid is not None]
+        owners = [
+            pid
+            for pid in (
+                index["email"].get(email.lower()) if email else None,
+                index["phone_number"].get(phone) if phone else None,
+                index["external_id"].get(external) if external else None,
+            )
+            if pid is not None
+        ]
         if profile_id:
             target = self.get(profile_id)
         elif owners:
@@ -150,6 +160,8 @@ class ProfileBook:
         # A key that is absent leaves the field alone; null clears it (spec, profile-import).
         for name, value in attrs.items():
             if name in _IDENTIFIER_SET:
+                if value and name == "email":
+                    value = value.lower()
                 if value != getattr(prof, name):
                     self._set_identifier(prof, name, value)
             elif name not in _FIELD_SET:
@@ -177,8 +189,9 @@ class ProfileBook:
     def query(self, conditions: list[Condition]) -> list[Profile]:
         """Profiles matching every condition; ``equals``/``any`` on an identifier use the index."""
         candidates = self._candidates(conditions)
-        return [p for p in candidates if all(matches(c, profile_value(c.field, p))
-                                             for c in conditions)]
+        return [
+            p for p in candidates if all(matches(c, profile_value(c.field, p)) for c in conditions)
+        ]
 
     def _candidates(self, conditions: list[Condition]) -> list[Profile]:
         for cond in conditions:
@@ -188,8 +201,11 @@ class ProfileBook:
                     ids = [v for v in values if v in self._profiles]
                 else:
                     index = self._index[cond.field]
-                    ids = [index[k] for v in values if isinstance(v, str)
-                           and (k := _key(cond.field, v)) in index]
+                    ids = [
+                        index[k]
+                        for v in values
+                        if isinstance(v, str) and (k := _key(cond.field, v)) in index
+                    ]
                 unique = dict.fromkeys(ids)
                 return sorted((self._profiles[i] for i in unique), key=lambda p: p.created)
         return list(self._profiles.values())
@@ -221,5 +237,4 @@ def check_identifiers(attrs: dict[str, Any], *, require: bool) -> None:
 
 
 def _duplicate(profile_id: str, detail: str) -> ApiError:
-    return ApiError(409, "duplicate_profile", detail,
-                    meta={"duplicate_profile_id": profile_id})
+    return ApiError(409, "duplicate_profile", detail, meta={"duplicate_profile_id": profile_id})

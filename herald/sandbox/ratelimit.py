@@ -113,6 +113,12 @@ class FixedWindowLimiter:
         used = count if blocked else count + 1
         if blocked:
             worst = max(blocked, key=lambda b: until_reset(*b))
-            return Decision(False, until_reset(*worst), w.limit, max(0, w.limit - used),
-                            until_reset(w, index), worst[0].name)
+            return Decision(
+                False,
+                until_reset(*worst),
+                w.limit,
+                max(0, w.limit - used),
+                until_reset(w, index),
+                worst[0].name,
+            )
         return Decision(True, 0, w.limit, max(0, w.limit - used), until_reset(w, index))

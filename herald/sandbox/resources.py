@@ -6,8 +6,18 @@ from typing import Any
 
 from herald.sandbox.models import ImportErrorRecord, Job, KList, Profile, iso
 
-_LOCATION_KEYS = ("address1", "address2", "city", "country", "latitude", "longitude", "region",
-                  "zip", "timezone", "ip")
+_LOCATION_KEYS = (
+    "address1",
+    "address2",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "region",
+    "zip",
+    "timezone",
+    "ip",
+)
 
 
 def sparse(attributes: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
@@ -18,8 +28,9 @@ def sparse(attributes: dict[str, Any], fields: list[str] | None) -> dict[str, An
     return {k: v for k, v in attributes.items() if k in wanted}
 
 
-def list_resource(k: KList, base: str, fields: list[str] | None = None,
-                  profile_count: bool = False) -> dict[str, Any]:
+def list_resource(
+    k: KList, base: str, fields: list[str] | None = None, profile_count: bool = False
+) -> dict[str, Any]:
     """A ``list`` resource."""
     attributes: dict[str, Any] = {
         "name": k.name,
@@ -29,35 +40,48 @@ def list_resource(k: KList, base: str, fields: list[str] | None = None,
     }
     if profile_count:
         attributes["profile_count"] = len(k.members)
-    return {"type": "list", "id": k.id, "attributes": sparse(attributes, fields),
-            "links": {"self": f"{base}/api/lists/{k.id}/"}}
+    return {
+        "type": "list",
+        "id": k.id,
+        "attributes": sparse(attributes, fields),
+        "links": {"self": f"{base}/api/lists/{k.id}/"},
+    }
 
 
 def subscriptions(p: Profile) -> dict[str, Any]:
     """The ``subscriptions`` block. List membership never changes it, as in Klaviyo."""
     suppressed = bool(p.suppressions)
     return {
-        "email": {"marketing": {
-            "can_receive_email_marketing": False,
-            "consent": "NEVER_SUBSCRIBED",
-            "suppression": list(p.suppressions) if suppressed else [],
-            "list_suppressions": [],
-        }},
+        "email": {
+            "marketing": {
+                "can_receive_email_marketing": False,
+                "consent": "NEVER_SUBSCRIBED",
+                "suppression": list(p.suppressions) if suppressed else [],
+                "list_suppressions": [],
+            }
+        },
         "sms": {"marketing": {"can_receive_sms_marketing": False, "consent": "NEVER_SUBSCRIBED"}},
     }
 
 
-def profile_resource(p: Profile, base: str, *, fields: list[str] | None = None,
-                     additional: list[str] | None = None,
-                     joined: float | None = None) -> dict[str, Any]:
+def profile_resource(
+    p: Profile,
+    base: str,
+    *,
+    fields: list[str] | None = None,
+    additional: list[str] | None = None,
+    joined: float | None = None,
+) -> dict[str, Any]:
     """A ``profile`` resource; ``joined`` adds ``joined_group_at`` for list members."""
     a = p.attributes
     attributes: dict[str, Any] = {
         "email": p.email,
         "phone_number": p.phone_number,
         "external_id": p.external_id,
-        **{k: a.get(k) for k in ("first_name", "last_name", "organization", "locale", "title",
-                                 "image")},
+        **{
+            k: a.get(k)
+            for k in ("first_name", "last_name", "organization", "locale", "title", "image")
+        },
         "created": iso(p.created),
         "updated": iso(p.updated),
         "last_event_date": None,
@@ -70,8 +94,12 @@ def profile_resource(p: Profile, base: str, *, fields: list[str] | None = None,
         attributes["subscriptions"] = subscriptions(p)
     if additional and "predictive_analytics" in additional:
         attributes["predictive_analytics"] = {}
-    return {"type": "profile", "id": p.id, "attributes": sparse(attributes, fields),
-            "links": {"self": f"{base}/api/profiles/{p.id}/"}}
+    return {
+        "type": "profile",
+        "id": p.id,
+        "attributes": sparse(attributes, fields),
+        "links": {"self": f"{base}/api/profiles/{p.id}/"},
+    }
 
 
 def _location(location: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +130,10 @@ def job_resource(job: Job, base: str, fields: list[str] | None = None) -> dict[s
         "id": job.id,
         "attributes": sparse(attributes, fields),
         "relationships": {
-            "lists": {"data": [{"type": "list", "id": i} for i in job.list_ids],
-                      "links": {"self": f"{url}/relationships/lists/", "related": f"{url}/lists/"}},
+            "lists": {
+                "data": [{"type": "list", "id": i} for i in job.list_ids],
+                "links": {"self": f"{url}/relationships/lists/", "related": f"{url}/lists/"},
+            },
         },
         "links": {"self": f"{url}/"},
     }
@@ -114,8 +144,13 @@ def import_error_resource(e: ImportErrorRecord) -> dict[str, Any]:
     return {
         "type": "import-error",
         "id": e.id,
-        "attributes": {"code": e.code, "title": e.title, "detail": e.detail,
-                       "source": {"pointer": e.pointer}, "original_payload": e.original_payload},
+        "attributes": {
+            "code": e.code,
+            "title": e.title,
+            "detail": e.detail,
+            "source": {"pointer": e.pointer},
+            "original_payload": e.original_payload,
+        },
     }
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
+import httpx
 import uvicorn
 
 from herald.sandbox.app import DroppedConnectionError, Sandbox, create_app
@@ -30,12 +33,31 @@ def _quiet_drops() -> None:
         logger.addFilter(_HideInjectedDrops())
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket with Nagle's algorithm off.
+
+    Accepted connections inherit TCP_NODELAY. Without it every response waits about 40 ms for
+    the client's delayed ACK, because uvicorn writes the headers and the body separately.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def _uvicorn_config(config: SandboxConfig, log_level: str) -> tuple[uvicorn.Config, Sandbox]:
     app = create_app(config)
     _quiet_drops()
     # A short graceful shutdown: a request held by the timeout fault must not block stop().
-    uv = uvicorn.Config(app, log_level=log_level, lifespan="on", access_log=False,
-                        timeout_graceful_shutdown=1, limit_concurrency=1000)
+    uv = uvicorn.Config(
+        app,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        limit_concurrency=1000,
+    )
     return uv, app.state.sandbox
 
 
@@ -52,8 +74,9 @@ class SandboxServer:
         port: the port; 0 picks a free one.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config or SandboxConfig()
         self.host = host
         self._requested_port = port
@@ -80,9 +103,26 @@ class SandboxServer:
         from herald.sandbox.spec import revision
 
         secret = key or self.config.api_keys[0].key
-        return {"Authorization": f"Klaviyo-API-Key {secret}", "revision": revision(),
-                "accept": "application/vnd.api+json",
-                "content-type": "application/vnd.api+json"}
+        return {
+            "Authorization": f"Klaviyo-API-Key {secret}",
+            "revision": revision(),
+            "accept": "application/vnd.api+json",
+            "content-type": "application/vnd.api+json",
+        }
+
+    def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client for this sandbox with valid headers (see ``headers``).
+
+        It turns Nagle's algorithm off: httpx writes a POST's headers and body separately,
+        and on loopback Nagle plus delayed ACKs adds 40 ms to every such request.
+        """
+        transport = httpx.HTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(
+            base_url=self.url, headers=self.headers(key), transport=transport, **kwargs
+        )
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
         """Start serving and wait until the port accepts connections.
@@ -90,14 +130,13 @@ class SandboxServer:
         Raises:
             RuntimeError: when uvicorn does not start within ``timeout`` seconds.
         """
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
+        sock = listen_socket(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
         uv, self.sandbox = _uvicorn_config(self.config, "warning")
         self._server = uvicorn.Server(uv)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="herald-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="herald-sandbox", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -118,14 +157,24 @@ class SandboxServer:
     def __enter__(self) -> SandboxServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
-def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8700,
-          log_level: str = "info") -> None:
-    """Serve the sandbox in the foreground until interrupted (the CLI's ``sandbox klaviyo``)."""
+def serve(
+    config: SandboxConfig, host: str = "127.0.0.1", port: int = 8700, log_level: str = "info"
+) -> None:
+    """Serve the sandbox in the foreground until interrupted (the CLI's ``sandbox klaviyo``).
+
+    The process is the sandbox's own, so it tunes the garbage collector: with millions of
+    profile objects alive, the default thresholds start a full collection every few bulk
+    requests, and that costs more than parsing them (measured: 15 → 20 requests/s).
+    """
+    gc.set_threshold(50_000, 20, 100)
     uv, _ = _uvicorn_config(config, log_level)
-    uv.host, uv.port = host, port
-    uvicorn.Server(uv).run()
+    uvicorn.Server(uv).run(sockets=[listen_socket(host, port)])

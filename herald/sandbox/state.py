@@ -7,6 +7,7 @@ never contain an email address or a phone number.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 import zlib
@@ -38,7 +39,7 @@ class RequestRecord:
     Attributes:
         time: epoch seconds.
         method: the HTTP method.
-        operation: the ``operationId``, or the raw path when no operation matched.
+        operation: the ``operationId``, or ``(no route)`` when no operation matched.
         status: the status sent (0 when the connection was dropped).
         fault: the injected fault, if any.
     """
@@ -87,7 +88,7 @@ class SandboxState:
         with self.lock:
             return list(self._lists.values())
 
-    def list(self, list_id: str) -> KList:
+    def get_list(self, list_id: str) -> KList:
         """One list.
 
         Raises:
@@ -102,7 +103,7 @@ class SandboxState:
     def list_members(self, list_id: str) -> list[str]:
         """The profile ids on a list, in joining order."""
         with self.lock:
-            return list(self.list(list_id).members)
+            return list(self.get_list(list_id).members)
 
     def profiles(self) -> list[Profile]:
         """Every profile, oldest first."""
@@ -119,7 +120,10 @@ class SandboxState:
             return self.book.get(profile_id)
 
     def find_profile(
-        self, *, email: str | None = None, phone_number: str | None = None,
+        self,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
         external_id: str | None = None,
     ) -> Profile | None:
         """The profile with this identifier, if any (email matched case-insensitively)."""
@@ -161,8 +165,9 @@ class SandboxState:
                 by_status.setdefault(op, {})[str(status)] = n
             return {
                 "profiles": len(self.book),
-                "lists": {k.id: {"name": k.name, "members": len(k.members)}
-                          for k in self._lists.values()},
+                "lists": {
+                    k.id: {"name": k.name, "members": len(k.members)} for k in self._lists.values()
+                },
                 "jobs": dict(Counter(j.status for j in self._jobs.values())),
                 "requests": by_status,
             }
@@ -215,7 +220,7 @@ class SandboxState:
     def update_list(self, list_id: str, attributes: dict[str, Any]) -> KList:
         """Rename a list or change its opt-in process."""
         with self.lock:
-            found = self.list(list_id)
+            found = self.get_list(list_id)
             if attributes.get("name") is not None:
                 found.name = attributes["name"]
             if attributes.get("opt_in_process") is not None:
@@ -226,7 +231,7 @@ class SandboxState:
     def delete_list(self, list_id: str) -> None:
         """Delete a list; its profiles stay."""
         with self.lock:
-            self.list(list_id)
+            self.get_list(list_id)
             del self._lists[list_id]
 
     def query_lists(self, conditions: list[Condition]) -> list[KList]:
@@ -241,7 +246,7 @@ class SandboxState:
             ApiError: 404 for a missing list; 400 pointing at the first unknown profile id.
         """
         with self.lock:
-            target = self.list(list_id)
+            target = self.get_list(list_id)
             for i, pid in enumerate(profile_ids):
                 if pid not in self.book:
                     msg = f"A profile with id {pid} does not exist."
@@ -251,14 +256,14 @@ class SandboxState:
     def remove_members(self, list_id: str, profile_ids: list[str]) -> None:
         """Remove profiles from a list; ids not on it are ignored. Consent is untouched."""
         with self.lock:
-            target = self.list(list_id)
+            target = self.get_list(list_id)
             for pid in profile_ids:
                 target.members.pop(pid, None)
 
     def members(self, list_id: str, conditions: list[Condition]) -> list[tuple[Profile, float]]:
         """A list's members matching every condition, with when they joined."""
         with self.lock:
-            target = self.list(list_id)
+            target = self.get_list(list_id)
             out = []
             for pid, joined in target.members.items():
                 prof = self.book.get(pid)
@@ -297,19 +302,33 @@ class SandboxState:
 
     # --- jobs ------------------------------------------------------------------------------
 
-    def create_job(self, profiles: list[dict[str, Any]], list_ids: list[str], *,
-                   will_fail: bool = False) -> Job:
+    def create_job(
+        self,
+        profiles: list[dict[str, Any]],
+        list_ids: list[str],
+        *,
+        will_fail: bool = False,
+        max_item_bytes: int | None = None,
+    ) -> Job:
         """Queue a bulk import job.
+
+        Args:
+            profiles: the profile resources as sent.
+            list_ids: lists to add the imported profiles to.
+            will_fail: end the job ``cancelled`` (the ``job_fail`` fault).
+            max_item_bytes: reject profiles whose JSON is larger (None: do not check).
 
         Raises:
             ApiError: 404 when a list does not exist.
         """
         with self.lock:
             for list_id in list_ids:
-                self.list(list_id)
+                self.get_list(list_id)
             now = self.clock()
-            job = Job(self.ids.ulid(now), "queued", now, len(profiles), list_ids, will_fail,
-                      profiles)
+            job = Job(
+                self.ids.ulid(now), "queued", now, len(profiles), list_ids, will_fail, profiles
+            )
+            job.max_item_bytes = max_item_bytes
             self._jobs[job.id] = job
             return job
 
@@ -321,7 +340,7 @@ class SandboxState:
     def advance_jobs(self) -> int:
         """Move every job one step: queued → processing, processing → complete (or cancelled).
 
-        The background worker calls this every ``job_tick`` seconds; tests call it directly.
+        Tests call this to step jobs deterministically (``job_tick=None``).
 
         Returns:
             How many jobs changed state.
@@ -330,42 +349,70 @@ class SandboxState:
             started = [j for j in self._jobs.values() if j.status == "queued"]
             running = [j for j in self._jobs.values() if j.status == "processing"]
             for job in running:
-                self._finish(job)
-            now = self.clock()
-            for job in started:
-                job.status, job.started_at = "processing", now
+                self._work_on(job, len(job.payload))
+            self._start(started)
             return len(started) + len(running)
+
+    def work(self, max_profiles: int) -> bool:
+        """Process up to ``max_profiles`` of the oldest processing job, or start queued jobs.
+
+        The background worker calls this in small slices so that a 10,000-profile job never
+        holds the lock (or the GIL) long enough to stall requests.
+
+        Returns:
+            Whether there was anything to do.
+        """
+        with self.lock:
+            running = next((j for j in self._jobs.values() if j.status == "processing"), None)
+            if running is not None:
+                self._work_on(running, max_profiles)
+                return True
+            return self._start([j for j in self._jobs.values() if j.status == "queued"]) > 0
 
     def run_jobs(self) -> None:
         """Advance every job until none is queued or processing."""
         while self.advance_jobs():
             pass
 
-    def _finish(self, job: Job) -> None:
+    def _start(self, jobs: list[Job]) -> int:
+        now = self.clock()
+        for job in jobs:
+            job.status, job.started_at = "processing", now
+        return len(jobs)
+
+    def _work_on(self, job: Job, max_profiles: int) -> None:
         if job.will_fail:
             job.status, job.failed_count = "cancelled", job.total_count
         else:
-            self._import(job)
-            job.status = "complete"
+            end = min(len(job.payload), job.cursor + max_profiles)
+            for i in range(job.cursor, end):
+                problem = self._import_one(job.payload[i], i, job.imported, job.max_item_bytes)
+                if problem is not None:
+                    job.errors.append(problem)
+            job.cursor = end
+            if end < len(job.payload):
+                return
+            self._complete(job)
         job.payload = []
         job.completed_at = self.clock()
 
-    def _import(self, job: Job) -> None:
-        imported: dict[str, None] = {}
-        for i, item in enumerate(job.payload):
-            problem = self._import_one(item, i, imported)
-            if problem is not None:
-                job.errors.append(problem)
-        job.profile_ids = list(imported)
+    def _complete(self, job: Job) -> None:
+        job.profile_ids = list(job.imported)
+        job.imported = {}
         job.failed_count = len(job.errors)
         job.completed_count = job.total_count - job.failed_count
         for list_id in job.list_ids:
             if list_id in self._lists:  # the list may have been deleted meanwhile
                 self._join(self._lists[list_id], job.profile_ids)
+        job.status = "complete"
 
-    def _import_one(self, item: dict[str, Any], index: int,
-                    imported: dict[str, None]) -> ImportErrorRecord | None:
+    def _import_one(
+        self, item: dict[str, Any], index: int, imported: dict[str, None], max_bytes: int | None
+    ) -> ImportErrorRecord | None:
         pointer = f"/data/attributes/profiles/data/{index}"
+        if max_bytes is not None and encoded_size(item) > max_bytes:
+            detail = f"The profile is larger than the {max_bytes // 1000} KB allowed per profile."
+            return _import_error(detail, pointer, item)
         attrs = item.get("attributes") or {}
         email, phone = attrs.get("email"), attrs.get("phone_number")
         if not (email or phone or attrs.get("external_id") or item.get("id")):
@@ -384,8 +431,24 @@ class SandboxState:
         return None
 
 
-def _import_error(detail: str, pointer: str, item: dict[str, Any], *,
-                  code: str = "invalid") -> ImportErrorRecord:
+try:  # orjson is optional: it makes the per-profile size check ten times cheaper.
+    import orjson
+
+    def encoded_size(item: Any) -> int:
+        """The size of ``item`` as compact JSON, in bytes."""
+        return len(orjson.dumps(item))
+
+except ImportError:  # pragma: no cover - depends on the environment
+    _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+    def encoded_size(item: Any) -> int:
+        """The size of ``item`` as compact JSON, in bytes."""
+        return len(_ENCODER.encode(item).encode())
+
+
+def _import_error(
+    detail: str, pointer: str, item: dict[str, Any], *, code: str = "invalid"
+) -> ImportErrorRecord:
     title = "Conflict." if code == "duplicate_profile" else "Invalid input."
     return ImportErrorRecord(str(uuid.uuid4()), code, title, detail, pointer, item)
 

@@ -17,8 +17,19 @@ from herald.sandbox.errors import ApiError
 from herald.sandbox.spec import Operation, operations
 
 #: OpenAPI keywords that JSON Schema does not have, or that do not constrain a request.
-_DROP = frozenset({"nullable", "readOnly", "writeOnly", "discriminator", "xml", "deprecated",
-                   "externalDocs", "example", "description"})
+_DROP = frozenset(
+    {
+        "nullable",
+        "readOnly",
+        "writeOnly",
+        "discriminator",
+        "xml",
+        "deprecated",
+        "externalDocs",
+        "example",
+        "description",
+    }
+)
 
 
 def to_json_schema(node: Any) -> Any:
@@ -51,7 +62,7 @@ def body_validator(operation_id: str) -> Callable[[Any], Any]:
     """The compiled validator for an operation's request body (compiled on first use)."""
     op = operations()[operation_id]
     assert op.request_body is not None, operation_id
-    return fastjsonschema.compile(to_json_schema(op.request_body["schema"]))  # type: ignore[no-any-return]
+    return fastjsonschema.compile(to_json_schema(op.request_body["schema"]))
 
 
 def validate_body(op: Operation, body: Any) -> None:
@@ -122,12 +133,16 @@ def _parse_value(name: str, raw: str, schema: dict[str, Any]) -> Any:
         try:
             value = int(raw)
         except ValueError:
-            raise ApiError(400, "invalid", f"'{name}' must be an integer.", parameter=name) from None
+            raise ApiError(
+                400, "invalid", f"'{name}' must be an integer.", parameter=name
+            ) from None
         low, high = schema.get("minimum"), schema.get("maximum")
         if (low is not None and value < low) or (high is not None and value > high):
             msg = f"'{name}' must be between {low} and {high}."
             raise ApiError(400, "invalid", msg, parameter=name)
         return value
     if "enum" in schema and raw not in schema["enum"]:
-        raise ApiError(400, "invalid", f"'{raw}' is not a valid value for '{name}'.", parameter=name)
+        raise ApiError(
+            400, "invalid", f"'{raw}' is not a valid value for '{name}'.", parameter=name
+        )
     return raw

@@ -32,12 +32,21 @@ def assert_matches_spec(openapi: Any, response: httpx.Response) -> None:
 
     req = response.request
     query = dict(httpx.QueryParams(req.url.query))
-    mock_req = MockRequest("https://a.klaviyo.com", req.method.lower(), req.url.path.rstrip("/"),
-                           args=query, headers=dict(req.headers), data=req.content or None,
-                           content_type=JSONAPI)
-    mock_resp = MockResponse(response.content, status_code=response.status_code,
-                             headers=dict(response.headers),
-                             content_type=response.headers.get("content-type", JSONAPI))
+    mock_req = MockRequest(
+        "https://a.klaviyo.com",
+        req.method.lower(),
+        req.url.path.rstrip("/"),
+        args=query,
+        headers=dict(req.headers),
+        data=req.content or None,
+        content_type=JSONAPI,
+    )
+    mock_resp = MockResponse(
+        response.content,
+        status_code=response.status_code,
+        headers=dict(response.headers),
+        content_type=response.headers.get("content-type", JSONAPI),
+    )
     openapi.validate_response(mock_req, mock_resp)
 
 
@@ -62,7 +71,7 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def client(server: SandboxServer) -> Iterator[httpx.Client]:
     """An httpx client with valid auth and revision headers for ``server``."""
-    with httpx.Client(base_url=server.url, headers=server.headers(), timeout=10) as c:
+    with server.client(timeout=10) as c:
         yield c
 
 
@@ -87,8 +96,10 @@ def profile(email: str | None = None, **attrs: Any) -> dict[str, Any]:
 
 def import_job(profiles: list[dict[str, Any]], list_id: str | None = None) -> bytes:
     """A bulk import job body."""
-    data: dict[str, Any] = {"type": "profile-bulk-import-job",
-                            "attributes": {"profiles": {"data": profiles}}}
+    data: dict[str, Any] = {
+        "type": "profile-bulk-import-job",
+        "attributes": {"profiles": {"data": profiles}},
+    }
     if list_id:
         data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
     return body(data)
