@@ -69,6 +69,10 @@ class SqlSegmentError(SegmentError):
     """A SQL segment is not one read-only SELECT returning only the customer key."""
 
 
+class CampaignError(DefinitionError):
+    """A campaign definition is invalid: percentages, names, segments, destinations."""
+
+
 class NotFoundError(HeraldError):
     """A named object (segment, campaign, run, list) does not exist."""
 

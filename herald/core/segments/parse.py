@@ -56,15 +56,15 @@ def _parse_segment(doc: Any) -> Segment:
         _fail("sql must be one SELECT statement as text", "sql")
     where = None
     if doc.get("where") is not None:
-        where = _as_group(_parse_node(doc["where"], "where"))
+        where = as_group(parse_node(doc["where"], "where"))
     return Segment(name=name, where=where, sql=sql, description=description, status=status)
 
 
-def _as_group(node: Node) -> Group:
+def as_group(node: Node) -> Group:
     return node if isinstance(node, Group) else Group("all", (node,), node.location)
 
 
-def _parse_node(node: Any, loc: str) -> Node:
+def parse_node(node: Any, loc: str) -> Node:
     if isinstance(node, list):
         if not node:
             _fail("the list of conditions is empty; add at least one condition or remove it", loc)
@@ -110,7 +110,7 @@ def _parse_group(node: Mapping[str, Any], kind: str, loc: str) -> Group:
 
 
 def _parse_items(items: list[Any], loc: str) -> tuple[Node, ...]:
-    return tuple(_parse_node(item, f"{loc}[{i}]") for i, item in enumerate(items))
+    return tuple(parse_node(item, f"{loc}[{i}]") for i, item in enumerate(items))
 
 
 def _parse_attribute(node: Mapping[str, Any], loc: str) -> Attribute:
@@ -159,7 +159,7 @@ def _parse_purchase(node: Mapping[str, Any], kind: str, loc: str) -> Purchase:
     _check_keys(body, PURCHASE_KEYS, here)
     where = body.get("where")
     return Purchase(
-        where=_as_group(_parse_node(where, f"{here}.where")) if where is not None else None,
+        where=as_group(parse_node(where, f"{here}.where")) if where is not None else None,
         within=_optional_text(body, "within", here),
         since=_date_like(body, "since", here),
         until=_date_like(body, "until", here),

@@ -1,0 +1,291 @@
+"""Read campaign definitions from YAML/JSON mappings, with errors that say where."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from herald.core.campaigns.model import (
+    AttributeMapping,
+    Campaign,
+    Delivery,
+    GroupDestination,
+    RecipientGroup,
+    SubAudience,
+)
+from herald.core.catalog import did_you_mean
+from herald.core.segments.parse import as_group, parse_node
+from herald.core.splitting import to_basis_points
+from herald.exceptions import CampaignError, DefinitionError
+
+TOP_KEYS = (
+    "kind",
+    "name",
+    "description",
+    "status",
+    "include",
+    "exclude",
+    "first_match_only",
+    "sub_audiences",
+    "remaining",
+    "delivery",
+    "launch_date",
+    "attributes_table",
+)
+SUB_KEYS = ("name", "segment", "where", "groups")
+GROUP_KEYS = ("name", "percent", "control", "destinations")
+DEST_KEYS = ("destination", "attributes")
+DELIVERY_KEYS = ("schedule", "at", "timezone", "cadence", "cron", "start", "end")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
+
+
+def parse_campaign(doc: Any, *, source: str | None = None) -> Campaign:
+    """Turn a mapping into a :class:`Campaign`, or raise with the problem's place.
+
+    >>> parse_campaign({"name": "Spring", "include": "VIPs", "remaining": {"groups": [
+    ...     {"name": "All", "percent": 100, "destinations": ["files"]}]}}).remaining[0].basis_points
+    10000
+    """
+    try:
+        return _parse(doc)
+    except DefinitionError as error:
+        raise CampaignError(error.message, location=error.location, source=source) from None
+
+
+def _parse(doc: Any) -> Campaign:
+    if not isinstance(doc, Mapping):
+        _fail("a campaign must be a mapping with a name", "")
+    _check_keys(doc, TOP_KEYS, "")
+    if doc.get("kind", "campaign") != "campaign":
+        _fail(f"kind is '{doc['kind']}', expected 'campaign'", "kind")
+    name = _name(doc.get("name"), "name", "campaign")
+    include = _names(doc.get("include"), "include", required=True)
+    remaining = doc.get("remaining")
+    if remaining is not None and not isinstance(remaining, Mapping):
+        _fail("'remaining' takes a mapping with 'groups'", "remaining")
+    if remaining is not None:
+        _check_keys(remaining, ("groups",), "remaining")
+    return Campaign(
+        name=name,
+        include=include,
+        exclude=_names(doc.get("exclude"), "exclude", required=False),
+        sub_audiences=_sub_audiences(doc.get("sub_audiences")),
+        remaining=_groups(remaining.get("groups"), "remaining.groups") if remaining else (),
+        first_match_only=_bool(doc.get("first_match_only", True), "first_match_only"),
+        delivery=_delivery(doc.get("delivery")),
+        launch_date=_date(doc.get("launch_date"), "launch_date"),
+        attributes_table=_optional_text(doc.get("attributes_table"), "attributes_table"),
+        description=_optional_text(doc.get("description"), "description"),
+    )
+
+
+def _sub_audiences(items: Any) -> tuple[SubAudience, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        _fail("'sub_audiences' takes a list", "sub_audiences")
+    return tuple(_sub_audience(item, f"sub_audiences[{i}]") for i, item in enumerate(items))
+
+
+def _sub_audience(item: Any, loc: str) -> SubAudience:
+    if not isinstance(item, Mapping):
+        _fail("a sub-audience is a mapping with name, segment or where, and groups", loc)
+    _check_keys(item, SUB_KEYS, loc)
+    name = _name(item.get("name"), f"{loc}.name", "sub-audience")
+    if ("segment" in item) == ("where" in item):
+        _fail(f"sub-audience '{name}' needs exactly one of 'segment' or 'where'", loc)
+    segment = _name(item["segment"], f"{loc}.segment", "segment") if "segment" in item else None
+    where = as_group(parse_node(item["where"], f"{loc}.where")) if "where" in item else None
+    groups = _groups(item.get("groups"), f"{loc}.groups")
+    return SubAudience(name=name, groups=groups, segment=segment, where=where, location=loc)
+
+
+def _groups(items: Any, loc: str) -> tuple[RecipientGroup, ...]:
+    if not isinstance(items, list) or not items:
+        _fail("'groups' takes a list of recipient groups (name, percent, destinations)", loc)
+    return tuple(_group(item, f"{loc}[{i}]") for i, item in enumerate(items))
+
+
+def _group(item: Any, loc: str) -> RecipientGroup:
+    if not isinstance(item, Mapping):
+        _fail("a recipient group is a mapping with name, percent and destinations", loc)
+    _check_keys(item, GROUP_KEYS, loc)
+    name = _name(item.get("name"), f"{loc}.name", "group")
+    if "percent" not in item:
+        _fail(f"group '{name}' needs a 'percent'", f"{loc}.percent")
+    percent = item["percent"]
+    if isinstance(percent, bool) or not isinstance(percent, int | float | str):
+        _fail(f"percent must be a number, got {percent!r}", f"{loc}.percent")
+    try:
+        basis_points = to_basis_points(percent)
+    except ValueError as problem:
+        _fail(str(problem), f"{loc}.percent")
+    control = _bool(item.get("control", False), f"{loc}.control")
+    destinations = _destinations(item.get("destinations"), f"{loc}.destinations")
+    return RecipientGroup(name, basis_points, control, destinations, loc)
+
+
+def _destinations(items: Any, loc: str) -> tuple[GroupDestination, ...]:
+    if items is None:
+        return ()
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, list):
+        _fail("'destinations' takes a list of destination names or mappings", loc)
+    return tuple(_destination(item, f"{loc}[{i}]") for i, item in enumerate(items))
+
+
+def _destination(item: Any, loc: str) -> GroupDestination:
+    if isinstance(item, str):
+        return GroupDestination(_name(item, loc, "destination"), None, loc)
+    if not isinstance(item, Mapping):
+        _fail("a destination is a name or a mapping with destination and attributes", loc)
+    _check_keys(item, DEST_KEYS, loc)
+    name = _name(item.get("destination"), f"{loc}.destination", "destination")
+    attrs = item.get("attributes")
+    if attrs is None:
+        return GroupDestination(name, None, loc)
+    if not isinstance(attrs, list) or not attrs:
+        _fail("'attributes' takes a non-empty list", f"{loc}.attributes")
+    mappings = tuple(_attribute(a, f"{loc}.attributes[{i}]") for i, a in enumerate(attrs))
+    return GroupDestination(name, mappings, loc)
+
+
+def _attribute(item: Any, loc: str) -> AttributeMapping:
+    """``column``, ``{Table.column: field}`` or ``{source: Table.column, field: name}``."""
+    if isinstance(item, str) and item.strip():
+        return AttributeMapping(item.strip(), item.strip().rpartition(".")[2], loc)
+    if isinstance(item, Mapping) and set(item) == {"source", "field"}:
+        source, target = item["source"], item["field"]
+    elif isinstance(item, Mapping) and len(item) == 1:
+        source, target = next(iter(item.items()))
+    else:
+        _fail("an attribute is 'column', '{column: field}' or '{source: …, field: …}'", loc)
+    if not isinstance(source, str) or not isinstance(target, str) or not source or not target:
+        _fail("an attribute's source and field must be non-empty text", loc)
+    return AttributeMapping(source.strip(), target.strip(), loc)
+
+
+def _delivery(doc: Any) -> Delivery:
+    if doc is None:
+        return Delivery()
+    if not isinstance(doc, Mapping):
+        _fail("'delivery' takes a mapping (schedule, at, cadence, start, end, timezone)", "delivery")
+    _check_keys(doc, DELIVERY_KEYS, "delivery")
+    mode = doc.get("schedule", "once")
+    if mode not in ("once", "recurring"):
+        _fail(f"schedule must be 'once' or 'recurring', got {mode!r}", "delivery.schedule")
+    timezone = _optional_text(doc.get("timezone"), "delivery.timezone") or "UTC"
+    if mode == "once":
+        for key in ("cadence", "cron", "start", "end"):
+            if key in doc:
+                _fail(f"'{key}' is for recurring delivery; this one is once", f"delivery.{key}")
+        at = doc.get("at", "asap")
+        moment = None if at in (None, "asap") else _datetime(at, "delivery.at")
+        return Delivery("once", at=moment, timezone=timezone)
+    if "at" in doc:
+        _fail("'at' is for one-time delivery; recurring uses 'start'", "delivery.at")
+    cadence = doc.get("cadence")
+    if cadence not in ("daily", "weekly", "monthly", "cron"):
+        _fail("recurring delivery needs cadence: daily, weekly, monthly or cron", "delivery.cadence")
+    cron = _optional_text(doc.get("cron"), "delivery.cron")
+    if (cadence == "cron") != (cron is not None):
+        _fail("give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron")
+    if cron is not None and len(cron.split()) != 5:
+        _fail(f"cron '{cron}' must have 5 fields: minute hour day month weekday", "delivery.cron")
+    end_on, end_after = _end(doc.get("end", "never"))
+    return Delivery(
+        "recurring",
+        timezone=timezone,
+        cadence=cadence,
+        cron=cron,
+        start=_datetime(doc["start"], "delivery.start") if doc.get("start") is not None else None,
+        end_on=end_on,
+        end_after=end_after,
+    )
+
+
+def _end(value: Any) -> tuple[dt.date | None, int | None]:
+    if value in (None, "never"):
+        return None, None
+    if isinstance(value, Mapping) and set(value) == {"after"}:
+        after = value["after"]
+        if isinstance(after, bool) or not isinstance(after, int) or after < 1:
+            _fail("'end: {after: N}' needs a whole number of sends ≥ 1", "delivery.end.after")
+        return None, after
+    return _date(value, "delivery.end"), None
+
+
+def _datetime(value: Any, loc: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and _DATETIME.match(value.strip()):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    _fail(f"expected a date and time 'YYYY-MM-DD HH:MM', got {value!r}", loc)
+    raise AssertionError  # unreachable: _fail raises
+
+
+def _date(value: Any, loc: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    _fail(f"expected a date YYYY-MM-DD, got {value!r}", loc)
+    return None
+
+
+def _names(value: Any, loc: str, *, required: bool) -> tuple[str, ...]:
+    if value is None:
+        if required:
+            _fail("a campaign needs at least one 'include' segment", loc)
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or (required and not items):
+        _fail(f"'{loc}' takes a segment name or a list of them", loc)
+    return tuple(_name(item, f"{loc}[{i}]", "segment") for i, item in enumerate(items))
+
+
+def _name(value: Any, loc: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        _fail(f"a {what} needs a non-empty name", loc)
+    if value != value.strip():
+        _fail(f"{what} name '{value.strip()}' has leading or trailing spaces; remove them", loc)
+    return value
+
+
+def _bool(value: Any, loc: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(f"expected true or false, got {value!r}", loc)
+    return value
+
+
+def _optional_text(value: Any, loc: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        _fail("expected text", loc)
+    return value
+
+
+def _check_keys(node: Mapping[str, Any], allowed: tuple[str, ...], loc: str) -> None:
+    for key in node:
+        if key not in allowed:
+            hint = did_you_mean(str(key), allowed)
+            where = f"{loc}.{key}" if loc else str(key)
+            _fail(f"unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}", where)
+
+
+def _fail(message: str, loc: str) -> None:
+    raise CampaignError(message, location=loc or None)
