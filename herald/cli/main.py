@@ -47,13 +47,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from herald.cli import apply, demo, init, segment
+    from herald.cli.sandbox import sandbox
 
     for module in (init, demo, apply, segment):
         main.add_command(module.command)
-    try:
-        from herald.cli.sandbox import sandbox
-    except ImportError:  # the sandbox is an optional part while it is being built
-        return
     main.add_command(sandbox)
 
 
