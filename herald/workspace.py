@@ -15,6 +15,7 @@ from herald.config import DEFAULT_TOML, Settings, load_settings
 from herald.exceptions import ConfigError, WorkspaceNotFoundError
 
 if TYPE_CHECKING:
+    from herald.campaigns import Campaigns
     from herald.core.catalog import Catalog
     from herald.engines.base import Engine
     from herald.segments import Segments
@@ -107,6 +108,12 @@ class Workspace:
             path.parent.mkdir(parents=True, exist_ok=True)
             return prefix + str(path)
         return url
+
+    @cached_property
+    def campaigns(self) -> Campaigns:
+        from herald.campaigns import Campaigns
+
+        return Campaigns(self)
 
     @cached_property
     def segments(self) -> Segments:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,6 +58,10 @@ class Engine(abc.ABC):
         self, expression: exp.Expression | str, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         """Run a query and stream its result in Arrow record batches."""
+
+    @abc.abstractmethod
+    def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
+        """Run a query and write its whole result to one Parquet file; return the row count."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -117,5 +117,20 @@ class DuckDBEngine(Engine):
             msg = f"DuckDB could not run the query: {str(error).splitlines()[0]}"
             raise EngineError(msg) from None
 
+    def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        literal = exp.Literal.string(str(partial)).sql(self.dialect)
+        sql = f"COPY ({self.render(expression)}) TO {literal} (FORMAT parquet, COMPRESSION zstd)"
+        try:
+            rows = self._con.execute(sql).fetchall()
+        except duckdb.Error as error:
+            partial.unlink(missing_ok=True)
+            msg = f"DuckDB could not write {target.name}: {str(error).splitlines()[0]}"
+            raise EngineError(msg) from None
+        partial.replace(target)  # readers never see half a file
+        return int(rows[0][0]) if rows else 0
+
     def close(self) -> None:
         self._con.close()

@@ -1,4 +1,4 @@
-"""Herald's state store: versioned definitions and insights history (SQLite or PostgreSQL).
+"""Herald's state store: definitions, insights, campaign state and runs (SQLite or PostgreSQL).
 
 >>> from herald.state import StateStore
 """
@@ -7,18 +7,22 @@ from __future__ import annotations
 
 from herald.state.models import (
     ApplyResult,
+    CampaignState,
     DefinitionSummary,
     DefinitionVersion,
     InsightsRecord,
+    Run,
     SaveResult,
 )
 from herald.state.store import StateStore
 
 __all__ = [
     "ApplyResult",
+    "CampaignState",
     "DefinitionSummary",
     "DefinitionVersion",
     "InsightsRecord",
+    "Run",
     "SaveResult",
     "StateStore",
 ]

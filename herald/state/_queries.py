@@ -12,10 +12,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from herald.state._schema import campaign_state as campaign_state_t
 from herald.state._schema import definition_versions as versions_t
 from herald.state._schema import definitions as definitions_t
 from herald.state._schema import insights as insights_t
-from herald.state.models import DefinitionSummary, DefinitionVersion, InsightsRecord
+from herald.state._schema import runs as runs_t
+from herald.state.models import (
+    CampaignState,
+    DefinitionSummary,
+    DefinitionVersion,
+    InsightsRecord,
+    Run,
+)
 
 Row = sa.Row[Any]
 
@@ -70,12 +78,13 @@ def touch_definition(
 
 
 def delete_definition(conn: sa.Connection, definition_id: int) -> None:
-    """Delete a name with its versions and insights.
+    """Delete a name with its versions, insights and campaign state (runs are kept).
 
     Children are deleted explicitly rather than through ON DELETE CASCADE alone, so the
     outcome does not depend on a connection having foreign keys switched on.
     """
     conn.execute(insights_t.delete().where(insights_t.c.definition_id == definition_id))
+    conn.execute(campaign_state_t.delete().where(campaign_state_t.c.definition_id == definition_id))
     conn.execute(versions_t.delete().where(versions_t.c.definition_id == definition_id))
     conn.execute(definitions_t.delete().where(definitions_t.c.id == definition_id))
 
@@ -238,3 +247,97 @@ def insights_rows(
     ]
     records.reverse()
     return records
+
+
+# --- campaign state -------------------------------------------------------------------------
+
+
+def campaign_state_row(conn: sa.Connection, definition_id: int) -> Row | None:
+    """The campaign_state row of a campaign, None when it was never created."""
+    query = sa.select(campaign_state_t).where(campaign_state_t.c.definition_id == definition_id)
+    return conn.execute(query).one_or_none()
+
+
+def insert_campaign_state(conn: sa.Connection, definition_id: int, uid: str, at: datetime) -> None:
+    """Create the state of a campaign: its uid, in status draft."""
+    conn.execute(
+        campaign_state_t.insert().values(
+            definition_id=definition_id, uid=uid, status="draft", updated_at=at
+        )
+    )
+
+
+def set_campaign_status(
+    conn: sa.Connection, definition_id: int, *, old: str, new: str, at: datetime
+) -> int:
+    """Move a campaign from status ``old`` to ``new``; returns the number of rows changed."""
+    result = conn.execute(
+        campaign_state_t.update()
+        .where(campaign_state_t.c.definition_id == definition_id, campaign_state_t.c.status == old)
+        .values(status=new, updated_at=at)
+    )
+    return result.rowcount
+
+
+def to_campaign_state(name: str, row: Row) -> CampaignState:
+    """Turn a campaign_state row into the public dataclass."""
+    return CampaignState(name=name, uid=row.uid, status=row.status, updated_at=row.updated_at)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def insert_run(conn: sa.Connection, **values: Any) -> None:
+    """Insert a run; ``values`` are its columns."""
+    conn.execute(runs_t.insert().values(**values))
+
+
+def run_row(conn: sa.Connection, run_id: str) -> Row | None:
+    """One run by id, None when there is no such run."""
+    return conn.execute(sa.select(runs_t).where(runs_t.c.id == run_id)).one_or_none()
+
+
+def finish_run(conn: sa.Connection, run_id: str, **values: Any) -> int:
+    """Update a run that is still running; returns the number of rows changed (0 or 1)."""
+    result = conn.execute(
+        runs_t.update().where(runs_t.c.id == run_id, runs_t.c.status == "running").values(**values)
+    )
+    return result.rowcount
+
+
+def run_rows(
+    conn: sa.Connection,
+    *,
+    campaign: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[Run]:
+    """Runs matching the filters that are given, newest first."""
+    query = sa.select(runs_t)
+    if campaign is not None:
+        query = query.where(runs_t.c.campaign == campaign)
+    if status is not None:
+        query = query.where(runs_t.c.status == status)
+    if kind is not None:
+        query = query.where(runs_t.c.kind == kind)
+    query = query.order_by(runs_t.c.started_at.desc(), runs_t.c.id.desc()).limit(limit)
+    return [to_run(row) for row in conn.execute(query)]
+
+
+def to_run(row: Row) -> Run:
+    """Turn a runs row into the public dataclass."""
+    return Run(
+        id=row.id,
+        campaign=row.campaign,
+        campaign_version=row.campaign_version,
+        status=row.status,
+        as_of=row.as_of,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        pins=json.loads(row.pins),
+        snapshot=row.snapshot,
+        stats=None if row.stats is None else json.loads(row.stats),
+        error=row.error,
+        kind=row.kind,
+    )

@@ -6,8 +6,10 @@ import difflib
 import hashlib
 import json
 import math
+import secrets
 import shlex
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from herald.exceptions import DefinitionError, NotFoundError
@@ -103,6 +105,85 @@ def encode_metrics(name: str, metrics: Mapping[str, float | int | None]) -> str:
             msg = f"segment {name!r}: insights metric {key!r} is {value}; store None instead"
             raise ValueError(msg)
     return json.dumps(dict(metrics), sort_keys=True, separators=(",", ":"))
+
+
+def check_choice(label: str, value: object, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ValueError (a programming error).
+
+    >>> check_choice("run status", "delivred", ["running", "delivered"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown run status 'delivred'; did you mean 'delivered'?
+    """
+    choices = list(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    msg = f"unknown {label} {value!r}{hint or '; expected ' + ', '.join(map(repr, choices))}"
+    raise ValueError(msg)
+
+
+def check_aware(what: str, label: str, value: datetime | None) -> None:
+    """Refuse a naive datetime (the store keeps UTC and cannot guess the zone)."""
+    if value is not None and value.utcoffset() is None:
+        msg = f"{what}: {label} must be timezone-aware, got {value.isoformat()}"
+        raise ValueError(msg)
+
+
+def new_run_id(at: datetime) -> str:
+    """A new run id: ``run_``, the UTC start time to the second, and 6 random hex digits.
+
+    Ids sort by start time (to the second) and are unique with overwhelming probability;
+    the store retries with a fresh id on the rare collision.
+
+    >>> new_run_id(datetime(2026, 12, 1, 10, 15, tzinfo=UTC))  # doctest: +ELLIPSIS
+    'run_20261201T101500_...'
+    >>> len(new_run_id(datetime.now(UTC)))
+    26
+    """
+    return f"run_{at.astimezone(UTC):%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+
+
+def encode_pins(campaign: str, pins: object) -> str:
+    """Return the JSON text of a run's pins: segment name to a version number (1 or more).
+
+    >>> encode_pins("spring", {"vip": 3, "lapsed": 1})
+    '{"lapsed":1,"vip":3}'
+    >>> encode_pins("spring", {"vip": "3"})
+    Traceback (most recent call last):
+    ...
+    ValueError: campaign 'spring': pin 'vip' must map a segment name to a version number ...
+    """
+    if not isinstance(pins, Mapping):
+        msg = f"campaign {campaign!r}: pins must be a mapping, not {type(pins).__name__}"
+        raise ValueError(msg)
+    for key, value in pins.items():
+        if (
+            not isinstance(key, str)
+            or not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < 1
+        ):
+            msg = (
+                f"campaign {campaign!r}: pin {key!r} must map a segment name to a version "
+                f"number of 1 or more, not {value!r}"
+            )
+            raise ValueError(msg)
+    return json.dumps(dict(pins), sort_keys=True, separators=(",", ":"))
+
+
+def encode_stats(run_id: str, stats: object) -> str | None:
+    """Return the JSON text of a run's stats (None stays None), refusing NaN and infinities."""
+    if stats is None:
+        return None
+    if not isinstance(stats, Mapping):
+        msg = f"run {run_id!r}: stats must be a mapping, not {type(stats).__name__}"
+        raise ValueError(msg)
+    try:
+        return json.dumps(stats, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        msg = f"run {run_id!r}: stats cannot be stored as JSON: {err}"
+        raise ValueError(msg) from err
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

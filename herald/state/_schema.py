@@ -117,3 +117,61 @@ insights = sa.Table(
     ),
     sa.Index("ix_insights_definition_id_computed_at", "definition_id", "computed_at"),
 )
+
+CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "delivered", "error", "archived")
+"""Where a campaign is operationally (DESIGN §1.3), apart from its definition's versions."""
+
+RUN_STATUSES = ("running", "delivered", "error", "cancelled")
+"""Where a run is: running until it finishes in one of the other three."""
+
+RUN_KINDS = ("run", "test")
+"""A real run, or a test run that writes sample files and sends nothing."""
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+campaign_state = sa.Table(
+    "campaign_state",
+    metadata,
+    # One row per campaign name, created lazily; it goes when the name is deleted.
+    sa.Column(
+        "definition_id",
+        sa.Integer,
+        sa.ForeignKey("definitions.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # The salt of the campaign's hash split: never changes once written.
+    sa.Column("uid", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="draft"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("uid"),
+    sa.CheckConstraint(_one_of("status", CAMPAIGN_STATUSES), name="status"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    # By name, not by key: the history of runs outlives a deleted campaign definition.
+    sa.Column("campaign", sa.String(200), nullable=False),
+    sa.Column("campaign_version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("pins", sa.Text, nullable=False),  # JSON: segment name → version
+    sa.Column("snapshot", sa.Text, nullable=True),
+    sa.Column("stats", sa.Text, nullable=True),  # JSON
+    sa.Column("error", sa.Text, nullable=True),
+    sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
+    sa.CheckConstraint("campaign_version >= 1", name="version_positive"),
+    sa.CheckConstraint(
+        "(status = 'running') = (finished_at IS NULL)", name="finished_when_not_running"
+    ),
+    sa.Index("ix_runs_campaign_started_at", "campaign", "started_at"),
+)

@@ -15,6 +15,15 @@ Which = Literal["active", "draft", "latest"] | int
 ApplyAction = Literal["created", "updated", "activated", "unchanged"]
 """What `StateStore.apply` did to a name."""
 
+CampaignStatus = Literal["draft", "scheduled", "running", "delivered", "error", "archived"]
+"""Where a campaign is operationally (DESIGN §1.3); independent of its versions' statuses."""
+
+RunStatus = Literal["running", "delivered", "error", "cancelled"]
+"""Where a run is: running until it finishes in one of the other three."""
+
+RunKind = Literal["run", "test"]
+"""A real run, or a test run (writes sample files, sends nothing)."""
+
 
 @dataclass(frozen=True)
 class DefinitionVersion:
@@ -108,3 +117,55 @@ class InsightsRecord:
     metrics: dict[str, float | int | None]
     computed_at: datetime
     as_of: datetime | None
+
+
+@dataclass(frozen=True)
+class CampaignState:
+    """The operational state of a campaign, kept beside its versioned definition.
+
+    Attributes:
+        name: the campaign's name.
+        uid: the campaign's immutable random id (32 hex digits), the salt of its hash
+            split; it never changes for as long as the name exists.
+        status: ``"draft"``, ``"scheduled"``, ``"running"``, ``"delivered"``, ``"error"``
+            or ``"archived"``.
+        updated_at: when the status last changed, or when the state was first created (UTC).
+    """
+
+    name: str
+    uid: str
+    status: CampaignStatus
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run (or test run) of one campaign version.
+
+    Attributes:
+        id: a unique id that sorts by start time, such as ``run_20261201T101500_a1b2c3``.
+        campaign: the campaign's name.
+        campaign_version: the campaign version the run pinned.
+        status: ``"running"``, then ``"delivered"``, ``"error"`` or ``"cancelled"``.
+        as_of: the data's as-of time the run pinned (UTC).
+        started_at: when the run was created (UTC).
+        finished_at: when it finished (UTC), None while running.
+        pins: segment name to the segment version the run pinned.
+        snapshot: where the recipients snapshot was written, when known.
+        stats: counts and other figures recorded when the run finished.
+        error: what went wrong, for a run that ended in error.
+        kind: ``"run"``, or ``"test"`` for a test run.
+    """
+
+    id: str
+    campaign: str
+    campaign_version: int
+    status: RunStatus
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    pins: dict[str, int]
+    snapshot: str | None
+    stats: dict[str, Any] | None
+    error: str | None
+    kind: RunKind

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -15,22 +15,33 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 from herald.exceptions import StateError
+from herald.state import _campaigns as camp
 from herald.state import _lifecycle as lc
 from herald.state import _migrate
 from herald.state import _queries as q
 from herald.state._engine import WRITE_OPTION, create_state_engine, safe_url
 from herald.state._rules import (
+    check_aware,
+    check_choice,
     check_description,
     check_kind,
     check_name,
     encode_definition,
     encode_metrics,
+    encode_pins,
+    encode_stats,
 )
+from herald.state._schema import CAMPAIGN_STATUSES, RUN_KINDS, RUN_STATUSES
 from herald.state.models import (
     ApplyResult,
+    CampaignState,
+    CampaignStatus,
     DefinitionSummary,
     DefinitionVersion,
     InsightsRecord,
+    Run,
+    RunKind,
+    RunStatus,
     SaveResult,
     Which,
 )
@@ -42,7 +53,7 @@ _WRITE_ATTEMPTS = 3
 
 
 class StateStore:
-    """Herald's persistent state: definitions with their versions, and insights history.
+    """Herald's persistent state: versioned definitions, insights, campaign state and runs.
 
     Open one with `StateStore.open`; it is safe to share between threads, and several
     stores (or processes) may use the same database at once. Every method that changes
@@ -220,14 +231,22 @@ class StateStore:
         return self._write(lambda conn: lc.apply(conn, kind, name, content, description, status))
 
     def delete(self, kind: str, name: str) -> None:
-        """Delete a name that was never activated, with its versions and insights.
+        """Delete a name with its versions, insights and campaign state.
+
+        A segment can be deleted only while it was never activated (campaigns may use it).
+        A campaign can be deleted only while its status is draft or scheduled (DESIGN §1.3),
+        whether or not it has an active version; its runs are kept as history.
 
         Raises:
             NotFoundError: no such name.
-            StateError: the name has an active version (archive it instead).
+            StateError: the segment has an active version, or the campaign is running,
+                delivered, in error or archived; the message says what to do instead.
         """
         check_kind(kind)
-        self._write(lambda conn: lc.delete(conn, kind, name))
+        if kind == "campaign":
+            self._write(lambda conn: camp.delete(conn, name))
+        else:
+            self._write(lambda conn: lc.delete(conn, kind, name))
 
     # --- insights -----------------------------------------------------------------------------
 
@@ -254,10 +273,8 @@ class StateStore:
             ValueError: a naive datetime, or a metric that is not a finite number or None.
         """
         metrics_json = encode_metrics(name, metrics)
-        for label, value in (("computed_at", computed_at), ("as_of", as_of)):
-            if value is not None and value.utcoffset() is None:
-                msg = f"segment {name!r}: {label} must be timezone-aware, got {value.isoformat()}"
-                raise ValueError(msg)
+        check_aware(f"segment {name!r}", "computed_at", computed_at)
+        check_aware(f"segment {name!r}", "as_of", as_of)
 
         def run(conn: sa.Connection) -> InsightsRecord:
             definition = lc.require(conn, "segment", name)
@@ -279,13 +296,187 @@ class StateStore:
         Raises:
             NotFoundError: no such segment.
         """
-        if limit is not None and limit < 0:
-            msg = f"limit must be 0 or more, not {limit}"
-            raise ValueError(msg)
+        _check_limit(limit)
 
         def run(conn: sa.Connection) -> builtins.list[InsightsRecord]:
             definition = lc.require(conn, "segment", name)
             return q.insights_rows(conn, name, definition.id, limit)
+
+        return self._read(run)
+
+    # --- campaign state ------------------------------------------------------------------------
+
+    def campaign_uid(self, name: str) -> str:
+        """The immutable random id of campaign ``name``, the salt of its hash split.
+
+        The first call creates it (32 hex digits, with the campaign in status draft); every
+        later call, from any store, returns the same id for as long as the name exists,
+        whatever versions are saved or activated. Concurrent first calls agree.
+
+        Raises:
+            NotFoundError: no such campaign.
+        """
+        return self._campaign_state(name).uid
+
+    def campaign_status(self, name: str) -> CampaignState:
+        """The operational state of campaign ``name``: its uid, status and when it changed.
+
+        A campaign whose state was never set is a draft (its uid is created on this call).
+
+        Raises:
+            NotFoundError: no such campaign.
+        """
+        return self._campaign_state(name)
+
+    def set_campaign_status(
+        self,
+        name: str,
+        status: CampaignStatus,
+        *,
+        expected: str | Iterable[str] | None = None,
+    ) -> CampaignState:
+        """Set the status of campaign ``name``, as a compare-and-set when ``expected`` is given.
+
+        Example: an edit of a campaign that must not be scheduled is preceded by
+        ``set_campaign_status(name, "draft", expected="draft")``, which fails if it is.
+
+        Args:
+            name: the campaign's name.
+            status: the new status: draft, scheduled, running, delivered, error or archived.
+            expected: the status, or statuses, the campaign must be in now; None for any.
+
+        Returns:
+            The state as it now stands; nothing is written when the status is already
+            ``status`` (and allowed by ``expected``).
+
+        Raises:
+            NotFoundError: no such campaign.
+            StateError: the current status is not among ``expected``; the message names it.
+            ValueError: an unknown status.
+        """
+        check_choice("campaign status", status, CAMPAIGN_STATUSES)
+        wanted = camp.expected_statuses(expected)
+        for each in wanted or ():
+            check_choice("campaign status", each, CAMPAIGN_STATUSES)
+        return self._write(lambda conn: camp.set_status(conn, name, status, wanted))
+
+    def _campaign_state(self, name: str) -> CampaignState:
+        # Read first, so that only the very first call takes the write lock.
+        existing = self._read(lambda conn: camp.existing_state(conn, name))
+        if existing is not None:
+            return existing
+        return self._write(lambda conn: camp.ensure_state(conn, name))
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        campaign: str,
+        campaign_version: int,
+        *,
+        as_of: datetime,
+        pins: dict[str, int],
+        kind: RunKind = "run",
+    ) -> Run:
+        """Record the start of a run of one campaign version, in status running.
+
+        Args:
+            campaign: the campaign's name.
+            campaign_version: the campaign version the run uses; it must exist.
+            as_of: the data's as-of time the run pins; timezone-aware.
+            pins: segment name to the segment version the run pins.
+            kind: ``"run"``, or ``"test"`` for a test run.
+
+        Returns:
+            The new run, with a fresh sortable id such as ``run_20261201T101500_a1b2c3``.
+
+        Raises:
+            NotFoundError: no such campaign or campaign version.
+            ValueError: a naive ``as_of``, malformed pins or an unknown kind.
+        """
+        check_choice("run kind", kind, RUN_KINDS)
+        check_aware(f"campaign {campaign!r}", "as_of", as_of)
+        pins_json = encode_pins(campaign, pins)
+        return self._write(
+            lambda conn: camp.create_run(
+                conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, kind=kind
+            )
+        )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        stats: dict[str, Any] | None = None,
+        error: str | None = None,
+        snapshot: str | None = None,
+    ) -> Run:
+        """Finish a running run as delivered, error or cancelled.
+
+        Args:
+            run_id: the run's id.
+            status: ``"delivered"``, ``"error"`` or ``"cancelled"``.
+            stats: counts and other figures to keep with the run; JSON-serialisable.
+            error: what went wrong, for a run ending in error.
+            snapshot: where the recipients snapshot was written.
+
+        Returns:
+            The finished run, ``finished_at`` set to now.
+
+        Raises:
+            NotFoundError: no such run.
+            StateError: the run is not running (it already finished).
+            ValueError: an unknown or ``"running"`` status, or stats that are not JSON.
+        """
+        finished = [s for s in RUN_STATUSES if s != "running"]
+        check_choice("final run status", status, finished)
+        values: dict[str, Any] = {"error": error, "snapshot": snapshot}
+        values["stats"] = encode_stats(run_id, stats)
+        given = {column: value for column, value in values.items() if value is not None}
+        return self._write(lambda conn: camp.finish_run(conn, run_id, status, given))
+
+    def get_run(self, run_id: str) -> Run:
+        """One run by id.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        return self._read(lambda conn: camp.get_run(conn, run_id))
+
+    def list_runs(
+        self, campaign: str | None = None, *, limit: int | None = None
+    ) -> builtins.list[Run]:
+        """Runs and test runs, newest first: of one campaign, or of all.
+
+        Runs of a deleted campaign are still listed; a name without runs gives ``[]``.
+
+        Args:
+            campaign: only this campaign's runs; None for every campaign.
+            limit: at most this many (the newest).
+        """
+        _check_limit(limit)
+        return self._read(lambda conn: q.run_rows(conn, campaign=campaign, limit=limit))
+
+    def last_run(
+        self,
+        campaign: str,
+        *,
+        status: RunStatus | None = "delivered",
+        kind: RunKind | None = "run",
+    ) -> Run | None:
+        """The newest run of ``campaign`` in ``status`` and of ``kind`` (None: any), if any.
+
+        By default the last delivered real run: what the destinations' lists now hold.
+        """
+        if status is not None:
+            check_choice("run status", status, RUN_STATUSES)
+        if kind is not None:
+            check_choice("run kind", kind, RUN_KINDS)
+
+        def run(conn: sa.Connection) -> Run | None:
+            rows = q.run_rows(conn, campaign=campaign, status=status, kind=kind, limit=1)
+            return rows[0] if rows else None
 
         return self._read(run)
 
@@ -318,6 +509,12 @@ class StateStore:
                     raise StateError(msg) from lost.__cause__
         msg = "unreachable: the last attempt either returns or raises"
         raise AssertionError(msg)
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 0:
+        msg = f"limit must be 0 or more, not {limit}"
+        raise ValueError(msg)
 
 
 @contextmanager

@@ -19,7 +19,14 @@ REVISIONS = [
         list(ScriptDirectory.from_config(_migrate.alembic_config()).walk_revisions())
     )
 ]
-TABLES = {"alembic_version", "definitions", "definition_versions", "insights"}
+TABLES = {
+    "alembic_version",
+    "definitions",
+    "definition_versions",
+    "insights",
+    "campaign_state",
+    "runs",
+}
 
 
 @pytest.fixture

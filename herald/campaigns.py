@@ -1,0 +1,166 @@
+"""Campaigns in a workspace: validate, version, build audiences, preview, test, run.
+
+This is the library behind ``herald campaign …``; the CLI only formats what it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from herald.core.campaigns.audience import AudienceContext, attribute_sources, audience_query
+from herald.core.campaigns.model import Campaign
+from herald.core.campaigns.parse import parse_campaign
+from herald.core.campaigns.validate import Resolved, Warning_, resolve_destinations, validate_campaign
+from herald.core.catalog import did_you_mean
+from herald.core.destinations import KINDS, DestinationKind
+from herald.core.segments.model import Segment
+from herald.exceptions import CampaignError, ConfigError, NotFoundError, SegmentError
+
+if TYPE_CHECKING:
+    from herald.state import ApplyResult
+    from herald.workspace import Workspace
+
+KIND = "campaign"
+
+
+@dataclass
+class Pins:
+    """The active segment versions a build used, recorded as it resolves them."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A compiled audience: the query, the resolved destinations, and what it pinned."""
+
+    campaign: Campaign
+    version: int
+    query: exp.Select
+    resolved: list[Resolved]
+    sources: list[str]
+    pins: dict[str, int]
+    as_of: dt.datetime
+    warnings: list[Warning_]
+
+
+def campaign_to_dict(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What the state store keeps: the definition as written, without kind/status keys."""
+    return {k: v for k, v in doc.items() if k not in ("kind", "status")}
+
+
+class Campaigns:
+    """Campaign operations over one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    # --- configuration -----------------------------------------------------------------------
+
+    def destinations(self) -> dict[str, DestinationKind]:
+        """The destinations of herald.toml with their kinds."""
+        kinds: dict[str, DestinationKind] = {}
+        for name, settings in self.ws.settings.destinations.items():
+            kind = KINDS.get(settings.type)
+            if kind is None:
+                hint = did_you_mean(settings.type, KINDS)
+                msg = f"herald.toml: [destinations.{name}] has unknown type '{settings.type}'.{hint} Types: {', '.join(KINDS)}"
+                raise ConfigError(msg)
+            kinds[name] = kind
+        return kinds
+
+    # --- definitions -------------------------------------------------------------------------
+
+    def parse(self, doc: Mapping[str, Any], *, source: str | None = None) -> Campaign:
+        return parse_campaign(doc, source=source)
+
+    def load(self, name: str, which: Any = "active") -> tuple[Campaign, int]:
+        """The stored definition (active by default) and its version number."""
+        version = self.ws.store.get(KIND, name, which)
+        return parse_campaign(version.definition, source=f"campaign '{name}'"), version.version
+
+    def validate(self, campaign: Campaign, *, source: str | None = None) -> list[Warning_]:
+        """Check a definition against the database, segments and destinations."""
+        try:
+            warnings = validate_campaign(
+                campaign,
+                self.ws.catalog,
+                self.destinations(),
+                self._segment_status,
+                attributes_table=self.ws.settings.database.attributes_table,
+            )
+            for sub in campaign.sub_audiences:
+                if sub.where is not None:  # criteria compile like a segment's conditions
+                    self.ws.segments.compile(Segment(name=sub.name, where=sub.where))
+        except CampaignError as error:
+            raise error.located(source=source) from None
+        except SegmentError as error:
+            raise CampaignError(error.message, location=error.location, source=source) from None
+        return warnings
+
+    def _segment_status(self, name: str) -> str | None:
+        try:
+            self.ws.store.get("segment", name, "active")
+        except NotFoundError:
+            try:
+                self.ws.store.get("segment", name, "draft")
+            except NotFoundError:
+                return None
+            return "draft"
+        return "active"
+
+    def apply(self, doc: Mapping[str, Any], *, source: str | None = None) -> tuple[ApplyResult, list[Warning_]]:
+        """Validate and store a campaign definition as its active version (idempotent).
+
+        Raises:
+            StateError: the campaign is scheduled or running; unschedule it first.
+        """
+        campaign = self.parse(doc, source=source)
+        warnings = self.validate(campaign, source=source)
+        stored = campaign_to_dict(doc)
+        if self._exists(campaign.name):
+            current = self.ws.store.get(KIND, campaign.name, "latest")
+            if current.definition != stored:
+                self.ws.store.set_campaign_status(campaign.name, "draft", expected=("draft", "delivered", "error"))
+        result = self.ws.store.apply(KIND, campaign.name, stored, status="active", description=campaign.description)
+        self.ws.store.campaign_uid(campaign.name)  # the split's salt exists from the start
+        return result, warnings
+
+    def _exists(self, name: str) -> bool:
+        return any(s.name == name for s in self.ws.store.list(KIND))
+
+    # --- building ----------------------------------------------------------------------------
+
+    def build(self, name: str, *, today: dt.date | None = None, which: Any = "active") -> Build:
+        """Compile the audience query of the stored campaign, pinning segment versions."""
+        campaign, version = self.load(name, which)
+        warnings = self.validate(campaign)
+        as_of = dt.datetime.now(dt.UTC)
+        pins = Pins()
+        ctx = AudienceContext(
+            catalog=self.ws.catalog,
+            today=today or as_of.date(),
+            resolve_segment=lambda segment: self._pinned(segment, pins),
+            salt=self.ws.store.campaign_uid(name),
+            attributes_table=campaign.attributes_table or self.ws.settings.database.attributes_table,
+            dialect=self.ws.engine.dialect,
+        )
+        resolved = resolve_destinations(campaign, self.ws.catalog, self.destinations(), attributes_table=ctx.attributes_table)
+        sources = attribute_sources(resolved)
+        query = audience_query(campaign, ctx, sources)
+        return Build(campaign, version, query, resolved, sources, dict(pins.versions), as_of, warnings)
+
+    def _pinned(self, name: str, pins: Pins) -> Segment:
+        stored = self.ws.store.get("segment", name, "active")
+        pins.versions[name] = stored.version
+        return self.ws.segments.load(name, stored.version)
+
+    def write_snapshot(self, build: Build, path: Path) -> int:
+        """Run the audience query in the engine and write the recipients snapshot (Parquet)."""
+        return self.ws.engine.write_parquet(build.query, path)

@@ -1,0 +1,48 @@
+"""Writing prepared records to files: CSV (the file destinations) and JSON lines (samples).
+
+Files are written under a temporary name and renamed when complete, so a reader (or an SFTP
+poller) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from herald.core.klaviyo_fields import klaviyo_profiles
+
+
+def _quoted(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def write_csv(records: pa.Table, path: Path, columns: Sequence[str]) -> int:
+    """Write ``columns`` of ``records`` as CSV with exactly those header names; return rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    con = duckdb.connect()
+    try:
+        con.register("records", records.select(list(columns)))
+        select = ", ".join(_quoted(c) for c in columns)
+        target = exp.Literal.string(str(partial)).sql("duckdb")
+        con.execute(f"COPY (SELECT {select} FROM records) TO {target} (HEADER, DELIMITER ',')")
+    finally:
+        con.close()
+    partial.replace(path)
+    return records.num_rows
+
+
+def write_klaviyo_jsonl(records: pa.Table, path: Path, columns: Sequence[str]) -> int:
+    """Write the Klaviyo profile attributes each record becomes, one JSON object per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8") as out:
+        for profile in klaviyo_profiles(records.select(list(columns))):
+            out.write(json.dumps(profile, ensure_ascii=False) + "\n")
+    partial.replace(path)
+    return records.num_rows

@@ -1,0 +1,131 @@
+"""Read recipients snapshots and write recipients logs (Parquet), with a local DuckDB.
+
+Snapshots are files of the run, whatever engine built them, so they are read with an
+in-memory DuckDB connection rather than through the customer database's engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from herald.exceptions import EngineError
+
+
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    sub_audience: str
+    group: str
+    is_control: bool
+    recipients: int
+
+
+class Snapshot:
+    """A run's recipients snapshot: one row per recipient, control groups included."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.exists():
+            msg = f"snapshot '{path}' is missing; the run that wrote it may have been cleaned up"
+            raise EngineError(msg)
+        self.path = path
+        self._con = duckdb.connect()
+        self._source = f"read_parquet({_literal(str(path))})"
+
+    def counts(self) -> list[GroupCount]:
+        rows = self._con.execute(
+            f'SELECT sub_audience, "group", is_control, count(*) FROM {self._source} GROUP BY ALL'
+        ).fetchall()
+        return [GroupCount(*row) for row in rows]
+
+    def group_rows(self, sub_audience: str, group: str, *, limit: int | None = None) -> pa.Table:
+        """The rows of one group, in the snapshot's (stable) order."""
+        sql = (
+            f"SELECT * FROM {self._source} WHERE sub_audience = {_literal(sub_audience)} "
+            f'AND "group" = {_literal(group)}'
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._con.sql(sql).to_arrow_table()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """Which destination a group was sent to (None: a control group, never sent)."""
+
+    sub_audience: str
+    group: str
+    destination: str | None
+
+
+def write_recipients_log(
+    snapshot: Path,
+    target: Path,
+    *,
+    key: str,
+    campaign: str,
+    run_id: str,
+    delivered_at: dt.datetime,
+    launch_date: dt.date | None,
+    entries: Sequence[LogEntry],
+) -> int:
+    """Amperity's Campaign_Recipients for one run: a row per recipient and destination.
+
+    Control recipients get one row with no destination, so results can be measured against them.
+    """
+    con = duckdb.connect()
+    try:
+        routes = pa.table(
+            {
+                "sub_audience": [e.sub_audience for e in entries],
+                "group": [e.group for e in entries],
+                "destination": pa.array([e.destination for e in entries], pa.string()),
+            }
+        )
+        con.register("routes", routes)
+        launch = f"DATE {_literal(launch_date.isoformat())}" if launch_date else "NULL::DATE"
+        moment = delivered_at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+        select = f"""
+            SELECT {_literal(run_id)} AS run_id, {_literal(campaign)} AS campaign,
+                   s.sub_audience, s."group", s.is_control, r.destination,
+                   TIMESTAMP {_literal(moment)} AS delivered_at, {launch} AS launch_date,
+                   s."{key}" AS "{key}"
+            FROM read_parquet({_literal(str(snapshot))}) s
+            LEFT JOIN routes r ON r.sub_audience = s.sub_audience AND r."group" = s."group"
+            ORDER BY s.sub_audience, s."group", r.destination
+        """
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        rows = con.execute(f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)").fetchall()
+        partial.replace(target)
+        return int(rows[0][0])
+    finally:
+        con.close()
+
+
+def read_recipients(paths: Sequence[Path]) -> pa.Table:
+    """The recipients logs of some runs, as one table."""
+    con = duckdb.connect()
+    try:
+        files = ", ".join(_literal(str(p)) for p in paths)
+        return con.sql(f"SELECT * FROM read_parquet([{files}])").to_arrow_table()
+    finally:
+        con.close()
