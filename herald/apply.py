@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from herald.core.catalog import did_you_mean
 from herald.core.segments import Segment, parse_segment
 from herald.exceptions import DefinitionError
 from herald.segments import referenced_segments
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from herald.workspace import Workspace
 
 SUFFIXES = (".yaml", ".yml", ".json")
+KINDS = ("segment", "campaign")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Applied:
     version: int
     action: str
     source: str
+    warnings: list[Any] = field(default_factory=list)
 
 
 def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:
@@ -73,8 +76,13 @@ def _first_line(error: Exception) -> str:
 
 
 def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
-    """Apply every definition under ``path``; all are checked before any is written."""
-    segments = _parse_all(read_documents(path))
+    """Apply every definition under ``path``; all are checked before any is written.
+
+    Segments are written first (in dependency order), then campaigns.
+    """
+    docs = read_documents(path)
+    segments = _parse_segments([(d, s) for d, s in docs if _kind(d, s) == "segment"])
+    campaigns = [(d, s) for d, s in docs if _kind(d, s) == "campaign"]
     ordered = _dependency_order(segments)
     pending = {seg.name: seg for seg, _ in segments}
     for seg, source in ordered:  # check everything first: nothing is written on error
@@ -82,21 +90,40 @@ def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
             workspace.segments.compile(seg, pending=pending)
         except DefinitionError as error:
             raise error.located(source=source) from None
+    _check_campaigns(workspace, campaigns, pending)
     results = []
     for seg, source in ordered:
         result = workspace.segments.apply(seg, pending=pending)
         results.append(Applied("segment", seg.name, result.version.version, result.action, source))
+    for doc, source in campaigns:
+        stored, warnings = workspace.campaigns.apply(doc, source=source)
+        results.append(Applied("campaign", stored.version.name, stored.version.version, stored.action, source, warnings))
     return results
 
 
-def _parse_all(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:
+def _kind(doc: dict[str, Any], source: str) -> str:
+    kind = doc.get("kind", "segment")
+    if kind not in KINDS:
+        msg = f"unknown kind '{kind}'.{did_you_mean(str(kind), KINDS)} Kinds: {', '.join(KINDS)}"
+        raise DefinitionError(msg, location="kind", source=source)
+    return str(kind)
+
+
+def _check_campaigns(workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]) -> None:
+    seen: dict[str, str] = {}
+    for doc, source in campaigns:
+        campaign = workspace.campaigns.parse(doc, source=source)
+        if campaign.name in seen:
+            msg = f"campaign '{campaign.name}' is defined twice (also in {seen[campaign.name]})"
+            raise DefinitionError(msg, location="name", source=source)
+        seen[campaign.name] = source
+        workspace.campaigns.validate(campaign, source=source, pending=pending)
+
+
+def _parse_segments(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:
     parsed: list[tuple[Segment, str]] = []
     seen: dict[str, str] = {}
     for doc, source in docs:
-        kind = doc.get("kind", "segment")
-        if kind != "segment":
-            msg = f"unknown kind '{kind}'; this version applies kind: segment"
-            raise DefinitionError(msg, location="kind", source=source)
         segment = parse_segment(doc, source=source)
         if segment.name in seen:
             msg = f"segment '{segment.name}' is defined twice (also in {seen[segment.name]})"

@@ -85,19 +85,34 @@ class Campaigns:
         version = self.ws.store.get(KIND, name, which)
         return parse_campaign(version.definition, source=f"campaign '{name}'"), version.version
 
-    def validate(self, campaign: Campaign, *, source: str | None = None) -> list[Warning_]:
-        """Check a definition against the database, segments and destinations."""
+    def validate(
+        self,
+        campaign: Campaign,
+        *,
+        source: str | None = None,
+        pending: Mapping[str, Segment] | None = None,
+    ) -> list[Warning_]:
+        """Check a definition against the database, segments and destinations.
+
+        Args:
+            pending: segments applied in the same batch, which count as stored.
+        """
+        pending = pending or {}
+
+        def status(name: str) -> str | None:
+            return pending[name].status if name in pending else self._segment_status(name)
+
         try:
             warnings = validate_campaign(
                 campaign,
                 self.ws.catalog,
                 self.destinations(),
-                self._segment_status,
+                status,
                 attributes_table=self.ws.settings.database.attributes_table,
             )
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
-                    self.ws.segments.compile(Segment(name=sub.name, where=sub.where))
+                    self.ws.segments.compile(Segment(name=sub.name, where=sub.where), pending=pending)
         except CampaignError as error:
             raise error.located(source=source) from None
         except SegmentError as error:
@@ -115,14 +130,20 @@ class Campaigns:
             return "draft"
         return "active"
 
-    def apply(self, doc: Mapping[str, Any], *, source: str | None = None) -> tuple[ApplyResult, list[Warning_]]:
+    def apply(
+        self,
+        doc: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        pending: Mapping[str, Segment] | None = None,
+    ) -> tuple[ApplyResult, list[Warning_]]:
         """Validate and store a campaign definition as its active version (idempotent).
 
         Raises:
             StateError: the campaign is scheduled or running; unschedule it first.
         """
         campaign = self.parse(doc, source=source)
-        warnings = self.validate(campaign, source=source)
+        warnings = self.validate(campaign, source=source, pending=pending)
         stored = campaign_to_dict(doc)
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")

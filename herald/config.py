@@ -167,6 +167,11 @@ attributes_table = "Merged_Customers"
 [state]
 url = "sqlite:///.herald/state.db"
 
+# Destinations that campaign groups send to, by name.
+[destinations.files]
+type = "csv_file"
+folder = "exports"                     # relative to the workspace folder
+
 # [destinations.klaviyo]
 # type = "klaviyo_api"
 # api_key_env = "KLAVIYO_API_KEY"

@@ -198,7 +198,7 @@ def test_compare_and_set_refuses_and_names_the_current_status(store):
     assert store.campaign_status("spring") == scheduled
 
 
-def test_a_refused_first_call_leaves_no_state_behind_yet_the_uid_is_created_later(store):
+def test_a_refused_first_call_leaves_the_campaign_a_draft(store):
     campaign(store)
 
     with pytest.raises(StateError, match="is draft, not scheduled"):
@@ -279,7 +279,7 @@ def test_a_scheduled_campaign_can_be_deleted(store):
     [
         ("delivered", "archive it instead"),
         ("error", "archive it instead"),
-        ("running", "only draft and scheduled campaigns can be deleted"),
+        ("running", "only draft and scheduled campaigns can be deleted; let the run finish"),
         ("archived", "archived campaigns are kept with their run history"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -11,7 +13,7 @@ from alembic.script import ScriptDirectory
 from herald.exceptions import StateError
 from herald.state import StateStore, _migrate
 from herald.state._engine import WRITE_OPTION, create_state_engine
-from herald.state._schema import metadata
+from herald.state._schema import definition_versions, definitions, insights, metadata
 
 REVISIONS = [
     script.revision
@@ -122,3 +124,78 @@ def test_a_database_from_a_newer_herald_is_refused(engine, url):
 
     with pytest.raises(StateError, match=r"revision '9999_future'.*upgrade Herald"):
         StateStore.open(url)
+
+
+# --- 0001 → 0002: campaign state and runs ------------------------------------------------------
+
+AT = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+
+def write_at_0001(engine):
+    """Rows as a Herald at revision 0001 wrote them: a segment with history, a campaign."""
+    with engine.begin() as conn:
+        for id_, kind, name in ((1, "segment", "vip"), (2, "campaign", "spring")):
+            conn.execute(
+                definitions.insert().values(
+                    id=id_, kind=kind, name=name, description="old", created_at=AT, updated_at=AT
+                )
+            )
+        for id_, definition_id, version, status in ((1, 1, 1, "retired"), (2, 1, 2, "active"),
+                                                    (3, 2, 1, "active")):  # fmt: skip
+            conn.execute(
+                definition_versions.insert().values(
+                    id=id_,
+                    definition_id=definition_id,
+                    version=version,
+                    status=status,
+                    definition_json=f'{{"v":{version}}}',
+                    content_hash=f"{id_:064x}",
+                    created_at=AT,
+                    activated_at=AT,
+                )
+            )
+        conn.execute(
+            insights.insert().values(
+                definition_id=1, version=2, computed_at=AT, as_of=AT, metrics_json='{"count":42}'
+            )
+        )
+
+
+def test_upgrading_0001_to_0002_keeps_segment_data_and_adds_campaign_state(engine, url):
+    migrate(engine, "0001")
+    write_at_0001(engine)
+    assert table_names(engine) == TABLES - {"campaign_state", "runs"}
+
+    migrate(engine, "0002")
+
+    assert table_names(engine) == TABLES
+    with StateStore.open(url) as store:
+        assert [(v.version, v.status) for v in store.versions("segment", "vip")] == [
+            (1, "retired"),
+            (2, "active"),
+        ]
+        active = store.get("segment", "vip", "active")
+        assert (active.definition, active.description, active.created_at) == ({"v": 2}, None, AT)
+        [record] = store.insights_history("vip")
+        assert (record.version, record.metrics, record.computed_at) == (2, {"count": 42}, AT)
+        # A campaign saved before 0002 is a draft and gets its uid when first asked.
+        assert store.campaign_status("spring").status == "draft"
+        uid = store.campaign_uid("spring")
+        store.save_draft("campaign", "spring", {"v": 2})
+        assert store.campaign_uid("spring") == uid
+        assert store.list_runs() == []
+
+
+def test_downgrading_0002_drops_only_campaign_state_and_runs(engine, url):
+    migrate(engine, "0001")
+    write_at_0001(engine)
+    with StateStore.open(url) as store:
+        store.set_campaign_status("spring", "scheduled")
+        store.create_run("spring", 1, as_of=AT, pins={"vip": 2})
+
+    migrate(engine, "0001", down=True)
+
+    assert table_names(engine) == TABLES - {"campaign_state", "runs"}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(insights)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(definitions)).scalar() == 2

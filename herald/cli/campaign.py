@@ -1,0 +1,270 @@
+"""``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from herald.apply import read_documents
+from herald.cli._common import console, err_console, json_option, print_json, print_table, with_workspace
+from herald.core.campaigns.validate import Warning_
+from herald.exceptions import DefinitionError, NotFoundError
+from herald.runs.pipeline import RunResult, preview_campaign, run_campaign, runs_dir, sample_campaign
+from herald.runs.snapshots import read_recipients
+from herald.workspace import Workspace
+
+
+@click.group("campaign")
+def command() -> None:
+    """Compose campaigns from segments and send their recipient groups.
+
+    Example:
+
+        herald campaign preview "Spring Reactivation"
+    """
+
+
+def _read_one(path: str) -> tuple[dict[str, Any], str]:
+    docs = read_documents(path)
+    if len(docs) != 1:
+        msg = f"'{path}' holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
+        raise DefinitionError(msg)
+    doc, source = docs[0]
+    if doc.get("kind", "campaign") != "campaign":
+        msg = f"kind is '{doc.get('kind')}'; `herald campaign` takes kind: campaign"
+        raise DefinitionError(msg, location="kind", source=source)
+    return doc, source
+
+
+def _print_warnings(warnings: list[Warning_]) -> None:
+    for warning in warnings:
+        err_console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
+
+
+@command.command("list")
+@json_option
+@with_workspace
+def list_(ws: Workspace, as_json: bool) -> None:
+    """List campaigns with their status and last run.
+
+    Example:
+
+        herald campaign list
+    """
+    rows = []
+    for item in ws.store.list("campaign"):
+        state = ws.store.campaign_status(item.name)
+        last = ws.store.last_run(item.name)
+        rows.append({"name": item.name, "version": item.active_version, "status": state.status,
+                     "last_delivered": last.finished_at if last else None, "description": item.description})
+    if as_json:
+        print_json(rows)
+        return
+    print_table(None, ["name", "version", "status", "last delivered", "description"], [tuple(r.values()) for r in rows])
+
+
+@command.command("show")
+@click.argument("name")
+@json_option
+@with_workspace
+def show(ws: Workspace, name: str, as_json: bool) -> None:
+    """Show a campaign's definition, status and split salt.
+
+    Example:
+
+        herald campaign show "Spring Reactivation"
+    """
+    stored = ws.store.get("campaign", name, "active")
+    state = ws.store.campaign_status(name)
+    if as_json:
+        print_json({"name": name, "version": stored.version, "status": state.status, "uid": state.uid,
+                    "definition": stored.definition})
+        return
+    console.print(f"[bold]{name}[/]  version {stored.version}, status {state.status}, split salt {state.uid}", markup=True)
+    console.print(yaml.safe_dump(stored.definition, sort_keys=False, allow_unicode=True).rstrip())
+
+
+@command.command("validate")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@with_workspace
+def validate(ws: Workspace, path: str) -> None:
+    """Check a campaign file against the database, segments and destinations; writes nothing.
+
+    Example:
+
+        herald campaign validate -f spring.yaml
+    """
+    doc, source = _read_one(path)
+    campaign = ws.campaigns.parse(doc, source=source)
+    warnings = ws.campaigns.validate(campaign, source=source)
+    _print_warnings(warnings)
+    console.print(f"Campaign '{campaign.name}' is valid ({len(warnings)} warning(s)).")
+
+
+@command.command("apply")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@with_workspace
+def apply(ws: Workspace, path: str) -> None:
+    """Store a campaign file (idempotent; a changed definition makes a new version).
+
+    Example:
+
+        herald campaign apply -f spring.yaml
+    """
+    doc, source = _read_one(path)
+    result, warnings = ws.campaigns.apply(doc, source=source)
+    _print_warnings(warnings)
+    console.print(f"Campaign '{result.version.name}': version {result.version.version} ({result.action}).")
+
+
+def _counts_table(result: RunResult) -> None:
+    print_table(
+        "Recipients",
+        ["sub-audience", "group", "control", "recipients"],
+        [(c.sub_audience, c.group, c.is_control, c.recipients) for c in result.counts],
+    )
+
+
+def _deliveries_table(result: RunResult, title: str) -> None:
+    rows = []
+    for d in result.deliveries:
+        drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(d.drops.items())) or "—"
+        rows.append((d.sub_audience, d.group, d.destination, d.output_name, d.records, drops, d.status,
+                     str(d.path) if d.path else (d.message or "")))
+    print_table(title, ["sub-audience", "group", "destination", "name", "records", "dropped", "status", "file"], rows)
+
+
+def _as_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "run": result.run,
+        "counts": result.counts,
+        "deliveries": result.deliveries,
+        "warnings": [str(w) for w in result.warnings],
+    }
+
+
+@command.command("preview")
+@click.argument("name")
+@json_option
+@with_workspace
+def preview(ws: Workspace, name: str, as_json: bool) -> None:
+    """Counts per sub-audience, group and destination, and drops by reason; sends nothing.
+
+    Example:
+
+        herald campaign preview "Spring Reactivation" --json
+    """
+    result = preview_campaign(ws, name)
+    if as_json:
+        print_json(_as_json(result))
+        return
+    _print_warnings(result.warnings)
+    _counts_table(result)
+    _deliveries_table(result, "Per destination")
+
+
+@command.command("test")
+@click.argument("name")
+@click.option("--records", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="Rows per group.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the sample files (default: .herald/tests/NAME).")
+@json_option
+@with_workspace
+def test(ws: Workspace, name: str, records: int, out: str | None, as_json: bool) -> None:
+    """Write the sample file each destination would receive; sends nothing.
+
+    Example:
+
+        herald campaign test "Spring Reactivation" --records 20
+    """
+    folder = Path(out) if out else ws.state_dir / "tests" / "_".join(name.split())
+    result = sample_campaign(ws, name, records, folder)
+    if as_json:
+        print_json(_as_json(result))
+        return
+    _print_warnings(result.warnings)
+    _deliveries_table(result, f"Sample files in {folder}")
+
+
+@command.command("run")
+@click.argument("name")
+@json_option
+@with_workspace
+def run(ws: Workspace, name: str, as_json: bool) -> None:
+    """Run a campaign now: build the audience, deliver it, log the recipients.
+
+    Example:
+
+        herald campaign run "Spring Reactivation"
+    """
+    result = run_campaign(ws, name)
+    if as_json:
+        print_json(_as_json(result))
+        return
+    show_run(result)
+
+
+def show_run(result: RunResult) -> None:
+    """Print a run's warnings, recipients and deliveries (shared with ``herald demo``)."""
+    _print_warnings(result.warnings)
+    assert result.run is not None
+    console.print(f"Run {result.run.id}: {result.run.status}")
+    _counts_table(result)
+    _deliveries_table(result, "Deliveries")
+
+
+@command.command("recipients")
+@click.argument("name")
+@click.option("--run", "run_id", help="A run id (default: the last delivered run).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Export every row to this CSV file.")
+@click.option("--limit", default=20, show_default=True, help="Rows to print.")
+@json_option
+@with_workspace
+def recipients(ws: Workspace, name: str, run_id: str | None, csv_path: str | None, limit: int, as_json: bool) -> None:
+    """The recipients log of a run: one row per recipient and destination, control included.
+
+    Example:
+
+        herald campaign recipients "Spring Reactivation" --csv recipients.csv
+    """
+    run_ = ws.store.get_run(run_id) if run_id else ws.store.last_run(name)
+    if run_ is None:
+        msg = f"campaign '{name}' has no delivered run yet; run it with `herald campaign run '{name}'`"
+        raise NotFoundError(msg)
+    if run_.campaign != name:
+        msg = f"run {run_.id} belongs to campaign '{run_.campaign}', not '{name}'"
+        raise NotFoundError(msg)
+    table = read_recipients([runs_dir(ws) / run_.id / "recipients_log.parquet"])
+    if csv_path:
+        from herald.destinations.files import write_csv
+
+        write_csv(table, Path(csv_path), table.column_names)
+        console.print(f"Wrote {table.num_rows:,} rows to {csv_path}")
+        return
+    rows = table.slice(0, limit).to_pylist()
+    if as_json:
+        print_json(rows)
+        return
+    print_table(f"Run {run_.id}: {table.num_rows:,} rows (first {len(rows)})", table.column_names,
+                [tuple(r.values()) for r in rows])
+
+
+@command.command("runs")
+@click.argument("name")
+@json_option
+@with_workspace
+def runs(ws: Workspace, name: str, as_json: bool) -> None:
+    """List a campaign's runs, newest first.
+
+    Example:
+
+        herald campaign runs "Spring Reactivation"
+    """
+    items = ws.store.list_runs(name)
+    if as_json:
+        print_json(items)
+        return
+    print_table(None, ["run", "version", "status", "started", "finished", "recipients"],
+                [(r.id, r.campaign_version, r.status, r.started_at, r.finished_at, (r.stats or {}).get("recipients")) for r in items])
