@@ -51,8 +51,8 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-from email_validator import EmailNotValidError, validate_email
 from email_validator import SPECIAL_USE_DOMAIN_NAMES as _SPECIAL_USE
+from email_validator import EmailNotValidError, validate_email
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from herald.core.campaigns.model import AttributeMapping
@@ -144,9 +144,7 @@ def _email_slow(value: str) -> str | None:
         return None
 
 
-def _slow_path(
-    values: pa.Array, todo: pa.Array, check: Callable[[str], str | None]
-) -> pa.Array:
+def _slow_path(values: pa.Array, todo: pa.Array, check: Callable[[str], str | None]) -> pa.Array:
     """``check`` applied once per distinct value where ``todo``; NULL elsewhere."""
     distinct = pc.unique(values.filter(todo))
     if len(distinct) == 0:
@@ -172,8 +170,10 @@ def normalize_emails(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.A
         per row NULL (valid), ``"missing_email"`` (NULL or blank) or ``"invalid_email"``.
 
     >>> emails, reasons = normalize_emails(pa.array([" Ann@Example.COM ", "", None, "a@b"]))
-    >>> emails.to_pylist(), reasons.to_pylist()
-    (['ann@example.com', None, None, None], [None, 'missing_email', 'missing_email', 'invalid_email'])
+    >>> emails.to_pylist()
+    ['ann@example.com', None, None, None]
+    >>> reasons.to_pylist()
+    [None, 'missing_email', 'missing_email', 'invalid_email']
     """
     cleaned = _blank_to_null(pc.utf8_lower(pc.utf8_trim_whitespace(_as_strings(values))))
     fast = pc.fill_null(fast_email_mask(cleaned), False)
@@ -265,7 +265,9 @@ def _fast_phones(cleaned: pa.Array, default_region: str) -> tuple[pa.Array, pa.A
     """(mask, E.164) for the values the fast path settles; E.164 is meaningful where mask."""
     if _US_PATTERNS is None:
         return pa.array(np.zeros(len(cleaned), bool)), pa.nulls(len(cleaned), pa.string())
-    shaped = pc.fill_null(pc.match_substring_regex(cleaned, _fast_phone_shape(default_region)), False)
+    shaped = pc.fill_null(
+        pc.match_substring_regex(cleaned, _fast_phone_shape(default_region)), False
+    )
     digits = pc.replace_substring_regex(cleaned, r"[^0-9]", "")
     national = pc.utf8_slice_codeunits(digits, -_NSN_LENGTH)
     general, typed = _US_PATTERNS
@@ -375,16 +377,17 @@ def identity_fields(kind: DestinationKind) -> tuple[str, str]:
     return "email", "phone_number"
 
 
-def _check_mapping(
-    rows: pa.Table, attributes: Sequence[AttributeMapping], key: str
-) -> None:
+def _check_mapping(rows: pa.Table, attributes: Sequence[AttributeMapping], key: str) -> None:
     if key not in rows.column_names:
         msg = f"the recipients have no customer key column '{key}'"
         raise ValueError(msg)
     seen: set[str] = set()
     for mapping in attributes:
         if mapping.source not in rows.column_names:
-            msg = f"attribute '{mapping.source}' (for field '{mapping.field}') is not a column of the recipients"
+            msg = (
+                f"attribute '{mapping.source}' (for field '{mapping.field}') is not a column "
+                "of the recipients"
+            )
             raise ValueError(msg)
         if mapping.field in seen:
             msg = f"field '{mapping.field}' is mapped twice; map each destination field once"
@@ -404,7 +407,9 @@ def _duplicate_emails(emails: pa.Array, keys: pa.Array, candidates: pa.Array) ->
     table = pa.table({"e": emails.take(positions), "k": keys.take(positions), "i": positions})
     ordered = table.take(pc.sort_indices(table, sort_keys=[("e", "ascending"), ("k", "ascending")]))
     sorted_emails = ordered.column("e").combine_chunks()
-    same_as_previous = pc.equal(sorted_emails[1:], sorted_emails[:-1]).to_numpy(zero_copy_only=False)
+    same_as_previous = pc.equal(sorted_emails[1:], sorted_emails[:-1]).to_numpy(
+        zero_copy_only=False
+    )
     later = ordered.column("i").to_numpy()[1:][same_as_previous]
     mask[later] = True
     return mask
@@ -538,7 +543,10 @@ def _dropped(
                 )
             )
     if not parts:
-        empty = {key: pa.array([], keys.type), "reason": pa.array([], pa.string()),
-                 "skipped": pa.array([], pa.bool_())}
+        empty = {
+            key: pa.array([], keys.type),
+            "reason": pa.array([], pa.string()),
+            "skipped": pa.array([], pa.bool_()),
+        }
         return pa.table(empty)
     return pa.concat_tables(parts)

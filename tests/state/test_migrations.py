@@ -133,31 +133,37 @@ AT = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
 def write_at_0001(engine):
     """Rows as a Herald at revision 0001 wrote them: a segment with history, a campaign."""
+
+    def insert(conn, table, **values):
+        return conn.execute(table.insert().values(**values)).inserted_primary_key[0]
+
+    ids = {}
     with engine.begin() as conn:
-        for id_, kind, name in ((1, "segment", "vip"), (2, "campaign", "spring")):
-            conn.execute(
-                definitions.insert().values(
-                    id=id_, kind=kind, name=name, description="old", created_at=AT, updated_at=AT
-                )
+        for kind, name, statuses in (("segment", "vip", ["retired", "active"]),
+                                     ("campaign", "spring", ["active"])):  # fmt: skip
+            ids[name] = definition_id = insert(
+                conn, definitions, kind=kind, name=name, created_at=AT, updated_at=AT
             )
-        for id_, definition_id, version, status in ((1, 1, 1, "retired"), (2, 1, 2, "active"),
-                                                    (3, 2, 1, "active")):  # fmt: skip
-            conn.execute(
-                definition_versions.insert().values(
-                    id=id_,
+            for version, status in enumerate(statuses, start=1):
+                insert(
+                    conn,
+                    definition_versions,
                     definition_id=definition_id,
                     version=version,
                     status=status,
                     definition_json=f'{{"v":{version}}}',
-                    content_hash=f"{id_:064x}",
+                    content_hash=f"{version:064x}",
                     created_at=AT,
                     activated_at=AT,
                 )
-            )
-        conn.execute(
-            insights.insert().values(
-                definition_id=1, version=2, computed_at=AT, as_of=AT, metrics_json='{"count":42}'
-            )
+        insert(
+            conn,
+            insights,
+            definition_id=ids["vip"],
+            version=2,
+            computed_at=AT,
+            as_of=AT,
+            metrics_json='{"count":42}',
         )
 
 
