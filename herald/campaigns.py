@@ -51,8 +51,23 @@ class Build:
 
 
 def campaign_to_dict(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What the state store keeps: the definition as written, without kind/status keys."""
-    return {k: v for k, v in doc.items() if k not in ("kind", "status")}
+    """What the state store keeps: the definition as written, without kind/status keys, with
+    YAML's dates and times as ISO text so it is plain JSON.
+
+    >>> campaign_to_dict({"kind": "campaign", "name": "A", "launch_date": dt.date(2026, 12, 1)})
+    {'name': 'A', 'launch_date': '2026-12-01'}
+    """
+    return {k: _json_safe(v) for k, v in doc.items() if k not in ("kind", "status")}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return value
 
 
 class Campaigns:

@@ -10,7 +10,9 @@ import click
 from herald.apply import apply_path
 from herald.cli._common import console, print_table
 from herald.cli.campaign import show_run
+from herald.cli.campaign import show_run
 from herald.cli.segment import print_insights
+from herald.runs.pipeline import run_campaign
 from herald.runs.pipeline import run_campaign
 from herald.demo.examples import examples_dir
 from herald.workspace import Workspace
@@ -50,16 +52,23 @@ def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh
     with Workspace.init(directory, database=DATABASE) as ws:
         console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
         _ensure_database(ws, customers, seed, fresh)
-        console.print("[bold]3.[/] Applying the example segments", markup=True)
-        applied = apply_path(ws, examples_dir() / "segments")
+        console.print("[bold]3.[/] Applying the example segments and campaign", markup=True)
+        applied = apply_path(ws, examples_dir())
         print_table(
-            None, ["segment", "version", "action"], [(a.name, a.version, a.action) for a in applied]
+            None,
+            ["kind", "name", "version", "action"],
+            [(a.kind, a.name, a.version, a.action) for a in applied],
         )
         console.print("[bold]4.[/] Segment insights", markup=True)
-        print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in applied])
+        segments = [a for a in applied if a.kind == "segment"]
+        print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in segments])
+        for campaign in (a for a in applied if a.kind == "campaign"):
+            console.print(f"[bold]5.[/] Running the campaign '{campaign.name}'", markup=True)
+            show_run(run_campaign(ws, campaign.name))
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
-        '`herald segment sql "Lapsed VIPs"` or `herald segment preview "High Value"`.',
+        '`herald campaign preview "Spring Reactivation"` or '
+        '`herald campaign recipients "Spring Reactivation"`.',
         markup=True,
     )
 
