@@ -155,12 +155,12 @@ def test_set_status_records_it_with_the_time(store):
     assert store.campaign_status("spring") == scheduled
 
 
-@pytest.mark.parametrize("status", STATUSES)
-def test_every_status_can_be_set(store, status):
+def test_every_status_can_be_set(store):
     campaign(store)
 
-    assert store.set_campaign_status("spring", status).status == status
-    assert store.campaign_status("spring").status == status
+    for status in [*STATUSES, "draft"]:
+        assert store.set_campaign_status("spring", status).status == status
+        assert store.campaign_status("spring").status == status
 
 
 def test_setting_the_current_status_again_writes_nothing(store):
@@ -274,25 +274,23 @@ def test_a_scheduled_campaign_can_be_deleted(store):
     assert store.list("campaign") == []
 
 
-@pytest.mark.parametrize(
-    ("status", "hint"),
-    [
-        ("delivered", "archive it instead"),
-        ("error", "archive it instead"),
-        ("running", "only draft and scheduled campaigns can be deleted; let the run finish"),
-        ("archived", "archived campaigns are kept with their run history"),
-    ],
-)
-def test_other_campaigns_cannot_be_deleted(store, status, hint):
-    campaign(store, active=True)
-    state = store.set_campaign_status("spring", status)
+def test_other_campaigns_cannot_be_deleted(store):
+    hints = {
+        "delivered": "archive it instead",
+        "error": "archive it instead",
+        "running": "only draft and scheduled campaigns can be deleted; let the run finish",
+        "archived": "archived campaigns are kept with their run history",
+    }
+    for status, hint in hints.items():
+        name = campaign(store, status, active=True)
+        state = store.set_campaign_status(name, status)
 
-    with pytest.raises(StateError) as caught:
-        store.delete("campaign", "spring")
+        with pytest.raises(StateError) as caught:
+            store.delete("campaign", name)
 
-    assert str(caught.value) == f"campaign 'spring' is {status}; {hint}"
-    assert store.campaign_status("spring") == state
-    assert len(store.versions("campaign", "spring")) == 1
+        assert str(caught.value) == f"campaign '{status}' is {status}; {hint}"
+        assert store.campaign_status(name) == state
+        assert len(store.versions("campaign", name)) == 1
 
 
 def test_a_recreated_name_is_a_new_campaign_with_a_new_uid(store):
