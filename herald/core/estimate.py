@@ -1,0 +1,156 @@
+"""How long a Klaviyo delivery takes under Klaviyo's rate limits, before anything is sent.
+
+Limits are per account and per endpoint: a burst window (1 s) and a steady window (60 s).
+The calls a delivery needs are planned per list (find or create the list, bulk imports for
+adds, job polls, profile-id look-ups and relationship deletes for removes); the time is the
+sum over the sequential phases of the time the limits allow for that phase's calls, summed
+over every list (the limits are shared by the whole account).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+IMPORT_BATCH = 10_000  # profiles per bulk import job
+IMPORT_BYTES = 5_000_000  # payload limit of a bulk import request
+REMOVE_BATCH = 1_000  # profile ids per relationship delete
+LOOKUP_BATCH = 100  # values per any() profile filter, and members per page
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A rate limit: ``burst`` calls per second and ``steady`` calls per minute."""
+
+    burst: int
+    steady: int
+    daily: int | None = None
+
+
+# From Klaviyo's spec (revision 2026-07-15, x-klaviyo-ratelimit); checked by a test.
+KLAVIYO_LIMITS: dict[str, Limit] = {
+    "get_lists": Limit(75, 750),
+    "create_list": Limit(10, 150, 150),
+    "bulk_import_profiles": Limit(10, 150),
+    "get_bulk_import_profiles_job": Limit(10, 150),
+    "get_bulk_import_profiles_jobs": Limit(10, 150),
+    "get_errors_for_bulk_import_profiles_job": Limit(10, 150),
+    "get_profiles": Limit(75, 750),
+    "get_profiles_for_list": Limit(75, 750),
+    "remove_profiles_from_list": Limit(10, 150),
+}
+
+PHASES = (
+    ("lists", ("get_lists", "create_list")),
+    ("adds", ("bulk_import_profiles", "get_errors_for_bulk_import_profiles_job")),
+    ("id look-ups", ("get_profiles", "get_profiles_for_list")),
+    ("removes", ("remove_profiles_from_list",)),
+)
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """What one list needs: how many profiles to add and remove, and what is known already."""
+
+    name: str
+    adds: int
+    removes: int
+    list_id_known: bool = False
+    list_exists: bool = False
+    list_size: int = 0
+    add_bytes: int = 0
+
+
+def time_for(calls: int, limit: Limit) -> float:
+    """Seconds the limits need to allow ``calls`` calls (the first goes at 0).
+
+    >>> time_for(1, Limit(10, 150)), time_for(10, Limit(10, 150)), time_for(151, Limit(10, 150))
+    (0.0, 0.9, 60.0)
+    """
+    if calls <= 1:
+        return 0.0
+    full_minutes, rest = divmod(calls - 1, limit.steady)
+    return full_minutes * 60.0 + rest / limit.burst
+
+
+def calls_for(plan: ListPlan) -> Counter[str]:
+    """The calls one list needs, per operation.
+
+    >>> dict(calls_for(ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)))
+    {'get_lists': 1, 'bulk_import_profiles': 3, 'get_profiles': 3, 'remove_profiles_from_list': 1}
+    """
+    calls: Counter[str] = Counter()
+    if not plan.list_id_known:
+        calls["get_lists"] += 1
+        if not plan.list_exists:
+            calls["create_list"] += 1
+    jobs = max(math.ceil(plan.adds / IMPORT_BATCH), math.ceil(plan.add_bytes / IMPORT_BYTES))
+    if jobs:
+        calls["bulk_import_profiles"] += jobs
+    if plan.removes:
+        by_filter = math.ceil(plan.removes / LOOKUP_BATCH)
+        by_members = math.ceil(plan.list_size / LOOKUP_BATCH)
+        lookup = "get_profiles" if by_filter <= by_members else "get_profiles_for_list"
+        calls[lookup] += min(by_filter, by_members)
+        calls["remove_profiles_from_list"] += math.ceil(plan.removes / REMOVE_BATCH)
+    return calls
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Calls per operation and the seconds each phase needs, for a set of lists."""
+
+    calls: Mapping[str, int]
+    phase_seconds: Mapping[str, float]
+    lists_to_create: int
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phase_seconds.values())
+
+
+def estimate(
+    plans: Iterable[ListPlan],
+    limits: Mapping[str, Limit] = KLAVIYO_LIMITS,
+    *,
+    poll_interval: float = 5.0,
+) -> Estimate:
+    """The calls and time a delivery needs under ``limits``.
+
+    Jobs are polled together (one listing call per ``poll_interval`` covers up to 100 jobs),
+    so polling costs little and adds one interval after the last import.
+
+    >>> e = estimate([ListPlan("A", adds=1_000_000, removes=0)])
+    >>> e.calls["bulk_import_profiles"], round(e.seconds, 1)
+    (100, 14.9)
+    """
+    total: Counter[str] = Counter()
+    for plan in plans:
+        total.update(calls_for(plan))
+    phases = {}
+    for phase, operations in PHASES:
+        # Operations of one phase run concurrently, each under its own limit.
+        phases[phase] = max((time_for(total[op], limits[op]) for op in operations if total[op]), default=0.0)
+    if total["bulk_import_profiles"]:
+        phases["adds"] += poll_interval
+        total["get_bulk_import_profiles_jobs"] = math.ceil(phases["adds"] / poll_interval) + 1
+    warnings = []
+    create = limits["create_list"]
+    if create.daily is not None and total["create_list"] > create.daily:
+        warnings.append(
+            f"{total['create_list']} lists to create, but Klaviyo allows {create.daily} a day: "
+            "the rest wait for the next day"
+        )
+    return Estimate(dict(total), phases, total["create_list"], tuple(warnings))
+
+
+def sftp_seconds(total_bytes: int, *, bandwidth: float = 5_000_000, overhead: float = 30.0) -> float:
+    """Upload time of the same profiles as one CSV over SFTP (Klaviyo imports it afterwards).
+
+    >>> sftp_seconds(50_000_000)
+    40.0
+    """
+    return overhead + total_bytes / bandwidth
