@@ -78,8 +78,13 @@ def run_campaign(ws: Workspace, name: str, *, today: dt.date | None = None) -> R
     """Run a campaign once: build, snapshot, deliver to file destinations, log recipients."""
     build = ws.campaigns.build(name, today=today)
     store = ws.store
-    run = store.create_run(name, build.version, as_of=build.as_of, pins=build.pins)
+    # The status check comes first: a campaign that cannot run leaves no run behind.
     store.set_campaign_status(name, "running", expected=("draft", "scheduled", "delivered", "error"))
+    try:
+        run = store.create_run(name, build.version, as_of=build.as_of, pins=build.pins)
+    except BaseException:
+        store.set_campaign_status(name, "error")
+        raise
     folder = runs_dir(ws) / run.id
     try:
         snapshot = folder / "recipients.parquet"

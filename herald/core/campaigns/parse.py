@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from herald.core.campaigns.model import (
     AttributeMapping,
@@ -177,7 +178,7 @@ def _delivery(doc: Any) -> Delivery:
     mode = doc.get("schedule", "once")
     if mode not in ("once", "recurring"):
         _fail(f"schedule must be 'once' or 'recurring', got {mode!r}", "delivery.schedule")
-    timezone = _optional_text(doc.get("timezone"), "delivery.timezone") or "UTC"
+    timezone = _timezone(doc.get("timezone"))
     if mode == "once":
         for key in ("cadence", "cron", "start", "end"):
             if key in doc:
@@ -195,6 +196,8 @@ def _delivery(doc: Any) -> Delivery:
         _fail("give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron")
     if cron is not None and len(cron.split()) != 5:
         _fail(f"cron '{cron}' must have 5 fields: minute hour day month weekday", "delivery.cron")
+    if cron is not None:
+        _check_cron(cron)
     end_on, end_after = _end(doc.get("end", "never"))
     return Delivery(
         "recurring",
@@ -205,6 +208,43 @@ def _delivery(doc: Any) -> Delivery:
         end_on=end_on,
         end_after=end_after,
     )
+
+
+def _timezone(value: Any) -> str:
+    """An IANA time zone name (runs date one-time files in it), checked here, not at run time."""
+    name = _optional_text(value, "delivery.timezone") or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        hint = did_you_mean(name, available_timezones())
+        _fail(f"unknown time zone '{name}'.{hint} Use an IANA name such as 'America/Los_Angeles'", "delivery.timezone")
+    return name
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+_CRON_NAMES = {
+    "month": {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    "weekday": {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+}
+_CRON_ITEM = re.compile(r"^(?:\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
+
+
+def _check_cron(cron: str) -> None:
+    """Each of the 5 fields is ``*``, a value, a range, a step or a list of them, in range."""
+    for text, (field_name, low, high) in zip(cron.split(), _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            match = _CRON_ITEM.match(item)
+            if match is None or match.group(3) == "0":
+                _fail(f"cron '{cron}': {field_name} '{item}' is not *, a value, a range, a step or a list", "delivery.cron")
+            for value in match.group(1, 2):
+                if value is None:
+                    continue
+                number = _CRON_NAMES.get(field_name, {}).get(value.lower())
+                if number is None and not value.isdigit():
+                    _fail(f"cron '{cron}': {field_name} '{value}' is not a number", "delivery.cron")
+                number = int(value) if number is None else number
+                if not low <= number <= high:
+                    _fail(f"cron '{cron}': {field_name} {number} is not between {low} and {high}", "delivery.cron")
 
 
 def _end(value: Any) -> tuple[dt.date | None, int | None]:
