@@ -11,6 +11,8 @@ The public API::
 
 from __future__ import annotations
 
+from herald.core.campaigns.model import Campaign
+from herald.core.campaigns.parse import parse_campaign
 from herald.core.catalog import Catalog
 from herald.core.insights import Insights
 from herald.core.segments import (
@@ -35,6 +37,7 @@ from herald.exceptions import (
     SegmentError,
     StateError,
 )
+from herald.runs.pipeline import preview_campaign, run_campaign, sample_campaign
 from herald.workspace import Workspace
 
 __version__ = "0.1.0"
@@ -43,6 +46,7 @@ __all__ = [
     "All",
     "Any_",
     "Attribute",
+    "Campaign",
     "Catalog",
     "ConfigError",
     "DefinitionError",
@@ -60,6 +64,10 @@ __all__ = [
     "Workspace",
     "__version__",
     "compile_segment",
+    "parse_campaign",
     "parse_segment",
+    "preview_campaign",
+    "run_campaign",
+    "sample_campaign",
     "segment_to_dict",
 ]
