@@ -25,20 +25,40 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import git_revision, machine, write_section  # noqa: E402
+from _report import git_revision, machine, write_section
 
 DATA = Path(__file__).resolve().parent / ".data"
 AS_OF = dt.date(2026, 6, 30)
 SALT = "bench-campaign-salt"
 SEGMENTS = [
-    {"name": "B Purchasers", "status": "active",
-     "where": {"attribute": "Transaction_Attributes_Extended.lifetime_order_frequency", "op": ">=", "value": 1}},
-    {"name": "B Employees", "status": "active",
-     "where": {"attribute": "Customer_Attributes.is_employee", "op": "is true"}},
-    {"name": "B No Email", "status": "active",
-     "where": {"attribute": "Customer_360.email", "op": "is empty"}},
-    {"name": "B VIP", "status": "active",
-     "where": {"attribute": "Transaction_Attributes_Extended.lifetime_order_revenue", "op": ">", "value": 2000}},
+    {
+        "name": "B Purchasers",
+        "status": "active",
+        "where": {
+            "attribute": "Transaction_Attributes_Extended.lifetime_order_frequency",
+            "op": ">=",
+            "value": 1,
+        },
+    },
+    {
+        "name": "B Employees",
+        "status": "active",
+        "where": {"attribute": "Customer_Attributes.is_employee", "op": "is true"},
+    },
+    {
+        "name": "B No Email",
+        "status": "active",
+        "where": {"attribute": "Customer_360.email", "op": "is empty"},
+    },
+    {
+        "name": "B VIP",
+        "status": "active",
+        "where": {
+            "attribute": "Transaction_Attributes_Extended.lifetime_order_revenue",
+            "op": ">",
+            "value": 2000,
+        },
+    },
 ]
 WEST = ["CA", "OR", "WA"]
 TIERS = ["Gold", "Platinum"]
@@ -46,13 +66,26 @@ TIERS = ["Gold", "Platinum"]
 
 def groups(prefix: str) -> list[dict]:
     return [
-        {"name": f"{prefix} A", "percent": 45, "destinations": [{"destination": "files", "attributes": ATTRIBUTES}]},
-        {"name": f"{prefix} B", "percent": 45, "destinations": [{"destination": "files", "attributes": ATTRIBUTES}]},
+        {
+            "name": f"{prefix} A",
+            "percent": 45,
+            "destinations": [{"destination": "files", "attributes": ATTRIBUTES}],
+        },
+        {
+            "name": f"{prefix} B",
+            "percent": 45,
+            "destinations": [{"destination": "files", "attributes": ATTRIBUTES}],
+        },
         {"name": f"{prefix} Control", "percent": 10, "control": True},
     ]
 
 
-ATTRIBUTES = ["email", {"given_name": "first_name"}, {"surname": "last_name"}, {"Customer_360.state": "region"}]
+ATTRIBUTES = [
+    "email",
+    {"given_name": "first_name"},
+    {"surname": "last_name"},
+    {"Customer_360.state": "region"},
+]
 CAMPAIGN = {
     "kind": "campaign",
     "name": "Bench",
@@ -60,8 +93,16 @@ CAMPAIGN = {
     "exclude": ["B Employees", "B No Email"],
     "sub_audiences": [
         {"name": "VIP", "segment": "B VIP", "groups": groups("VIP")},
-        {"name": "West", "where": {"attribute": "Customer_360.state", "op": "in list", "values": WEST}, "groups": groups("West")},
-        {"name": "Loyal", "where": {"attribute": "Customer_360.loyalty_tier", "op": "in list", "values": TIERS}, "groups": groups("Loyal")},
+        {
+            "name": "West",
+            "where": {"attribute": "Customer_360.state", "op": "in list", "values": WEST},
+            "groups": groups("West"),
+        },
+        {
+            "name": "Loyal",
+            "where": {"attribute": "Customer_360.loyalty_tier", "op": "in list", "values": TIERS},
+            "groups": groups("Loyal"),
+        },
     ],
 }
 
@@ -85,14 +126,19 @@ def run_herald(db: Path, out: Path) -> dict:
     from herald.core.segments import parse_segment
     from herald.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as tmp, Workspace.init(tmp, database=str(db.resolve())) as ws:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Workspace.init(tmp, database=str(db.resolve())) as ws,
+    ):
         for doc in SEGMENTS:
             ws.segments.apply(parse_segment(doc))
         ws.campaigns.apply(CAMPAIGN)
         ws.store.campaign_uid("Bench")
         started = time.perf_counter()
         build = ws.campaigns.build("Bench", today=AS_OF)
-        build = build.__class__(**{**build.__dict__, "query": _with_salt(build.query, ws.store.campaign_uid("Bench"))})
+        build = build.__class__(
+            **{**build.__dict__, "query": _with_salt(build.query, ws.store.campaign_uid("Bench"))}
+        )
         rows = ws.campaigns.write_snapshot(build, out)
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()}
@@ -125,7 +171,9 @@ def run_pandas(db: Path, out: Path) -> dict:
 
     c360 = load("SELECT amperity_id, email, state, loyalty_tier FROM Customer_360")
     ca = load("SELECT amperity_id, is_employee FROM Customer_Attributes")
-    tae = load("SELECT amperity_id, lifetime_order_frequency, lifetime_order_revenue FROM Transaction_Attributes_Extended")
+    tae = load(
+        "SELECT amperity_id, lifetime_order_frequency, lifetime_order_revenue FROM Transaction_Attributes_Extended"
+    )
     mc = load("SELECT amperity_id, email, given_name, surname FROM Merged_Customers")
     con.close()
 
@@ -134,9 +182,15 @@ def run_pandas(db: Path, out: Path) -> dict:
     email = c360["email"].astype(object)
     no_email = set(c360.loc[email.isna() | (email.str.strip(" \t\r\n") == ""), "amperity_id"])
     vip = set(tae.loc[tae["lifetime_order_revenue"] > 2000, "amperity_id"])
-    aud = c360[c360["amperity_id"].isin(purchasers) & ~c360["amperity_id"].isin(employees | no_email)].copy()
+    aud = c360[
+        c360["amperity_id"].isin(purchasers) & ~c360["amperity_id"].isin(employees | no_email)
+    ].copy()
     state, tier = aud["state"].astype(object), aud["loyalty_tier"].astype(object)
-    conditions = [aud["amperity_id"].isin(vip), state.isin(WEST).fillna(False), tier.isin(TIERS).fillna(False)]
+    conditions = [
+        aud["amperity_id"].isin(vip),
+        state.isin(WEST).fillna(False),
+        tier.isin(TIERS).fillna(False),
+    ]
     aud["sub_ix"] = np.select([c.to_numpy(dtype=bool) for c in conditions], [0, 1, 2], default=3)
     aud = aud[aud["sub_ix"] < 3]
     keys = aud["amperity_id"].astype(object)
@@ -160,7 +214,18 @@ def run_pandas(db: Path, out: Path) -> dict:
         parts.append(part)
     result = pd.concat(parts).merge(mc, on="amperity_id", how="left")
     result = result.rename(columns={"state": "Customer_360.state"})
-    result = result[["amperity_id", "sub_audience", "group", "is_control", "email", "given_name", "surname", "Customer_360.state"]]
+    result = result[
+        [
+            "amperity_id",
+            "sub_audience",
+            "group",
+            "is_control",
+            "email",
+            "given_name",
+            "surname",
+            "Customer_360.state",
+        ]
+    ]
     result.to_parquet(out, index=False)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": len(result), "peak_rss_mb": peak_rss_mb()}
@@ -179,8 +244,12 @@ def compare(a: Path, b: Path) -> int:
 
 
 def in_child(side: str, db: Path, out: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--side", side, "--db", str(db), "--out", str(out)],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--side", side, "--db", str(db), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -208,14 +277,14 @@ Command: `python bench/campaigns.py --customers {args.customers}` · revision {g
 Machine: {machine()}
 Data: {args.customers:,} customers (demo generator, seed 7, as of {AS_OF}).
 Campaign: 1 include and 2 exclude segments; 3 sub-audiences (segment, criteria, criteria; first match) of 3 groups each (45/45/10 control); email and 3 more attributes; full build to one Parquet snapshot.
-Result: {herald['rows']:,} recipients; the two snapshots are identical row for row.
+Result: {herald["rows"]:,} recipients; the two snapshots are identical row for row.
 
 | | time | peak RSS |
 |---|---|---|
-| Herald (DuckDB): compile + one query to Parquet | {herald['seconds']:.2f} s | {herald['peak_rss_mb']:,.0f} MB |
-| pandas baseline: load + compute + Parquet | {pandas['seconds']:.2f} s | {pandas['peak_rss_mb']:,.0f} MB |
+| Herald (DuckDB): compile + one query to Parquet | {herald["seconds"]:.2f} s | {herald["peak_rss_mb"]:,.0f} MB |
+| pandas baseline: load + compute + Parquet | {pandas["seconds"]:.2f} s | {pandas["peak_rss_mb"]:,.0f} MB |
 
-Ratio: Herald is **{pandas['seconds'] / herald['seconds']:.1f}×** faster and uses {pandas['peak_rss_mb'] / herald['peak_rss_mb']:.1f}× less memory. Target: ≤ 15 s and ≤ 3 GB peak RSS.
+Ratio: Herald is **{pandas["seconds"] / herald["seconds"]:.1f}×** faster and uses {pandas["peak_rss_mb"] / herald["peak_rss_mb"]:.1f}× less memory. Target: ≤ 15 s and ≤ 3 GB peak RSS.
 """
     write_section("campaigns", body)
     print(body)

@@ -80,7 +80,10 @@ def run_herald(db: Path, repeats: int) -> dict:
     from herald.core.segments import parse_segment
     from herald.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as tmp, Workspace.init(tmp, database=str(db.resolve())) as ws:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Workspace.init(tmp, database=str(db.resolve())) as ws,
+    ):
         ws.segments.apply(parse_segment(SEGMENT))
         times, result = [], None
         for _ in range(repeats):
@@ -110,7 +113,9 @@ def run_pandas(db: Path) -> dict:
         "SELECT amperity_id, lifetime_order_revenue, l12m_order_frequency, l12m_order_revenue "
         "FROM Transaction_Attributes_Extended"
     )
-    tx = load("SELECT amperity_id, order_id, order_datetime, purchase_channel FROM Unified_Transactions")
+    tx = load(
+        "SELECT amperity_id, order_id, order_datetime, purchase_channel FROM Unified_Transactions"
+    )
     con.close()
     loaded = time.perf_counter()
 

@@ -97,7 +97,16 @@ def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
         results.append(Applied("segment", seg.name, result.version.version, result.action, source))
     for doc, source in campaigns:
         stored, warnings = workspace.campaigns.apply(doc, source=source)
-        results.append(Applied("campaign", stored.version.name, stored.version.version, stored.action, source, warnings))
+        results.append(
+            Applied(
+                "campaign",
+                stored.version.name,
+                stored.version.version,
+                stored.action,
+                source,
+                warnings,
+            )
+        )
     return results
 
 
@@ -109,7 +118,9 @@ def _kind(doc: dict[str, Any], source: str) -> str:
     return str(kind)
 
 
-def _check_campaigns(workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]) -> None:
+def _check_campaigns(
+    workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]
+) -> None:
     seen: dict[str, str] = {}
     for doc, source in campaigns:
         campaign = workspace.campaigns.parse(doc, source=source)

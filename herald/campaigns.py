@@ -16,7 +16,12 @@ from sqlglot import exp
 from herald.core.campaigns.audience import AudienceContext, attribute_sources, audience_query
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.parse import parse_campaign
-from herald.core.campaigns.validate import Resolved, Warning_, resolve_destinations, validate_campaign
+from herald.core.campaigns.validate import (
+    Resolved,
+    Warning_,
+    resolve_destinations,
+    validate_campaign,
+)
 from herald.core.catalog import did_you_mean
 from herald.core.destinations import KINDS, DestinationKind
 from herald.core.segments.model import Segment
@@ -127,7 +132,9 @@ class Campaigns:
             )
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
-                    self.ws.segments.compile(Segment(name=sub.name, where=sub.where), pending=pending)
+                    self.ws.segments.compile(
+                        Segment(name=sub.name, where=sub.where), pending=pending
+                    )
         except CampaignError as error:
             raise error.located(source=source) from None
         except SegmentError as error:
@@ -163,8 +170,12 @@ class Campaigns:
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")
             if current.definition != stored:
-                self.ws.store.set_campaign_status(campaign.name, "draft", expected=("draft", "delivered", "error"))
-        result = self.ws.store.apply(KIND, campaign.name, stored, status="active", description=campaign.description)
+                self.ws.store.set_campaign_status(
+                    campaign.name, "draft", expected=("draft", "delivered", "error")
+                )
+        result = self.ws.store.apply(
+            KIND, campaign.name, stored, status="active", description=campaign.description
+        )
         self.ws.store.campaign_uid(campaign.name)  # the split's salt exists from the start
         return result, warnings
 
@@ -184,13 +195,18 @@ class Campaigns:
             today=today or as_of.date(),
             resolve_segment=lambda segment: self._pinned(segment, pins),
             salt=self.ws.store.campaign_uid(name),
-            attributes_table=campaign.attributes_table or self.ws.settings.database.attributes_table,
+            attributes_table=campaign.attributes_table
+            or self.ws.settings.database.attributes_table,
             dialect=self.ws.engine.dialect,
         )
-        resolved = resolve_destinations(campaign, self.ws.catalog, self.destinations(), attributes_table=ctx.attributes_table)
+        resolved = resolve_destinations(
+            campaign, self.ws.catalog, self.destinations(), attributes_table=ctx.attributes_table
+        )
         sources = attribute_sources(resolved)
         query = audience_query(campaign, ctx, sources)
-        return Build(campaign, version, query, resolved, sources, dict(pins.versions), as_of, warnings)
+        return Build(
+            campaign, version, query, resolved, sources, dict(pins.versions), as_of, warnings
+        )
 
     def _pinned(self, name: str, pins: Pins) -> Segment:
         stored = self.ws.store.get("segment", name, "active")

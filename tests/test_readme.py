@@ -19,10 +19,12 @@ def python_api_example() -> str:
     return match.group(1)
 
 
-def test_python_api_example_runs(tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_api_example_runs(
+    tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     Workspace.init(tmp_path / "herald-demo", database=str(demo_db)).close()
     monkeypatch.chdir(tmp_path)
-    exec(compile(python_api_example(), "README.md", "exec"), {})  # noqa: S102 - our own docs
+    exec(compile(python_api_example(), "README.md", "exec"), {})
     exported = list((tmp_path / "herald-demo" / "exports").glob("CA_Winback_Offer_*.csv"))
     assert len(exported) == 1
 

@@ -8,6 +8,7 @@ import decimal
 import functools
 import json
 import sys
+from pathlib import PurePath
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -67,6 +68,8 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 

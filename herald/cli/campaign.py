@@ -9,10 +9,23 @@ import click
 import yaml
 
 from herald.apply import read_documents
-from herald.cli._common import console, err_console, json_option, print_json, print_table, with_workspace
+from herald.cli._common import (
+    console,
+    err_console,
+    json_option,
+    print_json,
+    print_table,
+    with_workspace,
+)
 from herald.core.campaigns.validate import Warning_
 from herald.exceptions import DefinitionError, NotFoundError
-from herald.runs.pipeline import RunResult, preview_campaign, run_campaign, runs_dir, sample_campaign
+from herald.runs.pipeline import (
+    RunResult,
+    preview_campaign,
+    run_campaign,
+    runs_dir,
+    sample_campaign,
+)
 from herald.runs.snapshots import read_recipients
 from herald.workspace import Workspace
 
@@ -58,12 +71,23 @@ def list_(ws: Workspace, as_json: bool) -> None:
     for item in ws.store.list("campaign"):
         state = ws.store.campaign_status(item.name)
         last = ws.store.last_run(item.name)
-        rows.append({"name": item.name, "version": item.active_version, "status": state.status,
-                     "last_delivered": last.finished_at if last else None, "description": item.description})
+        rows.append(
+            {
+                "name": item.name,
+                "version": item.active_version,
+                "status": state.status,
+                "last_delivered": last.finished_at if last else None,
+                "description": item.description,
+            }
+        )
     if as_json:
         print_json(rows)
         return
-    print_table(None, ["name", "version", "status", "last delivered", "description"], [tuple(r.values()) for r in rows])
+    print_table(
+        None,
+        ["name", "version", "status", "last delivered", "description"],
+        [tuple(r.values()) for r in rows],
+    )
 
 
 @command.command("show")
@@ -80,10 +104,20 @@ def show(ws: Workspace, name: str, as_json: bool) -> None:
     stored = ws.store.get("campaign", name, "active")
     state = ws.store.campaign_status(name)
     if as_json:
-        print_json({"name": name, "version": stored.version, "status": state.status, "uid": state.uid,
-                    "definition": stored.definition})
+        print_json(
+            {
+                "name": name,
+                "version": stored.version,
+                "status": state.status,
+                "uid": state.uid,
+                "definition": stored.definition,
+            }
+        )
         return
-    console.print(f"[bold]{name}[/]  version {stored.version}, status {state.status}, split salt {state.uid}", markup=True)
+    console.print(
+        f"[bold]{name}[/]  version {stored.version}, status {state.status}, split salt {state.uid}",
+        markup=True,
+    )
     console.print(yaml.safe_dump(stored.definition, sort_keys=False, allow_unicode=True).rstrip())
 
 
@@ -117,7 +151,9 @@ def apply(ws: Workspace, path: str) -> None:
     doc, source = _read_one(path)
     result, warnings = ws.campaigns.apply(doc, source=source)
     _print_warnings(warnings)
-    console.print(f"Campaign '{result.version.name}': version {result.version.version} ({result.action}).")
+    console.print(
+        f"Campaign '{result.version.name}': version {result.version.version} ({result.action})."
+    )
 
 
 def _counts_table(result: RunResult) -> None:
@@ -132,9 +168,23 @@ def _deliveries_table(result: RunResult, title: str) -> None:
     rows = []
     for d in result.deliveries:
         drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(d.drops.items())) or "—"
-        rows.append((d.sub_audience, d.group, d.destination, d.output_name, d.records, drops, d.status,
-                     str(d.path) if d.path else (d.message or "")))
-    print_table(title, ["sub-audience", "group", "destination", "name", "records", "dropped", "status", "file"], rows)
+        rows.append(
+            (
+                d.sub_audience,
+                d.group,
+                d.destination,
+                d.output_name,
+                d.records,
+                drops,
+                d.status,
+                str(d.path) if d.path else (d.message or ""),
+            )
+        )
+    print_table(
+        title,
+        ["sub-audience", "group", "destination", "name", "records", "dropped", "status", "file"],
+        rows,
+    )
 
 
 def _as_json(result: RunResult) -> dict[str, Any]:
@@ -168,8 +218,19 @@ def preview(ws: Workspace, name: str, as_json: bool) -> None:
 
 @command.command("test")
 @click.argument("name")
-@click.option("--records", "-n", default=10, show_default=True, type=click.IntRange(min=1), help="Rows per group.")
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for the sample files (default: .herald/tests/NAME).")
+@click.option(
+    "--records",
+    "-n",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows per group.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for the sample files (default: .herald/tests/NAME).",
+)
 @json_option
 @with_workspace
 def test(ws: Workspace, name: str, records: int, out: str | None, as_json: bool) -> None:
@@ -218,11 +279,15 @@ def show_run(result: RunResult) -> None:
 @command.command("recipients")
 @click.argument("name")
 @click.option("--run", "run_id", help="A run id (default: the last delivered run).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Export every row to this CSV file.")
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False), help="Export every row to this CSV file."
+)
 @click.option("--limit", default=20, show_default=True, help="Rows to print.")
 @json_option
 @with_workspace
-def recipients(ws: Workspace, name: str, run_id: str | None, csv_path: str | None, limit: int, as_json: bool) -> None:
+def recipients(
+    ws: Workspace, name: str, run_id: str | None, csv_path: str | None, limit: int, as_json: bool
+) -> None:
     """The recipients log of a run: one row per recipient and destination, control included.
 
     Example:
@@ -247,8 +312,11 @@ def recipients(ws: Workspace, name: str, run_id: str | None, csv_path: str | Non
     if as_json:
         print_json(rows)
         return
-    print_table(f"Run {run_.id}: {table.num_rows:,} rows (first {len(rows)})", table.column_names,
-                [tuple(r.values()) for r in rows])
+    print_table(
+        f"Run {run_.id}: {table.num_rows:,} rows (first {len(rows)})",
+        table.column_names,
+        [tuple(r.values()) for r in rows],
+    )
 
 
 @command.command("runs")
@@ -266,5 +334,18 @@ def runs(ws: Workspace, name: str, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
-    print_table(None, ["run", "version", "status", "started", "finished", "recipients"],
-                [(r.id, r.campaign_version, r.status, r.started_at, r.finished_at, (r.stats or {}).get("recipients")) for r in items])
+    print_table(
+        None,
+        ["run", "version", "status", "started", "finished", "recipients"],
+        [
+            (
+                r.id,
+                r.campaign_version,
+                r.status,
+                r.started_at,
+                r.finished_at,
+                (r.stats or {}).get("recipients"),
+            )
+            for r in items
+        ],
+    )

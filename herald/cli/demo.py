@@ -10,11 +10,9 @@ import click
 from herald.apply import apply_path
 from herald.cli._common import console, print_table
 from herald.cli.campaign import show_run
-from herald.cli.campaign import show_run
 from herald.cli.segment import print_insights
-from herald.runs.pipeline import run_campaign
-from herald.runs.pipeline import run_campaign
 from herald.demo.examples import examples_dir
+from herald.runs.pipeline import run_campaign
 from herald.workspace import Workspace
 
 DEFAULT_DIR = "herald-demo"

@@ -133,7 +133,9 @@ def estimate(
     phases = {}
     for phase, operations in PHASES:
         # Operations of one phase run concurrently, each under its own limit.
-        phases[phase] = max((time_for(total[op], limits[op]) for op in operations if total[op]), default=0.0)
+        phases[phase] = max(
+            (time_for(total[op], limits[op]) for op in operations if total[op]), default=0.0
+        )
     if total["bulk_import_profiles"]:
         phases["adds"] += poll_interval
         total["get_bulk_import_profiles_jobs"] = math.ceil(phases["adds"] / poll_interval) + 1
@@ -147,7 +149,9 @@ def estimate(
     return Estimate(dict(total), phases, total["create_list"], tuple(warnings))
 
 
-def sftp_seconds(total_bytes: int, *, bandwidth: float = 5_000_000, overhead: float = 30.0) -> float:
+def sftp_seconds(
+    total_bytes: int, *, bandwidth: float = 5_000_000, overhead: float = 30.0
+) -> float:
     """Upload time of the same profiles as one CSV over SFTP (Klaviyo imports it afterwards).
 
     >>> sftp_seconds(50_000_000)

@@ -49,6 +49,9 @@ def largest_remainder(size: int, basis_points: Sequence[int]) -> list[int]:
     >>> largest_remainder(1, [5000, 5000])
     [1, 0]
     """
+    if any(bp < 0 for bp in basis_points):
+        msg = "percentages cannot be negative"
+        raise ValueError(msg)
     if sum(basis_points) != BASIS:
         msg = f"percentages total {sum(basis_points) / 100:g} %, not 100 %"
         raise ValueError(msg)

@@ -114,7 +114,9 @@ def write_recipients_log(
         """
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        rows = con.execute(f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)").fetchall()
+        rows = con.execute(
+            f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
+        ).fetchall()
         partial.replace(target)
         return int(rows[0][0])
     finally:

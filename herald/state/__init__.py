@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from herald.state.models import (
     ApplyResult,
+    BatchRecord,
     CampaignState,
     DefinitionSummary,
     DefinitionVersion,
+    DeliveryRecord,
     InsightsRecord,
     Run,
     SaveResult,
@@ -18,9 +20,11 @@ from herald.state.store import StateStore
 
 __all__ = [
     "ApplyResult",
+    "BatchRecord",
     "CampaignState",
     "DefinitionSummary",
     "DefinitionVersion",
+    "DeliveryRecord",
     "InsightsRecord",
     "Run",
     "SaveResult",

@@ -175,3 +175,71 @@ runs = sa.Table(
     ),
     sa.Index("ix_runs_campaign_started_at", "campaign", "started_at"),
 )
+
+DELIVERY_STATUSES = ("pending", "planned", "running", "done", "failed")
+"""Where a list delivery is: pending until its batches are planned, then running, then done
+or failed (a failed delivery can be resumed)."""
+
+BATCH_KINDS = ("add", "update", "remove")
+"""What a batch does to a list: import new members, re-import changed ones, remove members."""
+
+BATCH_STATUSES = ("planned", "sent", "confirmed", "failed", "split")
+"""Where a batch is: planned before anything is sent, sent once the request returned (with
+its job id), confirmed when Klaviyo finished it, failed, or split into smaller batches."""
+
+list_ids = sa.Table(
+    "list_ids",
+    metadata,
+    # The list is found by name once and remembered: list creation has a daily cap.
+    sa.Column("destination", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(500), primary_key=True),
+    sa.Column("list_id", sa.String(100), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False),
+    sa.Column("sub_audience", sa.String(200), nullable=False),
+    sa.Column("group_name", sa.String(200), nullable=False),
+    sa.Column("list_name", sa.String(500), nullable=False),
+    sa.Column("list_id", sa.String(100), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("counts", sa.Text, nullable=True),  # JSON
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_id", "destination", "sub_audience", "group_name"),
+    sa.CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    # Rows [first_row, first_row + row_count) of the delivery's adds/updates/removes file.
+    sa.Column("first_row", sa.Integer, nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.String(100), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_one_of("kind", BATCH_KINDS), name="kind"),
+    sa.CheckConstraint(_one_of("status", BATCH_STATUSES), name="status"),
+    sa.CheckConstraint("row_count >= 1", name="rows_positive"),
+)

@@ -169,3 +169,81 @@ class Run:
     stats: dict[str, Any] | None
     error: str | None
     kind: RunKind
+
+
+DeliveryStatus = Literal["pending", "planned", "running", "done", "failed"]
+"""Where a list delivery is: pending, planned (batches recorded), running, done or failed."""
+
+BatchKind = Literal["add", "update", "remove"]
+"""What a batch does to a list."""
+
+BatchStatus = Literal["planned", "sent", "confirmed", "failed", "split"]
+"""Where a batch is: planned, sent (job id known), confirmed, failed, or split in halves."""
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One recipient group's delivery to one list, within one run.
+
+    Attributes:
+        id: the delivery's id in the state store.
+        run_id: the run it belongs to.
+        destination: the destination's name in herald.toml.
+        sub_audience: the group's sub-audience.
+        group: the recipient group.
+        list_name: the list's name at the destination.
+        list_id: the destination's id of the list, once known.
+        status: ``"pending"``, ``"planned"``, ``"running"``, ``"done"`` or ``"failed"``.
+        counts: figures (adds, removes, updates, sent, rejected, …) as recorded so far.
+        error: what went wrong, for a failed delivery.
+        created_at: when the delivery was first recorded (UTC).
+        updated_at: when it last changed (UTC).
+    """
+
+    id: int
+    run_id: str
+    destination: str
+    sub_audience: str
+    group: str
+    list_name: str
+    list_id: str | None
+    status: DeliveryStatus
+    counts: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch of a delivery: a row range of its adds, updates or removes file.
+
+    Attributes:
+        delivery_id: the delivery it belongs to.
+        seq: its number within the delivery (the order it was planned in).
+        kind: ``"add"``, ``"update"`` or ``"remove"``.
+        first_row: the first row of the range.
+        row_count: how many rows.
+        status: ``"planned"``, ``"sent"``, ``"confirmed"``, ``"failed"`` or ``"split"``.
+        job_id: the bulk import job's id, once the request returned.
+        attempts: how many times it was sent.
+        error: why it failed or was split.
+        created_at: when it was planned (UTC).
+        sent_at: when it was last sent (UTC).
+        confirmed_at: when it was confirmed (UTC).
+        updated_at: when it last changed (UTC).
+    """
+
+    delivery_id: int
+    seq: int
+    kind: BatchKind
+    first_row: int
+    row_count: int
+    status: BatchStatus
+    job_id: str | None
+    attempts: int
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    confirmed_at: datetime | None
+    updated_at: datetime

@@ -74,12 +74,20 @@ class Rig:
     """An in-memory DuckDB with ``Customer_360`` (and optional flag columns) and a set of
     active segments, over which campaigns are compiled by the real audience query."""
 
-    def __init__(self, keys: Sequence[str], flags: Mapping[str, Sequence[bool]] | None = None,
-                 segments: Sequence[Segment] = ()) -> None:
+    def __init__(
+        self,
+        keys: Sequence[str],
+        flags: Mapping[str, Sequence[bool]] | None = None,
+        segments: Sequence[Segment] = (),
+    ) -> None:
         flags = dict(flags or {})
         self.con = duckdb.connect()
-        table = pa.table({"amperity_id": pa.array(list(keys), pa.string()),
-                          **{name: pa.array(list(values), pa.bool_()) for name, values in flags.items()}})
+        table = pa.table(
+            {
+                "amperity_id": pa.array(list(keys), pa.string()),
+                **{name: pa.array(list(values), pa.bool_()) for name, values in flags.items()},
+            }
+        )
         self.con.register("incoming", table)
         # Row order of the table is the order of ``keys``: tests shuffle it on purpose.
         self.con.execute("CREATE TABLE Customer_360 AS SELECT * FROM incoming")
@@ -92,10 +100,14 @@ class Rig:
     def sql(self, campaign: Campaign | Mapping[str, Any], salt: str) -> str:
         if not isinstance(campaign, Campaign):
             campaign = parse_campaign(campaign)
-        ctx = AudienceContext(catalog=self.catalog, today=TODAY, resolve_segment=self.segments.__getitem__, salt=salt)
+        ctx = AudienceContext(
+            catalog=self.catalog, today=TODAY, resolve_segment=self.segments.__getitem__, salt=salt
+        )
         return audience_query(campaign, ctx).sql("duckdb")
 
-    def rows(self, campaign: Campaign | Mapping[str, Any], salt: str) -> list[tuple[str, str, str, bool]]:
+    def rows(
+        self, campaign: Campaign | Mapping[str, Any], salt: str
+    ) -> list[tuple[str, str, str, bool]]:
         """``(key, sub_audience, group, is_control)`` for every recipient."""
         return [tuple(r) for r in self.con.execute(self.sql(campaign, salt)).fetchall()]  # type: ignore[misc]
 
@@ -111,14 +123,23 @@ class Rig:
 
 def flag_segment(name: str, flag: str) -> Segment:
     """An active segment: customers whose boolean column ``flag`` is true."""
-    return parse_segment({"name": name, "status": "active",
-                          "where": {"all": [{"attribute": f"Customer_360.{flag}", "op": "is true"}]}})
+    return parse_segment(
+        {
+            "name": name,
+            "status": "active",
+            "where": {"all": [{"attribute": f"Customer_360.{flag}", "op": "is true"}]},
+        }
+    )
 
 
 def split_campaign(basis_points: Sequence[int], *, controls: Sequence[int] = ()) -> Campaign:
     """Everyone in one remainder split into groups ``G0, G1, …`` with these basis points."""
     groups = [
-        {"name": f"G{i}", "percent": f"{bp / 100:.2f}", **({"control": True} if i in controls else {"destinations": ["files"]})}
+        {
+            "name": f"G{i}",
+            "percent": f"{bp / 100:.2f}",
+            **({"control": True} if i in controls else {"destinations": ["files"]}),
+        }
         for i, bp in enumerate(basis_points)
     ]
     return parse_campaign({"name": "Split", "include": "Everyone", "remaining": {"groups": groups}})

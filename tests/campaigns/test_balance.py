@@ -41,7 +41,7 @@ def mann_whitney_z(x: Sequence[float], y: Sequence[float]) -> float:
     ranks = np.empty(n)
     _, starts, counts = np.unique(sorted_values, return_index=True, return_counts=True)
     for start, count in zip(starts, counts, strict=True):
-        ranks[order[start:start + count]] = start + (count + 1) / 2  # 1-based average rank
+        ranks[order[start : start + count]] = start + (count + 1) / 2  # 1-based average rank
     u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
     ties = float(np.sum(counts.astype(float) ** 3 - counts))
     variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
@@ -84,18 +84,31 @@ def customers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     path = tmp_path_factory.mktemp("balance") / "customers.duckdb"
     generate_demo_database(path, customers=20_000, seed=7, as_of=dt.date(2026, 6, 30))
-    yield path
+    return path
 
 
 def split(database: Path, percents: tuple[int, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Everyone split Treatment / Control by the real audience query; per group the lifetime
     revenue (NULL as 0: prospects) and the opt-in flag (NULL as false)."""
-    campaign = parse_campaign({"name": "Balance", "include": "Everyone", "remaining": {"groups": [
-        {"name": "Treatment", "percent": percents[0], "destinations": ["files"]},
-        {"name": "Control", "percent": percents[1], "control": True}]}})
+    campaign = parse_campaign(
+        {
+            "name": "Balance",
+            "include": "Everyone",
+            "remaining": {
+                "groups": [
+                    {"name": "Treatment", "percent": percents[0], "destinations": ["files"]},
+                    {"name": "Control", "percent": percents[1], "control": True},
+                ]
+            },
+        }
+    )
     with create_engine("duckdb", database=database) as engine:
-        ctx = AudienceContext(catalog=engine.catalog(), today=dt.date(2026, 6, 30),
-                              resolve_segment=lambda name: Segment(name, status="active"), salt=SALT)
+        ctx = AudienceContext(
+            catalog=engine.catalog(),
+            today=dt.date(2026, 6, 30),
+            resolve_segment=lambda name: Segment(name, status="active"),
+            salt=SALT,
+        )
         table = engine.query(audience_query(campaign, ctx, [REVENUE, OPTED_IN]))
     assert table.num_rows == 20_000
     groups = np.asarray(table.column("group").to_pylist())
@@ -111,11 +124,14 @@ def test_control_and_treatment_are_balanced(customers: Path, percents: tuple[int
 
     assert (len(rev_t), len(rev_c)) == (20_000 * percents[0] // 100, 20_000 * percents[1] // 100)
     revenue_p = two_sided_p(mann_whitney_z(rev_t, rev_c))
-    opt_in_p = two_sided_p(two_proportion_z(int(opt_t.sum()), len(opt_t), int(opt_c.sum()), len(opt_c)))
+    opt_in_p = two_sided_p(
+        two_proportion_z(int(opt_t.sum()), len(opt_t), int(opt_c.sum()), len(opt_c))
+    )
     assert revenue_p > ALPHA, f"lifetime revenue differs: p = {revenue_p:.5f}"
     assert opt_in_p > ALPHA, f"opt-in rate differs: p = {opt_in_p:.5f}"
     # The data is not degenerate: both traits vary.
-    assert 0 < opt_t.mean() < 1 and rev_t.std() > 0
+    assert 0 < opt_t.mean() < 1
+    assert rev_t.std() > 0
 
 
 def test_the_checks_detect_an_unbalanced_split(customers: Path) -> None:
@@ -129,4 +145,7 @@ def test_the_checks_detect_an_unbalanced_split(customers: Path) -> None:
     assert two_sided_p(mann_whitney_z(revenue[low], revenue[high])) < 1e-6
     by_opt_in = np.argsort(opted, kind="mergesort")
     a, b = by_opt_in[:10_000], by_opt_in[10_000:]
-    assert two_sided_p(two_proportion_z(int(opted[a].sum()), 10_000, int(opted[b].sum()), 10_000)) < 1e-6
+    assert (
+        two_sided_p(two_proportion_z(int(opted[a].sum()), 10_000, int(opted[b].sum()), 10_000))
+        < 1e-6
+    )

@@ -78,10 +78,21 @@ def log_counts(ws: Path, run_id: str) -> list[dict[str, Any]]:
                 GROUP BY ALL"""
         ).fetchall()
     found = {(r[0], r[1]): (r[2], r[3]) for r in rows}
-    order = [("Big Spenders", "Gold Voucher"), ("Big Spenders", "Holdout"),
-             ("All Remaining Recipients", "Newsletter"), ("All Remaining Recipients", "Rest Holdout")]
-    return [{"sub_audience": s, "group": g, "is_control": found[(s, g)][0], "recipients": found[(s, g)][1]}
-            for s, g in order]
+    order = [
+        ("Big Spenders", "Gold Voucher"),
+        ("Big Spenders", "Holdout"),
+        ("All Remaining Recipients", "Newsletter"),
+        ("All Remaining Recipients", "Rest Holdout"),
+    ]
+    return [
+        {
+            "sub_audience": s,
+            "group": g,
+            "is_control": found[(s, g)][0],
+            "recipients": found[(s, g)][1],
+        }
+        for s, g in order
+    ]
 
 
 def run_text(name: str) -> tuple[str, dict[str, Any]]:
@@ -95,8 +106,12 @@ def run_text(name: str) -> tuple[str, dict[str, Any]]:
 @pytest.fixture
 def delivered(applied: Path) -> dict[str, Any]:
     out, run_ = run_text(NAME)
-    return {"run": run_, "output": out, "counts": log_counts(applied, run_["id"]),
-            "deliveries": as_json("campaign", "preview", NAME)["deliveries"]}
+    return {
+        "run": run_,
+        "output": out,
+        "counts": log_counts(applied, run_["id"]),
+        "deliveries": as_json("campaign", "preview", NAME)["deliveries"],
+    }
 
 
 def test_run_and_test_print_json(applied: Path) -> None:
@@ -125,14 +140,23 @@ def test_apply_list_show_and_reapply_is_unchanged(applied: Path) -> None:
 
 
 def test_validate_writes_nothing(ws_dir: Path) -> None:
-    assert "Campaign 'Opt-In Offer' is valid (0 warning(s))." in ok("campaign", "validate", "-f", str(OFFER))
+    assert "Campaign 'Opt-In Offer' is valid (0 warning(s))." in ok(
+        "campaign", "validate", "-f", str(OFFER)
+    )
     assert as_json("campaign", "list") == []
 
 
-def test_run_writes_dated_csv_files_with_the_mapped_header(delivered: dict[str, Any], applied: Path, demo_db: Path) -> None:
+def test_run_writes_dated_csv_files_with_the_mapped_header(
+    delivered: dict[str, Any], applied: Path, demo_db: Path
+) -> None:
     run_ = delivered["run"]
     assert run_["status"] == "delivered"
-    day = dt.datetime.fromisoformat(run_["as_of"]).astimezone(ZoneInfo("America/Los_Angeles")).date().isoformat()
+    day = (
+        dt.datetime.fromisoformat(run_["as_of"])
+        .astimezone(ZoneInfo("America/Los_Angeles"))
+        .date()
+        .isoformat()
+    )
     exports = applied / "exports"
 
     assert sorted(p.name for p in exports.iterdir()) == sorted(
@@ -147,9 +171,16 @@ def test_run_writes_dated_csv_files_with_the_mapped_header(delivered: dict[str, 
     counts = {(c["sub_audience"], c["group"]): c["recipients"] for c in delivered["counts"]}
     high = sum(audience.values())
     assert counts[("Big Spenders", "Gold Voucher")] + counts[("Big Spenders", "Holdout")] == high
-    assert [counts[("Big Spenders", "Gold Voucher")], counts[("Big Spenders", "Holdout")]] == largest_remainder(high, [9000, 1000])
+    assert [
+        counts[("Big Spenders", "Gold Voucher")],
+        counts[("Big Spenders", "Holdout")],
+    ] == largest_remainder(high, [9000, 1000])
     rest = len(audience) - high
-    assert counts[("All Remaining Recipients", "Newsletter")] + counts[("All Remaining Recipients", "Rest Holdout")] == rest
+    assert (
+        counts[("All Remaining Recipients", "Newsletter")]
+        + counts[("All Remaining Recipients", "Rest Holdout")]
+        == rest
+    )
     assert len(rows) == counts[("Big Spenders", "Gold Voucher")]  # a CSV keeps every customer
     assert {r["amperity_id"] for r in rows} <= {k for k, hv in audience.items() if hv}
     assert {r["amperity_id"] for r in newsletter} <= {k for k, hv in audience.items() if not hv}
@@ -170,14 +201,25 @@ def test_drops_by_reason_are_reported(delivered: dict[str, Any]) -> None:
     assert "not sent" in delivered["output"]  # this version delivers to file destinations only
 
 
-def test_recipients_log_has_a_row_per_recipient_and_destination(delivered: dict[str, Any], applied: Path) -> None:
+def test_recipients_log_has_a_row_per_recipient_and_destination(
+    delivered: dict[str, Any], applied: Path
+) -> None:
     export = applied / "recipients.csv"
     out = ok("campaign", "recipients", NAME, "--csv", str(export))
     header, rows = read_csv(export)
     counts = {(c["sub_audience"], c["group"]): c["recipients"] for c in delivered["counts"]}
 
-    assert header == ["run_id", "campaign", "sub_audience", "group", "is_control", "destination",
-                      "delivered_at", "launch_date", "amperity_id"]
+    assert header == [
+        "run_id",
+        "campaign",
+        "sub_audience",
+        "group",
+        "is_control",
+        "destination",
+        "delivered_at",
+        "launch_date",
+        "amperity_id",
+    ]
     assert f"Wrote {len(rows):,} rows" in out
     per_route = Counter((r["group"], r["destination"], r["is_control"]) for r in rows)
     assert per_route == {
@@ -187,7 +229,9 @@ def test_recipients_log_has_a_row_per_recipient_and_destination(delivered: dict[
         ("Newsletter", "klaviyo", "false"): counts[("All Remaining Recipients", "Newsletter")],
         ("Rest Holdout", "", "true"): counts[("All Remaining Recipients", "Rest Holdout")],
     }
-    assert len({(r["amperity_id"], r["destination"]) for r in rows}) == len(rows)  # once per destination
+    assert len({(r["amperity_id"], r["destination"]) for r in rows}) == len(
+        rows
+    )  # once per destination
     assert {r["run_id"] for r in rows} == {delivered["run"]["id"]}
     assert {r["launch_date"] for r in rows} == {"2026-12-01"}
     printed = as_json("campaign", "recipients", NAME, "--limit", "5")
@@ -216,18 +260,24 @@ def test_preview_equals_the_run_through_the_library(applied: Path) -> None:
 
     assert preview.counts == result.counts
     assert [(d.group, d.destination, d.records, d.drops) for d in preview.deliveries] == [
-        (d.group, d.destination, d.records, d.drops) for d in result.deliveries]
+        (d.group, d.destination, d.records, d.drops) for d in result.deliveries
+    ]
     assert [d.status for d in result.deliveries] == ["written", "written", "not sent"]
 
 
-def test_test_writes_at_most_n_records_per_group_and_destination_and_stores_no_run(applied: Path) -> None:
+def test_test_writes_at_most_n_records_per_group_and_destination_and_stores_no_run(
+    applied: Path,
+) -> None:
     out = applied / "samples"
 
     printed = ok("campaign", "test", NAME, "--records", "3", "--out", str(out))
 
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert files == ["files__Opt-In_Offer_Gold_Voucher.csv", "files__Opt-In_Offer_Newsletter.csv",
-                     "klaviyo__Opt-In_Offer_Newsletter.jsonl"]
+    assert files == [
+        "files__Opt-In_Offer_Gold_Voucher.csv",
+        "files__Opt-In_Offer_Newsletter.csv",
+        "klaviyo__Opt-In_Offer_Newsletter.jsonl",
+    ]
     for name in files:
         lines = (out / name).read_text(encoding="utf-8").splitlines()
         data = lines[1:] if name.endswith(".csv") else lines
@@ -246,7 +296,9 @@ def test_runs_lists_each_run_newest_first(delivered: dict[str, Any], applied: Pa
 
     assert [r["id"] for r in runs] == [second["id"], delivered["run"]["id"]]
     assert {r["status"] for r in runs} == {"delivered"}
-    assert runs[0]["stats"]["recipients"] == sum(c["recipients"] for c in log_counts(applied, second["id"]))
+    assert runs[0]["stats"]["recipients"] == sum(
+        c["recipients"] for c in log_counts(applied, second["id"])
+    )
     assert as_json("campaign", "show", NAME)["status"] == "delivered"
 
 
@@ -269,10 +321,13 @@ def test_a_recurring_campaign_keeps_one_file_name(ws_dir: Path) -> None:
     run_text("Weekly Digest")
 
     assert sorted(p.name for p in (ws_dir / "exports").iterdir()) == [
-        "Weekly_Digest_Readers.csv", "Weekly_Digest_Skimmers.csv"]
+        "Weekly_Digest_Readers.csv",
+        "Weekly_Digest_Skimmers.csv",
+    ]
     readers = len(read_csv(ws_dir / "exports" / "Weekly_Digest_Readers.csv")[1])
     skimmers = len(read_csv(ws_dir / "exports" / "Weekly_Digest_Skimmers.csv")[1])
-    assert readers > 0 and abs(readers - skimmers) <= 1
+    assert readers > 0
+    assert abs(readers - skimmers) <= 1
     run_text("Weekly Digest")  # the next run replaces the same files
     assert len(list((ws_dir / "exports").iterdir())) == 2
 

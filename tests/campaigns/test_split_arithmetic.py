@@ -7,6 +7,7 @@ that total 100 %.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -33,7 +34,7 @@ def percentages(draw: st.DrawFn, max_groups: int = 8) -> list[int]:
     count = draw(st.integers(1, max_groups))
     cuts = sorted(draw(st.lists(st.integers(0, BASIS), min_size=count - 1, max_size=count - 1)))
     edges = [0, *cuts, BASIS]
-    return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(edges)]
 
 
 sizes = st.one_of(st.integers(0, 200), st.integers(0, 10**7))
@@ -51,7 +52,9 @@ def test_sizes_are_the_exact_largest_remainder(size: int, bps: list[int]) -> Non
     assert got == reference_sizes(size, bps)
     assert sum(got) == size
     for count, bp in zip(got, bps, strict=True):
-        assert abs(count - Fraction(size * bp, BASIS)) < 1  # each size is floor or ceil of its quota
+        assert (
+            abs(count - Fraction(size * bp, BASIS)) < 1
+        )  # each size is floor or ceil of its quota
 
 
 @given(size=sizes, bps=percentages())
@@ -92,8 +95,24 @@ def test_percentages_not_totalling_100_are_refused(bps: list[int]) -> None:
 
 @pytest.mark.parametrize(
     ("percent", "expected"),
-    [(12.5, 1250), ("33.33", 3333), (100, 10000), (0, 0), ("0.01", 1), (99.99, 9999), ("1e1", 1000)],
-    ids=["float-12.5", "text-33.33", "int-100", "zero", "one-basis-point", "float-99.99", "exponent"],
+    [
+        (12.5, 1250),
+        ("33.33", 3333),
+        (100, 10000),
+        (0, 0),
+        ("0.01", 1),
+        (99.99, 9999),
+        ("1e1", 1000),
+    ],
+    ids=[
+        "float-12.5",
+        "text-33.33",
+        "int-100",
+        "zero",
+        "one-basis-point",
+        "float-99.99",
+        "exponent",
+    ],
 )
 def test_percent_to_basis_points(percent: object, expected: int) -> None:
     assert to_basis_points(percent) == expected  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ table's row order; and stability when 1 % of the audience is replaced.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,14 +21,18 @@ from hypothesis import strategies as st
 
 from herald.core.splitting import BASIS
 
-SQL_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SQL_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def reference_sizes(size: int, basis_points: Sequence[int]) -> list[int]:
     """Largest remainder in exact rationals (independent of herald.core.splitting)."""
     quotas = [Fraction(size * bp, BASIS) for bp in basis_points]
     floors = [int(q) for q in quotas]
-    winners = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - floors[i]), i))[: size - sum(floors)]
+    winners = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - floors[i]), i))[
+        : size - sum(floors)
+    ]
     return [f + (i in winners) for i, f in enumerate(floors)]
 
 
@@ -55,7 +60,7 @@ def percentages(draw: st.DrawFn, max_groups: int = 6) -> list[int]:
     count = draw(st.integers(1, max_groups))
     cuts = sorted(draw(st.lists(st.integers(0, BASIS), min_size=count - 1, max_size=count - 1)))
     edges = [0, *cuts, BASIS]
-    return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(edges)]
 
 
 salts = st.one_of(st.just("0f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c"), st.text(min_size=0, max_size=12))
@@ -116,7 +121,9 @@ def test_the_salt_changes_the_assignment(rig_cls: type, splits: Callable[..., ob
     assert one != two
 
 
-def replace_members(keys: list[str], share: Fraction, seed: int) -> tuple[list[str], set[str], set[str]]:
+def replace_members(
+    keys: list[str], share: Fraction, seed: int
+) -> tuple[list[str], set[str], set[str]]:
     """Remove ``share`` of the members at random and add as many new ones."""
     rnd = random.Random(seed)
     count = max(1, int(len(keys) * share))
@@ -154,10 +161,18 @@ def test_one_percent_replaced_out_of_100000_keeps_99_percent_in_their_group(
     assert (len(removed), len(added), len(after)) == (1_000, 1_000, 100_000)
     campaign = splits([1000, 4500, 4500], controls=[0])
     with rig_cls(keys) as before_rig, rig_cls(after) as after_rig:
-        old = {r[0]: r[2] for r in before_rig.con.execute(before_rig.sql(campaign, "fixed-salt")).fetchall()}
-        new = {r[0]: r[2] for r in after_rig.con.execute(after_rig.sql(campaign, "fixed-salt")).fetchall()}
+        old = {
+            r[0]: r[2]
+            for r in before_rig.con.execute(before_rig.sql(campaign, "fixed-salt")).fetchall()
+        }
+        new = {
+            r[0]: r[2]
+            for r in after_rig.con.execute(after_rig.sql(campaign, "fixed-salt")).fetchall()
+        }
 
-    assert Counter(old.values()) == Counter(new.values()) == {"G0": 10_000, "G1": 45_000, "G2": 45_000}
+    assert (
+        Counter(old.values()) == Counter(new.values()) == {"G0": 10_000, "G1": 45_000, "G2": 45_000}
+    )
     continuing = [k for k in keys if k not in removed]
     kept = sum(old[k] == new[k] for k in continuing)
     assert kept / len(continuing) >= 0.99, f"only {kept:,} of {len(continuing):,} kept their group"

@@ -27,13 +27,21 @@ def base(name: str) -> Doc:
         "include": ["High Value", "Email Opted In"],
         "exclude": ["Do Not Contact"],
         "sub_audiences": [
-            {"name": "Lapsed", "segment": "Lapsed VIPs", "groups": [
-                {"name": "Offer", "percent": 90, "destinations": ["files"]},
-                {"name": "Hold", "percent": 10, "control": True},
-            ]},
-            {"name": "West", "segment": "West Coast Loyalty", "groups": [
-                {"name": "Postcard", "percent": 100, "destinations": ["files"]},
-            ]},
+            {
+                "name": "Lapsed",
+                "segment": "Lapsed VIPs",
+                "groups": [
+                    {"name": "Offer", "percent": 90, "destinations": ["files"]},
+                    {"name": "Hold", "percent": 10, "control": True},
+                ],
+            },
+            {
+                "name": "West",
+                "segment": "West Coast Loyalty",
+                "groups": [
+                    {"name": "Postcard", "percent": 100, "destinations": ["files"]},
+                ],
+            },
         ],
         "remaining": {"groups": [{"name": "Rest", "percent": 100, "destinations": ["files"]}]},
     }
@@ -70,91 +78,255 @@ G0 = "sub_audiences[0].groups[0]"
 
 def sixty_one(doc: Doc) -> None:
     doc["sub_audiences"] = [
-        {"name": f"S{i}", "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "CA"},
-         "groups": [{"name": f"G{i}", "percent": 100, "control": True}]}
+        {
+            "name": f"S{i}",
+            "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "CA"},
+            "groups": [{"name": f"G{i}", "percent": 100, "control": True}],
+        }
         for i in range(61)
     ]
 
 
 ERRORS = [
-    ("percentages-total-90", edit(lambda d: lapsed(d)[0].update(percent=80)),
-     "percentages of 'Lapsed' total 90 %, not 100 %", "sub_audiences[0].groups"),
-    ("percentages-total-99.99", edit(lambda d: set_groups(d, offer("A", 33.33), offer("B", 33.33), offer("C", "33.33"))),
-     "percentages of 'Lapsed' total 99.99 %, not 100 %", "sub_audiences[0].groups"),
-    ("remainder-total-110", edit(lambda d: d["remaining"]["groups"].append(offer("More", 10))),
-     "percentages of 'All Remaining Recipients' total 110 %, not 100 %", "remaining.groups"),
-    ("group-name-starts-with-underscore", edit(lambda d: lapsed(d)[0].update(name="_Offer")),
-     "group name '_Offer' starts with '_'", f"{G0}.name"),
-    ("duplicate-sub-audience-names", edit(lambda d: d["sub_audiences"][1].update(name="Lapsed")),
-     "two sub-audiences are named 'Lapsed'; names must be unique", "sub_audiences"),
-    ("duplicate-group-names", edit(lambda d: lapsed(d)[1].update(name="Offer")),
-     "two group in 'Lapsed's are named 'Offer'", "sub_audiences[0].groups"),
-    ("space-and-underscore-same-file", edit(lambda d: set_groups(d, offer("Offer A", 50), offer("Offer_A", 50))),
-     "groups 'Lapsed / Offer A' and 'Lapsed / Offer_A' both become 'C_Offer_A' in destination 'files'; rename one",
-     "sub_audiences[0].groups[1].name"),
-    ("same-group-name-in-two-sub-audiences", edit(lambda d: d["sub_audiences"][1]["groups"][0].update(name="Offer")),
-     "groups 'Lapsed / Offer' and 'West / Offer' both become 'C_Offer' in destination 'files'",
-     "sub_audiences[1].groups[0].name"),
-    ("remainder-group-same-file-as-a-sub-audience-group", edit(lambda d: d["remaining"]["groups"][0].update(name="Postcard")),
-     "groups 'West / Postcard' and 'All Remaining Recipients / Postcard' both become 'C_Postcard'",
-     "remaining.groups[0].name"),
-    ("unknown-include-segment", edit(lambda d: d["include"].append("Hihg Value")),
-     "unknown segment 'Hihg Value'", "include[2]"),
-    ("unknown-exclude-segment", edit(lambda d: d["exclude"].append("Nobody")),
-     "unknown segment 'Nobody'", "exclude[1]"),
-    ("unknown-sub-audience-segment", edit(lambda d: d["sub_audiences"][1].update(segment="West Coast")),
-     "unknown segment 'West Coast'", "sub_audiences[1].segment"),
-    ("draft-segment", edit(lambda d: d["include"].append("Draft Idea")),
-     "segment 'Draft Idea' is a draft; activate it with `herald segment activate 'Draft Idea'`", "include[2]"),
-    ("61-sub-audiences", edit(sixty_one),
-     "61 sub-audiences; a campaign has at most 60", "sub_audiences"),
-    ("attribute-column-missing", edit(lambda d: lapsed(d)[0].update(destinations=[{"destination": "files", "attributes": ["amperity_id", "emial"]}])),
-     "attribute 'emial': table 'Merged_Customers' has no column 'emial'. Did you mean 'email'?",
-     f"{G0}.destinations[0].attributes[1]"),
-    ("attribute-column-missing-in-named-table", edit(lambda d: lapsed(d)[0].update(destinations=[{"destination": "files", "attributes": [{"Customer_360.loyalty_teir": "tier"}]}])),
-     "attribute 'Customer_360.loyalty_teir': table 'Customer_360' has no column 'loyalty_teir'. Did you mean 'loyalty_tier'?",
-     f"{G0}.destinations[0].attributes[0]"),
-    ("attribute-table-missing", edit(lambda d: lapsed(d)[0].update(destinations=[{"destination": "files", "attributes": ["Merged_Customer.email"]}])),
-     "attribute 'Merged_Customer.email': unknown table 'Merged_Customer'. Did you mean 'Merged_Customers'?",
-     f"{G0}.destinations[0].attributes[0]"),
-    ("klaviyo-without-email", edit(lambda d: lapsed(d)[0].update(destinations=[{"destination": "klaviyo", "attributes": ["given_name", "phone"]}])),
-     "group 'Offer' sends to Klaviyo destination 'klaviyo' without an 'email' attribute",
-     f"{G0}.destinations[0].attributes"),
-    ("unknown-destination", edit(lambda d: lapsed(d)[0].update(destinations=["file"])),
-     "unknown destination 'file'. Did you mean 'files'? Destinations in herald.toml: files, klaviyo",
-     f"{G0}.destinations[0]"),
-    ("two-control-groups", edit(lambda d: set_groups(d, offer("Offer", 80), {**HOLD, "name": "Hold 1"}, {**HOLD, "name": "Hold 2"})),
-     "'Lapsed' has 2 control groups; at most one is allowed", "sub_audiences[0].groups[2]"),
-    ("control-group-with-destinations", edit(lambda d: lapsed(d)[1].update(destinations=["files"])),
-     "control group 'Hold' is never sent; remove its destinations", "sub_audiences[0].groups[1].destinations"),
-    ("group-without-destination", edit(lambda d: lapsed(d)[0].pop("destinations")),
-     "group 'Offer' has no destination; add one, or mark it control: true", f"{G0}.destinations"),
-    ("recurring-without-cadence", edit(lambda d: d.update(delivery={"schedule": "recurring", "start": "2026-12-01 09:00"})),
-     "recurring delivery needs cadence: daily, weekly, monthly or cron", "delivery.cadence"),
-    ("cron-with-four-fields", edit(lambda d: d.update(delivery={"schedule": "recurring", "cadence": "cron", "cron": "0 9 * *"})),
-     "cron '0 9 * *' must have 5 fields: minute hour day month weekday", "delivery.cron"),
-    ("cron-cadence-without-cron", edit(lambda d: d.update(delivery={"schedule": "recurring", "cadence": "cron"})),
-     "give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron"),
-    ("cron-out-of-range", edit(lambda d: d.update(delivery={"schedule": "recurring", "cadence": "cron", "cron": "75 9 * * *"})),
-     "cron '75 9 * * *': minute 75 is not between 0 and 59", "delivery.cron"),
-    ("cadence-on-a-one-time-delivery", edit(lambda d: d.update(delivery={"schedule": "once", "cadence": "daily"})),
-     "'cadence' is for recurring delivery; this one is once", "delivery.cadence"),
-    ("unknown-time-zone", edit(lambda d: d.update(delivery={"schedule": "once", "timezone": "America/Los Angeles"})),
-     "unknown time zone 'America/Los Angeles'. Did you mean 'America/Los_Angeles'?", "delivery.timezone"),
-    ("percent-with-three-decimals", edit(lambda d: set_groups(d, offer("Offer", "89.995"), {**HOLD, "percent": "10.005"})),
-     "percent 89.995 has more than two decimals", f"{G0}.percent"),
-    ("percent-above-100", edit(lambda d: set_groups(d, offer("Offer", 110), {**HOLD, "percent": -10})),
-     "percent 110 is not between 0 and 100", f"{G0}.percent"),
-    ("percent-as-text", edit(lambda d: lapsed(d)[0].update(percent="ninety")),
-     "percent must be a number, got 'ninety'", f"{G0}.percent"),
-    ("percent-as-boolean", edit(lambda d: lapsed(d)[0].update(percent=True)),
-     "percent must be a number, got True", f"{G0}.percent"),
-    ("percent-missing", edit(lambda d: lapsed(d)[0].pop("percent")),
-     "group 'Offer' needs a 'percent'", f"{G0}.percent"),
+    (
+        "percentages-total-90",
+        edit(lambda d: lapsed(d)[0].update(percent=80)),
+        "percentages of 'Lapsed' total 90 %, not 100 %",
+        "sub_audiences[0].groups",
+    ),
+    (
+        "percentages-total-99.99",
+        edit(lambda d: set_groups(d, offer("A", 33.33), offer("B", 33.33), offer("C", "33.33"))),
+        "percentages of 'Lapsed' total 99.99 %, not 100 %",
+        "sub_audiences[0].groups",
+    ),
+    (
+        "remainder-total-110",
+        edit(lambda d: d["remaining"]["groups"].append(offer("More", 10))),
+        "percentages of 'All Remaining Recipients' total 110 %, not 100 %",
+        "remaining.groups",
+    ),
+    (
+        "group-name-starts-with-underscore",
+        edit(lambda d: lapsed(d)[0].update(name="_Offer")),
+        "group name '_Offer' starts with '_'",
+        f"{G0}.name",
+    ),
+    (
+        "duplicate-sub-audience-names",
+        edit(lambda d: d["sub_audiences"][1].update(name="Lapsed")),
+        "two sub-audiences are named 'Lapsed'; names must be unique",
+        "sub_audiences",
+    ),
+    (
+        "duplicate-group-names",
+        edit(lambda d: lapsed(d)[1].update(name="Offer")),
+        "two group in 'Lapsed's are named 'Offer'",
+        "sub_audiences[0].groups",
+    ),
+    (
+        "space-and-underscore-same-file",
+        edit(lambda d: set_groups(d, offer("Offer A", 50), offer("Offer_A", 50))),
+        "groups 'Lapsed / Offer A' and 'Lapsed / Offer_A' both become 'C_Offer_A' in destination "
+        "'files'; rename one",
+        "sub_audiences[0].groups[1].name",
+    ),
+    (
+        "same-group-name-in-two-sub-audiences",
+        edit(lambda d: d["sub_audiences"][1]["groups"][0].update(name="Offer")),
+        "groups 'Lapsed / Offer' and 'West / Offer' both become 'C_Offer' in destination 'files'",
+        "sub_audiences[1].groups[0].name",
+    ),
+    (
+        "remainder-group-same-file-as-a-sub-audience-group",
+        edit(lambda d: d["remaining"]["groups"][0].update(name="Postcard")),
+        "groups 'West / Postcard' and 'All Remaining Recipients / Postcard' both become "
+        "'C_Postcard'",
+        "remaining.groups[0].name",
+    ),
+    (
+        "unknown-include-segment",
+        edit(lambda d: d["include"].append("Hihg Value")),
+        "unknown segment 'Hihg Value'",
+        "include[2]",
+    ),
+    (
+        "unknown-exclude-segment",
+        edit(lambda d: d["exclude"].append("Nobody")),
+        "unknown segment 'Nobody'",
+        "exclude[1]",
+    ),
+    (
+        "unknown-sub-audience-segment",
+        edit(lambda d: d["sub_audiences"][1].update(segment="West Coast")),
+        "unknown segment 'West Coast'",
+        "sub_audiences[1].segment",
+    ),
+    (
+        "draft-segment",
+        edit(lambda d: d["include"].append("Draft Idea")),
+        "segment 'Draft Idea' is a draft; activate it with `herald segment activate 'Draft Idea'`",
+        "include[2]",
+    ),
+    (
+        "61-sub-audiences",
+        edit(sixty_one),
+        "61 sub-audiences; a campaign has at most 60",
+        "sub_audiences",
+    ),
+    (
+        "attribute-column-missing",
+        edit(
+            lambda d: lapsed(d)[0].update(
+                destinations=[{"destination": "files", "attributes": ["amperity_id", "emial"]}]
+            )
+        ),
+        "attribute 'emial': table 'Merged_Customers' has no column 'emial'. Did you mean 'email'?",
+        f"{G0}.destinations[0].attributes[1]",
+    ),
+    (
+        "attribute-column-missing-in-named-table",
+        edit(
+            lambda d: lapsed(d)[0].update(
+                destinations=[
+                    {"destination": "files", "attributes": [{"Customer_360.loyalty_teir": "tier"}]}
+                ]
+            )
+        ),
+        "attribute 'Customer_360.loyalty_teir': table 'Customer_360' has no column "
+        "'loyalty_teir'. Did you mean 'loyalty_tier'?",
+        f"{G0}.destinations[0].attributes[0]",
+    ),
+    (
+        "attribute-table-missing",
+        edit(
+            lambda d: lapsed(d)[0].update(
+                destinations=[{"destination": "files", "attributes": ["Merged_Customer.email"]}]
+            )
+        ),
+        "attribute 'Merged_Customer.email': unknown table 'Merged_Customer'. "
+        "Did you mean 'Merged_Customers'?",
+        f"{G0}.destinations[0].attributes[0]",
+    ),
+    (
+        "klaviyo-without-email",
+        edit(
+            lambda d: lapsed(d)[0].update(
+                destinations=[{"destination": "klaviyo", "attributes": ["given_name", "phone"]}]
+            )
+        ),
+        "group 'Offer' sends to Klaviyo destination 'klaviyo' without an 'email' attribute",
+        f"{G0}.destinations[0].attributes",
+    ),
+    (
+        "unknown-destination",
+        edit(lambda d: lapsed(d)[0].update(destinations=["file"])),
+        "unknown destination 'file'. Did you mean 'files'? "
+        "Destinations in herald.toml: files, klaviyo",
+        f"{G0}.destinations[0]",
+    ),
+    (
+        "two-control-groups",
+        edit(
+            lambda d: set_groups(
+                d, offer("Offer", 80), {**HOLD, "name": "Hold 1"}, {**HOLD, "name": "Hold 2"}
+            )
+        ),
+        "'Lapsed' has 2 control groups; at most one is allowed",
+        "sub_audiences[0].groups[2]",
+    ),
+    (
+        "control-group-with-destinations",
+        edit(lambda d: lapsed(d)[1].update(destinations=["files"])),
+        "control group 'Hold' is never sent; remove its destinations",
+        "sub_audiences[0].groups[1].destinations",
+    ),
+    (
+        "group-without-destination",
+        edit(lambda d: lapsed(d)[0].pop("destinations")),
+        "group 'Offer' has no destination; add one, or mark it control: true",
+        f"{G0}.destinations",
+    ),
+    (
+        "recurring-without-cadence",
+        edit(lambda d: d.update(delivery={"schedule": "recurring", "start": "2026-12-01 09:00"})),
+        "recurring delivery needs cadence: daily, weekly, monthly or cron",
+        "delivery.cadence",
+    ),
+    (
+        "cron-with-four-fields",
+        edit(
+            lambda d: d.update(
+                delivery={"schedule": "recurring", "cadence": "cron", "cron": "0 9 * *"}
+            )
+        ),
+        "cron '0 9 * *' must have 5 fields: minute hour day month weekday",
+        "delivery.cron",
+    ),
+    (
+        "cron-cadence-without-cron",
+        edit(lambda d: d.update(delivery={"schedule": "recurring", "cadence": "cron"})),
+        "give 'cron' (5 fields) exactly when cadence is cron",
+        "delivery.cron",
+    ),
+    (
+        "cron-out-of-range",
+        edit(
+            lambda d: d.update(
+                delivery={"schedule": "recurring", "cadence": "cron", "cron": "75 9 * * *"}
+            )
+        ),
+        "cron '75 9 * * *': minute 75 is not between 0 and 59",
+        "delivery.cron",
+    ),
+    (
+        "cadence-on-a-one-time-delivery",
+        edit(lambda d: d.update(delivery={"schedule": "once", "cadence": "daily"})),
+        "'cadence' is for recurring delivery; this one is once",
+        "delivery.cadence",
+    ),
+    (
+        "unknown-time-zone",
+        edit(lambda d: d.update(delivery={"schedule": "once", "timezone": "America/Los Angeles"})),
+        "unknown time zone 'America/Los Angeles'. Did you mean 'America/Los_Angeles'?",
+        "delivery.timezone",
+    ),
+    (
+        "percent-with-three-decimals",
+        edit(lambda d: set_groups(d, offer("Offer", "89.995"), {**HOLD, "percent": "10.005"})),
+        "percent 89.995 has more than two decimals",
+        f"{G0}.percent",
+    ),
+    (
+        "percent-above-100",
+        edit(lambda d: set_groups(d, offer("Offer", 110), {**HOLD, "percent": -10})),
+        "percent 110 is not between 0 and 100",
+        f"{G0}.percent",
+    ),
+    (
+        "percent-as-text",
+        edit(lambda d: lapsed(d)[0].update(percent="ninety")),
+        "percent must be a number, got 'ninety'",
+        f"{G0}.percent",
+    ),
+    (
+        "percent-as-boolean",
+        edit(lambda d: lapsed(d)[0].update(percent=True)),
+        "percent must be a number, got True",
+        f"{G0}.percent",
+    ),
+    (
+        "percent-missing",
+        edit(lambda d: lapsed(d)[0].pop("percent")),
+        "group 'Offer' needs a 'percent'",
+        f"{G0}.percent",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "message", "location"), [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS])
+@pytest.mark.parametrize(
+    ("make", "message", "location"), [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS]
+)
 def test_each_error_names_the_problem_and_its_place_and_stores_nothing(
     shared_ws: Workspace, make: Callable[[str], Doc], message: str, location: str
 ) -> None:
@@ -180,19 +352,43 @@ def test_the_base_campaign_is_valid(shared_ws: Workspace) -> None:
     "change",
     [
         lambda d: None,
-        lambda d: d.update(sub_audiences=[
-            {"name": f"S{i}", "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "CA"},
-             "groups": [{"name": f"G{i}", "percent": 100, "control": True}]} for i in range(60)]),
+        lambda d: d.update(
+            sub_audiences=[
+                {
+                    "name": f"S{i}",
+                    "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "CA"},
+                    "groups": [{"name": f"G{i}", "percent": 100, "control": True}],
+                }
+                for i in range(60)
+            ]
+        ),
         lambda d: d["sub_audiences"][1]["groups"][0].update(name="Offer", destinations=["klaviyo"]),
-        lambda d: set_groups(d, offer("Offer", "33.33"), offer("Offer B", 33.33), {**HOLD, "percent": "33.34"}),
+        lambda d: set_groups(
+            d, offer("Offer", "33.33"), offer("Offer B", 33.33), {**HOLD, "percent": "33.34"}
+        ),
         lambda d: set_groups(d, offer("Offer", 0), {**HOLD, "percent": 100}),
-        lambda d: d.update(delivery={"schedule": "recurring", "cadence": "cron", "cron": "*/15 9-17 1,15 * MON-FRI",
-                                     "timezone": "Europe/Paris", "end": {"after": 3}}),
+        lambda d: d.update(
+            delivery={
+                "schedule": "recurring",
+                "cadence": "cron",
+                "cron": "*/15 9-17 1,15 * MON-FRI",
+                "timezone": "Europe/Paris",
+                "end": {"after": 3},
+            }
+        ),
     ],
-    ids=["base", "exactly-60-sub-audiences", "same-group-name-to-different-destinations",
-         "percent-as-text-and-two-decimals", "a-zero-percent-group", "cron-with-ranges-steps-and-names"],
+    ids=[
+        "base",
+        "exactly-60-sub-audiences",
+        "same-group-name-to-different-destinations",
+        "percent-as-text-and-two-decimals",
+        "a-zero-percent-group",
+        "cron-with-ranges-steps-and-names",
+    ],
 )
-def test_valid_variants_are_stored(shared_ws: Workspace, change: Callable[[Doc], object], request: pytest.FixtureRequest) -> None:
+def test_valid_variants_are_stored(
+    shared_ws: Workspace, change: Callable[[Doc], object], request: pytest.FixtureRequest
+) -> None:
     name = f"Valid {request.node.callspec.id}"
     doc = base(name)
     change(doc)
@@ -203,17 +399,28 @@ def test_valid_variants_are_stored(shared_ws: Workspace, change: Callable[[Doc],
     assert name in stored_names(shared_ws)
 
 
-def test_a_bad_campaign_in_a_folder_stores_nothing_at_all(shared_ws: Workspace, tmp_path: Path) -> None:
+def test_a_bad_campaign_in_a_folder_stores_nothing_at_all(
+    shared_ws: Workspace, tmp_path: Path
+) -> None:
     """``herald apply -f DIR`` checks everything first: a new segment beside a bad campaign
     is not written either."""
-    (tmp_path / "a-segment.yaml").write_text(yaml.safe_dump(
-        {"name": "Brand New", "status": "active", "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "WA"}}))
+    (tmp_path / "a-segment.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "Brand New",
+                "status": "active",
+                "where": {"attribute": "Customer_360.state", "op": "is exactly", "value": "WA"},
+            }
+        )
+    )
     bad = base("Folder Campaign")
     bad["include"] = ["Brand New", "Hihg Value"]
     (tmp_path / "b-campaign.yaml").write_text(yaml.safe_dump(bad))
     segments_before = {s.name for s in shared_ws.store.list("segment")}
 
-    result = CliRunner().invoke(main, ["apply", "-f", str(tmp_path), "--workspace", str(shared_ws.root)])
+    result = CliRunner().invoke(
+        main, ["apply", "-f", str(tmp_path), "--workspace", str(shared_ws.root)]
+    )
 
     assert result.exit_code == 1, result.output
     assert "b-campaign.yaml: at include[1]: unknown segment 'Hihg Value'" in result.output
@@ -236,8 +443,16 @@ def test_words_of_the_campaign_name_repeated_in_a_group_name_warn(shared_ws: Wor
     doc = simple("Spring Sale", [offer("Spring Offer", 50), offer("SALE-2", 50)])
 
     assert warnings_of(shared_ws, doc) == [
-        ("remaining.groups[0].name", "group 'Spring Offer' repeats 'Spring' from the campaign name; list names already start with it"),
-        ("remaining.groups[1].name", "group 'SALE-2' repeats 'SALE' from the campaign name; list names already start with it"),
+        (
+            "remaining.groups[0].name",
+            "group 'Spring Offer' repeats 'Spring' from the campaign name; "
+            "list names already start with it",
+        ),
+        (
+            "remaining.groups[1].name",
+            "group 'SALE-2' repeats 'SALE' from the campaign name; "
+            "list names already start with it",
+        ),
     ]
 
 
@@ -257,46 +472,78 @@ def test_klaviyo_in_a_campaign_name_not_sent_only_to_klaviyo_warns(shared_ws: Wo
 def test_klaviyo_in_a_group_name_warns_unless_sent_only_to_klaviyo(
     shared_ws: Workspace, destinations: list[str], warned: bool
 ) -> None:
-    doc = simple("Welcome", [{"name": "Klaviyo List", "percent": 100, "destinations": destinations}])
+    doc = simple(
+        "Welcome", [{"name": "Klaviyo List", "percent": 100, "destinations": destinations}]
+    )
 
-    expected = [("remaining.groups[0].name", "group 'Klaviyo List' says Klaviyo but is not sent only to Klaviyo")]
+    expected = [
+        (
+            "remaining.groups[0].name",
+            "group 'Klaviyo List' says Klaviyo but is not sent only to Klaviyo",
+        )
+    ]
     assert warnings_of(shared_ws, doc) == (expected if warned else [])
 
 
 def test_no_klaviyo_warning_when_everything_goes_only_to_klaviyo(shared_ws: Workspace) -> None:
-    doc = simple("Klaviyo Welcome", [{"name": "Offer A", "percent": 90, "destinations": ["klaviyo"]},
-                                     {"name": "Hold", "percent": 10, "control": True}])
+    doc = simple(
+        "Klaviyo Welcome",
+        [
+            {"name": "Offer A", "percent": 90, "destinations": ["klaviyo"]},
+            {"name": "Hold", "percent": 10, "control": True},
+        ],
+    )
 
     assert warnings_of(shared_ws, doc) == []
 
 
-def test_warnings_do_not_stop_apply_and_the_cli_prints_them(shared_ws: Workspace, tmp_path: Path) -> None:
+def test_warnings_do_not_stop_apply_and_the_cli_prints_them(
+    shared_ws: Workspace, tmp_path: Path
+) -> None:
     file = tmp_path / "spring.yaml"
-    file.write_text(yaml.safe_dump({**simple("Spring Klaviyo Push", [offer("Spring Offer", 100)]), "kind": "campaign"}))
+    file.write_text(
+        yaml.safe_dump(
+            {**simple("Spring Klaviyo Push", [offer("Spring Offer", 100)]), "kind": "campaign"}
+        )
+    )
     runner = CliRunner()
 
-    checked = runner.invoke(main, ["campaign", "validate", "-f", str(file), "--workspace", str(shared_ws.root)])
-    applied = runner.invoke(main, ["campaign", "apply", "-f", str(file), "--workspace", str(shared_ws.root)])
+    checked = runner.invoke(
+        main, ["campaign", "validate", "-f", str(file), "--workspace", str(shared_ws.root)]
+    )
+    applied = runner.invoke(
+        main, ["campaign", "apply", "-f", str(file), "--workspace", str(shared_ws.root)]
+    )
 
     assert checked.exit_code == 0, checked.output
     assert "Warning: at name: campaign name 'Spring Klaviyo Push' says Klaviyo" in checked.stderr
-    assert "Warning: at remaining.groups[0].name: group 'Spring Offer' repeats 'Spring'" in checked.stderr
+    assert (
+        "Warning: at remaining.groups[0].name: group 'Spring Offer' repeats 'Spring'"
+        in checked.stderr
+    )
     assert "Campaign 'Spring Klaviyo Push' is valid (2 warning(s))." in checked.stdout
     assert applied.exit_code == 0, applied.output
     assert "version 1 (created)" in applied.stdout
     assert "Spring Klaviyo Push" in stored_names(shared_ws)
 
 
-def test_cli_validate_reports_an_error_with_file_and_location(shared_ws: Workspace, tmp_path: Path) -> None:
+def test_cli_validate_reports_an_error_with_file_and_location(
+    shared_ws: Workspace, tmp_path: Path
+) -> None:
     doc = base("Broken")
     lapsed(doc)[0]["percent"] = 85
     file = tmp_path / "broken.yaml"
     file.write_text(yaml.safe_dump(doc))
 
-    result = CliRunner().invoke(main, ["campaign", "apply", "-f", str(file), "--workspace", str(shared_ws.root)])
+    result = CliRunner().invoke(
+        main, ["campaign", "apply", "-f", str(file), "--workspace", str(shared_ws.root)]
+    )
 
     assert result.exit_code == 1
-    assert f"{file}: at sub_audiences[0].groups: percentages of 'Lapsed' total 95 %, not 100 %" in " ".join(result.output.split())
+    assert (
+        f"{file}: at sub_audiences[0].groups: percentages of 'Lapsed' total 95 %, not 100 %"
+        in " ".join(result.output.split())
+    )
     assert "Broken" not in stored_names(shared_ws)
 
 

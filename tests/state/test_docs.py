@@ -15,9 +15,11 @@ MODULES = ["herald.state", "herald.state._rules", "herald.state.store"]
 def test_public_api():
     assert sorted(herald.state.__all__) == [
         "ApplyResult",
+        "BatchRecord",
         "CampaignState",
         "DefinitionSummary",
         "DefinitionVersion",
+        "DeliveryRecord",
         "InsightsRecord",
         "Run",
         "SaveResult",

@@ -28,6 +28,9 @@ TABLES = {
     "insights",
     "campaign_state",
     "runs",
+    "list_ids",
+    "deliveries",
+    "batches",
 }
 
 
@@ -170,7 +173,7 @@ def write_at_0001(engine):
 def test_upgrading_0001_to_0002_keeps_segment_data_and_adds_campaign_state(engine, url):
     migrate(engine, "0001")
     write_at_0001(engine)
-    assert table_names(engine) == TABLES - {"campaign_state", "runs"}
+    assert table_names(engine) == TABLES - {"campaign_state", "runs", "list_ids", "deliveries", "batches"}
 
     migrate(engine, "0002")
 
@@ -201,7 +204,7 @@ def test_downgrading_0002_drops_only_campaign_state_and_runs(engine, url):
 
     migrate(engine, "0001", down=True)
 
-    assert table_names(engine) == TABLES - {"campaign_state", "runs"}
+    assert table_names(engine) == TABLES - {"campaign_state", "runs", "list_ids", "deliveries", "batches"}
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(insights)).scalar() == 1
         assert conn.execute(sa.select(sa.func.count()).select_from(definitions)).scalar() == 2

@@ -52,7 +52,9 @@ def attribute_sources(resolved: Sequence[Resolved]) -> list[str]:
     return list(seen)
 
 
-def audience_query(campaign: Campaign, ctx: AudienceContext, sources: Sequence[str] = ()) -> exp.Select:
+def audience_query(
+    campaign: Campaign, ctx: AudienceContext, sources: Sequence[str] = ()
+) -> exp.Select:
     """The recipients of one run of ``campaign``, as a sqlglot SELECT."""
     key = ctx.catalog.customer_key
     subs = campaign.all_sub_audiences()
@@ -72,7 +74,10 @@ def audience_query(campaign: Campaign, ctx: AudienceContext, sources: Sequence[s
         _alias(exp.to_identifier("bounds"), "b"),
         on=exp.and_(
             exp.EQ(this=exp.column("sub_ix", "b"), expression=exp.column("sub_ix", "r")),
-            exp.GT(this=exp.column("rn", "r"), expression=exp.Sub(this=exp.column("hi", "b"), expression=exp.column("cnt", "b"))),
+            exp.GT(
+                this=exp.column("rn", "r"),
+                expression=exp.Sub(this=exp.column("hi", "b"), expression=exp.column("cnt", "b")),
+            ),
             exp.LTE(this=exp.column("rn", "r"), expression=exp.column("hi", "b")),
         ),
     )
@@ -80,15 +85,26 @@ def audience_query(campaign: Campaign, ctx: AudienceContext, sources: Sequence[s
 
 
 def _segment_keys(name: str, ctx: AudienceContext) -> exp.Select:
-    return compile_segment(ctx.resolve_segment(name), ctx.catalog, today=ctx.today,
-                           resolve_segment=ctx.resolve_segment, dialect=ctx.dialect)
+    return compile_segment(
+        ctx.resolve_segment(name),
+        ctx.catalog,
+        today=ctx.today,
+        resolve_segment=ctx.resolve_segment,
+        dialect=ctx.dialect,
+    )
 
 
 def _criteria_keys(sub: SubAudience, campaign: Campaign, ctx: AudienceContext) -> exp.Select:
     if sub.segment is not None:
         return _segment_keys(sub.segment, ctx)
     segment = Segment(name=f"{campaign.name} / {sub.name}", where=sub.where)
-    return compile_segment(segment, ctx.catalog, today=ctx.today, resolve_segment=ctx.resolve_segment, dialect=ctx.dialect)
+    return compile_segment(
+        segment,
+        ctx.catalog,
+        today=ctx.today,
+        resolve_segment=ctx.resolve_segment,
+        dialect=ctx.dialect,
+    )
 
 
 def _key(alias: str, ctx: AudienceContext) -> exp.Column:
@@ -105,7 +121,9 @@ def _audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
         lambda a, b: exp.union(a, b, distinct=True),
         [_segment_keys(name, ctx) for name in campaign.include],
     )
-    query = exp.select(_key("i", ctx)).from_(exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("i"))))
+    query = exp.select(_key("i", ctx)).from_(
+        exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("i")))
+    )
     conditions: list[exp.Expression] = [_key("i", ctx).is_(exp.null()).not_()]
     conditions += [exp.not_(_in(ctx, "i", _segment_keys(name, ctx))) for name in campaign.exclude]
     return query.where(reduce(lambda a, b: exp.and_(a, b), conditions))
@@ -119,54 +137,77 @@ def _members(campaign: Campaign, subs: Sequence[SubAudience], ctx: AudienceConte
     source = _alias(exp.to_identifier("audience"), "a")
     if campaign.first_match_only:
         # First match: a CASE in sub-audience order; members matching none get the remainder.
-        ifs = [exp.If(this=_in(ctx, "a", q), true=exp.Literal.number(i)) for i, q in enumerate(criteria)]
+        ifs = [
+            exp.If(this=_in(ctx, "a", q), true=exp.Literal.number(i))
+            for i, q in enumerate(criteria)
+        ]
         sub_ix = exp.Case(ifs=ifs, default=remainder_ix) if ifs else remainder_ix
         inner = exp.select(_key("a", ctx), exp.alias_(sub_ix, "sub_ix")).from_(source)
-        query = exp.select(exp.column(ctx.catalog.customer_key, quoted=True), exp.column("sub_ix")).from_(
-            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m")))
-        )
+        query = exp.select(
+            exp.column(ctx.catalog.customer_key, quoted=True), exp.column("sub_ix")
+        ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m"))))
         if not has_remainder:
             query = query.where(exp.LT(this=exp.column("sub_ix"), expression=remainder_ix))
         return query
     parts: list[exp.Select] = [
-        exp.select(_key("a", ctx), exp.alias_(exp.Literal.number(i), "sub_ix")).from_(source.copy()).where(_in(ctx, "a", q))
+        exp.select(_key("a", ctx), exp.alias_(exp.Literal.number(i), "sub_ix"))
+        .from_(source.copy())
+        .where(_in(ctx, "a", q))
         for i, q in enumerate(criteria)
     ]
     if has_remainder:
         in_none = [exp.not_(_in(ctx, "a", q.copy())) for q in criteria] or [exp.true()]
         parts.append(
-            exp.select(_key("a", ctx), exp.alias_(remainder_ix, "sub_ix")).from_(source.copy()).where(reduce(lambda a, b: exp.and_(a, b), in_none))
+            exp.select(_key("a", ctx), exp.alias_(remainder_ix, "sub_ix"))
+            .from_(source.copy())
+            .where(reduce(lambda a, b: exp.and_(a, b), in_none))
         )
     return reduce(lambda a, b: exp.union(a, b, distinct=False), parts)
 
 
 def _ranked(ctx: AudienceContext) -> exp.Select:
     key = exp.column(ctx.catalog.customer_key, quoted=True)
-    hashed = exp.MD5(this=exp.DPipe(this=exp.Literal.string(f"{ctx.salt}:"), expression=exp.cast(key, exp.DataType.Type.VARCHAR)))
+    hashed = exp.MD5(
+        this=exp.DPipe(
+            this=exp.Literal.string(f"{ctx.salt}:"),
+            expression=exp.cast(key, exp.DataType.Type.VARCHAR),
+        )
+    )
     order = exp.Order(expressions=[exp.Ordered(this=hashed), exp.Ordered(this=key.copy())])
     rn = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("sub_ix")], order=order)
     return exp.select(key.copy(), exp.column("sub_ix"), exp.alias_(rn, "rn")).from_("members")
 
 
 def _sizes() -> exp.Select:
-    return exp.select(exp.column("sub_ix"), exp.alias_(exp.Count(this=exp.Star()), "n")).from_("members").group_by("sub_ix")
+    return (
+        exp.select(exp.column("sub_ix"), exp.alias_(exp.Count(this=exp.Star()), "n"))
+        .from_("members")
+        .group_by("sub_ix")
+    )
 
 
 def _groups_values(subs: Sequence[SubAudience]) -> exp.Select:
     rows = [
-        exp.Tuple(expressions=[
-            exp.Literal.number(sub_ix),
-            exp.Literal.string(sub.name),
-            exp.Literal.number(group_ix),
-            exp.Literal.string(group.name),
-            exp.Literal.number(group.basis_points),
-            exp.true() if group.control else exp.false(),
-        ])
+        exp.Tuple(
+            expressions=[
+                exp.Literal.number(sub_ix),
+                exp.Literal.string(sub.name),
+                exp.Literal.number(group_ix),
+                exp.Literal.string(group.name),
+                exp.Literal.number(group.basis_points),
+                exp.true() if group.control else exp.false(),
+            ]
+        )
         for sub_ix, sub in enumerate(subs)
         for group_ix, group in enumerate(sub.groups)
     ]
     columns = ["sub_ix", "sub_name", "group_ix", "group_name", "bp", "is_control"]
-    values = exp.Values(expressions=rows, alias=exp.TableAlias(this=exp.to_identifier("v"), columns=[exp.to_identifier(c) for c in columns]))
+    values = exp.Values(
+        expressions=rows,
+        alias=exp.TableAlias(
+            this=exp.to_identifier("v"), columns=[exp.to_identifier(c) for c in columns]
+        ),
+    )
     return exp.select("*").from_(values)
 
 
@@ -174,33 +215,67 @@ def _bounds() -> exp.Select:
     """Largest-remainder sizes and cumulative upper ranks per group, all in integers."""
     n, bp = exp.column("n", "s"), exp.column("bp", "g")
     product = exp.Mul(this=n, expression=bp)
-    quotas = exp.select(
-        exp.column("sub_ix", "g"), exp.column("sub_name", "g"), exp.column("group_ix", "g"),
-        exp.column("group_name", "g"), exp.column("is_control", "g"), n.copy(),
-        exp.alias_(exp.IntDiv(this=product, expression=exp.Literal.number(BASIS)), "fl"),
-        exp.alias_(exp.Mod(this=product.copy(), expression=exp.Literal.number(BASIS)), "rem"),
-    ).from_(_alias(exp.to_identifier("groups"), "g")).join(
-        _alias(exp.to_identifier("sizes"), "s"), on=exp.EQ(this=exp.column("sub_ix", "s"), expression=exp.column("sub_ix", "g"))
+    quotas = (
+        exp.select(
+            exp.column("sub_ix", "g"),
+            exp.column("sub_name", "g"),
+            exp.column("group_ix", "g"),
+            exp.column("group_name", "g"),
+            exp.column("is_control", "g"),
+            n.copy(),
+            exp.alias_(exp.IntDiv(this=product, expression=exp.Literal.number(BASIS)), "fl"),
+            exp.alias_(exp.Mod(this=product.copy(), expression=exp.Literal.number(BASIS)), "rem"),
+        )
+        .from_(_alias(exp.to_identifier("groups"), "g"))
+        .join(
+            _alias(exp.to_identifier("sizes"), "s"),
+            on=exp.EQ(this=exp.column("sub_ix", "s"), expression=exp.column("sub_ix", "g")),
+        )
     )
     by_sub = [exp.column("sub_ix")]
-    leftover = exp.Sub(this=exp.column("n"), expression=exp.Window(this=exp.Sum(this=exp.column("fl")), partition_by=by_sub))
+    leftover = exp.Sub(
+        this=exp.column("n"),
+        expression=exp.Window(this=exp.Sum(this=exp.column("fl")), partition_by=by_sub),
+    )
     remainder_rank = exp.Window(
-        this=exp.RowNumber(), partition_by=[exp.column("sub_ix")],
-        order=exp.Order(expressions=[exp.Ordered(this=exp.column("rem"), desc=True), exp.Ordered(this=exp.column("group_ix"))]),
+        this=exp.RowNumber(),
+        partition_by=[exp.column("sub_ix")],
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=exp.column("rem"), desc=True),
+                exp.Ordered(this=exp.column("group_ix")),
+            ]
+        ),
     )
-    ranked = exp.select("*", exp.alias_(leftover, "leftover"), exp.alias_(remainder_rank, "rrank")).from_(
-        exp.Subquery(this=quotas, alias=exp.TableAlias(this=exp.to_identifier("q")))
+    ranked = exp.select(
+        "*", exp.alias_(leftover, "leftover"), exp.alias_(remainder_rank, "rrank")
+    ).from_(exp.Subquery(this=quotas, alias=exp.TableAlias(this=exp.to_identifier("q"))))
+    bonus = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.LTE(this=exp.column("rrank"), expression=exp.column("leftover")),
+                true=exp.Literal.number(1),
+            )
+        ],
+        default=exp.Literal.number(0),
     )
-    bonus = exp.Case(ifs=[exp.If(this=exp.LTE(this=exp.column("rrank"), expression=exp.column("leftover")), true=exp.Literal.number(1))], default=exp.Literal.number(0))
     cnt = exp.Add(this=exp.column("fl"), expression=bonus)
     running = exp.Window(
-        this=exp.Sum(this=cnt.copy()), partition_by=[exp.column("sub_ix")],
+        this=exp.Sum(this=cnt.copy()),
+        partition_by=[exp.column("sub_ix")],
         order=exp.Order(expressions=[exp.Ordered(this=exp.column("group_ix"))]),
-        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+        spec=exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        ),
     )
     return exp.select(
-        "sub_ix", "sub_name", "group_ix", "group_name", "is_control",
-        exp.alias_(cnt, "cnt"), exp.alias_(running, "hi"),
+        "sub_ix",
+        "sub_name",
+        "group_ix",
+        "group_name",
+        "is_control",
+        exp.alias_(cnt, "cnt"),
+        exp.alias_(running, "hi"),
     ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("rq"))))
 
 
@@ -221,7 +296,9 @@ def _join_attributes(query: exp.Select, sources: Sequence[str], ctx: AudienceCon
                 on=exp.EQ(this=_key(alias, ctx), expression=_key("r", ctx)),
                 join_type="left",
             )
-        query = query.select(exp.alias_(exp.column(column.name, alias, quoted=True), source, quoted=True))
+        query = query.select(
+            exp.alias_(exp.column(column.name, alias, quoted=True), source, quoted=True)
+        )
     return query
 
 

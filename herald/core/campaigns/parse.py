@@ -173,7 +173,9 @@ def _delivery(doc: Any) -> Delivery:
     if doc is None:
         return Delivery()
     if not isinstance(doc, Mapping):
-        _fail("'delivery' takes a mapping (schedule, at, cadence, start, end, timezone)", "delivery")
+        _fail(
+            "'delivery' takes a mapping (schedule, at, cadence, start, end, timezone)", "delivery"
+        )
     _check_keys(doc, DELIVERY_KEYS, "delivery")
     mode = doc.get("schedule", "once")
     if mode not in ("once", "recurring"):
@@ -190,7 +192,9 @@ def _delivery(doc: Any) -> Delivery:
         _fail("'at' is for one-time delivery; recurring uses 'start'", "delivery.at")
     cadence = doc.get("cadence")
     if cadence not in ("daily", "weekly", "monthly", "cron"):
-        _fail("recurring delivery needs cadence: daily, weekly, monthly or cron", "delivery.cadence")
+        _fail(
+            "recurring delivery needs cadence: daily, weekly, monthly or cron", "delivery.cadence"
+        )
     cron = _optional_text(doc.get("cron"), "delivery.cron")
     if (cadence == "cron") != (cron is not None):
         _fail("give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron")
@@ -217,14 +221,28 @@ def _timezone(value: Any) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         hint = did_you_mean(name, available_timezones())
-        _fail(f"unknown time zone '{name}'.{hint} Use an IANA name such as 'America/Los_Angeles'", "delivery.timezone")
+        _fail(
+            f"unknown time zone '{name}'.{hint} Use an IANA name such as 'America/Los_Angeles'",
+            "delivery.timezone",
+        )
     return name
 
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+)
 _CRON_NAMES = {
-    "month": {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    "weekday": {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+    "month": {
+        m: i + 1
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
+    "weekday": {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
 }
 _CRON_ITEM = re.compile(r"^(?:\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
 
@@ -235,7 +253,11 @@ def _check_cron(cron: str) -> None:
         for item in text.split(","):
             match = _CRON_ITEM.match(item)
             if match is None or match.group(3) == "0":
-                _fail(f"cron '{cron}': {field_name} '{item}' is not *, a value, a range, a step or a list", "delivery.cron")
+                _fail(
+                    f"cron '{cron}': {field_name} '{item}' is not *, a value, a range, "
+                    "a step or a list",
+                    "delivery.cron",
+                )
             for value in match.group(1, 2):
                 if value is None:
                     continue
@@ -244,7 +266,10 @@ def _check_cron(cron: str) -> None:
                     _fail(f"cron '{cron}': {field_name} '{value}' is not a number", "delivery.cron")
                 number = int(value) if number is None else number
                 if not low <= number <= high:
-                    _fail(f"cron '{cron}': {field_name} {number} is not between {low} and {high}", "delivery.cron")
+                    _fail(
+                        f"cron '{cron}': {field_name} {number} is not between {low} and {high}",
+                        "delivery.cron",
+                    )
 
 
 def _end(value: Any) -> tuple[dt.date | None, int | None]:

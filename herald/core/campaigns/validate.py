@@ -78,6 +78,11 @@ def validate_campaign(
         msg = "the campaign sends nothing: add sub_audiences or remaining groups"
         raise CampaignError(msg)
     _check_unique([s.name for s in campaign.sub_audiences], "sub-audience", "sub_audiences")
+    _check_output_safe(campaign.name, "campaign", "name")
+    for sub in campaign.sub_audiences:
+        if sub.name == REMAINDER:
+            msg = f"'{REMAINDER}' is reserved for the customers no sub-audience takes; rename it"
+            raise CampaignError(msg, location=f"{sub.location}.name")
     for sub in campaign.all_sub_audiences():
         _check_groups(sub)
     resolve_destinations(campaign, catalog, destinations, attributes_table=attributes_table)
@@ -94,7 +99,9 @@ def _check_segments(campaign: Campaign, segment_status: SegmentStatus) -> None:
             msg = f"unknown segment '{name}'"
             raise CampaignError(msg, location=location)
         if status != "active":
-            msg = f"segment '{name}' is a draft; activate it with `herald segment activate '{name}'`"
+            msg = (
+                f"segment '{name}' is a draft; activate it with `herald segment activate '{name}'`"
+            )
             raise CampaignError(msg, location=location)
 
 
@@ -113,9 +120,19 @@ def _check_groups(sub: SubAudience) -> None:
         _check_group(group, sub)
 
 
+def _check_output_safe(name: str, what: str, location: str) -> None:
+    """Names become list and file names: no path separators or parent-folder steps."""
+    if any(c in name for c in '/\\\0') or ".." in name:
+        msg = f"{what} name '{name}' contains '/', '\\' or '..', which cannot be part of a file name"
+        raise CampaignError(msg, location=location)
+
+
 def _check_group(group: RecipientGroup, sub: SubAudience) -> None:
+    _check_output_safe(group.name, "group", f"{group.location}.name")
     if group.name.startswith("_"):
-        msg = f"group name '{group.name}' starts with '_'; rename it (Amperity fails such campaigns)"
+        msg = (
+            f"group name '{group.name}' starts with '_'; rename it (Amperity fails such campaigns)"
+        )
         raise CampaignError(msg, location=f"{group.location}.name")
     if group.control and group.destinations:
         msg = f"control group '{group.name}' is never sent; remove its destinations"
@@ -147,7 +164,9 @@ def resolve_destinations(
     for sub in campaign.all_sub_audiences():
         for group in sub.groups:
             for target in group.destinations:
-                item = _resolve_one(campaign, sub, group, target, catalog, destinations, attributes_table)
+                item = _resolve_one(
+                    campaign, sub, group, target, catalog, destinations, attributes_table
+                )
                 key = (item.destination, item.output_name.lower())
                 if key in names_used:
                     msg = (
@@ -182,7 +201,11 @@ def _resolve_one(
     table = campaign.attributes_table or attributes_table
     for mapping in attributes:
         _check_source(mapping, table, catalog, target)
-    _check_unique([a.field for a in attributes], f"attribute field for '{target.destination}'", target.location)
+    _check_unique(
+        [a.field for a in attributes],
+        f"attribute field for '{target.destination}'",
+        target.location,
+    )
     for needed in kind.required_fields:
         if needed not in {a.field for a in attributes}:
             msg = (
@@ -190,10 +213,19 @@ def _resolve_one(
                 f"without an '{needed}' attribute; add one, e.g. '{{email: {needed}}}'"
             )
             raise CampaignError(msg, location=f"{target.location}.attributes")
-    return Resolved(sub.name, group.name, target.destination, kind, attributes, output_name(campaign.name, group.name))
+    return Resolved(
+        sub.name,
+        group.name,
+        target.destination,
+        kind,
+        attributes,
+        output_name(campaign.name, group.name),
+    )
 
 
-def _check_source(mapping: AttributeMapping, default_table: str, catalog: Catalog, target: GroupDestination) -> None:
+def _check_source(
+    mapping: AttributeMapping, default_table: str, catalog: Catalog, target: GroupDestination
+) -> None:
     table_name, _, column_name = mapping.source.rpartition(".")
     table_name = table_name or default_table
     location = mapping.location or f"{target.location}.attributes"
@@ -213,24 +245,45 @@ def _check_source(mapping: AttributeMapping, default_table: str, catalog: Catalo
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
-def naming_warnings(campaign: Campaign, destinations: Mapping[str, DestinationKind]) -> list[Warning_]:
+def naming_warnings(
+    campaign: Campaign, destinations: Mapping[str, DestinationKind]
+) -> list[Warning_]:
     """Amperity's naming advice: no words of the campaign name repeated in group names, and
     "Klaviyo" only in names of things sent only to Klaviyo."""
     warnings: list[Warning_] = []
     campaign_words = {w.lower() for w in _WORD.findall(campaign.name) if len(w) > 2}
-    all_kinds = [destinations.get(d.destination) for s in campaign.all_sub_audiences() for g in s.groups for d in g.destinations]
+    all_kinds = [
+        destinations.get(d.destination)
+        for s in campaign.all_sub_audiences()
+        for g in s.groups
+        for d in g.destinations
+    ]
     only_klaviyo = bool(all_kinds) and all(k is not None and is_klaviyo(k) for k in all_kinds)
     if "klaviyo" in campaign.name.lower() and not only_klaviyo:
-        warnings.append(Warning_(f"campaign name '{campaign.name}' says Klaviyo but it is not sent only to Klaviyo", "name"))
+        warnings.append(
+            Warning_(
+                f"campaign name '{campaign.name}' says Klaviyo but it is not sent only to Klaviyo",
+                "name",
+            )
+        )
     for sub in campaign.all_sub_audiences():
         for group in sub.groups:
             repeated = sorted({w for w in _WORD.findall(group.name) if w.lower() in campaign_words})
             if repeated:
-                warnings.append(Warning_(
-                    f"group '{group.name}' repeats '{', '.join(repeated)}' from the campaign name; list names already start with it",
-                    f"{group.location}.name",
-                ))
+                warnings.append(
+                    Warning_(
+                        f"group '{group.name}' repeats '{', '.join(repeated)}' from the campaign name; list names already start with it",
+                        f"{group.location}.name",
+                    )
+                )
             kinds = [destinations.get(d.destination) for d in group.destinations]
-            if "klaviyo" in group.name.lower() and not (kinds and all(k is not None and is_klaviyo(k) for k in kinds)):
-                warnings.append(Warning_(f"group '{group.name}' says Klaviyo but is not sent only to Klaviyo", f"{group.location}.name"))
+            if "klaviyo" in group.name.lower() and not (
+                kinds and all(k is not None and is_klaviyo(k) for k in kinds)
+            ):
+                warnings.append(
+                    Warning_(
+                        f"group '{group.name}' says Klaviyo but is not sent only to Klaviyo",
+                        f"{group.location}.name",
+                    )
+                )
     return warnings

@@ -62,7 +62,7 @@ class KlaviyoSettings:
     timeout: float = 30.0
     max_wait: float = 600.0
     poll_interval: float = 10.0
-    limits: Mapping[str, RateLimit] = field(default_factory=limits_for)
+    limits: Mapping[str, RateLimit] = field(default_factory=limits_for, repr=False)
     limits_scale: float = 1.0
 
     @classmethod

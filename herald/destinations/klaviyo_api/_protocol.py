@@ -1,0 +1,545 @@
+"""Klaviyo's JSON:API, without I/O: request builders, response parsers, errors, batching.
+
+Nothing here sends or awaits anything (no httpx import), in the manner of httpx's own
+``auth_flow``: ``client.py`` sends the ``Request`` objects built here and hands the decoded
+responses back. That keeps every rule about Klaviyo's wire format testable in microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import orjson
+
+from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
+from herald.destinations.klaviyo_api.limits import OPERATIONS
+from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError, SyncError
+
+T = TypeVar("T")
+IdentifierField = Literal["email", "phone_number", "external_id"]
+
+#: Bulk import job caps (FACTS.md §2.3): profiles per job and bytes per request body.
+MAX_IMPORT_PROFILES = 10_000
+MAX_IMPORT_BYTES = 5_000_000
+#: Profile ids per remove-from-list call, values per ``any(...)`` filter, items per page.
+MAX_REMOVE_IDS = 1_000
+MAX_FILTER_VALUES = 100
+PAGE_SIZE = 100
+#: ``GET /api/lists`` pages hold at most 10.
+LISTS_PAGE_SIZE = 10
+IDENTIFIER_FIELDS = "email,phone_number,external_id"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to Klaviyo, before it is sent.
+
+    Attributes:
+        operation: the spec's operation id; rate limits and request counts are kept by it.
+        method: HTTP method.
+        path: the path under the base URL, e.g. ``/api/lists``.
+        params: query parameters in order.
+        json: the body to encode as JSON:API, or None.
+    """
+
+    operation: str
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: Any = field(default=None, compare=False)
+
+    def encoded(self) -> bytes | None:
+        """The body as compact UTF-8 JSON (the same encoding ``split_profiles`` measures)."""
+        return None if self.json is None else orjson.dumps(self.json)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a collection and the request for the next page, if any."""
+
+    items: list[T]
+    next: Request | None
+
+
+@dataclass(frozen=True)
+class ApiProblem:
+    """What went wrong with one response, scrubbed of personal data.
+
+    Attributes:
+        operation: the operation id.
+        status: the HTTP status (0 for a transport failure).
+        code: Klaviyo's error ``code`` (``throttled``, ``invalid``, …), or "".
+        title: Klaviyo's error title.
+        detail: Klaviyo's detail with emails and phone numbers replaced.
+        where: ``source.pointer`` or ``source.parameter``, or "".
+        retry_after: the ``Retry-After`` seconds of a 429, or None.
+    """
+
+    operation: str
+    status: int
+    code: str = ""
+    title: str = ""
+    detail: str = ""
+    where: str = ""
+    retry_after: float | None = None
+
+    @property
+    def retriable(self) -> bool:
+        """Whether the same request may succeed later (429, 5xx, transport failures)."""
+        return self.status in (0, 429) or self.status >= 500
+
+    def describe(self) -> str:
+        """One line such as ``HTTP 400 invalid: 'name' is a required field. (at /data/...)``."""
+        what = f"HTTP {self.status}" if self.status else "no response"
+        code = f" {self.code}" if self.code else ""
+        text = self.detail or self.title
+        where = f" (at {self.where})" if self.where else ""
+        return f"{what}{code}: {text}{where}" if text else f"{what}{code}"
+
+
+# --- personal data --------------------------------------------------------------------------
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A phone number: "+" and 7-15 digits, or 10-15 digits, either with spaces, dots, dashes or
+# brackets between them. Shorter runs (counts, byte sizes like 5000000) are left alone.
+_PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+\d(?:[\s().-]{0,2}\d){6,14}|\(?\d(?:[\s().-]{0,2}\d){9,14})(?![\w])"
+)
+
+
+def scrub(text: str) -> str:
+    """Replace anything that looks like an email address or a phone number.
+
+    >>> scrub("Invalid email a.b+c@example.co.uk; phone +1 (500) 555-0006; got 10001 items.")
+    'Invalid email [email]; phone [phone]; got 10001 items.'
+    """
+    return _PHONE_RE.sub("[phone]", _EMAIL_RE.sub("[email]", text))
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+def quote_value(value: str) -> str:
+    """A filter string literal: double quotes, with ``\\`` and ``"`` escaped.
+
+    >>> print(quote_value('VIP "gold" \\\\ list'))
+    "VIP \\"gold\\" \\\\ list"
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def equals_filter(field_name: str, value: str) -> str:
+    """``equals(field,"value")``.
+
+    >>> print(equals_filter("name", 'Spring "A"'))
+    equals(name,"Spring \\"A\\"")
+    """
+    return f"equals({field_name},{quote_value(value)})"
+
+
+def any_filter(field_name: str, values: Sequence[str]) -> str:
+    """``any(field,["a","b"])``.
+
+    >>> print(any_filter("email", ["a@x.io", "b@x.io"]))
+    any(email,["a@x.io","b@x.io"])
+    """
+    if not values:
+        msg = "any() needs at least one value"
+        raise ValueError(msg)
+    return f"any({field_name},[{','.join(quote_value(v) for v in values)}])"
+
+
+# --- request builders -----------------------------------------------------------------------
+
+
+def _id(value: str) -> str:
+    # Ids come from Klaviyo, but a path segment must never be able to change the path.
+    return quote(value, safe="")
+
+
+def find_list(name: str) -> Request:
+    """``GET /api/lists`` for lists named exactly ``name``, oldest first."""
+    params = (
+        ("filter", equals_filter("name", name)),
+        ("fields[list]", "name"),
+        ("sort", "created"),
+        ("page[size]", str(LISTS_PAGE_SIZE)),
+    )
+    return Request("get_lists", "GET", "/api/lists", params)
+
+
+def create_list(name: str) -> Request:
+    """``POST /api/lists`` (the account's default opt-in process applies)."""
+    body = {"data": {"type": "list", "attributes": {"name": name}}}
+    return Request("create_list", "POST", "/api/lists", json=body)
+
+
+def import_body(profiles: Sequence[Mapping[str, Any]], list_id: str) -> dict[str, Any]:
+    """The bulk import job body: the profiles, added to one list."""
+    return {
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": {
+                "profiles": {"data": [{"type": "profile", "attributes": p} for p in profiles]}
+            },
+            "relationships": {"lists": {"data": [{"type": "list", "id": list_id}]}},
+        }
+    }
+
+
+def start_import(profiles: Sequence[Mapping[str, Any]], list_id: str) -> Request:
+    """``POST /api/profile-bulk-import-jobs``.
+
+    Raises:
+        ValueError: for more than 10,000 profiles or none (use ``split_profiles``).
+    """
+    if not 0 < len(profiles) <= MAX_IMPORT_PROFILES:
+        msg = f"a bulk import job takes 1 to {MAX_IMPORT_PROFILES:,} profiles, not {len(profiles):,}"
+        raise ValueError(msg)
+    body = import_body(profiles, list_id)
+    return Request("bulk_import_profiles", "POST", "/api/profile-bulk-import-jobs", json=body)
+
+
+def get_import(job_id: str) -> Request:
+    """``GET /api/profile-bulk-import-jobs/{job_id}``."""
+    path = f"/api/profile-bulk-import-jobs/{_id(job_id)}"
+    return Request("get_bulk_import_profiles_job", "GET", path)
+
+
+def import_errors(job_id: str) -> Request:
+    """The first page of a job's import errors."""
+    path = f"/api/profile-bulk-import-jobs/{_id(job_id)}/import-errors"
+    params = (("page[size]", str(PAGE_SIZE)),)
+    return Request("get_errors_for_bulk_import_profiles_job", "GET", path, params)
+
+
+def list_members(list_id: str) -> Request:
+    """The first page of a list's members with their identifiers."""
+    params = (("fields[profile]", IDENTIFIER_FIELDS), ("page[size]", str(PAGE_SIZE)))
+    path = f"/api/lists/{_id(list_id)}/profiles"
+    return Request("get_profiles_for_list", "GET", path, params)
+
+
+def find_profiles(field_name: IdentifierField, values: Sequence[str]) -> Request:
+    """``GET /api/profiles?filter=any(field,[…])`` for ≤ 100 values.
+
+    Raises:
+        ValueError: for no values or more than 100.
+    """
+    if not 0 < len(values) <= MAX_FILTER_VALUES:
+        msg = f"find_profiles takes 1 to {MAX_FILTER_VALUES} values, not {len(values)}"
+        raise ValueError(msg)
+    params = (
+        ("filter", any_filter(field_name, values)),
+        ("fields[profile]", IDENTIFIER_FIELDS),
+        ("page[size]", str(PAGE_SIZE)),
+    )
+    return Request("get_profiles", "GET", "/api/profiles", params)
+
+
+def remove_from_list(list_id: str, profile_ids: Sequence[str]) -> Request:
+    """``DELETE /api/lists/{id}/relationships/profiles`` for ≤ 1,000 profile ids.
+
+    Raises:
+        ValueError: for no ids or more than 1,000.
+    """
+    if not 0 < len(profile_ids) <= MAX_REMOVE_IDS:
+        msg = f"remove_from_list takes 1 to {MAX_REMOVE_IDS:,} profile ids, not {len(profile_ids):,}"
+        raise ValueError(msg)
+    body = {"data": [{"type": "profile", "id": pid} for pid in profile_ids]}
+    path = f"/api/lists/{_id(list_id)}/relationships/profiles"
+    return Request("remove_profiles_from_list", "DELETE", path, json=body)
+
+
+def key_probe() -> Request:
+    """The cheapest authenticated read: one list (proves the key and lists:read)."""
+    return Request("get_lists", "GET", "/api/lists", (("page[size]", "1"),))
+
+
+#: Requests that need one write scope and carry a body that can never be valid (a resource
+#: with no attributes): 403 means the scope is missing, 400 that it is there. Nothing is
+#: written either way. profiles:write is probed on bulk import (what sync needs, but it also
+#: needs lists:write), or on profile-import when lists:write is missing.
+_PROBES: dict[str, tuple[str, str, str]] = {
+    "lists:write": ("create_list", "/api/lists", "list"),
+    "profiles:write": ("bulk_import_profiles", "/api/profile-bulk-import-jobs", "profile-bulk-import-job"),
+    "profiles:write/alone": ("create_or_update_profile", "/api/profile-import", "profile"),
+}
+
+
+def scope_probe(scope: str) -> Request | None:
+    """The probe for a write scope (``lists:write``, ``profiles:write``,
+    ``profiles:write/alone``), or None when there is none."""
+    if scope not in _PROBES:
+        return None
+    operation, path, kind = _PROBES[scope]
+    return Request(operation, "POST", path, json={"data": {"type": kind}})
+
+
+def read_probe(scope: str) -> Request | None:
+    """A one-item read that needs ``scope`` (``lists:read`` or ``profiles:read``)."""
+    if scope == "lists:read":
+        return key_probe()
+    if scope == "profiles:read":
+        return Request("get_profiles", "GET", "/api/profiles", (("page[size]", "1"),))
+    return None
+
+
+# --- response parsers -----------------------------------------------------------------------
+
+
+def next_request(doc: Mapping[str, Any], current: Request) -> Request | None:
+    """The request for ``links.next``, or None on the last page.
+
+    Only the path and query of the link are kept, so the base URL (and the key's host) stay
+    those of the client.
+    """
+    link = (doc.get("links") or {}).get("next")
+    if not link:
+        return None
+    parts = urlsplit(str(link))
+    params = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    return Request(current.operation, current.method, parts.path or current.path, params)
+
+
+def _data(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    data = doc.get("data")
+    return data if isinstance(data, list) else []
+
+
+def parse_list_id(doc: Mapping[str, Any], name: str) -> str | None:
+    """The id of the first list named exactly ``name`` in a ``get_lists`` page, or None.
+
+    The name is compared again here: the filter's case and whitespace rules are Klaviyo's.
+    """
+    for item in _data(doc):
+        if (item.get("attributes") or {}).get("name") == name:
+            return str(item["id"])
+    return None
+
+
+def parse_created_id(doc: Mapping[str, Any]) -> str:
+    """The ``data.id`` of a created resource (list or job)."""
+    return str(doc["data"]["id"])
+
+
+def parse_job(doc: Mapping[str, Any]) -> ImportJob:
+    """A bulk import job resource."""
+    data = doc["data"]
+    attrs = data.get("attributes") or {}
+    return ImportJob(
+        id=str(data["id"]),
+        status=attrs["status"],
+        total_count=int(attrs.get("total_count") or 0),
+        completed_count=int(attrs.get("completed_count") or 0),
+        failed_count=int(attrs.get("failed_count") or 0),
+    )
+
+
+def parse_import_errors(doc: Mapping[str, Any], current: Request) -> Page[ImportError_]:
+    """A page of import errors.
+
+    ``original_payload`` is reduced to the profile's attributes when Klaviyo returns the whole
+    profile resource (``{"type": "profile", "attributes": …}``), as the sandbox does.
+    """
+    items = []
+    for item in _data(doc):
+        attrs = item.get("attributes") or {}
+        payload = attrs.get("original_payload") or {}
+        if isinstance(payload, Mapping) and isinstance(payload.get("attributes"), Mapping):
+            payload = payload["attributes"]
+        items.append(
+            ImportError_(
+                code=str(attrs.get("code") or ""),
+                title=scrub(str(attrs.get("title") or "")),
+                detail=scrub(str(attrs.get("detail") or "")),
+                original_payload=payload if isinstance(payload, Mapping) else {},
+            )
+        )
+    return Page(items, next_request(doc, current))
+
+
+def parse_members(doc: Mapping[str, Any], current: Request) -> Page[Member]:
+    """A page of list members."""
+    items = []
+    for item in _data(doc):
+        attrs = item.get("attributes") or {}
+        items.append(
+            Member(
+                profile_id=str(item["id"]),
+                email=attrs.get("email"),
+                phone_number=attrs.get("phone_number"),
+                external_id=attrs.get("external_id"),
+            )
+        )
+    return Page(items, next_request(doc, current))
+
+
+def identifier_key(field_name: IdentifierField, value: str) -> str:
+    """How Klaviyo matches an identifier: emails without case (it stores them lower-cased)."""
+    return value.strip().lower() if field_name == "email" else value
+
+
+def parse_profiles(
+    doc: Mapping[str, Any],
+    current: Request,
+    field_name: IdentifierField,
+    values: Sequence[str],
+) -> Page[tuple[str, str]]:
+    """A page of a profile filter as ``(value asked for, profile id)`` pairs."""
+    asked = {identifier_key(field_name, v): v for v in values}
+    items = []
+    for item in _data(doc):
+        found = (item.get("attributes") or {}).get(field_name)
+        if isinstance(found, str) and identifier_key(field_name, found) in asked:
+            items.append((asked[identifier_key(field_name, found)], str(item["id"])))
+    return Page(items, next_request(doc, current))
+
+
+def decode(content: bytes) -> Any:
+    """A response body, or {} when it is empty or not JSON (a proxy's HTML error page)."""
+    if not content:
+        return {}
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return {}
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds: Klaviyo sends whole seconds; an HTTP date is accepted too.
+
+    >>> parse_retry_after("3"), parse_retry_after(None), parse_retry_after("soon")
+    (3.0, None, None)
+    """
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def problem_from_response(
+    status: int, body: Any, operation: str, retry_after: float | None = None
+) -> ApiProblem:
+    """The first error of a Klaviyo error document, scrubbed."""
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
+    source = first.get("source")
+    where = ""
+    if isinstance(source, Mapping):
+        where = source.get("pointer") or source.get("parameter") or ""
+    return ApiProblem(
+        operation=operation,
+        status=status,
+        code=str(first.get("code") or ""),
+        title=scrub(str(first.get("title") or "")),
+        detail=scrub(str(first.get("detail") or "")),
+        where=str(where),
+        retry_after=retry_after,
+    )
+
+
+_NEXT_STEP = {
+    400: "Klaviyo rejected the request as invalid; this is likely a bug in Herald or bad data",
+    401: "Klaviyo rejected the API key; check the destination's api_key_env or api_key_file",
+    403: "the API key lacks a scope this needs ({scopes}); create a private key with "
+    "lists:write and profiles:write",
+    404: "it does not exist (was the list or job deleted in Klaviyo?)",
+    409: "Klaviyo reports a conflict",
+    410: "the API revision is retired; set a newer revision for the destination",
+    413: "the request body is too large (Klaviyo allows 5 MB and 10,000 profiles per job)",
+    415: "Klaviyo refused the content type",
+}
+
+
+def error_from_response(
+    status: int, body: Any, operation: str, retry_after: float | None = None
+) -> SyncError:
+    """The Herald error for a failed response, typed by how to recover.
+
+    429 and 5xx give a RetriableSyncError; every other status a FatalSyncError. The message
+    names the operation and carries Klaviyo's code and detail, scrubbed of emails and phone
+    numbers. The scrubbed :class:`ApiProblem` is attached as ``error.problem``.
+    """
+    problem = problem_from_response(status, body, operation, retry_after)
+    return error_from_problem(problem)
+
+
+def error_from_problem(problem: ApiProblem, prefix: str = "") -> SyncError:
+    """The Herald error for ``problem``, its message optionally prefixed."""
+    op = OPERATIONS.get(problem.operation)
+    step = _NEXT_STEP.get(problem.status, "")
+    step = step.format(scopes=", ".join(op.scopes) if op else "?")
+    msg = f"Klaviyo {problem.operation} failed: {prefix}{problem.describe()}"
+    if step:
+        msg = f"{msg}. Next: {step}."
+    cls = RetriableSyncError if problem.retriable else FatalSyncError
+    error = cls(msg)
+    error.problem = problem  # type: ignore[attr-defined]
+    return error
+
+
+# --- batching -------------------------------------------------------------------------------
+
+
+def profile_size(profile: Mapping[str, Any]) -> int:
+    """The bytes one profile adds to a bulk import body (Klaviyo caps a profile at 100 KB)."""
+    return len(orjson.dumps({"type": "profile", "attributes": profile}))
+
+
+def split_profiles(
+    profiles: Sequence[Mapping[str, Any]],
+    max_count: int = MAX_IMPORT_PROFILES,
+    max_bytes: int = MAX_IMPORT_BYTES,
+    list_id: str = "X" * 32,
+) -> list[list[Mapping[str, Any]]]:
+    """Split profiles into bulk import jobs of ≤ ``max_count`` profiles whose whole request
+    body (JSON:API envelope included) is ≤ ``max_bytes`` bytes.
+
+    Sizes are those of ``Request.encoded`` (compact orjson), so a chunk's body is exactly
+    what was measured. ``list_id`` only sizes the envelope; a longer one than Klaviyo's
+    (26-character) ids keeps the estimate safe.
+
+    Raises:
+        SkippableRecordError: for a profile that alone cannot fit in a body, before anything
+            is returned; the message gives its index, not its contents.
+    """
+    envelope = len(orjson.dumps(import_body([], list_id)))
+    chunks: list[list[Mapping[str, Any]]] = []
+    chunk: list[Mapping[str, Any]] = []
+    size = envelope
+    for index, profile in enumerate(profiles):
+        item = profile_size(profile)
+        extra = item + (1 if chunk else 0)  # the comma between items
+        if envelope + item > max_bytes:
+            msg = (
+                f"profile #{index} is {item:,} bytes as JSON; a bulk import request holds at "
+                f"most {max_bytes:,} bytes: drop some of its properties"
+            )
+            raise SkippableRecordError(msg)
+        if chunk and (len(chunk) >= max_count or size + extra > max_bytes):
+            chunks.append(chunk)
+            chunk, size, extra = [], envelope, item
+        chunk.append(profile)
+        size += extra
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -1,0 +1,58 @@
+"""Names that would escape the export folder or hide the remainder are refused (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from herald.core.campaigns.parse import parse_campaign
+from herald.core.campaigns.validate import validate_campaign
+from herald.core.catalog import Catalog
+from herald.core.destinations import KINDS
+from herald.core.splitting import largest_remainder
+from herald.exceptions import CampaignError
+
+CATALOG = Catalog.from_columns(
+    [("Merged_Customers", "amperity_id", "string", ""), ("Merged_Customers", "email", "string", "")]
+)
+DESTINATIONS = {"files": KINDS["csv_file"]}
+
+
+def campaign(name: str = "Spring", group: str = "Offer", sub: str = "Subs") -> dict:
+    return {
+        "name": name,
+        "include": ["VIPs"],
+        "sub_audiences": [
+            {"name": sub, "segment": "VIPs", "groups": [{"name": group, "percent": 100, "destinations": ["files"]}]}
+        ],
+    }
+
+
+def check(doc: dict) -> None:
+    validate_campaign(parse_campaign(doc), CATALOG, DESTINATIONS, lambda _: "active")
+
+
+@pytest.mark.parametrize("group", ["A/../../x", "a\\b", "..hidden", "x..y"])
+def test_group_names_cannot_leave_the_folder(group: str) -> None:
+    with pytest.raises(CampaignError, match="cannot be part of a file name") as info:
+        check(campaign(group=group))
+    assert info.value.location == "sub_audiences[0].groups[0].name"
+
+
+def test_campaign_name_cannot_leave_the_folder() -> None:
+    with pytest.raises(CampaignError, match="cannot be part of a file name"):
+        check(campaign(name="../Spring"))
+
+
+def test_the_remainder_name_is_reserved() -> None:
+    with pytest.raises(CampaignError, match="reserved") as info:
+        check(campaign(sub="All Remaining Recipients"))
+    assert info.value.location == "sub_audiences[0].name"
+
+
+def test_plain_names_pass() -> None:
+    check(campaign(name="Spring Sale 2026", group="Offer A (20% off)"))
+
+
+def test_negative_percentages_are_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        largest_remainder(10, [12_000, -2_000])
