@@ -90,7 +90,10 @@ class Campaigns:
             kind = KINDS.get(settings.type)
             if kind is None:
                 hint = did_you_mean(settings.type, KINDS)
-                msg = f"herald.toml: [destinations.{name}] has unknown type '{settings.type}'.{hint} Types: {', '.join(KINDS)}"
+                msg = (
+                    f"herald.toml: [destinations.{name}] has unknown type '{settings.type}'.{hint} "
+                    f"Types: {', '.join(KINDS)}"
+                )
                 raise ConfigError(msg)
             kinds[name] = kind
         return kinds

@@ -112,8 +112,9 @@ def _refuse_inline_secrets(data: dict[str, Any], path: Path) -> None:
         for key in dest if isinstance(dest, dict) else ():
             if key in SECRET_KEYS:
                 msg = (
-                    f"{path}: [destinations.{name}] has '{key}' written in the file; secrets must not be "
-                    f'stored there. Put it in an environment variable and write {key}_env = "NAME", '
+                    f"{path}: [destinations.{name}] has '{key}' written in the file; "
+                    "secrets must not be stored there. "
+                    f'Put it in an environment variable and write {key}_env = "NAME", '
                     f'or in a file and write {key}_file = "PATH"'
                 )
                 raise ConfigError(msg)
@@ -138,13 +139,19 @@ def read_secret(settings: DestinationSettings, key: str, destination: str) -> st
         try:
             value = Path(str(file_name)).expanduser().read_text(encoding="utf-8").strip()
         except OSError as error:
-            msg = f"destination '{destination}': cannot read {key}_file '{file_name}': {error.strerror}"
+            msg = (
+                f"destination '{destination}': cannot read {key}_file '{file_name}': "
+                f"{error.strerror}"
+            )
             raise ConfigError(msg) from None
         if value:
             return value
         msg = f"destination '{destination}': {key}_file '{file_name}' is empty"
         raise ConfigError(msg)
-    msg = f'destination \'{destination}\' needs {key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
+    msg = (
+        f"destination '{destination}' needs "
+        f'{key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
+    )
     raise ConfigError(msg)
 
 
@@ -175,4 +182,4 @@ folder = "exports"                     # relative to the workspace folder
 # [destinations.klaviyo]
 # type = "klaviyo_api"
 # api_key_env = "KLAVIYO_API_KEY"
-"""
+"""  # noqa: E501 - the text of the herald.toml that `herald init` writes, kept byte for byte

@@ -5,6 +5,7 @@ This is the library behind ``herald segment …`` and the web app's Segment Edit
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -101,7 +102,10 @@ class Segments:
     def _resolve_active(self, name: str, pending: Mapping[str, Segment]) -> Segment:
         if name in pending:
             if pending[name].status != "active":
-                msg = f"segment '{name}' is a draft in this batch; only active segments can be used in conditions"
+                msg = (
+                    f"segment '{name}' is a draft in this batch; "
+                    "only active segments can be used in conditions"
+                )
                 raise SegmentError(msg)
             return pending[name]
         try:
@@ -151,7 +155,7 @@ class Segments:
     def list(self) -> list[DefinitionSummary]:
         return self.ws.store.list(KIND)
 
-    def versions(self, name: str) -> list[DefinitionVersion]:
+    def versions(self, name: str) -> builtins.list[DefinitionVersion]:
         return self.ws.store.versions(KIND, name)
 
     # --- running ---------------------------------------------------------------------------
@@ -178,7 +182,7 @@ class Segments:
             )
         return result
 
-    def history(self, name: str, *, limit: int | None = None) -> list[InsightsRecord]:
+    def history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
         self.ws.store.get(KIND, name)  # a clear NotFoundError for unknown names
         return self.ws.store.insights_history(name, limit=limit)
 
@@ -194,7 +198,7 @@ class Segments:
         limit: int = 10,
         which: Which = "latest",
         *,
-        columns: list[str] | None = None,
+        columns: builtins.list[str] | None = None,
     ) -> pa.Table:
         """A stable sample of ``limit`` customers of the segment, with base-table columns."""
         catalog = self.ws.catalog
@@ -205,7 +209,10 @@ class Segments:
         )
         for column in wanted:
             if base.column(column) is None:
-                msg = f"unknown column '{column}' in '{base.name}'; columns: {', '.join(base.column_names())}"
+                msg = (
+                    f"unknown column '{column}' in '{base.name}'; "
+                    f"columns: {', '.join(base.column_names())}"
+                )
                 raise SegmentError(msg)
         key = exp.column(catalog.customer_key, "c", quoted=True)
         members = self.compile(self.load(name, which))

@@ -142,7 +142,10 @@ def find_root(path: str | os.PathLike[str] | None = None) -> Path:
         root = Path(explicit).expanduser().resolve()
         if not (root / CONFIG_FILE).is_file():
             origin = "--workspace" if path else ENV_VAR
-            msg = f"no {CONFIG_FILE} in '{root}' (from {origin}); create one with `herald init {root}`"
+            msg = (
+                f"no {CONFIG_FILE} in '{root}' (from {origin}); "
+                f"create one with `herald init {root}`"
+            )
             raise WorkspaceNotFoundError(msg)
         return root
     here = Path.cwd().resolve()

@@ -8,8 +8,8 @@ import decimal
 import functools
 import json
 import sys
-from pathlib import PurePath
 from collections.abc import Callable, Sequence
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 import click

@@ -296,7 +296,10 @@ def recipients(
     """
     run_ = ws.store.get_run(run_id) if run_id else ws.store.last_run(name)
     if run_ is None:
-        msg = f"campaign '{name}' has no delivered run yet; run it with `herald campaign run '{name}'`"
+        msg = (
+            f"campaign '{name}' has no delivered run yet; "
+            f"run it with `herald campaign run '{name}'`"
+        )
         raise NotFoundError(msg)
     if run_.campaign != name:
         msg = f"run {run_.id} belongs to campaign '{run_.campaign}', not '{name}'"

@@ -50,9 +50,9 @@ def list_(ws: Workspace, as_json: bool) -> None:
 def _row(name: str, dest: DestinationSettings) -> dict[str, Any]:
     extra = dest.model_extra or {}
     if dest.type == DESTINATION_TYPE:
-        target = KlaviyoSettings.from_destination(name, dest, load_key=False).base_url
-        return {"name": name, "type": dest.type, "target": target, "key_from": key_source(dest)}
-    target = extra.get("folder") or extra.get("host") or extra.get("url")
+        url = KlaviyoSettings.from_destination(name, dest, load_key=False).base_url
+        return {"name": name, "type": dest.type, "target": url, "key_from": key_source(dest)}
+    target = str(extra.get("folder") or extra.get("host") or extra.get("url") or "") or None
     return {"name": name, "type": dest.type, "target": target, "key_from": None}
 
 
@@ -74,7 +74,9 @@ def check(ws: Workspace, name: str, as_json: bool) -> None:
     result = asyncio.run(_check(settings))
     ok = result.key_valid and not result.missing
     if as_json:
-        print_json({"destination": name, "base_url": settings.base_url, "ok": ok, **_jsonable(result)})
+        print_json(
+            {"destination": name, "base_url": settings.base_url, "ok": ok, **_jsonable(result)}
+        )
     else:
         _print_check(name, settings, result)
     if not ok:
@@ -98,7 +100,10 @@ def _destination(ws: Workspace, name: str) -> DestinationSettings:
         raise NotFoundError(msg)
     dest = destinations[name]
     if dest.type != DESTINATION_TYPE:
-        msg = f"destination '{name}' has type '{dest.type}'; `destination check` checks {DESTINATION_TYPE} destinations"
+        msg = (
+            f"destination '{name}' has type '{dest.type}'; "
+            f"`destination check` checks {DESTINATION_TYPE} destinations"
+        )
         raise ConfigError(msg)
     return dest
 

@@ -115,15 +115,20 @@ def create(
     Example:
 
         herald segment create --name "CA customers" --sql "SELECT amperity_id FROM Customer_360 WHERE state = 'CA'"
-    """
+    """  # noqa: E501 - one command; a split line's indent would show in --help
     if bool(path) == bool(sql):
-        raise click.UsageError("give either -f FILE or --name NAME --sql QUERY")
+        msg = "give either -f FILE or --name NAME --sql QUERY"
+        raise click.UsageError(msg)
     doc = _read_one(path) if path else {"name": name, "sql": sql, "description": description}
     if path is None and not name:
-        raise click.UsageError("--sql needs --name")
+        msg = "--sql needs --name"
+        raise click.UsageError(msg)
     segment = parse_segment(doc, source=path)
     if any(s.name == segment.name for s in ws.segments.list()):
-        msg = f"segment '{segment.name}' already exists; change it with `herald segment edit '{segment.name}' -f FILE`"
+        msg = (
+            f"segment '{segment.name}' already exists; "
+            f"change it with `herald segment edit '{segment.name}' -f FILE`"
+        )
         raise DefinitionError(msg)
     result = ws.segments.create(segment)
     console.print(f"Created segment '{segment.name}' as draft version {result.version.version}.")
@@ -159,7 +164,10 @@ def edit(ws: Workspace, name: str, path: str | None) -> None:
     doc = {**doc, "name": doc.get("name", name)} if isinstance(doc, dict) else doc
     segment = parse_segment(doc, source=path)
     if segment.name != name:
-        msg = f"the definition is named '{segment.name}', not '{name}'; segments cannot be renamed by edit"
+        msg = (
+            f"the definition is named '{segment.name}', not '{name}'; "
+            "segments cannot be renamed by edit"
+        )
         raise DefinitionError(msg, location="name", source=path)
     result = ws.segments.create(segment)
     state = "changed" if result.changed else "unchanged"
@@ -245,9 +253,8 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
         print_json(records)
         return
     if not records:
-        raise NotFoundError(
-            f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`"
-        )
+        msg = f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`"
+        raise NotFoundError(msg)
     rows = []
     previous = None
     for record in records:

@@ -78,7 +78,8 @@ def time_for(calls: int, limit: Limit) -> float:
 def calls_for(plan: ListPlan) -> Counter[str]:
     """The calls one list needs, per operation.
 
-    >>> dict(calls_for(ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)))
+    >>> plan = ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)
+    >>> dict(calls_for(plan))
     {'get_lists': 1, 'bulk_import_profiles': 3, 'get_profiles': 3, 'remove_profiles_from_list': 1}
     """
     calls: Counter[str] = Counter()

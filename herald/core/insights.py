@@ -79,8 +79,10 @@ def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
 
     >>> cat = Catalog.from_columns([("Customer_360", "amperity_id", "string", "VARCHAR")])
     >>> seg = exp.select(exp.column("amperity_id", "base")).from_("Customer_360 AS base")
-    >>> insights_query(seg, cat).sql()
-    'WITH seg AS (SELECT base.amperity_id FROM Customer_360 AS base) SELECT COUNT(*) AS unique_customers, NULL AS active_customers_1y, NULL AS revenue_1y, NULL AS reachable_customers, NULL AS reachable_email, NULL AS reachable_phone FROM seg AS s'
+    >>> print(insights_query(seg, cat).sql())
+    WITH seg AS (SELECT base.amperity_id FROM Customer_360 AS base)
+    SELECT COUNT(*) AS unique_customers, NULL AS active_customers_1y, NULL AS revenue_1y,
+    NULL AS reachable_customers, NULL AS reachable_email, NULL AS reachable_phone FROM seg AS s
     """
     key = catalog.customer_key
     s_key = exp.column(key, "s", quoted=True)

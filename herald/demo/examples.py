@@ -1,4 +1,7 @@
-"""Where the example definitions are: ``herald/demo/examples`` (``examples/`` in the repository links there)."""
+"""Where the example definitions are: ``herald/demo/examples``.
+
+``examples/`` in the repository links there.
+"""
 
 from __future__ import annotations
 

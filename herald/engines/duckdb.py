@@ -19,7 +19,11 @@ from herald.exceptions import ConfigError, EngineError
 def attribute_type(duckdb_type: str) -> AttributeType | None:
     """Map a DuckDB column type to a segment attribute type (None: not filterable).
 
-    >>> attribute_type("DECIMAL(38,2)"), attribute_type("TIMESTAMP WITH TIME ZONE"), attribute_type("VARCHAR[]")
+    >>> (
+    ...     attribute_type("DECIMAL(38,2)"),
+    ...     attribute_type("TIMESTAMP WITH TIME ZONE"),
+    ...     attribute_type("VARCHAR[]"),
+    ... )
     ('decimal', 'datetime', None)
     """
     t = duckdb_type.upper()
@@ -75,7 +79,10 @@ class DuckDBEngine(Engine):
     ) -> None:
         path = Path(database)
         if not path.exists():
-            msg = f"the database file '{path}' does not exist; create it with `herald demo generate` or set [engine] database in herald.toml"
+            msg = (
+                f"the database file '{path}' does not exist; create it with "
+                "`herald demo generate` or set [engine] database in herald.toml"
+            )
             raise ConfigError(msg)
         config: dict[str, Any] = {}
         if threads:

@@ -8,11 +8,13 @@ recipients log. The campaign's status follows: running, then delivered or error.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from herald.campaigns import Build
@@ -20,9 +22,14 @@ from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
 from herald.core.prepare import prepare_records
 from herald.destinations.files import write_csv, write_klaviyo_jsonl
+from herald.destinations.klaviyo_api.sync import ListDelivery, SyncOptions, prepare_delivery, sync_list
+from herald.exceptions import ConfigError, FatalSyncError
+from herald.runs.resume import interrupted_runs, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
 
 if TYPE_CHECKING:
+    from herald.destinations.klaviyo_api.api import KlaviyoApi
+    from herald.destinations.klaviyo_api.sync import Progress
     from herald.state import Run
     from herald.workspace import Workspace
 
@@ -38,9 +45,10 @@ class Delivery:
     output_name: str
     records: int
     drops: dict[str, int]
-    status: str  # "written", "sample", "not sent"
+    status: str  # "written", "synced", "failed", "sample", "not sent"
     path: Path | None = None
     message: str | None = None
+    counts: dict[str, int] | None = None  # a Klaviyo list sync's figures
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,10 @@ class RunResult:
     deliveries: list[Delivery]
     warnings: list[Warning_] = field(default_factory=list)
     snapshot: Path | None = None
+
+
+_LISTS_AT_ONCE = 4
+"""Lists of one destination synced at once (the client's limiter paces their calls)."""
 
 
 def runs_dir(ws: Workspace) -> Path:
@@ -74,8 +86,28 @@ def dated_name(build: Build, name: str) -> str:
     return f"{name}_{day.isoformat()}"
 
 
-def run_campaign(ws: Workspace, name: str, *, today: dt.date | None = None) -> RunResult:
-    """Run a campaign once: build, snapshot, deliver to file destinations, log recipients."""
+def run_campaign(
+    ws: Workspace,
+    name: str,
+    *,
+    today: dt.date | None = None,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run a campaign once: build, snapshot, deliver (files, Klaviyo lists), log recipients.
+
+    A run of the same campaign that was interrupted (``running`` with no live process) is
+    resumed first, so that its lists are finished before they are diffed again.
+
+    Args:
+        ws: the workspace.
+        name: the campaign.
+        today: the date relative dates resolve against (default: today, UTC).
+        reconcile: read every Klaviyo list back and repair drift.
+        progress: called with each Klaviyo list sync event (``SyncEvent``).
+    """
+    for stale in interrupted_runs(ws, name):
+        continue_run(ws, stale, reconcile=reconcile, progress=progress)
     build = ws.campaigns.build(name, today=today)
     store = ws.store
     # The status check comes first: a campaign that cannot run leaves no run behind.
@@ -85,22 +117,156 @@ def run_campaign(ws: Workspace, name: str, *, today: dt.date | None = None) -> R
     except BaseException:
         store.set_campaign_status(name, "error")
         raise
+    return _execute(ws, build, run, reconcile=reconcile, progress=progress)
+
+
+def continue_run(
+    ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
+) -> RunResult:
+    """Carry an interrupted run to its end (see ``herald.runs.resume.resume_run``)."""
+    build = ws.campaigns.build(run.campaign, which=run.campaign_version)
+    return _execute(ws, build, run, reconcile=reconcile, progress=progress)
+
+
+def _execute(
+    ws: Workspace, build: Build, run: Run, *, reconcile: bool, progress: Progress | None
+) -> RunResult:
+    """Snapshot (unless a resumed run has one), deliver, log, and finish the run."""
+    store, name = ws.store, build.campaign.name
     folder = runs_dir(ws) / run.id
+    with run_lock(ws, run.id):
+        try:
+            snapshot = folder / "recipients.parquet"
+            if not snapshot.exists():
+                ws.campaigns.write_snapshot(build, snapshot)
+            with Snapshot(snapshot) as snap:
+                deliveries = _deliver_all(ws, build, snap, run.id, reconcile=reconcile, progress=progress)
+                counts = ordered_counts(build.campaign, snap.counts())
+            _log(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
+        except BaseException as error:
+            store.finish_run(run.id, "error", error=str(error) or type(error).__name__)
+            store.set_campaign_status(name, "error")
+            raise
+        stats: dict[str, Any] = {
+            "recipients": sum(c.recipients for c in counts),
+            "deliveries": len(deliveries),
+        }
+        lists = {f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None}
+        if lists:
+            stats["lists"] = lists
+        failed = [d for d in deliveries if d.status == "failed"]
+        if failed:
+            error = "; ".join(f"{d.destination} list '{d.output_name}': {d.message}" for d in failed)
+            finished = store.finish_run(run.id, "error", stats=stats, error=error, snapshot=str(snapshot))
+            store.set_campaign_status(name, "error")
+        else:
+            finished = store.finish_run(run.id, "delivered", stats=stats, snapshot=str(snapshot))
+            store.set_campaign_status(name, "delivered")
+    return RunResult(finished, counts, deliveries, build.warnings, snapshot)
+
+
+def _deliver_all(
+    ws: Workspace,
+    build: Build,
+    snap: Snapshot,
+    run_id: str,
+    *,
+    reconcile: bool,
+    progress: Progress | None,
+) -> list[Delivery]:
+    """Deliver every group: files now, Klaviyo lists together (one client per destination)."""
+    deliveries: list[Delivery] = []
+    lists: dict[int, tuple[Delivery, ListDelivery]] = {}
+    for item in build.resolved:
+        if item.kind.type == "klaviyo_api":
+            base, spec = _klaviyo_input(ws, snap, item, run_id)
+            lists[len(deliveries)] = (base, spec)
+            deliveries.append(base)
+        else:
+            deliveries.append(_deliver(ws, build, snap, item))
+    if lists:
+        synced = asyncio.run(_sync_lists(ws, list(lists.values()), reconcile=reconcile, progress=progress))
+        for index, delivery in zip(lists, synced, strict=True):
+            deliveries[index] = delivery
+    return deliveries
+
+
+def _klaviyo_input(ws: Workspace, snap: Snapshot, item: Resolved, run_id: str) -> tuple[Delivery, ListDelivery]:
+    key = ws.settings.database.customer_key
+    prepared = prepare_records(snap.group_rows(item.sub_audience, item.group), item.attributes, key=key, kind=item.kind)
+    folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
+    prepare_delivery(prepared.records, prepared.fields, key, prepared.dropped, folder)
+    base = Delivery(item.sub_audience, item.group, item.destination, item.kind.type, item.output_name,
+                    prepared.records.num_rows, dict(prepared.drops), "not sent")
+    spec = ListDelivery(run_id, item.destination, item.sub_audience, item.group, item.output_name, folder, ws.state_dir)
+    return base, spec
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+async def _sync_lists(
+    ws: Workspace,
+    items: list[tuple[Delivery, ListDelivery]],
+    *,
+    reconcile: bool,
+    progress: Progress | None,
+) -> list[Delivery]:
+    """Sync the lists of every Klaviyo destination, each destination with its own client."""
+    by_destination: dict[str, list[int]] = {}
+    for index, (base, _) in enumerate(items):
+        by_destination.setdefault(base.destination, []).append(index)
+    results: list[Delivery] = [base for base, _ in items]
+
+    async def destination(name: str, indexes: list[int]) -> None:
+        from herald.destinations.klaviyo_api import KlaviyoClient, KlaviyoSettings
+
+        try:
+            settings = KlaviyoSettings.from_destination(name, ws.settings.destinations[name])
+        except ConfigError as error:
+            for i in indexes:
+                results[i] = _replace(items[i][0], message=f"not sent: {error}")
+            return
+        options = SyncOptions(poll_interval=settings.poll_interval)
+        async with KlaviyoClient(settings) as client:
+            # Lists of one destination share the client (and its limiter); a few at a time.
+            slots = asyncio.Semaphore(_LISTS_AT_ONCE)
+
+            async def one(i: int) -> None:
+                base, spec = items[i]
+                async with slots:
+                    results[i] = await _sync_one(client, ws, replace(spec, options=options), base,
+                                                 reconcile=reconcile, progress=progress)
+
+            await asyncio.gather(*(one(i) for i in indexes))
+
+    await asyncio.gather(*(destination(n, ix) for n, ix in by_destination.items()))
+    return results
+
+
+async def _sync_one(
+    client: KlaviyoApi,
+    ws: Workspace,
+    spec: ListDelivery,
+    base: Delivery,
+    *,
+    reconcile: bool,
+    progress: Progress | None,
+) -> Delivery:
     try:
-        snapshot = folder / "recipients.parquet"
-        ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap:
-            deliveries = [_deliver(ws, build, snap, item) for item in build.resolved]
-            counts = ordered_counts(build.campaign, snap.counts())
-        _log(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
-    except BaseException as error:
-        store.finish_run(run.id, "error", error=str(error) or type(error).__name__)
-        store.set_campaign_status(name, "error")
-        raise
-    stats = {"recipients": sum(c.recipients for c in counts), "deliveries": len(deliveries)}
-    run = store.finish_run(run.id, "delivered", stats=stats, snapshot=str(snapshot))
-    store.set_campaign_status(name, "delivered")
-    return RunResult(run, counts, deliveries, build.warnings, snapshot)
+        result = await sync_list(client, ws.store, spec, progress=progress, reconcile=reconcile)
+    except FatalSyncError as error:
+        return _replace(base, status="failed", message=str(error))
+    if result.status != "done":
+        return _replace(base, status="failed", message=result.error, counts=result.counts)
+    counts = result.counts
+    message = (
+        f"list synced: +{counts.get('adds', 0):,} ~{counts.get('updates', 0):,} "
+        f"-{counts.get('removes', 0) + counts.get('settled', 0):,}, "
+        f"{counts.get('rejected', 0):,} rejected"
+    )
+    return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
 
 
 def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
@@ -118,8 +284,6 @@ def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Del
 
 
 def _replace(delivery: Delivery, **changes: object) -> Delivery:
-    from dataclasses import replace
-
     return replace(delivery, **changes)  # type: ignore[arg-type]
 
 

@@ -38,7 +38,9 @@ def remember_list_id(conn: sa.Connection, destination: str, name: str, value: st
     if existing is not None:
         return existing
     conn.execute(
-        list_ids_t.insert().values(destination=destination, name=name, list_id=value, created_at=q.now())
+        list_ids_t.insert().values(
+            destination=destination, name=name, list_id=value, created_at=q.now()
+        )
     )
     return value
 
@@ -46,7 +48,9 @@ def remember_list_id(conn: sa.Connection, destination: str, name: str, value: st
 def forget_list_id(conn: sa.Connection, destination: str, name: str) -> None:
     """Forget a list's id (the list was deleted at the destination)."""
     conn.execute(
-        list_ids_t.delete().where(list_ids_t.c.destination == destination, list_ids_t.c.name == name)
+        list_ids_t.delete().where(
+            list_ids_t.c.destination == destination, list_ids_t.c.name == name
+        )
     )
 
 
@@ -73,7 +77,9 @@ def to_delivery(row: q.Row) -> DeliveryRecord:
 
 def get_delivery(conn: sa.Connection, delivery_id: int) -> DeliveryRecord:
     """One delivery by id; NotFoundError when there is none."""
-    row = conn.execute(sa.select(deliveries_t).where(deliveries_t.c.id == delivery_id)).one_or_none()
+    row = conn.execute(
+        sa.select(deliveries_t).where(deliveries_t.c.id == delivery_id)
+    ).one_or_none()
     if row is None:
         msg = f"no delivery with id {delivery_id}"
         raise NotFoundError(msg)
@@ -81,7 +87,12 @@ def get_delivery(conn: sa.Connection, delivery_id: int) -> DeliveryRecord:
 
 
 def start_delivery(
-    conn: sa.Connection, run_id: str, destination: str, sub_audience: str, group: str, list_name: str
+    conn: sa.Connection,
+    run_id: str,
+    destination: str,
+    sub_audience: str,
+    group: str,
+    list_name: str,
 ) -> DeliveryRecord:
     """The delivery of a group to a destination in a run, created pending when new.
 
@@ -117,7 +128,9 @@ def start_delivery(
 
 def run_deliveries(conn: sa.Connection, run_id: str) -> list[DeliveryRecord]:
     """The deliveries of a run, in the order they were recorded."""
-    query = sa.select(deliveries_t).where(deliveries_t.c.run_id == run_id).order_by(deliveries_t.c.id)
+    query = (
+        sa.select(deliveries_t).where(deliveries_t.c.run_id == run_id).order_by(deliveries_t.c.id)
+    )
     return [to_delivery(row) for row in conn.execute(query)]
 
 
@@ -126,7 +139,9 @@ def update_delivery(conn: sa.Connection, delivery_id: int, **values: Any) -> Del
     if "counts" in values and values["counts"] is not None:
         values["counts"] = json.dumps(values["counts"], sort_keys=True)
     result = conn.execute(
-        deliveries_t.update().where(deliveries_t.c.id == delivery_id).values(updated_at=q.now(), **values)
+        deliveries_t.update()
+        .where(deliveries_t.c.id == delivery_id)
+        .values(updated_at=q.now(), **values)
     )
     if result.rowcount == 0:
         msg = f"no delivery with id {delivery_id}"
@@ -174,7 +189,11 @@ def plan_delivery(
 
 
 def _count(conn: sa.Connection, delivery_id: int) -> int:
-    query = sa.select(sa.func.count()).select_from(batches_t).where(batches_t.c.delivery_id == delivery_id)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(batches_t)
+        .where(batches_t.c.delivery_id == delivery_id)
+    )
     return int(conn.execute(query).scalar_one())
 
 
@@ -200,7 +219,9 @@ def to_batch(row: q.Row) -> BatchRecord:
     )
 
 
-def batches(conn: sa.Connection, delivery_id: int, statuses: Iterable[str] | None = None) -> list[BatchRecord]:
+def batches(
+    conn: sa.Connection, delivery_id: int, statuses: Iterable[str] | None = None
+) -> list[BatchRecord]:
     """A delivery's batches by seq, optionally only those in ``statuses``."""
     query = sa.select(batches_t).where(batches_t.c.delivery_id == delivery_id)
     if statuses is not None:
@@ -260,12 +281,16 @@ def set_batch(
     if job_id is not None:
         values["job_id"] = job_id
     conn.execute(
-        batches_t.update().where(batches_t.c.delivery_id == delivery_id, batches_t.c.seq == seq).values(**values)
+        batches_t.update()
+        .where(batches_t.c.delivery_id == delivery_id, batches_t.c.seq == seq)
+        .values(**values)
     )
     return get_batch(conn, delivery_id, seq)
 
 
-def count_attempt(conn: sa.Connection, delivery_id: int, seq: int, error: str | None) -> BatchRecord:
+def count_attempt(
+    conn: sa.Connection, delivery_id: int, seq: int, error: str | None
+) -> BatchRecord:
     """Count an attempt that raised before the request surely returned (it may have gone out)."""
     batch = get_batch(conn, delivery_id, seq)
     conn.execute(

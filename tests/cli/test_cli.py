@@ -81,8 +81,11 @@ def test_insights_match_an_independent_query(ws: Path, demo_db: Path) -> None:
     got = json.loads(ok("segment", "insights", "High Value", "--json"))
     with duckdb.connect(str(demo_db), read_only=True) as con:
         row = con.execute(
-            """SELECT count(*), count(*) FILTER (t.l12m_order_frequency > 0), coalesce(sum(t.l12m_order_revenue), 0),
-                      count(*) FILTER (a.contactable_email OR a.contactable_phone OR a.contactable_address),
+            """SELECT count(*), count(*) FILTER (t.l12m_order_frequency > 0),
+                      coalesce(sum(t.l12m_order_revenue), 0),
+                      count(*) FILTER (
+                          a.contactable_email OR a.contactable_phone OR a.contactable_address
+                      ),
                       count(*) FILTER (a.contactable_email), count(*) FILTER (a.contactable_phone)
                FROM Transaction_Attributes_Extended t JOIN Customer_Attributes a USING (amperity_id)
                WHERE t.lifetime_order_revenue >= 1000"""

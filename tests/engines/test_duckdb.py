@@ -19,7 +19,8 @@ def db(tmp_path: Path) -> Path:
             "n DECIMAL(38,2), i BIGINT, s VARCHAR, tags VARCHAR[])"
         )
         con.execute(
-            "INSERT INTO Customer_360 SELECT 'c' || range, range % 2 = 0, NULL, NULL, range, range, 'x', [] FROM range(250000)"
+            "INSERT INTO Customer_360 SELECT 'c' || range, range % 2 = 0, NULL, NULL, "
+            "range, range, 'x', [] FROM range(250000)"
         )
     return path
 

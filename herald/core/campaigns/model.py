@@ -9,6 +9,7 @@ chosen for that destination.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
@@ -38,7 +39,8 @@ class AttributeMapping:
 
     source: str
     field: str
-    location: str = field(default="", compare=False)
+    # dataclasses.field: the bare name would be the ``field`` attribute above for type checkers
+    location: str = dataclasses.field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from herald.core.campaigns.model import (
@@ -352,5 +352,5 @@ def _check_keys(node: Mapping[str, Any], allowed: tuple[str, ...], loc: str) -> 
             _fail(f"unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}", where)
 
 
-def _fail(message: str, loc: str) -> None:
+def _fail(message: str, loc: str) -> NoReturn:
     raise CampaignError(message, location=loc or None)

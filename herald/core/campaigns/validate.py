@@ -68,11 +68,15 @@ def validate_campaign(
     ...     {"name": "A", "percent": 60}, {"name": "B", "percent": 30}]}})
     >>> validate_campaign(c, cat, {}, lambda name: "active")
     Traceback (most recent call last):
-    herald.exceptions.CampaignError: at remaining.groups: percentages of 'All Remaining Recipients' total 90 %, not 100 %
+    herald.exceptions.CampaignError: at remaining.groups:
+        percentages of 'All Remaining Recipients' total 90 %, not 100 %
     """
     _check_segments(campaign, segment_status)
     if len(campaign.sub_audiences) > MAX_SUB_AUDIENCES:
-        msg = f"{len(campaign.sub_audiences)} sub-audiences; a campaign has at most {MAX_SUB_AUDIENCES}"
+        msg = (
+            f"{len(campaign.sub_audiences)} sub-audiences; "
+            f"a campaign has at most {MAX_SUB_AUDIENCES}"
+        )
         raise CampaignError(msg, location="sub_audiences")
     if not campaign.sub_audiences and not campaign.remaining:
         msg = "the campaign sends nothing: add sub_audiences or remaining groups"
@@ -123,7 +127,9 @@ def _check_groups(sub: SubAudience) -> None:
 def _check_output_safe(name: str, what: str, location: str) -> None:
     """Names become list and file names: no path separators or parent-folder steps."""
     if any(c in name for c in '/\\\0') or ".." in name:
-        msg = f"{what} name '{name}' contains '/', '\\' or '..', which cannot be part of a file name"
+        msg = (
+            f"{what} name '{name}' contains '/', '\\' or '..', which cannot be part of a file name"
+        )
         raise CampaignError(msg, location=location)
 
 
@@ -231,14 +237,21 @@ def _check_source(
     location = mapping.location or f"{target.location}.attributes"
     table = catalog.table(table_name)
     if table is None:
-        msg = f"attribute '{mapping.source}': unknown table '{table_name}'.{did_you_mean(table_name, catalog.table_names())}"
+        hint = did_you_mean(table_name, catalog.table_names())
+        msg = f"attribute '{mapping.source}': unknown table '{table_name}'.{hint}"
         raise CampaignError(msg, location=location)
     if table.column(column_name) is None:
         hint = did_you_mean(column_name, table.column_names())
-        msg = f"attribute '{mapping.source}': table '{table.name}' has no column '{column_name}'.{hint}"
+        msg = (
+            f"attribute '{mapping.source}': table '{table.name}' "
+            f"has no column '{column_name}'.{hint}"
+        )
         raise CampaignError(msg, location=location)
     if table.column(catalog.customer_key) is None:
-        msg = f"attribute '{mapping.source}': table '{table.name}' has no '{catalog.customer_key}' to join on"
+        msg = (
+            f"attribute '{mapping.source}': table '{table.name}' "
+            f"has no '{catalog.customer_key}' to join on"
+        )
         raise CampaignError(msg, location=location)
 
 
@@ -272,7 +285,8 @@ def naming_warnings(
             if repeated:
                 warnings.append(
                     Warning_(
-                        f"group '{group.name}' repeats '{', '.join(repeated)}' from the campaign name; list names already start with it",
+                        f"group '{group.name}' repeats '{', '.join(repeated)}' "
+                        "from the campaign name; list names already start with it",
                         f"{group.location}.name",
                     )
                 )

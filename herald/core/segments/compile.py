@@ -87,7 +87,8 @@ def _base_table(catalog: Catalog) -> Table:
     if table is None:
         msg = (
             f"the base table '{catalog.base_table}' is not in the database; "
-            f"set [database] base_table in herald.toml.{did_you_mean(catalog.base_table, catalog.table_names())}"
+            "set [database] base_table in herald.toml."
+            f"{did_you_mean(catalog.base_table, catalog.table_names())}"
         )
         raise SegmentError(msg)
     return table
@@ -132,11 +133,17 @@ def _resolve(
         allowed_tables and table.name.lower() not in {t.lower() for t in allowed_tables}
     ):
         where = "" if table is None else " here"
-        msg = f"unknown table '{table_name}'{where}.{did_you_mean(table_name, candidates)} Tables: {', '.join(candidates)}"
+        msg = (
+            f"unknown table '{table_name}'{where}.{did_you_mean(table_name, candidates)} "
+            f"Tables: {', '.join(candidates)}"
+        )
         raise SegmentError(msg, location=f"{cond.location}.attribute")
     column = _require_column(table, column_name, "column", f"{cond.location}.attribute")
     if column.type is None:
-        msg = f"column '{table.name}.{column.name}' has type {column.engine_type}, which segments cannot filter on"
+        msg = (
+            f"column '{table.name}.{column.name}' has type {column.engine_type}, "
+            "which segments cannot filter on"
+        )
         raise SegmentError(msg, location=f"{cond.location}.attribute")
     op = lookup_operator(cond.op)
     if op is None or column.type not in op.types:
@@ -214,9 +221,8 @@ def _raw_predicate(
     elif kind in ("integer", "decimal"):
         literals = [v.number_literal(x, kind) for x in operands]
         if res.op.arity == "two" and Decimal(str(operands[0])) >= Decimal(str(operands[1])):
-            raise v.ValueProblem(
-                "the first value must be less than the second (both ends are excluded)"
-            )
+            msg = "the first value must be less than the second (both ends are excluded)"
+            raise v.ValueProblem(msg)
     else:
         literals = [v.string_literal(x) for x in operands]
     return _COMPARE[op](col, literals)
@@ -226,22 +232,28 @@ def _operands(cond: Attribute, res: Resolved) -> list[Any]:
     op = res.op
     if op.arity == "none":
         if cond.value is not None or cond.values is not None:
-            raise v.ValueProblem(f"'{op.name}' takes no value; remove it")
+            msg = f"'{op.name}' takes no value; remove it"
+            raise v.ValueProblem(msg)
         return []
     if op.arity == "one":
         if cond.values is not None or isinstance(cond.value, list | tuple):
-            raise v.ValueProblem(f"'{op.name}' takes one 'value', not a list")
+            msg = f"'{op.name}' takes one 'value', not a list"
+            raise v.ValueProblem(msg)
         if cond.value is None:
-            raise v.ValueProblem(f"'{op.name}' needs a 'value'")
+            msg = f"'{op.name}' needs a 'value'"
+            raise v.ValueProblem(msg)
         return [cond.value]
     items = cond.values if cond.values is not None else cond.value
     if not isinstance(items, list | tuple):
         shape = "[low, high]" if op.arity == "two" else "[a, b, …]"
-        raise v.ValueProblem(f"'{op.name}' needs 'values: {shape}'")
+        msg = f"'{op.name}' needs 'values: {shape}'"
+        raise v.ValueProblem(msg)
     if op.arity == "two" and len(items) != 2:
-        raise v.ValueProblem(f"'{op.name}' needs exactly two values [low, high], got {len(items)}")
+        msg = f"'{op.name}' needs exactly two values [low, high], got {len(items)}"
+        raise v.ValueProblem(msg)
     if op.arity == "many" and not items:
-        raise v.ValueProblem(f"'{op.name}' needs at least one value")
+        msg = f"'{op.name}' needs at least one value"
+        raise v.ValueProblem(msg)
     return list(items)
 
 
@@ -261,9 +273,8 @@ def _check_order(values: list[v.TemporalValue]) -> None:
     if len(values) == 2:
         low, high = (_as_datetime(x) for x in values)
         if low >= high:
-            raise v.ValueProblem(
-                "the first value must be before the second (both ends are excluded)"
-            )
+            msg = "the first value must be before the second (both ends are excluded)"
+            raise v.ValueProblem(msg)
 
 
 def _as_datetime(x: v.TemporalValue) -> dt.datetime:
@@ -482,9 +493,8 @@ def _thresholds(
         try:
             total = v.number_literal(cond.min_total, "decimal")
         except v.ValueProblem as problem:
-            raise SegmentError(
-                f"min_total: {problem}", location=f"{cond.location}.min_total"
-            ) from None
+            msg = f"min_total: {problem}"
+            raise SegmentError(msg, location=f"{cond.location}.min_total") from None
         revenue = "item_revenue" if uses_items else "order_revenue"
         spent = exp.Sum(this=exp.column(revenue, "it" if uses_items else driving, quoted=True))
         having.append(exp.GTE(this=spent, expression=total))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from herald.core.catalog import did_you_mean
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
@@ -84,7 +84,7 @@ def parse_node(node: Any, loc: str) -> Node:
     return _parse_purchase(node, kind, loc)
 
 
-def _fail_node_kind(node: Mapping[str, Any], kinds: list[str], loc: str) -> None:
+def _fail_node_kind(node: Mapping[str, Any], kinds: list[str], loc: str) -> NoReturn:
     if kinds:
         _fail(f"a condition has exactly one of {', '.join(NODE_KEYS)}; found {kinds}", loc)
     unknown = next(iter(node), "")
@@ -209,7 +209,7 @@ def _kind(value: Any) -> str:
     )
 
 
-def _fail(message: str, loc: str) -> None:
+def _fail(message: str, loc: str) -> NoReturn:
     raise SegmentError(message, location=loc or None)
 
 

@@ -201,7 +201,9 @@ def start_import(profiles: Sequence[Mapping[str, Any]], list_id: str) -> Request
         ValueError: for more than 10,000 profiles or none (use ``split_profiles``).
     """
     if not 0 < len(profiles) <= MAX_IMPORT_PROFILES:
-        msg = f"a bulk import job takes 1 to {MAX_IMPORT_PROFILES:,} profiles, not {len(profiles):,}"
+        msg = (
+            f"a bulk import job takes 1 to {MAX_IMPORT_PROFILES:,} profiles, not {len(profiles):,}"
+        )
         raise ValueError(msg)
     body = import_body(profiles, list_id)
     return Request("bulk_import_profiles", "POST", "/api/profile-bulk-import-jobs", json=body)
@@ -251,7 +253,9 @@ def remove_from_list(list_id: str, profile_ids: Sequence[str]) -> Request:
         ValueError: for no ids or more than 1,000.
     """
     if not 0 < len(profile_ids) <= MAX_REMOVE_IDS:
-        msg = f"remove_from_list takes 1 to {MAX_REMOVE_IDS:,} profile ids, not {len(profile_ids):,}"
+        msg = (
+            f"remove_from_list takes 1 to {MAX_REMOVE_IDS:,} profile ids, not {len(profile_ids):,}"
+        )
         raise ValueError(msg)
     body = {"data": [{"type": "profile", "id": pid} for pid in profile_ids]}
     path = f"/api/lists/{_id(list_id)}/relationships/profiles"
@@ -269,7 +273,11 @@ def key_probe() -> Request:
 #: needs lists:write), or on profile-import when lists:write is missing.
 _PROBES: dict[str, tuple[str, str, str]] = {
     "lists:write": ("create_list", "/api/lists", "list"),
-    "profiles:write": ("bulk_import_profiles", "/api/profile-bulk-import-jobs", "profile-bulk-import-job"),
+    "profiles:write": (
+        "bulk_import_profiles",
+        "/api/profile-bulk-import-jobs",
+        "profile-bulk-import-job",
+    ),
     "profiles:write/alone": ("create_or_update_profile", "/api/profile-import", "profile"),
 }
 
@@ -441,7 +449,9 @@ def problem_from_response(
 ) -> ApiProblem:
     """The first error of a Klaviyo error document, scrubbed."""
     errors = body.get("errors") if isinstance(body, Mapping) else None
-    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
+    first = (
+        errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
+    )
     source = first.get("source")
     where = ""
     if isinstance(source, Mapping):
@@ -491,8 +501,9 @@ def error_from_problem(problem: ApiProblem, prefix: str = "") -> SyncError:
     msg = f"Klaviyo {problem.operation} failed: {prefix}{problem.describe()}"
     if step:
         msg = f"{msg}. Next: {step}."
-    cls = RetriableSyncError if problem.retriable else FatalSyncError
+    cls: type[SyncError] = RetriableSyncError if problem.retriable else FatalSyncError
     error = cls(msg)
+    # herald.exceptions has no field for it; callers read it with getattr(e, "problem", None).
     error.problem = problem  # type: ignore[attr-defined]
     return error
 

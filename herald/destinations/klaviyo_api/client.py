@@ -148,7 +148,10 @@ class KlaviyoClient(KlaviyoApi):
         request = P.start_import(profiles, list_id)
         body = request.encoded() or b""
         if len(body) > P.MAX_IMPORT_BYTES:
-            msg = f"the bulk import body is {len(body):,} bytes, over {P.MAX_IMPORT_BYTES:,}; use split_profiles"
+            msg = (
+                f"the bulk import body is {len(body):,} bytes, over {P.MAX_IMPORT_BYTES:,}; "
+                "use split_profiles"
+            )
             raise ValueError(msg)
         _, doc = await self._send(request, body=body)
         return P.parse_created_id(doc)
@@ -267,7 +270,11 @@ class KlaviyoClient(KlaviyoApi):
                 )
             except _RETRIABLE_TRANSPORT as exc:
                 self._counts[(op, 0)] += 1
-                return 0, None, P.ApiProblem(op, 0, type(exc).__name__, detail=_transport_detail(exc))
+                return (
+                    0,
+                    None,
+                    P.ApiProblem(op, 0, type(exc).__name__, detail=_transport_detail(exc)),
+                )
             except httpx.HTTPError as exc:
                 self._counts[(op, 0)] += 1
                 msg = f"Klaviyo {op} failed: {type(exc).__name__}: {_transport_detail(exc)}"
@@ -310,8 +317,13 @@ class _ScopeProbe:
 
     async def run(self) -> ScopeCheck:
         status, doc = await self._probe(P.key_probe())
-        if status == 401 or (status == 400 and P.problem_from_response(400, doc, "").code in _AUTH_CODES):
-            detail = "Klaviyo rejected the API key (HTTP 401): check the destination's api_key_env or api_key_file"
+        if status == 401 or (
+            status == 400 and P.problem_from_response(400, doc, "").code in _AUTH_CODES
+        ):
+            detail = (
+                "Klaviyo rejected the API key (HTTP 401): check the destination's "
+                "api_key_env or api_key_file"
+            )
             return ScopeCheck(False, self.needed, detail)
         self.known["lists:read"] = status != 403
         unchecked = [s for s in self.needed if await self._has(s) is None]
@@ -337,7 +349,9 @@ class _ScopeProbe:
             return None
         status, _ = await self._probe(request)
         if 200 <= status < 300 and request.method == "POST":
-            self.notes.append(f"the probe of {request.operation} was accepted (the server did not validate it)")
+            self.notes.append(
+                f"the probe of {request.operation} was accepted (the server did not validate it)"
+            )
         return status != 403
 
     async def _probe(self, request: P.Request) -> tuple[int, Any]:

@@ -85,7 +85,9 @@ class KlaviyoSettings:
         extra = dict(settings.model_extra or {})
         key = read_secret(settings, "api_key", name) if load_key else ""
         scale = _positive(name, "limits_scale", extra.get("limits_scale", 1.0), float)
-        numbers = {k: _positive(name, k, extra[k], kind) for k, kind in _NUMBERS.items() if k in extra}
+        numbers = {
+            k: _positive(name, k, extra[k], kind) for k, kind in _NUMBERS.items() if k in extra
+        }
         return cls(
             name=name,
             api_key=key,
@@ -135,13 +137,20 @@ def _revision(name: str, value: Any) -> str:
 
 def _overrides(name: str, table: Any) -> dict[str, RateLimit]:
     if not isinstance(table, Mapping):
-        msg = f"destination '{name}': limits must be a table such as {{ create_list = {{ burst = 5 }} }}"
+        msg = (
+            f"destination '{name}': limits must be a table such as "
+            "{ create_list = { burst = 5 } }"
+        )
         raise ConfigError(msg)
     out = {}
     for op_id, values in table.items():
         if op_id not in OPERATIONS:
             close = difflib.get_close_matches(op_id, list(OPERATIONS), n=1)
-            hint = f" Did you mean {close[0]}?" if close else f" Known: {', '.join(sorted(OPERATIONS))}."
+            hint = (
+                f" Did you mean {close[0]}?"
+                if close
+                else f" Known: {', '.join(sorted(OPERATIONS))}."
+            )
             msg = f"destination '{name}': limits.{op_id} is not an operation Herald calls.{hint}"
             raise ConfigError(msg)
         out[op_id] = _override(name, op_id, values, OPERATIONS[op_id].limit)
@@ -150,7 +159,10 @@ def _overrides(name: str, table: Any) -> dict[str, RateLimit]:
 
 def _override(name: str, op_id: str, values: Any, default: RateLimit) -> RateLimit:
     if not isinstance(values, Mapping) or not set(values) <= {"burst", "steady", "daily"}:
-        msg = f"destination '{name}': limits.{op_id} takes burst, steady and daily, e.g. {{ burst = 5, steady = 100 }}"
+        msg = (
+            f"destination '{name}': limits.{op_id} takes burst, steady and daily, "
+            "e.g. { burst = 5, steady = 100 }"
+        )
         raise ConfigError(msg)
     where = f"limits.{op_id}"
     burst = _positive(name, f"{where}.burst", values.get("burst", default.burst), int)

@@ -41,7 +41,10 @@ class RateLimit:
 
     def windows(self) -> tuple[tuple[str, int, float], ...]:
         """``(name, limit, seconds)`` for each window, burst first."""
-        out: list[tuple[str, int, float]] = [("burst", self.burst, 1.0), ("steady", self.steady, 60.0)]
+        out: list[tuple[str, int, float]] = [
+            ("burst", self.burst, 1.0),
+            ("steady", self.steady, 60.0),
+        ]
         if self.daily is not None:
             out.append(("daily", self.daily, 86_400.0))
         return tuple(out)

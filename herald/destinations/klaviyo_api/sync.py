@@ -1,0 +1,732 @@
+"""Keep one Klaviyo list equal to one recipient group: exactly, fast, and safely across crashes.
+
+One delivery goes through these steps, each checkpointed in the state store (DESIGN §1.4):
+
+1. **list**: the list id from the state store, else by exact name, else created; remembered.
+2. **plan** (delivery ``pending`` → ``planned``): the diff of the group's desired records with
+   the list's ledger (``herald.runs.diff``), profile ids of the removes resolved by the
+   cheaper route, and every batch recorded ``planned`` in one transaction before anything
+   is sent.
+3. **send** (``running``): removes first (only ledger rows: profiles Herald added), then
+   bulk imports, several in flight; a batch is ``sent`` with its job id as soon as the
+   request returns and ``confirmed`` once the job completes (import errors fetched and
+   mapped back to rows). A request Klaviyo rejects as a whole (400) is split in halves until
+   the bad profile is isolated and recorded as rejected.
+4. **finish** (``done``): per-profile outcomes written, and the ledger replaced atomically by
+   old − confirmed removes + confirmed imports (minus rejected profiles).
+
+A delivery killed at any moment resumes from its checkpoints: confirmed batches are never
+sent again, a sent batch is polled by its job id, a planned batch is sent (it may have gone
+out before the crash; a bulk import is an upsert, so that is harmless).
+
+Nothing here logs or raises with an email, a phone number or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from herald.core.estimate import ListPlan, calls_for
+from herald.destinations.klaviyo_api import _plan
+from herald.destinations.klaviyo_api.api import ImportError_, KlaviyoApi, ScopeCheck
+from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.runs import diff
+from herald.state.models import BatchRecord, DeliveryRecord
+from herald.state.store import StateStore
+
+__all__ = [
+    "NEEDED_SCOPES",
+    "DeliveryResult",
+    "ListDelivery",
+    "SyncEvent",
+    "SyncOptions",
+    "prepare_delivery",
+    "sync_list",
+]
+
+logger = logging.getLogger(__name__)
+
+NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
+"""What a list sync calls: lists (find, create, members, remove), profiles (import, find)."""
+
+_FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def scrub(text: str) -> str:
+    """Text from Klaviyo with emails and phone numbers masked, fit for logs and outcomes.
+
+    >>> scrub("Invalid email ann@example.com or +1 (206) 555-0100.")
+    'Invalid email [email] or [phone].'
+    """
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+# --- what the caller gives and gets -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a delivery is cut and paced.
+
+    Attributes:
+        poll_interval: seconds between polls of the outstanding import jobs (all at once).
+        jobs_in_flight: import jobs sent but not yet confirmed, at most.
+        updates: re-import members whose attributes changed.
+        import_profiles: profiles per bulk import job.
+        import_bytes: body bytes per bulk import job.
+        remove_ids: profile ids per remove call.
+        max_attempts: sends of one batch whose job Klaviyo cancelled, before it fails.
+    """
+
+    poll_interval: float = 10.0
+    jobs_in_flight: int = 8
+    updates: bool = True
+    import_profiles: int = _plan.IMPORT_PROFILES
+    import_bytes: int = _plan.IMPORT_BYTES
+    remove_ids: int = _plan.REMOVE_IDS
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class ListDelivery:
+    """One recipient group to keep in one Klaviyo list.
+
+    Attributes:
+        run_id: the run (it must exist in the state store).
+        destination: the destination's name in herald.toml.
+        sub_audience: the group's sub-audience.
+        group: the recipient group.
+        list_name: the Klaviyo list's exact name.
+        folder: the delivery's folder in the run, holding ``desired.parquet`` and
+            ``skipped.parquet`` (:func:`prepare_delivery`); diff files and outcomes go there.
+        state_dir: the workspace's ``.herald`` folder (ledgers live under ``lists/``).
+        options: batch sizes and pacing.
+    """
+
+    run_id: str
+    destination: str
+    sub_audience: str
+    group: str
+    list_name: str
+    folder: Path
+    state_dir: Path
+    options: SyncOptions = field(default_factory=SyncOptions)
+
+
+EventKind = Literal["started", "planned", "batch_sent", "batch_confirmed", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """A progress event for the CLI to render (never holds a profile's data).
+
+    Attributes:
+        kind: ``started``, ``planned`` (counts of the plan), ``batch_sent``,
+            ``batch_confirmed``, ``done`` (final counts) or ``failed`` (``error``).
+        destination: the destination's name.
+        list_name: the list's name.
+        counts: planned or final figures (planned, done).
+        batch: the batch's ``seq``, ``kind`` and ``rows`` (batch events).
+        error: what went wrong (failed).
+    """
+
+    kind: EventKind
+    destination: str
+    list_name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    batch: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+Progress = Callable[[SyncEvent], None]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a delivery did.
+
+    Attributes:
+        delivery_id: its id in the state store.
+        list_id: the Klaviyo list's id.
+        list_name: the list's name.
+        status: ``done`` or ``failed``.
+        counts: planned figures (``adds``, ``updates``, ``removes``, ``settled``,
+            ``unchanged``, ``repairs``, ``bounced``, ``foreign``) and outcomes (``sent``,
+            ``rejected``, ``removed``, ``skipped_invalid``), ``ledger`` (the list's size as
+            Herald knows it) and ``batches``.
+        outcomes: the per-profile outcomes file, once written.
+        seconds: how long this call took.
+        error: what went wrong, for a failed delivery.
+    """
+
+    delivery_id: int
+    list_id: str | None
+    list_name: str
+    status: str
+    counts: dict[str, int]
+    outcomes: Path | None
+    seconds: float
+    error: str | None = None
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def prepare_delivery(
+    records: pa.Table, fields: Sequence[str], key: str, dropped: pa.Table, folder: Path
+) -> int:
+    """Write a delivery's inputs: ``desired.parquet`` and ``skipped.parquet``.
+
+    Kept once written, so a resumed run delivers exactly what the interrupted one planned.
+
+    Args:
+        records: ``Prepared.records``.
+        fields: ``Prepared.fields``.
+        key: the customer key column.
+        dropped: ``Prepared.dropped`` (rows with ``skipped`` are never sent).
+        folder: the delivery's folder.
+
+    Returns:
+        How many records the list must hold.
+    """
+    desired, skipped_path = folder / "desired.parquet", folder / "skipped.parquet"
+    if desired.exists() and skipped_path.exists():
+        return pq.ParquetFile(desired).metadata.num_rows
+    count, too_large = diff.write_desired(records, fields, key, desired)
+    skipped = dropped.filter(pc.field("skipped")) if "skipped" in dropped.column_names else dropped
+    table = pa.table(
+        {
+            "key": pc.cast(skipped.column(key), pa.string())
+            if skipped.num_rows
+            else pa.array([], pa.string()),
+            "reason": pc.cast(skipped.column("reason"), pa.string())
+            if skipped.num_rows
+            else pa.array([], pa.string()),
+        }
+    )
+    table = pa.concat_tables([table, too_large.cast(table.schema)])
+    partial = skipped_path.with_name(".skipped.parquet.partial")
+    pq.write_table(table, partial)
+    partial.replace(skipped_path)
+    return count
+
+
+# --- the sync -------------------------------------------------------------------------------
+
+
+_SCOPES: weakref.WeakKeyDictionary[KlaviyoApi, ScopeCheck] = weakref.WeakKeyDictionary()
+
+
+async def check_key(api: KlaviyoApi, destination: str) -> None:
+    """Fail before anything is sent when the key is invalid or lacks a scope (once per client).
+
+    Raises:
+        FatalSyncError: naming the missing scopes, never the key.
+    """
+    check = _SCOPES.get(api)
+    if check is None:
+        check = await api.check_scopes(NEEDED_SCOPES)
+        _SCOPES[api] = check
+    if not check.key_valid:
+        msg = f"destination '{destination}': Klaviyo refused the API key. {check.detail}".strip()
+        raise FatalSyncError(msg)
+    if check.missing:
+        msg = (
+            f"destination '{destination}': the Klaviyo API key lacks the scopes "
+            f"{', '.join(check.missing)}; give the key those scopes (Klaviyo: Settings → API keys)"
+        )
+        raise FatalSyncError(msg)
+
+
+async def sync_list(
+    api: KlaviyoApi,
+    store: StateStore,
+    delivery: ListDelivery,
+    *,
+    progress: Progress | None = None,
+    reconcile: bool = False,
+) -> DeliveryResult:
+    """Make a Klaviyo list hold exactly one group; resume it if it was interrupted.
+
+    Args:
+        api: the Klaviyo client (one per destination and run; its limiter paces).
+        store: the state store (checkpoints).
+        delivery: what to deliver where (:func:`prepare_delivery` wrote its inputs).
+        progress: called with each :class:`SyncEvent`.
+        reconcile: read the list back and repair drift (see :class:`_Sync`).
+
+    Returns:
+        The result; a delivery that failed with a retriable error has status ``failed`` and
+        can be resumed.
+
+    Raises:
+        FatalSyncError: retrying cannot help (key, scopes, list cap, a 4xx); the delivery is
+            recorded failed first.
+    """
+    return await _Sync(api, store, delivery, progress, reconcile).run()
+
+
+class _Sync:
+    """One delivery's steps; see the module docstring.
+
+    Reconcile reads the list's members before planning: ledger members missing from the list
+    are re-added, unless found missing again after a re-add (Klaviyo removed them: bounced
+    or suppressed; the ledger marks them so they are not re-added on every run); removes of
+    profiles already gone need no call; members Herald did not add are counted and left.
+    """
+
+    def __init__(
+        self,
+        api: KlaviyoApi,
+        store: StateStore,
+        delivery: ListDelivery,
+        progress: Progress | None,
+        reconcile: bool,
+    ) -> None:
+        self.api, self.store, self.spec = api, store, delivery
+        self.options = delivery.options
+        self.progress = progress
+        self.reconcile = reconcile
+        self.folder = delivery.folder
+        self.started = time.monotonic()
+        self.record: DeliveryRecord | None = None
+        self.list_id: str | None = None
+
+    # --- events and state ------------------------------------------------------------------
+
+    def emit(self, kind: EventKind, **data: Any) -> None:
+        if self.progress is not None:
+            self.progress(SyncEvent(kind, self.spec.destination, self.spec.list_name, **data))
+
+    @property
+    def id(self) -> int:
+        assert self.record is not None
+        return self.record.id
+
+    def result(self, record: DeliveryRecord) -> DeliveryResult:
+        outcomes = self.folder / "outcomes.parquet"
+        return DeliveryResult(
+            record.id,
+            record.list_id,
+            record.list_name,
+            record.status,
+            dict(record.counts),
+            outcomes if outcomes.exists() else None,
+            time.monotonic() - self.started,
+            record.error,
+        )
+
+    # --- the steps -------------------------------------------------------------------------
+
+    async def run(self) -> DeliveryResult:
+        spec = self.spec
+        self.record = self.store.start_delivery(
+            spec.run_id, spec.destination, spec.sub_audience, spec.group, spec.list_name
+        )
+        if self.record.status == "done":
+            return self.result(self.record)
+        self.emit("started")
+        try:
+            if self.record.status == "pending":
+                await check_key(self.api, spec.destination)
+            self.list_id = await self._list_id()
+            if self.record.status == "pending":
+                await self._plan()
+            self.record = self.store.update_delivery(self.id, status="running")
+            await self._send_all()
+            return await self._finish()
+        except SyncError as error:
+            message = scrub(str(error)) or type(error).__name__
+            self._merge_confirmed()
+            self.record = self.store.update_delivery(self.id, status="failed", error=message)
+            self.emit("failed", error=message)
+            if isinstance(error, RetriableSyncError):
+                return self.result(self.record)
+            raise
+
+    async def _list_id(self) -> str:
+        assert self.record is not None
+        spec = self.spec
+        found = self.record.list_id or self.store.list_id(spec.destination, spec.list_name)
+        if found is None:
+            found = await self.api.find_list(spec.list_name)
+            if found is None:
+                found = await self.api.create_list(spec.list_name)
+            found = self.store.remember_list_id(spec.destination, spec.list_name, found)
+        if self.record.list_id != found:
+            self.record = self.store.update_delivery(self.id, list_id=found)
+        return found
+
+    @property
+    def ledger(self) -> Path:
+        assert self.list_id is not None
+        return diff.ledger_path(self.spec.state_dir, self.spec.destination, self.list_id)
+
+    async def _plan(self) -> None:
+        members = None
+        if self.reconcile:
+            members = await self._read_members(self.folder / "members.parquet")
+        counts = diff.compute_diff(
+            self.folder / "desired.parquet",
+            self.ledger,
+            self.folder,
+            updates=self.options.updates,
+            members=members,
+        )
+        removes = counts.removes
+        if removes:
+            removes, _ = await self._resolve_removes(members)
+        plan = self._batches(removes)
+        figures = {
+            "desired": counts.desired,
+            "adds": counts.adds,
+            "updates": counts.updates,
+            "removes": removes,
+            "settled": counts.settled + counts.removes - removes,
+            "unchanged": counts.unchanged,
+            "repairs": counts.repairs,
+            "bounced": counts.bounced,
+            "foreign": counts.foreign,
+            "skipped_invalid": pq.ParquetFile(self.folder / "skipped.parquet").metadata.num_rows,
+            "batches": len(plan),
+        }
+        self.record = self.store.plan_delivery(self.id, plan, counts=figures)
+        self.emit("planned", counts=figures)
+
+    async def _read_members(self, target: Path) -> Path:
+        assert self.list_id is not None
+        members = self.api.list_members(self.list_id)
+        rows: list[tuple[str, str | None, str | None, str | None]] = []
+        async for m in members:
+            rows.append((m.profile_id, m.email, m.phone_number, m.external_id))
+        # Members arrive a page at a time; they are written in chunks, not kept as objects.
+        diff.write_members(iter(rows), target)
+        return target
+
+    async def _resolve_removes(self, members: Path | None) -> tuple[int, int]:
+        """Find the profile ids of the removes that lack one, the cheaper way (estimate's rule)."""
+        removes = self.folder / "removes.parquet"
+        missing = diff.missing_ids(removes)
+        if missing.num_rows:
+            size = diff.read_ledger_count(self.ledger)
+            plan = ListPlan(
+                "",
+                adds=0,
+                removes=missing.num_rows,
+                list_id_known=True,
+                list_exists=True,
+                list_size=size,
+            )
+            if members is None and "get_profiles_for_list" in calls_for(plan):
+                members = await self._read_members(self.folder / "members.parquet")
+            if members is not None:
+                found = diff.member_ids(members, removes)
+            else:
+                found = await self._find_profiles(missing)
+        else:
+            found = pa.table(
+                {"ident": pa.array([], pa.string()), "profile_id": pa.array([], pa.string())}
+            )
+        return diff.set_profile_ids(removes, found)
+
+    async def _find_profiles(self, missing: pa.Table) -> pa.Table:
+        idents: list[str] = []
+        ids: list[str] = []
+        by_field: dict[str, list[str]] = {"email": [], "phone_number": [], "external_id": []}
+        for ident in missing.column("ident").to_pylist():
+            tag, value = ident[:2], ident[2:]
+            by_field[{"e:": "email", "p:": "phone_number", "x:": "external_id"}[tag]].append(value)
+        for name, values in by_field.items():
+            prefix = {"email": "e:", "phone_number": "p:", "external_id": "x:"}[name]
+            for first in range(0, len(values), _plan.LOOKUP_VALUES):
+                chunk = values[first : first + _plan.LOOKUP_VALUES]
+                found = await self.api.find_profiles(name, chunk)  # type: ignore[arg-type]
+                lowered = {k.lower() if name == "email" else k: v for k, v in found.items()}
+                for value in chunk:
+                    pid = lowered.get(value.lower() if name == "email" else value)
+                    if pid is not None:
+                        idents.append(prefix + value)
+                        ids.append(pid)
+        return pa.table(
+            {"ident": pa.array(idents, pa.string()), "profile_id": pa.array(ids, pa.string())}
+        )
+
+    def _batches(self, removes: int) -> list[tuple[str, int, int]]:
+        opts = self.options
+        plan = [("remove", first, n) for first, n in _plan.fixed_ranges(removes, opts.remove_ids)]
+        for kind in ("add", "update"):
+            with duckdb.connect() as con:
+                sizes = con.execute(
+                    f"SELECT strlen(profile) FROM read_parquet('{self.folder / _FILES[kind]}') ORDER BY row"
+                ).fetchnumpy()
+            column = next(iter(sizes.values()))
+            ranges = _plan.import_ranges(
+                column, max_count=opts.import_profiles, max_bytes=opts.import_bytes
+            )
+            plan += [(kind, first, n) for first, n in ranges]
+        return plan
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def _send_all(self) -> None:
+        todo = self.store.batches(self.id, ["planned", "sent", "failed"])
+        removes = [b for b in todo if b.kind == "remove"]
+        imports = [b for b in todo if b.kind != "remove"]
+        if removes:
+            await self._removes(removes)
+        if imports:
+            await _Imports(self).run(imports)
+
+    async def _removes(self, batches: list[BatchRecord]) -> None:
+        slots = asyncio.Semaphore(max(1, self.options.jobs_in_flight))
+
+        async def one(batch: BatchRecord) -> None:
+            async with slots:
+                rows = diff.read_rows(
+                    self.folder / _FILES["remove"], batch.first_row, batch.row_count, ["profile_id"]
+                )
+                assert self.list_id is not None
+                await self.api.remove_from_list(self.list_id, rows.column("profile_id").to_pylist())
+                self.store.set_batch(self.id, batch.seq, "confirmed")
+                self.emit(
+                    "batch_confirmed",
+                    batch={"seq": batch.seq, "kind": "remove", "rows": batch.row_count},
+                )
+
+        await _gather(one(b) for b in batches)
+
+    # --- finishing -------------------------------------------------------------------------
+
+    def _confirmed(self) -> tuple[pa.Table, list[Path]]:
+        batches = self.store.batches(self.id, ["confirmed"])
+        table = diff.batches_table([(b.kind, b.first_row, b.row_count, b.job_id) for b in batches])
+        rejects = [
+            self.folder / "rejects" / f"{b.seq}.parquet" for b in batches if b.kind != "remove"
+        ]
+        return table, rejects
+
+    def _merge_confirmed(self, bounced: pa.Table | None = None) -> int:
+        if self.list_id is None or not (self.folder / "removes.parquet").exists():
+            return diff.read_ledger_count(self.ledger, None) if self.list_id else 0
+        if self.record is None or self.record.status == "pending":
+            return diff.read_ledger_count(self.ledger, None)
+        table, rejects = self._confirmed()
+        return diff.merge_ledger(self.ledger, self.folder, table, rejects, bounced_keys=bounced)
+
+    async def _finish(self) -> DeliveryResult:
+        left = self.store.batches(self.id, ["planned", "sent", "failed"])
+        if left:
+            msg = f"{len(left)} batches of list '{self.spec.list_name}' did not complete; resume the run"
+            raise RetriableSyncError(msg)
+        bounced = await self._bounced()
+        table, rejects = self._confirmed()
+        outcomes = diff.write_outcomes(
+            self.folder / "outcomes.parquet",
+            self.folder,
+            table,
+            rejects,
+            pq.read_table(self.folder / "skipped.parquet"),
+        )
+        ledger = diff.merge_ledger(self.ledger, self.folder, table, rejects, bounced_keys=bounced)
+        assert self.record is not None
+        counts = {
+            **self.record.counts,
+            **outcomes,
+            "ledger": ledger,
+            "bounced_now": bounced.num_rows,
+        }
+        for name in ("sent", "rejected", "removed", "skipped_invalid"):
+            counts.setdefault(name, 0)
+        self.record = self.store.update_delivery(self.id, status="done", counts=counts)
+        self.emit("done", counts=counts)
+        return self.result(self.record)
+
+    async def _bounced(self) -> pa.Table:
+        """Repaired members that are missing again after their re-add: Klaviyo removed them."""
+        empty = pa.table({"key": pa.array([], pa.string())})
+        assert self.record is not None
+        if not self.reconcile or not self.record.counts.get("repairs"):
+            return empty
+        after = await self._read_members(self.folder / "members.after.parquet")
+        table, _ = self._confirmed()
+        with duckdb.connect() as con:
+            con.register("batches", table)
+            return con.sql(
+                f"""
+                SELECT a.key FROM read_parquet('{self.folder / "adds.parquet"}') a
+                JOIN (SELECT * FROM batches WHERE kind = 'add') b
+                  ON a.row >= b.first_row AND a.row < b.first_row + b.row_count
+                WHERE a.repair AND a.email NOT IN (
+                    SELECT lower(email) FROM read_parquet('{after}') WHERE email IS NOT NULL)
+                """
+            ).to_arrow_table()
+
+
+async def _gather(coroutines: Any) -> None:
+    """Run coroutines together; the first error cancels the rest and is raised."""
+    async with asyncio.TaskGroup() as group:
+        for coroutine in coroutines:
+            group.create_task(coroutine)
+
+
+class _Imports:
+    """Bulk import batches: several in flight, all outstanding jobs polled together."""
+
+    def __init__(self, sync: _Sync) -> None:
+        self.sync = sync
+        self.store = sync.store
+        self.options = sync.options
+        self.queue: deque[BatchRecord] = deque()
+        self.outstanding: dict[int, BatchRecord] = {}
+
+    async def run(self, batches: list[BatchRecord]) -> None:
+        for batch in batches:
+            if batch.status == "sent" and batch.job_id:
+                self.outstanding[batch.seq] = batch  # poll it: never send it again
+            else:
+                self.queue.append(batch)
+        while self.queue or self.outstanding:
+            launch = []
+            while self.queue and len(self.outstanding) + len(launch) < self.options.jobs_in_flight:
+                launch.append(self.queue.popleft())
+            if launch:
+                await _gather(self._send(b) for b in launch)
+            if self.outstanding:
+                await asyncio.sleep(self.options.poll_interval)
+                await _gather(self._poll(b) for b in list(self.outstanding.values()))
+
+    def _rows(self, batch: BatchRecord) -> pa.Table:
+        columns = ["key", "email", "phone_number", "external_id", "profile"]
+        return diff.read_rows(
+            self.sync.folder / _FILES[batch.kind], batch.first_row, batch.row_count, columns
+        )
+
+    async def _send(self, batch: BatchRecord) -> None:
+        sync = self.sync
+        rows = self._rows(batch)
+        profiles = [orjson.loads(p) for p in rows.column("profile").to_pylist()]
+        assert sync.list_id is not None
+        try:
+            job_id = await sync.api.start_import(profiles, sync.list_id)
+        except FatalSyncError as error:
+            problem = getattr(error, "problem", None)
+            if problem is None or problem.status != 400:  # one bad profile
+                raise
+            self._rejected_whole(batch, rows, scrub(problem.describe()))
+            return
+        except RetriableSyncError as error:
+            self.store.count_batch_attempt(sync.id, batch.seq, scrub(str(error)))
+            raise
+        sent = self.store.set_batch(sync.id, batch.seq, "sent", job_id=job_id)
+        self.outstanding[batch.seq] = sent
+        sync.emit(
+            "batch_sent", batch={"seq": batch.seq, "kind": batch.kind, "rows": batch.row_count}
+        )
+
+    def _rejected_whole(self, batch: BatchRecord, rows: pa.Table, reason: str) -> None:
+        """Klaviyo refused the whole request: halve it until the bad profile stands alone."""
+        sync = self.sync
+        if batch.row_count > 1:
+            halves = self.store.split_batch(sync.id, batch.seq, reason)
+            self.queue.extendleft(reversed(halves))
+            return
+        diff.write_rejects(
+            sync.folder / "rejects" / f"{batch.seq}.parquet",
+            rows.column("key").to_pylist(),
+            [reason],
+        )
+        self.store.set_batch(sync.id, batch.seq, "confirmed", error=reason)
+        sync.emit(
+            "batch_confirmed",
+            batch={"seq": batch.seq, "kind": batch.kind, "rows": 1, "rejected": 1},
+        )
+
+    async def _poll(self, batch: BatchRecord) -> None:
+        sync = self.sync
+        assert batch.job_id is not None
+        job = await sync.api.get_import(batch.job_id)
+        if job.status == "complete":
+            rejected = 0
+            if job.failed_count > 0:
+                rejected = await self._errors(batch)
+            self.store.set_batch(sync.id, batch.seq, "confirmed")
+            del self.outstanding[batch.seq]
+            sync.emit(
+                "batch_confirmed",
+                batch={
+                    "seq": batch.seq,
+                    "kind": batch.kind,
+                    "rows": batch.row_count,
+                    "rejected": rejected,
+                },
+            )
+        elif job.status == "cancelled":
+            del self.outstanding[batch.seq]
+            if batch.attempts >= self.options.max_attempts:
+                self.store.set_batch(
+                    sync.id, batch.seq, "failed", error="Klaviyo cancelled the import job"
+                )
+                msg = (
+                    f"Klaviyo cancelled the import job of batch {batch.seq} {batch.attempts} times"
+                )
+                raise RetriableSyncError(msg)
+            self.queue.append(
+                self.store.set_batch(sync.id, batch.seq, "planned", error="job cancelled")
+            )
+
+    async def _errors(self, batch: BatchRecord) -> int:
+        """Fetch a job's import errors, map each to its row, write them; return how many."""
+        sync = self.sync
+        assert batch.job_id is not None
+        errors: list[ImportError_] = [e async for e in sync.api.import_errors(batch.job_id)]
+        rows = self._rows(batch)
+        index: dict[tuple[str, str], str] = {}
+        for name in ("external_id", "phone_number", "email"):  # email wins: set last
+            for key, value in zip(
+                rows.column("key").to_pylist(), rows.column(name).to_pylist(), strict=True
+            ):
+                if value is not None:
+                    index[(name, value.lower() if name == "email" else value)] = key
+        keys, reasons = [], []
+        for error in errors:
+            key = _match(error, index)
+            if key is not None:
+                keys.append(key)
+                reasons.append(scrub(f"{error.code}: {error.detail or error.title}"))
+        diff.write_rejects(sync.folder / "rejects" / f"{batch.seq}.parquet", keys, reasons)
+        if len(keys) < len(errors):
+            logger.warning(
+                "list '%s': %d import errors could not be matched to a row",
+                sync.spec.list_name,
+                len(errors) - len(keys),
+            )
+        return len(keys)
+
+
+def _match(error: ImportError_, index: dict[tuple[str, str], str]) -> str | None:
+    payload = error.original_payload or {}
+    attributes = payload.get("attributes", payload) if isinstance(payload, dict) else {}
+    for name in ("email", "phone_number", "external_id"):
+        value = attributes.get(name) if isinstance(attributes, dict) else None
+        if isinstance(value, str):
+            key = index.get((name, value.lower() if name == "email" else value))
+            if key is not None:
+                return key
+    return None

@@ -1,0 +1,93 @@
+"""Resume runs that were interrupted (killed, crashed) while delivering (DESIGN §1.4).
+
+A run holds an exclusive ``flock`` on ``.herald/runs/<id>/lock`` (the file also holds its pid,
+for people) for as long as it works. The operating system releases the lock when the process
+dies, however it dies, so a run that is ``running`` in the state store while nobody holds its
+lock was interrupted, and can be resumed: its deliveries continue from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from herald.exceptions import StateError
+
+if TYPE_CHECKING:
+    from herald.runs.pipeline import RunResult
+    from herald.state import Run
+    from herald.workspace import Workspace
+
+__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock"]
+
+
+def _lock_path(ws: Workspace, run_id: str) -> Path:
+    return ws.state_dir / "runs" / run_id / "lock"
+
+
+@contextmanager
+def run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
+    """Hold a run's lock while working on it.
+
+    Raises:
+        StateError: another live process holds it (the run is being worked on).
+    """
+    path = _lock_path(ws, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = f"run {run_id} is being worked on by another process"
+            raise StateError(msg) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def is_alive(ws: Workspace, run_id: str) -> bool:
+    """Whether a live process holds the run's lock."""
+    path = _lock_path(ws, run_id)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:
+    """The campaign's runs that are ``running`` with no live process, oldest first."""
+    runs = ws.store.list_runs(campaign)
+    return [r for r in reversed(runs) if r.status == "running" and r.kind == "run" and not is_alive(ws, r.id)]
+
+
+def resume_run(ws: Workspace, run_id: str, *, reconcile: bool = False, progress: object = None) -> RunResult:
+    """Finish an interrupted run: reuse its snapshot and delivery inputs, continue every
+    delivery from its checkpoints, write its recipients log and finish it.
+
+    Confirmed batches are never sent again; sent ones are polled by job id; planned ones
+    are sent (harmless if they went out before: bulk import is an upsert).
+
+    Raises:
+        NotFoundError: no such run.
+        StateError: the run is not running, or a live process is working on it.
+    """
+    from herald.runs.pipeline import continue_run
+
+    run = ws.store.get_run(run_id)
+    if run.status != "running":
+        msg = f"run {run_id} is {run.status}, not running: there is nothing to resume"
+        raise StateError(msg)
+    return continue_run(ws, run, reconcile=reconcile, progress=progress)  # type: ignore[arg-type]

@@ -1,0 +1,304 @@
+"""The sans-I/O protocol: builders, parsers, errors, scrubbing, filters, splitting."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from herald.destinations.klaviyo_api import _protocol as P
+from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError
+from herald.sandbox.filters import parse_filter
+
+
+def test_find_list_quotes_the_name_and_sorts_oldest_first() -> None:
+    req = P.find_list('Spring "VIP" \\ list')
+    params = dict(req.params)
+    assert (req.method, req.path, req.operation) == ("GET", "/api/lists", "get_lists")
+    assert params["filter"] == 'equals(name,"Spring \\"VIP\\" \\\\ list")'
+    assert params["sort"] == "created"
+    assert params["page[size]"] == "10"
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_filter_values_round_trip_through_the_sandbox_parser(value: str) -> None:
+    # The sandbox parses filters as Klaviyo documents them; any string must come back intact.
+    [cond] = parse_filter(P.equals_filter("name", value))
+    assert cond.value == value
+    [cond] = parse_filter(P.any_filter("email", [value, "b"]))
+    assert cond.value == [value, "b"]
+
+
+def test_any_filter() -> None:
+    assert P.any_filter("email", ["a@x.io", 'q"@x.io']) == 'any(email,["a@x.io","q\\"@x.io"])'
+    with pytest.raises(ValueError, match="at least one"):
+        P.any_filter("email", [])
+
+
+def test_create_list_and_start_import_bodies() -> None:
+    assert P.create_list("VIP").json == {"data": {"type": "list", "attributes": {"name": "VIP"}}}
+    req = P.start_import([{"email": "a@x.io"}], "L1")
+    data = req.json["data"]
+    assert (req.method, req.path) == ("POST", "/api/profile-bulk-import-jobs")
+    assert data["type"] == "profile-bulk-import-job"
+    assert data["attributes"]["profiles"]["data"] == [
+        {"type": "profile", "attributes": {"email": "a@x.io"}}
+    ]
+    assert data["relationships"]["lists"]["data"] == [{"type": "list", "id": "L1"}]
+    with pytest.raises(ValueError, match="10,000"):
+        P.start_import([{"email": "a@x.io"}] * 10_001, "L1")
+
+
+def test_paths_quote_ids() -> None:
+    assert P.get_import("a/../b").path == "/api/profile-bulk-import-jobs/a%2F..%2Fb"
+    members = P.list_members("L1")
+    assert members.path == "/api/lists/L1/profiles"
+    assert dict(members.params) == {
+        "fields[profile]": "email,phone_number,external_id",
+        "page[size]": "100",
+    }
+
+
+def test_remove_and_find_profiles_bounds() -> None:
+    req = P.remove_from_list("L1", ["p1", "p2"])
+    assert req.method == "DELETE"
+    assert req.json == {"data": [{"type": "profile", "id": "p1"}, {"type": "profile", "id": "p2"}]}
+    with pytest.raises(ValueError, match="1,000"):
+        P.remove_from_list("L1", ["p"] * 1001)
+    with pytest.raises(ValueError, match="100"):
+        P.find_profiles("email", ["a"] * 101)
+    params = dict(P.find_profiles("external_id", ["x1"]).params)
+    assert params["filter"] == 'any(external_id,["x1"])'
+    assert params["page[size]"] == "100"
+
+
+def test_members_page_and_next_request_keep_only_path_and_query() -> None:
+    first = P.list_members("L1")
+    doc = {
+        "data": [
+            {
+                "type": "profile",
+                "id": "p1",
+                "attributes": {"email": "a@x.io", "phone_number": None},
+            },
+            {"type": "profile", "id": "p2", "attributes": {"external_id": "e2"}},
+        ],
+        "links": {
+            "self": "https://a.klaviyo.com/api/lists/L1/profiles/",
+            "next": "https://a.klaviyo.com/api/lists/L1/profiles/?page%5Bcursor%5D=abc&page%5Bsize%5D=100",
+        },
+    }
+    page = P.parse_members(doc, first)
+    assert [m.profile_id for m in page.items] == ["p1", "p2"]
+    assert page.items[0].email == "a@x.io"
+    assert page.items[1].external_id == "e2"
+    assert page.next == P.Request(
+        "get_profiles_for_list",
+        "GET",
+        "/api/lists/L1/profiles/",
+        (("page[cursor]", "abc"), ("page[size]", "100")),
+    )
+    assert P.parse_members({"data": [], "links": {"self": "x"}}, first).next is None
+
+
+def test_parse_job_and_import_errors() -> None:
+    job = P.parse_job(
+        {
+            "data": {
+                "id": "J1",
+                "attributes": {
+                    "status": "processing",
+                    "total_count": 3,
+                    "completed_count": 1,
+                    "failed_count": None,
+                },
+            }
+        }
+    )
+    assert (job.id, job.status, job.total_count, job.completed_count, job.failed_count) == (
+        "J1",
+        "processing",
+        3,
+        1,
+        0,
+    )
+    doc = {
+        "data": [
+            {
+                "type": "import-error",
+                "id": "e1",
+                "attributes": {
+                    "code": "invalid",
+                    "title": "Invalid input.",
+                    "detail": "Invalid email bad@x",
+                    "original_payload": {"type": "profile", "attributes": {"email": "bad@x"}},
+                },
+            }
+        ]
+    }
+    [err] = P.parse_import_errors(doc, P.import_errors("J1")).items
+    assert err.original_payload == {"email": "bad@x"}
+    assert err.code == "invalid"
+
+
+def test_parse_profiles_matches_emails_without_case() -> None:
+    doc = {
+        "data": [
+            {"id": "p1", "attributes": {"email": "ann@x.io"}},
+            {"id": "p9", "attributes": {"email": "other@x.io"}},
+        ]
+    }
+    page = P.parse_profiles(doc, P.find_profiles("email", ["Ann@X.io"]), "email", ["Ann@X.io"])
+    assert page.items == [("Ann@X.io", "p1")]
+
+
+def test_parse_list_id_needs_the_exact_name() -> None:
+    doc = {
+        "data": [
+            {"id": "a", "attributes": {"name": "vip"}},
+            {"id": "b", "attributes": {"name": "VIP"}},
+        ]
+    }
+    assert P.parse_list_id(doc, "VIP") == "b"
+    assert P.parse_list_id(doc, "Gold") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Email ann.o'neil+x@mail.example.com is invalid", "Email [email] is invalid"),
+        ("phone +15005550006 taken", "phone [phone] taken"),
+        ("phone +44 20 7946 0958.", "phone [phone]."),
+        ("call (500) 555-0006 now", "call [phone] now"),
+        ("At most 10000 profiles; got 10001.", "At most 10000 profiles; got 10001."),
+        ("larger than the 5000000 bytes", "larger than the 5000000 bytes"),
+        ("profile 01HXYZ5005550006ABCDEF", "profile 01HXYZ5005550006ABCDEF"),
+    ],
+)
+def test_scrub(text: str, expected: str) -> None:
+    assert P.scrub(text) == expected
+
+
+def _doc(status: int, code: str, detail: str) -> dict[str, object]:
+    return {
+        "errors": [
+            {
+                "id": "x",
+                "status": status,
+                "code": code,
+                "title": "T.",
+                "detail": detail,
+                "source": {"pointer": "/data/attributes/email"},
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 415, 405, 410])
+def test_client_errors_are_fatal(status: int) -> None:
+    err = P.error_from_response(status, _doc(status, "invalid", "bad ann@x.io"), "create_list")
+    assert isinstance(err, FatalSyncError)
+    assert "create_list" in str(err)
+    assert f"HTTP {status}" in str(err)
+    assert "ann@x.io" not in str(err)
+    assert "[email]" in str(err)
+    assert err.problem.where == "/data/attributes/email"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_throttling_and_server_errors_are_retriable(status: int) -> None:
+    err = P.error_from_response(
+        status, _doc(status, "throttled", "Expected available in 1 second."), "get_lists", 1.0
+    )
+    assert isinstance(err, RetriableSyncError)
+    assert err.problem.retry_after == 1.0  # type: ignore[attr-defined]
+
+
+def test_errors_say_what_to_do_next() -> None:
+    assert "lists:write and profiles:write" in str(
+        P.error_from_response(403, {}, "bulk_import_profiles")
+    )
+    assert "api_key_env" in str(
+        P.error_from_response(
+            401,
+            _doc(401, "authentication_failed", "Incorrect authentication credentials."),
+            "get_lists",
+        )
+    )
+    # A proxy's HTML page is not JSON: the status alone still makes a clear message.
+    assert "HTTP 502" in str(
+        P.error_from_response(502, P.decode(b"<html>bad gateway</html>"), "get_lists")
+    )
+
+
+def test_retry_after() -> None:
+    assert P.parse_retry_after("0") == 0.0
+    assert P.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+# --- splitting ------------------------------------------------------------------------
+
+
+def _body_size(chunk: list[dict[str, object]], list_id: str = "L" * 26) -> int:
+    if not chunk:
+        return len(orjson.dumps(P.import_body([], list_id)))
+    return len(P.start_import(chunk, list_id).encoded() or b"")
+
+
+def test_split_by_count() -> None:
+    profiles = [{"email": f"u{i}@x.io"} for i in range(25_001)]
+    chunks = P.split_profiles(profiles)
+    assert [len(c) for c in chunks] == [10_000, 10_000, 5_001]
+    assert [p for c in chunks for p in c] == profiles
+
+
+def test_split_by_bytes_counts_the_envelope() -> None:
+    # ~1 KB profiles: 10,000 of them would be ~10 MB, so bytes decide.
+    profiles = [{"email": f"u{i}@x.io", "properties": {"note": "é" * 480}} for i in range(9_000)]
+    chunks = P.split_profiles(profiles)
+    assert len(chunks) > 1
+    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
+    # Greedy: adding the next profile to any chunk would have passed the limit.
+    for chunk, following in itertools.pairwise(chunks):
+        assert _body_size([*chunk, following[0]]) > P.MAX_IMPORT_BYTES
+
+
+def test_a_profile_near_the_limit_goes_alone_and_an_oversized_one_is_refused() -> None:
+    # A profile whose body is 10 bytes under the limit: nothing else fits beside it.
+    shell = P.profile_size({"email": "big@x.io", "properties": {"blob": ""}})
+    blob = "x" * (P.MAX_IMPORT_BYTES - 10 - _body_size([], "X" * 32) - shell)
+    big = {"email": "big@x.io", "properties": {"blob": blob}}
+    assert _body_size([big], "X" * 32) == P.MAX_IMPORT_BYTES - 10
+    chunks = P.split_profiles([{"email": "a@x.io"}, big, {"email": "b@x.io"}])
+    assert [len(c) for c in chunks] == [1, 1, 1]
+    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
+    too_big = {"email": "huge@x.io", "properties": {"blob": "x" * P.MAX_IMPORT_BYTES}}
+    with pytest.raises(SkippableRecordError, match="profile #1") as info:
+        P.split_profiles([{"email": "a@x.io"}, too_big])
+    assert "huge@x.io" not in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 300), max_size=60),
+    max_count=st.integers(1, 12),
+    max_bytes=st.integers(900, 3_000),
+)
+def test_split_is_exhaustive_ordered_and_within_both_limits(
+    sizes: list[int], max_count: int, max_bytes: int
+) -> None:
+    profiles = [{"email": f"u{i}@x.io", "properties": {"p": "y" * n}} for i, n in enumerate(sizes)]
+    try:
+        chunks = P.split_profiles(
+            profiles, max_count=max_count, max_bytes=max_bytes, list_id="L" * 26
+        )
+    except SkippableRecordError:
+        envelope = len(orjson.dumps(P.import_body([], "L" * 26)))
+        assert any(envelope + P.profile_size(p) > max_bytes for p in profiles)
+        return
+    assert [p for c in chunks for p in c] == profiles
+    assert all(0 < len(c) <= max_count for c in chunks)
+    assert all(_body_size(c) <= max_bytes for c in chunks)
