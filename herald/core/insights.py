@@ -149,11 +149,11 @@ def _col(_table: str | None, alias: str, column: str) -> exp.Column:
     return exp.column(column, alias, quoted=True)
 
 
-def _is_true(column: exp.Expression) -> exp.Expression:
+def _is_true(column: exp.Expr) -> exp.Expr:
     return exp.EQ(this=column, expression=exp.true())
 
 
-def _count_if(condition: exp.Expression) -> exp.Expression:
+def _count_if(condition: exp.Expr) -> exp.Expr:
     return exp.Sum(
         this=exp.Case(
             ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0)

@@ -89,13 +89,14 @@ class Env:
         key: str = DEFAULT_API_KEY,
         reconcile: bool = False,
         events: list[Any] | None = None,
+        client_class: type[KlaviyoClient] = KlaviyoClient,
         **options: Any,
     ) -> DeliveryResult:
         run_id = run_id or self.new_run()
         delivery = self.delivery(run_id, list_name, rows, **options)
 
         async def go() -> DeliveryResult:
-            async with KlaviyoClient(settings(self.server.url, key)) as client:
+            async with client_class(settings(self.server.url, key)) as client:
                 progress = events.append if events is not None else None
                 return await sync_list(client, self.store, delivery, progress=progress, reconcile=reconcile)
 

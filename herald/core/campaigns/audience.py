@@ -111,20 +111,18 @@ def _key(alias: str, ctx: AudienceContext) -> exp.Column:
     return exp.column(ctx.catalog.customer_key, alias, quoted=True)
 
 
-def _in(ctx: AudienceContext, alias: str, query: exp.Select) -> exp.Expression:
+def _in(ctx: AudienceContext, alias: str, query: exp.Select) -> exp.Expr:
     return exp.In(this=_key(alias, ctx), query=exp.Subquery(this=query))
 
 
 def _audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
     """Union of the include segments, minus anyone in an exclude segment."""
-    included = reduce(
-        lambda a, b: exp.union(a, b, distinct=True),
-        [_segment_keys(name, ctx) for name in campaign.include],
-    )
+    keys: list[exp.Query] = [_segment_keys(name, ctx) for name in campaign.include]
+    included = reduce(lambda a, b: exp.union(a, b, distinct=True), keys)
     query = exp.select(_key("i", ctx)).from_(
         exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("i")))
     )
-    conditions: list[exp.Expression] = [_key("i", ctx).is_(exp.null()).not_()]
+    conditions: list[exp.Expr] = [_key("i", ctx).is_(exp.null()).not_()]
     conditions += [exp.not_(_in(ctx, "i", _segment_keys(name, ctx))) for name in campaign.exclude]
     return query.where(reduce(lambda a, b: exp.and_(a, b), conditions))
 
@@ -149,14 +147,15 @@ def _members(campaign: Campaign, subs: Sequence[SubAudience], ctx: AudienceConte
         if not has_remainder:
             query = query.where(exp.LT(this=exp.column("sub_ix"), expression=remainder_ix))
         return query
-    parts: list[exp.Select] = [
+    parts: list[exp.Query] = [
         exp.select(_key("a", ctx), exp.alias_(exp.Literal.number(i), "sub_ix"))
         .from_(source.copy())
         .where(_in(ctx, "a", q))
         for i, q in enumerate(criteria)
     ]
     if has_remainder:
-        in_none = [exp.not_(_in(ctx, "a", q.copy())) for q in criteria] or [exp.true()]
+        in_none: list[exp.Expr] = [exp.not_(_in(ctx, "a", q.copy())) for q in criteria]
+        in_none = in_none or [exp.true()]
         parts.append(
             exp.select(_key("a", ctx), exp.alias_(remainder_ix, "sub_ix"))
             .from_(source.copy())
@@ -302,5 +301,5 @@ def _join_attributes(query: exp.Select, sources: Sequence[str], ctx: AudienceCon
     return query
 
 
-def _alias(this: exp.Expression, alias: str) -> exp.Table:
+def _alias(this: exp.Expr, alias: str) -> exp.Table:
     return exp.Table(this=this, alias=exp.TableAlias(this=exp.to_identifier(alias)))

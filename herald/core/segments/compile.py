@@ -94,7 +94,7 @@ def _base_table(catalog: Catalog) -> Table:
     return table
 
 
-def _node(node: Node, ctx: Context) -> exp.Expression:
+def _node(node: Node, ctx: Context) -> exp.Expr:
     if isinstance(node, Group):
         return _group(node, [_node(item, ctx) for item in node.items])
     if isinstance(node, Attribute):
@@ -104,7 +104,7 @@ def _node(node: Node, ctx: Context) -> exp.Expression:
     return _purchase(node, ctx)
 
 
-def _group(group: Group, parts: list[exp.Expression]) -> exp.Expression:
+def _group(group: Group, parts: list[exp.Expr]) -> exp.Expr:
     if group.kind == "any":
         return reduce(lambda a, b: exp.or_(a, b), parts)
     combined = reduce(lambda a, b: exp.and_(a, b), parts)
@@ -169,7 +169,7 @@ def _require_column(table: Table, name: str, what: str, location: str | None) ->
     return column
 
 
-def _attribute(cond: Attribute, ctx: Context) -> exp.Expression:
+def _attribute(cond: Attribute, ctx: Context) -> exp.Expr:
     res = _resolve(cond, ctx)
     alias = BASE if res.table.name.lower() == ctx.catalog.base_table.lower() else "t"
     predicate = _predicate(cond, res, exp.column(res.column.name, alias, quoted=True), ctx)
@@ -183,7 +183,7 @@ def _null_row_selects(res: Resolved, ctx: Context) -> bool:
     return res.op.matches_null and ctx.catalog.is_customer_table(res.table.name)
 
 
-def _semi_join_rows(res: Resolved, predicate: exp.Expression, ctx: Context) -> exp.Expression:
+def _semi_join_rows(res: Resolved, predicate: exp.Expr, ctx: Context) -> exp.Expr:
     """``key IN (rows where P)``, or for a null check on a per-customer table the complement
     ``key NOT IN (rows where NOT P)``, so customers with no row count as NULL."""
     key = ctx.key("t")
@@ -196,7 +196,7 @@ def _semi_join_rows(res: Resolved, predicate: exp.Expression, ctx: Context) -> e
     return exp.In(this=ctx.key(BASE), query=exp.Subquery(this=rows))
 
 
-def _predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context) -> exp.Expression:
+def _predicate(cond: Attribute, res: Resolved, col: exp.Expr, ctx: Context) -> exp.Expr:
     """A two-valued predicate on ``col``: NULL never leaks out of it."""
     try:
         raw = _raw_predicate(cond, res, col, ctx)
@@ -209,9 +209,7 @@ def _predicate(cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context
     return exp.Coalesce(this=raw, expressions=[exp.false()])
 
 
-def _raw_predicate(
-    cond: Attribute, res: Resolved, col: exp.Expression, ctx: Context
-) -> exp.Expression:
+def _raw_predicate(cond: Attribute, res: Resolved, col: exp.Expr, ctx: Context) -> exp.Expr:
     op, kind = res.op.name, res.attr_type
     operands = _operands(cond, res)
     if op in _NO_VALUE:
@@ -258,8 +256,8 @@ def _operands(cond: Attribute, res: Resolved) -> list[Any]:
 
 
 def _temporal_operands(
-    col: exp.Expression, operands: list[Any], kind: AttributeType, today: dt.date
-) -> tuple[exp.Expression, list[exp.Expression]]:
+    col: exp.Expr, operands: list[Any], kind: AttributeType, today: dt.date
+) -> tuple[exp.Expr, list[exp.Expr]]:
     values = [v.temporal(x, kind, today) for x in operands]
     as_timestamp = any(x.has_time for x in values)
     _check_order(values)
@@ -281,19 +279,19 @@ def _as_datetime(x: v.TemporalValue) -> dt.datetime:
     return x.value if isinstance(x.value, dt.datetime) else dt.datetime.combine(x.value, dt.time())
 
 
-def _trimmed(col: exp.Expression) -> exp.Expression:
+def _trimmed(col: exp.Expr) -> exp.Expr:
     return exp.Trim(this=col, expression=exp.Literal.string(" \t\r\n"))
 
 
-def _between(col: exp.Expression, lit: list[exp.Expression]) -> exp.Expression:
+def _between(col: exp.Expr, lit: list[exp.Expr]) -> exp.Expr:
     return exp.and_(exp.GT(this=col, expression=lit[0]), exp.LT(this=col, expression=lit[1]))
 
 
-def _not_between(col: exp.Expression, lit: list[exp.Expression]) -> exp.Expression:
+def _not_between(col: exp.Expr, lit: list[exp.Expr]) -> exp.Expr:
     return exp.or_(exp.LTE(this=col, expression=lit[0]), exp.GTE(this=col, expression=lit[1]))
 
 
-_NO_VALUE: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+_NO_VALUE: dict[str, Callable[[exp.Expr], exp.Expr]] = {
     "is_null": lambda c: c.is_(exp.null()),
     "is_not_null": lambda c: c.is_(exp.null()).not_(),
     "is_true": lambda c: exp.EQ(this=c, expression=exp.true()),
@@ -306,7 +304,7 @@ _NO_VALUE: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     ),
 }
 
-_COMPARE: dict[str, Callable[[exp.Expression, list[exp.Expression]], exp.Expression]] = {
+_COMPARE: dict[str, Callable[[exp.Expr, list[exp.Expr]], exp.Expr]] = {
     "is": lambda c, lit: exp.EQ(this=c, expression=lit[0]),
     "is_exactly": lambda c, lit: exp.EQ(this=c, expression=lit[0]),
     "is_not": lambda c, lit: exp.NEQ(this=c, expression=lit[0]),
@@ -337,7 +335,7 @@ _COMPARE: dict[str, Callable[[exp.Expression, list[exp.Expression]], exp.Express
 # --- segment membership ---------------------------------------------------------------------
 
 
-def _in_segment(cond: InSegment, ctx: Context) -> exp.Expression:
+def _in_segment(cond: InSegment, ctx: Context) -> exp.Expr:
     if cond.segment in ctx.stack:
         cycle = " → ".join([*ctx.stack, cond.segment])
         msg = f"segments refer to each other in a cycle: {cycle}"
@@ -370,7 +368,7 @@ def _in_segment(cond: InSegment, ctx: Context) -> exp.Expression:
 # --- purchase behaviour ---------------------------------------------------------------------
 
 
-def _purchase(cond: Purchase, ctx: Context) -> exp.Expression:
+def _purchase(cond: Purchase, ctx: Context) -> exp.Expr:
     tx = _purchase_table(ctx.catalog, ctx.catalog.transactions_table, cond, _TX_COLUMNS)
     items = ctx.catalog.table(ctx.catalog.items_table)
     allowed = tuple(t.name for t in (tx, items) if t is not None)
@@ -423,13 +421,11 @@ def _purchase_table(catalog: Catalog, name: str, cond: Purchase, columns: tuple[
     return table
 
 
-def _row_filters(
-    where: Group, ctx: Context, allowed: tuple[str, ...]
-) -> tuple[exp.Expression, set[str]]:
+def _row_filters(where: Group, ctx: Context, allowed: tuple[str, ...]) -> tuple[exp.Expr, set[str]]:
     """Row-level filters on transaction/item columns, and which of the two tables they use."""
     used: set[str] = set()
 
-    def walk(node: Node) -> exp.Expression:
+    def walk(node: Node) -> exp.Expr:
         if isinstance(node, Group):
             return _group(node, [walk(item) for item in node.items])
         if not isinstance(node, Attribute):
@@ -443,7 +439,7 @@ def _row_filters(
     return walk(where), used
 
 
-def _window(cond: Purchase, alias: str, ctx: Context) -> list[exp.Expression]:
+def _window(cond: Purchase, alias: str, ctx: Context) -> list[exp.Expr]:
     when = exp.column("order_datetime", alias, quoted=True)
     since = _window_date(cond.since, "since", cond, ctx)
     if cond.within is not None:
@@ -456,7 +452,7 @@ def _window(cond: Purchase, alias: str, ctx: Context) -> list[exp.Expression]:
     if since and until and since > until:
         msg = f"the window is empty: since {since} is after until {until}"
         raise SegmentError(msg, location=f"{cond.location}.until")
-    out = []
+    out: list[exp.Expr] = []
     if since is not None:
         out.append(exp.GTE(this=when, expression=v.TemporalValue(since, False).literal(True)))
     if until is not None:
@@ -482,7 +478,7 @@ def _thresholds(
     min_count = cond.min_count or 1
     if min_count == 1 and cond.min_total is None:
         return source
-    having = []
+    having: list[exp.Expr] = []
     if min_count > 1:
         # Unified_Transactions has one row per order, so counting rows counts orders (and is
         # several times cheaper than COUNT(DISTINCT)); line items need the distinct count.
@@ -501,7 +497,7 @@ def _thresholds(
     return source.group_by(ctx.key(driving)).having(reduce(lambda a, b: exp.and_(a, b), having))
 
 
-def _eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+def _eq(a: exp.Expr, b: exp.Expr) -> exp.Expr:
     return exp.EQ(this=a, expression=b)
 
 

@@ -10,7 +10,7 @@ from herald.core.catalog import Catalog, did_you_mean
 from herald.exceptions import SqlSegmentError
 
 # Anything that writes, changes the schema, or reaches outside the customer database.
-_FORBIDDEN: tuple[type[exp.Expression], ...] = (
+_FORBIDDEN: tuple[type[exp.Expr], ...] = (
     exp.Insert,
     exp.Update,
     exp.Delete,
@@ -55,7 +55,7 @@ def validate_sql_segment(sql: str, catalog: Catalog, *, dialect: str = "duckdb")
     return statement
 
 
-def _single_statement(sql: str, dialect: str) -> exp.Expression:
+def _single_statement(sql: str, dialect: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as error:
@@ -73,7 +73,7 @@ def _single_statement(sql: str, dialect: str) -> exp.Expression:
     return statements[0]
 
 
-def _check_read_only(statement: exp.Expression) -> None:
+def _check_read_only(statement: exp.Expr) -> None:
     for node in statement.walk():
         if isinstance(node, _FORBIDDEN):
             msg = f"a SQL segment may only read; {node.key.upper()} is not allowed"
@@ -92,7 +92,7 @@ def _check_projection(query: exp.Query, key: str) -> None:
             raise SqlSegmentError(msg, location="sql")
 
 
-def _is_key_column(projection: exp.Expression, key: str) -> bool:
+def _is_key_column(projection: exp.Expr, key: str) -> bool:
     """The key column itself (qualified or not, aliased only to its own name), not an
     expression renamed to look like it (``email AS amperity_id``)."""
     if projection.alias and projection.alias.lower() != key.lower():
@@ -101,7 +101,7 @@ def _is_key_column(projection: exp.Expression, key: str) -> bool:
     return isinstance(column, exp.Column) and column.name.lower() == key.lower()
 
 
-def _select_branches(query: exp.Expression) -> list[exp.Select]:
+def _select_branches(query: exp.Expr) -> list[exp.Select]:
     if isinstance(query, exp.SetOperation):
         return _select_branches(query.left) + _select_branches(query.right)
     if isinstance(query, exp.Subquery):
@@ -110,7 +110,7 @@ def _select_branches(query: exp.Expression) -> list[exp.Select]:
     return [query]
 
 
-def _check_sources(statement: exp.Expression, catalog: Catalog) -> None:
+def _check_sources(statement: exp.Expr, catalog: Catalog) -> None:
     ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     for table in statement.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
