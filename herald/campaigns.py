@@ -16,6 +16,7 @@ from sqlglot import exp
 from herald.core.campaigns.audience import AudienceContext, attribute_sources, audience_query
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.parse import parse_campaign
+from herald.core.campaigns.serialize import campaign_to_doc
 from herald.core.campaigns.validate import (
     Resolved,
     Warning_,
@@ -157,16 +158,21 @@ class Campaigns:
 
     def apply(
         self,
-        doc: Mapping[str, Any],
+        doc: Mapping[str, Any] | Campaign,
         *,
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
     ) -> tuple[ApplyResult, list[Warning_]]:
         """Validate and store a campaign definition as its active version (idempotent).
 
+        Args:
+            doc: the definition as a mapping (YAML/JSON) or a :class:`Campaign` built in Python.
+
         Raises:
             StateError: the campaign is scheduled or running; unschedule it first.
         """
+        if isinstance(doc, Campaign):
+            doc = campaign_to_doc(doc)
         campaign = self.parse(doc, source=source)
         warnings = self.validate(campaign, source=source, pending=pending)
         stored = campaign_to_dict(doc)

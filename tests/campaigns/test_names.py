@@ -56,3 +56,30 @@ def test_plain_names_pass() -> None:
 def test_negative_percentages_are_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         largest_remainder(10, [12_000, -2_000])
+
+
+def test_a_campaign_built_in_python_round_trips() -> None:
+    from herald.core.campaigns.serialize import campaign_to_doc
+
+    doc = {
+        "name": "Python Built",
+        "include": ["VIPs"],
+        "exclude": ["Staff"],
+        "first_match_only": False,
+        "sub_audiences": [
+            {
+                "name": "West",
+                "where": {"attribute": "Customer_360.state", "op": "in list", "values": ["CA", "WA"]},
+                "groups": [
+                    {"name": "Offer", "percent": 87.5, "destinations": [
+                        {"destination": "files", "attributes": ["email", {"given_name": "first_name"}]}]},
+                    {"name": "Holdout", "percent": 12.5, "control": True},
+                ],
+            }
+        ],
+        "delivery": {"schedule": "recurring", "cadence": "weekly", "start": "2026-12-01 09:00",
+                     "end": {"after": 4}, "timezone": "Europe/Paris"},
+        "launch_date": "2026-12-02",
+    }
+    campaign = parse_campaign(doc)
+    assert parse_campaign(campaign_to_doc(campaign)) == campaign
