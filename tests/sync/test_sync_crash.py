@@ -1,0 +1,105 @@
+"""Kill a 200,000-profile list sync with SIGKILL at random moments and resume it each time:
+the list ends exact, and no confirmed batch is ever imported again."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from herald.sandbox import SandboxConfig
+
+Env = Any
+PROFILES = 200_000
+KILLS = 10
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from herald.destinations.klaviyo_api.client import KlaviyoClient
+    from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
+    from herald.destinations.klaviyo_api.limits import limits_for
+    from herald.destinations.klaviyo_api.sync import ListDelivery, SyncOptions, sync_list
+    from herald.state import StateStore
+
+    url, root, run_id, base_url, key = sys.argv[1:6]
+    folder = Path(root) / "runs" / run_id / "Crash_List"
+    spec = ListDelivery(run_id, "klaviyo", "All", "Crash_List", "Crash_List", folder, Path(root),
+                        SyncOptions(poll_interval=0.1, jobs_in_flight=6))
+    settings = KlaviyoSettings(name="klaviyo", api_key=key, base_url=base_url,
+                               limits=limits_for(scale=10), limits_scale=10, max_wait=30, timeout=10)
+
+    async def main():
+        with StateStore.open(url) as store:
+            async with KlaviyoClient(settings) as client:
+                result = await sync_list(client, store, spec)
+        print(result.status, flush=True)
+        return 0 if result.status == "done" else 3
+
+    sys.exit(asyncio.run(main()))
+    """
+)
+
+
+def child(env: Env, run_id: str) -> subprocess.Popen[bytes]:
+    url = f"sqlite:///{env.root / 'state.db'}"
+    from herald.sandbox import DEFAULT_API_KEY
+
+    args = [sys.executable, "-c", CHILD, url, str(env.root), run_id, env.server.url, DEFAULT_API_KEY]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.getcwd())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(limits="off", job_tick=0.005, seed=5)])
+def test_a_sync_killed_at_random_moments_resumes_to_the_exact_list(env: Env) -> None:
+    rng = random.Random(2026)
+    run_id = env.new_run()
+    env.delivery(run_id, "Crash_List", env.customers(range(PROFILES)))  # inputs, written once
+    kills: list[float] = []
+    finished = False
+    for _ in range(KILLS):
+        proc = child(env, run_id)
+        delay = rng.uniform(0.8, 5.0)
+        try:
+            proc.wait(timeout=delay)
+            finished = True  # it finished before the moment came
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills.append(delay)
+        if finished:
+            break
+    started = time.monotonic()
+    proc = child(env, run_id)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2_000:]
+    assert len(kills) >= KILLS or finished
+
+    assert env.members("Crash_List") == env.emails(range(PROFILES))
+    [delivery] = env.store.run_deliveries(run_id)
+    assert delivery.status == "done"
+    assert delivery.counts["sent"] == PROFILES
+    assert delivery.counts["ledger"] == PROFILES
+    batches = env.store.batches(delivery.id)
+    assert {b.status for b in batches} == {"confirmed"}
+    # Every job of a batch was created before the batch was confirmed: never re-sent after.
+    state = env.server.state
+    by_first: dict[str, list[float]] = {}
+    for job in state.jobs():
+        if job.status == "complete" and job.profile_ids:
+            by_first.setdefault(state.profile(job.profile_ids[0]).email, []).append(job.created_at)
+    folder = env.root / "runs" / run_id / "Crash_List"
+    adds = {r["row"]: r["email"] for r in env.rows(folder / "adds.parquet") if r["row"] % 1_000 == 0}
+    for batch in batches:
+        created = by_first[adds[batch.first_row]]
+        assert all(t <= batch.confirmed_at.timestamp() for t in created), batch.seq
+    print(f"kills at {[round(k, 2) for k in kills]}; final resume {time.monotonic() - started:.1f} s")
