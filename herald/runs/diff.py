@@ -99,8 +99,12 @@ def _lit(value: str | os.PathLike[str]) -> str:
     return exp.Literal.string(str(value)).sql("duckdb")
 
 
-def _parquet(path: Path) -> str:
+def parquet_source(path: Path) -> str:
+    """``read_parquet('…')`` for ``path``, quoted safely, for DuckDB SQL."""
     return f"read_parquet({_lit(path)})"
+
+
+_parquet = parquet_source
 
 
 def _replace_atomically(partial: Path, target: Path) -> None:
@@ -230,7 +234,7 @@ def write_members(
 
 
 def _members_table(rows: list[tuple[str, str | None, str | None, str | None]]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
     return pa.table(
         {
             name: pa.array(list(col), pa.string())

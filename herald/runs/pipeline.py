@@ -22,7 +22,12 @@ from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
 from herald.core.prepare import prepare_records
 from herald.destinations.files import write_csv, write_klaviyo_jsonl
-from herald.destinations.klaviyo_api.sync import ListDelivery, SyncOptions, prepare_delivery, sync_list
+from herald.destinations.klaviyo_api.sync import (
+    ListDelivery,
+    SyncOptions,
+    prepare_delivery,
+    sync_list,
+)
 from herald.exceptions import ConfigError, FatalSyncError
 from herald.runs.resume import interrupted_runs, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
@@ -156,8 +161,8 @@ def _execute(
             stats["lists"] = lists
         failed = [d for d in deliveries if d.status == "failed"]
         if failed:
-            error = "; ".join(f"{d.destination} list '{d.output_name}': {d.message}" for d in failed)
-            finished = store.finish_run(run.id, "error", stats=stats, error=error, snapshot=str(snapshot))
+            why = "; ".join(f"{d.destination} list '{d.output_name}': {d.message}" for d in failed)
+            finished = store.finish_run(run.id, "error", stats=stats, error=why, snapshot=str(snapshot))
             store.set_campaign_status(name, "error")
         else:
             finished = store.finish_run(run.id, "delivered", stats=stats, snapshot=str(snapshot))

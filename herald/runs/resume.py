@@ -70,10 +70,16 @@ def is_alive(ws: Workspace, run_id: str) -> bool:
 def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:
     """The campaign's runs that are ``running`` with no live process, oldest first."""
     runs = ws.store.list_runs(campaign)
-    return [r for r in reversed(runs) if r.status == "running" and r.kind == "run" and not is_alive(ws, r.id)]
+    return [
+        r
+        for r in reversed(runs)
+        if r.status == "running" and r.kind == "run" and not is_alive(ws, r.id)
+    ]
 
 
-def resume_run(ws: Workspace, run_id: str, *, reconcile: bool = False, progress: object = None) -> RunResult:
+def resume_run(
+    ws: Workspace, run_id: str, *, reconcile: bool = False, progress: object = None
+) -> RunResult:
     """Finish an interrupted run: reuse its snapshot and delivery inputs, continue every
     delivery from its checkpoints, write its recipients log and finish it.
 

@@ -39,7 +39,9 @@ MAPPINGS = (
 FAST = SyncOptions(poll_interval=0.05, jobs_in_flight=4)
 
 
-def customers(keys: Sequence[int], *, tier: str = "gold", phones: bool = False) -> list[dict[str, Any]]:
+def customers(
+    keys: Sequence[int], *, tier: str = "gold", phones: bool = False
+) -> list[dict[str, Any]]:
     """Snapshot rows: customer ``k`` has the email ``c{k}@example.com``."""
     return [
         {
@@ -72,7 +74,9 @@ class Env:
     def new_run(self) -> str:
         return self.store.create_run(self.campaign, 1, as_of=AS_OF, pins={}).id
 
-    def delivery(self, run_id: str, list_name: str, rows: list[dict[str, Any]], **options: Any) -> ListDelivery:
+    def delivery(
+        self, run_id: str, list_name: str, rows: list[dict[str, Any]], **options: Any
+    ) -> ListDelivery:
         folder = self.root / "runs" / run_id / list_name
         table = pa.Table.from_pylist(rows, schema=SNAPSHOT) if rows else SNAPSHOT.empty_table()
         prepared = prepare_records(table, MAPPINGS, kind=KINDS["klaviyo_api"])
@@ -98,7 +102,9 @@ class Env:
         async def go() -> DeliveryResult:
             async with client_class(settings(self.server.url, key)) as client:
                 progress = events.append if events is not None else None
-                return await sync_list(client, self.store, delivery, progress=progress, reconcile=reconcile)
+                return await sync_list(
+                    client, self.store, delivery, progress=progress, reconcile=reconcile
+                )
 
         return asyncio.run(go())
 

@@ -20,7 +20,9 @@ def jobs_by_batch(env: Env) -> dict[frozenset[str], list[float]]:
     found: dict[frozenset[str], list[float]] = defaultdict(list)
     for job in state.jobs():
         if job.status == "complete":
-            found[frozenset(state.profile(pid).email for pid in job.profile_ids)].append(job.created_at)
+            found[frozenset(state.profile(pid).email for pid in job.profile_ids)].append(
+                job.created_at
+            )
     return found
 
 
@@ -31,11 +33,17 @@ def assert_no_confirmed_batch_sent_again(env: Env, delivery_id: int) -> None:
     for batch in env.store.batches(delivery_id, ["confirmed"]):
         if batch.kind == "remove":
             continue
-        rows = [r for r in env.rows(folder / f"{batch.kind}s.parquet") if batch.first_row <= r["row"] < batch.first_row + batch.row_count]
+        rows = [
+            r
+            for r in env.rows(folder / f"{batch.kind}s.parquet")
+            if batch.first_row <= r["row"] < batch.first_row + batch.row_count
+        ]
         created = jobs[frozenset(r["email"] for r in rows)]
         assert created, f"batch {batch.seq} has no job"
         confirmed = batch.confirmed_at.timestamp()
-        assert all(t <= confirmed for t in created), f"batch {batch.seq} was imported after it was confirmed"
+        assert all(t <= confirmed for t in created), (
+            f"batch {batch.seq} was imported after it was confirmed"
+        )
 
 
 @pytest.mark.parametrize(
@@ -46,7 +54,9 @@ def test_faults_do_not_change_the_final_list(env: Env) -> None:
     assert first.status == "done", first.error
     assert env.members("Spring_A") == env.emails(range(6_000))
 
-    second = env.sync("Spring_A", env.customers(range(1_000, 7_000)), import_profiles=500, remove_ids=300)
+    second = env.sync(
+        "Spring_A", env.customers(range(1_000, 7_000)), import_profiles=500, remove_ids=300
+    )
 
     assert second.status == "done", second.error
     assert env.members("Spring_A") == env.emails(range(1_000, 7_000))

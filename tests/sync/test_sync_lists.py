@@ -3,14 +3,12 @@ name, invalid records, identity conflicts, whole-request rejections, scopes, rec
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from herald.destinations.klaviyo_api import _protocol as P
 from herald.destinations.klaviyo_api.client import KlaviyoClient
-from herald.destinations.klaviyo_api.sync import sync_list
 from herald.exceptions import FatalSyncError
 from herald.sandbox import DEFAULT_API_KEY, ApiKey, SandboxConfig
 
@@ -46,10 +44,10 @@ def test_incremental_sync_adds_joiners_removes_leavers_and_updates_changes(env: 
 
 def test_several_groups_and_lists_in_one_run(env: Env) -> None:
     run_id = env.new_run()
-    a = env.sync("Spring_A", env.customers(range(0, 120)), run_id=run_id)
+    a = env.sync("Spring_A", env.customers(range(120)), run_id=run_id)
     b = env.sync("Spring_B", env.customers(range(120, 200)), run_id=run_id)
 
-    assert env.members("Spring_A") == env.emails(range(0, 120))
+    assert env.members("Spring_A") == env.emails(range(120))
     assert env.members("Spring_B") == env.emails(range(120, 200))
     assert a.list_id != b.list_id
     assert [d.list_name for d in env.store.run_deliveries(run_id)] == ["Spring_A", "Spring_B"]
@@ -59,7 +57,9 @@ def test_an_existing_list_is_found_by_name_once(env: Env) -> None:
     existing = env.server.state.create_list("Spring_A", None)
 
     def look_ups() -> int:
-        return sum(n for (op, _), n in env.server.state.request_counts().items() if op == "get_lists")
+        return sum(
+            n for (op, _), n in env.server.state.request_counts().items() if op == "get_lists"
+        )
 
     env.sync("Spring_A", env.customers(range(10)))
     first = look_ups()  # the scope probe and the look-up by name
@@ -116,8 +116,14 @@ class Poisoned(KlaviyoClient):
 
     async def start_import(self, profiles: Any, list_id: str) -> str:
         if any(p.get("email") == "c37@example.com" for p in profiles):
-            problem = P.ApiProblem("bulk_import_profiles", 400, "invalid", "Invalid input.",
-                                   "'first_name' is not valid.", "/data/attributes/profiles/data/3")
+            problem = P.ApiProblem(
+                "bulk_import_profiles",
+                400,
+                "invalid",
+                "Invalid input.",
+                "'first_name' is not valid.",
+                "/data/attributes/profiles/data/3",
+            )
             raise P.error_from_problem(problem)
         return await super().start_import(profiles, list_id)
 
@@ -144,7 +150,9 @@ READ_ONLY = ApiKey("pk_read_only_0000000000000000", frozenset({"lists:read", "pr
 )
 def test_a_key_without_scopes_fails_before_anything_is_sent(env: Env) -> None:
     run_id = env.new_run()
-    with pytest.raises(FatalSyncError, match="lacks the scopes lists:write, profiles:write") as caught:
+    with pytest.raises(
+        FatalSyncError, match="lacks the scopes lists:write, profiles:write"
+    ) as caught:
         env.sync("Spring_A", env.customers(range(10)), run_id=run_id, key=READ_ONLY.key)
 
     assert READ_ONLY.key not in str(caught.value)
@@ -156,7 +164,9 @@ def test_a_key_without_scopes_fails_before_anything_is_sent(env: Env) -> None:
     assert env.store.batches(delivery.id) == []
 
 
-@pytest.mark.parametrize("sandbox_config", [SandboxConfig(limits="10", job_tick=0.01, bounce_share=0.1, seed=3)])
+@pytest.mark.parametrize(
+    "sandbox_config", [SandboxConfig(limits="10", job_tick=0.01, bounce_share=0.1, seed=3)]
+)
 def test_reconcile_repairs_drift_marks_bounces_and_leaves_foreign_members(env: Env) -> None:
     rows = env.customers(range(200))
     env.sync("Spring_A", rows)
@@ -180,6 +190,10 @@ def test_reconcile_repairs_drift_marks_bounces_and_leaves_foreign_members(env: E
     before = imports(env)
     again = env.sync("Spring_A", rows, reconcile=True)  # bounced profiles are not re-added
 
-    assert (again.counts["repairs"], again.counts["bounced"], again.counts["adds"]) == (0, len(bounced), 0)
+    assert (again.counts["repairs"], again.counts["bounced"], again.counts["adds"]) == (
+        0,
+        len(bounced),
+        0,
+    )
     assert imports(env) == before
     assert "foreign@example.com" in env.members("Spring_A")

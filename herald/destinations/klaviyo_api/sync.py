@@ -473,9 +473,8 @@ class _Sync:
         plan = [("remove", first, n) for first, n in _plan.fixed_ranges(removes, opts.remove_ids)]
         for kind in ("add", "update"):
             with duckdb.connect() as con:
-                sizes = con.execute(
-                    f"SELECT strlen(profile) FROM read_parquet('{self.folder / _FILES[kind]}') ORDER BY row"
-                ).fetchnumpy()
+                source = diff.parquet_source(self.folder / _FILES[kind])
+                sizes = con.execute(f"SELECT strlen(profile) FROM {source} ORDER BY row").fetchnumpy()
             column = next(iter(sizes.values()))
             ranges = _plan.import_ranges(
                 column, max_count=opts.import_profiles, max_bytes=opts.import_bytes
@@ -533,7 +532,8 @@ class _Sync:
     async def _finish(self) -> DeliveryResult:
         left = self.store.batches(self.id, ["planned", "sent", "failed"])
         if left:
-            msg = f"{len(left)} batches of list '{self.spec.list_name}' did not complete; resume the run"
+            name = self.spec.list_name
+            msg = f"{len(left)} batches of list '{name}' did not complete; resume the run"
             raise RetriableSyncError(msg)
         bounced = await self._bounced()
         table, rejects = self._confirmed()
@@ -570,11 +570,11 @@ class _Sync:
             con.register("batches", table)
             return con.sql(
                 f"""
-                SELECT a.key FROM read_parquet('{self.folder / "adds.parquet"}') a
+                SELECT a.key FROM {diff.parquet_source(self.folder / 'adds.parquet')} a
                 JOIN (SELECT * FROM batches WHERE kind = 'add') b
                   ON a.row >= b.first_row AND a.row < b.first_row + b.row_count
                 WHERE a.repair AND a.email NOT IN (
-                    SELECT lower(email) FROM read_parquet('{after}') WHERE email IS NOT NULL)
+                    SELECT lower(email) FROM {diff.parquet_source(after)} WHERE email IS NOT NULL)
                 """
             ).to_arrow_table()
 
@@ -603,7 +603,7 @@ class _Imports:
             else:
                 self.queue.append(batch)
         while self.queue or self.outstanding:
-            launch = []
+            launch: list[BatchRecord] = []
             while self.queue and len(self.outstanding) + len(launch) < self.options.jobs_in_flight:
                 launch.append(self.queue.popleft())
             if launch:

@@ -1,0 +1,60 @@
+"""A run's lock: held while a process works on it, released when the process dies (kill -9)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from herald.exceptions import StateError
+from herald.runs.resume import interrupted_runs, is_alive, resume_run, run_lock
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_running_run_with_a_dead_process_is_interrupted(tmp_path: Path, env: Any) -> None:
+    ws = SimpleNamespace(state_dir=env.root, store=env.store)
+    run_id = env.new_run()
+    lock = env.root / "runs" / run_id / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert is_alive(ws, run_id)  # type: ignore[arg-type]
+        assert interrupted_runs(ws, "spring") == []  # type: ignore[arg-type]
+        with pytest.raises(StateError, match="another process"), run_lock(ws, run_id):  # type: ignore[arg-type]
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    while is_alive(ws, run_id) and time.monotonic() < deadline:  # type: ignore[arg-type]
+        time.sleep(0.01)
+
+    assert not is_alive(ws, run_id)  # type: ignore[arg-type]
+    assert [r.id for r in interrupted_runs(ws, "spring")] == [run_id]  # type: ignore[arg-type]
+    with run_lock(ws, run_id):  # type: ignore[arg-type]
+        assert is_alive(ws, run_id)  # type: ignore[arg-type]
+        assert lock.read_text().strip().isdigit()  # the pid, for people
+
+
+def test_only_a_running_run_can_be_resumed(env: Any) -> None:
+    ws = SimpleNamespace(state_dir=env.root, store=env.store)
+    run_id = env.new_run()
+    env.store.finish_run(run_id, "delivered")
+
+    with pytest.raises(StateError, match="nothing to resume"):
+        resume_run(ws, run_id)  # type: ignore[arg-type]
