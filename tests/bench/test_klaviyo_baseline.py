@@ -12,7 +12,6 @@ import pytest
 
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 
-
 BASELINE = Path(__file__).resolve().parents[2] / "bench" / "_klaviyo_baseline.py"
 
 
