@@ -348,10 +348,22 @@ class FaultsAndLog:
         name = op.operation_id if op else "(no route)"
         plan = self.sandbox.faults.plan(name)
         status = {"code": 0}
+        logged = False
+
+        def log(code: int) -> None:
+            nonlocal logged
+            if not logged:
+                logged = True
+                record = RequestRecord(self.sandbox.config.clock(), method, name, code, plan.kind)
+                self.sandbox.state.log_request(record)
 
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Log before the last byte leaves: a client that has its answer must find
+                # its request in the log (tests inspect it right away).
+                log(status["code"])
             await send(message)
 
         self.sandbox.inflight += 1
@@ -364,10 +376,7 @@ class FaultsAndLog:
                 await self._inject(plan.kind, plan.status, logged_send)
         finally:
             self.sandbox.inflight -= 1
-            clock = self.sandbox.config.clock
-            code = 0 if plan.kind in ("drop", "timeout") else status["code"]
-            record = RequestRecord(clock(), method, name, code, plan.kind)
-            self.sandbox.state.log_request(record)
+            log(0 if plan.kind in ("drop", "timeout") else status["code"])
 
     async def _inject(self, kind: str, status: int, send: Send) -> None:
         if kind == "5xx":
