@@ -360,10 +360,10 @@ class FaultsAndLog:
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                # Log before the last byte leaves: a client that has its answer must find
-                # its request in the log (tests inspect it right away).
-                log(status["code"])
+                if plan.kind not in ("drop", "timeout"):
+                    # Log before the headers leave: a client that has its answer (a 204 is
+                    # complete with its headers) must find its request in the log.
+                    log(status["code"])
             await send(message)
 
         self.sandbox.inflight += 1
