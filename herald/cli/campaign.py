@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,19 @@ from herald.cli._common import (
     print_table,
     with_workspace,
 )
+from herald.cli._progress import JsonProgress, SyncProgress
 from herald.core.campaigns.validate import Warning_
 from herald.exceptions import DefinitionError, NotFoundError
+from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (
+    Delivery,
     RunResult,
     preview_campaign,
     run_campaign,
     runs_dir,
     sample_campaign,
 )
-from herald.runs.snapshots import read_recipients
+from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
 
@@ -169,22 +173,29 @@ def _deliveries_table(result: RunResult, title: str) -> None:
     for d in result.deliveries:
         drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(d.drops.items())) or "—"
         rows.append(
-            (
-                d.sub_audience,
-                d.group,
-                d.destination,
-                d.output_name,
-                d.records,
-                drops,
-                d.status,
-                str(d.path) if d.path else (d.message or ""),
-            )
+            (d.group, d.destination, d.output_name, d.records, drops, d.status, _outcome(d))
         )
     print_table(
         title,
-        ["sub-audience", "group", "destination", "name", "records", "dropped", "status", "file"],
+        ["group", "destination", "list / file", "records", "dropped", "status", "result"],
         rows,
     )
+
+
+def _outcome(delivery: Delivery) -> str:
+    """What happened, briefly: the sync's counts, the file written, or why nothing was sent."""
+    if delivery.status == "synced" and delivery.counts is not None:
+        c = delivery.counts
+        removed = c.get("removes", 0) + c.get("settled", 0)
+        text = f"+{c.get('adds', 0):,} −{removed:,}"
+        if c.get("updates"):
+            text += f" ~{c['updates']:,} updated"
+        if c.get("rejected"):
+            text += f", {c['rejected']:,} rejected"
+        return text
+    if delivery.path is not None:
+        return delivery.path.name
+    return delivery.message or ""
 
 
 def _as_json(result: RunResult) -> dict[str, Any]:
@@ -251,20 +262,121 @@ def test(ws: Workspace, name: str, records: int, out: str | None, as_json: bool)
 
 @command.command("run")
 @click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask, however long the estimate.")
+@click.option(
+    "--confirm-over",
+    default=600.0,
+    show_default=True,
+    help="Ask before sending when Klaviyo lists need longer than this many seconds.",
+)
+@click.option("--reconcile", is_flag=True, help="Read each Klaviyo list back and repair drift.")
 @json_option
 @with_workspace
-def run(ws: Workspace, name: str, as_json: bool) -> None:
+def run(
+    ws: Workspace, name: str, yes: bool, confirm_over: float, reconcile: bool, as_json: bool
+) -> None:
     """Run a campaign now: build the audience, deliver it, log the recipients.
+
+    Klaviyo lists are synced incrementally (adds and removes of what Herald added), with a
+    progress bar per list; an interrupted run is resumed first.
 
     Example:
 
-        herald campaign run "Spring Reactivation"
+        herald campaign run "Spring Reactivation" --yes
     """
-    result = run_campaign(ws, name)
+    if not yes and _has_klaviyo(ws, name):
+        _confirm_estimate(ws, name, confirm_over)
+    with JsonProgress() if as_json else SyncProgress() as progress:
+        result = run_campaign(ws, name, reconcile=reconcile, progress=progress)
     if as_json:
         print_json(_as_json(result))
         return
     show_run(result)
+
+
+def _has_klaviyo(ws: Workspace, name: str) -> bool:
+    kinds = ws.campaigns.destinations()
+    campaign, _ = ws.campaigns.load(name)
+    return any(
+        kinds.get(d.destination) is not None and kinds[d.destination].type == "klaviyo_api"
+        for sub in campaign.all_sub_audiences()
+        for g in sub.groups
+        for d in g.destinations
+    )
+
+
+def _confirm_estimate(ws: Workspace, name: str, threshold: float) -> None:
+    found = estimate_campaign(ws, name)
+    if found.seconds <= threshold:
+        return
+    question = (
+        f"Klaviyo lists of '{name}' need about {_duration(found.seconds)} under Klaviyo's rate "
+        f"limits (an SFTP import would take about {_duration(found.sftp_seconds)}). Send now?"
+    )
+    if not sys.stdin.isatty():
+        msg = f"{question.removesuffix(' Send now?')}; rerun with --yes to send without asking"
+        raise click.UsageError(msg)
+    if not click.confirm(question, default=False, err=True):
+        raise click.Abort
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@command.command("estimate")
+@click.argument("name")
+@json_option
+@with_workspace
+def estimate(ws: Workspace, name: str, as_json: bool) -> None:
+    """Calls per endpoint and the time each Klaviyo list needs under the rate limits,
+    beside the SFTP alternative; sends nothing.
+
+    Example:
+
+        herald campaign estimate "Spring Reactivation"
+    """
+    found = estimate_campaign(ws, name)
+    if as_json:
+        print_json(
+            {
+                "lists": found.lists,
+                "calls": dict(found.total.calls),
+                "phase_seconds": dict(found.total.phase_seconds),
+                "seconds": found.seconds,
+                "sftp_seconds": found.sftp_seconds,
+                "warnings": list(found.total.warnings),
+            }
+        )
+        return
+    print_table(
+        "Klaviyo lists",
+        ["destination", "list", "adds", "updates", "removes", "list size", "time alone"],
+        [
+            (
+                e.destination,
+                e.list_name,
+                e.adds,
+                e.updates,
+                e.removes,
+                e.list_size,
+                _duration(e.seconds),
+            )
+            for e in found.lists
+        ],
+    )
+    print_table("Calls", ["operation", "calls"], sorted(found.total.calls.items()))
+    phases = ", ".join(f"{k} {_duration(v)}" for k, v in found.total.phase_seconds.items() if v)
+    console.print(f"Estimated time: {_duration(found.seconds)} ({phases or 'nothing to send'})")
+    console.print(
+        f"SFTP alternative (CSV with Email, PhoneNumber, ExternalID): about {_duration(found.sftp_seconds)}"
+    )
+    for warning in found.total.warnings:
+        err_console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
 
 
 def show_run(result: RunResult) -> None:
@@ -304,7 +416,7 @@ def recipients(
     if run_.campaign != name:
         msg = f"run {run_.id} belongs to campaign '{run_.campaign}', not '{name}'"
         raise NotFoundError(msg)
-    table = read_recipients([runs_dir(ws) / run_.id / "recipients_log.parquet"])
+    table = read_parquet_files([runs_dir(ws) / run_.id / "recipients_log.parquet"])
     if csv_path:
         from herald.destinations.files import write_csv
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+import shutil
 from pathlib import Path
 
 import click
 
 from herald.apply import apply_path
 from herald.cli._common import console, print_table
+from herald.cli._progress import SyncProgress
 from herald.cli.campaign import show_run
 from herald.cli.segment import print_insights
+from herald.demo.churn import churn_customers
 from herald.demo.examples import examples_dir
 from herald.runs.pipeline import run_campaign
+from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 from herald.workspace import Workspace
 
 DEFAULT_DIR = "herald-demo"
@@ -60,15 +66,76 @@ def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh
         console.print("[bold]4.[/] Segment insights", markup=True)
         segments = [a for a in applied if a.kind == "segment"]
         print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in segments])
-        for campaign in (a for a in applied if a.kind == "campaign"):
-            console.print(f"[bold]5.[/] Running the campaign '{campaign.name}'", markup=True)
-            show_run(run_campaign(ws, campaign.name))
+        campaigns = [a.name for a in applied if a.kind == "campaign"]
+        root, database = ws.root, ws.database_path
+    with SandboxServer(SandboxConfig(limits="klaviyo")) as sandbox:
+        _use_sandbox(root, sandbox.url, campaigns)
+        for name in campaigns:
+            with Workspace.open(root) as ws:
+                console.print(
+                    f"[bold]5.[/] Running '{name}' to the CSV destination and to Klaviyo "
+                    f"(an in-process Klaviyo sandbox at {sandbox.url}, Klaviyo's rate limits)",
+                    markup=True,
+                )
+                _run(ws, name)
+                _show_lists(sandbox)
+            churn = churn_customers(database, share=0.02, seed=seed)
+            console.print(
+                f"[bold]6.[/] {churn.became_employees:,} customers became employees (excluded by "
+                f"'Do Not Contact') and {churn.left_company:,} left the company; running again "
+                "syncs only the difference",
+                markup=True,
+            )
+            with Workspace.open(root) as ws:
+                _run(ws, name)
+                _show_lists(sandbox)
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
-        '`herald campaign preview "Spring Reactivation"` or '
-        '`herald campaign recipients "Spring Reactivation"`.',
+        '`herald campaign estimate "Spring Reactivation"`, '
+        '`herald campaign recipients "Spring Reactivation"` or `herald runs list`.',
         markup=True,
     )
+
+
+DEMO_KEY_ENV = "HERALD_DEMO_KLAVIYO_KEY"
+_KLAVIYO_TABLE = re.compile(r"^\[destinations\.klaviyo\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
+
+
+def _use_sandbox(root: Path, url: str, campaigns: list[str]) -> None:
+    """Point the demo workspace's Klaviyo destination at a new sandbox (its key is not
+    secret) and forget the lists of the previous sandbox, which lived in memory only."""
+    os.environ[DEMO_KEY_ENV] = DEFAULT_API_KEY
+    config = root / "herald.toml"
+    table = (
+        '[destinations.klaviyo]\ntype = "klaviyo_api"\n'
+        f'api_key_env = "{DEMO_KEY_ENV}"   # the sandbox\'s key, set by `herald demo`\n'
+        f'base_url = "{url}"\npoll_interval = 1\n\n'
+    )
+    text = config.read_text(encoding="utf-8")
+    if _KLAVIYO_TABLE.search(text):
+        text = _KLAVIYO_TABLE.sub(lambda _: table, text, count=1)
+    else:
+        text = f"{text.rstrip()}\n\n{table}"
+    partial = config.with_suffix(".toml.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(config)
+    with Workspace.open(root) as ws:
+        for name in campaigns:
+            for item in ws.campaigns.build(name).resolved:
+                if item.kind.type == "klaviyo_api":
+                    ws.store.forget_list_id(item.destination, item.output_name)
+        shutil.rmtree(ws.state_dir / "lists", ignore_errors=True)
+
+
+def _run(ws: Workspace, name: str) -> None:
+    with SyncProgress() as progress:
+        result = run_campaign(ws, name, progress=progress)
+    show_run(result)
+
+
+def _show_lists(sandbox: SandboxServer) -> None:
+    rows = [(k.name, k.id, len(sandbox.state.list_members(k.id))) for k in sandbox.state.lists()]
+    print_table("Lists in the Klaviyo sandbox", ["list", "id", "members"], rows)
 
 
 def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> None:

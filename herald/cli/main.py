@@ -46,10 +46,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from herald.cli import apply, campaign, demo, destination, init, segment
+    from herald.cli import apply, campaign, demo, destination, init, runs, segment
     from herald.cli.sandbox import sandbox
 
-    for module in (init, demo, apply, segment, campaign, destination):
+    for module in (init, demo, apply, segment, campaign, destination, runs):
         main.add_command(module.command)
     main.add_command(sandbox)
 

@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 IMPORT_BATCH = 10_000  # profiles per bulk import job
 IMPORT_BYTES = 5_000_000  # payload limit of a bulk import request
@@ -20,31 +21,35 @@ REMOVE_BATCH = 1_000  # profile ids per relationship delete
 LOOKUP_BATCH = 100  # values per any() profile filter, and members per page
 
 
+class Limit(Protocol):
+    """A rate limit: ``burst`` calls per second, ``steady`` per minute, optional ``daily``.
+
+    The Klaviyo client's table (``destinations/klaviyo_api/limits.py``) is the source; core
+    only needs the numbers.
+    """
+
+    @property
+    def burst(self) -> int: ...
+
+    @property
+    def steady(self) -> int: ...
+
+    @property
+    def daily(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
-class Limit:
-    """A rate limit: ``burst`` calls per second and ``steady`` calls per minute."""
+class Rate:
+    """A plain :class:`Limit`, for examples and tests."""
 
     burst: int
     steady: int
     daily: int | None = None
 
 
-# From Klaviyo's spec (revision 2026-07-15, x-klaviyo-ratelimit); checked by a test.
-KLAVIYO_LIMITS: dict[str, Limit] = {
-    "get_lists": Limit(75, 750),
-    "create_list": Limit(10, 150, 150),
-    "bulk_import_profiles": Limit(10, 150),
-    "get_bulk_import_profiles_job": Limit(10, 150),
-    "get_bulk_import_profiles_jobs": Limit(10, 150),
-    "get_errors_for_bulk_import_profiles_job": Limit(10, 150),
-    "get_profiles": Limit(75, 750),
-    "get_profiles_for_list": Limit(75, 750),
-    "remove_profiles_from_list": Limit(10, 150),
-}
-
 PHASES = (
     ("lists", ("get_lists", "create_list")),
-    ("adds", ("bulk_import_profiles", "get_errors_for_bulk_import_profiles_job")),
+    ("adds", ("bulk_import_profiles", "get_bulk_import_profiles_job", "get_errors_for_bulk_import_profiles_job")),
     ("id look-ups", ("get_profiles", "get_profiles_for_list")),
     ("removes", ("remove_profiles_from_list",)),
 )
@@ -66,7 +71,7 @@ class ListPlan:
 def time_for(calls: int, limit: Limit) -> float:
     """Seconds the limits need to allow ``calls`` calls (the first goes at 0).
 
-    >>> time_for(1, Limit(10, 150)), time_for(10, Limit(10, 150)), time_for(151, Limit(10, 150))
+    >>> time_for(1, Rate(10, 150)), time_for(10, Rate(10, 150)), time_for(151, Rate(10, 150))
     (0.0, 0.9, 60.0)
     """
     if calls <= 1:
@@ -80,7 +85,7 @@ def calls_for(plan: ListPlan) -> Counter[str]:
 
     >>> plan = ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)
     >>> dict(calls_for(plan))
-    {'get_lists': 1, 'bulk_import_profiles': 3, 'get_profiles': 3, 'remove_profiles_from_list': 1}
+    {'get_lists': 1, 'bulk_import_profiles': 3, 'get_bulk_import_profiles_job': 3, 'get_profiles': 3, 'remove_profiles_from_list': 1}
     """
     calls: Counter[str] = Counter()
     if not plan.list_id_known:
@@ -90,6 +95,7 @@ def calls_for(plan: ListPlan) -> Counter[str]:
     jobs = max(math.ceil(plan.adds / IMPORT_BATCH), math.ceil(plan.add_bytes / IMPORT_BYTES))
     if jobs:
         calls["bulk_import_profiles"] += jobs
+        calls["get_bulk_import_profiles_job"] += jobs  # one confirming poll each, at least
     if plan.removes:
         by_filter = math.ceil(plan.removes / LOOKUP_BATCH)
         by_members = math.ceil(plan.list_size / LOOKUP_BATCH)
@@ -115,16 +121,21 @@ class Estimate:
 
 def estimate(
     plans: Iterable[ListPlan],
-    limits: Mapping[str, Limit] = KLAVIYO_LIMITS,
+    limits: Mapping[str, Limit],
     *,
     poll_interval: float = 5.0,
 ) -> Estimate:
     """The calls and time a delivery needs under ``limits``.
 
-    Jobs are polled together (one listing call per ``poll_interval`` covers up to 100 jobs),
-    so polling costs little and adds one interval after the last import.
+    Each job is polled until it is complete (at least once); polls have their own limit, so
+    they overlap the imports, and the last job adds one ``poll_interval``.
 
-    >>> e = estimate([ListPlan("A", adds=1_000_000, removes=0)])
+    >>> m, big = Rate(10, 150, 150), Rate(75, 750)
+    >>> table = {"get_lists": big, "create_list": m, "bulk_import_profiles": m,
+    ...          "get_bulk_import_profiles_job": m,
+    ...          "get_errors_for_bulk_import_profiles_job": m, "get_profiles": big,
+    ...          "get_profiles_for_list": big, "remove_profiles_from_list": m}
+    >>> e = estimate([ListPlan("A", adds=1_000_000, removes=0)], table)
     >>> e.calls["bulk_import_profiles"], round(e.seconds, 1)
     (100, 14.9)
     """
@@ -139,7 +150,6 @@ def estimate(
         )
     if total["bulk_import_profiles"]:
         phases["adds"] += poll_interval
-        total["get_bulk_import_profiles_jobs"] = math.ceil(phases["adds"] / poll_interval) + 1
     warnings = []
     create = limits["create_list"]
     if create.daily is not None and total["create_list"] > create.daily:

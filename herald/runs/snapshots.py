@@ -123,8 +123,8 @@ def write_recipients_log(
         con.close()
 
 
-def read_recipients(paths: Sequence[Path]) -> pa.Table:
-    """The recipients logs of some runs, as one table."""
+def read_parquet_files(paths: Sequence[Path]) -> pa.Table:
+    """Parquet files (recipients logs, outcomes) read as one table."""
     con = duckdb.connect()
     try:
         files = ", ".join(_literal(str(p)) for p in paths)

@@ -1,0 +1,139 @@
+"""``herald campaign estimate``: the calls and time each Klaviyo list needs, before sending.
+
+The audience is built and diffed against each list's ledger exactly as a run would (in a
+scratch folder), so adds and removes are the real ones; the time comes from the planned calls
+and the destination's rate limits (:mod:`herald.core.estimate`), beside the SFTP alternative.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
+from herald.core.prepare import prepare_records
+from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
+from herald.runs.diff import compute_diff, ledger_path, read_ledger_count, write_desired
+from herald.runs.snapshots import Snapshot
+
+if TYPE_CHECKING:
+    from herald.workspace import Workspace
+
+CSV_BYTES_PER_PROFILE = 60  # Email,PhoneNumber,ExternalID: a typical row of the SFTP CSV
+
+
+@dataclass(frozen=True)
+class ListEstimate:
+    destination: str
+    list_name: str
+    adds: int
+    updates: int
+    removes: int
+    list_size: int
+    list_known: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CampaignEstimate:
+    lists: list[ListEstimate]
+    total: Estimate
+    sftp_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.total.seconds
+
+
+def estimate_campaign(
+    ws: Workspace, name: str, *, today: dt.date | None = None
+) -> CampaignEstimate:
+    """Plan every Klaviyo list of the campaign and estimate the time under the limits."""
+    build = ws.campaigns.build(name, today=today)
+    items = [r for r in build.resolved if r.kind.type == "klaviyo_api"]
+    scratch = Path(tempfile.mkdtemp(prefix="estimate-", dir=ws.state_dir))
+    try:
+        snapshot = scratch / "recipients.parquet"
+        ws.campaigns.write_snapshot(build, snapshot)
+        plans, lists = [], []
+        key = ws.settings.database.customer_key
+        with Snapshot(snapshot) as snap:
+            for i, item in enumerate(items):
+                prepared = prepare_records(
+                    snap.group_rows(item.sub_audience, item.group),
+                    item.attributes,
+                    key=key,
+                    kind=item.kind,
+                )
+                folder = scratch / str(i)
+                write_desired(prepared.records, prepared.fields, key, folder / "desired.parquet")
+                list_id = ws.store.list_id(item.destination, item.output_name)
+                ledger = ledger_path(ws.state_dir, item.destination, list_id or "_none")
+                counts = compute_diff(folder / "desired.parquet", ledger, folder)
+                size = read_ledger_count(ledger) if ledger.exists() else 0
+                plan = ListPlan(
+                    item.output_name,
+                    adds=counts.adds + counts.updates,
+                    removes=counts.removes,
+                    list_id_known=list_id is not None,
+                    list_exists=list_id is not None,
+                    list_size=size,
+                    add_bytes=_profile_bytes(folder / "adds.parquet")
+                    + _profile_bytes(folder / "updates.parquet"),
+                )
+                plans.append(plan)
+                lists.append((item, counts, size, list_id is not None))
+        limits = _limits(ws, [i.destination for i in items])
+        poll = _poll_interval(ws, [i.destination for i in items])
+        total = estimate(plans, limits, poll_interval=poll)
+        per_list = [
+            ListEstimate(
+                item.destination,
+                item.output_name,
+                c.adds,
+                c.updates,
+                c.removes,
+                size,
+                known,
+                estimate([plan], limits, poll_interval=poll).seconds,
+            )
+            for (item, c, size, known), plan in zip(lists, plans, strict=True)
+        ]
+        adds = sum(p.adds for p in plans)
+        return CampaignEstimate(
+            per_list, total, sftp_seconds(adds * CSV_BYTES_PER_PROFILE) if adds else 0.0
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _profile_bytes(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with duckdb.connect() as con:
+        literal = str(path).replace("'", "''")
+        row = con.execute(
+            f"SELECT coalesce(sum(octet_length(profile)), 0) FROM read_parquet('{literal}')"
+        ).fetchall()
+    return int(row[0][0])
+
+
+def _setting(ws: Workspace, destinations: list[str], key: str, default: float) -> float:
+    """A pacing setting of the (first) Klaviyo destination; no API key is needed to estimate."""
+    for name in destinations:
+        return float((ws.settings.destinations[name].model_extra or {}).get(key, default))
+    return default
+
+
+def _limits(ws: Workspace, destinations: list[str]) -> dict[str, RateLimit]:
+    return limits_for(scale=_setting(ws, destinations, "limits_scale", 1.0))
+
+
+def _poll_interval(ws: Workspace, destinations: list[str]) -> float:
+    return _setting(ws, destinations, "poll_interval", 10.0)
