@@ -179,8 +179,8 @@ url = "sqlite:///.herald/state.db"
 type = "csv_file"
 folder = "exports"                     # relative to the workspace folder
 
-[destinations.klaviyo]
-type = "klaviyo_api"
-api_key_env = "KLAVIYO_API_KEY"          # a private key with lists:write and profiles:write
+# [destinations.klaviyo]
+# type = "klaviyo_api"
+# api_key_env = "KLAVIYO_API_KEY"        # a private key with lists:write and profiles:write
 # base_url = "http://127.0.0.1:8700"    # rehearse against `herald sandbox klaviyo`
 """  # noqa: E501 - the text of the herald.toml that `herald init` writes, kept byte for byte

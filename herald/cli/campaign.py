@@ -372,9 +372,8 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
     print_table("Calls", ["operation", "calls"], sorted(found.total.calls.items()))
     phases = ", ".join(f"{k} {_duration(v)}" for k, v in found.total.phase_seconds.items() if v)
     console.print(f"Estimated time: {_duration(found.seconds)} ({phases or 'nothing to send'})")
-    console.print(
-        f"SFTP alternative (CSV with Email, PhoneNumber, ExternalID): about {_duration(found.sftp_seconds)}"
-    )
+    sftp = _duration(found.sftp_seconds)
+    console.print(f"SFTP alternative (CSV with Email, PhoneNumber, ExternalID): about {sftp}")
     for warning in found.total.warnings:
         err_console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
 

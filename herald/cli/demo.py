@@ -53,23 +53,14 @@ def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh
     """
     if ctx.invoked_subcommand is not None:
         return
-    with Workspace.init(directory, database=DATABASE) as ws:
-        console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
-        _ensure_database(ws, customers, seed, fresh)
-        console.print("[bold]3.[/] Applying the example segments and campaign", markup=True)
-        applied = apply_path(ws, examples_dir())
-        print_table(
-            None,
-            ["kind", "name", "version", "action"],
-            [(a.kind, a.name, a.version, a.action) for a in applied],
-        )
-        console.print("[bold]4.[/] Segment insights", markup=True)
-        segments = [a for a in applied if a.kind == "segment"]
-        print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in segments])
-        campaigns = [a.name for a in applied if a.kind == "campaign"]
-        root, database = ws.root, ws.database_path
     with SandboxServer(SandboxConfig(limits="klaviyo")) as sandbox:
-        _use_sandbox(root, sandbox.url, campaigns)
+        root = Workspace.init(directory, database=DATABASE).root
+        _point_klaviyo_at(root, sandbox.url)
+        with Workspace.open(root) as ws:
+            console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
+            _ensure_database(ws, customers, seed, fresh)
+            campaigns = _apply_examples(ws)
+            database = ws.database_path
         for name in campaigns:
             with Workspace.open(root) as ws:
                 console.print(
@@ -101,9 +92,25 @@ DEMO_KEY_ENV = "HERALD_DEMO_KLAVIYO_KEY"
 _KLAVIYO_TABLE = re.compile(r"^\[destinations\.klaviyo\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
 
 
-def _use_sandbox(root: Path, url: str, campaigns: list[str]) -> None:
-    """Point the demo workspace's Klaviyo destination at a new sandbox (its key is not
-    secret) and forget the lists of the previous sandbox, which lived in memory only."""
+def _apply_examples(ws: Workspace) -> list[str]:
+    """Apply the examples, show the segments' insights, and return the campaigns' names."""
+    console.print("[bold]3.[/] Applying the example segments and campaign", markup=True)
+    applied = apply_path(ws, examples_dir())
+    print_table(
+        None,
+        ["kind", "name", "version", "action"],
+        [(a.kind, a.name, a.version, a.action) for a in applied],
+    )
+    console.print("[bold]4.[/] Segment insights", markup=True)
+    segments = [a for a in applied if a.kind == "segment"]
+    print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in segments])
+    campaigns = [a.name for a in applied if a.kind == "campaign"]
+    _forget_lists(ws, campaigns)
+    return campaigns
+
+
+def _point_klaviyo_at(root: Path, url: str) -> None:
+    """Point the demo workspace's Klaviyo destination at the sandbox (whose key is no secret)."""
     os.environ[DEMO_KEY_ENV] = DEFAULT_API_KEY
     config = root / "herald.toml"
     table = (
@@ -119,12 +126,15 @@ def _use_sandbox(root: Path, url: str, campaigns: list[str]) -> None:
     partial = config.with_suffix(".toml.partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(config)
-    with Workspace.open(root) as ws:
-        for name in campaigns:
-            for item in ws.campaigns.build(name).resolved:
-                if item.kind.type == "klaviyo_api":
-                    ws.store.forget_list_id(item.destination, item.output_name)
-        shutil.rmtree(ws.state_dir / "lists", ignore_errors=True)
+
+
+def _forget_lists(ws: Workspace, campaigns: list[str]) -> None:
+    """A new sandbox starts empty: forget the lists (and ledgers) of the previous one."""
+    for name in campaigns:
+        for item in ws.campaigns.build(name).resolved:
+            if item.kind.type == "klaviyo_api":
+                ws.store.forget_list_id(item.destination, item.output_name)
+    shutil.rmtree(ws.state_dir / "lists", ignore_errors=True)
 
 
 def _run(ws: Workspace, name: str) -> None:

@@ -119,7 +119,7 @@ def _profile_bytes(path: Path) -> int:
     with duckdb.connect() as con:
         literal = str(path).replace("'", "''")
         row = con.execute(
-            f"SELECT coalesce(sum(octet_length(profile)), 0) FROM read_parquet('{literal}')"
+            f"SELECT coalesce(sum(strlen(profile)), 0) FROM read_parquet('{literal}')"
         ).fetchall()
     return int(row[0][0])
 

@@ -160,6 +160,9 @@ def test_demo_runs_and_repeats(tmp_path: Path) -> None:
     out = ok("demo", "--dir", str(tmp_path / "d"), "--customers", "1500")
     assert "Lapsed VIPs" in out
     assert "Segment insights" in out
+    assert "Lists in the Klaviyo sandbox" in out
+    assert out.count("synced") >= 6  # three lists, synced twice (first and incremental)
+    assert "failed" not in out
     again = ok("demo", "--dir", str(tmp_path / "d"), "--customers", "1500")
     assert "exists" in again
     assert "unchanged" in again
