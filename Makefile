@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench smoke clean
 
 demo: $(VENV)/.runtime
 	$(BIN)/herald demo
@@ -12,6 +12,15 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.test
 	bash scripts/system-packages.sh
 	$(BIN)/python -m pytest
+
+# The demo in an environment with only the runtime dependencies: catches a package the tests'
+# extras bring in but Herald itself forgot to declare.
+smoke:
+	rm -rf .venv-smoke /tmp/herald-smoke
+	$(PYTHON) -m venv .venv-smoke
+	.venv-smoke/bin/python -m pip --disable-pip-version-check --quiet install .
+	cd /tmp && $(CURDIR)/.venv-smoke/bin/herald demo --dir /tmp/herald-smoke --customers 3000
+	rm -rf .venv-smoke /tmp/herald-smoke
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check herald tests bench
