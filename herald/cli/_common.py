@@ -9,10 +9,11 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 import click
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -107,3 +108,21 @@ def fmt(value: Any) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+def show_or_export(
+    table: pa.Table, *, title: str, csv_path: str | None, limit: int, as_json: bool
+) -> None:
+    """Export a whole table to CSV, or print its first ``limit`` rows (JSON or a table)."""
+    if csv_path:
+        from herald.destinations.files import write_csv
+
+        write_csv(table, Path(csv_path), table.column_names)
+        console.print(f"Wrote {table.num_rows:,} rows to {csv_path}")
+        return
+    rows = table.slice(0, limit).to_pylist()
+    if as_json:
+        print_json(rows)
+        return
+    heading = f"{title}: {table.num_rows:,} rows (first {len(rows)})"
+    print_table(heading, table.column_names, [tuple(r.values()) for r in rows])

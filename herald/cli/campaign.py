@@ -16,6 +16,7 @@ from herald.cli._common import (
     json_option,
     print_json,
     print_table,
+    show_or_export,
     with_workspace,
 )
 from herald.cli._progress import JsonProgress, SyncProgress
@@ -416,21 +417,7 @@ def recipients(
         msg = f"run {run_.id} belongs to campaign '{run_.campaign}', not '{name}'"
         raise NotFoundError(msg)
     table = read_parquet_files([runs_dir(ws) / run_.id / "recipients_log.parquet"])
-    if csv_path:
-        from herald.destinations.files import write_csv
-
-        write_csv(table, Path(csv_path), table.column_names)
-        console.print(f"Wrote {table.num_rows:,} rows to {csv_path}")
-        return
-    rows = table.slice(0, limit).to_pylist()
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
-        f"Run {run_.id}: {table.num_rows:,} rows (first {len(rows)})",
-        table.column_names,
-        [tuple(r.values()) for r in rows],
-    )
+    show_or_export(table, title=f"Run {run_.id}", csv_path=csv_path, limit=limit, as_json=as_json)
 
 
 @command.command("runs")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from herald.cli._common import console, json_option, print_json, print_table, with_workspace
+from herald.cli._common import (
+    console,
+    json_option,
+    print_json,
+    print_table,
+    show_or_export,
+    with_workspace,
+)
 from herald.cli._progress import JsonProgress, SyncProgress
-from herald.destinations.files import write_csv
 from herald.exceptions import NotFoundError
 from herald.runs.pipeline import runs_dir
 from herald.runs.resume import resume_run
@@ -133,16 +137,4 @@ def outcomes(ws: Workspace, run_id: str, csv_path: str | None, limit: int, as_js
         msg = f"run {run_id} has no per-profile outcomes (no list delivery finished in it)"
         raise NotFoundError(msg)
     table = read_parquet_files(files)
-    if csv_path:
-        write_csv(table, Path(csv_path), table.column_names)
-        console.print(f"Wrote {table.num_rows:,} rows to {csv_path}")
-        return
-    rows = table.slice(0, limit).to_pylist()
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
-        f"{table.num_rows:,} outcomes (first {len(rows)})",
-        table.column_names,
-        [tuple(r.values()) for r in rows],
-    )
+    show_or_export(table, title="Outcomes", csv_path=csv_path, limit=limit, as_json=as_json)

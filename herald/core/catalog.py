@@ -113,3 +113,20 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     by_lower = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
     return f" Did you mean '{by_lower[close[0]]}'?" if close else ""
+
+
+def unknown_key(
+    node: Mapping[str, object], allowed: Iterable[str], loc: str
+) -> tuple[str, str] | None:
+    """The first key of ``node`` not in ``allowed``, as ``(message, location)``, or None.
+
+    >>> unknown_key({"nmae": "x"}, ("name", "where"), "")
+    ("unknown key 'nmae'. Did you mean 'name'? Allowed here: name, where", 'nmae')
+    """
+    allowed = tuple(allowed)
+    for key in node:
+        if key not in allowed:
+            hint = did_you_mean(str(key), allowed)
+            where = f"{loc}.{key}" if loc else str(key)
+            return f"unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}", where
+    return None

@@ -49,7 +49,14 @@ class Rate:
 
 PHASES = (
     ("lists", ("get_lists", "create_list")),
-    ("adds", ("bulk_import_profiles", "get_bulk_import_profiles_job", "get_errors_for_bulk_import_profiles_job")),
+    (
+        "adds",
+        (
+            "bulk_import_profiles",
+            "get_bulk_import_profiles_job",
+            "get_errors_for_bulk_import_profiles_job",
+        ),
+    ),
     ("id look-ups", ("get_profiles", "get_profiles_for_list")),
     ("removes", ("remove_profiles_from_list",)),
 )
@@ -84,8 +91,13 @@ def calls_for(plan: ListPlan) -> Counter[str]:
     """The calls one list needs, per operation.
 
     >>> plan = ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)
-    >>> dict(calls_for(plan))
-    {'get_lists': 1, 'bulk_import_profiles': 3, 'get_bulk_import_profiles_job': 3, 'get_profiles': 3, 'remove_profiles_from_list': 1}
+    >>> for operation, calls in calls_for(plan).items():
+    ...     print(operation, calls)
+    get_lists 1
+    bulk_import_profiles 3
+    get_bulk_import_profiles_job 3
+    get_profiles 3
+    remove_profiles_from_list 1
     """
     calls: Counter[str] = Counter()
     if not plan.list_id_known:

@@ -16,7 +16,7 @@ from herald.core.campaigns.model import (
     RecipientGroup,
     SubAudience,
 )
-from herald.core.catalog import did_you_mean
+from herald.core.catalog import did_you_mean, unknown_key
 from herald.core.segments.parse import as_group, parse_node
 from herald.core.splitting import to_basis_points
 from herald.exceptions import CampaignError, DefinitionError
@@ -345,11 +345,9 @@ def _optional_text(value: Any, loc: str) -> str | None:
 
 
 def _check_keys(node: Mapping[str, Any], allowed: tuple[str, ...], loc: str) -> None:
-    for key in node:
-        if key not in allowed:
-            hint = did_you_mean(str(key), allowed)
-            where = f"{loc}.{key}" if loc else str(key)
-            _fail(f"unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}", where)
+    problem = unknown_key(node, allowed, loc)
+    if problem:
+        _fail(*problem)
 
 
 def _fail(message: str, loc: str) -> NoReturn:

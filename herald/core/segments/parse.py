@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from herald.core.catalog import did_you_mean
+from herald.core.catalog import did_you_mean, unknown_key
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
 from herald.exceptions import SegmentError
 
@@ -196,11 +196,9 @@ def _optional_count(body: Mapping[str, Any], loc: str) -> int | None:
 
 
 def _check_keys(node: Mapping[str, Any], allowed: tuple[str, ...], loc: str) -> None:
-    for key in node:
-        if key not in allowed:
-            hint = did_you_mean(str(key), allowed)
-            where = f"{loc}.{key}" if loc else str(key)
-            _fail(f"unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}", where)
+    problem = unknown_key(node, allowed, loc)
+    if problem:
+        _fail(*problem)
 
 
 def _kind(value: Any) -> str:
