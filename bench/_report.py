@@ -9,7 +9,10 @@ import subprocess
 from pathlib import Path
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is rewritten by the benchmark named in it. Numbers are from one run.\n"
+HEADER = (
+    "# Benchmarks\n\nEach section is rewritten by the benchmark named in it. "
+    "Numbers are from one run.\n"
+)
 
 
 def machine() -> str:
@@ -49,3 +52,28 @@ def write_section(name: str, body: str) -> None:
     )
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
+
+
+DATA = Path(__file__).resolve().parent / ".data"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def demo_database(customers: int, as_of: object, *, seed: int = 7, items: bool = False) -> Path:
+    """A demo database for benchmarks, generated once into bench/.data/ and reused."""
+    from herald.demo.generate import generate_demo_database
+
+    path = DATA / f"bench-{customers}-seed{seed}-{as_of}.duckdb"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        print(f"generating {customers:,} customers into {path} …", flush=True)
+        summary = generate_demo_database(
+            path, customers=customers, seed=seed, as_of=as_of, items=items
+        )  # type: ignore[arg-type]
+        print(f"  done in {summary.seconds:.0f} s: {dict(summary.rows)}", flush=True)
+    return path

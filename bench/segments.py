@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import git_revision, machine, write_section
+from _report import demo_database, git_revision, machine, peak_rss_mb, write_section
 
-DATA = Path(__file__).resolve().parent / ".data"
 AS_OF = dt.date(2026, 6, 30)
 STATES = ["CA", "NY", "TX", "FL", "WA"]
 MIN_REVENUE = 200
@@ -59,21 +57,7 @@ SEGMENT = {
 
 
 def database(customers: int) -> Path:
-    from herald.demo.generate import generate_demo_database
-
-    path = DATA / f"bench-{customers}-seed7-{AS_OF}.duckdb"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        print(f"generating {customers:,} customers into {path} …", flush=True)
-        summary = generate_demo_database(
-            path, customers=customers, seed=7, as_of=AS_OF, items=False
-        )
-        print(f"  done in {summary.seconds:.0f} s: {dict(summary.rows)}", flush=True)
-    return path
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return demo_database(customers, AS_OF)
 
 
 def run_herald(db: Path, repeats: int) -> dict:
