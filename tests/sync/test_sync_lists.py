@@ -67,9 +67,24 @@ def test_an_existing_list_is_found_by_name_once(env: Env) -> None:
 
     counts = env.server.state.request_counts()
     assert not any(op == "create_list" and status < 300 for op, status in counts)
-    assert look_ups() - first == 1  # the scope probe only: the id was remembered
+    # Each delivery: the scope probe and one look-up by name (which notices a deleted list).
+    assert look_ups() - first == 2
     assert env.store.list_id("klaviyo", "Spring_A") == existing.id
     assert env.members("Spring_A") == env.emails(range(12))
+
+
+def test_a_list_deleted_in_klaviyo_is_created_again_and_refilled(env: Env) -> None:
+    env.sync("Spring_A", env.customers(range(10)))
+    old_id = env.store.list_id("klaviyo", "Spring_A")
+    assert old_id is not None
+    env.server.state.delete_list(old_id)
+
+    env.sync("Spring_A", env.customers(range(11)))
+
+    new_id = env.store.list_id("klaviyo", "Spring_A")
+    assert new_id not in (None, old_id)
+    # The new list's ledger starts empty, so every member is added again, not just the new one.
+    assert env.members("Spring_A") == env.emails(range(11))
 
 
 def test_invalid_emails_and_phones_are_skipped_and_never_sent(env: Env) -> None:

@@ -362,16 +362,25 @@ class _Sync:
             raise
 
     async def _list_id(self) -> str:
+        """The list's id: the one this delivery already uses (a resumed run stays on its list),
+        else the list found by its exact name, else a new list.
+
+        A new delivery looks the name up even when an id is remembered (one cheap call): a list
+        deleted in Klaviyo is then created again, and its ledger, keyed by the new id, starts
+        empty, so every member is added back.
+        """
         assert self.record is not None
         spec = self.spec
-        found = self.record.list_id or self.store.list_id(spec.destination, spec.list_name)
+        if self.record.list_id:
+            return self.record.list_id
+        remembered = self.store.list_id(spec.destination, spec.list_name)
+        found = await self.api.find_list(spec.list_name)
         if found is None:
-            found = await self.api.find_list(spec.list_name)
-            if found is None:
-                found = await self.api.create_list(spec.list_name)
-            found = self.store.remember_list_id(spec.destination, spec.list_name, found)
-        if self.record.list_id != found:
-            self.record = self.store.update_delivery(self.id, list_id=found)
+            found = await self.api.create_list(spec.list_name)
+        if remembered is not None and remembered != found:
+            self.store.forget_list_id(spec.destination, spec.list_name)
+        found = self.store.remember_list_id(spec.destination, spec.list_name, found)
+        self.record = self.store.update_delivery(self.id, list_id=found)
         return found
 
     @property
