@@ -212,7 +212,7 @@ def one_run(root: Path, url: str, label: str) -> dict:
 
     marks: dict[str, float] = {}
 
-    def progress(event) -> None:  # noqa: ANN001
+    def progress(event) -> None:
         now = time.perf_counter()
         if event.kind == "batch_sent":
             marks.setdefault("first_batch_sent", now)
