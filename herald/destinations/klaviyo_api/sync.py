@@ -86,8 +86,9 @@ class SyncOptions:
     """How a delivery is cut and paced.
 
     Attributes:
-        poll_interval: seconds between polls of the outstanding import jobs (all at once).
+        poll_interval: seconds between polls of the outstanding import jobs (oldest first).
         jobs_in_flight: import jobs sent but not yet confirmed, at most.
+        sends_at_once: import requests on the wire at once (the limiter paces them).
         updates: re-import members whose attributes changed.
         import_profiles: profiles per bulk import job.
         import_bytes: body bytes per bulk import job.
@@ -96,7 +97,8 @@ class SyncOptions:
     """
 
     poll_interval: float = 10.0
-    jobs_in_flight: int = 8
+    jobs_in_flight: int = 100
+    sends_at_once: int = 4
     updates: bool = True
     import_profiles: int = _plan.IMPORT_PROFILES
     import_bytes: int = _plan.IMPORT_BYTES
@@ -604,22 +606,56 @@ class _Imports:
         self.options = sync.options
         self.queue: deque[BatchRecord] = deque()
         self.outstanding: dict[int, BatchRecord] = {}
+        self.sending = 0
+        self.changed = asyncio.Event()
 
     async def run(self, batches: list[BatchRecord]) -> None:
+        """Send and poll at the same time: sending is paced by the rate limiter alone (it
+        never waits for a poll), and polling checks the oldest jobs first."""
         for batch in batches:
             if batch.status == "sent" and batch.job_id:
                 self.outstanding[batch.seq] = batch  # poll it: never send it again
             else:
                 self.queue.append(batch)
-        while self.queue or self.outstanding:
-            launch: list[BatchRecord] = []
-            while self.queue and len(self.outstanding) + len(launch) < self.options.jobs_in_flight:
-                launch.append(self.queue.popleft())
-            if launch:
-                await _gather(self._send(b) for b in launch)
-            if self.outstanding:
-                await asyncio.sleep(self.options.poll_interval)
-                await _gather(self._poll(b) for b in list(self.outstanding.values()))
+        self.changed = asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._sender(tasks))
+            tasks.create_task(self._poller())
+
+    def _done(self) -> bool:
+        return not self.queue and not self.outstanding and not self.sending
+
+    async def _sender(self, tasks: asyncio.TaskGroup) -> None:
+        while not self._done():
+            busy = len(self.outstanding) + self.sending >= self.options.jobs_in_flight
+            if not self.queue or busy or self.sending >= self.options.sends_at_once:
+                self.changed.clear()
+                await self.changed.wait()  # a send ended, a poll freed a slot, or a job came back
+                continue
+            batch = self.queue.popleft()
+            self.sending += 1
+            tasks.create_task(self._send_one(batch))
+
+    async def _send_one(self, batch: BatchRecord) -> None:
+        try:
+            await self._send(batch)
+        finally:
+            self.sending -= 1
+            self.changed.set()
+
+    async def _poller(self) -> None:
+        while not self._done():
+            await asyncio.sleep(self.options.poll_interval)
+            # Jobs finish roughly in the order they were sent: poll the oldest first and stop at
+            # the first one still running, so polling costs about one call per job.
+            for seq in sorted(self.outstanding):
+                batch = self.outstanding.get(seq)
+                if batch is None:
+                    continue
+                await self._poll(batch)
+                if seq in self.outstanding:
+                    break
+            self.changed.set()
 
     def _rows(self, batch: BatchRecord) -> pa.Table:
         columns = ["key", "email", "phone_number", "external_id", "profile"]
