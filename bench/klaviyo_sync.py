@@ -137,7 +137,10 @@ def start_sandbox(port: int, job_tick: float, log: Path) -> subprocess.Popen:
         if proc.poll() is not None:
             raise SystemExit(f"the sandbox exited ({proc.returncode}); see {log}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/__sandbox__/state", timeout=2).status_code == 200:
+            if (
+                httpx.get(f"http://127.0.0.1:{port}/__sandbox__/state", timeout=2).status_code
+                == 200
+            ):
                 return proc
         except httpx.HTTPError:
             pass
@@ -241,7 +244,9 @@ def one_run(root: Path, url: str, label: str) -> dict:
     phases = {
         "build_prepare": since("started"),  # build, snapshot, prepare records, desired.parquet
         "plan": (marks["planned"] - marks["started"]) if "planned" in marks else None,
-        "http_sync": (marks["done"] - marks["planned"]) if {"done", "planned"} <= set(marks) else None,
+        "http_sync": (marks["done"] - marks["planned"])
+        if {"done", "planned"} <= set(marks)
+        else None,
         "finish_log": (ended - marks["done"]) if "done" in marks else None,
     }
     return {
@@ -274,7 +279,9 @@ def one_run(root: Path, url: str, label: str) -> dict:
     }
 
 
-def run_herald(db: Path, url: str, poll_interval: float, churn: float, sample: int, out: Path) -> dict:
+def run_herald(
+    db: Path, url: str, poll_interval: float, churn: float, sample: int, out: Path
+) -> dict:
     from herald.core.segments import parse_segment
     from herald.demo.churn import churn_customers
     from herald.sandbox import DEFAULT_API_KEY
@@ -314,8 +321,11 @@ def run_herald(db: Path, url: str, poll_interval: float, churn: float, sample: i
     (out.parent / "baseline_profiles.json").write_text(json.dumps(profiles))
     return {
         "runs": [first, second],
-        "churn": {"became_employees": changed.became_employees, "left_company": changed.left_company,
-                  "seconds": churn_seconds},
+        "churn": {
+            "became_employees": changed.became_employees,
+            "left_company": changed.left_company,
+            "seconds": churn_seconds,
+        },
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_first": rss_first,
     }
@@ -452,7 +462,9 @@ def verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
 
-def report(args: argparse.Namespace, herald: dict, baseline: dict | None, sandbox_rss: float | None) -> str:
+def report(
+    args: argparse.Namespace, herald: dict, baseline: dict | None, sandbox_rss: float | None
+) -> str:
     rows, checks, details = [], [], []
     for run in herald["runs"]:
         ceil, needed, ceil_phases = ceiling(run["requests"])
@@ -468,7 +480,8 @@ def report(args: argparse.Namespace, herald: dict, baseline: dict | None, sandbo
 
         rows.append(
             f"| {run['label']} | {actual:.1f} s | {est:.1f} s | {ceil:.1f} s | "
-            f"{s(p['build_prepare'])} | {s(p['plan'])} | {s(p['http_sync'])} | {s(p['finish_log'])} | "
+            f"{s(p['build_prepare'])} | {s(p['plan'])} | "
+            f"{s(p['http_sync'])} | {s(p['finish_log'])} | "
             f"{run['members']:,} / {expected:,} {'✓' if exact else '✗'} | "
             f"{throttled:,} / {total:,} |"
         )
@@ -478,8 +491,10 @@ def report(args: argparse.Namespace, herald: dict, baseline: dict | None, sandbo
         q = throttled / total if total else 0.0
         checks += [
             f"| {run['label']}: ceiling / actual ≥ 90 % | {share:.1%} "
-            f"(HTTP sync phase alone: {sync_share:.1%}) | {verdict(share >= TARGETS['ceiling_share'])} |",
-            f"| {run['label']}: 429s ≤ 1 % of requests | {q:.2%} | {verdict(q <= TARGETS['share_429'])} |",
+            f"(HTTP sync phase alone: {sync_share:.1%}) | "
+            f"{verdict(share >= TARGETS['ceiling_share'])} |",
+            f"| {run['label']}: 429s ≤ 1 % of requests | {q:.2%} | "
+            f"{verdict(q <= TARGETS['share_429'])} |",
             f"| {run['label']}: estimate within ±15 % of actual | {err:+.1%} "
             f"| {verdict(abs(err) <= TARGETS['estimate_error'])} |",
             f"| {run['label']}: list holds exactly the expected profiles | "
@@ -501,7 +516,9 @@ def report(args: argparse.Namespace, herald: dict, baseline: dict | None, sandbo
             f"(estimate itself took {run['estimate_wall']:.1f} s to compute)."
         )
     rss = herald["peak_rss_mb"]
-    checks.append(f"| Herald peak RSS ≤ 1.5 GB | {rss:,.0f} MB | {verdict(rss <= TARGETS['rss_mb'])} |")
+    checks.append(
+        f"| Herald peak RSS ≤ 1.5 GB | {rss:,.0f} MB | {verdict(rss <= TARGETS['rss_mb'])} |"
+    )
 
     first = herald["runs"][0]
     herald_rate = first["records"] / first["seconds"]
@@ -522,6 +539,25 @@ def report(args: argparse.Namespace, herald: dict, baseline: dict | None, sandbo
         proj_20k = max(ISSUE_BASELINE / b_rate, floor_20k) if b_rate else float("inf")
         proj_1m = max(first["records"] / b_rate, floor_1m) if b_rate else float("inf")
         steady_rate = add_limit.steady / 60
+        measured_row = (
+            f"| baseline, measured | {baseline['profiles']:,} | {baseline['seconds']:.1f} s | "
+            f"{b_rate:.2f} | {b_status} | {baseline['members']:,} |"
+        )
+        projected_20k_row = (
+            f"| baseline, 20,000 profiles ({label}) | 20,000 | {proj_20k / 60:,.0f} min | | | |"
+        )
+        projected_1m_row = (
+            f"| baseline, {first['records']:,} profiles (**projected**) | {first['records']:,} | "
+            f"{proj_1m / 3600:,.1f} h | | | |"
+        )
+        floor_row = (
+            "| baseline, 20,000 profiles: floor set by the add-to-list limit (150/min) | 20,000 | "
+            f"{floor_20k / 60:,.0f} min | {steady_rate:.2f} at most | | |"
+        )
+        herald_row = (
+            f"| Herald, first sync (measured) | {first['records']:,} | {first['seconds']:.1f} s | "
+            f"{herald_rate:,.0f} | | |"
+        )
         baseline_rows = f"""
 Baseline (per profile: one `create_or_update_profile` + one `add_profiles_to_list` call each,
 sequential, official SDK klaviyo-api {baseline["sdk_version"]}, revision header
@@ -530,11 +566,11 @@ sequential, official SDK klaviyo-api {baseline["sdk_version"]}, revision header
 
 | | profiles | time | profiles/s | responses | list members |
 |---|---|---|---|---|---|
-| baseline, measured | {baseline["profiles"]:,} | {baseline["seconds"]:.1f} s | {b_rate:.2f} | {b_status} | {baseline["members"]:,} |
-| baseline, 20,000 profiles ({label}) | 20,000 | {proj_20k / 60:,.0f} min | | | |
-| baseline, {first["records"]:,} profiles (**projected**) | {first["records"]:,} | {proj_1m / 3600:,.1f} h | | | |
-| baseline, 20,000 profiles: floor set by the add-to-list limit (150/min) | 20,000 | {floor_20k / 60:,.0f} min | {steady_rate:.2f} at most | | |
-| Herald, first sync (measured) | {first["records"]:,} | {first["seconds"]:.1f} s | {herald_rate:,.0f} | | |
+{measured_row}
+{projected_20k_row}
+{projected_1m_row}
+{floor_row}
+{herald_row}
 """
         ratio_text = (
             f"Ratio: Herald's first sync moves **{herald_rate / b_rate:,.0f}×** more profiles per "
@@ -552,17 +588,41 @@ sequential, official SDK klaviyo-api {baseline["sdk_version"]}, revision header
             )
 
     rss_steps = "; ".join(
-        f"{r['label']}: estimate {r['rss_after_estimate']:,.0f} MB, run {r['rss_after_run']:,.0f} MB"
+        f"{r['label']}: estimate {r['rss_after_estimate']:,.0f} MB, "
+        f"run {r['rss_after_run']:,.0f} MB"
         for r in herald["runs"]
     )
     churn = herald["churn"]
-    command = f"python bench/klaviyo_sync.py --customers {args.customers} --baseline-profiles {args.baseline_profiles}"
+    command = (
+        f"python bench/klaviyo_sync.py --customers {args.customers} "
+        f"--baseline-profiles {args.baseline_profiles}"
+    )
     sandbox_mem = f"{sandbox_rss:,.0f} MB" if sandbox_rss else "unknown"
+    data_line = (
+        f"Data: {args.customers:,} customers (demo generator, seed 7, as of {AS_OF}, "
+        f"{ORDERS_PER_CUSTOMER:g} orders"
+    )
+    table_header = (
+        "| run | actual | estimate | ceiling | build + prepare | plan (diff) | HTTP sync "
+        "| finish + log | list members / expected | 429s / requests |"
+    )
+    actual_note = (
+        "Actual = `run_campaign` wall time (build, snapshot, prepare, diff, HTTP sync, ledger "
+        "and log); estimate = `estimate_campaign` (computed before the run);"
+    )
+    ceiling_note = (
+        "per job, no polling tail; the successful calls the sandbox saw, which include Herald's "
+        "scope probes)."
+    )
+    rss_line = (
+        f"Herald peak RSS {rss:,.0f} MB "
+        f"(after the first sync: {herald['peak_rss_mb_first']:,.0f} MB); peak after"
+    )
     body = f"""## Klaviyo list sync (`bench/klaviyo_sync.py`)
 
 Command: `{command}` · revision {git_revision()} · {dt.date.today()}
 Machine: {machine()} (shared; Herald, the sandbox and the baseline run one after another)
-Data: {args.customers:,} customers (demo generator, seed 7, as of {AS_OF}, {ORDERS_PER_CUSTOMER:g} orders
+{data_line}
 per customer). Campaign: include "email is not empty", exclude employees; one group (100 %) to
 Klaviyo with email, external_id, first and last name; Herald drops invalid emails and keeps one
 customer per email. Churn before the second run: {churn["became_employees"]:,} customers became
@@ -570,13 +630,13 @@ employees (leave the list), {churn["left_company"]:,} employees left the company
 Sandbox: `python -m herald sandbox klaviyo --limits klaviyo --job-tick {args.job_tick}` in its own
 process (peak RSS {sandbox_mem}); workspace `poll_interval = {args.poll_interval:g}`.
 
-| run | actual | estimate | ceiling | build + prepare | plan (diff) | HTTP sync | finish + log | list members / expected | 429s / requests |
+{table_header}
 |---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Actual = `run_campaign` wall time (build, snapshot, prepare, diff, HTTP sync, ledger and log); estimate = `estimate_campaign` (computed before the run);
+{actual_note}
 ceiling = least time Klaviyo's limits allow for the calls the sync needed (one confirming poll
-per job, no polling tail; the successful calls the sandbox saw, which include Herald's scope probes).
+{ceiling_note}
 Phases come from the sync's progress events ("build + prepare" ends when the list sync starts).
 
 | target | value | verdict |
@@ -586,7 +646,7 @@ Phases come from the sync's progress events ("build + prepare" ends when the lis
 {chr(10).join(details)}
 {baseline_rows}
 {ratio_text}
-Herald peak RSS {rss:,.0f} MB (after the first sync: {herald["peak_rss_mb_first"]:,.0f} MB); peak after
+{rss_line}
 each step: {rss_steps}.
 """
     return body

@@ -215,7 +215,8 @@ def write_members(
     *,
     chunk: int = 10_000,
 ) -> int:
-    """Write a list's members, as read from Klaviyo, to Parquet in chunks (:data:`MEMBERS_SCHEMA`)."""
+    """Write a list's members, as read from Klaviyo, to Parquet in chunks
+    (:data:`MEMBERS_SCHEMA`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     count = 0
@@ -372,12 +373,15 @@ def compute_diff(
         counts = con.execute(
             f"""
             SELECT (SELECT count(*) FROM d),
-                   (SELECT count(*) FROM {_parquet(out / "removes.parquet")} WHERE settled IS NULL),
-                   (SELECT count(*) FROM {_parquet(out / "removes.parquet")} WHERE settled IS NOT NULL),
+                   (SELECT count(*) FROM {_parquet(out / "removes.parquet")}
+                        WHERE settled IS NULL),
+                   (SELECT count(*) FROM {_parquet(out / "removes.parquet")}
+                        WHERE settled IS NOT NULL),
                    (SELECT count(*) FROM {_parquet(out / "adds.parquet")} WHERE repair),
                    (SELECT count(*) FROM l WHERE l.status = 'bounced'
                         AND EXISTS (SELECT 1 FROM d WHERE d.key = l.key AND d.ident = l.ident)),
-                   (SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.ident = m.ident))
+                   (SELECT count(*) FROM m
+                        WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.ident = m.ident))
             """
         ).fetchone()
         assert counts is not None
@@ -434,7 +438,8 @@ def set_profile_ids(removes: Path, found: pa.Table) -> tuple[int, int]:
         con.unregister("found")
         removes.with_name("removes.resolved.parquet").replace(removes)
         row = con.execute(
-            f"SELECT count(*) FILTER (WHERE settled IS NULL), count(*) FILTER (WHERE settled IS NOT NULL) "
+            "SELECT count(*) FILTER (WHERE settled IS NULL), "
+            "count(*) FILTER (WHERE settled IS NOT NULL) "
             f"FROM {_parquet(removes)}"
         ).fetchone()
     assert row is not None
@@ -469,7 +474,8 @@ def member_ids(members: Path, removes: Path) -> pa.Table:
 
 
 def _confirmed_rows(kind_file: Path, ranges: pa.Table) -> str:
-    """Rows of a diff file inside the confirmed batch ranges (``first_row``, ``row_count``, ``job_id``)."""
+    """Rows of a diff file inside the confirmed batch ranges
+    (``first_row``, ``row_count``, ``job_id``)."""
     return f"""
         SELECT f.*, b.job_id FROM {_parquet(kind_file)} f
         JOIN {ranges} b ON f.row >= b.first_row AND f.row < b.first_row + b.row_count
@@ -535,7 +541,9 @@ def merge_ledger(
             f"""
             CREATE TEMP TABLE touched AS
             SELECT key FROM accepted
-            UNION SELECT key FROM ({_confirmed_rows(folder / "removes.parquet", ranges["remove"])})
+            UNION SELECT key FROM (
+                {_confirmed_rows(folder / "removes.parquet", ranges["remove"])}
+            )
             UNION SELECT key FROM {_parquet(folder / "removes.parquet")} WHERE settled IS NOT NULL
             """
         )
@@ -543,13 +551,16 @@ def merge_ledger(
         # identity's remove is confirmed (touched above); a rejected new key never had one.
         select = f"""
             SELECT key, email, phone_number, external_id, ident, attr_hash, profile_id,
-                   CASE WHEN key IN (SELECT key FROM bounced_keys) THEN 'bounced' ELSE status END AS status
+                   CASE WHEN key IN (SELECT key FROM bounced_keys) THEN 'bounced' ELSE status END
+                       AS status
             FROM (
-                SELECT l.* FROM {_ledger_source(ledger)} l WHERE l.key NOT IN (SELECT key FROM touched)
+                SELECT l.* FROM {_ledger_source(ledger)} l
+                WHERE l.key NOT IN (SELECT key FROM touched)
                 UNION ALL
                 SELECT a.key, a.email, a.phone_number, a.external_id, a.ident, a.attr_hash,
                        o.profile_id, 'member' AS status
-                FROM accepted a LEFT JOIN {_ledger_source(ledger)} o ON o.key = a.key AND o.ident = a.ident
+                FROM accepted a
+                LEFT JOIN {_ledger_source(ledger)} o ON o.key = a.key AND o.ident = a.ident
             )
             ORDER BY key
         """
@@ -583,7 +594,9 @@ def write_outcomes(
             for k in ("add", "update", "remove")
         }
         select = f"""
-            WITH rej AS (SELECT key, min(reason) AS reason FROM {_rejects_source(rejects)} GROUP BY key),
+            WITH rej AS (
+                SELECT key, min(reason) AS reason FROM {_rejects_source(rejects)} GROUP BY key
+            ),
             sent AS (
                 {_confirmed_rows(folder / "adds.parquet", ranges["add"])}
                 UNION ALL BY NAME
@@ -599,7 +612,8 @@ def write_outcomes(
             SELECT key, 'removed', settled, NULL FROM {_parquet(folder / "removes.parquet")}
             WHERE settled IS NOT NULL
             UNION ALL
-            SELECT CAST(key AS VARCHAR), 'skipped_invalid', CAST(reason AS VARCHAR), NULL FROM skipped
+            SELECT CAST(key AS VARCHAR), 'skipped_invalid', CAST(reason AS VARCHAR), NULL
+            FROM skipped
             ORDER BY 2, 1
         """
         _copy(con, select, target)

@@ -116,7 +116,9 @@ def run_campaign(
     build = ws.campaigns.build(name, today=today)
     store = ws.store
     # The status check comes first: a campaign that cannot run leaves no run behind.
-    store.set_campaign_status(name, "running", expected=("draft", "scheduled", "delivered", "error"))
+    store.set_campaign_status(
+        name, "running", expected=("draft", "scheduled", "delivered", "error")
+    )
     try:
         run = store.create_run(name, build.version, as_of=build.as_of, pins=build.pins)
     except BaseException:
@@ -145,7 +147,9 @@ def _execute(
             if not snapshot.exists():
                 ws.campaigns.write_snapshot(build, snapshot)
             with Snapshot(snapshot) as snap:
-                deliveries = _deliver_all(ws, build, snap, run.id, reconcile=reconcile, progress=progress)
+                deliveries = _deliver_all(
+                    ws, build, snap, run.id, reconcile=reconcile, progress=progress
+                )
                 counts = ordered_counts(build.campaign, snap.counts())
             _log(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
         except BaseException as error:
@@ -156,13 +160,17 @@ def _execute(
             "recipients": sum(c.recipients for c in counts),
             "deliveries": len(deliveries),
         }
-        lists = {f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None}
+        lists = {
+            f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None
+        }
         if lists:
             stats["lists"] = lists
         failed = [d for d in deliveries if d.status == "failed"]
         if failed:
             why = "; ".join(f"{d.destination} list '{d.output_name}': {d.message}" for d in failed)
-            finished = store.finish_run(run.id, "error", stats=stats, error=why, snapshot=str(snapshot))
+            finished = store.finish_run(
+                run.id, "error", stats=stats, error=why, snapshot=str(snapshot)
+            )
             store.set_campaign_status(name, "error")
         else:
             finished = store.finish_run(run.id, "delivered", stats=stats, snapshot=str(snapshot))
@@ -190,20 +198,42 @@ def _deliver_all(
         else:
             deliveries.append(_deliver(ws, build, snap, item))
     if lists:
-        synced = asyncio.run(_sync_lists(ws, list(lists.values()), reconcile=reconcile, progress=progress))
+        synced = asyncio.run(
+            _sync_lists(ws, list(lists.values()), reconcile=reconcile, progress=progress)
+        )
         for index, delivery in zip(lists, synced, strict=True):
             deliveries[index] = delivery
     return deliveries
 
 
-def _klaviyo_input(ws: Workspace, snap: Snapshot, item: Resolved, run_id: str) -> tuple[Delivery, ListDelivery]:
+def _klaviyo_input(
+    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
+) -> tuple[Delivery, ListDelivery]:
     key = ws.settings.database.customer_key
-    prepared = prepare_records(snap.group_rows(item.sub_audience, item.group), item.attributes, key=key, kind=item.kind)
+    prepared = prepare_records(
+        snap.group_rows(item.sub_audience, item.group), item.attributes, key=key, kind=item.kind
+    )
     folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
     prepare_delivery(prepared.records, prepared.fields, key, prepared.dropped, folder)
-    base = Delivery(item.sub_audience, item.group, item.destination, item.kind.type, item.output_name,
-                    prepared.records.num_rows, dict(prepared.drops), "not sent")
-    spec = ListDelivery(run_id, item.destination, item.sub_audience, item.group, item.output_name, folder, ws.state_dir)
+    base = Delivery(
+        item.sub_audience,
+        item.group,
+        item.destination,
+        item.kind.type,
+        item.output_name,
+        prepared.records.num_rows,
+        dict(prepared.drops),
+        "not sent",
+    )
+    spec = ListDelivery(
+        run_id,
+        item.destination,
+        item.sub_audience,
+        item.group,
+        item.output_name,
+        folder,
+        ws.state_dir,
+    )
     return base, spec
 
 
@@ -241,8 +271,14 @@ async def _sync_lists(
             async def one(i: int) -> None:
                 base, spec = items[i]
                 async with slots:
-                    results[i] = await _sync_one(client, ws, replace(spec, options=options), base,
-                                                 reconcile=reconcile, progress=progress)
+                    results[i] = await _sync_one(
+                        client,
+                        ws,
+                        replace(spec, options=options),
+                        base,
+                        reconcile=reconcile,
+                        progress=progress,
+                    )
 
             await asyncio.gather(*(one(i) for i in indexes))
 
@@ -276,15 +312,28 @@ async def _sync_one(
 
 def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
     rows = snap.group_rows(item.sub_audience, item.group)
-    prepared = prepare_records(rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind)
+    prepared = prepare_records(
+        rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
+    )
     fields = [a.field for a in item.attributes]
-    base = Delivery(item.sub_audience, item.group, item.destination, item.kind.type, item.output_name,
-                    prepared.records.num_rows, dict(prepared.drops), "not sent")
+    base = Delivery(
+        item.sub_audience,
+        item.group,
+        item.destination,
+        item.kind.type,
+        item.output_name,
+        prepared.records.num_rows,
+        dict(prepared.drops),
+        "not sent",
+    )
     if item.kind.type == "csv_file":
         path = _file_folder(ws, item.destination) / f"{dated_name(build, item.output_name)}.csv"
         write_csv(prepared.records, path, fields)
         return _replace(base, status="written", path=path)
-    message = "not sent: this version of Herald delivers to file destinations only; `herald campaign test` writes what it would receive"
+    message = (
+        "not sent: this version of Herald delivers to file destinations only; "
+        "`herald campaign test` writes what it would receive"
+    )
     return _replace(base, message=message)
 
 
@@ -312,8 +361,11 @@ def _log(ws: Workspace, build: Build, run_id: str, snapshot: Path, target: Path)
     )
 
 
-def preview_campaign(ws: Workspace, name: str, *, today: dt.date | None = None, which: str = "active") -> RunResult:
-    """Counts per sub-audience, group and destination and drops by reason; nothing is sent or stored."""
+def preview_campaign(
+    ws: Workspace, name: str, *, today: dt.date | None = None, which: str = "active"
+) -> RunResult:
+    """Counts per sub-audience, group and destination and drops by reason;
+    nothing is sent or stored."""
     build = ws.campaigns.build(name, today=today, which=which)
     folder = runs_dir(ws) / "_preview"
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
@@ -323,16 +375,30 @@ def preview_campaign(ws: Workspace, name: str, *, today: dt.date | None = None, 
             deliveries = []
             for item in build.resolved:
                 rows = snap.group_rows(item.sub_audience, item.group)
-                prepared = prepare_records(rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind)
-                deliveries.append(Delivery(item.sub_audience, item.group, item.destination, item.kind.type,
-                                           item.output_name, prepared.records.num_rows, dict(prepared.drops), "preview"))
+                prepared = prepare_records(
+                    rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
+                )
+                deliveries.append(
+                    Delivery(
+                        item.sub_audience,
+                        item.group,
+                        item.destination,
+                        item.kind.type,
+                        item.output_name,
+                        prepared.records.num_rows,
+                        dict(prepared.drops),
+                        "preview",
+                    )
+                )
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
     return RunResult(None, counts, deliveries, build.warnings)
 
 
-def sample_campaign(ws: Workspace, name: str, records: int, out: Path, *, today: dt.date | None = None) -> RunResult:
+def sample_campaign(
+    ws: Workspace, name: str, records: int, out: Path, *, today: dt.date | None = None
+) -> RunResult:
     """Write the sample file each destination would receive for ``records`` rows per group;
     sends nothing."""
     build = ws.campaigns.build(name, today=today)
@@ -348,9 +414,13 @@ def sample_campaign(ws: Workspace, name: str, records: int, out: Path, *, today:
     return RunResult(None, counts, deliveries, build.warnings)
 
 
-def _sample(ws: Workspace, build: Build, snap: Snapshot, item: Resolved, records: int, out: Path) -> Delivery:
+def _sample(
+    ws: Workspace, build: Build, snap: Snapshot, item: Resolved, records: int, out: Path
+) -> Delivery:
     rows = snap.group_rows(item.sub_audience, item.group, limit=records)
-    prepared = prepare_records(rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind)
+    prepared = prepare_records(
+        rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
+    )
     fields = [a.field for a in item.attributes]
     stem = f"{item.destination}__{item.output_name}"
     if item.kind.type == "klaviyo_api":
@@ -359,8 +429,17 @@ def _sample(ws: Workspace, build: Build, snap: Snapshot, item: Resolved, records
     else:
         path = out / f"{stem}.csv"
         write_csv(prepared.records, path, fields)
-    return Delivery(item.sub_audience, item.group, item.destination, item.kind.type, item.output_name,
-                    prepared.records.num_rows, dict(prepared.drops), "sample", path)
+    return Delivery(
+        item.sub_audience,
+        item.group,
+        item.destination,
+        item.kind.type,
+        item.output_name,
+        prepared.records.num_rows,
+        dict(prepared.drops),
+        "sample",
+        path,
+    )
 
 
 def remove_run_files(ws: Workspace, run_id: str) -> None:

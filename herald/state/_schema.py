@@ -201,7 +201,9 @@ deliveries = sa.Table(
     "deliveries",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("destination", sa.String(200), nullable=False),
     sa.Column("sub_audience", sa.String(200), nullable=False),
     sa.Column("group_name", sa.String(200), nullable=False),

@@ -521,7 +521,9 @@ class StateStore:
             NotFoundError: no such run.
         """
         return self._write(
-            lambda conn: dl.start_delivery(conn, run_id, destination, sub_audience, group, list_name)
+            lambda conn: dl.start_delivery(
+                conn, run_id, destination, sub_audience, group, list_name
+            )
         )
 
     def get_delivery(self, delivery_id: int) -> DeliveryRecord:
@@ -619,7 +621,9 @@ class StateStore:
             lambda conn: dl.set_batch(conn, delivery_id, seq, status, job_id=job_id, error=error)
         )
 
-    def count_batch_attempt(self, delivery_id: int, seq: int, error: str | None = None) -> BatchRecord:
+    def count_batch_attempt(
+        self, delivery_id: int, seq: int, error: str | None = None
+    ) -> BatchRecord:
         """Count a send that failed without a job id: the request may have gone out."""
         return self._write(lambda conn: dl.count_attempt(conn, delivery_id, seq, error))
 

@@ -22,7 +22,11 @@ def campaign(name: str = "Spring", group: str = "Offer", sub: str = "Subs") -> d
         "name": name,
         "include": ["VIPs"],
         "sub_audiences": [
-            {"name": sub, "segment": "VIPs", "groups": [{"name": group, "percent": 100, "destinations": ["files"]}]}
+            {
+                "name": sub,
+                "segment": "VIPs",
+                "groups": [{"name": group, "percent": 100, "destinations": ["files"]}],
+            }
         ],
     }
 
@@ -69,16 +73,33 @@ def test_a_campaign_built_in_python_round_trips() -> None:
         "sub_audiences": [
             {
                 "name": "West",
-                "where": {"attribute": "Customer_360.state", "op": "in list", "values": ["CA", "WA"]},
+                "where": {
+                    "attribute": "Customer_360.state",
+                    "op": "in list",
+                    "values": ["CA", "WA"],
+                },
                 "groups": [
-                    {"name": "Offer", "percent": 87.5, "destinations": [
-                        {"destination": "files", "attributes": ["email", {"given_name": "first_name"}]}]},
+                    {
+                        "name": "Offer",
+                        "percent": 87.5,
+                        "destinations": [
+                            {
+                                "destination": "files",
+                                "attributes": ["email", {"given_name": "first_name"}],
+                            }
+                        ],
+                    },
                     {"name": "Holdout", "percent": 12.5, "control": True},
                 ],
             }
         ],
-        "delivery": {"schedule": "recurring", "cadence": "weekly", "start": "2026-12-01 09:00",
-                     "end": {"after": 4}, "timezone": "Europe/Paris"},
+        "delivery": {
+            "schedule": "recurring",
+            "cadence": "weekly",
+            "start": "2026-12-01 09:00",
+            "end": {"after": 4},
+            "timezone": "Europe/Paris",
+        },
         "launch_date": "2026-12-02",
     }
     campaign = parse_campaign(doc)

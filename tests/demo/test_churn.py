@@ -11,7 +11,9 @@ from herald.demo.churn import churn_customers
 
 def employees(path: Path) -> set[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.execute("SELECT amperity_id FROM Customer_Attributes WHERE is_employee").fetchall()
+        rows = con.execute(
+            "SELECT amperity_id FROM Customer_Attributes WHERE is_employee"
+        ).fetchall()
     return {r[0] for r in rows}
 
 

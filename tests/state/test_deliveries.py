@@ -70,7 +70,8 @@ def test_a_batch_moves_forward_and_a_confirmed_one_never_back(
 
     sent = store.set_batch(delivery.id, 1, "sent", job_id="J1")
     assert (sent.status, sent.job_id, sent.attempts) == ("sent", "J1", 1)
-    assert sent.sent_at is not None and sent.confirmed_at is None
+    assert sent.sent_at is not None
+    assert sent.confirmed_at is None
     again = store.set_batch(delivery.id, 1, "planned", error="job cancelled")
     assert (again.status, again.job_id, again.attempts, again.error) == (
         "planned",
@@ -82,7 +83,8 @@ def test_a_batch_moves_forward_and_a_confirmed_one_never_back(
     store.set_batch(delivery.id, 1, "sent", job_id="J2")
     confirmed = store.set_batch(delivery.id, 1, "confirmed")
     assert (confirmed.status, confirmed.job_id, confirmed.attempts) == ("confirmed", "J2", 3)
-    assert confirmed.confirmed_at is not None and confirmed.confirmed_at.tzinfo is UTC
+    assert confirmed.confirmed_at is not None
+    assert confirmed.confirmed_at.tzinfo is UTC
 
     for status in ("sent", "planned", "failed"):
         with pytest.raises(StateError, match="cannot go from confirmed"):

@@ -31,7 +31,8 @@ def test_a_running_run_with_a_dead_process_is_interrupted(tmp_path: Path, env: A
     lock.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"locked\n"
         assert is_alive(ws, run_id)  # type: ignore[arg-type]
         assert interrupted_runs(ws, "spring") == []  # type: ignore[arg-type]
         with pytest.raises(StateError, match="another process"), run_lock(ws, run_id):  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ CHILD = textwrap.dedent(
                         SyncOptions(poll_interval=0.1, jobs_in_flight=3,
                                     import_profiles=5_000))
     settings = KlaviyoSettings(name="klaviyo", api_key=key, base_url=base_url,
-                               limits=limits_for(scale=10), limits_scale=10, max_wait=30, timeout=10)
+                               limits=limits_for(scale=10), limits_scale=10,
+                               max_wait=30, timeout=10)
 
     async def main():
         print("ready", flush=True)  # imports done: the kill delay starts now

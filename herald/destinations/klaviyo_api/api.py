@@ -69,7 +69,9 @@ class KlaviyoApi(abc.ABC):
     """The operations of Klaviyo's REST API used for list sync."""
 
     @abc.abstractmethod
-    async def check_scopes(self, needed: Sequence[str] = ("lists:write", "profiles:write")) -> ScopeCheck:
+    async def check_scopes(
+        self, needed: Sequence[str] = ("lists:write", "profiles:write")
+    ) -> ScopeCheck:
         """Check that the key is valid and has ``needed`` scopes, writing nothing."""
 
     @abc.abstractmethod
@@ -99,7 +101,9 @@ class KlaviyoApi(abc.ABC):
         """Every member of a list with its identifiers (all pages, 100 per page)."""
 
     @abc.abstractmethod
-    async def find_profiles(self, field: Literal["email", "phone_number", "external_id"], values: Sequence[str]) -> dict[str, str]:
+    async def find_profiles(
+        self, field: Literal["email", "phone_number", "external_id"], values: Sequence[str]
+    ) -> dict[str, str]:
         """Profile ids by identifier for ≤ 100 values (``filter=any(field,[…])``):
         ``{value: profile_id}``; values without a profile are absent."""
 

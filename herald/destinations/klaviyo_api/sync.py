@@ -485,7 +485,9 @@ class _Sync:
         for kind in ("add", "update"):
             with duckdb.connect() as con:
                 source = diff.parquet_source(self.folder / _FILES[kind])
-                sizes = con.execute(f"SELECT strlen(profile) FROM {source} ORDER BY row").fetchnumpy()
+                sizes = con.execute(
+                    f"SELECT strlen(profile) FROM {source} ORDER BY row"
+                ).fetchnumpy()
             column = next(iter(sizes.values()))
             ranges = _plan.import_ranges(
                 column, max_count=opts.import_profiles, max_bytes=opts.import_bytes
@@ -581,7 +583,7 @@ class _Sync:
             con.register("batches", table)
             return con.sql(
                 f"""
-                SELECT a.key FROM {diff.parquet_source(self.folder / 'adds.parquet')} a
+                SELECT a.key FROM {diff.parquet_source(self.folder / "adds.parquet")} a
                 JOIN (SELECT * FROM batches WHERE kind = 'add') b
                   ON a.row >= b.first_row AND a.row < b.first_row + b.row_count
                 WHERE a.repair AND a.email NOT IN (
