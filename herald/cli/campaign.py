@@ -349,6 +349,8 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
                 "calls": dict(found.total.calls),
                 "phase_seconds": dict(found.total.phase_seconds),
                 "seconds": found.seconds,
+                "local_seconds": found.local_seconds,
+                "klaviyo_seconds": found.total.seconds,
                 "sftp_seconds": found.sftp_seconds,
                 "warnings": list(found.total.warnings),
             }
@@ -372,7 +374,11 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
     )
     print_table("Calls", ["operation", "calls"], sorted(found.total.calls.items()))
     phases = ", ".join(f"{k} {_duration(v)}" for k, v in found.total.phase_seconds.items() if v)
-    console.print(f"Estimated time: {_duration(found.seconds)} ({phases or 'nothing to send'})")
+    console.print(
+        f"Estimated time: {_duration(found.seconds)}: local work {_duration(found.local_seconds)}"
+        f" (measured while estimating), then Klaviyo {_duration(found.total.seconds)}"
+        f" ({phases or 'nothing to send'})"
+    )
     sftp = _duration(found.sftp_seconds)
     console.print(f"SFTP alternative (CSV with Email, PhoneNumber, ExternalID): about {sftp}")
     for warning in found.total.warnings:
