@@ -331,7 +331,7 @@ def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Del
         write_csv(prepared.records, path, fields)
         return _replace(base, status="written", path=path)
     message = (
-        "not sent: this version of Herald delivers to file destinations only; "
+        f"not sent: Herald cannot deliver to {item.kind.type} destinations yet; "
         "`herald campaign test` writes what it would receive"
     )
     return _replace(base, message=message)
