@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
-from herald.core.prepare import prepare_records
+from herald.core.prepare import Prepared, prepare_records
 from herald.destinations.files import write_csv, write_klaviyo_jsonl
 from herald.destinations.klaviyo_api.sync import (
     ListDelivery,
@@ -206,16 +205,14 @@ def _deliver_all(
     return deliveries
 
 
-def _klaviyo_input(
-    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
-) -> tuple[Delivery, ListDelivery]:
+def _prepared(
+    ws: Workspace, snap: Snapshot, item: Resolved, status: str, *, limit: int | None = None
+) -> tuple[Prepared, Delivery]:
+    """A group's records prepared for one destination, and the delivery that describes them."""
+    rows = snap.group_rows(item.sub_audience, item.group, limit=limit)
     key = ws.settings.database.customer_key
-    prepared = prepare_records(
-        snap.group_rows(item.sub_audience, item.group), item.attributes, key=key, kind=item.kind
-    )
-    folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
-    prepare_delivery(prepared.records, prepared.fields, key, prepared.dropped, folder)
-    base = Delivery(
+    prepared = prepare_records(rows, item.attributes, key=key, kind=item.kind)
+    delivery = Delivery(
         item.sub_audience,
         item.group,
         item.destination,
@@ -223,8 +220,18 @@ def _klaviyo_input(
         item.output_name,
         prepared.records.num_rows,
         dict(prepared.drops),
-        "not sent",
+        status,
     )
+    return prepared, delivery
+
+
+def _klaviyo_input(
+    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
+) -> tuple[Delivery, ListDelivery]:
+    key = ws.settings.database.customer_key
+    prepared, base = _prepared(ws, snap, item, "not sent")
+    folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
+    prepare_delivery(prepared.records, prepared.fields, key, prepared.dropped, folder)
     spec = ListDelivery(
         run_id,
         item.destination,
@@ -311,21 +318,8 @@ async def _sync_one(
 
 
 def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
-    rows = snap.group_rows(item.sub_audience, item.group)
-    prepared = prepare_records(
-        rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
-    )
+    prepared, base = _prepared(ws, snap, item, "not sent")
     fields = [a.field for a in item.attributes]
-    base = Delivery(
-        item.sub_audience,
-        item.group,
-        item.destination,
-        item.kind.type,
-        item.output_name,
-        prepared.records.num_rows,
-        dict(prepared.drops),
-        "not sent",
-    )
     if item.kind.type == "csv_file":
         path = _file_folder(ws, item.destination) / f"{dated_name(build, item.output_name)}.csv"
         write_csv(prepared.records, path, fields)
@@ -374,22 +368,7 @@ def preview_campaign(
         with Snapshot(snapshot) as snap:
             deliveries = []
             for item in build.resolved:
-                rows = snap.group_rows(item.sub_audience, item.group)
-                prepared = prepare_records(
-                    rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
-                )
-                deliveries.append(
-                    Delivery(
-                        item.sub_audience,
-                        item.group,
-                        item.destination,
-                        item.kind.type,
-                        item.output_name,
-                        prepared.records.num_rows,
-                        dict(prepared.drops),
-                        "preview",
-                    )
-                )
+                deliveries.append(_prepared(ws, snap, item, "preview")[1])
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
@@ -407,20 +386,15 @@ def sample_campaign(
     try:
         ws.campaigns.write_snapshot(build, snapshot)
         with Snapshot(snapshot) as snap:
-            deliveries = [_sample(ws, build, snap, item, records, out) for item in build.resolved]
+            deliveries = [_sample(ws, snap, item, records, out) for item in build.resolved]
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
     return RunResult(None, counts, deliveries, build.warnings)
 
 
-def _sample(
-    ws: Workspace, build: Build, snap: Snapshot, item: Resolved, records: int, out: Path
-) -> Delivery:
-    rows = snap.group_rows(item.sub_audience, item.group, limit=records)
-    prepared = prepare_records(
-        rows, item.attributes, key=ws.settings.database.customer_key, kind=item.kind
-    )
+def _sample(ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path) -> Delivery:
+    prepared, delivery = _prepared(ws, snap, item, "sample", limit=records)
     fields = [a.field for a in item.attributes]
     stem = f"{item.destination}__{item.output_name}"
     if item.kind.type == "klaviyo_api":
@@ -429,18 +403,4 @@ def _sample(
     else:
         path = out / f"{stem}.csv"
         write_csv(prepared.records, path, fields)
-    return Delivery(
-        item.sub_audience,
-        item.group,
-        item.destination,
-        item.kind.type,
-        item.output_name,
-        prepared.records.num_rows,
-        dict(prepared.drops),
-        "sample",
-        path,
-    )
-
-
-def remove_run_files(ws: Workspace, run_id: str) -> None:
-    shutil.rmtree(runs_dir(ws) / run_id, ignore_errors=True)
+    return _replace(delivery, path=path)
