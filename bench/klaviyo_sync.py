@@ -279,9 +279,7 @@ def one_run(root: Path, url: str, label: str) -> dict:
     }
 
 
-def run_herald(
-    db: Path, url: str, poll_interval: float, churn: float, sample: int, out: Path
-) -> dict:
+def run_herald(db: Path, url: str, poll_interval: float, churn: float, out: Path) -> dict:
     from herald.core.segments import parse_segment
     from herald.demo.churn import churn_customers
     from herald.sandbox import DEFAULT_API_KEY
@@ -301,24 +299,6 @@ def run_herald(
     changed = churn_customers(db, share=churn, seed=7)
     churn_seconds = time.perf_counter() - started
     second = one_run(tmp, url, "incremental sync")
-    # The baseline's sample: the first profiles Herald sent, exactly as it sent them.
-    profiles = []
-    if sample:
-        import duckdb
-
-        from herald.runs.pipeline import runs_dir
-
-        with Workspace.open(tmp) as ws:
-            folder = runs_dir(ws) / first["run_id"]
-        desired = next(folder.rglob("desired.parquet"))
-        with duckdb.connect() as con:
-            rows = con.execute(
-                f"SELECT profile FROM read_parquet('{desired}') ORDER BY key LIMIT {int(sample)}"
-            ).fetchall()
-        for (text,) in rows:
-            doc = json.loads(text)
-            profiles.append(doc.get("attributes", doc) if isinstance(doc, dict) else doc)
-    (out.parent / "baseline_profiles.json").write_text(json.dumps(profiles))
     return {
         "runs": [first, second],
         "churn": {
@@ -332,6 +312,28 @@ def run_herald(
 
 
 # --- the baseline side (a child process) -------------------------------------------------------
+
+
+def baseline_profiles(db: Path, n: int, out: Path) -> Path:
+    """The first ``n`` profiles the campaign sends, as Herald prepares them (the sample file
+    ``herald campaign test --records N`` writes), for the baseline to send one by one."""
+    from herald.core.segments import parse_segment
+    from herald.runs.pipeline import sample_campaign
+    from herald.workspace import Workspace
+
+    root = Path(tempfile.mkdtemp(prefix="sample-", dir=out.parent))
+    Workspace.init(root, database=str(db.resolve())).close()
+    point_at_sandbox(root, "http://127.0.0.1:9", 2.0)  # never contacted: a sample sends nothing
+    with Workspace.open(root) as ws:
+        for doc in SEGMENTS:
+            ws.segments.apply(parse_segment(doc))
+        ws.campaigns.apply(CAMPAIGN)
+        result = sample_campaign(ws, CAMPAIGN_NAME, n, root / "sample", today=AS_OF)
+    [delivery] = [d for d in result.deliveries if d.type == "klaviyo_api"]
+    lines = delivery.path.read_text(encoding="utf-8").splitlines()
+    out.write_text(json.dumps([json.loads(line) for line in lines[:n]]))
+    shutil.rmtree(root, ignore_errors=True)
+    return out
 
 
 def run_baseline(url: str, profiles_file: Path) -> dict:
@@ -363,6 +365,42 @@ def run_baseline(url: str, profiles_file: Path) -> dict:
 
 
 # --- the parent ----------------------------------------------------------------------------------
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def start_baseline(base: Path, args: argparse.Namespace, tmp: Path) -> dict:
+    """Start the baseline in its own sandbox and child process, beside the Herald side: its
+    ≥ 133 minutes are bound by the add-to-list limit, not by the machine."""
+    print(f"baseline: sampling {args.baseline_profiles:,} profiles …", flush=True)
+    profiles = baseline_profiles(base, args.baseline_profiles, tmp / "baseline_profiles.json")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    sandbox = start_sandbox(port, args.job_tick, tmp / "baseline-sandbox.log")
+    out = tmp / "baseline.json"
+    command = [sys.executable, __file__, "--side", "baseline", "--url", url, "--out", str(profiles)]
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    child = subprocess.Popen(command, stdout=out.open("w"))
+    print(f"baseline: started at {started} against {url} (pid {child.pid})", flush=True)
+    return {"sandbox": sandbox, "child": child, "out": out, "started": started}
+
+
+def finish_baseline(side: dict) -> dict:
+    try:
+        code = side["child"].wait()
+    finally:
+        stop(side["sandbox"])
+    if code != 0:
+        raise SystemExit(f"the baseline failed ({code})")
+    result = json.loads(side["out"].read_text().strip().splitlines()[-1])
+    ended = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return {**result, "started": side["started"], "ended": ended, "revision_git": git_revision()}
 
 
 def in_child(args: list[str]) -> dict:
@@ -405,15 +443,23 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=2.0)
     parser.add_argument("--job-tick", type=float, default=0.01)
     parser.add_argument("--no-report", action="store_true", help="Do not write docs/benchmarks.md.")
+    parser.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="Run only the baseline and keep its figures in bench/.data/baseline-N.json.",
+    )
+    parser.add_argument(
+        "--baseline-result",
+        type=Path,
+        help="Use the figures of an earlier --baseline-only run instead of running the baseline.",
+    )
     parser.add_argument("--side", choices=["herald", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side == "herald":
-        result = run_herald(
-            args.db, args.url, args.poll_interval, args.churn, args.baseline_profiles, args.out
-        )
+        result = run_herald(args.db, args.url, args.poll_interval, args.churn, args.out)
         print(json.dumps(result))
         return
     if args.side == "baseline":
@@ -421,8 +467,21 @@ def main() -> None:
         return
 
     base = database(args.customers)
+    baseline: dict | None = None
+    if args.baseline_result:
+        baseline = json.loads(args.baseline_result.read_text())
+        print(f"baseline: loaded from {args.baseline_result}", flush=True)
     with tempfile.TemporaryDirectory(prefix="klaviyo-bench-") as tmpdir:
         tmp = Path(tmpdir)
+        side = None
+        if args.baseline_profiles and not args.baseline_result:
+            side = start_baseline(base, args, tmp)
+        if args.baseline_only:
+            baseline = finish_baseline(side)
+            path = DATA / f"baseline-{baseline['profiles']}.json"
+            path.write_text(json.dumps(baseline, indent=1))
+            print(f"baseline written to {path}: {baseline['seconds']:.0f} s", flush=True)
+            return
         db = tmp / "customers.duckdb"
         shutil.copyfile(base, db)  # churn edits the database: keep the cached one intact
         port = free_port()
@@ -430,28 +489,20 @@ def main() -> None:
         sandbox = start_sandbox(port, args.job_tick, tmp / "sandbox.log")
         try:
             print(f"sandbox at {url} (pid {sandbox.pid}); Herald side …", flush=True)
-            common = ["--url", url, "--poll-interval", str(args.poll_interval)]
             herald = in_child(
                 ["--side", "herald", "--db", str(db), "--out", str(tmp / "herald.json"),
-                 "--churn", str(args.churn), "--baseline-profiles", str(args.baseline_profiles),
-                 *common]
+                 "--churn", str(args.churn), "--url", url,
+                 "--poll-interval", str(args.poll_interval)]
             )  # fmt: skip
             for run in herald["runs"]:
                 print(f"  {run['label']}: {run['seconds']:.1f} s, {run['members']:,} members, "
                       f"estimate {run['estimate_seconds']:.1f} s", flush=True)  # fmt: skip
-            baseline = None
-            if args.baseline_profiles:
-                print(f"baseline: {args.baseline_profiles:,} profiles …", flush=True)
-                baseline = in_child(
-                    ["--side", "baseline", "--out", str(tmp / "baseline_profiles.json"), *common]
-                )
             sandbox_rss = sandbox_peak_rss_mb(sandbox.pid)
         finally:
-            sandbox.terminate()
-            try:
-                sandbox.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                sandbox.kill()
+            stop(sandbox)
+        if side is not None:
+            print("waiting for the baseline …", flush=True)
+            baseline = finish_baseline(side)
     body = report(args, herald, baseline, sandbox_rss)
     if not args.no_report:
         write_section("klaviyo_sync", body)
