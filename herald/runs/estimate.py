@@ -149,4 +149,4 @@ def _limits(ws: Workspace, destinations: list[str]) -> dict[str, RateLimit]:
 
 
 def _poll_interval(ws: Workspace, destinations: list[str]) -> float:
-    return _setting(ws, destinations, "poll_interval", 10.0)
+    return _setting(ws, destinations, "poll_interval", 2.0)

@@ -215,6 +215,22 @@ def get_import(job_id: str) -> Request:
     return Request("get_bulk_import_profiles_job", "GET", path)
 
 
+PENDING_STATUSES = ("queued", "processing")
+
+
+def pending_imports() -> Request:
+    """The first page of the account's bulk import jobs that are not finished yet.
+
+    One call covers up to 100 jobs: polling this instead of each job keeps polling to about
+    one call per round however many jobs are in flight.
+    """
+    params = (
+        ("filter", any_filter("status", PENDING_STATUSES)),
+        ("page[size]", str(PAGE_SIZE)),
+    )
+    return Request("get_bulk_import_profiles_jobs", "GET", "/api/profile-bulk-import-jobs", params)
+
+
 def import_errors(job_id: str) -> Request:
     """The first page of a job's import errors."""
     path = f"/api/profile-bulk-import-jobs/{_id(job_id)}/import-errors"
@@ -349,6 +365,11 @@ def parse_job(doc: Mapping[str, Any]) -> ImportJob:
         completed_count=int(attrs.get("completed_count") or 0),
         failed_count=int(attrs.get("failed_count") or 0),
     )
+
+
+def parse_job_ids(doc: Mapping[str, Any], current: Request) -> Page[str]:
+    """A page of job ids (``get_bulk_import_profiles_jobs``)."""
+    return Page([str(item["id"]) for item in _data(doc)], next_request(doc, current))
 
 
 def parse_import_errors(doc: Mapping[str, Any], current: Request) -> Page[ImportError_]:

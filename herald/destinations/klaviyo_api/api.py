@@ -93,6 +93,10 @@ class KlaviyoApi(abc.ABC):
         """The job's status and counts."""
 
     @abc.abstractmethod
+    async def pending_imports(self) -> set[str]:
+        """The ids of the account's bulk import jobs still queued or processing (all pages)."""
+
+    @abc.abstractmethod
     def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:
         """Every import error of a job (all pages)."""
 

@@ -161,6 +161,17 @@ class KlaviyoClient(KlaviyoApi):
         _, doc = await self._send(P.get_import(job_id))
         return P.parse_job(doc)
 
+    async def pending_imports(self) -> set[str]:
+        """The ids of the account's bulk import jobs still queued or processing (all pages)."""
+        pending: set[str] = set()
+        request: P.Request | None = P.pending_imports()
+        while request is not None:
+            _, doc = await self._send(request)
+            page = P.parse_job_ids(doc, request)
+            pending.update(page.items)
+            request = page.next
+        return pending
+
     async def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:
         """Every import error of a job (all pages)."""
         request: P.Request | None = P.import_errors(job_id)

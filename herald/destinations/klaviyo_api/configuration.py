@@ -10,7 +10,7 @@ Example ``herald.toml``::
     # concurrency = 4
     # timeout = 30
     # max_wait = 600
-    # poll_interval = 10
+    # poll_interval = 2                 # most seconds between polls of import jobs
     # limits_scale = 10                  # for a sandbox run with --limits 10
     # limits = { create_list = { burst = 5, steady = 100 } }
 
@@ -49,7 +49,7 @@ class KlaviyoSettings:
         timeout: seconds before one HTTP request times out.
         max_wait: the longest single wait (Retry-After, backoff or rate-limit pause) and the
             longest total retry time of one request, in seconds.
-        poll_interval: seconds between polls of a bulk import job.
+        poll_interval: the most seconds between two rounds of polling bulk import jobs.
         limits: per-operation rate limits to pace by (the spec's, scaled and overridden).
         limits_scale: the multiplier applied to the spec's limits.
     """
@@ -61,7 +61,7 @@ class KlaviyoSettings:
     concurrency: int = 4
     timeout: float = 30.0
     max_wait: float = 600.0
-    poll_interval: float = 10.0
+    poll_interval: float = 2.0
     limits: Mapping[str, RateLimit] = field(default_factory=limits_for, repr=False)
     limits_scale: float = 1.0
 

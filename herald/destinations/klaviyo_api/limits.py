@@ -93,6 +93,13 @@ OPERATIONS: Mapping[str, Operation] = {
             ("lists:read", "profiles:read"),
         ),
         Operation(
+            "get_bulk_import_profiles_jobs",
+            "GET",
+            "/api/profile-bulk-import-jobs",
+            _M,
+            ("lists:read", "profiles:read"),
+        ),
+        Operation(
             "get_errors_for_bulk_import_profiles_job",
             "GET",
             "/api/profile-bulk-import-jobs/{id}/import-errors",

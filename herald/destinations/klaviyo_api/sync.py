@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from herald.core.estimate import ListPlan, calls_for
+from herald.core.estimate import FIRST_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, KlaviyoApi, ScopeCheck
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
@@ -86,7 +86,7 @@ class SyncOptions:
     """How a delivery is cut and paced.
 
     Attributes:
-        poll_interval: seconds between polls of the outstanding import jobs (oldest first).
+        poll_interval: the most seconds between polls of the outstanding import jobs.
         jobs_in_flight: import jobs sent but not yet confirmed, at most.
         sends_at_once: import requests on the wire at once (the limiter paces them).
         updates: re-import members whose attributes changed.
@@ -96,7 +96,7 @@ class SyncOptions:
         max_attempts: sends of one batch whose job Klaviyo cancelled, before it fails.
     """
 
-    poll_interval: float = 10.0
+    poll_interval: float = 2.0
     jobs_in_flight: int = 100
     sends_at_once: int = 4
     updates: bool = True
@@ -501,10 +501,39 @@ class _Sync:
         todo = self.store.batches(self.id, ["planned", "sent", "failed"])
         removes = [b for b in todo if b.kind == "remove"]
         imports = [b for b in todo if b.kind != "remove"]
+        if removes and imports and not self._identities_overlap():
+            # Different endpoints with their own limits: removing and importing at once
+            # takes the longer of the two instead of their sum.
+            await _gather([self._removes(removes), _Imports(self).run(imports)])
+            return
         if removes:
             await self._removes(removes)
         if imports:
             await _Imports(self).run(imports)
+
+    def _identities_overlap(self) -> bool:
+        """Whether a profile to remove shares an email, phone or external id with one to add
+        or update: Klaviyo may then see them as one profile, and only removing first (then
+        adding) leaves the right member in the list."""
+        imports = [self.folder / _FILES[k] for k in ("add", "update")]
+        sources = " UNION ALL ".join(
+            f"SELECT email, phone_number, external_id FROM {diff.parquet_source(path)}"
+            for path in imports
+            if path.exists()
+        )
+        if not sources:
+            return False
+        removes = diff.parquet_source(self.folder / _FILES["remove"])
+        with duckdb.connect() as con:
+            found = con.execute(
+                f"""
+                WITH i AS ({sources}), r AS (SELECT * FROM {removes})
+                SELECT EXISTS (SELECT 1 FROM i JOIN r ON lower(i.email) = lower(r.email))
+                    OR EXISTS (SELECT 1 FROM i JOIN r ON i.phone_number = r.phone_number)
+                    OR EXISTS (SELECT 1 FROM i JOIN r ON i.external_id = r.external_id)
+                """
+            ).fetchone()
+        return bool(found and found[0])
 
     async def _removes(self, batches: list[BatchRecord]) -> None:
         slots = asyncio.Semaphore(max(1, self.options.jobs_in_flight))
@@ -646,18 +675,27 @@ class _Imports:
             self.changed.set()
 
     async def _poller(self) -> None:
+        """Poll in rounds: one call lists the account's unfinished jobs, and only the jobs of
+        ours missing from it are fetched, each once, to confirm them. Rounds come every
+        ``FIRST_POLL`` seconds while jobs keep finishing and back off to ``poll_interval``
+        while none does, so a finished job waits little and idle polling stays cheap."""
+        idle_rounds = 0
         while not self._done():
-            await asyncio.sleep(self.options.poll_interval)
-            # Jobs finish roughly in the order they were sent: poll the oldest first and stop at
-            # the first one still running, so polling costs about one call per job.
-            for seq in sorted(self.outstanding):
-                batch = self.outstanding.get(seq)
-                if batch is None:
-                    continue
-                await self._poll(batch)
-                if seq in self.outstanding:
-                    break
+            delay = min(self.options.poll_interval, FIRST_POLL * 2**idle_rounds)
+            await asyncio.sleep(delay)
+            confirmed = await self._poll_round()
+            idle_rounds = 0 if confirmed else idle_rounds + 1
             self.changed.set()
+
+    async def _poll_round(self) -> int:
+        """Check the outstanding jobs once; how many of them finished."""
+        batches = [self.outstanding[seq] for seq in sorted(self.outstanding)]
+        if len(batches) > 1:  # one job: fetching it costs the same as listing
+            pending = await self.sync.api.pending_imports()
+            batches = [b for b in batches if b.job_id not in pending]
+        before = len(self.outstanding)
+        await _gather(self._poll(b) for b in batches)
+        return before - len(self.outstanding)
 
     def _rows(self, batch: BatchRecord) -> pa.Table:
         columns = ["key", "email", "phone_number", "external_id", "profile"]

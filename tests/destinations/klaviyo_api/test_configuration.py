@@ -27,7 +27,7 @@ def test_defaults_and_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "2026-07-15",
         4,
         600.0,
-        10.0,
+        2.0,
     )
     assert s.limits["create_list"] == RateLimit(10, 150, 150)
     assert SECRET not in repr(s)
