@@ -243,9 +243,11 @@ def one_run(root: Path, url: str, label: str) -> dict:
 
     phases = {
         "build_prepare": since("started"),  # build, snapshot, prepare records, desired.parquet
-        "plan": (marks["planned"] - marks["started"]) if "planned" in marks else None,
-        "http_sync": (marks["done"] - marks["planned"])
-        if {"done", "planned"} <= set(marks)
+        # key check and list look-up (a few calls), then the diff in DuckDB
+        "plan": (marks["diffed"] - marks["started"]) if "diffed" in marks else None,
+        # profile-id look-ups, imports, removes, polling: the part the limits govern
+        "http_sync": (marks["done"] - marks["diffed"])
+        if {"done", "diffed"} <= set(marks)
         else None,
         "finish_log": (ended - marks["done"]) if "done" in marks else None,
     }
@@ -414,7 +416,7 @@ def in_child(args: list[str]) -> dict:
 
 def ceiling(requests: dict[str, dict[str, int]]) -> tuple[float, dict[str, int], dict[str, float]]:
     """Least seconds Klaviyo's limits allow for the calls the sync needed, and those calls."""
-    from herald.core.estimate import PHASES, time_for
+    from herald.core.estimate import PHASES, seconds_for, time_for
     from herald.destinations.klaviyo_api.limits import limits_for
 
     limits = limits_for()
@@ -426,7 +428,7 @@ def ceiling(requests: dict[str, dict[str, int]]) -> tuple[float, dict[str, int],
         phase: max((time_for(needed[op], limits[op]) for op in ops if needed[op]), default=0.0)
         for phase, ops in PHASES
     }
-    return sum(phases.values()), {k: v for k, v in needed.items() if v}, phases
+    return seconds_for(phases), {k: v for k, v in needed.items() if v}, phases
 
 
 def share_429(requests: dict[str, dict[str, int]]) -> tuple[int, int]:

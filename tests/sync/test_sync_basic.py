@@ -20,7 +20,7 @@ def test_first_sync_fills_the_list_and_the_ledger(env: Env) -> None:
     assert result.counts["adds"] == 250
     assert result.counts["sent"] == 250
     assert result.counts["ledger"] == 250
-    assert [e.kind for e in events][:2] == ["started", "planned"]
+    assert [e.kind for e in events][:3] == ["started", "diffed", "planned"]
     assert events[-1].kind == "done"
     assert sum(e.kind == "batch_sent" for e in events) == 3
     outcomes = env.rows(result.outcomes)

@@ -25,6 +25,7 @@ Nothing here logs or raises with an email, a phone number or a key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -41,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from herald.core.estimate import FIRST_POLL, ListPlan, calls_for
+from herald.core.estimate import FIRST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, KlaviyoApi, ScopeCheck
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
@@ -140,7 +141,8 @@ class SyncEvent:
     """A progress event for the CLI to render (never holds a profile's data).
 
     Attributes:
-        kind: ``started``, ``planned`` (counts of the plan), ``batch_sent``,
+        kind: ``started``, ``diffed`` (the diff is written; profile-id look-ups follow),
+            ``planned`` (counts of the plan), ``batch_sent``,
             ``batch_confirmed``, ``done`` (final counts) or ``failed`` (``error``).
         destination: the destination's name.
         list_name: the list's name.
@@ -401,6 +403,7 @@ class _Sync:
             updates=self.options.updates,
             members=members,
         )
+        self.emit("diffed")
         removes = counts.removes
         if removes:
             removes, _ = await self._resolve_removes(members)
@@ -639,6 +642,7 @@ class _Imports:
         self.outstanding: dict[int, BatchRecord] = {}
         self.sending = 0
         self.changed = asyncio.Event()
+        self.sent = asyncio.Event()  # a send ended: the poller may have a job to wait for
 
     async def run(self, batches: list[BatchRecord]) -> None:
         """Send and poll at the same time: sending is paced by the rate limiter alone (it
@@ -649,6 +653,7 @@ class _Imports:
             else:
                 self.queue.append(batch)
         self.changed = asyncio.Event()
+        self.sent = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._sender(tasks))
             tasks.create_task(self._poller())
@@ -673,18 +678,28 @@ class _Imports:
         finally:
             self.sending -= 1
             self.changed.set()
+            self.sent.set()
 
     async def _poller(self) -> None:
         """Poll in rounds: one call lists the account's unfinished jobs, and only the jobs of
-        ours missing from it are fetched, each once, to confirm them. Rounds come every
-        ``FIRST_POLL`` seconds while jobs keep finishing and back off to ``poll_interval``
-        while none does, so a finished job waits little and idle polling stays cheap."""
-        idle_rounds = 0
+        ours missing from it are fetched, each once, to confirm them.
+
+        The first round comes ``QUICK_POLL`` seconds after a job is sent (small jobs finish
+        fast); while jobs keep finishing, rounds come every ``FIRST_POLL`` seconds, and while
+        none does they back off, doubling up to ``poll_interval``. So a finished job waits
+        little, and a long job costs few calls.
+        """
+        delay = QUICK_POLL
         while not self._done():
-            delay = min(self.options.poll_interval, FIRST_POLL * 2**idle_rounds)
+            if not self.outstanding:
+                self.sent.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sent.wait(), self.options.poll_interval)
+                delay = QUICK_POLL
+                continue
             await asyncio.sleep(delay)
             confirmed = await self._poll_round()
-            idle_rounds = 0 if confirmed else idle_rounds + 1
+            delay = FIRST_POLL if confirmed else min(self.options.poll_interval, delay * 2)
             self.changed.set()
 
     async def _poll_round(self) -> int:
