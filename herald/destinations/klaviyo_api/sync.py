@@ -66,6 +66,8 @@ NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
 """What a list sync calls: lists (find, create, members, remove), profiles (import, find)."""
 
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
+_IDENT_FIELDS = {"e:": "email", "p:": "phone_number", "x:": "external_id"}  # diff's ident tags
+_FIELD_TAGS = {name: tag for tag, name in _IDENT_FIELDS.items()}
 _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
@@ -461,23 +463,28 @@ class _Sync:
         return diff.set_profile_ids(removes, found)
 
     async def _find_profiles(self, missing: pa.Table) -> pa.Table:
-        idents: list[str] = []
-        ids: list[str] = []
+        """Profile ids by identifier, 100 values a call, the calls together (the client's
+        concurrency and limiter pace them): look-ups are cheap, round trips are not."""
         by_field: dict[str, list[str]] = {"email": [], "phone_number": [], "external_id": []}
         for ident in missing.column("ident").to_pylist():
-            tag, value = ident[:2], ident[2:]
-            by_field[{"e:": "email", "p:": "phone_number", "x:": "external_id"}[tag]].append(value)
-        for name, values in by_field.items():
-            prefix = {"email": "e:", "phone_number": "p:", "external_id": "x:"}[name]
-            for first in range(0, len(values), _plan.LOOKUP_VALUES):
-                chunk = values[first : first + _plan.LOOKUP_VALUES]
-                found = await self.api.find_profiles(name, chunk)  # type: ignore[arg-type]
-                lowered = {k.lower() if name == "email" else k: v for k, v in found.items()}
-                for value in chunk:
-                    pid = lowered.get(value.lower() if name == "email" else value)
-                    if pid is not None:
-                        idents.append(prefix + value)
-                        ids.append(pid)
+            by_field[_IDENT_FIELDS[ident[:2]]].append(ident[2:])
+        chunks = [
+            (name, values[first : first + _plan.LOOKUP_VALUES])
+            for name, values in by_field.items()
+            for first in range(0, len(values), _plan.LOOKUP_VALUES)
+        ]
+        answers = await asyncio.gather(
+            *(self.api.find_profiles(name, chunk) for name, chunk in chunks)  # type: ignore[arg-type]
+        )
+        idents: list[str] = []
+        ids: list[str] = []
+        for (name, chunk), found in zip(chunks, answers, strict=True):
+            lowered = {k.lower() if name == "email" else k: v for k, v in found.items()}
+            for value in chunk:
+                pid = lowered.get(value.lower() if name == "email" else value)
+                if pid is not None:
+                    idents.append(_FIELD_TAGS[name] + value)
+                    ids.append(pid)
         return pa.table(
             {"ident": pa.array(idents, pa.string()), "profile_id": pa.array(ids, pa.string())}
         )
