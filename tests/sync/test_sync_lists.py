@@ -42,6 +42,20 @@ def test_incremental_sync_adds_joiners_removes_leavers_and_updates_changes(env: 
     assert imports(env) - before == 2
 
 
+def test_leavers_ids_are_looked_up_100_at_a_time_when_that_is_cheaper(env: Env) -> None:
+    """2,000 members, 250 leave: three filtered look-ups cost less than 20 member pages."""
+    env.sync("Lookups", env.customers(range(2_000)), import_profiles=1_000)
+    before = env.server.state.request_counts()
+    result = env.sync("Lookups", env.customers(range(250, 2_000)), import_profiles=1_000)
+
+    assert result.counts["removes"] == 250
+    assert env.members("Lookups") == env.emails(range(250, 2_000))
+    after = env.server.state.request_counts()
+    # three look-ups, and the key check's read probe
+    assert after[("get_profiles", 200)] - before.get(("get_profiles", 200), 0) == 3 + 1
+    assert after.get(("get_profiles_for_list", 200), 0) == 0
+
+
 def test_several_groups_and_lists_in_one_run(env: Env) -> None:
     run_id = env.new_run()
     a = env.sync("Spring_A", env.customers(range(120)), run_id=run_id)
