@@ -292,7 +292,11 @@ def bulk_import_profiles(call: Call) -> Result:
     item_cap = call.op.limits.get("max_item_bytes")
     check = item_cap if item_cap is not None and call.body_size > item_cap else None
     job = call.state.create_job(
-        profiles, [x["id"] for x in lists], will_fail=call.faults.job_fails(), max_item_bytes=check
+        profiles,
+        [x["id"] for x in lists],
+        will_fail=call.faults.job_fails(),
+        max_item_bytes=check,
+        owned=True,  # parsed from this request's body, which is dropped once it is answered
     )
     return 202, {"data": _job_doc(call, job), "links": call.self_link()}
 

@@ -32,6 +32,20 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
+def hashed_dict() -> dict[Any, Any]:
+    """An empty dict that keeps each key's hash beside it, for dicts of a million entries.
+
+    CPython keeps a dict whose keys are all strings without the hashes (they are in the
+    strings), so each probe of a taken slot also reads the key string: one more cache miss per
+    probe once the dict outgrows the CPU's caches. A dict that once held another kind of key
+    keeps its hashes, even empty again, and takes look-ups and inserts of new keys about a
+    third faster at a million entries (measured). It is an ordinary dict in every other way.
+    """
+    d: dict[Any, Any] = {0: None}
+    del d[0]
+    return d
+
+
 def iso(t: float | None) -> str | None:
     """Format epoch seconds as Klaviyo does, e.g. ``2026-07-15T10:00:00+00:00``."""
     if t is None:
@@ -50,17 +64,48 @@ class IdMaker:
         self._rng = random.Random(seed)
         self._head_ms = -1
         self._head = ""
+        self._latest_ms: int | None = None
 
     def ulid(self, now: float) -> str:
         """A 26-character ULID-style id (profiles, jobs), e.g. ``01J2…``."""
         # 10 characters of milliseconds, as in a ULID, then 16 random ones. The random part is
         # 64 bits in hex (a subset of Crockford's alphabet): bulk jobs make 10,000 ids at a
         # time and full base32 in pure Python costs more than the rest of an upsert.
+        return f"{self._head_for(now)}{self._rng.getrandbits(64):016X}"
+
+    def ulids(self, now: float, n: int) -> list[str]:
+        """``n`` ids, the same as ``n`` calls of ``ulid(now)`` would give, made in one go."""
+        if n <= 0:
+            return []
+        head = self._head_for(now)
+        # getrandbits(64 * n) draws the same 32-bit words as n calls of getrandbits(64), and
+        # the i-th call's 64 bits are its i-th 64 bits from the least significant end.
+        digits = f"{self._rng.getrandbits(64 * n):0{16 * n}X}"
+        return [head + digits[i - 16 : i] for i in range(16 * n, 0, -16)]
+
+    def first_in(self, now: float) -> bool:
+        """Whether no ``ulid`` yet was made in this millisecond or a later one.
+
+        Then no id made so far starts as ids made at ``now`` do, so none can clash with them.
+        """
+        return self._latest_ms is None or int(now * 1000) > self._latest_ms
+
+    def state(self) -> object:
+        """The RNG's state, to ``restore`` it (and redo ids one by one)."""
+        return self._rng.getstate()
+
+    def restore(self, state: object) -> None:
+        """Put the RNG back to a ``state``."""
+        self._rng.setstate(state)  # type: ignore[arg-type]
+
+    def _head_for(self, now: float) -> str:
         ms = int(now * 1000)
+        if self._latest_ms is None or ms > self._latest_ms:
+            self._latest_ms = ms
         if ms != self._head_ms:
             self._head_ms = ms
             self._head = "".join(_CROCKFORD[(ms >> (5 * i)) & 31] for i in range(9, -1, -1))
-        return f"{self._head}{self._rng.getrandbits(64):016X}"
+        return self._head
 
     def short(self) -> str:
         """A 6-character alphanumeric id (lists), e.g. ``Y6nRLr``."""
@@ -110,7 +155,7 @@ class KList:
     opt_in_process: str
     created: float
     updated: float
-    members: dict[str, float] = field(default_factory=dict)
+    members: dict[str, float] = field(default_factory=hashed_dict)
 
 
 @dataclass(slots=True)
@@ -156,6 +201,7 @@ class Job:
         imported: the ids imported so far, in order, without repeats.
         max_item_bytes: the per-profile size cap to check, or None when the body was too
             small for any profile to pass it.
+        owned: nothing but the job holds ``payload`` (see ``SandboxState.create_job``).
     """
 
     id: str
@@ -174,3 +220,4 @@ class Job:
     cursor: int = 0
     imported: dict[str, None] = field(default_factory=dict, repr=False)
     max_item_bytes: int | None = None
+    owned: bool = False

@@ -2,17 +2,21 @@
 
 A general OpenAPI validator takes about 0.6 s for one 10,000-profile bulk import body, so each
 body schema is converted from OpenAPI's dialect to JSON Schema and compiled once with
-fastjsonschema.
+fastjsonschema. Even compiled, that is 20 ms a body, so the profiles array is checked in batch
+(``batch.py``) and the rest of the body by the compiled validator; whenever the batch check is
+not sure, the compiled validator checks the whole body and words the error, as it always did.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
 import fastjsonschema
 
+from herald.sandbox.batch import Check, compile_batch
 from herald.sandbox.errors import ApiError
 from herald.sandbox.spec import Operation, operations
 
@@ -65,16 +69,81 @@ def body_validator(operation_id: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(to_json_schema(op.request_body["schema"]))
 
 
+#: Operations whose body carries one large array, and the path to it: the array's items are
+#: checked in batch.
+BATCHED: dict[str, tuple[str, ...]] = {
+    "bulk_import_profiles": ("data", "attributes", "profiles", "data"),
+}
+#: What a schema on the path to a batched array may use: the array is swapped for an empty one
+#: and the rest validated as usual, which is sound only if nothing else looks at the array.
+_PATH_KEYWORDS = frozenset({"type", "properties", "required"})
+
+
+@cache
+def batch_plan(operation_id: str) -> tuple[tuple[str, ...], Check] | None:
+    """The path to the operation's large array and the batch check of its items, if any."""
+    path = BATCHED.get(operation_id)
+    op = operations()[operation_id]
+    if path is None or op.request_body is None:
+        return None
+    node = to_json_schema(op.request_body["schema"])
+    if '"default"' in json.dumps(node):
+        return None  # the compiled validator writes defaults into the body: keep it whole
+    for key in path:
+        if not node.keys() <= _PATH_KEYWORDS or node.get("type") != "object":
+            return None
+        node = node.get("properties", {}).get(key)
+        if not isinstance(node, dict):
+            return None
+    if node.keys() != {"type", "items"} or node["type"] != "array":
+        return None
+    check = compile_batch(node["items"])
+    return None if check is None else (path, check)
+
+
 def validate_body(op: Operation, body: Any) -> None:
     """Check a parsed body against the operation's schema.
 
     Raises:
         ApiError: 400 ``invalid`` with ``source.pointer`` at the first offending member.
     """
+    if batch_valid(op.operation_id, body):
+        return
     try:
         body_validator(op.operation_id)(body)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise _schema_error(exc) from None
+
+
+def batch_valid(operation_id: str, body: Any) -> bool:
+    """Whether the body is surely valid: its large array by batch check, the rest compiled.
+
+    False means "not sure": the caller validates the whole body the usual way.
+    """
+    plan = batch_plan(operation_id)
+    if plan is None:
+        return False
+    path, check = plan
+    stripped, items = _without_array(body, path)
+    if items is None or not check(items):
+        return False
+    try:
+        body_validator(operation_id)(stripped)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
+
+
+def _without_array(node: Any, path: tuple[str, ...]) -> tuple[Any, list[Any] | None]:
+    """A copy of ``node`` with the list at ``path`` emptied, and that list (None if absent)."""
+    if not path:
+        return ([], node) if type(node) is list else (None, None)
+    if type(node) is not dict or path[0] not in node:
+        return None, None
+    inner, items = _without_array(node[path[0]], path[1:])
+    if items is None:
+        return None, None
+    return {**node, path[0]: inner}, items
 
 
 def _schema_error(exc: fastjsonschema.JsonSchemaValueException) -> ApiError:

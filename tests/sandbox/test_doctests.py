@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["config", "faults", "filters", "ratelimit", "validation"]
+MODULES = ["batch", "config", "decode", "faults", "filters", "ratelimit", "validation"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,45 @@
+"""Request bodies to Python objects: orjson where it is known to agree with ``json.loads``.
+
+A 10,000-profile bulk import body takes ``json.loads`` about twice as long as orjson, and
+parsing is most of what accepting such a request costs. The two parsers agree on every body
+both accept except integers beyond 64 bits (orjson reads them as floats); orjson refuses some
+bodies ``json.loads`` takes (NaN, a UTF-8 BOM, UTF-16, lone surrogate escapes, nesting over
+1,024 levels). So a body that may hold a long integer, or that orjson refuses, is parsed by
+``json.loads``, and every body parses to what ``json.loads`` gives (or fails as it does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+#: Maps every ASCII digit to "0" and every other byte to "x", to find long digit runs fast.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
+#: The shortest integers orjson may turn into floats: -9223372036854775809 has 19 digits.
+_LONG_RUN = b"0" * 19
+
+
+def may_hold_long_int(raw: bytes) -> bool:
+    """Whether ``raw`` has a run of 19 or more digits (anywhere, strings included).
+
+    >>> may_hold_long_int(b'{"n": 1234567890123456789}'), may_hold_long_int(b'{"n": 12}')
+    (True, False)
+    """
+    # A translate and a substring search run in C: about 2 ms for 2 MB, a regex takes 20.
+    return _LONG_RUN in raw.translate(_DIGITS)
+
+
+def loads(raw: bytes) -> Any:
+    """Parse a JSON body exactly as ``json.loads`` does, faster.
+
+    Raises:
+        ValueError: (``json.JSONDecodeError``) or ``UnicodeDecodeError``, as ``json.loads``.
+    """
+    if not may_hold_long_int(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # json.loads decides: it accepts a few bodies orjson refuses
+    return json.loads(raw)
