@@ -219,6 +219,8 @@ def one_run(root: Path, url: str, label: str) -> dict:
         now = time.perf_counter()
         if event.kind == "batch_sent":
             marks.setdefault("first_batch_sent", now)
+        if event.kind == "batch_confirmed":
+            marks["last_confirmed"] = now
         marks.setdefault(event.kind, now)
         if event.kind in ("done", "failed"):
             marks[event.kind] = now
@@ -241,15 +243,16 @@ def one_run(root: Path, url: str, label: str) -> dict:
     def since(mark: str, start: float = started) -> float | None:
         return marks[mark] - start if mark in marks else None
 
+    api_end = "last_confirmed" if "last_confirmed" in marks else "done"
     phases = {
         "build_prepare": since("started"),  # build, snapshot, prepare records, desired.parquet
         # key check and list look-up (a few calls), then the diff in DuckDB
         "plan": (marks["diffed"] - marks["started"]) if "diffed" in marks else None,
-        # profile-id look-ups, imports, removes, polling: the part the limits govern
-        "http_sync": (marks["done"] - marks["diffed"])
-        if {"done", "diffed"} <= set(marks)
-        else None,
-        "finish_log": (ended - marks["done"]) if "done" in marks else None,
+        # profile-id look-ups, imports, removes, polling, up to the last batch confirmed: the
+        # part the limits govern
+        "http_sync": (marks[api_end] - marks["diffed"]) if "diffed" in marks else None,
+        # the ledger merge, outcomes, recipients log
+        "finish_log": ended - marks[api_end],
     }
     return {
         "label": label,
@@ -702,9 +705,9 @@ process (peak RSS {sandbox_mem}); workspace `poll_interval = {args.poll_interval
 ceiling = least time Klaviyo's limits allow for the calls the sync needed (one confirming poll
 {ceiling_note} Phases as Herald orders them (`herald/core/estimate.py`, `seconds_for`): the
 list, then profile-id look-ups, then imports beside removes; each endpoint at its own limit.
-API phase = from the diff written to the last job confirmed (look-ups, imports, removes,
-polling): the part the limits govern. Local work (build, prepare, diff) is not paced by Klaviyo
-and is shown in its own columns.
+API phase = from the diff written to the last batch confirmed (look-ups, imports, removes,
+polling): the part the limits govern; "finish + log" is the ledger merge, outcomes and log.
+Local work (build, prepare, diff, finish) is not paced by Klaviyo; it has its own columns.
 Phases come from the sync's progress events ("build + prepare" ends when the list sync starts).
 
 | target | value | verdict |

@@ -638,6 +638,10 @@ async def _gather(coroutines: Any) -> None:
             group.create_task(coroutine)
 
 
+#: Seconds after the last job was sent or confirmed during which polling keeps its quick pace.
+STEADY_POLLING = 5.0
+
+
 class _Imports:
     """Bulk import batches: several in flight, all outstanding jobs polled together."""
 
@@ -692,21 +696,25 @@ class _Imports:
         ours missing from it are fetched, each once, to confirm them.
 
         The first round comes ``QUICK_POLL`` seconds after a job is sent (small jobs finish
-        fast); while jobs keep finishing, rounds come every ``FIRST_POLL`` seconds, and while
-        none does they back off, doubling up to ``poll_interval``. So a finished job waits
-        little, and a long job costs few calls.
+        fast); while jobs keep finishing, and for ``STEADY_POLLING`` seconds after the last one
+        did, rounds come every ``FIRST_POLL`` seconds; then they back off, doubling up to
+        ``poll_interval``. So a finished job waits little, and a long job costs few calls.
         """
         delay = QUICK_POLL
+        progress = time.monotonic()  # when a job was last sent or confirmed
         while not self._done():
             if not self.outstanding:
                 self.sent.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.sent.wait(), self.options.poll_interval)
-                delay = QUICK_POLL
+                delay, progress = QUICK_POLL, time.monotonic()
                 continue
             await asyncio.sleep(delay)
-            confirmed = await self._poll_round()
-            delay = FIRST_POLL if confirmed else min(self.options.poll_interval, delay * 2)
+            if await self._poll_round():
+                progress = time.monotonic()
+            # Jobs that were moving a moment ago are likely to finish soon: keep the pace.
+            recent = time.monotonic() - progress < STEADY_POLLING
+            delay = FIRST_POLL if recent else min(self.options.poll_interval, delay * 2)
             self.changed.set()
 
     async def _poll_round(self) -> int:
@@ -727,7 +735,9 @@ class _Imports:
 
     async def _send(self, batch: BatchRecord) -> None:
         sync = self.sync
-        rows = self._rows(batch)
+        # Reading and decoding a batch takes tens of milliseconds: off the event loop, so
+        # sends and polls of other batches go on meanwhile (DuckDB lets go of the GIL).
+        rows = await asyncio.to_thread(self._rows, batch)
         profiles = [orjson.loads(p) for p in rows.column("profile").to_pylist()]
         assert sync.list_id is not None
         try:
