@@ -37,6 +37,11 @@ only the distinct values outside it go through the libraries:
   extensions, letters) takes the slow path. A hypothesis test checks the fast path against
   phonenumbers.
 
+Batches. :func:`normalize_rows` prepares any slice of a group on its own (the slow path's
+distinct values are per slice); only duplicate emails need every row. :func:`prepare_records`
+does both on a whole table; a run streams a group instead (``herald.runs.prepared``) and finds
+duplicates in SQL, with the same winner.
+
 ``herald.core`` is pure: nothing here does I/O. Messages never contain an email or a phone
 number.
 """
@@ -65,13 +70,19 @@ __all__ = [
     "INVALID_PHONE",
     "MISSING_EMAIL",
     "MISSING_PHONE",
+    "NormalizedRows",
     "Prepared",
+    "RecordPlan",
+    "empty_dropped",
     "fast_email_mask",
     "fast_phone_mask",
     "identity_fields",
     "normalize_emails",
     "normalize_phones",
+    "normalize_rows",
+    "plan_records",
     "prepare_records",
+    "record_columns",
 ]
 
 MISSING_EMAIL = "missing_email"
@@ -377,13 +388,104 @@ def identity_fields(kind: DestinationKind) -> tuple[str, str]:
     return "email", "phone_number"
 
 
-def _check_mapping(rows: pa.Table, attributes: Sequence[AttributeMapping], key: str) -> None:
-    if key not in rows.column_names:
+@dataclass(frozen=True)
+class RecordPlan:
+    """How one destination's records are made from a group's rows, checked before any row is
+    read (see :func:`plan_records`).
+
+    Attributes:
+        attributes: source → field mappings, in the order the destination's columns take.
+        key: the customer key column.
+        kind: the destination's kind.
+        default_region: the region of national phone formats.
+        email_field: the field normalized as an email.
+        phone_field: the field normalized as a phone number.
+        required: the email is required: a row without a valid one is dropped.
+        dedupe: keep one customer per normalized email (the smallest key).
+    """
+
+    attributes: tuple[AttributeMapping, ...]
+    key: str
+    kind: DestinationKind
+    default_region: str
+    email_field: str
+    phone_field: str
+    required: bool
+    dedupe: bool
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(m.field for m in self.attributes)
+
+    @property
+    def dedupes_emails(self) -> bool:
+        """Whether duplicates are looked for: deduping, and a field holds the email."""
+        return self.dedupe and self.email_field in self.fields
+
+    @property
+    def reasons(self) -> tuple[tuple[str, bool], ...]:
+        """``(reason, skipped)`` for every reason a row may have, in the order
+        :attr:`Prepared.dropped` lists them; ``skipped`` reasons remove the record."""
+        reasons: list[tuple[str, bool]] = []
+        for mapping in self.attributes:
+            if mapping.field == self.email_field:
+                if self.required:
+                    reasons += [(MISSING_EMAIL, True), (INVALID_EMAIL, True)]
+                else:
+                    reasons.append((INVALID_EMAIL, False))
+                if self.dedupe:
+                    reasons.append((DUPLICATE_EMAIL, True))
+            elif mapping.field == self.phone_field:
+                reasons.append((INVALID_PHONE, False))
+        return tuple(reasons)
+
+
+def plan_records(
+    columns: Sequence[str],
+    attributes: Sequence[AttributeMapping],
+    *,
+    key: str = "amperity_id",
+    kind: DestinationKind,
+    default_region: str = "US",
+    dedupe: bool | None = None,
+) -> RecordPlan:
+    """Check a mapping against the columns of a group's rows; the plan to prepare them.
+
+    Args:
+        columns: the column names of the rows (the recipients snapshot's).
+        attributes, key, kind, default_region, dedupe: as for :func:`prepare_records`.
+
+    Raises:
+        ValueError: as :func:`prepare_records` does.
+    """
+    _check_mapping(columns, attributes, key)
+    email_field, phone_field = identity_fields(kind)
+    fields = [m.field for m in attributes]
+    required = email_field in kind.required_fields
+    if required and email_field not in fields:
+        msg = f"destination '{kind.type}' requires field '{email_field}'; map an attribute to it"
+        raise ValueError(msg)
+    return RecordPlan(
+        attributes=tuple(attributes),
+        key=key,
+        kind=kind,
+        default_region=default_region,
+        email_field=email_field,
+        phone_field=phone_field,
+        required=required,
+        dedupe=required if dedupe is None else dedupe,
+    )
+
+
+def _check_mapping(
+    columns: Sequence[str], attributes: Sequence[AttributeMapping], key: str
+) -> None:
+    if key not in columns:
         msg = f"the recipients have no customer key column '{key}'"
         raise ValueError(msg)
     seen: set[str] = set()
     for mapping in attributes:
-        if mapping.source not in rows.column_names:
+        if mapping.source not in columns:
             msg = (
                 f"attribute '{mapping.source}' (for field '{mapping.field}') is not a column "
                 "of the recipients"
@@ -398,8 +500,69 @@ def _check_mapping(rows: pa.Table, attributes: Sequence[AttributeMapping], key: 
         seen.add(mapping.field)
 
 
+@dataclass(frozen=True)
+class NormalizedRows:
+    """Rows with their emails and phones normalized, before duplicates are looked for.
+
+    Rows are normalized on their own, so a group can be normalized a batch at a time; only
+    duplicates need every row (:func:`_duplicate_emails`, or a query over all the batches).
+
+    Attributes:
+        values: field → values as the destination receives them, in the plan's field order.
+        keys: the customer key column as it came.
+        flags: reason → which rows have it, for every reason of the plan but
+            ``duplicate_email``.
+        keep: the rows no row reason removes (duplicates aside).
+    """
+
+    values: dict[str, pa.Array | pa.ChunkedArray]
+    keys: pa.Array
+    flags: dict[str, np.ndarray]
+    keep: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.keep)
+
+
+def normalize_rows(rows: pa.Table | pa.RecordBatch, plan: RecordPlan) -> NormalizedRows:
+    """Normalize emails and phones of some of a group's rows and flag their reasons.
+
+    Args:
+        rows: rows of the recipients snapshot (all of a group's, or one batch of them).
+        plan: from :func:`plan_records`.
+    """
+    keys = _as_array(rows.column(plan.key))
+    keep = np.ones(rows.num_rows, dtype=bool)
+    flags: dict[str, np.ndarray] = {}
+    values: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for mapping in plan.attributes:
+        column = rows.column(mapping.source)
+        if mapping.field == plan.email_field:
+            column, reasons = normalize_emails(column)
+            flags[INVALID_EMAIL] = _is(reasons, INVALID_EMAIL)
+            if plan.required:
+                flags[MISSING_EMAIL] = _is(reasons, MISSING_EMAIL)
+                keep &= ~(flags[MISSING_EMAIL] | flags[INVALID_EMAIL])
+        elif mapping.field == plan.phone_field:
+            column, reasons = normalize_phones(column, plan.default_region)
+            flags[INVALID_PHONE] = _is(reasons, INVALID_PHONE)
+        values[mapping.field] = column
+    return NormalizedRows(values=values, keys=keys, flags=flags, keep=keep)
+
+
+def _as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks()
+    return column
+
+
 def _duplicate_emails(emails: pa.Array, keys: pa.Array, candidates: pa.Array) -> np.ndarray:
-    """Rows whose email another candidate row with a smaller key also has."""
+    """Rows whose email another candidate row with a smaller key also has.
+
+    The winner of an email is the candidate with the smallest key in the key column's natural
+    order (NULL last), and of equal keys the first row.
+    """
     mask = np.zeros(len(emails), dtype=bool)
     positions = pc.indices_nonzero(pc.and_(candidates, pc.is_valid(emails)))
     if len(positions) < 2:
@@ -413,6 +576,76 @@ def _duplicate_emails(emails: pa.Array, keys: pa.Array, candidates: pa.Array) ->
     later = ordered.column("i").to_numpy()[1:][same_as_previous]
     mask[later] = True
     return mask
+
+
+def record_columns(
+    plan: RecordPlan, values: dict[str, pa.Array], keys: pa.Array
+) -> dict[str, pa.Array]:
+    """The columns of the records: the fields, then the key column unless a field is it."""
+    columns = dict(values)
+    if plan.key not in columns:
+        columns[plan.key] = keys
+    return columns
+
+
+def _issues(
+    plan: RecordPlan, flags: dict[str, np.ndarray], keep: np.ndarray
+) -> list[tuple[str, np.ndarray, bool]]:
+    """``(reason, rows, skipped)`` in the plan's order: the rows counted for each reason.
+
+    A row reason counts every row that has it; a blanked value counts only in a record that is
+    still sent.
+
+    Args:
+        plan: the plan.
+        flags: reason → rows, every reason of the plan (``duplicate_email`` included).
+        keep: the records that are sent.
+    """
+    return [
+        (reason, flags[reason] if skipped else flags[reason] & keep, skipped)
+        for reason, skipped in plan.reasons
+    ]
+
+
+def _count_drops(found: Sequence[tuple[str, np.ndarray, bool]]) -> dict[str, int]:
+    """reason → count, for the reasons found (see :func:`_issues`), sorted by reason."""
+    counts: dict[str, int] = {}
+    for reason, rows, _ in found:
+        count = int(rows.sum())
+        if count:
+            counts[reason] = counts.get(reason, 0) + count
+    return dict(sorted(counts.items()))
+
+
+def _dropped_rows(
+    found: Sequence[tuple[str, np.ndarray, bool]], keys: pa.Array, key: str
+) -> list[pa.Table]:
+    """One table per reason found (``key``, ``reason``, ``skipped``), in order; none empty."""
+    parts = []
+    for reason, rows, skipped in found:
+        if rows.any():
+            chosen = keys.filter(pa.array(rows))
+            parts.append(
+                pa.table(
+                    {
+                        key: chosen,
+                        "reason": pa.repeat(pa.scalar(reason, pa.string()), len(chosen)),
+                        "skipped": pa.repeat(pa.scalar(skipped), len(chosen)),
+                    }
+                )
+            )
+    return parts
+
+
+def empty_dropped(key: str, key_type: pa.DataType) -> pa.Table:
+    """A dropped table without rows."""
+    return pa.table(
+        {
+            key: pa.array([], key_type),
+            "reason": pa.array([], pa.string()),
+            "skipped": pa.array([], pa.bool_()),
+        }
+    )
 
 
 def prepare_records(
@@ -463,90 +696,31 @@ def prepare_records(
     >>> p.drops
     {'duplicate_email': 1, 'invalid_email': 1, 'invalid_phone': 1}
     """
-    _check_mapping(rows, attributes, key)
-    email_field, phone_field = identity_fields(kind)
-    fields = tuple(m.field for m in attributes)
-    required = email_field in kind.required_fields
-    if required and email_field not in fields:
-        msg = f"destination '{kind.type}' requires field '{email_field}'; map an attribute to it"
-        raise ValueError(msg)
-    if dedupe is None:
-        dedupe = required
-
-    n = rows.num_rows
-    keys = rows.column(key).combine_chunks()
-    keep = np.ones(n, dtype=bool)
-    issues: list[tuple[str, np.ndarray, bool]] = []  # (reason, rows, record skipped)
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for mapping in attributes:
-        column = rows.column(mapping.source)
-        if mapping.field == email_field:
-            column, reasons = normalize_emails(column)
-            invalid = _is(reasons, INVALID_EMAIL)
-            if required:
-                missing = _is(reasons, MISSING_EMAIL)
-                issues += [(MISSING_EMAIL, missing, True), (INVALID_EMAIL, invalid, True)]
-                keep &= ~(missing | invalid)
-            else:
-                issues.append((INVALID_EMAIL, invalid, False))
-            if dedupe:
-                duplicate = _duplicate_emails(column, keys, pa.array(keep))
-                issues.append((DUPLICATE_EMAIL, duplicate, True))
-                keep &= ~duplicate
-        elif mapping.field == phone_field:
-            column, reasons = normalize_phones(column, default_region)
-            issues.append((INVALID_PHONE, _is(reasons, INVALID_PHONE), False))
-        columns[mapping.field] = column
-    if key not in columns:
-        columns[key] = keys
-
-    kept = pa.array(keep)
-    records = pa.table(columns).filter(kept)
-    return Prepared(
-        records=records,
-        drops=_counts(issues, keep),
-        dropped=_dropped(issues, keys, keep, key),
+    plan = plan_records(
+        rows.column_names,
+        attributes,
         key=key,
-        fields=fields,
+        kind=kind,
+        default_region=default_region,
+        dedupe=dedupe,
+    )
+    normalized = normalize_rows(rows, plan)
+    flags, keep = dict(normalized.flags), normalized.keep.copy()
+    if plan.dedupes_emails:
+        emails = _as_array(normalized.values[plan.email_field])
+        flags[DUPLICATE_EMAIL] = _duplicate_emails(emails, normalized.keys, pa.array(keep))
+        keep &= ~flags[DUPLICATE_EMAIL]
+    records = pa.table(record_columns(plan, normalized.values, normalized.keys))
+    found = _issues(plan, flags, keep)
+    parts = _dropped_rows(found, normalized.keys, key)
+    return Prepared(
+        records=records.filter(pa.array(keep)),
+        drops=_count_drops(found),
+        dropped=pa.concat_tables(parts) if parts else empty_dropped(key, normalized.keys.type),
+        key=key,
+        fields=plan.fields,
     )
 
 
 def _is(reasons: pa.Array, reason: str) -> np.ndarray:
     return pc.fill_null(pc.equal(reasons, reason), False).to_numpy(zero_copy_only=False)
-
-
-def _counts(issues: list[tuple[str, np.ndarray, bool]], keep: np.ndarray) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for reason, mask, skipped in issues:
-        # A blanked value counts only for a record that is sent; a dropped row counts once.
-        count = int(mask.sum() if skipped else (mask & keep).sum())
-        if count:
-            counts[reason] = counts.get(reason, 0) + count
-    return dict(sorted(counts.items()))
-
-
-def _dropped(
-    issues: list[tuple[str, np.ndarray, bool]], keys: pa.Array, keep: np.ndarray, key: str
-) -> pa.Table:
-    parts = []
-    for reason, mask, skipped in issues:
-        selected = mask if skipped else mask & keep
-        if selected.any():
-            chosen = keys.filter(pa.array(selected))
-            parts.append(
-                pa.table(
-                    {
-                        key: chosen,
-                        "reason": pa.repeat(pa.scalar(reason, pa.string()), len(chosen)),
-                        "skipped": pa.repeat(pa.scalar(skipped), len(chosen)),
-                    }
-                )
-            )
-    if not parts:
-        empty = {
-            key: pa.array([], keys.type),
-            "reason": pa.array([], pa.string()),
-            "skipped": pa.array([], pa.bool_()),
-        }
-        return pa.table(empty)
-    return pa.concat_tables(parts)

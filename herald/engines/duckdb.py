@@ -94,6 +94,10 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             msg = f"cannot open the database '{path}': {error}"
             raise EngineError(msg) from None
+        # Freed memory goes back to the system in the background: what a million-row audience
+        # query needed would otherwise stay resident for the rest of the process. Set after
+        # connecting, so other connections to the file may still open it with default options.
+        self._con.execute("SET allocator_background_threads = true")
         self.path = path
 
     def catalog(self, **roles: Any) -> Catalog:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
-from herald.core.prepare import prepare_records
 from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
 from herald.runs.diff import compute_diff, ledger_path, read_ledger_count, write_desired
+from herald.runs.pipeline import prepared_group
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:
@@ -76,17 +76,14 @@ def estimate_campaign(
         snapshot = scratch / "recipients.parquet"
         ws.campaigns.write_snapshot(build, snapshot)
         plans, lists = [], []
-        key = ws.settings.database.customer_key
         with Snapshot(snapshot) as snap:
             for i, item in enumerate(items):
-                prepared = prepare_records(
-                    snap.group_rows(item.sub_audience, item.group),
-                    item.attributes,
-                    key=key,
-                    kind=item.kind,
-                )
                 folder = scratch / str(i)
-                write_desired(prepared.records, prepared.fields, key, folder / "desired.parquet")
+                # The run's own steps (see pipeline._klaviyo_input), so the time is its time.
+                with prepared_group(ws, snap, item) as prepared:
+                    records = prepared.batches(order="key")
+                    desired = folder / "desired.parquet"
+                    write_desired(records, prepared.fields, prepared.key, desired)
                 list_id = ws.store.list_id(item.destination, item.output_name)
                 ledger = ledger_path(ws.state_dir, item.destination, list_id or "_none")
                 counts = compute_diff(folder / "desired.parquet", ledger, folder)

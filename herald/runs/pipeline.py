@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,6 @@ from zoneinfo import ZoneInfo
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
-from herald.core.prepare import Prepared, prepare_records
 from herald.destinations.files import write_csv, write_klaviyo_jsonl
 from herald.destinations.klaviyo_api.sync import (
     ListDelivery,
@@ -28,6 +29,7 @@ from herald.destinations.klaviyo_api.sync import (
     sync_list,
 )
 from herald.exceptions import ConfigError, FatalSyncError
+from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
 
@@ -205,33 +207,43 @@ def _deliver_all(
     return deliveries
 
 
-def _prepared(
-    ws: Workspace, snap: Snapshot, item: Resolved, status: str, *, limit: int | None = None
-) -> tuple[Prepared, Delivery]:
-    """A group's records prepared for one destination, and the delivery that describes them."""
-    rows = snap.group_rows(item.sub_audience, item.group, limit=limit)
+@contextmanager
+def prepared_group(
+    ws: Workspace, snap: Snapshot, item: Resolved, *, limit: int | None = None
+) -> Iterator[PreparedGroup]:
+    """A group's records prepared for one destination, streamed from the snapshot; their
+    scratch file (in a folder under ``.herald``) is deleted on leaving."""
+    rows = snap.group_batches(item.sub_audience, item.group, limit=limit)
     key = ws.settings.database.customer_key
-    prepared = prepare_records(rows, item.attributes, key=key, kind=item.kind)
-    delivery = Delivery(
+    with prepare_group(
+        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir
+    ) as prepared:
+        yield prepared
+
+
+def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
+    """The delivery that describes a group's prepared records."""
+    return Delivery(
         item.sub_audience,
         item.group,
         item.destination,
         item.kind.type,
         item.output_name,
-        prepared.records.num_rows,
+        prepared.num_rows,
         dict(prepared.drops),
         status,
     )
-    return prepared, delivery
 
 
 def _klaviyo_input(
     ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
 ) -> tuple[Delivery, ListDelivery]:
-    key = ws.settings.database.customer_key
-    prepared, base = _prepared(ws, snap, item, "not sent")
     folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
-    prepare_delivery(prepared.records, prepared.fields, key, prepared.dropped, folder)
+    with prepared_group(ws, snap, item) as prepared:
+        base = _delivery(item, prepared, "not sent")
+        # In key order: the diff then writes its files without sorting profiles.
+        records = prepared.batches(order="key")
+        prepare_delivery(records, prepared.fields, prepared.key, prepared.dropped, folder)
     spec = ListDelivery(
         run_id,
         item.destination,
@@ -318,12 +330,14 @@ async def _sync_one(
 
 
 def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
-    prepared, base = _prepared(ws, snap, item, "not sent")
-    fields = [a.field for a in item.attributes]
-    if item.kind.type == "csv_file":
-        path = _file_folder(ws, item.destination) / f"{dated_name(build, item.output_name)}.csv"
-        write_csv(prepared.records, path, fields)
-        return _replace(base, status="written", path=path)
+    with prepared_group(ws, snap, item) as prepared:
+        base = _delivery(item, prepared, "not sent")
+        if item.kind.type == "csv_file":
+            fields = [a.field for a in item.attributes]
+            name = f"{dated_name(build, item.output_name)}.csv"
+            path = _file_folder(ws, item.destination) / name
+            write_csv(prepared.batches(), path, fields)
+            return _replace(base, status="written", path=path)
     message = (
         f"not sent: Herald cannot deliver to {item.kind.type} destinations yet; "
         "`herald campaign test` writes what it would receive"
@@ -368,7 +382,8 @@ def preview_campaign(
         with Snapshot(snapshot) as snap:
             deliveries = []
             for item in build.resolved:
-                deliveries.append(_prepared(ws, snap, item, "preview")[1])
+                with prepared_group(ws, snap, item) as prepared:
+                    deliveries.append(_delivery(item, prepared, "preview"))
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
@@ -394,13 +409,14 @@ def sample_campaign(
 
 
 def _sample(ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path) -> Delivery:
-    prepared, delivery = _prepared(ws, snap, item, "sample", limit=records)
     fields = [a.field for a in item.attributes]
     stem = f"{item.destination}__{item.output_name}"
-    if item.kind.type == "klaviyo_api":
-        path = out / f"{stem}.jsonl"
-        write_klaviyo_jsonl(prepared.records, path, fields)
-    else:
-        path = out / f"{stem}.csv"
-        write_csv(prepared.records, path, fields)
+    with prepared_group(ws, snap, item, limit=records) as prepared:
+        delivery = _delivery(item, prepared, "sample")
+        if item.kind.type == "klaviyo_api":
+            path = out / f"{stem}.jsonl"
+            write_klaviyo_jsonl(prepared.batches(), path, fields)
+        else:
+            path = out / f"{stem}.csv"
+            write_csv(prepared.batches(), path, fields)
     return _replace(delivery, path=path)

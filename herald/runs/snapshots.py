@@ -7,6 +7,7 @@ in-memory DuckDB connection rather than through the customer database's engine.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from herald.exceptions import EngineError
+from herald.runs.localdb import open_local_duckdb
+
+BATCH_ROWS = 50_000
+"""Rows per record batch when a group is streamed: small enough that a batch of wide rows
+stays a few tens of MB, large enough that Arrow's kernels run at full speed."""
 
 
 def _literal(value: str) -> str:
@@ -38,7 +44,7 @@ class Snapshot:
             msg = f"snapshot '{path}' is missing; the run that wrote it may have been cleaned up"
             raise EngineError(msg)
         self.path = path
-        self._con = duckdb.connect()
+        self._con = duckdb.connect()  # filters and counts: streamed, nothing to spill
         self._source = f"read_parquet({_literal(str(path))})"
 
     def counts(self) -> list[GroupCount]:
@@ -49,13 +55,30 @@ class Snapshot:
 
     def group_rows(self, sub_audience: str, group: str, *, limit: int | None = None) -> pa.Table:
         """The rows of one group, in the snapshot's (stable) order."""
+        return self._con.sql(self._group_sql(sub_audience, group, limit)).to_arrow_table()
+
+    def group_batches(
+        self,
+        sub_audience: str,
+        group: str,
+        *,
+        limit: int | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> pa.RecordBatchReader:
+        """The rows of one group as a stream of record batches, in the snapshot's order
+        (the order :meth:`group_rows` gives)."""
+        return self._con.sql(self._group_sql(sub_audience, group, limit)).to_arrow_reader(
+            batch_rows
+        )
+
+    def _group_sql(self, sub_audience: str, group: str, limit: int | None) -> str:
         sql = (
             f"SELECT * FROM {self._source} WHERE sub_audience = {_literal(sub_audience)} "
             f'AND "group" = {_literal(group)}'
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return self._con.sql(sql).to_arrow_table()
+        return sql
 
     def close(self) -> None:
         self._con.close()
@@ -91,7 +114,7 @@ def write_recipients_log(
 
     Control recipients get one row with no destination, so results can be measured against them.
     """
-    con = duckdb.connect()
+    con, spill = open_local_duckdb(target.parent)
     try:
         routes = pa.table(
             {
@@ -121,6 +144,7 @@ def write_recipients_log(
         return int(rows[0][0])
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def read_parquet_files(paths: Sequence[Path]) -> pa.Table:

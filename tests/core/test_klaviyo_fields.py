@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.core.klaviyo_fields import (
     LOCATION_FIELDS,
@@ -170,3 +172,74 @@ def test_prepared_records_become_profiles() -> None:
             "location": {"region": "WA"},
         }
     ]
+
+
+# --- compact JSON for a whole batch ------------------------------------------------------------
+
+_FIELD_NAMES = ["email", "external_id", "zip", "latitude", "city", "tier", "Score", 'we"ird\\']
+
+
+def _expected_json(table: pa.Table, fields: list[str]) -> list[str]:
+    import orjson
+
+    return [
+        orjson.dumps(klaviyo_profile({f: row[f] for f in fields})).decode()
+        for row in table.to_pylist()
+    ]
+
+
+def test_profile_json_is_what_orjson_writes_for_each_type() -> None:
+    from herald.core.klaviyo_fields import profile_json
+
+    table = pa.table(
+        {
+            "email": pa.array(['a"b\\c@x.co', "tab\there", None, "é😀\u2028", ""]),
+            "external_id": pa.array([1, -2, None, 2**62, 0], pa.int64()),
+            "zip": pa.array([98101, None, 7, 0, 1], pa.uint32()),
+            "latitude": pa.array([Decimal("47.6"), None, Decimal("1"), Decimal("-0.5"), None]),
+            "city": pa.array([True, False, None, True, False]),
+            "tier": pa.array(["gold", None, None, "x\x00y", "\x7f"]).dictionary_encode(),
+            "Score": pa.array([1.5, float("nan"), float("inf"), 1e16, -0.0]),
+            'we"ird\\': pa.array([[1, 2], None, [], [3], None], pa.list_(pa.int8())),
+            "when": pa.array([dt.date(2024, 1, 2), None, None, None, dt.date(1, 1, 1)]),
+            "flag": pa.array([None] * 5, pa.null()),
+        }
+    )
+    fields = table.column_names
+    assert profile_json(table, fields).to_pylist() == _expected_json(table, fields)
+    # A slice (an offset into the buffers), several chunks, no fields, no rows.
+    sliced = pa.Table.from_batches(table.slice(1, 3).to_batches(max_chunksize=1))
+    assert profile_json(sliced, fields).to_pylist() == _expected_json(sliced, fields)
+    assert profile_json(table, []).to_pylist() == ["{}"] * 5
+    assert profile_json(table.slice(0, 0), fields).to_pylist() == []
+
+
+_text = st.one_of(st.none(), st.text(max_size=12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _text,
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+            _text,
+            st.one_of(st.none(), st.booleans()),
+            _text,
+        ),
+        max_size=12,
+    ),
+    names=st.permutations(_FIELD_NAMES).map(lambda names: names[:5]),
+    offset=st.integers(0, 3),
+)
+def test_profile_json_matches_orjson_for_any_values(
+    rows: list[tuple], names: list[str], offset: int
+) -> None:
+    from herald.core.klaviyo_fields import profile_json
+
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    types = [pa.string(), pa.int64(), pa.string(), pa.bool_(), pa.large_string()]
+    table = pa.table(
+        {name: pa.array(list(col), t) for name, col, t in zip(names, columns, types, strict=True)}
+    ).slice(min(offset, len(rows)))
+    assert profile_json(table, names).to_pylist() == _expected_json(table, names)

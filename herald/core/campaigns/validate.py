@@ -126,7 +126,7 @@ def _check_groups(sub: SubAudience) -> None:
 
 def _check_output_safe(name: str, what: str, location: str) -> None:
     """Names become list and file names: no path separators or parent-folder steps."""
-    if any(c in name for c in '/\\\0') or ".." in name:
+    if any(c in name for c in "/\\\0") or ".." in name:
         msg = (
             f"{what} name '{name}' contains '/', '\\' or '..', which cannot be part of a file name"
         )
