@@ -196,7 +196,11 @@ class DeliveryResult:
 
 
 def prepare_delivery(
-    records: pa.Table, fields: Sequence[str], key: str, dropped: pa.Table, folder: Path
+    records: pa.Table | pa.RecordBatchReader,
+    fields: Sequence[str],
+    key: str,
+    dropped: pa.Table,
+    folder: Path,
 ) -> int:
     """Write a delivery's inputs: ``desired.parquet`` and ``skipped.parquet``.
 
