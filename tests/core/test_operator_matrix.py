@@ -44,7 +44,15 @@ CUSTOMERS: list[tuple[Any, ...]] = [
     ("c07", None, D(2024, 3, 16), T(2024, 3, 16), Decimal("200.00"), 20, "5000 off"),
     ("c08", False, D(2000, 1, 1), T(2000, 1, 1), MAX_DECIMAL, 2147483647, "a_b"),
     ("c09", True, D(1900, 1, 1), T(1970, 1, 1), Decimal("-0.01"), -2147483648, "aXb"),
-    ("c10", False, D(2024, 2, 29), T(2024, 2, 29, 23, 59, 59, 999999), Decimal("50.00"), 5, "Zoë 東京 🎉"),
+    (
+        "c10",
+        False,
+        D(2024, 2, 29),
+        T(2024, 2, 29, 23, 59, 59, 999999),
+        Decimal("50.00"),
+        5,
+        "Zoë 東京 🎉",
+    ),
     ("c11", True, D(2024, 1, 1), T(2024, 1, 1), Decimal("150.00"), 15, " Alice "),
     ("c12", None, None, None, None, None, "\t\n"),
     ("c13", False, D(2024, 3, 10), T(2024, 3, 15, 23, 59, 59), Decimal("1.00"), 1, "Bob"),
@@ -153,7 +161,9 @@ def catalog(engine: DuckDBEngine) -> Catalog:
     return engine.catalog()
 
 
-def cond(attribute: str, op: str, value: Any = None, values: list[Any] | None = None) -> dict[str, Any]:
+def cond(
+    attribute: str, op: str, value: Any = None, values: list[Any] | None = None
+) -> dict[str, Any]:
     doc: dict[str, Any] = {"attribute": attribute, "op": op}
     if value is not None:
         doc["value"] = value
@@ -191,54 +201,152 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("date-is-1-year-ago", cond(C + "signup_date", "is", "1 year ago"), ids(6)),
     ("date-is_not-today", cond(C + "signup_date", "is not", "today"), but(1, 3, 12)),
     ("date-after-yesterday", cond(C + "signup_date", "after", "yesterday"), ids(1, 7, 14)),
-    ("date-before-10-days-ago", cond(C + "signup_date", "before", "10 days ago"), ids(5, 6, 8, 9, 10, 11)),
-    ("date-on_or_after-10-days-ago", cond(C + "signup_date", "on or after", "10 days ago"), ids(1, 2, 4, 7, 13, 14)),
-    ("date-on_or_before-1-month-ago", cond(C + "signup_date", "on or before", "1 month ago"), ids(5, 6, 8, 9, 11)),
-    ("date-between-excludes-ends", cond(C + "signup_date", "between", values=["2024-02-15", "2024-03-15"]), ids(2, 4, 10, 13)),
-    ("date-not_between-includes-ends", cond(C + "signup_date", "not between", values=["2024-02-15", "2024-03-15"]), ids(1, 5, 6, 7, 8, 9, 11, 14)),
+    (
+        "date-before-10-days-ago",
+        cond(C + "signup_date", "before", "10 days ago"),
+        ids(5, 6, 8, 9, 10, 11),
+    ),
+    (
+        "date-on_or_after-10-days-ago",
+        cond(C + "signup_date", "on or after", "10 days ago"),
+        ids(1, 2, 4, 7, 13, 14),
+    ),
+    (
+        "date-on_or_before-1-month-ago",
+        cond(C + "signup_date", "on or before", "1 month ago"),
+        ids(5, 6, 8, 9, 11),
+    ),
+    (
+        "date-between-excludes-ends",
+        cond(C + "signup_date", "between", values=["2024-02-15", "2024-03-15"]),
+        ids(2, 4, 10, 13),
+    ),
+    (
+        "date-not_between-includes-ends",
+        cond(C + "signup_date", "not between", values=["2024-02-15", "2024-03-15"]),
+        ids(1, 5, 6, 7, 8, 9, 11, 14),
+    ),
     ("date-is_null", cond(C + "signup_date", "is null"), ids(3, 12)),
     ("date-is_not_null", cond(C + "signup_date", "is not null"), but(3, 12)),
     # datetime compared with dates: truncated to the day
     ("datetime-is-today", cond(C + "last_seen_at", "is", "today"), ids(1, 13, 14)),
     ("datetime-is-yesterday", cond(C + "last_seen_at", "is", "yesterday"), ids(2)),
-    ("datetime-is_not-today", cond(C + "last_seen_at", "is not", "today"), ids(2, 4, 5, 6, 7, 8, 9, 10, 11)),
+    (
+        "datetime-is_not-today",
+        cond(C + "last_seen_at", "is not", "today"),
+        ids(2, 4, 5, 6, 7, 8, 9, 10, 11),
+    ),
     ("datetime-after-today", cond(C + "last_seen_at", "after", "today"), ids(7)),
-    ("datetime-before-yesterday", cond(C + "last_seen_at", "before", "yesterday"), ids(4, 5, 6, 8, 9, 10, 11)),
-    ("datetime-on_or_after-yesterday", cond(C + "last_seen_at", "on or after", "yesterday"), ids(1, 2, 7, 13, 14)),
-    ("datetime-on_or_before-10-days-ago", cond(C + "last_seen_at", "on or before", "10 days ago"), ids(4, 5, 6, 8, 9, 10, 11)),
-    ("datetime-between-dates-excludes-end-days", cond(C + "last_seen_at", "between", values=["2024-02-29", "2024-03-15"]), ids(2, 4)),
-    ("datetime-not_between-dates", cond(C + "last_seen_at", "not between", values=["2024-02-29", "2024-03-15"]), ids(1, 5, 6, 7, 8, 9, 10, 11, 13, 14)),
+    (
+        "datetime-before-yesterday",
+        cond(C + "last_seen_at", "before", "yesterday"),
+        ids(4, 5, 6, 8, 9, 10, 11),
+    ),
+    (
+        "datetime-on_or_after-yesterday",
+        cond(C + "last_seen_at", "on or after", "yesterday"),
+        ids(1, 2, 7, 13, 14),
+    ),
+    (
+        "datetime-on_or_before-10-days-ago",
+        cond(C + "last_seen_at", "on or before", "10 days ago"),
+        ids(4, 5, 6, 8, 9, 10, 11),
+    ),
+    (
+        "datetime-between-dates-excludes-end-days",
+        cond(C + "last_seen_at", "between", values=["2024-02-29", "2024-03-15"]),
+        ids(2, 4),
+    ),
+    (
+        "datetime-not_between-dates",
+        cond(C + "last_seen_at", "not between", values=["2024-02-29", "2024-03-15"]),
+        ids(1, 5, 6, 7, 8, 9, 10, 11, 13, 14),
+    ),
     ("datetime-is_null", cond(C + "last_seen_at", "is null"), ids(3, 12)),
     ("datetime-is_not_null", cond(C + "last_seen_at", "is not null"), but(3, 12)),
     # datetime compared with datetimes: to the second
     ("datetime-is-moment", cond(C + "last_seen_at", "is", "2024-03-15 08:30:00"), ids(1)),
     ("datetime-is-yaml-datetime", cond(C + "last_seen_at", "is", T(2024, 3, 5)), ids(4)),
-    ("datetime-is-offset-text-means-utc", cond(C + "last_seen_at", "is", "2024-03-15T10:30:00+02:00"), ids(1)),
+    (
+        "datetime-is-offset-text-means-utc",
+        cond(C + "last_seen_at", "is", "2024-03-15T10:30:00+02:00"),
+        ids(1),
+    ),
     (
         "datetime-is-aware-datetime-means-utc",
-        cond(C + "last_seen_at", "is", T(2024, 3, 15, 3, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))),
+        cond(
+            C + "last_seen_at",
+            "is",
+            T(2024, 3, 15, 3, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        ),
         ids(1),
     ),
     ("datetime-after-moment", cond(C + "last_seen_at", "after", "2024-03-15 08:30:00"), ids(7, 13)),
-    ("datetime-before-midnight", cond(C + "last_seen_at", "before", "2024-03-05 00:00:00"), ids(5, 6, 8, 9, 10, 11)),
-    ("datetime-on_or_before-midnight", cond(C + "last_seen_at", "on or before", "2024-03-05T00:00:00"), ids(4, 5, 6, 8, 9, 10, 11)),
-    ("datetime-on_or_after-moment", cond(C + "last_seen_at", "on or after", "2024-03-15 08:30:00"), ids(1, 7, 13)),
-    ("datetime-between-moments-excludes-ends", cond(C + "last_seen_at", "between", values=["2024-03-14 23:59:59", "2024-03-15 08:30:00"]), ids(14)),
-    ("datetime-not_between-moments", cond(C + "last_seen_at", "not between", values=["2024-03-14 23:59:59", "2024-03-15 08:30:00"]), ids(1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 13)),
-    ("datetime-between-date-and-moment", cond(C + "last_seen_at", "between", values=["2024-03-15", "2024-03-15 12:00:00"]), ids(1)),
+    (
+        "datetime-before-midnight",
+        cond(C + "last_seen_at", "before", "2024-03-05 00:00:00"),
+        ids(5, 6, 8, 9, 10, 11),
+    ),
+    (
+        "datetime-on_or_before-midnight",
+        cond(C + "last_seen_at", "on or before", "2024-03-05T00:00:00"),
+        ids(4, 5, 6, 8, 9, 10, 11),
+    ),
+    (
+        "datetime-on_or_after-moment",
+        cond(C + "last_seen_at", "on or after", "2024-03-15 08:30:00"),
+        ids(1, 7, 13),
+    ),
+    (
+        "datetime-between-moments-excludes-ends",
+        cond(C + "last_seen_at", "between", values=["2024-03-14 23:59:59", "2024-03-15 08:30:00"]),
+        ids(14),
+    ),
+    (
+        "datetime-not_between-moments",
+        cond(
+            C + "last_seen_at", "not between", values=["2024-03-14 23:59:59", "2024-03-15 08:30:00"]
+        ),
+        ids(1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 13),
+    ),
+    (
+        "datetime-between-date-and-moment",
+        cond(C + "last_seen_at", "between", values=["2024-03-15", "2024-03-15 12:00:00"]),
+        ids(1),
+    ),
     # decimal
     ("decimal-is", cond(C + "balance", "is", 100), ids(1, 14)),
     ("decimal-is-cents", cond(C + "balance", "=", 99.99), ids(2)),
     ("decimal-is_not", cond(C + "balance", "is not", 100), ids(2, 4, 5, 6, 7, 8, 9, 10, 11, 13)),
     ("decimal-greater_than", cond(C + "balance", ">", 100), ids(6, 7, 8, 11)),
-    ("decimal-greater_than_or_equal", cond(C + "balance", "greater than or equal", 100), ids(1, 6, 7, 8, 11, 14)),
+    (
+        "decimal-greater_than_or_equal",
+        cond(C + "balance", "greater than or equal", 100),
+        ids(1, 6, 7, 8, 11, 14),
+    ),
     ("decimal-less_than", cond(C + "balance", "less than", 0), ids(5, 9)),
     ("decimal-less_than_or_equal", cond(C + "balance", "≤", 0), ids(4, 5, 9)),
-    ("decimal-between-excludes-ends", cond(C + "balance", "between", values=[99.99, 100.01]), ids(1, 14)),
-    ("decimal-not_between-includes-ends", cond(C + "balance", "not between", values=[99.99, 100.01]), ids(2, 4, 5, 6, 7, 8, 9, 10, 11, 13)),
+    (
+        "decimal-between-excludes-ends",
+        cond(C + "balance", "between", values=[99.99, 100.01]),
+        ids(1, 14),
+    ),
+    (
+        "decimal-not_between-includes-ends",
+        cond(C + "balance", "not between", values=[99.99, 100.01]),
+        ids(2, 4, 5, 6, 7, 8, 9, 10, 11, 13),
+    ),
     ("decimal-in_list", cond(C + "balance", "in list", values=[100, -5.5, 1]), ids(1, 5, 13, 14)),
-    ("decimal-not_in_list", cond(C + "balance", "not in list", values=[100, -5.5, 1]), ids(2, 4, 6, 7, 8, 9, 10, 11)),
-    ("decimal-greater_than-near-max", cond(C + "balance", ">", Decimal("999999999999999999999999999999999999.98")), ids(8)),
+    (
+        "decimal-not_in_list",
+        cond(C + "balance", "not in list", values=[100, -5.5, 1]),
+        ids(2, 4, 6, 7, 8, 9, 10, 11),
+    ),
+    (
+        "decimal-greater_than-near-max",
+        cond(C + "balance", ">", Decimal("999999999999999999999999999999999999.98")),
+        ids(8),
+    ),
     ("decimal-is_null", cond(C + "balance", "is null"), ids(3, 12)),
     ("decimal-is_not_null", cond(C + "balance", "is not null"), but(3, 12)),
     # integer
@@ -249,10 +357,22 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("integer-less_than", cond(C + "visits", "<", 0), ids(5, 9)),
     ("integer-less_than_or_equal", cond(C + "visits", "less than or equal", 0), ids(4, 5, 9)),
     ("integer-between-excludes-ends", cond(C + "visits", "between", values=[9, 11]), ids(1, 14)),
-    ("integer-between-int32-bounds", cond(C + "visits", "between", values=[-2147483648, 2147483647]), ids(1, 2, 4, 5, 6, 7, 10, 11, 13, 14)),
-    ("integer-not_between-includes-ends", cond(C + "visits", "not between", values=[9, 11]), ids(2, 4, 5, 6, 7, 8, 9, 10, 11, 13)),
+    (
+        "integer-between-int32-bounds",
+        cond(C + "visits", "between", values=[-2147483648, 2147483647]),
+        ids(1, 2, 4, 5, 6, 7, 10, 11, 13, 14),
+    ),
+    (
+        "integer-not_between-includes-ends",
+        cond(C + "visits", "not between", values=[9, 11]),
+        ids(2, 4, 5, 6, 7, 8, 9, 10, 11, 13),
+    ),
     ("integer-in_list", cond(C + "visits", "in", values=[10, -3, 1]), ids(1, 5, 13, 14)),
-    ("integer-not_in_list", cond(C + "visits", "not in list", values=[10, -3, 1]), ids(2, 4, 6, 7, 8, 9, 10, 11)),
+    (
+        "integer-not_in_list",
+        cond(C + "visits", "not in list", values=[10, -3, 1]),
+        ids(2, 4, 6, 7, 8, 9, 10, 11),
+    ),
     ("integer-is_null", cond(C + "visits", "is null"), ids(3, 12)),
     ("integer-is_not_null", cond(C + "visits", "is not null"), but(3, 12)),
     # string: case-sensitive, no trimming, % and _ literal
@@ -260,7 +380,11 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("string-contains-percent", cond(C + "nickname", "contains", "50%"), ids(6)),
     ("string-contains-underscore", cond(C + "nickname", "contains", "a_b"), ids(8)),
     ("string-contains-emoji", cond(C + "nickname", "contains", "東京"), ids(10)),
-    ("string-does_not_contain", cond(C + "nickname", "does not contain", "lic"), ids(4, 5, 6, 7, 8, 9, 10, 12, 13, 14)),
+    (
+        "string-does_not_contain",
+        cond(C + "nickname", "does not contain", "lic"),
+        ids(4, 5, 6, 7, 8, 9, 10, 12, 13, 14),
+    ),
     ("string-does_not_contain-percent", cond(C + "nickname", "does not contain", "%"), but(3, 6)),
     ("string-starts_with", cond(C + "nickname", "starts with", "A"), ids(1, 14)),
     ("string-starts_with-percent", cond(C + "nickname", "starts with", "50%"), ids(6)),
@@ -274,7 +398,11 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("string-is_exactly-unicode", cond(C + "nickname", "is exactly", "Zoë 東京 🎉"), ids(10)),
     ("string-is_not_exactly", cond(C + "nickname", "is not exactly", "Alice"), but(1, 3)),
     ("string-in_list", cond(C + "nickname", "in list", values=["Alice", "Bob"]), ids(1, 13)),
-    ("string-not_in_list", cond(C + "nickname", "not in list", values=["Alice", "Bob"]), but(1, 3, 13)),
+    (
+        "string-not_in_list",
+        cond(C + "nickname", "not in list", values=["Alice", "Bob"]),
+        but(1, 3, 13),
+    ),
     ("string-is_empty", cond(C + "nickname", "is empty"), ids(3, 4, 5, 12)),
     ("string-is_not_empty", cond(C + "nickname", "is not empty"), but(3, 4, 5, 12)),
     ("string-is_null", cond(C + "nickname", "is null"), ids(3)),
@@ -284,13 +412,33 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("case-insensitive-names", cond("customer_360.VISITS", "is", 10), ids(1, 14)),
     # per-customer table: a customer without a row is NULL in every column
     ("per-customer-bool-is_true", cond(A + "is_opted_in", "is true"), ids(1, 4, 6)),
-    ("per-customer-bool-is_false-no-row-not-selected", cond(A + "is_opted_in", "is false"), ids(2, 5, 13)),
-    ("per-customer-bool-is_null-no-row-selected", cond(A + "is_opted_in", "is null"), ids(3, 7, 8, 9, 10, 11, 12, 14)),
-    ("per-customer-bool-is_not_null", cond(A + "is_opted_in", "is not null"), ids(1, 2, 4, 5, 6, 13)),
-    ("per-customer-string-is_empty", cond(A + "tier", "is empty"), ids(3, 4, 7, 8, 9, 11, 12, 13, 14)),
+    (
+        "per-customer-bool-is_false-no-row-not-selected",
+        cond(A + "is_opted_in", "is false"),
+        ids(2, 5, 13),
+    ),
+    (
+        "per-customer-bool-is_null-no-row-selected",
+        cond(A + "is_opted_in", "is null"),
+        ids(3, 7, 8, 9, 10, 11, 12, 14),
+    ),
+    (
+        "per-customer-bool-is_not_null",
+        cond(A + "is_opted_in", "is not null"),
+        ids(1, 2, 4, 5, 6, 13),
+    ),
+    (
+        "per-customer-string-is_empty",
+        cond(A + "tier", "is empty"),
+        ids(3, 4, 7, 8, 9, 11, 12, 13, 14),
+    ),
     ("per-customer-string-is_not_empty", cond(A + "tier", "is not empty"), ids(1, 2, 5, 6, 10)),
     ("per-customer-string-is_exactly", cond(A + "tier", "is exactly", "Gold"), ids(1, 5)),
-    ("per-customer-string-not_in_list", cond(A + "tier", "not in list", values=["Gold"]), ids(2, 4, 6, 10, 13)),
+    (
+        "per-customer-string-not_in_list",
+        cond(A + "tier", "not in list", values=["Gold"]),
+        ids(2, 4, 6, 10, 13),
+    ),
     ("per-customer-integer-greater_than", cond(A + "points", ">", 0), ids(1, 2, 6, 10)),
     ("per-customer-integer-is_not", cond(A + "points", "is not", 0), ids(1, 2, 6, 10)),
     ("per-customer-integer-is_null", cond(A + "points", "is null"), ids(3, 5, 7, 8, 9, 11, 12, 14)),
@@ -314,20 +462,38 @@ GROUP_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("not-contains-keeps-nulls", {"not": [cond(C + "nickname", "contains", "lic")]}, but(1, 2, 11)),
     ("not-greater_than-keeps-nulls", {"not": [cond(C + "visits", ">", 10)]}, but(6, 7, 8, 11)),
     ("not-is_true-keeps-nulls", {"not": [cond(C + "is_vip", "is true")]}, but(1, 4, 6, 9, 11, 14)),
-    ("not-of-all", {"not": [cond(C + "is_vip", "is true"), cond(C + "visits", ">=", 10)]}, but(1, 6, 11, 14)),
+    (
+        "not-of-all",
+        {"not": [cond(C + "is_vip", "is true"), cond(C + "visits", ">=", 10)]},
+        but(1, 6, 11, 14),
+    ),
     ("not-per-customer-keeps-no-row", {"not": [cond(A + "tier", "is exactly", "Gold")]}, but(1, 5)),
-    ("not-per-customer-is_null", {"not": [cond(A + "is_opted_in", "is null")]}, ids(1, 2, 4, 5, 6, 13)),
+    (
+        "not-per-customer-is_null",
+        {"not": [cond(A + "is_opted_in", "is null")]},
+        ids(1, 2, 4, 5, 6, 13),
+    ),
     ("not-not", {"not": [{"not": [cond(C + "is_vip", "is true")]}]}, ids(1, 4, 6, 9, 11, 14)),
-    ("any", {"any": [cond(C + "nickname", "starts with", "A"), cond(C + "visits", "<", 0)]}, ids(1, 5, 9, 14)),
+    (
+        "any",
+        {"any": [cond(C + "nickname", "starts with", "A"), cond(C + "visits", "<", 0)]},
+        ids(1, 5, 9, 14),
+    ),
     (
         "all-any-not-nested",
-        {"all": [
-            {"any": [cond(C + "nickname", "starts with", "A"), cond(C + "visits", "<", 0)]},
-            {"not": [cond(C + "is_vip", "is false")]},
-        ]},
+        {
+            "all": [
+                {"any": [cond(C + "nickname", "starts with", "A"), cond(C + "visits", "<", 0)]},
+                {"not": [cond(C + "is_vip", "is false")]},
+            ]
+        },
         ids(1, 9, 14),
     ),
-    ("list-is-all", [cond(C + "is_vip", "is true"), cond(A + "is_opted_in", "is true")], ids(1, 4, 6)),
+    (
+        "list-is-all",
+        [cond(C + "is_vip", "is true"), cond(A + "is_opted_in", "is true")],
+        ids(1, 4, 6),
+    ),
     (
         "any-across-tables",
         {"any": [cond(A + "is_opted_in", "is false"), cond(C + "nickname", "is empty")]},
@@ -336,8 +502,12 @@ GROUP_CASES: list[tuple[str, Any, frozenset[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in GROUP_CASES])
-def test_group(engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]) -> None:
+@pytest.mark.parametrize(
+    ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in GROUP_CASES]
+)
+def test_group(
+    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
+) -> None:
     assert run(engine, catalog, where) == expected
 
 
@@ -350,10 +520,26 @@ def test_no_where_is_every_customer(engine: DuckDBEngine, catalog: Catalog) -> N
 
 OTHER_SEGMENTS = {
     "Vips": {"name": "Vips", "status": "active", "where": {"all": [cond(C + "is_vip", "is true")]}},
-    "Big Spenders": {"name": "Big Spenders", "status": "active", "where": [cond(C + "balance", ">=", 100)]},
-    "Both": {"name": "Both", "status": "active", "where": {"all": [{"segment": "Vips"}, {"segment": "Big Spenders"}]}},
-    "Sql Vips": {"name": "Sql Vips", "status": "active", "sql": "SELECT amperity_id FROM Customer_360 WHERE is_vip"},
-    "Opted Out": {"name": "Opted Out", "status": "active", "where": {"not": [cond(A + "is_opted_in", "is true")]}},
+    "Big Spenders": {
+        "name": "Big Spenders",
+        "status": "active",
+        "where": [cond(C + "balance", ">=", 100)],
+    },
+    "Both": {
+        "name": "Both",
+        "status": "active",
+        "where": {"all": [{"segment": "Vips"}, {"segment": "Big Spenders"}]},
+    },
+    "Sql Vips": {
+        "name": "Sql Vips",
+        "status": "active",
+        "sql": "SELECT amperity_id FROM Customer_360 WHERE is_vip",
+    },
+    "Opted Out": {
+        "name": "Opted Out",
+        "status": "active",
+        "where": {"not": [cond(A + "is_opted_in", "is true")]},
+    },
 }
 
 
@@ -371,14 +557,22 @@ SEGMENT_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("not-in-nested-segment", {"segment": "Both", "op": "not_in"}, but(1, 6, 11, 14)),
     ("in-sql-segment", {"segment": "Sql Vips"}, ids(1, 4, 6, 9, 11, 14)),
     ("not-in-sql-segment", {"segment": "Sql Vips", "op": "not in"}, ids(2, 3, 5, 7, 8, 10, 12, 13)),
-    ("in-and-not-in", {"all": [{"segment": "Vips"}, {"segment": "Big Spenders", "op": "not in"}]}, ids(4, 9)),
+    (
+        "in-and-not-in",
+        {"all": [{"segment": "Vips"}, {"segment": "Big Spenders", "op": "not in"}]},
+        ids(4, 9),
+    ),
     ("in-complement-segment", {"segment": "Opted Out"}, but(1, 4, 6)),
     ("not-in-complement-segment", {"segment": "Opted Out", "op": "not in"}, ids(1, 4, 6)),
 ]
 
 
-@pytest.mark.parametrize(("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in SEGMENT_CASES])
-def test_segment_membership(engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]) -> None:
+@pytest.mark.parametrize(
+    ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in SEGMENT_CASES]
+)
+def test_segment_membership(
+    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
+) -> None:
     assert run(engine, catalog, where, resolve) == expected
 
 
@@ -399,8 +593,16 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("not-group-of-purchase", {"not": [{"has_purchased": {"within": "30 days"}}]}, but(1, 2, 6)),
     ("since", {"has_purchased": {"since": "2024-02-16"}}, ids(1, 2, 6)),
     ("until-includes-day", {"has_purchased": {"until": "2024-02-15"}}, ids(1, 4, 6, 10)),
-    ("since-until-one-day", {"has_purchased": {"since": "2024-02-16", "until": "2024-02-16"}}, ids(6)),
-    ("since-until-relative", {"has_purchased": {"since": "1 year ago", "until": "1 month ago"}}, ids(6, 10)),
+    (
+        "since-until-one-day",
+        {"has_purchased": {"since": "2024-02-16", "until": "2024-02-16"}},
+        ids(6),
+    ),
+    (
+        "since-until-relative",
+        {"has_purchased": {"since": "1 year ago", "until": "1 month ago"}},
+        ids(6, 10),
+    ),
     ("since-yaml-date", {"has_purchased": {"since": D(2024, 3, 15)}}, ids(2)),
     (
         "transaction-filter",
@@ -412,11 +614,23 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
         {"has_purchased": {"where": [cond(TX + "purchase_channel", "is null")]}},
         ids(6),
     ),
-    ("item-filter", {"has_purchased": {"where": [cond(IT + "product_category", "is exactly", "Shoes")]}}, ids(1, 2, 4, 6)),
+    (
+        "item-filter",
+        {"has_purchased": {"where": [cond(IT + "product_category", "is exactly", "Shoes")]}},
+        ids(1, 2, 4, 6),
+    ),
     (
         "item-filters-all",
-        {"has_purchased": {"where": {"all": [
-            cond(IT + "product_category", "is exactly", "Shoes"), cond(IT + "is_return", "is false")]}}},
+        {
+            "has_purchased": {
+                "where": {
+                    "all": [
+                        cond(IT + "product_category", "is exactly", "Shoes"),
+                        cond(IT + "is_return", "is false"),
+                    ]
+                }
+            }
+        },
         ids(1, 2, 6),
     ),
     (
@@ -426,20 +640,37 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ),
     (
         "item-and-transaction-filters-join-on-order",
-        {"has_purchased": {"where": [
-            cond(IT + "product_category", "is exactly", "Socks"), cond(TX + "purchase_channel", "is exactly", "Online")]}},
+        {
+            "has_purchased": {
+                "where": [
+                    cond(IT + "product_category", "is exactly", "Socks"),
+                    cond(TX + "purchase_channel", "is exactly", "Online"),
+                ]
+            }
+        },
         ids(6),
     ),
     (
         "item-and-transaction-filters-within",
-        {"has_purchased": {"within": "30 days", "where": [
-            cond(IT + "product_category", "is exactly", "Shoes"),
-            cond(TX + "purchase_channel", "in list", values=["Online", "Mobile App"])]}},
+        {
+            "has_purchased": {
+                "within": "30 days",
+                "where": [
+                    cond(IT + "product_category", "is exactly", "Shoes"),
+                    cond(TX + "purchase_channel", "in list", values=["Online", "Mobile App"]),
+                ],
+            }
+        },
         ids(1, 2, 6),
     ),
     (
         "item-filter-within",
-        {"has_purchased": {"within": "7 days", "where": [cond(IT + "product_category", "is exactly", "Shoes")]}},
+        {
+            "has_purchased": {
+                "within": "7 days",
+                "where": [cond(IT + "product_category", "is exactly", "Shoes")],
+            }
+        },
         ids(1, 2),
     ),
     ("min_count-2", {"has_purchased": {"min_count": 2}}, ids(1, 2, 6)),
@@ -452,9 +683,15 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ),
     (
         "min_count-2-join-counts-orders-not-items",
-        {"has_purchased": {"min_count": 2, "where": [
-            cond(IT + "product_category", "in list", values=["Shoes", "Bags"]),
-            cond(TX + "purchase_channel", "is not empty")]}},
+        {
+            "has_purchased": {
+                "min_count": 2,
+                "where": [
+                    cond(IT + "product_category", "in list", values=["Shoes", "Bags"]),
+                    cond(TX + "purchase_channel", "is not empty"),
+                ],
+            }
+        },
         frozenset(),
     ),
     ("min_total-100", {"has_purchased": {"min_total": 100}}, ids(2, 6)),
@@ -462,13 +699,23 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("min_total-cents", {"has_purchased": {"min_total": 70.01}}, ids(2, 4, 6)),
     (
         "min_total-item-revenue",
-        {"has_purchased": {"min_total": 100, "where": [cond(IT + "product_category", "is exactly", "Shoes")]}},
+        {
+            "has_purchased": {
+                "min_total": 100,
+                "where": [cond(IT + "product_category", "is exactly", "Shoes")],
+            }
+        },
         ids(2),
     ),
     ("min_count-and-min_total", {"has_purchased": {"min_count": 2, "min_total": 100}}, ids(2, 6)),
     (
         "has_not_purchased-filtered-within",
-        {"has_not_purchased": {"within": "30 days", "where": [cond(TX + "purchase_channel", "is exactly", "Online")]}},
+        {
+            "has_not_purchased": {
+                "within": "30 days",
+                "where": [cond(TX + "purchase_channel", "is exactly", "Online")],
+            }
+        },
         but(1, 2, 6),
     ),
     ("has_not_purchased-min_count", {"has_not_purchased": {"min_count": 2}}, but(1, 2, 6)),
@@ -480,8 +727,12 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in PURCHASE_CASES])
-def test_purchase(engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]) -> None:
+@pytest.mark.parametrize(
+    ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in PURCHASE_CASES]
+)
+def test_purchase(
+    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
+) -> None:
     assert run(engine, catalog, where) == expected
 
 
