@@ -10,7 +10,7 @@ Every expected set below was worked out by hand from the rows in ``CUSTOMERS``, 
 _is_covered`` fails when an operator (or a type for one) is added without a case here.
 """
 
-# ruff: noqa: E501 - the case tables read best one case per line
+
 from __future__ import annotations
 
 import datetime as dt

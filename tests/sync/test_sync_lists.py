@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from herald.destinations.klaviyo_api import _protocol as P
@@ -143,8 +144,8 @@ class Poisoned(KlaviyoClient):
     """Klaviyo answering 400 to any import that holds one bad profile (as it does for one bad
     field: FACTS §7), which the sandbox's valid-by-construction profiles never trigger."""
 
-    async def start_import(self, profiles: Any, list_id: str) -> str:
-        if any(p.get("email") == "c37@example.com" for p in profiles):
+    async def start_import_encoded(self, profiles: Any, list_id: str) -> str:
+        if any(orjson.loads(p).get("email") == "c37@example.com" for p in profiles):
             problem = P.ApiProblem(
                 "bulk_import_profiles",
                 400,
@@ -154,7 +155,7 @@ class Poisoned(KlaviyoClient):
                 "/data/attributes/profiles/data/3",
             )
             raise P.error_from_problem(problem)
-        return await super().start_import(profiles, list_id)
+        return await super().start_import_encoded(profiles, list_id)
 
 
 def test_a_request_rejected_as_a_whole_is_halved_until_the_bad_profile_is_alone(env: Env) -> None:

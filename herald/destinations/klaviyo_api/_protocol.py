@@ -194,17 +194,42 @@ def import_body(profiles: Sequence[Mapping[str, Any]], list_id: str) -> dict[str
     }
 
 
+def import_body_bytes(profiles_json: Sequence[str], list_id: str) -> bytes:
+    """The body of :func:`import_body`, encoded, from profiles already encoded as compact
+    JSON objects of their attributes: the same bytes, without decoding and re-encoding
+    10,000 profiles per request.
+
+    >>> import_body_bytes(['{"email":"a@x.io"}'], "L1") == orjson.dumps(
+    ...     import_body([{"email": "a@x.io"}], "L1"))
+    True
+    """
+    _check_import_count(len(profiles_json))
+    head = '{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+    items = ",".join(f'{{"type":"profile","attributes":{p}}}' for p in profiles_json)
+    lists = orjson.dumps([{"type": "list", "id": list_id}]).decode()
+    return f'{head}{items}]}}}},"relationships":{{"lists":{{"data":{lists}}}}}}}}}'.encode()
+
+
+def start_import_encoded(profiles_json: Sequence[str], list_id: str) -> tuple[Request, bytes]:
+    """``POST /api/profile-bulk-import-jobs`` with its body encoded (see
+    :func:`import_body_bytes`)."""
+    body = import_body_bytes(profiles_json, list_id)
+    return Request("bulk_import_profiles", "POST", "/api/profile-bulk-import-jobs"), body
+
+
+def _check_import_count(count: int) -> None:
+    if not 0 < count <= MAX_IMPORT_PROFILES:
+        msg = f"a bulk import job takes 1 to {MAX_IMPORT_PROFILES:,} profiles, not {count:,}"
+        raise ValueError(msg)
+
+
 def start_import(profiles: Sequence[Mapping[str, Any]], list_id: str) -> Request:
     """``POST /api/profile-bulk-import-jobs``.
 
     Raises:
         ValueError: for more than 10,000 profiles or none (use ``split_profiles``).
     """
-    if not 0 < len(profiles) <= MAX_IMPORT_PROFILES:
-        msg = (
-            f"a bulk import job takes 1 to {MAX_IMPORT_PROFILES:,} profiles, not {len(profiles):,}"
-        )
-        raise ValueError(msg)
+    _check_import_count(len(profiles))
     body = import_body(profiles, list_id)
     return Request("bulk_import_profiles", "POST", "/api/profile-bulk-import-jobs", json=body)
 

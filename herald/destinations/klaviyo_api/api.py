@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 JobStatus = Literal["queued", "processing", "complete", "cancelled"]
 
 
@@ -87,6 +89,11 @@ class KlaviyoApi(abc.ABC):
     async def start_import(self, profiles: Sequence[Mapping[str, Any]], list_id: str) -> str:
         """Start a bulk import job of ≤ 10,000 profile attribute objects (< 5 MB in all),
         adding them to ``list_id``; return the job id."""
+
+    async def start_import_encoded(self, profiles_json: Sequence[str], list_id: str) -> str:
+        """:meth:`start_import` for profiles already encoded as compact JSON objects of their
+        attributes. Clients override it to send them without decoding them first."""
+        return await self.start_import([orjson.loads(p) for p in profiles_json], list_id)
 
     @abc.abstractmethod
     async def get_import(self, job_id: str) -> ImportJob:

@@ -146,7 +146,17 @@ class KlaviyoClient(KlaviyoApi):
                 ``split_profiles``); this is a bug in the caller, not a sync failure.
         """
         request = P.start_import(profiles, list_id)
-        body = request.encoded() or b""
+        return await self._start_import(request, request.encoded() or b"")
+
+    async def start_import_encoded(self, profiles_json: Sequence[str], list_id: str) -> str:
+        """Start a bulk import job from profiles already encoded as JSON attribute objects.
+
+        Raises:
+            ValueError: as :meth:`start_import`.
+        """
+        return await self._start_import(*P.start_import_encoded(profiles_json, list_id))
+
+    async def _start_import(self, request: P.Request, body: bytes) -> str:
         if len(body) > P.MAX_IMPORT_BYTES:
             msg = (
                 f"the bulk import body is {len(body):,} bytes, over {P.MAX_IMPORT_BYTES:,}; "

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -742,10 +741,11 @@ class _Imports:
         # Reading and decoding a batch takes tens of milliseconds: off the event loop, so
         # sends and polls of other batches go on meanwhile (DuckDB lets go of the GIL).
         rows = await asyncio.to_thread(self._rows, batch)
-        profiles = [orjson.loads(p) for p in rows.column("profile").to_pylist()]
         assert sync.list_id is not None
         try:
-            job_id = await sync.api.start_import(profiles, sync.list_id)
+            # The profiles are stored as JSON: spliced into the body as they are.
+            profiles = rows.column("profile").to_pylist()
+            job_id = await sync.api.start_import_encoded(profiles, sync.list_id)
         except FatalSyncError as error:
             problem = getattr(error, "problem", None)
             if problem is None or problem.status != 400:  # one bad profile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import orjson
 import pytest
@@ -302,3 +303,26 @@ def test_split_is_exhaustive_ordered_and_within_both_limits(
     assert [p for c in chunks for p in c] == profiles
     assert all(0 < len(c) <= max_count for c in chunks)
     assert all(_body_size(c) <= max_bytes for c in chunks)
+
+
+_ATTRIBUTE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.lists(st.dictionaries(st.text(), _ATTRIBUTE, max_size=4), min_size=1, max_size=20),
+    st.text(min_size=1),
+)
+def test_an_encoded_import_body_is_the_bytes_of_the_decoded_one(
+    profiles: list[dict[str, Any]], list_id: str
+) -> None:
+    encoded = [orjson.dumps(p).decode() for p in profiles]
+    assert P.import_body_bytes(encoded, list_id) == orjson.dumps(P.import_body(profiles, list_id))
+
+
+def test_an_encoded_import_takes_1_to_10000_profiles() -> None:
+    with pytest.raises(ValueError, match="1 to 10,000 profiles, not 0"):
+        P.start_import_encoded([], "L1")
