@@ -71,6 +71,9 @@ def routes(state: SandboxState) -> list[Route]:
                 "completed_count": j.completed_count,
                 "failed_count": j.failed_count,
                 "list_ids": j.list_ids,
+                "created_at": j.created_at,
+                "started_at": j.started_at,
+                "completed_at": j.completed_at,
             }
             for j in state.jobs()
         ]

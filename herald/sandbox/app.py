@@ -141,7 +141,7 @@ def _lifespan(sandbox: Sandbox) -> Any:
 #: Profiles the worker imports per slice (5 to 10 ms of new profiles), and the longest it
 #: defers to requests.
 JOB_SLICE = 2000
-MAX_DEFER = 0.02
+MAX_DEFER = 0.005
 
 
 def _job_worker(sandbox: Sandbox, stop: threading.Event) -> None:

@@ -10,7 +10,6 @@ Every expected set below was worked out by hand from the rows in ``CUSTOMERS``, 
 _is_covered`` fails when an operator (or a type for one) is added without a case here.
 """
 
-
 from __future__ import annotations
 
 import datetime as dt

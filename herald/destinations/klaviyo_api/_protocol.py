@@ -240,19 +240,14 @@ def get_import(job_id: str) -> Request:
     return Request("get_bulk_import_profiles_job", "GET", path)
 
 
-PENDING_STATUSES = ("queued", "processing")
-
-
-def pending_imports() -> Request:
-    """The first page of the account's bulk import jobs that are not finished yet.
+def recent_imports() -> Request:
+    """The first page of the account's bulk import jobs, newest first, with their status and
+    counts.
 
     One call covers up to 100 jobs: polling this instead of each job keeps polling to about
     one call per round however many jobs are in flight.
     """
-    params = (
-        ("filter", any_filter("status", PENDING_STATUSES)),
-        ("page[size]", str(PAGE_SIZE)),
-    )
+    params = (("sort", "-created_at"), ("page[size]", str(PAGE_SIZE)))
     return Request("get_bulk_import_profiles_jobs", "GET", "/api/profile-bulk-import-jobs", params)
 
 
@@ -381,7 +376,10 @@ def parse_created_id(doc: Mapping[str, Any]) -> str:
 
 def parse_job(doc: Mapping[str, Any]) -> ImportJob:
     """A bulk import job resource."""
-    data = doc["data"]
+    return _job(doc["data"])
+
+
+def _job(data: Mapping[str, Any]) -> ImportJob:
     attrs = data.get("attributes") or {}
     return ImportJob(
         id=str(data["id"]),
@@ -392,9 +390,9 @@ def parse_job(doc: Mapping[str, Any]) -> ImportJob:
     )
 
 
-def parse_job_ids(doc: Mapping[str, Any], current: Request) -> Page[str]:
-    """A page of job ids (``get_bulk_import_profiles_jobs``)."""
-    return Page([str(item["id"]) for item in _data(doc)], next_request(doc, current))
+def parse_jobs(doc: Mapping[str, Any], current: Request) -> Page[ImportJob]:
+    """A page of bulk import jobs (``get_bulk_import_profiles_jobs``)."""
+    return Page([_job(item) for item in _data(doc)], next_request(doc, current))
 
 
 def parse_import_errors(doc: Mapping[str, Any], current: Request) -> Page[ImportError_]:

@@ -100,8 +100,8 @@ class KlaviyoApi(abc.ABC):
         """The job's status and counts."""
 
     @abc.abstractmethod
-    async def pending_imports(self) -> set[str]:
-        """The ids of the account's bulk import jobs still queued or processing (all pages)."""
+    async def recent_imports(self) -> dict[str, ImportJob]:
+        """The account's newest 100 bulk import jobs (status and counts), by id."""
 
     @abc.abstractmethod
     def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:

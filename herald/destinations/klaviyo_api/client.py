@@ -171,16 +171,10 @@ class KlaviyoClient(KlaviyoApi):
         _, doc = await self._send(P.get_import(job_id))
         return P.parse_job(doc)
 
-    async def pending_imports(self) -> set[str]:
-        """The ids of the account's bulk import jobs still queued or processing (all pages)."""
-        pending: set[str] = set()
-        request: P.Request | None = P.pending_imports()
-        while request is not None:
-            _, doc = await self._send(request)
-            page = P.parse_job_ids(doc, request)
-            pending.update(page.items)
-            request = page.next
-        return pending
+    async def recent_imports(self) -> dict[str, ImportJob]:
+        """The account's newest 100 bulk import jobs, by id."""
+        _, doc = await self._send(P.recent_imports())
+        return {job.id: job for job in P.parse_jobs(doc, P.recent_imports()).items}
 
     async def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:
         """Every import error of a job (all pages)."""

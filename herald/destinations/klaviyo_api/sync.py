@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from herald.core.estimate import FIRST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
-from herald.destinations.klaviyo_api.api import ImportError_, KlaviyoApi, ScopeCheck
+from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
@@ -695,8 +695,8 @@ class _Imports:
             self.sent.set()
 
     async def _poller(self) -> None:
-        """Poll in rounds: one call lists the account's unfinished jobs, and only the jobs of
-        ours missing from it are fetched, each once, to confirm them.
+        """Poll in rounds: one call lists the account's newest jobs with their status and
+        counts, which settles every job of ours among them.
 
         The first round comes ``QUICK_POLL`` seconds after a job is sent (small jobs finish
         fast); while jobs keep finishing, and for ``STEADY_POLLING`` seconds after the last one
@@ -723,11 +723,14 @@ class _Imports:
     async def _poll_round(self) -> int:
         """Check the outstanding jobs once; how many of them finished."""
         batches = [self.outstanding[seq] for seq in sorted(self.outstanding)]
-        if len(batches) > 1:  # one job: fetching it costs the same as listing
-            pending = await self.sync.api.pending_imports()
-            batches = [b for b in batches if b.job_id not in pending]
+        api = self.sync.api
+        jobs = await api.recent_imports() if len(batches) > 1 else {}
+        # A job missing from the newest 100 (other imports came after it) is fetched alone.
+        missing = [b.job_id for b in batches if b.job_id not in jobs]
+        for job in await asyncio.gather(*(api.get_import(job_id) for job_id in missing)):
+            jobs[job.id] = job
         before = len(self.outstanding)
-        await _gather(self._poll(b) for b in batches)
+        await _gather(self._settle(b, jobs[b.job_id]) for b in batches if b.job_id in jobs)
         return before - len(self.outstanding)
 
     def _rows(self, batch: BatchRecord) -> pa.Table:
@@ -779,10 +782,10 @@ class _Imports:
             batch={"seq": batch.seq, "kind": batch.kind, "rows": 1, "rejected": 1},
         )
 
-    async def _poll(self, batch: BatchRecord) -> None:
+    async def _settle(self, batch: BatchRecord, job: ImportJob) -> None:
+        """Confirm a batch whose job is complete, send again one Klaviyo cancelled; a job still
+        running waits for the next round."""
         sync = self.sync
-        assert batch.job_id is not None
-        job = await sync.api.get_import(batch.job_id)
         if job.status == "complete":
             rejected = 0
             if job.failed_count > 0:
