@@ -27,7 +27,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 #: Seconds added to each window, for the time between sending and Klaviyo's counting.
-DEFAULT_MARGIN = 0.05
+DEFAULT_MARGIN = 0.03
 #: Pacing for an operation missing from the table: Klaviyo's strictest common tier (XS).
 FALLBACK = RateLimit(burst=1, steady=15)
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from herald.core.estimate import FIRST_POLL, QUICK_POLL, ListPlan, calls_for
+from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
@@ -715,9 +715,11 @@ class _Imports:
             await asyncio.sleep(delay)
             if await self._poll_round():
                 progress = time.monotonic()
-            # Jobs that were moving a moment ago are likely to finish soon: keep the pace.
+            # Jobs that were moving a moment ago are likely to finish soon: keep the pace. Once
+            # everything is sent, the last jobs are all that is left to wait for: look sooner.
             recent = time.monotonic() - progress < STEADY_POLLING
-            delay = FIRST_POLL if recent else min(self.options.poll_interval, delay * 2)
+            pace = LAST_POLL if not self.queue and not self.sending else FIRST_POLL
+            delay = pace if recent else min(self.options.poll_interval, delay * 2)
             self.changed.set()
 
     async def _poll_round(self) -> int:
