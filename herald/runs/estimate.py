@@ -16,11 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow.parquet as pq
 
 from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
 from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
-from herald.runs.diff import compute_diff, ledger_path, read_ledger_count, write_desired
-from herald.runs.pipeline import prepared_group
+from herald.destinations.klaviyo_api.sync import prepare_delivery
+from herald.runs.diff import (
+    DiffCounts,
+    batches_table,
+    compute_diff,
+    ledger_path,
+    merge_ledger,
+    read_ledger_count,
+    write_outcomes,
+)
+from herald.runs.pipeline import log_recipients, prepared_group
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:
@@ -82,12 +92,14 @@ def estimate_campaign(
                 # The run's own steps (see pipeline._klaviyo_input), so the time is its time.
                 with prepared_group(ws, snap, item) as prepared:
                     records = prepared.batches(order="key")
-                    desired = folder / "desired.parquet"
-                    write_desired(records, prepared.fields, prepared.key, desired)
+                    prepare_delivery(
+                        records, prepared.fields, prepared.key, prepared.dropped, folder
+                    )
                 list_id = ws.store.list_id(item.destination, item.output_name)
                 ledger = ledger_path(ws.state_dir, item.destination, list_id or "_none")
                 counts = compute_diff(folder / "desired.parquet", ledger, folder)
                 size = read_ledger_count(ledger) if ledger.exists() else 0
+                _finish_as_if_sent(folder, ledger, counts)
                 plan = ListPlan(
                     item.output_name,
                     adds=counts.adds + counts.updates,
@@ -100,6 +112,8 @@ def estimate_campaign(
                 )
                 plans.append(plan)
                 lists.append((item, counts, size, list_id is not None))
+            # The run writes the recipients log too: part of its local work.
+            log_recipients(ws, build, "estimate", snapshot, scratch / "recipients_log.parquet")
         limits = _limits(ws, [i.destination for i in items])
         poll = _poll_interval(ws, [i.destination for i in items])
         total = estimate(plans, limits, poll_interval=poll)
@@ -121,6 +135,19 @@ def estimate_campaign(
         return CampaignEstimate(per_list, total, sftp, time.perf_counter() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _finish_as_if_sent(folder: Path, ledger: Path, counts: DiffCounts) -> None:
+    """What a run does after its last batch (outcomes, the new ledger), on a copy of the
+    ledger, as if every batch went through: so the local time measured is the run's."""
+    work = [("add", counts.adds), ("update", counts.updates), ("remove", counts.removes)]
+    confirmed = batches_table([(kind, 0, n, "estimate") for kind, n in work if n])
+    skipped = pq.read_table(folder / "skipped.parquet")
+    write_outcomes(folder / "outcomes.parquet", folder, confirmed, [], skipped)
+    copy = folder / "ledger.parquet"
+    if ledger.exists():
+        shutil.copyfile(ledger, copy)
+    merge_ledger(copy, folder, confirmed, [])
 
 
 def _profile_bytes(path: Path) -> int:

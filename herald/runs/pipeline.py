@@ -152,7 +152,7 @@ def _execute(
                     ws, build, snap, run.id, reconcile=reconcile, progress=progress
                 )
                 counts = ordered_counts(build.campaign, snap.counts())
-            _log(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
+            log_recipients(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
         except BaseException as error:
             store.finish_run(run.id, "error", error=str(error) or type(error).__name__)
             store.set_campaign_status(name, "error")
@@ -355,7 +355,7 @@ def _file_folder(ws: Workspace, destination: str) -> Path:
     return ws.resolve(str(folder))
 
 
-def _log(ws: Workspace, build: Build, run_id: str, snapshot: Path, target: Path) -> None:
+def log_recipients(ws: Workspace, build: Build, run_id: str, snapshot: Path, target: Path) -> None:
     entries = [LogEntry(r.sub_audience, r.group, r.destination) for r in build.resolved]
     write_recipients_log(
         snapshot,
