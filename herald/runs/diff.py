@@ -75,14 +75,20 @@ DESIRED_SCHEMA = pa.schema(
     ]
 )
 
+# A record's key, identifiers, matching identifier and profile hash: in the ledger and in
+# the planned adds and updates alike.
+_IDENTITY = [
+    ("key", pa.string()),
+    ("email", pa.string()),
+    ("phone_number", pa.string()),
+    ("external_id", pa.string()),
+    ("ident", pa.string()),
+    ("attr_hash", pa.string()),
+]
+
 LEDGER_SCHEMA = pa.schema(
     [
-        ("key", pa.string()),
-        ("email", pa.string()),
-        ("phone_number", pa.string()),
-        ("external_id", pa.string()),
-        ("ident", pa.string()),
-        ("attr_hash", pa.string()),
+        *_IDENTITY,
         ("profile_id", pa.string()),
         # member: confirmed in the list; bounced: Klaviyo removed it (suppressed), not re-added
         ("status", pa.string()),
@@ -573,12 +579,7 @@ def _diff(
 PLANNED_SCHEMA = pa.schema(
     [
         ("row", pa.int64()),
-        ("key", pa.string()),
-        ("email", pa.string()),
-        ("phone_number", pa.string()),
-        ("external_id", pa.string()),
-        ("ident", pa.string()),
-        ("attr_hash", pa.string()),
+        *_IDENTITY,
         ("profile", pa.string()),
         ("repair", pa.bool_()),
     ]
