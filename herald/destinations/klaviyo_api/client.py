@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -38,6 +38,8 @@ from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
+
+T = TypeVar("T")
 
 logger = logging.getLogger("herald.klaviyo")
 
@@ -172,43 +174,43 @@ class KlaviyoClient(KlaviyoApi):
         return P.parse_job(doc)
 
     async def recent_imports(self) -> dict[str, ImportJob]:
-        """The account's newest 100 bulk import jobs, by id."""
-        _, doc = await self._send(P.recent_imports())
-        return {job.id: job for job in P.parse_jobs(doc, P.recent_imports()).items}
+        """The account's newest 100 bulk import jobs, by id (the first page only)."""
+        request = P.recent_imports()
+        _, doc = await self._send(request)
+        return {job.id: job for job in P.parse_jobs(doc, request).items}
 
-    async def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:
+    def import_errors(self, job_id: str) -> AsyncIterator[ImportError_]:
         """Every import error of a job (all pages)."""
-        request: P.Request | None = P.import_errors(job_id)
-        while request is not None:
-            _, doc = await self._send(request)
-            page = P.parse_import_errors(doc, request)
-            for item in page.items:
-                yield item
-            request = page.next
+        return self._every_page(P.import_errors(job_id), P.parse_import_errors)
 
-    async def list_members(self, list_id: str) -> AsyncIterator[Member]:
+    def list_members(self, list_id: str) -> AsyncIterator[Member]:
         """Every member of a list with its identifiers (100 per page)."""
-        request: P.Request | None = P.list_members(list_id)
-        while request is not None:
-            _, doc = await self._send(request)
-            page = P.parse_members(doc, request)
-            for item in page.items:
-                yield item
-            request = page.next
+        return self._every_page(P.list_members(list_id), P.parse_members)
 
     async def find_profiles(
         self, field: Literal["email", "phone_number", "external_id"], values: Sequence[str]
     ) -> dict[str, str]:
         """Profile ids for ≤ 100 identifiers; every page is read."""
         unique = list(dict.fromkeys(values))
-        found: dict[str, str] = {}
-        request: P.Request | None = P.find_profiles(field, unique)
+
+        def parse(doc: Mapping[str, Any], request: P.Request) -> P.Page[tuple[str, str]]:
+            return P.parse_profiles(doc, request, field, unique)
+
+        pages = self._every_page(P.find_profiles(field, unique), parse)
+        return {value: profile_id async for value, profile_id in pages}
+
+    async def _every_page(
+        self,
+        request: P.Request | None,
+        parse: Callable[[Mapping[str, Any], P.Request], P.Page[T]],
+    ) -> AsyncIterator[T]:
+        """The items of a collection, following ``links.next`` to the last page."""
         while request is not None:
             _, doc = await self._send(request)
-            page = P.parse_profiles(doc, request, field, unique)
-            found.update(page.items)
+            page = parse(doc, request)
+            for item in page.items:
+                yield item
             request = page.next
-        return found
 
     async def remove_from_list(self, list_id: str, profile_ids: Sequence[str]) -> None:
         """Remove ≤ 1,000 profiles from a list (idempotent, so retries are safe)."""

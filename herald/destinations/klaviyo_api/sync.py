@@ -666,8 +666,6 @@ class _Imports:
                 self.outstanding[batch.seq] = batch  # poll it: never send it again
             else:
                 self.queue.append(batch)
-        self.changed = asyncio.Event()
-        self.sent = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._sender(tasks))
             tasks.create_task(self._poller())
