@@ -6,11 +6,17 @@ both accept except integers beyond 64 bits (orjson reads them as floats); orjson
 bodies ``json.loads`` takes (NaN, a UTF-8 BOM, UTF-16, lone surrogate escapes, nesting over
 1,024 levels). So a body that may hold a long integer, or that orjson refuses, is parsed by
 ``json.loads``, and every body parses to what ``json.loads`` gives (or fails as it does).
+
+Two bodies ``json.loads`` takes are refused all the same, as Klaviyo's own stack would: one
+nested deeper than the parser's recursion limit (``json.loads`` raises ``RecursionError``,
+which must not become a 500), and one holding a lone surrogate escape such as ``"\\ud800"``
+(no UTF-8 encoding exists for it, so every later response that echoed it would fail).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -19,6 +25,12 @@ import orjson
 _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
 #: The shortest integers orjson may turn into floats: -9223372036854775809 has 19 digits.
 _LONG_RUN = b"0" * 19
+#: An escape of a UTF-16 surrogate (paired or lone), the only way JSON text can spell one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class BodyError(ValueError):
+    """A body that parses as JSON but is refused; ``str()`` is the detail to send."""
 
 
 def may_hold_long_int(raw: bytes) -> bool:
@@ -35,11 +47,33 @@ def loads(raw: bytes) -> Any:
     """Parse a JSON body exactly as ``json.loads`` does, faster.
 
     Raises:
-        ValueError: (``json.JSONDecodeError``) or ``UnicodeDecodeError``, as ``json.loads``.
+        ValueError: (``json.JSONDecodeError``) or ``UnicodeDecodeError``, as ``json.loads``;
+            ``BodyError`` for a body nested too deeply or holding a lone surrogate.
     """
     if not may_hold_long_int(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # json.loads decides: it accepts a few bodies orjson refuses
-    return json.loads(raw)
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise BodyError("The request body is nested too deeply.") from None
+    # orjson refuses lone surrogates, but a long integer sends even a valid body here.
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(body):
+        detail = "The request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)."
+        raise BodyError(detail)
+    return body
+
+
+def _encodable(body: Any) -> bool:
+    """Whether ``body`` encodes as UTF-8 JSON (false when a string holds a lone surrogate).
+
+    >>> _encodable({"name": "\N{GRINNING FACE}"}), _encodable({"name": chr(0xD800)})
+    (True, False)
+    """
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True

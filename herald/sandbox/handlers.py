@@ -112,7 +112,7 @@ def sort(call: Call, items: list[T], keys: dict[str, Callable[[T], Any]]) -> lis
     name = spec.lstrip("-")
     if name not in keys:
         detail = f"The sandbox does not support sorting by '{name}'."
-        raise ApiError(400, "invalid", detail, parameter="sort")
+        raise ApiError(400, "invalid", detail, parameter="sort", violation=False)
     return sorted(
         items, key=lambda x: (keys[name](x) is None, keys[name](x)), reverse=spec.startswith("-")
     )
