@@ -58,7 +58,8 @@ def loads(raw: bytes) -> Any:
     try:
         body = json.loads(raw)
     except RecursionError:
-        raise BodyError("The request body is nested too deeply.") from None
+        detail = "The request body is nested too deeply."
+        raise BodyError(detail) from None
     # orjson refuses lone surrogates, but a long integer sends even a valid body here.
     if _SURROGATE_ESCAPE.search(raw) and not _encodable(body):
         detail = "The request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)."

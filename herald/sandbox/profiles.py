@@ -313,7 +313,8 @@ def check_identifiers(attrs: dict[str, Any], *, require: bool) -> None:
     """
     email, phone = attrs.get("email"), attrs.get("phone_number")
     if email is not None and not EMAIL_RE.match(email):
-        raise _semantic("Invalid email address.", "/data/attributes/email")
+        detail = "Invalid email address."
+        raise _semantic(detail, "/data/attributes/email")
     if phone is not None and not E164_RE.match(phone):
         detail = "Invalid phone number; it must be in E.164 format."
         raise _semantic(detail, "/data/attributes/phone_number")

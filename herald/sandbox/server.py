@@ -21,7 +21,6 @@ from herald.sandbox.app import DroppedConnectionError, Sandbox, create_app
 from herald.sandbox.config import SandboxConfig
 from herald.sandbox.state import SandboxState, Violation
 
-
 #: Connections (and requests) served at once; uvicorn answers 503 beyond.
 LIMIT_CONCURRENCY = 1000
 
