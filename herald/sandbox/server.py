@@ -146,6 +146,11 @@ class SandboxServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def running(self) -> bool:
+        """Whether the server is serving (between ``start()`` and ``stop()``)."""
+        return self._server is not None
+
+    @property
     def state(self) -> SandboxState:
         """The inspection API: lists, members, profiles, jobs and the request log."""
         if self.sandbox is None:
