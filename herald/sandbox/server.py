@@ -87,7 +87,11 @@ class StallGuard(H11Protocol):
 
     def _expired(self) -> None:
         self._deadline = None
-        if not self.transport.is_closing() and self._incomplete():
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:
+            self._arm()  # the sandbox holds the body back (its handler is busy), not the client
+        elif self._incomplete():
             self.transport.close()
 
     def _incomplete(self) -> bool:
