@@ -91,10 +91,10 @@ def test_odd_values_in_a_large_bulk_body_do_not_stop_the_job_worker(odd: bytes) 
 
 
 def test_stalled_connections_are_closed_and_do_not_starve_real_requests() -> None:
-    """As many connections as the server serves at once send half a request and stall: each
+    """More connections than the server serves at once send half a request and stall: each
     is closed after ``read_timeout``, and a real request is answered within a bounded time
     (before, every request got 503 for as long as they stayed)."""
-    config = SandboxConfig(limits="off", job_tick=None, read_timeout=0.5)
+    config = SandboxConfig(limits="off", job_tick=None, read_timeout=2.0)
     with SandboxServer(config) as server:
         headers = "".join(f"{k}: {v}\r\n" for k, v in server.headers().items())
         halves = [
@@ -105,19 +105,19 @@ def test_stalled_connections_are_closed_and_do_not_starve_real_requests() -> Non
         ]
         stalled = []
         try:
-            for i in range(LIMIT_CONCURRENCY):
+            for i in range(LIMIT_CONCURRENCY + 200):
                 sock = socket.create_connection((server.host, server.port), timeout=5)
                 sock.sendall(halves[i % len(halves)])
                 stalled.append(sock)
             started = time.monotonic()
-            status = 0
-            while status != 200 and time.monotonic() - started < 10:
-                status = httpx.get(
-                    f"{server.url}/api/lists", headers=server.headers(), timeout=5
-                ).status_code
-                time.sleep(0.1) if status != 200 else None
-            assert status == 200
-            assert time.monotonic() - started < 5
+            time.sleep(1.0)  # let the server accept them: every slot is taken
+            statuses = []
+            while 200 not in statuses and time.monotonic() - started < 12:
+                r = httpx.get(f"{server.url}/api/lists", headers=server.headers(), timeout=5)
+                statuses.append(r.status_code)
+                time.sleep(0.1)
+            assert statuses[-1] == 200, statuses
+            assert time.monotonic() - started < 8
             for sock in stalled[:30]:
                 sock.settimeout(3)
                 assert sock.recv(1) == b""  # closed by the sandbox
