@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from herald.cli.main import main
 from herald.cli.demo import DEMO_KEY_ENV
+from herald.cli.main import main
 
 
 def test_the_demo_campaign_breaks_no_rule_of_the_spec(

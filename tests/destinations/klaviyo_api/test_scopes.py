@@ -53,7 +53,8 @@ def test_check_scopes_probes_each_scope_once_validly_and_writes_nothing(
     assert result.key_valid
     assert result.missing == tuple(s for s in NEEDED_SCOPES if s not in granted)
     assert sum(counts.values()) == len(NEEDED_SCOPES)  # one request per scope
-    assert {op for op, _ in counts} == {"get_lists", "get_profiles", "update_list", "update_profile"}
+    probes = {"get_lists", "get_profiles", "update_list", "update_profile"}
+    assert {op for op, _ in counts} == probes
     after = server.state.request_counts()
     assert sum(after.values()) - sum(before.values()) == len(NEEDED_SCOPES)
     assert server.violations() == []  # every probe is valid per the spec
