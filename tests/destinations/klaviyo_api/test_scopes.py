@@ -4,6 +4,8 @@ are valid per Klaviyo's spec and change nothing."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +144,48 @@ def test_a_403_that_is_not_klaviyos_scope_refusal_keeps_the_generic_error() -> N
     # A proxy's bot challenge (FACTS.md §2: intermittent 403s on AWS Lambda) names no scope.
     assert P.missing_scope("klaviyo", P.ApiProblem("get_lists", 403, "", "<html>")) is None
     assert P.missing_scope("klaviyo", P.ApiProblem("get_lists", 400, "invalid")) is None
+
+
+SPEC = Path(
+    os.environ.get(
+        "HERALD_KLAVIYO_SPEC",
+        Path(__file__).resolve().parents[3].parent / "shared/klaviyo/stable.json",
+    )
+)
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="the full Klaviyo spec is not beside the repo")
+def test_every_probe_is_valid_per_the_full_spec_by_an_independent_validator() -> None:
+    """openapi-core, not the sandbox's own converter, checks each probe against stable.json."""
+    from openapi_core import Config, OpenAPI
+    from openapi_core.testing import MockRequest
+    from openapi_core.validation.request.exceptions import InvalidRequestBody
+
+    spec = OpenAPI.from_file_path(str(SPEC), config=Config(spec_validator_cls=None))
+    for scope in NEEDED_SCOPES:
+        request = P.scope_probe(scope)
+        assert request is not None, scope
+        spec.validate_request(
+            MockRequest(
+                "https://a.klaviyo.com",
+                request.method.lower(),
+                request.path,
+                args=dict(request.params),
+                headers={"revision": "2026-07-15", "Authorization": "Klaviyo-API-Key pk_x"},
+                data=request.encoded(),
+                content_type="application/vnd.api+json",
+            )
+        )
+    # And the probe every run used to send is not.
+    old = P.Request("create_list", "POST", "/api/lists", json={"data": {"type": "list"}})
+    with pytest.raises(InvalidRequestBody):
+        spec.validate_request(
+            MockRequest(
+                "https://a.klaviyo.com",
+                "post",
+                old.path,
+                headers={"revision": "2026-07-15", "Authorization": "Klaviyo-API-Key pk_x"},
+                data=old.encoded(),
+                content_type="application/vnd.api+json",
+            )
+        )
