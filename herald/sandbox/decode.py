@@ -9,14 +9,13 @@ bodies ``json.loads`` takes (NaN, a UTF-8 BOM, UTF-16, lone surrogate escapes, n
 
 Two bodies ``json.loads`` takes are refused all the same, as Klaviyo's own stack would: one
 nested deeper than the parser's recursion limit (``json.loads`` raises ``RecursionError``,
-which must not become a 500), and one holding a lone surrogate escape such as ``"\\ud800"``
+which must not become a 500), and one holding a lone UTF-16 surrogate such as ``"\\ud800"``
 (no UTF-8 encoding exists for it, so every later response that echoed it would fail).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -25,8 +24,6 @@ import orjson
 _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
 #: The shortest integers orjson may turn into floats: -9223372036854775809 has 19 digits.
 _LONG_RUN = b"0" * 19
-#: An escape of a UTF-16 surrogate (paired or lone), the only way JSON text can spell one.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class BodyError(ValueError):
@@ -57,24 +54,29 @@ def loads(raw: bytes) -> Any:
             pass  # json.loads decides: it accepts a few bodies orjson refuses
     try:
         body = json.loads(raw)
+        encodable = _encodable(body)
     except RecursionError:
         detail = "The request body is nested too deeply."
         raise BodyError(detail) from None
-    # orjson refuses lone surrogates, but a long integer sends even a valid body here.
-    if _SURROGATE_ESCAPE.search(raw) and not _encodable(body):
-        detail = "The request body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)."
+    if not encodable:
+        detail = "The request body holds a lone UTF-16 surrogate (\\ud800-\\udfff)."
         raise BodyError(detail)
     return body
 
 
 def _encodable(body: Any) -> bool:
-    """Whether ``body`` encodes as UTF-8 JSON (false when a string holds a lone surrogate).
+    """Whether ``body`` encodes as UTF-8 JSON: false when a string holds a lone surrogate,
+    which ``json.loads`` makes of an escape (``"\\ud800"``) or of UTF-8 or UTF-16 bytes
+    that spell one (it decodes with ``surrogatepass``).
 
     >>> _encodable({"name": "\N{GRINNING FACE}"}), _encodable({"name": chr(0xD800)})
     (True, False)
     """
     try:
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return False
+        orjson.dumps(body)  # fast, but also refuses long integers and nesting over 255
+    except orjson.JSONEncodeError:
+        try:
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return False
     return True

@@ -39,7 +39,7 @@ def test_a_lone_surrogate_name_is_refused_and_the_lists_stay_readable(
     client: httpx.Client, kit: Any, server: SandboxServer
 ) -> None:
     before = len(server.state.lists())
-    for raw in (b'"\\ud800"', b'"A\\udfffB"', b'"\\ude00\\ud83d"'):
+    for raw in (b'"\\ud800"', b'"A\\udfffB"', b'"\\ude00\\ud83d"', b'"\xed\xa0\x80"'):
         r = client.post("/api/lists", content=_list_body("X").replace(b'"X"', raw))
         assert r.status_code == 400, raw
         assert "lone UTF-16 surrogate" in kit.error_of(r)["detail"]

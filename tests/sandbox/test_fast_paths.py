@@ -75,7 +75,13 @@ def test_loads_agrees_with_json_on_edge_cases(raw: bytes) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b'"\\ud800"', b'{"a": ["x\\udfff"]}', b'{"n": 12345678901234567890, "s": "\\ud800"}'],
+    [
+        b'"\\ud800"',
+        b'{"a": ["x\\udfff"]}',
+        b'{"n": 12345678901234567890, "s": "\\ud800"}',
+        b'"\xed\xa0\x80"',  # the UTF-8 bytes of U+D800, which json.loads lets through
+        '"\ud800"'.encode("utf-16-le", "surrogatepass"),
+    ],
 )
 def test_loads_refuses_lone_surrogates_json_takes(raw: bytes) -> None:
     json.loads(raw)  # accepted there, but no UTF-8 response could ever echo it
