@@ -71,7 +71,7 @@ class Violation:
         status: the status sent (400, 413, 415, or 404/405 for a path the spec lacks).
         pointer: the JSON pointer into the body (``/data/attributes``) or the query
             parameter or header at fault; "" when the whole request is.
-        message: what is wrong (never a value from the request).
+        message: what is wrong, as the error response says.
     """
 
     time: float
