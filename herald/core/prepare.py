@@ -9,7 +9,9 @@ rate-limited bulk import (FACTS §4, §7):
   (``check_deliverability=False``: no DNS). Klaviyo keys profiles by email, so when the
   destination requires an email, a row without a valid one is dropped (``missing_email``,
   ``invalid_email``), and customers sharing one email keep only the smallest customer key
-  (``duplicate_email``).
+  (``duplicate_email``). Customers whose email an earlier group of the campaign keeps at the
+  destination (``taken``, see ``herald.core.claims``) are dropped at every destination
+  (``duplicate_email_in_campaign``).
 - **Phone numbers** become E.164 with phonenumbers. Strictness: a number must pass
   ``is_valid_number`` (it matches a number range the numbering plan assigns), not only
   ``is_possible_number`` (right length). Klaviyo validates phone numbers and rejects invalid

@@ -70,7 +70,9 @@ class EmailClaims:
         index = list(self._contests).index(item.destination)
         path = self._spill / f"taken-{index}-{rank}.parquet"
         if not path.exists():
-            select = f"SELECT k AS {_quoted(self._key)} FROM lost WHERE d = {index} AND rank = {rank}"
+            select = (
+                f"SELECT k AS {_quoted(self._key)} FROM lost WHERE d = {index} AND rank = {rank}"
+            )
             self._con.execute(f"COPY ({select}) TO {_literal(str(path))} (FORMAT parquet)")
         return path
 

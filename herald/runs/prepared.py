@@ -6,8 +6,9 @@ come from the snapshot in record batches, each batch is normalized on its own
 (:func:`~herald.core.prepare.normalize_rows`) and written to a scratch Parquet file (on disk,
 not in memory). Only duplicate emails need every row: a local DuckDB connection finds them in
 SQL over that file once all rows are in (and drops the customers whose email an earlier group
-of the campaign keeps, given as a file of keys by ``herald.runs.claims``). The records then stream out of it, in the snapshot's
-order (files) or in key order (a Klaviyo list's ``desired.parquet``).
+of the campaign keeps, given as a file of keys by ``herald.runs.claims``). The records then
+stream out of it, in the snapshot's order (files) or in key order (a Klaviyo list's
+``desired.parquet``).
 
 The records, the counts by reason and the dropped customers are exactly those of
 ``prepare_records`` for the same rows: the same functions normalize and flag each row, and the

@@ -128,9 +128,9 @@ def workspace(tmp_path: Path, server: SandboxServer, monkeypatch: pytest.MonkeyP
     Workspace.init(root, database="customers.duckdb").close()
     with (root / "herald.toml").open("a", encoding="utf-8") as config:
         config.write(
-            "\n[destinations.klaviyo]\ntype = \"klaviyo_api\"\n"
-            "api_key_env = \"HERALD_TEST_KLAVIYO_KEY\"\n"
-            f"base_url = \"{server.url}\"\npoll_interval = 0.05\nlimits_scale = 10\n"
+            '\n[destinations.klaviyo]\ntype = "klaviyo_api"\n'
+            'api_key_env = "HERALD_TEST_KLAVIYO_KEY"\n'
+            f'base_url = "{server.url}"\npoll_interval = 0.05\nlimits_scale = 10\n'
         )
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     monkeypatch.setenv("HERALD_TEST_KLAVIYO_KEY", DEFAULT_API_KEY)
