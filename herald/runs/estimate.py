@@ -30,7 +30,7 @@ from herald.runs.diff import (
     read_ledger_count,
     write_outcomes,
 )
-from herald.runs.pipeline import log_recipients, prepared_group
+from herald.runs.pipeline import claims_for, log_recipients, prepared_group
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:
@@ -86,11 +86,11 @@ def estimate_campaign(
         snapshot = scratch / "recipients.parquet"
         ws.campaigns.write_snapshot(build, snapshot)
         plans, lists = [], []
-        with Snapshot(snapshot) as snap:
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             for i, item in enumerate(items):
                 folder = scratch / str(i)
                 # The run's own steps (see pipeline._klaviyo_input), so the time is its time.
-                with prepared_group(ws, snap, item) as prepared:
+                with prepared_group(ws, snap, item, claims) as prepared:
                     records = prepared.batches(order="key")
                     prepare_delivery(
                         records, prepared.fields, prepared.key, prepared.dropped, folder
