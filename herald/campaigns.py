@@ -242,10 +242,14 @@ class Campaigns:
             raise EngineError(f"{where}: {error}") from None
 
     def _failing_segment(self, build: Build) -> str:
-        """``, segment 'X'`` for the first pinned segment that no longer checks, else ``''``."""
+        """``, segment 'X'`` for the first pinned segment that fails alone, else ``''``.
+
+        Only on the error path: each segment is counted on its own to find the culprit.
+        """
         for name, version in build.pins.items():
             try:
-                self.ws.segments.compile(self.ws.segments.load(name, version))
+                segment = self.ws.segments.load(name, version)
+                self.ws.segments.count(segment, today=build.as_of.date())
             except HeraldError:
                 return f", segment '{name}'"
         return ""

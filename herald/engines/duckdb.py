@@ -8,6 +8,7 @@ parser check is trusted alone to keep them inside the customer database.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,14 +112,21 @@ def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _message(error: duckdb.Error) -> str:
-    """DuckDB's message on one line, without the excerpt of the SQL it appends."""
+    """DuckDB's message on one line, without the excerpt of the SQL it appends.
+
+    A conversion error quotes the value that failed, which is a customer's data (an email,
+    a name): the value is left out, the column the message names is kept.
+    """
     lines = []
     for line in str(error).splitlines():
         if line.startswith("LINE "):
             break
         if line.strip():
             lines.append(line.strip())
-    return " ".join(lines)
+    text = " ".join(lines)
+    if isinstance(error, duckdb.ConversionException):
+        text = re.sub(r"'[^']*'", "'…'", text)
+    return text
 
 
 class DuckDBEngine(Engine):

@@ -141,3 +141,50 @@ def test_a_good_sql_segment_still_applies_and_counts(workspace: Workspace, tmp_p
     )
     apply_path(workspace, write_yaml(tmp_path, "In California", sql))
     assert workspace.segments.count(workspace.segments.load("In California")) == 1
+
+
+RUNTIME_FAILURE = "SELECT amperity_id FROM Customer_360 WHERE CAST(email AS INTEGER) > 0"
+CAMPAIGN = """\
+kind: campaign
+name: Runtime Failure
+include: [Casts Emails]
+remaining:
+  groups:
+    - name: Everyone
+      percent: 100
+      destinations: [files]
+delivery:
+  schedule: once
+  at: asap
+"""
+
+
+def test_a_runtime_engine_error_names_the_segment_without_the_value(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # It binds (the column exists), so apply accepts it; it fails on the data.
+    apply_path(workspace, write_yaml(tmp_path, "Casts Emails", RUNTIME_FAILURE))
+    with pytest.raises(EngineError) as caught:
+        workspace.segments.insights("Casts Emails", record=False)
+    message = str(caught.value)
+    assert message.startswith("segment 'Casts Emails': ")
+    assert "Conversion Error" in message
+    assert "email" in message  # the column, so the user knows what to fix
+    assert "a@example.com" not in message
+    assert "\n" not in message
+
+
+def test_a_campaign_build_error_names_the_campaign_and_the_segment(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from herald.runs.pipeline import preview_campaign
+
+    apply_path(workspace, write_yaml(tmp_path, "Casts Emails", RUNTIME_FAILURE))
+    (tmp_path / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
+    apply_path(workspace, tmp_path / "campaign.yaml")
+    with pytest.raises(EngineError) as caught:
+        preview_campaign(workspace, "Runtime Failure")
+    message = str(caught.value)
+    assert message.startswith("campaign 'Runtime Failure', segment 'Casts Emails': ")
+    assert "a@example.com" not in message
+    assert "\n" not in message
