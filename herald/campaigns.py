@@ -239,7 +239,8 @@ class Campaigns:
             return self.ws.engine.write_parquet(build.query, path)
         except EngineError as error:
             where = f"campaign '{build.campaign.name}'{self._failing_segment(build)}"
-            raise EngineError(f"{where}: {error}") from None
+            msg = f"{where}: {error}"
+            raise EngineError(msg) from None
 
     def _failing_segment(self, build: Build) -> str:
         """``, segment 'X'`` for the first pinned segment that fails alone, else ``''``.

@@ -243,12 +243,13 @@ class Segments:
         )
         return self._run(name, query)
 
-    def _run(self, name: str, query: exp.Expr) -> pa.Table:
+    def _run(self, name: str, query: exp.Expression) -> pa.Table:
         """Run a segment's query; an engine error names the segment, on one line."""
         try:
             return self.ws.engine.query(query)
         except EngineError as error:
-            raise EngineError(f"segment '{name}': {error}") from None
+            msg = f"segment '{name}': {error}"
+            raise EngineError(msg) from None
 
 
 PREVIEW_COLUMNS = [

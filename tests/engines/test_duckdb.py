@@ -152,7 +152,10 @@ def test_the_engine_configuration_is_locked(db: Path, sql: str) -> None:
 
 
 def test_two_engines_on_one_file_share_the_locked_settings(db: Path, secret_file: Path) -> None:
-    with create_engine("duckdb", database=db) as first, create_engine("duckdb", database=db) as second:
+    with (
+        create_engine("duckdb", database=db) as first,
+        create_engine("duckdb", database=db) as second,
+    ):
         for engine in (first, second):
             assert engine.query("SELECT count(*) AS n FROM Customer_360").to_pylist() == [
                 {"n": 250_000}
@@ -196,8 +199,7 @@ def test_bind_types_a_query_without_reading_rows(db: Path) -> None:
     assert schema.names == ["amperity_id", "n"]
     assert str(schema.field("n").type) == "decimal128(38, 2)"
     assert str(caught.value) == (
-        'Binder Error: Referenced column "nn" not found in FROM clause! '
-        'Candidate bindings: "n"'
+        'Binder Error: Referenced column "nn" not found in FROM clause! Candidate bindings: "n"'
     )
 
 

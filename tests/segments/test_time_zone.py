@@ -1,4 +1,4 @@
-"""A date condition on a TIMESTAMPTZ column cuts days in UTC, whatever the machine's TZ (DESIGN §1.2).
+"""A date on a TIMESTAMPTZ column means a UTC day, whatever the machine's TZ (DESIGN §1.2).
 
 DuckDB's session time zone follows ``TZ``, read once per process, so each zone runs in its own
 interpreter.
