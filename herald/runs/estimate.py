@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow.parquet as pq
 
 from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
 from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
 from herald.destinations.klaviyo_api.sync import prepare_delivery
+from herald.engines.duckdb import connect_utc
 from herald.runs.diff import (
     DiffCounts,
     batches_table,
@@ -153,7 +153,7 @@ def _finish_as_if_sent(folder: Path, ledger: Path, counts: DiffCounts) -> None:
 def _profile_bytes(path: Path) -> int:
     if not path.exists():
         return 0
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         literal = str(path).replace("'", "''")
         row = con.execute(
             f"SELECT coalesce(sum(strlen(profile)), 0) FROM read_parquet('{literal}')"
