@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from herald.state import Run
     from herald.workspace import Workspace
 
-__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock"]
+__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock", "shown_status"]
 
 
 def _lock_path(ws: Workspace, run_id: str) -> Path:
@@ -65,6 +65,14 @@ def is_alive(ws: Workspace, run_id: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def shown_status(ws: Workspace, run: Run) -> str:
+    """A run's status for people: ``interrupted`` for a run that is ``running`` in the state
+    store while no live process works on it (``herald runs resume`` finishes it)."""
+    if run.status == "running" and run.kind == "run" and not is_alive(ws, run.id):
+        return "interrupted"
+    return run.status
 
 
 def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:
