@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.atomic import atomic_path
 from herald.core.catalog import AttributeType, Catalog
 from herald.engines.base import Capabilities, Engine
 from herald.exceptions import ConfigError, EngineError
@@ -130,17 +131,15 @@ class DuckDBEngine(Engine):
 
     def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        literal = exp.Literal.string(str(partial)).sql(self.dialect)
-        sql = f"COPY ({self.render(expression)}) TO {literal} (FORMAT parquet, COMPRESSION zstd)"
-        try:
-            rows = self._con.execute(sql).fetchall()
-        except duckdb.Error as error:
-            partial.unlink(missing_ok=True)
-            msg = f"DuckDB could not write {target.name}: {str(error).splitlines()[0]}"
-            raise EngineError(msg) from None
-        partial.replace(target)  # readers never see half a file
+        with atomic_path(target) as partial:  # readers never see half a file
+            literal = exp.Literal.string(str(partial)).sql(self.dialect)
+            options = "FORMAT parquet, COMPRESSION zstd"
+            sql = f"COPY ({self.render(expression)}) TO {literal} ({options})"
+            try:
+                rows = self._con.execute(sql).fetchall()
+            except duckdb.Error as error:
+                msg = f"DuckDB could not write {target.name}: {str(error).splitlines()[0]}"
+                raise EngineError(msg) from None
         return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:

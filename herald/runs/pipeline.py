@@ -9,6 +9,7 @@ recipients log. The campaign's status follows: running, then delivered or error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
@@ -210,12 +211,10 @@ def _execute(
 
 def _fail(store: StateStore, run: Run, error: BaseException) -> None:
     """End a run that stopped in error, with its campaign, in one transaction."""
-    try:
+    with contextlib.suppress(StateError):  # already finished: report the original error
         store.finish_run(
             run.id, "error", error=str(error) or type(error).__name__, campaign_status="error"
         )
-    except StateError:
-        pass  # already finished: the original error is the one to report
 
 
 def _finish(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herald.atomic import write_errors
 from herald.exceptions import StateError
 
 if TYPE_CHECKING:
@@ -35,10 +36,12 @@ def run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
 
     Raises:
         StateError: another live process holds it (the run is being worked on).
+        WriteError: the run's folder cannot be written.
     """
     path = _lock_path(ws, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with write_errors(path):  # a read-only .herald/runs: one line, and the run ends error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from herald.cli.main import main
 from herald.runs.pipeline import run_campaign
 from herald.runs.resume import run_lock
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import SandboxConfig, SandboxServer
 from herald.state import Run
 from herald.workspace import Workspace
 
@@ -79,7 +79,8 @@ def test_a_run_whose_key_is_not_set_ends_error_and_exits_1(offer: Path) -> None:
     assert "Deliveries" in result.stdout  # the per-delivery table is printed first
     assert "not sent" in result.stdout
     [last] = [line for line in result.stderr.splitlines() if line.strip()]
-    assert last.startswith("Error: run ") and "ended in error" in last
+    assert last.startswith("Error: run ")
+    assert "ended in error" in last
     assert "KLAVIYO_API_KEY" in last  # the reason: which variable to set
     [run_] = runs_json("campaign", "runs", OFFER)
     assert run_["status"] == "error"

@@ -50,9 +50,7 @@ def test_start_run_refuses_a_running_campaign_and_records_no_run(store, spring):
     assert [r.id for r in store.list_runs("spring")] == [first]
 
 
-def test_when_the_run_cannot_be_recorded_the_status_does_not_change(
-    store, spring, monkeypatch
-):
+def test_when_the_run_cannot_be_recorded_the_status_does_not_change(store, spring, monkeypatch):
     def broken(*args, **kwargs):
         msg = "the process died here"
         raise RuntimeError(msg)
