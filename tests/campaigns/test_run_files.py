@@ -164,10 +164,14 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial(tmp_path: Path)
     target = tmp_path / "data.txt"
     target.write_text("old", encoding="utf-8")
 
-    with pytest.raises(RuntimeError, match="writer failed"), atomic_file(target) as out:
-        out.write("half of the new")
-        msg = "writer failed"
-        raise RuntimeError(msg)
+    def write_half() -> None:
+        with atomic_file(target) as out:
+            out.write("half of the new")
+            msg = "writer failed"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError, match="writer failed"):
+        write_half()
 
     assert target.read_text(encoding="utf-8") == "old"
     assert every_file(tmp_path) == ["data.txt"]
