@@ -162,23 +162,12 @@ itself with SIGKILL, so tests can prove that a crash there leaves nothing stuck.
 def crash_point(name: str) -> None:
     """Kill this process with SIGKILL if ``HERALD_CRASH_AT`` names this point (a test hook).
 
-    Points: ``run_created``, ``snapshot_written``, ``delivery_started:<n>`` and
-    ``delivery_finished:<n>`` (n counts deliveries from 1, files and lists alike),
-    ``run_finished``. A value ``<point>@<file>`` kills only when ``<file>`` does not exist
-    yet, and creates it first, so a test can crash one run and let the next one pass.
+    Points: ``run_created`` (with the campaign's status), ``snapshot_written``,
+    ``delivery_started:<n>`` and ``delivery_finished:<n>`` (n counts the run's deliveries
+    from 1, in the campaign's order), ``run_finished`` (with the campaign's status).
     """
-    wanted = os.environ.get(CRASH_ENV)
-    if not wanted:
-        return
-    point, _, marker = wanted.partition("@")
-    if point != name:
-        return
-    if marker:
-        try:
-            Path(marker).touch(exist_ok=False)
-        except FileExistsError:
-            return
-    os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _execute(

@@ -57,8 +57,9 @@ def settle(conn: sa.Connection, name: str) -> CampaignState:
         if q.set_campaign_status(conn, definition.id, old="running", new=status, at=q.now()) != 1:
             msg = f"campaign {name!r} changed status while it was being recovered"
             raise LostRace(msg)
-        row = q.campaign_state_row(conn, definition.id)
-        assert row is not None
+        settled = q.campaign_state_row(conn, definition.id)
+        assert settled is not None
+        row = settled
     return q.to_campaign_state(name, row)
 
 

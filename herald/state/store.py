@@ -464,6 +464,8 @@ class StateStore:
         check_aware(f"campaign {campaign!r}", "as_of", as_of)
         pins_json = encode_pins(campaign, pins)
         wanted = camp.expected_statuses(expected)
+        for each in wanted or ():
+            check_choice("campaign status", each, CAMPAIGN_STATUSES)
         return self._write(
             lambda conn: camp.start_run(
                 conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, expected=wanted
