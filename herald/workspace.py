@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herald.atomic import atomic_file
 from herald.config import DEFAULT_TOML, Settings, load_settings
 from herald.exceptions import ConfigError, WorkspaceNotFoundError
 
@@ -60,9 +61,8 @@ class Workspace:
         config = root / CONFIG_FILE
         if not config.exists():
             text = DEFAULT_TOML.format(database=database or "data/customers.duckdb")
-            tmp = config.with_suffix(".toml.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(config)
+            with atomic_file(config) as out:
+                out.write(text)
         return cls.open(root)
 
     # --- resources -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from herald.apply import apply_path
+from herald.atomic import atomic_file
 from herald.cli._common import console, print_table
 from herald.cli._progress import SyncProgress
 from herald.cli.campaign import show_run
@@ -123,9 +124,8 @@ def _point_klaviyo_at(root: Path, url: str) -> None:
         text = _KLAVIYO_TABLE.sub(lambda _: table, text, count=1)
     else:
         text = f"{text.rstrip()}\n\n{table}"
-    partial = config.with_suffix(".toml.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(config)
+    with atomic_file(config) as out:
+        out.write(text)
 
 
 def _forget_lists(ws: Workspace, campaigns: list[str]) -> None:

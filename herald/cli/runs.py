@@ -10,12 +10,13 @@ from herald.cli._common import (
     print_json,
     print_table,
     show_or_export,
+    to_jsonable,
     with_workspace,
 )
 from herald.cli._progress import JsonProgress, SyncProgress
 from herald.exceptions import NotFoundError
 from herald.runs.pipeline import runs_dir
-from herald.runs.resume import resume_run
+from herald.runs.resume import resume_run, shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
@@ -36,7 +37,7 @@ def command() -> None:
 @json_option
 @with_workspace
 def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first.
+    """List runs, newest first; a run whose process died shows as ``interrupted``.
 
     Example:
 
@@ -44,7 +45,7 @@ def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> Non
     """
     items = ws.store.list_runs(campaign, limit=limit)
     if as_json:
-        print_json(items)
+        print_json([{**to_jsonable(r), "status": shown_status(ws, r)} for r in items])
         return
     rows = [
         (
@@ -52,7 +53,7 @@ def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> Non
             r.campaign,
             r.campaign_version,
             r.kind,
-            r.status,
+            shown_status(ws, r),
             r.started_at,
             r.finished_at,
             (r.stats or {}).get("recipients"),
@@ -107,14 +108,15 @@ def resume(ws: Workspace, run_id: str, reconcile: bool, as_json: bool) -> None:
 
         herald runs resume run_20261201T101500_a1b2c3
     """
-    from herald.cli.campaign import show_run
+    from herald.cli.campaign import exit_if_failed, show_run
 
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = resume_run(ws, run_id, reconcile=reconcile, progress=progress)
     if as_json:
         print_json({"run": result.run, "deliveries": result.deliveries})
-        return
-    show_run(result)
+    else:
+        show_run(result)
+    exit_if_failed(result)
 
 
 @command.command("outcomes")

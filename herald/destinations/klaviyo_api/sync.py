@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from herald.atomic import atomic_path
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
@@ -231,9 +232,8 @@ def prepare_delivery(
         }
     )
     table = pa.concat_tables([table, too_large.cast(table.schema)])
-    partial = skipped_path.with_name(".skipped.parquet.partial")
-    pq.write_table(table, partial)
-    partial.replace(skipped_path)
+    with atomic_path(skipped_path) as partial:
+        pq.write_table(table, partial)
     return count
 
 
