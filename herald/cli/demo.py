@@ -75,10 +75,11 @@ def command(
     root = Workspace.init(directory, database=DATABASE).root
     state_file = root / STATE_DIR / SANDBOX_STATE
     with _start_sandbox(sandbox_port) as sandbox:
+        # The lists the last demo (or `herald sandbox klaviyo --state`) left, as the
+        # workspace's ledgers remember them. A file that cannot be loaded stops the demo here,
+        # before anything could overwrite it.
+        kept = persist.load(sandbox.state, state_file)
         try:
-            # The lists the last demo (or `herald sandbox klaviyo --state`) left, as the
-            # workspace's ledgers remember them.
-            kept = persist.load(sandbox.state, state_file)
             _point_klaviyo_at(root, sandbox.url)
             _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
         finally:
@@ -128,8 +129,12 @@ def _start_sandbox(port: int) -> Iterator[SandboxServer]:
     try:
         server = SandboxServer(config, port=port).start()
     except OSError:
-        console.print(f"Port {port} is taken; the demo's Klaviyo sandbox uses another one.")
         server = SandboxServer(config).start()
+        console.print(
+            f"Port {port} is taken, so the demo's Klaviyo sandbox uses port {server.port}. "
+            "(If it is a `herald sandbox klaviyo --state` of this workspace, stop it: it would "
+            "write its own account over the demo's when it stops.)"
+        )
     try:
         yield server
     finally:

@@ -169,3 +169,33 @@ def test_the_restarted_sandbox_holds_the_demos_lists_and_runs_continue(
     after = {k["id"]: k["members"] for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()}
     assert set(after) == set(lists)  # the same lists, not new ones
     assert after == ledger_members(root)
+
+
+def test_an_unreadable_sandbox_state_stops_the_demo_in_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "herald-demo"
+    state = root / ".herald" / "sandbox" / "klaviyo.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("not a sandbox state")
+
+    result = run("demo", "--dir", str(root), "--customers", "200", "--sandbox-port", "0")
+
+    assert result.exit_code == 1
+    assert "cannot read the sandbox state" in result.output
+    assert result.output.count("\n") == 1, result.output
+    assert state.read_text() == "not a sandbox state"  # not overwritten
+    assert not (root / "data").exists()  # stopped before generating anything
+
+
+def test_a_taken_port_moves_the_demo_sandbox_and_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = ok(
+            "demo", "--dir", str(tmp_path / "d"), "--customers", "300", "--sandbox-port", str(port)
+        )
+    assert f"Port {port} is taken" in out
+    used = re.search(r"--port (\d+) --state", " ".join(out.split()))
+    assert used
+    assert used.group(1) != str(port)
+    assert f"127.0.0.1:{used.group(1)}" in (tmp_path / "d" / "herald.toml").read_text()
