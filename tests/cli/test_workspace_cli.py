@@ -135,3 +135,11 @@ def test_the_subcommands_workspace_wins_over_the_groups(ws: Path, tmp_path: Path
     )
     assert [s["name"] for s in listed] == ["High Value"]
     assert json.loads(ok("-w", str(tmp_path / "other"), "segment", "list", "--json")) == []
+
+
+def test_init_takes_the_workspace_given_before_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ok("--workspace", str(tmp_path / "made"), "init")
+    assert (tmp_path / "made" / "herald.toml").is_file()
+    assert (tmp_path / "made" / ".herald" / "state.db").is_file()
+    assert not (tmp_path / "herald.toml").exists()

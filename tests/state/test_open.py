@@ -125,3 +125,16 @@ def test_malformed_urls_are_one_line_config_errors(url):
     with pytest.raises(ConfigError, match="state store URL is not valid") as raised:
         StateStore.open(url)
     assert "s3cret" not in str(raised.value)
+
+
+def test_a_workspace_store_is_made_by_init_only(url, tmp_path):
+    from herald.workspace import Workspace
+
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "herald.toml").write_text(f'[state]\nurl = "{url}"\n')
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(StateError, match="herald init"):
+        ws.store  # noqa: B018 - opening the store is what is tested
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.store.save_draft("segment", "vip", {})
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert [s.name for s in ws.store.list("segment")] == ["vip"]
