@@ -9,7 +9,9 @@ database, as if they had finished weeks ago.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,3 +228,23 @@ def test_bad_ages_and_retentions_are_one_line(ws: Path) -> None:
     assert result.exit_code == 1
     assert "[runs.retention_days]" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_old_test_samples_and_leftover_previews_go_by_age(ws: Path) -> None:
+    herald = ws / ".herald"
+    old_sample = herald / "tests" / "Spring_Reactivation" / "klaviyo__list.jsonl"
+    new_sample = herald / "tests" / "Spring_Reactivation" / "files__list.csv"
+    leftover = herald / "runs" / "_preview" / "20261001T000000000000.parquet"
+    for path in (old_sample, new_sample, leftover):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("email\nada@example.com\n")
+    forty_days_ago = time.time() - 40 * 86_400
+    for path in (old_sample, leftover):
+        os.utime(path, (forty_days_ago, forty_days_ago))
+
+    out = ok("runs", "prune")
+
+    assert "and 2 old preview and test files" in out
+    assert not old_sample.exists()
+    assert not leftover.exists()
+    assert new_sample.exists()
