@@ -288,6 +288,9 @@ def run(
 
         herald campaign run "Spring Reactivation" --yes
     """
+    from herald.cli.runs import auto_prune
+
+    auto_prune(ws)
     if not yes and _has_klaviyo(ws, name):
         _confirm_estimate(ws, name, confirm_over)
     with JsonProgress() if as_json else SyncProgress() as progress:

@@ -88,12 +88,15 @@ class StateStore:
     # --- opening and closing ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> StateStore:
+    def open(cls, url: str, *, create: bool = True) -> StateStore:
         """Open the state database at ``url``, creating or upgrading its schema.
 
         Args:
             url: a SQLAlchemy URL, ``sqlite:///path/to/state.db`` (the folder is created)
                 or ``postgresql+psycopg://user@host/db``.
+            create: whether a missing SQLite file, or a database without Herald's tables, may
+                be created; when false (every command but ``herald init``) they are errors,
+                so a mistyped URL cannot open an empty store.
 
         Returns:
             The open store.
@@ -103,9 +106,9 @@ class StateStore:
             MissingDependencyError: the PostgreSQL driver is not installed.
             StateError: the database cannot be reached, or was written by a newer Herald.
         """
-        engine = create_state_engine(url)
+        engine = create_state_engine(url, create=create)
         try:
-            _upgrade_to_head(engine)
+            _upgrade_to_head(engine, create=create)
         except BaseException:
             engine.dispose()
             raise
@@ -760,12 +763,18 @@ def _is_unique_violation(err: sa.exc.IntegrityError) -> bool:
     return code in {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
-def _upgrade_to_head(engine: Engine) -> None:
+def _upgrade_to_head(engine: Engine, *, create: bool = True) -> None:
     with _database_errors(), engine.connect() as conn:
         current = _migrate.current_revision(conn)
         conn.rollback()
         if current == _migrate.head_revision():
             return
+        if current is None and not create:
+            msg = (
+                f"the state database {safe_url(engine.url)} has no Herald tables: create them "
+                "with `herald init`, or fix [state] url in herald.toml"
+            )
+            raise StateError(msg)
         _check_known_revision(engine, current)
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
