@@ -59,7 +59,7 @@ def to_json_schema(node: Any) -> Any:
         return [to_json_schema(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:
             continue
