@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -303,37 +303,27 @@ def key_probe() -> Request:
     return Request("get_lists", "GET", "/api/lists", (("page[size]", "1"),))
 
 
-#: Requests that need one write scope and carry a body that can never be valid (a resource
-#: with no attributes): 403 means the scope is missing, 400 that it is there. Nothing is
-#: written either way. profiles:write is probed on bulk import (what sync needs, but it also
-#: needs lists:write), or on profile-import when lists:write is missing.
-_PROBES: dict[str, tuple[str, str, str]] = {
-    "lists:write": ("create_list", "/api/lists", "list"),
-    "profiles:write": (
-        "bulk_import_profiles",
-        "/api/profile-bulk-import-jobs",
-        "profile-bulk-import-job",
-    ),
-    "profiles:write/alone": ("create_or_update_profile", "/api/profile-import", "profile"),
-}
+#: An id no Klaviyo list or profile has (theirs are letters and digits only).
+PROBE_ID = "herald-scope-check"
 
 
 def scope_probe(scope: str) -> Request | None:
-    """The probe for a write scope (``lists:write``, ``profiles:write``,
-    ``profiles:write/alone``), or None when there is none."""
-    if scope not in _PROBES:
-        return None
-    operation, path, kind = _PROBES[scope]
-    return Request(operation, "POST", path, json={"data": {"type": kind}})
+    """A request that needs exactly ``scope`` and changes nothing, or None when there is none.
 
-
-def read_probe(scope: str) -> Request | None:
-    """A one-item read that needs ``scope`` (``lists:read`` or ``profiles:read``)."""
+    Each is valid per the spec. Reads fetch one item. Writes ``PATCH`` a list or profile
+    that cannot exist with no attributes to change: Klaviyo checks the key's scopes before
+    it looks the resource up, so 403 means the scope is missing and 404 that it is there,
+    and even if the id existed an empty update would change nothing.
+    """
     if scope == "lists:read":
         return key_probe()
     if scope == "profiles:read":
         return Request("get_profiles", "GET", "/api/profiles", (("page[size]", "1"),))
-    return None
+    kind = {"lists:write": "list", "profiles:write": "profile"}.get(scope)
+    if kind is None:
+        return None
+    body = {"data": {"type": kind, "id": PROBE_ID, "attributes": {}}}
+    return Request(f"update_{kind}", "PATCH", f"/api/{kind}s/{PROBE_ID}", json=body)
 
 
 # --- response parsers -----------------------------------------------------------------------
@@ -535,6 +525,54 @@ def error_from_response(
     """
     problem = problem_from_response(status, body, operation, retry_after)
     return error_from_problem(problem)
+
+
+#: What Herald needs each operation for, to say why a missing scope matters.
+PURPOSES = {
+    "get_lists": "find lists",
+    "create_list": "create lists",
+    "bulk_import_profiles": "import profiles into lists",
+    "get_bulk_import_profiles_job": "follow import jobs",
+    "get_bulk_import_profiles_jobs": "follow import jobs",
+    "get_errors_for_bulk_import_profiles_job": "read import errors",
+    "get_profiles_for_list": "read list members",
+    "remove_profiles_from_list": "remove profiles from lists",
+    "get_profiles": "look up profiles",
+    "update_list": "check the key's scopes",
+    "update_profile": "check the key's scopes",
+}
+_SCOPE_RE = re.compile(r"\b[a-z][a-z-]*:(?:read|write)\b")
+
+
+def missing_scope(
+    destination: str, problem: ApiProblem, granted: Collection[str] = ()
+) -> FatalSyncError | None:
+    """The error for Klaviyo's 403 ``permission_denied``: the scope the key lacks, named.
+
+    The scope is the operation's (``x-klaviyo-scopes``) that Klaviyo's message names, else
+    those not ``granted`` (proved by earlier successes); None for any other response.
+
+    >>> op = ApiProblem("create_list", 403, "permission_denied", detail="You do not have …")
+    >>> print(missing_scope("klaviyo", op))
+    destination 'klaviyo': the API key lacks the lists:write scope (needed to create lists): \
+give the key that scope in Klaviyo
+    """
+    if problem.status != 403 or problem.code != "permission_denied":
+        return None
+    op = OPERATIONS.get(problem.operation)
+    needed = op.scopes if op else ()
+    named = [s for s in needed if s in set(_SCOPE_RE.findall(problem.detail))]
+    scopes = named or [s for s in needed if s not in granted] or list(needed)
+    what = " or ".join(scopes) if scopes else "a needed"
+    why = PURPOSES.get(problem.operation, problem.operation)
+    give = "that scope" if len(scopes) == 1 else "those scopes"
+    msg = (
+        f"destination '{destination}': the API key lacks the {what} scope (needed to {why}): "
+        f"give the key {give} in Klaviyo"
+    )
+    error = FatalSyncError(msg)
+    error.problem = problem  # type: ignore[attr-defined]
+    return error
 
 
 def error_from_problem(problem: ApiProblem, prefix: str = "") -> SyncError:

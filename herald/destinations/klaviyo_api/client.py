@@ -36,6 +36,7 @@ from herald.destinations.klaviyo_api.api import (
     ScopeCheck,
 )
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
+from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
@@ -85,6 +86,8 @@ class KlaviyoClient(KlaviyoApi):
         self._retry = retry or RetryPolicy(max_wait=settings.max_wait)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._counts: Counter[tuple[str, int]] = Counter()
+        # Scopes proved by a successful request, to name the missing one on a 403.
+        self._granted: set[str] = set()
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers=_headers(settings),
@@ -114,10 +117,10 @@ class KlaviyoClient(KlaviyoApi):
 
     # --- KlaviyoApi ---------------------------------------------------------------------
 
-    async def check_scopes(
-        self, needed: Sequence[str] = ("lists:write", "profiles:write")
-    ) -> ScopeCheck:
-        """Check the key and its scopes; nothing is written (see ``_ScopeProbe``)."""
+    async def check_scopes(self, needed: Sequence[str] = NEEDED_SCOPES) -> ScopeCheck:
+        """Check the key and its scopes, one request per scope; nothing is written and every
+        request is valid per the spec (see ``_ScopeProbe``). A sync never calls this: it
+        learns of a missing scope from the first 403 (see ``_attempt``)."""
         return await _ScopeProbe(self, needed).run()
 
     async def find_list(self, name: str) -> str | None:
@@ -304,12 +307,16 @@ class KlaviyoClient(KlaviyoApi):
         self._counts[(op, response.status_code)] += 1
         self._learn(op, response)
         doc = P.decode(response.content)
+        if response.is_success:
+            self._granted.update(OPERATIONS[op].scopes if op in OPERATIONS else ())
         if response.is_success or response.status_code in accept:
             return response.status_code, doc, None
         retry_after = P.parse_retry_after(response.headers.get("retry-after"))
         problem = P.problem_from_response(response.status_code, doc, op, retry_after)
         if not problem.retriable:
-            raise P.error_from_problem(problem)
+            raise P.missing_scope(self.settings.name, problem, self._granted) or (
+                P.error_from_problem(problem)
+            )
         return response.status_code, doc, problem
 
     def _learn(self, operation: str, response: httpx.Response) -> None:
@@ -327,15 +334,13 @@ class KlaviyoClient(KlaviyoApi):
 
 
 class _ScopeProbe:
-    """``check_scopes``: prove the key with one read, then probe each write scope with a
-    body that can never be valid. Klaviyo (and the sandbox) check auth, then scopes, then
-    the body, so 403 means the scope is missing and 400 that it is there."""
+    """``check_scopes``: prove the key with one read, then probe each needed scope once with
+    a request that is valid per the spec and changes nothing (``_protocol.scope_probe``):
+    403 means the scope is missing."""
 
     def __init__(self, client: KlaviyoClient, needed: Sequence[str]) -> None:
         self.client = client
         self.needed = tuple(needed)
-        self.known: dict[str, bool] = {}
-        self.notes: list[str] = []
 
     async def run(self) -> ScopeCheck:
         status, doc = await self._probe(P.key_probe())
@@ -347,37 +352,22 @@ class _ScopeProbe:
                 "api_key_env or api_key_file"
             )
             return ScopeCheck(False, self.needed, detail)
-        self.known["lists:read"] = status != 403
-        unchecked = [s for s in self.needed if await self._has(s) is None]
-        missing = tuple(s for s in self.needed if self.known.get(s) is False)
+        known = {"lists:read": status != 403}
+        unchecked = []
+        for scope in self.needed:
+            if scope in known:
+                continue
+            request = P.scope_probe(scope)
+            if request is None:
+                unchecked.append(scope)
+                continue
+            probed, _ = await self._probe(request)
+            known[scope] = probed != 403
+        missing = tuple(s for s in self.needed if known.get(s) is False)
         return ScopeCheck(True, missing, self._detail(missing, unchecked))
 
-    async def _has(self, scope: str) -> bool | None:
-        if scope in self.known:
-            return self.known[scope]
-        if scope == "profiles:write":
-            found = await self._allowed(P.scope_probe(scope))
-            # Bulk import also needs lists:write; without it, probe profiles:write alone.
-            if found is False and await self._has("lists:write") is False:
-                found = await self._allowed(P.scope_probe("profiles:write/alone"))
-        else:
-            found = await self._allowed(P.scope_probe(scope) or P.read_probe(scope))
-        if found is not None:
-            self.known[scope] = found
-        return found
-
-    async def _allowed(self, request: P.Request | None) -> bool | None:
-        if request is None:
-            return None
-        status, _ = await self._probe(request)
-        if 200 <= status < 300 and request.method == "POST":
-            self.notes.append(
-                f"the probe of {request.operation} was accepted (the server did not validate it)"
-            )
-        return status != 403
-
     async def _probe(self, request: P.Request) -> tuple[int, Any]:
-        accept = frozenset({400, 401, 403, 409, 422})
+        accept = frozenset({400, 401, 403, 404, 409, 422})
         return await self.client._send(request, accept=accept, max_wait=CHECK_MAX_WAIT)
 
     def _detail(self, missing: tuple[str, ...], unchecked: list[str]) -> str:
@@ -392,7 +382,7 @@ class _ScopeProbe:
             parts.append("the API key is valid and has every needed scope")
         if unchecked:
             parts.append(f"not checked (no probe for them): {', '.join(unchecked)}")
-        return "; ".join(parts + self.notes)
+        return "; ".join(parts)
 
 
 # --- helpers ------------------------------------------------------------------------------

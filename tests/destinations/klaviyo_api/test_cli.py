@@ -58,11 +58,12 @@ def test_check_names_the_missing_scope_and_the_fix(
     monkeypatch.setenv("HERALD_TEST_KLAVIYO_KEY", PARTIAL_KEY)
     result = run("destination", "check", "klaviyo")
     assert result.exit_code == 1
-    assert "lacks profiles:write" in result.output
+    # lists:write implies lists:read; a sync also reads profiles (look-ups, import jobs).
+    assert "lacks profiles:read, profiles:write" in result.output
     assert "create a private key with lists:write and profiles:write" in result.output
     as_json = json.loads(run("destination", "check", "klaviyo", "--json").output)
     assert as_json["ok"] is False
-    assert as_json["missing"] == ["profiles:write"]
+    assert as_json["missing"] == ["profiles:read", "profiles:write"]
     assert PARTIAL_KEY not in result.output
 
 
