@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 import weakref
 from collections import deque
@@ -45,6 +44,7 @@ from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, ca
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.redact import redact
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -67,8 +67,6 @@ NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
 _IDENT_FIELDS = {"e:": "email", "p:": "phone_number", "x:": "external_id"}  # diff's ident tags
 _FIELD_TAGS = {name: tag for tag, name in _IDENT_FIELDS.items()}
-_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 def scrub(text: str) -> str:
@@ -77,7 +75,7 @@ def scrub(text: str) -> str:
     >>> scrub("Invalid email ann@example.com or +1 (206) 555-0100.")
     'Invalid email [email] or [phone].'
     """
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return redact(text)
 
 
 # --- what the caller gives and gets -----------------------------------------------------------
