@@ -150,7 +150,7 @@ class _RedactedRecord(logging.LogRecord):
     """A log record whose message, traceback text and stack are redacted when read, so every
     handler and formatter shows them redacted while filters still see the original args."""
 
-    def getMessage(self) -> str:  # noqa: N802 - logging's name
+    def getMessage(self) -> str:
         return redact(super().getMessage())
 
     @property  # type: ignore[override]

@@ -32,7 +32,12 @@ timestamps = st.builds(
     st.sampled_from(["T", " "]),
     st.sampled_from(["minutes", "seconds", "milliseconds", "microseconds"]),
     st.sampled_from(
-        [None, dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-dt.timedelta(hours=8))]
+        [
+            None,
+            dt.UTC,
+            dt.timezone(dt.timedelta(hours=5, minutes=30)),
+            dt.timezone(-dt.timedelta(hours=8)),
+        ]
     ),
 )
 run_ids = st.builds(

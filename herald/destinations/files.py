@@ -1,5 +1,7 @@
 """Writing prepared records to files: CSV (the file destinations) and JSON lines (samples).
 
+A ``type = "csv_file"`` destination takes one key, ``folder`` (:class:`CsvFileSettings`).
+
 Files are written under a temporary name and renamed when complete, so a reader (or an SFTP
 poller) never sees half a file. Records come as a table or as a stream of record batches
 (``PreparedGroup.batches()``), which is written as it is read.
@@ -15,7 +17,15 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.config import DestinationSettings
 from herald.core.klaviyo_fields import klaviyo_profiles
+
+
+class CsvFileSettings(DestinationSettings):
+    """A ``[destinations.NAME]`` table of ``type = "csv_file"``, as written in herald.toml."""
+
+    folder: str = "exports"
+    """Where the files are written, relative to the workspace folder."""
 
 
 def _quoted(name: str) -> str:

@@ -351,7 +351,7 @@ def _replace(delivery: Delivery, **changes: object) -> Delivery:
 
 def _file_folder(ws: Workspace, destination: str) -> Path:
     settings = ws.settings.destinations[destination]
-    folder = (settings.model_extra or {}).get("folder", "exports")
+    folder = getattr(settings, "folder", "exports")
     return ws.resolve(str(folder))
 
 
