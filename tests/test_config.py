@@ -82,7 +82,7 @@ def test_known_keys_are_typed_per_destination_type(tmp_path: Path) -> None:
 
 
 def test_python_built_settings_are_checked_too() -> None:
-    with pytest.raises(ConfigError, match="unknown key 'folr'. Did you mean folder?"):
+    with pytest.raises(ConfigError, match=r"unknown key 'folr'\. Did you mean folder\?"):
         Settings.model_validate({"destinations": {"f": {"type": "csv_file", "folr": "x"}}})
 
 
@@ -110,7 +110,7 @@ def test_a_later_type_plugs_in_by_name() -> None:
         assert "test_sftp" in destination_types()
         parsed = parse_destination("s", {"type": "test_sftp", "host": "sftp.example"})
         assert isinstance(parsed, SftpSettings)
-        with pytest.raises(ConfigError, match="Did you mean host?"):
+        with pytest.raises(ConfigError, match=r"Did you mean host\?"):
             parse_destination("s", {"type": "test_sftp", "hots": "x"})
     finally:
         from herald import config
