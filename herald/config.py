@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from herald.exceptions import ConfigError
 from herald.redact import register_secret
@@ -211,7 +219,7 @@ def _refuse_inline_secrets(
     table: Mapping[str, Any], model: type[DestinationSettings], where: str
 ) -> None:
     for key in table:
-        bare = re.sub(r"[^a-z0-9]", "", str(key).lower())
+        bare = _bare(str(key))
         if bare.endswith(("env", "file")) or not any(w in bare for w in _SECRET_WORDS):
             continue
         takes = [f for f in model.model_fields if f.endswith(("_env", "_file"))]
@@ -229,11 +237,11 @@ def _refuse_unknown_keys(
     table: Mapping[str, Any], model: type[DestinationSettings], where: str
 ) -> None:
     known = list(model.model_fields)
+    bare = {_bare(k): k for k in known}  # "BASE-URL" and "baseurl" mean base_url
     for key in table:
         if key in known:
             continue
-        bare = {re.sub(r"[^a-z0-9]", "", k.lower()): k for k in known}
-        same = bare.get(re.sub(r"[^a-z0-9]", "", str(key).lower()))
+        same = bare.get(_bare(str(key)))
         close = [same] if same else difflib.get_close_matches(str(key).lower(), known, n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         msg = (
@@ -241,6 +249,10 @@ def _refuse_unknown_keys(
             f"A {table['type']} destination takes: {', '.join(k for k in known if k != 'type')}"
         )
         raise ConfigError(msg)
+
+
+def _bare(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -255,7 +267,7 @@ class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     state: StateSettings = Field(default_factory=StateSettings)
-    destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
+    destinations: dict[str, SerializeAsAny[DestinationSettings]] = Field(default_factory=dict)
 
     @field_validator("destinations", mode="before")
     @classmethod

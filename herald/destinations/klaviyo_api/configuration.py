@@ -26,9 +26,9 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from herald.config import (
     DestinationSettings,
@@ -64,7 +64,7 @@ class KlaviyoDestinationSettings(SecretSettings):
     """The most seconds between two rounds of polling import jobs."""
     limits_scale: float = 1.0
     """The multiplier applied to the spec's rate limits (10 for a sandbox run with --limits 10)."""
-    limits: dict[str, RateLimit] = {}  # noqa: RUF012 - pydantic copies defaults
+    limits: dict[str, RateLimit] = Field(default_factory=dict)
     """Per-operation overrides such as ``{ create_list = { burst = 5, steady = 100 } }``."""
 
     @field_validator("concurrency", mode="before")
@@ -146,10 +146,11 @@ class KlaviyoSettings:
         if settings.type != DESTINATION_TYPE:
             msg = f"destination '{name}' has type '{settings.type}', not '{DESTINATION_TYPE}'"
             raise ConfigError(msg)
-        table = settings
-        if not isinstance(table, KlaviyoDestinationSettings):
-            table = parse_destination(name, settings.model_dump(exclude_unset=True))
-        assert isinstance(table, KlaviyoDestinationSettings)
+        table = (
+            settings
+            if isinstance(settings, KlaviyoDestinationSettings)
+            else cast(KlaviyoDestinationSettings, parse_destination(name, settings.model_dump()))
+        )
         key = read_secret(table, "api_key", name) if load_key else ""
         return cls(
             name=name,
