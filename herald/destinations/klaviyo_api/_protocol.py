@@ -105,6 +105,7 @@ class ApiProblem:
 
 # --- personal data --------------------------------------------------------------------------
 
+
 def scrub(text: str) -> str:
     """Replace anything that looks like an email address, a phone number or a key
     (``herald.redact``, the one redactor).
