@@ -11,7 +11,8 @@
 - phone numbers in the shapes Herald normalises (DESIGN §1.3): ``+`` and a country code in
   any grouping (E.164 ``+12065550100``, ``+44 20 7946 0958``, ``+44 (0)20 …``, ``011 44 …``),
   North American numbers with or without ``1`` and with spaces, dashes, dots or brackets
-  (``(206) 555-0100``, ``206.555.0100``, ``2065550100``), and seven-digit local numbers
+  (``(206) 555-0100``, ``206.555.0100``, ``2065550100``; area code and exchange 2-9xx, as
+  the numbering plan has them), and seven-digit local numbers
   written ``555-0100``, with ``[phone]``.
 
 It leaves alone what looks like a phone only by its digits: ISO dates, times and timestamps
@@ -67,12 +68,13 @@ _INTL = (
     rf"(?:[ .-]?\(\d{{1,4}}\))?(?:[ .-]?{_NOT_DATE}\d{{1,6}}){{0,7}}"
 )
 _AFTER = r"(?!\w|[.,:-]\d)"
-# Dots only all the way ("206.555.0100"), so a decimal such as 100000.0000 is not a phone.
+# North American numbers: area code and exchange start with 2-9 (so 1000000000 is a count, not
+# a phone). Dots only all the way ("206.555.0100"), so a decimal such as 100000.0000 stays.
 _NANP = (
-    r"(?<![\w.,+-])(?:(?:1\.)?\d{3}\.\d{3}\.\d{4}"
-    rf"|(?:1[ -]?)?(?:\(\d{{3}}\)[ -]?|\d{{3}}[ -]?)\d{{3}}[ -]?\d{{4}}){_AFTER}"
+    r"(?<![\w.,+-])(?:(?:1\.)?[2-9]\d\d\.[2-9]\d\d\.\d{4}"
+    rf"|(?:1[ -]?)?(?:\([2-9]\d\d\)[ -]?|[2-9]\d\d[ -]?)[2-9]\d\d[ -]?\d{{4}}){_AFTER}"
 )
-_LOCAL7 = rf"(?<![\w.,+-])\d{{3}}-\d{{4}}{_AFTER}"
+_LOCAL7 = rf"(?<![\w.,+-])[2-9]\d\d-\d{{4}}{_AFTER}"
 
 _PATTERN = re.compile(
     rf"(?P<email>{_EMAIL})|(?P<auth>{_AUTH})|(?P<key>{_KEY})|(?P<keep>{_KEEP})"

@@ -29,6 +29,7 @@ from herald.destinations.klaviyo_api.sync import (
     sync_list,
 )
 from herald.exceptions import ConfigError, FatalSyncError
+from herald.redact import redact
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
@@ -346,6 +347,9 @@ def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Del
 
 
 def _replace(delivery: Delivery, **changes: object) -> Delivery:
+    if isinstance(changes.get("message"), str):
+        # Messages are shown and stored; many quote an error from a destination.
+        changes["message"] = redact(str(changes["message"]))
     return replace(delivery, **changes)  # type: ignore[arg-type]
 
 
