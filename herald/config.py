@@ -86,6 +86,12 @@ class StateSettings(_Section):
     """SQLAlchemy URL; a relative SQLite path is relative to the workspace folder."""
 
 
+class RunsSettings(_Section):
+    retention_days: int = Field(default=30, ge=1)
+    """Days a finished run keeps its files holding emails and phones (snapshot, prepared and
+    diff files); ``herald runs prune`` and each ``campaign run`` remove older ones."""
+
+
 # --- destinations -----------------------------------------------------------------------------
 
 
@@ -267,6 +273,7 @@ class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    runs: RunsSettings = Field(default_factory=RunsSettings)
     destinations: dict[str, SerializeAsAny[DestinationSettings]] = Field(default_factory=dict)
 
     @field_validator("destinations", mode="before")
@@ -415,6 +422,9 @@ attributes_table = "Merged_Customers"
 
 [state]
 url = "sqlite:///.herald/state.db"
+
+[runs]
+retention_days = 30                    # then a run's files with emails and phones are pruned
 
 # Destinations that campaign groups send to, by name.
 [destinations.files]

@@ -11,7 +11,7 @@ import click
 from rich.markup import escape
 
 from herald import __version__
-from herald.cli._common import err_console
+from herald.cli._common import WORKSPACE_META, err_console, workspace_option
 from herald.exceptions import HeraldError
 from herald.redact import install_log_redaction, redact
 
@@ -43,8 +43,9 @@ class HeraldGroup(click.Group):
 @click.group(cls=HeraldGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="herald")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@workspace_option
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, workspace_path: str | None) -> None:
     """Herald: segments over your customer 360 database, campaigns, and delivery to Klaviyo.
 
     Example:
@@ -52,6 +53,8 @@ def main(ctx: click.Context, debug: bool) -> None:
         herald demo
     """
     ctx.meta["herald.debug"] = debug
+    # The default of every subcommand's own --workspace (see with_workspace).
+    ctx.meta[WORKSPACE_META] = workspace_path
 
 
 def _redacted_traceback(

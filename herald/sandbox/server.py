@@ -8,12 +8,14 @@ import logging
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
+from herald.sandbox import persist
 from herald.sandbox.app import DroppedConnectionError, Sandbox, create_app
 from herald.sandbox.config import SandboxConfig
 from herald.sandbox.state import SandboxState
@@ -42,7 +44,11 @@ def listen_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()  # a taken port: the caller may try another
+        raise
     return sock
 
 
@@ -168,7 +174,11 @@ class SandboxServer:
 
 
 def serve(
-    config: SandboxConfig, host: str = "127.0.0.1", port: int = 8700, log_level: str = "info"
+    config: SandboxConfig,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    log_level: str = "info",
+    state_file: Path | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until interrupted (the CLI's ``sandbox klaviyo``).
 
@@ -176,8 +186,18 @@ def serve(
     profile objects alive, the default thresholds start a full collection every few bulk
     requests, and that costs more than parsing them (measured: 15 → 20 requests/s). It also
     freezes the heap as bulk bodies and profiles pile up (``Sandbox.settle``).
+
+    With ``state_file``, the account (profiles, lists, members) is loaded from it at start,
+    when it exists, and written to it when the server stops (``herald.sandbox.persist``).
     """
     gc.set_threshold(50_000, 20, 100)
     uv, sandbox = _uvicorn_config(config, log_level)
+    if state_file is not None:
+        persist.load(sandbox.state, state_file)
     sandbox.freeze_gc = True
-    uvicorn.Server(uv).run(sockets=[listen_socket(host, port)])
+    try:
+        uvicorn.Server(uv).run(sockets=[listen_socket(host, port)])
+    finally:
+        # uvicorn returns here on Ctrl-C and SIGTERM, after its graceful shutdown.
+        if state_file is not None:
+            persist.save(sandbox.state, state_file)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import socket
 import time
@@ -288,6 +289,10 @@ class KlaviyoClient(KlaviyoApi):
                 )
             except _RETRIABLE_TRANSPORT as exc:
                 self._counts[(op, 0)] += 1
+                if isinstance(exc, httpx.ConnectError) and _is_loopback(self.settings.base_url):
+                    # Refused on this machine: a sandbox that is not started. Retrying for
+                    # max_wait would only keep the user waiting for the same answer.
+                    raise FatalSyncError(_nobody_listens(self.settings)) from None
                 return (
                     0,
                     None,
@@ -409,6 +414,24 @@ def _transport(concurrency: int) -> httpx.AsyncHTTPTransport:
     return httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    )
+
+
+def _is_loopback(base_url: str) -> bool:
+    host = httpx.URL(base_url).host
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _nobody_listens(settings: KlaviyoSettings) -> str:
+    port = httpx.URL(settings.base_url).port or 80
+    # No IP address in the text: the phone-number scrubber of sync messages would take it.
+    return (
+        f"nothing answers on this machine's port {port} (destination '{settings.name}'): "
+        f"start the Klaviyo sandbox with `herald sandbox klaviyo --port {port}`, or fix "
+        "base_url in herald.toml"
     )
 
 
