@@ -133,7 +133,8 @@ class SecretSettings(DestinationSettings):
     @field_validator("api_key_file")
     @classmethod
     def _file_name(cls, value: str | None) -> str | None:
-        if value is not None and _looks_like_key(value):
+        # Only the key's own shape: a path has digits, letters and no "_" often enough.
+        if value is not None and _KLAVIYO_KEY.match(value):
             msg = (
                 "api_key_file must name the file that holds the key; "
                 "the value given looks like a key: put the key in that file"

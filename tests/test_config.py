@@ -263,3 +263,12 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "herald.toml"
     path.write_bytes(b'\xef\xbb\xbf[state]\nurl = "sqlite:///x.db"\n')
     assert load_settings(path).state.url == "sqlite:///x.db"
+
+
+def test_api_key_file_set_to_the_key_is_refused_but_any_path_is_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        klaviyo(api_key_file=KEY)
+    assert KEY not in one_line(info)
+    assert "api_key_file must name the file that holds the key" in str(info.value)
+    for path in ("/tmp/pytest-of-root/pytest-177/popen-gw0/demo1/.herald/sandbox.key", "k"):
+        assert klaviyo(api_key_file=path).api_key_file == path  # type: ignore[attr-defined]
