@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import traceback
+from types import TracebackType
 from typing import Any
 
 import click
@@ -11,19 +13,26 @@ from rich.markup import escape
 from herald import __version__
 from herald.cli._common import WORKSPACE_META, err_console, workspace_option
 from herald.exceptions import HeraldError
+from herald.redact import install_log_redaction, redact
 
 
 class HeraldGroup(click.Group):
-    """Turns library errors into one clear line and a non-zero exit, unless --debug."""
+    """Turns library errors into one clear line and a non-zero exit, unless --debug.
+
+    Everything the command line shows of an error goes through ``herald.redact``: the
+    one-line message, a traceback under --debug, and every log record.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        install_log_redaction()
+        sys.excepthook = _redacted_traceback
         try:
             return super().invoke(ctx)
         except HeraldError as error:
             if ctx.meta.get("herald.debug"):
                 raise
             err_console.print(
-                f"[bold red]Error:[/] {escape(str(error))}", markup=True, highlight=False
+                f"[bold red]Error:[/] {escape(redact(str(error)))}", markup=True, highlight=False
             )
             sys.exit(1)
         except KeyboardInterrupt:
@@ -46,6 +55,13 @@ def main(ctx: click.Context, debug: bool, workspace_path: str | None) -> None:
     ctx.meta["herald.debug"] = debug
     # The default of every subcommand's own --workspace (see with_workspace).
     ctx.meta[WORKSPACE_META] = workspace_path
+
+
+def _redacted_traceback(
+    kind: type[BaseException], error: BaseException, tb: TracebackType | None
+) -> None:
+    """Print an uncaught exception's traceback (--debug, or a bug) redacted."""
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, error, tb))))
 
 
 def _register() -> None:

@@ -1,5 +1,7 @@
 """Writing prepared records to files: CSV (the file destinations) and JSON lines (samples).
 
+A ``type = "csv_file"`` destination takes one key, ``folder`` (:class:`CsvFileSettings`).
+
 Files are written under a temporary name and renamed when complete, so a reader (or an SFTP
 poller) never sees half a file. Records come as a table or as a stream of record batches
 (``PreparedGroup.batches()``), which is written as it is read.
@@ -15,8 +17,16 @@ import pyarrow as pa
 from sqlglot import exp
 
 from herald.atomic import atomic_file, atomic_path
+from herald.config import DestinationSettings
 from herald.core.klaviyo_fields import klaviyo_profiles
 from herald.engines.duckdb import connect_utc
+
+
+class CsvFileSettings(DestinationSettings):
+    """A ``[destinations.NAME]`` table of ``type = "csv_file"``, as written in herald.toml."""
+
+    folder: str = "exports"
+    """Where the files are written, relative to the workspace folder."""
 
 
 def _quoted(name: str) -> str:

@@ -32,6 +32,7 @@ from herald.destinations.klaviyo_api.sync import (
     sync_list,
 )
 from herald.exceptions import ConfigError, FatalSyncError, StateError
+from herald.redact import redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
@@ -443,12 +444,15 @@ def _deliver(
 
 
 def _replace(delivery: Delivery, **changes: object) -> Delivery:
+    if isinstance(changes.get("message"), str):
+        # Messages are shown and stored; many quote an error from a destination.
+        changes["message"] = redact(str(changes["message"]))
     return replace(delivery, **changes)  # type: ignore[arg-type]
 
 
 def _file_folder(ws: Workspace, destination: str) -> Path:
     settings = ws.settings.destinations[destination]
-    folder = (settings.model_extra or {}).get("folder", "exports")
+    folder = getattr(settings, "folder", "exports")
     return ws.resolve(str(folder))
 
 

@@ -20,6 +20,7 @@ import orjson
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
 from herald.destinations.klaviyo_api.limits import OPERATIONS
 from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError, SyncError
+from herald.redact import redact
 
 T = TypeVar("T")
 IdentifierField = Literal["email", "phone_number", "external_id"]
@@ -105,21 +106,15 @@ class ApiProblem:
 
 # --- personal data --------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# A phone number: "+" and 7-15 digits, or 10-15 digits, either with spaces, dots, dashes or
-# brackets between them. Shorter runs (counts, byte sizes like 5000000) are left alone.
-_PHONE_RE = re.compile(
-    r"(?<![\w+])(?:\+\d(?:[\s().-]{0,2}\d){6,14}|\(?\d(?:[\s().-]{0,2}\d){9,14})(?![\w])"
-)
-
 
 def scrub(text: str) -> str:
-    """Replace anything that looks like an email address or a phone number.
+    """Replace anything that looks like an email address, a phone number or a key
+    (``herald.redact``, the one redactor).
 
     >>> scrub("Invalid email a.b+c@example.co.uk; phone +1 (500) 555-0006; got 10001 items.")
     'Invalid email [email]; phone [phone]; got 10001 items.'
     """
-    return _PHONE_RE.sub("[phone]", _EMAIL_RE.sub("[email]", text))
+    return redact(text)
 
 
 # --- filters --------------------------------------------------------------------------------

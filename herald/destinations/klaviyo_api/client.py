@@ -40,6 +40,7 @@ from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
+from herald.redact import install_log_redaction
 
 T = TypeVar("T")
 
@@ -449,6 +450,7 @@ class _DropQuery(logging.Filter):
 
 
 def _redact_httpx_logs() -> None:
+    install_log_redaction()  # every record (httpx, httpcore, Herald) through herald.redact
     target = logging.getLogger("httpx")
     if not any(isinstance(f, _DropQuery) for f in target.filters):
         target.addFilter(_DropQuery())

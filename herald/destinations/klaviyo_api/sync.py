@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -46,6 +45,7 @@ from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Klaviyo
 from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES
 from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.redact import redact
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -66,8 +66,6 @@ logger = logging.getLogger(__name__)
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
 _IDENT_FIELDS = {"e:": "email", "p:": "phone_number", "x:": "external_id"}  # diff's ident tags
 _FIELD_TAGS = {name: tag for tag, name in _IDENT_FIELDS.items()}
-_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 def scrub(text: str) -> str:
@@ -76,7 +74,7 @@ def scrub(text: str) -> str:
     >>> scrub("Invalid email ann@example.com or +1 (206) 555-0100.")
     'Invalid email [email] or [phone].'
     """
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return redact(text)
 
 
 # --- what the caller gives and gets -----------------------------------------------------------
