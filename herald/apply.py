@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from herald.core.campaigns.model import Campaign
 from herald.core.catalog import did_you_mean
 from herald.core.segments import Segment, parse_segment
 from herald.exceptions import DefinitionError
@@ -183,13 +184,15 @@ def _check_campaigns(
     workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]
 ) -> None:
     seen: dict[str, str] = {}
+    batch: list[Campaign] = []
     for doc, source in campaigns:
         campaign = workspace.campaigns.parse(doc, source=source)
         if campaign.name in seen:
             msg = f"campaign '{campaign.name}' is defined twice (also in {seen[campaign.name]})"
             raise DefinitionError(msg, location="name", source=source)
         seen[campaign.name] = source
-        workspace.campaigns.validate(campaign, source=source, pending=pending)
+        workspace.campaigns.validate(campaign, source=source, pending=pending, batch=batch)
+        batch.append(campaign)
 
 
 def _parse_segments(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:

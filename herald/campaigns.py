@@ -6,7 +6,7 @@ This is the library behind ``herald campaign …``; the CLI only formats what it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from herald.core.campaigns.serialize import campaign_to_doc
 from herald.core.campaigns.validate import (
     Resolved,
     Warning_,
+    check_shared_outputs,
     resolve_destinations,
     validate_campaign,
 )
@@ -115,11 +116,14 @@ class Campaigns:
         *,
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
+        batch: Iterable[Campaign] = (),
     ) -> list[Warning_]:
-        """Check a definition against the database, segments and destinations.
+        """Check a definition against the database, segments, destinations and the lists and
+        files of the other campaigns: what `apply` stores has passed exactly these checks.
 
         Args:
             pending: segments applied in the same batch, which count as stored.
+            batch: other campaigns applied in the same batch, which count as stored.
         """
         pending = pending or {}
 
@@ -134,6 +138,8 @@ class Campaigns:
                 status,
                 attributes_table=self.ws.settings.database.attributes_table,
             )
+            others = [c for c in [*self._stored_campaigns(), *batch] if c.name != campaign.name]
+            check_shared_outputs(campaign, others, self.destinations())
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
                     self.ws.segments.compile(
@@ -144,6 +150,18 @@ class Campaigns:
         except SegmentError as error:
             raise CampaignError(error.message, location=error.location, source=source) from None
         return warnings
+
+    def _stored_campaigns(self) -> list[Campaign]:
+        """The latest version of every stored campaign, archived ones included: their lists
+        may still exist at the destinations."""
+        found = []
+        for summary in self.ws.store.list(KIND):
+            version = self.ws.store.get(KIND, summary.name, "latest")
+            try:
+                found.append(parse_campaign(version.definition))
+            except CampaignError:
+                continue  # stored under older rules; it cannot be run either
+        return found
 
     def _segment_status(self, name: str) -> str | None:
         try:

@@ -49,8 +49,8 @@ class Written:
     def explain(self, message: str) -> str | None:
         """``message`` retold with the text as written, when it is about this value; else None.
 
-        >>> Written("01234", 668, "a number", 3).explain("expected text, got int 668; quote it")
-        'expected text, got \'01234\', which YAML read as the number 668; quote it: "01234"'
+        >>> print(Written("01234", 668, "a number", 3).explain("expected text, got int 668; …"))
+        expected text, got '01234', which YAML read as the number 668; quote it: "01234"
         """
         if str(self.value) == self.text and not isinstance(self.value, bool):
             return None  # shown as written already: 0, 2.5
