@@ -95,23 +95,8 @@ class _Problem(Exception):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that bounds nesting, refuses duplicate keys and explains impossible dates."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                msg = f"the definition nests deeper than {MAX_DEPTH} levels"
-                raise _Problem(msg, mark.line + 1)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+class _Constructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor that refuses duplicate keys and explains impossible dates."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -120,8 +105,8 @@ class _Loader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node)
             if key in seen:
-                msg = f"duplicate key '{key}' at line {key_node.start_mark.line + 1}; keep only one"
-                raise _Problem(msg, key_node.start_mark.line + 1)
+                line = key_node.start_mark.line + 1
+                raise _Problem(f"duplicate key '{key}' at line {line}; keep only one", line)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -137,7 +122,34 @@ class _Loader(yaml.SafeLoader):
             raise _Problem(msg, line) from None
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+if yaml.__with_libyaml__:  # libyaml: several times faster, and it bounds nesting itself
+    from yaml.cyaml import CParser
+
+    class _Loader(CParser, _Constructor, yaml.resolver.Resolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _Constructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+
+    class _Loader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        _Constructor,
+        yaml.resolver.Resolver,
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _Constructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
 
 
 def load_yaml(text: str) -> list[Document]:
@@ -171,6 +183,9 @@ def load_yaml(text: str) -> list[Document]:
     except yaml.YAMLError as error:
         msg = f"cannot parse: {' '.join(str(error).split())}"
         raise DefinitionError(msg) from None
+    except RecursionError:
+        msg = f"the definition nests deeper than {MAX_DEPTH} levels"
+        raise DefinitionError(msg) from None
     finally:
         loader.dispose()
 
@@ -187,7 +202,7 @@ def load_json(text: str) -> list[Document]:
         msg = f"cannot parse: {' '.join(str(error).split())}"
         raise DefinitionError(msg) from None
     except RecursionError:
-        msg = f"the definition nests deeper than {MAX_DEPTH} levels"
+        msg = "the definition nests too deeply to read; flatten it"
         raise DefinitionError(msg) from None
     return [Document(data)] if data is not None else []
 
@@ -201,6 +216,8 @@ def _measure(root: Node, construct: Any, written: dict[str, Written]) -> None:
     def visit(node: Node, loc: str | None, path: tuple[int, ...]) -> int:
         nonlocal expanded
         line = node.start_mark.line + 1
+        if len(path) >= MAX_DEPTH:
+            raise _Problem(f"the definition nests deeper than {MAX_DEPTH} levels", line)
         if id(node) in path:
             msg = (
                 f"the YAML alias to the anchor at line {line} refers to itself; "
@@ -241,7 +258,7 @@ def _children(node: Node, loc: str | None) -> list[tuple[Node, str | None]]:
 
 
 def _record(node: Node, loc: str, construct: Any, written: dict[str, Written]) -> None:
-    if not isinstance(node, ScalarNode) or node.style is not None or node.tag not in _TYPED_TAGS:
+    if not isinstance(node, ScalarNode) or node.style or node.tag not in _TYPED_TAGS:
         return
     value = construct(node)
     line = node.start_mark.line + 1
