@@ -27,7 +27,14 @@ from herald.core.campaigns.validate import (
 from herald.core.catalog import did_you_mean
 from herald.core.destinations import KINDS, DestinationKind
 from herald.core.segments.model import Segment
-from herald.exceptions import CampaignError, ConfigError, NotFoundError, SegmentError
+from herald.exceptions import (
+    CampaignError,
+    ConfigError,
+    EngineError,
+    HeraldError,
+    NotFoundError,
+    SegmentError,
+)
 
 if TYPE_CHECKING:
     from herald.state import ApplyResult
@@ -241,5 +248,27 @@ class Campaigns:
         return self.ws.segments.load(name, stored.version)
 
     def write_snapshot(self, build: Build, path: Path) -> int:
-        """Run the audience query in the engine and write the recipients snapshot (Parquet)."""
-        return self.ws.engine.write_parquet(build.query, path)
+        """Run the audience query in the engine and write the recipients snapshot (Parquet).
+
+        Raises:
+            EngineError: on one line naming the campaign, and the segment that fails if one does.
+        """
+        try:
+            return self.ws.engine.write_parquet(build.query, path)
+        except EngineError as error:
+            where = f"campaign '{build.campaign.name}'{self._failing_segment(build)}"
+            msg = f"{where}: {error}"
+            raise EngineError(msg) from None
+
+    def _failing_segment(self, build: Build) -> str:
+        """``, segment 'X'`` for the first pinned segment that fails alone, else ``''``.
+
+        Only on the error path: each segment is counted on its own to find the culprit.
+        """
+        for name, version in build.pins.items():
+            try:
+                segment = self.ws.segments.load(name, version)
+                self.ws.segments.count(segment, today=build.as_of.date())
+            except HeraldError:
+                return f", segment '{name}'"
+        return ""

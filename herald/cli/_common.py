@@ -78,7 +78,7 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
 
 
-WRAPPING_COLUMNS = frozenset({"description", "file"})
+WRAPPING_COLUMNS = frozenset({"description", "file", "dropped"})
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

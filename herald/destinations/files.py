@@ -11,11 +11,11 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from herald.core.klaviyo_fields import klaviyo_profiles
+from herald.engines.duckdb import connect_utc
 
 
 def _quoted(name: str) -> str:
@@ -26,7 +26,7 @@ def write_csv(records: pa.Table | pa.RecordBatchReader, path: Path, columns: Seq
     """Write ``columns`` of ``records`` as CSV with exactly those header names; return rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    con = duckdb.connect()
+    con = connect_utc()
     try:
         con.register("records", records)
         select = ", ".join(_quoted(c) for c in columns)

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from herald.core.klaviyo_fields import profile_json
+from herald.engines.duckdb import connect_utc
 from herald.runs.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
 __all__ = [
@@ -206,7 +207,7 @@ class _Hasher:
     rows; used in the writer's thread, where DuckDB works without holding the GIL."""
 
     def __init__(self) -> None:
-        self._con = duckdb.connect()
+        self._con = connect_utc()
 
     def __call__(self, rows: pa.Table) -> pa.Table:
         self._con.register("desired_rows", rows)
@@ -342,7 +343,7 @@ def read_ledger_count(ledger: Path, status: str | None = "member") -> int:
     if not ledger.exists():
         return 0
     where = "" if status is None else f" WHERE status = {_lit(status)}"
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return int(con.execute(f"SELECT count(*) FROM {_parquet(ledger)}{where}").fetchone()[0])  # type: ignore[index]
 
 
@@ -698,7 +699,7 @@ class _PlanStream:
 def read_rows(path: Path, first: int, count: int, columns: Sequence[str]) -> pa.Table:
     """Rows ``[first, first + count)`` of a diff file (by its ``row`` column), in order."""
     names = ", ".join(f'"{c}"' for c in columns)
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return con.sql(
             f"SELECT {names} FROM {_parquet(path)} WHERE row >= {int(first)} "
             f"AND row < {int(first) + int(count)} ORDER BY row"
@@ -745,7 +746,7 @@ def set_profile_ids(removes: Path, found: pa.Table) -> tuple[int, int]:
 def missing_ids(removes: Path) -> pa.Table:
     """The rows of ``removes.parquet`` to send whose profile id is unknown (ident, email,
     phone_number, external_id)."""
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return con.sql(
             f"SELECT DISTINCT ident, email, phone_number, external_id FROM {_parquet(removes)} "
             "WHERE settled IS NULL AND profile_id IS NULL ORDER BY ident"

@@ -29,6 +29,7 @@ from herald.destinations.klaviyo_api.sync import (
     sync_list,
 )
 from herald.exceptions import ConfigError, FatalSyncError
+from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
@@ -191,13 +192,14 @@ def _deliver_all(
     """Deliver every group: files now, Klaviyo lists together (one client per destination)."""
     deliveries: list[Delivery] = []
     lists: dict[int, tuple[Delivery, ListDelivery]] = {}
-    for item in build.resolved:
-        if item.kind.type == "klaviyo_api":
-            base, spec = _klaviyo_input(ws, snap, item, run_id)
-            lists[len(deliveries)] = (base, spec)
-            deliveries.append(base)
-        else:
-            deliveries.append(_deliver(ws, build, snap, item))
+    with claims_for(ws, build, snap) as claims:
+        for item in build.resolved:
+            if item.kind.type == "klaviyo_api":
+                base, spec = _klaviyo_input(ws, snap, item, run_id, claims)
+                lists[len(deliveries)] = (base, spec)
+                deliveries.append(base)
+            else:
+                deliveries.append(_deliver(ws, build, snap, item, claims))
     if lists:
         synced = asyncio.run(
             _sync_lists(ws, list(lists.values()), reconcile=reconcile, progress=progress)
@@ -207,16 +209,31 @@ def _deliver_all(
     return deliveries
 
 
+def claims_for(ws: Workspace, build: Build, snap: Snapshot) -> EmailClaims:
+    """Who keeps each address shared by groups of the campaign (DESIGN §1.3), once per run."""
+    key = ws.settings.database.customer_key
+    return claim_emails(
+        snap.path, build.campaign, build.resolved, key=key, spill_parent=ws.state_dir
+    )
+
+
 @contextmanager
 def prepared_group(
-    ws: Workspace, snap: Snapshot, item: Resolved, *, limit: int | None = None
+    ws: Workspace,
+    snap: Snapshot,
+    item: Resolved,
+    claims: EmailClaims | None = None,
+    *,
+    limit: int | None = None,
 ) -> Iterator[PreparedGroup]:
-    """A group's records prepared for one destination, streamed from the snapshot; their
-    scratch file (in a folder under ``.herald``) is deleted on leaving."""
+    """A group's records prepared for one destination, streamed from the snapshot, without
+    the customers whose email an earlier group keeps (``claims``); their scratch file (in a
+    folder under ``.herald``) is deleted on leaving."""
     rows = snap.group_batches(item.sub_audience, item.group, limit=limit)
     key = ws.settings.database.customer_key
+    taken = claims.taken(item) if claims is not None else None
     with prepare_group(
-        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir
+        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir, taken=taken
     ) as prepared:
         yield prepared
 
@@ -236,10 +253,10 @@ def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
 
 
 def _klaviyo_input(
-    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
+    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str, claims: EmailClaims
 ) -> tuple[Delivery, ListDelivery]:
     folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
-    with prepared_group(ws, snap, item) as prepared:
+    with prepared_group(ws, snap, item, claims) as prepared:
         base = _delivery(item, prepared, "not sent")
         # In key order: the diff then writes its files without sorting profiles.
         records = prepared.batches(order="key")
@@ -329,8 +346,10 @@ async def _sync_one(
     return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
 
 
-def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
-    with prepared_group(ws, snap, item) as prepared:
+def _deliver(
+    ws: Workspace, build: Build, snap: Snapshot, item: Resolved, claims: EmailClaims
+) -> Delivery:
+    with prepared_group(ws, snap, item, claims) as prepared:
         base = _delivery(item, prepared, "not sent")
         if item.kind.type == "csv_file":
             fields = [a.field for a in item.attributes]
@@ -379,10 +398,10 @@ def preview_campaign(
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
     try:
         ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap:
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             deliveries = []
             for item in build.resolved:
-                with prepared_group(ws, snap, item) as prepared:
+                with prepared_group(ws, snap, item, claims) as prepared:
                     deliveries.append(_delivery(item, prepared, "preview"))
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
@@ -400,18 +419,20 @@ def sample_campaign(
     snapshot = out / ".snapshot.parquet"
     try:
         ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap:
-            deliveries = [_sample(ws, snap, item, records, out) for item in build.resolved]
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+            deliveries = [_sample(ws, snap, item, records, out, claims) for item in build.resolved]
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
     return RunResult(None, counts, deliveries, build.warnings)
 
 
-def _sample(ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path) -> Delivery:
+def _sample(
+    ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path, claims: EmailClaims
+) -> Delivery:
     fields = [a.field for a in item.attributes]
     stem = f"{item.destination}__{item.output_name}"
-    with prepared_group(ws, snap, item, limit=records) as prepared:
+    with prepared_group(ws, snap, item, claims, limit=records) as prepared:
         delivery = _delivery(item, prepared, "sample")
         if item.kind.type == "klaviyo_api":
             path = out / f"{stem}.jsonl"

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -44,6 +43,7 @@ import pyarrow.parquet as pq
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
+from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
@@ -496,7 +496,7 @@ class _Sync:
         opts = self.options
         plan = [("remove", first, n) for first, n in _plan.fixed_ranges(removes, opts.remove_ids)]
         for kind in ("add", "update"):
-            with duckdb.connect() as con:
+            with connect_utc() as con:
                 source = diff.parquet_source(self.folder / _FILES[kind])
                 sizes = con.execute(
                     f"SELECT strlen(profile) FROM {source} ORDER BY row"
@@ -537,7 +537,7 @@ class _Sync:
         if not sources:
             return False
         removes = diff.parquet_source(self.folder / _FILES["remove"])
-        with duckdb.connect() as con:
+        with connect_utc() as con:
             found = con.execute(
                 f"""
                 WITH i AS ({sources}), r AS (SELECT * FROM {removes})
@@ -621,7 +621,7 @@ class _Sync:
             return empty
         after = await self._read_members(self.folder / "members.after.parquet")
         table, _ = self._confirmed()
-        with duckdb.connect() as con:
+        with connect_utc() as con:
             con.register("batches", table)
             return con.sql(
                 f"""
