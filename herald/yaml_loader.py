@@ -106,7 +106,8 @@ class _Constructor(yaml.constructor.SafeConstructor):
             key = self.construct_object(key_node)
             if key in seen:
                 line = key_node.start_mark.line + 1
-                raise _Problem(f"duplicate key '{key}' at line {line}; keep only one", line)
+                msg = f"duplicate key '{key}' at line {line}; keep only one"
+                raise _Problem(msg, line)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -217,7 +218,8 @@ def _measure(root: Node, construct: Any, written: dict[str, Written]) -> None:
         nonlocal expanded
         line = node.start_mark.line + 1
         if len(path) >= MAX_DEPTH:
-            raise _Problem(f"the definition nests deeper than {MAX_DEPTH} levels", line)
+            msg = f"the definition nests deeper than {MAX_DEPTH} levels"
+            raise _Problem(msg, line)
         if id(node) in path:
             msg = (
                 f"the YAML alias to the anchor at line {line} refers to itself; "

@@ -165,8 +165,10 @@ def _condition(value: str, attribute: str = "Customer_360.state", op: str = "is 
     return f"name: Typed\nwhere:\n  - attribute: {attribute}\n    op: {op}\n    value: {value}\n"
 
 
-_BOMB = "name: Bomb\nwhere:\n  - attribute: Customer_360.state\n    op: in list\n    values: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"x{i}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(5)
+_BOMB = (
+    "name: Bomb\nwhere:\n  - attribute: Customer_360.state\n    op: in list\n"
+    "    values: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"x{i}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(5))
 )
 _MANY = "name: Many\nwhere:\n  any:\n" + "".join(
     f"    - attribute: Customer_360.state\n      op: is exactly\n      value: S{i}\n"
@@ -227,7 +229,9 @@ CASES: list[BadInput] = [
     ),
     BadInput(
         "json-nested-too-deep",
-        _definition("deep.json", '{"name": "Deep", "where": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        _definition(
+            "deep.json", '{"name": "Deep", "where": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        ),
         "nests too deeply",
     ),
     BadInput(
@@ -237,7 +241,9 @@ CASES: list[BadInput] = [
     ),
     BadInput(
         "yaml-octal-for-text",
-        _definition("octal.yaml", _condition("[01234, 98101]", op="in list").replace("value:", "values:")),
+        _definition(
+            "octal.yaml", _condition("[01234, 98101]", op="in list").replace("value:", "values:")
+        ),
         "got '01234', which YAML read as the number 668; quote it: \"01234\"",
     ),
     BadInput(
@@ -256,7 +262,9 @@ CASES: list[BadInput] = [
         "segment name is 300 characters long; the limit is 200",
     ),
     *(
-        BadInput(f"corpus-{path.stem}", _definition(path.name, path.read_bytes()), expectations(path)[0])
+        BadInput(
+            f"corpus-{path.stem}", _definition(path.name, path.read_bytes()), expectations(path)[0]
+        )
         for path in BAD_FILES
     ),
 ]

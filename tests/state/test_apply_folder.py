@@ -20,7 +20,14 @@ from herald.exceptions import DefinitionError, StateError
 from herald.state import StateStore
 from herald.workspace import Workspace
 
-SEGMENT = "name: {name}\nstatus: active\nwhere:\n  - attribute: state\n    op: is exactly\n    value: {value}\n"
+SEGMENT = """\
+name: {name}
+status: active
+where:
+  - attribute: state
+    op: is exactly
+    value: {value}
+"""
 CAMPAIGN = """\
 kind: campaign
 name: Spring
@@ -152,12 +159,17 @@ def test_the_store_refuses_such_names_itself(store: StateStore, name: str) -> No
     assert store.list("campaign") == []
 
 
-def test_a_transaction_commits_together_or_not_at_all(store: StateStore) -> None:
-    with pytest.raises(RuntimeError), store.transaction():
+def _write_two_then_fail(store: StateStore) -> None:
+    with store.transaction():
         store.apply("segment", "a", {"x": 1}, status="active")
         assert store.get("segment", "a", "active").version == 1  # sees its own write
         store.apply("segment", "b", {"x": 2}, status="draft")
         raise RuntimeError
+
+
+def test_a_transaction_commits_together_or_not_at_all(store: StateStore) -> None:
+    with pytest.raises(RuntimeError):
+        _write_two_then_fail(store)
 
     assert store.list("segment") == []
 
