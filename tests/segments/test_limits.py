@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from herald.core.campaigns.parse import parse_campaign
+from herald.core.segments import All, Any_, Attribute, Group, Segment
 from herald.core.segments.parse import MAX_CONDITIONS, MAX_NESTING, parse_segment
 from herald.exceptions import DefinitionError, SegmentError
+from herald.workspace import Workspace
 from herald.yaml_loader import MAX_ALIAS_NODES, load_yaml
 
 BOMB = """\
@@ -87,3 +89,31 @@ def test_deep_or_self_containing_python_structures_stop_at_the_nesting_limit() -
     loop.append({"any": loop})
     with pytest.raises(SegmentError, match="deeper than"):
         parse_segment({"name": "Loop", "where": loop})
+
+
+def test_a_segment_built_in_python_meets_the_same_limits(workspace: Workspace) -> None:
+    conditions = tuple(
+        Attribute("Customer_360.state", "is exactly", f"S{i}") for i in range(MAX_CONDITIONS + 1)
+    )
+    big = Segment("Big", where=Any_(conditions), status="active")
+    with pytest.raises(SegmentError, match="more than 1,000 conditions"):
+        workspace.segments.apply(big)
+    assert workspace.store.list("segment") == []
+
+    deep: Group = All((Attribute("Customer_360.state", "is exactly", "CA"),))
+    for _ in range(MAX_NESTING):
+        deep = All((deep,))
+    with pytest.raises(SegmentError, match="deeper than"):
+        workspace.segments.apply(Segment("Deep", where=deep, status="active"))
+    assert workspace.store.list("segment") == []
+
+
+@pytest.mark.parametrize("shape", ["list", "any"])
+def test_exactly_the_limit_fits_parsed_or_built(workspace: Workspace, shape: str) -> None:
+    items = [condition(i) | {"attribute": "Customer_360.state"} for i in range(MAX_CONDITIONS)]
+    where: Any = items if shape == "list" else {"any": items}
+    segment = parse_segment({"name": "Edge", "status": "active", "where": where})
+
+    assert workspace.segments.apply(segment).action == "created"
+    # the SQL of the largest definition renders (pairs nested per condition hit recursion)
+    assert workspace.segments.sql("Edge").count("'S999'") == 1

@@ -17,7 +17,7 @@ PURCHASE_KEYS = ("where", "within", "since", "until", "min_count", "min_total")
 NODE_KEYS = ("all", "any", "not", "attribute", "segment", "has_purchased", "has_not_purchased")
 
 MAX_CONDITIONS = 1_000
-"""The most conditions (groups included) one definition may hold."""
+"""The most conditions (attribute, segment and purchase ones) one definition may hold."""
 
 MAX_NESTING = 64
 """How deeply the lists and groups of conditions may nest."""
@@ -83,26 +83,58 @@ def check_size(trees: list[tuple[Any, str]]) -> None:
     while stack:
         node, loc, depth = stack.pop()
         if depth > MAX_NESTING:
-            _fail(f"conditions nest deeper than {MAX_NESTING} levels; flatten them", loc)
+            _too_deep(loc)
         if isinstance(node, list | tuple):
             stack.extend((item, f"{loc}[{i}]", depth + 1) for i, item in enumerate(node))
             continue
         if not isinstance(node, Mapping):
             continue
-        count += 1
+        groups = [key for key in ("all", "any", "not") if key in node]
+        count += not groups  # groups are bounded by the depth; conditions are counted
         if count > MAX_CONDITIONS:
-            _fail(
-                f"more than {MAX_CONDITIONS:,} conditions in one definition; "
-                "split it into several segments",
-                trees[0][1],
-            )
-        for key in ("all", "any", "not"):
-            if key in node:
-                stack.append((node[key], f"{loc}.{key}", depth + 1))
+            _too_many(trees[0][1])
+        for key in groups:
+            stack.append((node[key], f"{loc}.{key}", depth + 1))
         for key in ("has_purchased", "has_not_purchased"):
             body = node.get(key)
             if isinstance(body, Mapping) and body.get("where") is not None:
                 stack.append((body["where"], f"{loc}.{key}.where", depth + 1))
+
+
+def check_segment_size(segment: Segment) -> None:
+    """The limits of `check_size` for a segment built in Python rather than parsed.
+
+    Raises:
+        SegmentError: too many conditions, or nested too deeply.
+    """
+    stack: list[tuple[Node, str, int]] = []
+    if segment.where is not None:
+        stack.append((segment.where, "where", 1))
+    count = 0
+    while stack:
+        node, loc, depth = stack.pop()
+        if depth > MAX_NESTING:
+            _too_deep(loc)
+        count += not isinstance(node, Group)
+        if count > MAX_CONDITIONS:
+            _too_many("where")
+        # a group is a mapping holding a list: two levels, as check_size counts them
+        if isinstance(node, Group):
+            stack.extend((item, item.location or loc, depth + 2) for item in node.items)
+        elif isinstance(node, Purchase) and node.where is not None:
+            stack.append((node.where, node.location or loc, depth + 2))
+
+
+def _too_many(loc: str) -> NoReturn:
+    _fail(
+        f"more than {MAX_CONDITIONS:,} conditions in one definition; "
+        "split it into several segments",
+        loc,
+    )
+
+
+def _too_deep(loc: str) -> NoReturn:
+    _fail(f"conditions nest deeper than {MAX_NESTING} levels; flatten them", loc)
 
 
 def as_group(node: Node) -> Group:
