@@ -98,17 +98,17 @@ def _read_file(file: Path) -> Iterator[Definition]:
 def _text(file: Path) -> str:
     """The file's text, refused when too large, binary or not UTF-8."""
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            msg = (
-                f"the file is {size:,} bytes; a definition file is at most "
-                f"{MAX_FILE_BYTES:,} bytes: split it into several files"
-            )
-            raise DefinitionError(msg)
-        data = file.read_bytes()
+        with file.open("rb") as handle:  # read no more than the limit, whatever stat says
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         msg = f"cannot read the file: {error.strerror or error}"
         raise DefinitionError(msg) from None
+    if len(data) > MAX_FILE_BYTES:
+        msg = (
+            f"the file is larger than {MAX_FILE_BYTES:,} bytes, the most a definition file "
+            "may be: split it into several files"
+        )
+        raise DefinitionError(msg)
     if b"\0" in data:
         msg = "this is a binary file, not YAML or JSON text; give a definition file"
         raise DefinitionError(msg)

@@ -215,7 +215,7 @@ CASES: list[BadInput] = [
     BadInput(
         "file-too-large",
         _definition("huge.yaml", "name: Huge\n" + "# padding\n" * 110_000),
-        "a definition file is at most 1,000,000 bytes: split it into several files",
+        "larger than 1,000,000 bytes, the most a definition file may be: split it into several",
     ),
     BadInput(
         "too-many-conditions",
