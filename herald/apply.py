@@ -8,6 +8,7 @@ conditions first).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,15 @@ class Definition:
     def explain(self, error: DefinitionError) -> DefinitionError:
         """``error`` retold with the values as written in the file."""
         return self.read.explain(error)
+
+
+@contextmanager
+def explained(definition: Definition) -> Iterator[None]:
+    """Retell a DefinitionError raised inside with the values as written in the file."""
+    try:
+        yield
+    except DefinitionError as error:
+        raise definition.explain(error) from None
 
 
 def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:

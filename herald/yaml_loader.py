@@ -59,7 +59,7 @@ class Written:
             at = message.find(shown)
             if at >= 0:
                 told = f"{message[:at]}got '{self.text}', which YAML read as {became}"
-                if "expected text" in message or self.value is None:
+                if "expected text" in message:
                     told += f'; quote it: "{self.text}"'
                 return told
         if self.value is None:  # a YAML null where a value is needed: "needs a 'value'"
