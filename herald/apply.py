@@ -156,7 +156,7 @@ def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list
             workspace.segments.compile(seg, pending=pending)
         except DefinitionError as error:
             raise error.located(source=source) from None
-    _check_campaigns(workspace, campaigns, pending)
+    batch = _check_campaigns(workspace, campaigns, pending)
     results = []
     with workspace.store.transaction():
         for seg, source in ordered:
@@ -168,7 +168,9 @@ def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list
                 Applied("segment", seg.name, result.version.version, result.action, source)
             )
         for doc, source in campaigns:
-            stored, warnings = workspace.campaigns.apply(doc, source=source, pending=pending)
+            stored, warnings = workspace.campaigns.apply(
+                doc, source=source, pending=pending, batch=batch
+            )
             results.append(
                 Applied(
                     "campaign",
@@ -192,7 +194,7 @@ def _kind(doc: dict[str, Any], source: str) -> str:
 
 def _check_campaigns(
     workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]
-) -> None:
+) -> list[Campaign]:
     seen: dict[str, str] = {}
     batch: list[Campaign] = []
     for doc, source in campaigns:
@@ -201,8 +203,10 @@ def _check_campaigns(
             msg = f"campaign '{campaign.name}' is defined twice (also in {seen[campaign.name]})"
             raise DefinitionError(msg, location="name", source=source)
         seen[campaign.name] = source
-        workspace.campaigns.validate(campaign, source=source, pending=pending, batch=batch)
         batch.append(campaign)
+    for campaign, (_, source) in zip(batch, campaigns, strict=True):
+        workspace.campaigns.validate(campaign, source=source, pending=pending, batch=batch)
+    return batch
 
 
 def _parse_segments(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:

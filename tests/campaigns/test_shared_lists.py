@@ -141,3 +141,18 @@ def test_validate_refuses_what_apply_refuses(
     assert validated == applied
     assert "at name" in validated
     assert stored(ws_dir) == []
+
+
+def test_a_list_freed_and_taken_in_one_folder_applies(ws_dir: Path, tmp_path: Path) -> None:
+    assert (
+        cli("apply", "-f", str(write(tmp_path, "old.yaml", "Sale", "Spring Offer"))).exit_code == 0
+    )
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    write(folder, "a.yaml", "Sale Spring", "Offer")  # takes Sale_Spring_Offer, listed first
+    write(folder, "b.yaml", "Sale", "Autumn Offer")  # frees it
+
+    result = cli("apply", "-f", str(folder))
+
+    assert result.exit_code == 0, result.output
+    assert stored(ws_dir) == ["Sale", "Sale Spring"]
