@@ -192,8 +192,9 @@ class Segments:
         result = Insights.from_row(row)
         if record:
             now = dt.datetime.now(dt.UTC)
+            as_of = now if today is None else dt.datetime.combine(today, dt.time(), dt.UTC)
             self.ws.store.record_insights(
-                name, version.version, result.as_dict(), computed_at=now, as_of=now
+                name, version.version, result.as_dict(), computed_at=now, as_of=as_of
             )
         return result
 
@@ -214,8 +215,10 @@ class Segments:
         which: Which = "latest",
         *,
         columns: builtins.list[str] | None = None,
+        today: dt.date | None = None,
     ) -> pa.Table:
-        """A stable sample of ``limit`` customers of the segment, with base-table columns."""
+        """A stable sample of ``limit`` customers of the segment, with base-table columns;
+        relative dates resolve against ``today`` (default: today, UTC)."""
         catalog = self.ws.catalog
         base = catalog.table(catalog.base_table)
         assert base is not None  # compile() has checked it
@@ -230,7 +233,7 @@ class Segments:
                 )
                 raise SegmentError(msg)
         key = exp.column(catalog.customer_key, "c", quoted=True)
-        members = self.compile(self.load(name, which), bind=False)
+        members = self.compile(self.load(name, which), today=today, bind=False)
         query = (
             exp.select(*(exp.column(base.column(c).name, "c", quoted=True) for c in wanted))  # type: ignore[union-attr]
             .from_(

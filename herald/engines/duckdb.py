@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.atomic import atomic_path
 from herald.core.catalog import AttributeType, Catalog
 from herald.engines.base import Capabilities, Engine
 from herald.exceptions import ConfigError, EngineError
@@ -210,23 +211,20 @@ class DuckDBEngine(Engine):
 
     def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        literal = exp.Literal.string(str(partial)).sql(self.dialect)
-        # The locked connection may not write files: it streams the result to a private
-        # in-memory connection, which sees only that stream and writes the file.
-        try:
-            reader = self._con.sql(self.render(expression)).to_arrow_reader(_WRITE_BATCH)
-            with connect_utc() as writer:
-                writer.register("result", reader)
-                rows = writer.execute(
-                    f"COPY (SELECT * FROM result) TO {literal} (FORMAT parquet, COMPRESSION zstd)"
-                ).fetchall()
-        except duckdb.Error as error:
-            partial.unlink(missing_ok=True)
-            msg = f"DuckDB could not write {target.name}: {_message(error)}"
-            raise EngineError(msg) from None
-        partial.replace(target)  # readers never see half a file
+        with atomic_path(target) as partial:  # readers never see half a file
+            literal = exp.Literal.string(str(partial)).sql(self.dialect)
+            # The locked connection may not write files: it streams the result to a private
+            # in-memory connection, which sees only that stream and writes the file.
+            try:
+                reader = self._con.sql(self.render(expression)).to_arrow_reader(_WRITE_BATCH)
+                with connect_utc() as writer:
+                    writer.register("result", reader)
+                    options = "FORMAT parquet, COMPRESSION zstd"
+                    sql = f"COPY (SELECT * FROM result) TO {literal} ({options})"
+                    rows = writer.execute(sql).fetchall()
+            except duckdb.Error as error:
+                msg = f"DuckDB could not write {target.name}: {_message(error)}"
+                raise EngineError(msg) from None
         return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:

@@ -164,7 +164,7 @@ def _profile_bytes(path: Path) -> int:
 def _setting(ws: Workspace, destinations: list[str], key: str, default: float) -> float:
     """A pacing setting of the (first) Klaviyo destination; no API key is needed to estimate."""
     for name in destinations:
-        return float((ws.settings.destinations[name].model_extra or {}).get(key, default))
+        return float(getattr(ws.settings.destinations[name], key, default))
     return default
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.atomic import atomic_path
 from herald.engines.duckdb import connect_utc
 from herald.exceptions import EngineError
 from herald.runs.localdb import open_local_duckdb
@@ -135,12 +136,10 @@ def write_recipients_log(
             LEFT JOIN routes r ON r.sub_audience = s.sub_audience AND r."group" = s."group"
             ORDER BY s.sub_audience, s."group", r.destination
         """
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        rows = con.execute(
-            f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
-        ).fetchall()
-        partial.replace(target)
+        with atomic_path(target) as partial:
+            rows = con.execute(
+                f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
+            ).fetchall()
         return int(rows[0][0])
     finally:
         con.close()
