@@ -8,6 +8,7 @@ write, on every store, with one line naming the field.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def dump(store: StateStore) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
+def start_a_run(ws: Workspace) -> None:
+    """Campaign 'Spring' running, with its run in progress (a live run: nothing to settle)."""
+    version = ws.store.get("campaign", "Spring", "active").version
+    ws.store.start_run("Spring", version, as_of=dt.datetime.now(dt.UTC), pins={})
+
+
 @pytest.fixture
 def ws(tmp_path: Path, url: str) -> Iterator[Workspace]:
     """A workspace over a tiny customer database whose state store is at ``url``, with an
@@ -68,6 +75,7 @@ def ws(tmp_path: Path, url: str) -> Iterator[Workspace]:
     config = root / "herald.toml"
     text = config.read_text(encoding="utf-8").replace("sqlite:///.herald/state.db", url)
     config.write_text(text, encoding="utf-8")
+    StateStore.open(url).close()  # what `herald init` does for a configured URL
     seed = tmp_path / "seed"
     seed.mkdir()
     (seed / "a.yaml").write_text(SEGMENT.format(name="Californians", value="CA"), "utf-8")
@@ -80,7 +88,7 @@ def ws(tmp_path: Path, url: str) -> Iterator[Workspace]:
 def test_a_write_failing_part_way_leaves_none_of_the_folder_written(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    ws.store.set_campaign_status("Spring", "running")
+    start_a_run(ws)
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "a.yaml").write_text(SEGMENT.format(name="Washingtonians", value="WA"), "utf-8")
@@ -96,7 +104,7 @@ def test_a_write_failing_part_way_leaves_none_of_the_folder_written(
 
 
 def test_a_failed_apply_leaves_the_store_usable(ws: Workspace, tmp_path: Path) -> None:
-    ws.store.set_campaign_status("Spring", "running")
+    start_a_run(ws)
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "a.yaml").write_text(SEGMENT.format(name="Washingtonians", value="WA"), "utf-8")
