@@ -7,18 +7,18 @@ conditions first).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from herald.core.campaigns.model import Campaign
 from herald.core.catalog import did_you_mean
 from herald.core.segments import Segment, parse_segment
 from herald.exceptions import DefinitionError
 from herald.segments import referenced_segments
+from herald.yaml_loader import Document, load_json, load_yaml
 
 if TYPE_CHECKING:
     from herald.workspace import Workspace
@@ -37,12 +37,49 @@ class Applied:
     warnings: list[Any] = field(default_factory=list)
 
 
+MAX_FILE_BYTES = 1_000_000
+"""A definition file is at most this large (1 MB); larger ones are refused before reading."""
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One definition read from a file: its mapping, where it came from, and the text of the
+    values YAML typed (to quote what was written in messages)."""
+
+    doc: dict[str, Any]
+    source: str
+    read: Document = field(default_factory=lambda: Document(None))
+
+    def explain(self, error: DefinitionError) -> DefinitionError:
+        """``error`` retold with the values as written in the file."""
+        return self.read.explain(error)
+
+
+@contextmanager
+def explained(definition: Definition) -> Iterator[None]:
+    """Retell a DefinitionError raised inside with the values as written in the file."""
+    try:
+        yield
+    except DefinitionError as error:
+        raise definition.explain(error) from None
+
+
 def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:
     """Every definition in a file or a folder (sorted), with where it came from.
 
     Raises:
         DefinitionError: for a missing path, a file that does not parse, or a document that is
             not a mapping.
+    """
+    return [(d.doc, d.source) for d in read_definitions(path)]
+
+
+def read_definitions(path: str | Path) -> list[Definition]:
+    """Like `read_documents`, keeping what each file's YAML looked like.
+
+    Raises:
+        DefinitionError: see `read_documents`; also a file over `MAX_FILE_BYTES`, one that is
+            not UTF-8 text, or YAML that `herald.yaml_loader` refuses.
     """
     root = Path(path)
     if not root.exists():
@@ -55,32 +92,61 @@ def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:
     return [item for file in files for item in _read_file(file)]
 
 
-def _read_file(file: Path) -> Iterator[tuple[dict[str, Any], str]]:
-    text = file.read_text(encoding="utf-8")
+def _read_file(file: Path) -> Iterator[Definition]:
     try:
-        docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.safe_load_all(text))
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        msg = f"cannot parse: {_first_line(error)}"
-        raise DefinitionError(msg, source=str(file)) from None
-    docs = [d for d in docs if d is not None]
-    for i, doc in enumerate(docs):
-        source = str(file) if len(docs) == 1 else f"{file} (document {i + 1})"
-        if not isinstance(doc, dict):
+        read = load_json(_text(file)) if file.suffix == ".json" else load_yaml(_text(file))
+    except DefinitionError as error:
+        raise error.located(source=str(file)) from None
+    for i, document in enumerate(read):
+        source = str(file) if len(read) == 1 else f"{file} (document {i + 1})"
+        if not isinstance(document.data, dict):
             msg = "a definition must be a mapping (key: value)"
             raise DefinitionError(msg, source=source)
-        yield doc, source
+        yield Definition(document.data, source, document)
 
 
-def _first_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+def _text(file: Path) -> str:
+    """The file's text, refused when too large, binary or not UTF-8."""
+    try:
+        with file.open("rb") as handle:  # read no more than the limit, whatever stat says
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        msg = f"cannot read the file: {error.strerror or error}"
+        raise DefinitionError(msg) from None
+    if len(data) > MAX_FILE_BYTES:
+        msg = (
+            f"the file is larger than {MAX_FILE_BYTES:,} bytes, the most a definition file "
+            "may be: split it into several files"
+        )
+        raise DefinitionError(msg)
+    if b"\0" in data:
+        msg = "this is a binary file, not YAML or JSON text; give a definition file"
+        raise DefinitionError(msg)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        msg = (
+            f"the file is not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        )
+        raise DefinitionError(msg) from None
 
 
 def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
-    """Apply every definition under ``path``; all are checked before any is written.
+    """Apply every definition under ``path``; all are checked before any is written, and all
+    are written in one transaction: when one fails, none is.
 
     Segments are written first (in dependency order), then campaigns.
     """
-    docs = read_documents(path)
+    definitions = read_definitions(path)
+    try:
+        return _apply(workspace, [(d.doc, d.source) for d in definitions])
+    except DefinitionError as error:
+        found = next((d for d in definitions if d.source == error.source), None)
+        raise (found.explain(error) if found else error) from None
+
+
+def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list[Applied]:
     segments = _parse_segments([(d, s) for d, s in docs if _kind(d, s) == "segment"])
     campaigns = [(d, s) for d, s in docs if _kind(d, s) == "campaign"]
     ordered = _dependency_order(segments)
@@ -90,23 +156,31 @@ def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
             workspace.segments.compile(seg, pending=pending)
         except DefinitionError as error:
             raise error.located(source=source) from None
-    _check_campaigns(workspace, campaigns, pending)
+    batch = _check_campaigns(workspace, campaigns, pending)
     results = []
-    for seg, source in ordered:
-        result = workspace.segments.apply(seg, pending=pending)
-        results.append(Applied("segment", seg.name, result.version.version, result.action, source))
-    for doc, source in campaigns:
-        stored, warnings = workspace.campaigns.apply(doc, source=source)
-        results.append(
-            Applied(
-                "campaign",
-                stored.version.name,
-                stored.version.version,
-                stored.action,
-                source,
-                warnings,
+    with workspace.store.transaction():
+        for seg, source in ordered:
+            try:
+                result = workspace.segments.apply(seg, pending=pending)
+            except DefinitionError as error:
+                raise error.located(source=source) from None
+            results.append(
+                Applied("segment", seg.name, result.version.version, result.action, source)
             )
-        )
+        for doc, source in campaigns:
+            stored, warnings = workspace.campaigns.apply(
+                doc, source=source, pending=pending, batch=batch
+            )
+            results.append(
+                Applied(
+                    "campaign",
+                    stored.version.name,
+                    stored.version.version,
+                    stored.action,
+                    source,
+                    warnings,
+                )
+            )
     return results
 
 
@@ -120,15 +194,19 @@ def _kind(doc: dict[str, Any], source: str) -> str:
 
 def _check_campaigns(
     workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]
-) -> None:
+) -> list[Campaign]:
     seen: dict[str, str] = {}
+    batch: list[Campaign] = []
     for doc, source in campaigns:
         campaign = workspace.campaigns.parse(doc, source=source)
         if campaign.name in seen:
             msg = f"campaign '{campaign.name}' is defined twice (also in {seen[campaign.name]})"
             raise DefinitionError(msg, location="name", source=source)
         seen[campaign.name] = source
-        workspace.campaigns.validate(campaign, source=source, pending=pending)
+        batch.append(campaign)
+    for campaign, (_, source) in zip(batch, campaigns, strict=True):
+        workspace.campaigns.validate(campaign, source=source, pending=pending, batch=batch)
+    return batch
 
 
 def _parse_segments(docs: list[tuple[dict[str, Any], str]]) -> list[tuple[Segment, str]]:

@@ -6,7 +6,7 @@ This is the library behind ``herald campaign …``; the CLI only formats what it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from herald.core.campaigns.serialize import campaign_to_doc
 from herald.core.campaigns.validate import (
     Resolved,
     Warning_,
+    check_shared_outputs,
     resolve_destinations,
     validate_campaign,
 )
@@ -122,11 +123,15 @@ class Campaigns:
         *,
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
+        batch: Iterable[Campaign] = (),
     ) -> list[Warning_]:
-        """Check a definition against the database, segments and destinations.
+        """Check a definition against the database, segments, destinations and the lists and
+        files of the other campaigns: what `apply` stores has passed exactly these checks.
 
         Args:
             pending: segments applied in the same batch, which count as stored.
+            batch: the campaigns applied in one batch, in order: they replace their stored
+                versions, and only those before ``campaign`` count (the later one is refused).
         """
         pending = pending or {}
 
@@ -141,6 +146,7 @@ class Campaigns:
                 status,
                 attributes_table=self.ws.settings.database.attributes_table,
             )
+            check_shared_outputs(campaign, self._others(campaign, batch), self.destinations())
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
                     self.ws.segments.compile(
@@ -151,6 +157,27 @@ class Campaigns:
         except SegmentError as error:
             raise CampaignError(error.message, location=error.location, source=source) from None
         return warnings
+
+    def _others(self, campaign: Campaign, batch: Iterable[Campaign]) -> list[Campaign]:
+        """The campaigns whose lists ``campaign`` must not take: the stored ones, each
+        replaced by its version in the batch when it comes before ``campaign`` there."""
+        batch = list(batch)
+        names = [c.name for c in batch]
+        before = batch[: names.index(campaign.name)] if campaign.name in names else batch
+        stored = [c for c in self._stored_campaigns() if c.name not in names]
+        return [c for c in [*stored, *before] if c.name != campaign.name]
+
+    def _stored_campaigns(self) -> list[Campaign]:
+        """The latest version of every stored campaign, archived ones included: their lists
+        may still exist at the destinations."""
+        found = []
+        for summary in self.ws.store.list(KIND):
+            version = self.ws.store.get(KIND, summary.name, "latest")
+            try:
+                found.append(parse_campaign(version.definition))
+            except CampaignError:
+                continue  # stored under older rules; it cannot be run either
+        return found
 
     def _segment_status(self, name: str) -> str | None:
         try:
@@ -169,6 +196,7 @@ class Campaigns:
         *,
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
+        batch: Iterable[Campaign] = (),
     ) -> tuple[ApplyResult, list[Warning_]]:
         """Validate and store a campaign definition as its active version (idempotent).
 
@@ -181,7 +209,7 @@ class Campaigns:
         if isinstance(doc, Campaign):
             doc = campaign_to_doc(doc)
         campaign = self.parse(doc, source=source)
-        warnings = self.validate(campaign, source=source, pending=pending)
+        warnings = self.validate(campaign, source=source, pending=pending, batch=batch)
         stored = campaign_to_dict(doc)
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")

@@ -16,6 +16,7 @@ from sqlglot import exp
 from herald.core.insights import Insights, insights_query
 from herald.core.segments import Segment, compile_segment, parse_segment, segment_to_dict
 from herald.core.segments.model import Group, InSegment, Node, Purchase
+from herald.core.segments.parse import check_segment_size
 from herald.exceptions import EngineError, NotFoundError, SegmentError, SqlSegmentError
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class Segments:
         Raises:
             SegmentError: naming the segment and what to fix.
         """
+        check_segment_size(segment)  # parsed ones were checked; one built in Python is not
         query = compile_segment(
             segment,
             self.ws.catalog,

@@ -23,7 +23,7 @@ from herald.workspace import Workspace
 def command(ws: Workspace, path: str, as_json: bool) -> None:
     """Make the stored definitions equal to the files (idempotent).
 
-    Everything is checked before anything is written.
+    Everything is checked before anything is written, and written in one transaction.
 
     Example:
 

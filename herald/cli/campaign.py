@@ -10,7 +10,7 @@ import click
 import yaml
 from rich.markup import escape
 
-from herald.apply import read_documents
+from herald.apply import Definition, explained, read_definitions
 from herald.cli._common import (
     console,
     err_console,
@@ -48,16 +48,15 @@ def command() -> None:
     """
 
 
-def _read_one(path: str) -> tuple[dict[str, Any], str]:
-    docs = read_documents(path)
+def _read_one(path: str) -> Definition:
+    docs = read_definitions(path)
     if len(docs) != 1:
         msg = f"'{path}' holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
         raise DefinitionError(msg)
-    doc, source = docs[0]
-    if doc.get("kind", "campaign") != "campaign":
-        msg = f"kind is '{doc.get('kind')}'; `herald campaign` takes kind: campaign"
-        raise DefinitionError(msg, location="kind", source=source)
-    return doc, source
+    if docs[0].doc.get("kind", "campaign") != "campaign":
+        msg = f"kind is '{docs[0].doc.get('kind')}'; `herald campaign` takes kind: campaign"
+        raise DefinitionError(msg, location="kind", source=docs[0].source)
+    return docs[0]
 
 
 def _print_warnings(warnings: list[Warning_]) -> None:
@@ -139,9 +138,10 @@ def validate(ws: Workspace, path: str) -> None:
 
         herald campaign validate -f spring.yaml
     """
-    doc, source = _read_one(path)
-    campaign = ws.campaigns.parse(doc, source=source)
-    warnings = ws.campaigns.validate(campaign, source=source)
+    definition = _read_one(path)
+    with explained(definition):
+        campaign = ws.campaigns.parse(definition.doc, source=definition.source)
+        warnings = ws.campaigns.validate(campaign, source=definition.source)
     _print_warnings(warnings)
     console.print(f"Campaign '{campaign.name}' is valid ({len(warnings)} warning(s)).")
 
@@ -156,8 +156,9 @@ def apply(ws: Workspace, path: str) -> None:
 
         herald campaign apply -f spring.yaml
     """
-    doc, source = _read_one(path)
-    result, warnings = ws.campaigns.apply(doc, source=source)
+    definition = _read_one(path)
+    with explained(definition):
+        result, warnings = ws.campaigns.apply(definition.doc, source=definition.source)
     _print_warnings(warnings)
     console.print(
         f"Campaign '{result.version.name}': version {result.version.version} ({result.action})."

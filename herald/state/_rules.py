@@ -12,12 +12,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from herald.core.names import name_problem
 from herald.exceptions import DefinitionError, NotFoundError
 
 KINDS = frozenset({"segment", "campaign"})
 """The kinds of versioned definitions the store keeps; one mechanism serves them all."""
-
-MAX_NAME_LENGTH = 200
 
 
 def check_kind(kind: str) -> None:
@@ -45,12 +44,12 @@ def check_name(kind: str, name: object) -> str:
         problem = f"{kind} name must be a string, not {type(name).__name__}"
     elif not name:
         problem = f"{kind} name must not be empty"
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = f"{kind} name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
     elif name != name.strip():
         problem = f"{kind} name {name!r} must not start or end with whitespace"
     else:
-        return name
+        problem = name_problem(kind, name)
+        if problem is None:
+            return name
     raise DefinitionError(problem, location="name")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -84,6 +85,7 @@ class StateStore:
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine whose database is already at the newest schema; use `open`."""
         self._engine = engine
+        self._joined = threading.local()  # the connection of an open `transaction()`, if any
 
     # --- opening and closing ----------------------------------------------------------------
 
@@ -714,12 +716,46 @@ class StateStore:
         check_name(kind, name)
         return encode_definition(kind, name, definition), check_description(kind, name, description)
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run every call on this store inside the block (in this thread) as one transaction.
+
+        Everything the block writes is committed together when it ends, or nothing is when it
+        raises; calls inside see the block's own changes. A nested block joins the outer one.
+
+        Raises:
+            StateError: another writer changed the same name meanwhile; run it again.
+        """
+        if getattr(self._joined, "conn", None) is not None:
+            yield
+            return
+        try:
+            with _database_errors(), self._engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    self._joined.conn = conn
+                    try:
+                        yield
+                    finally:
+                        self._joined.conn = None
+        except lc.LostRace as lost:
+            msg = f"the state store was changed concurrently and nothing was written: {lost}"
+            raise StateError(msg) from lost.__cause__
+
     def _read(self, work: Callable[[sa.Connection], T]) -> T:
+        joined = getattr(self._joined, "conn", None)
+        if joined is not None:
+            with _database_errors():
+                return work(joined)
         # One transaction even for reads, so a method sees one consistent snapshot.
         with _database_errors(), self._engine.connect() as conn, conn.begin():
             return work(conn)
 
     def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        joined = getattr(self._joined, "conn", None)
+        if joined is not None:  # inside transaction(): a lost race fails the whole block
+            with _database_errors():
+                return work(joined)
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 with _database_errors(), self._engine.connect() as conn:

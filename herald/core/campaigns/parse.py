@@ -17,7 +17,8 @@ from herald.core.campaigns.model import (
     SubAudience,
 )
 from herald.core.catalog import did_you_mean, unknown_key
-from herald.core.segments.parse import as_group, parse_node
+from herald.core.names import name_problem
+from herald.core.segments.parse import as_group, check_size, parse_node
 from herald.core.splitting import to_basis_points
 from herald.exceptions import CampaignError, DefinitionError
 
@@ -87,6 +88,13 @@ def _sub_audiences(items: Any) -> tuple[SubAudience, ...]:
         return ()
     if not isinstance(items, list):
         _fail("'sub_audiences' takes a list", "sub_audiences")
+    check_size(
+        [
+            (item["where"], f"sub_audiences[{i}].where")
+            for i, item in enumerate(items)
+            if isinstance(item, Mapping) and item.get("where") is not None
+        ]
+    )
     return tuple(_sub_audience(item, f"sub_audiences[{i}]") for i, item in enumerate(items))
 
 
@@ -329,6 +337,9 @@ def _name(value: Any, loc: str, what: str) -> str:
         _fail(f"a {what} needs a non-empty name", loc)
     if value != value.strip():
         _fail(f"{what} name '{value.strip()}' has leading or trailing spaces; remove them", loc)
+    problem = name_problem(what, value)
+    if problem:
+        _fail(problem, loc)
     return value
 
 

@@ -7,7 +7,7 @@ Amperity's guidance comes back as warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from herald.core.campaigns.model import (
@@ -253,6 +253,46 @@ def _check_source(
             f"has no '{catalog.customer_key}' to join on"
         )
         raise CampaignError(msg, location=location)
+
+
+def check_shared_outputs(
+    campaign: Campaign,
+    others: Iterable[Campaign],
+    destinations: Mapping[str, DestinationKind],
+) -> None:
+    """Refuse a group that would send to a list or file another campaign's group uses.
+
+    Names are compared without regard to case: lists named ``Sale_Offer`` and ``sale_offer``
+    are told apart by no one reading them, so they count as the same.
+
+    Raises:
+        CampaignError: naming both groups and the list, at the later group's name.
+    """
+    used = {key: (other, group) for other in others for key, group in _outputs(other).items()}
+    for (destination, _), group in _outputs(campaign).items():
+        key = (destination, output_name(campaign.name, group.name).lower())
+        if key not in used:
+            continue
+        other, other_group = used[key]
+        kind = destinations.get(destination)
+        what = "list" if kind is None or kind.is_list else "file"
+        msg = (
+            f"campaign '{campaign.name}' group '{group.name}' would send to {what} "
+            f"'{output_name(campaign.name, group.name)}' on destination '{destination}', "
+            f"which campaign '{other.name}' group '{other_group.name}' already uses: rename one"
+        )
+        raise CampaignError(msg, location=f"{group.location}.name")
+
+
+def _outputs(campaign: Campaign) -> dict[tuple[str, str], RecipientGroup]:
+    """(destination, lower-case list or file name) → the group sending there."""
+    found: dict[tuple[str, str], RecipientGroup] = {}
+    for sub in campaign.all_sub_audiences():
+        for group in sub.groups:
+            for target in group.destinations:
+                name = output_name(campaign.name, group.name).lower()
+                found.setdefault((target.destination, name), group)
+    return found
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")

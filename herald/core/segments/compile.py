@@ -105,9 +105,11 @@ def _node(node: Node, ctx: Context) -> exp.Expr:
 
 
 def _group(group: Group, parts: list[exp.Expr]) -> exp.Expr:
+    # One flat connector: folding pairs nests a parenthesis per condition, and sqlglot then
+    # recurses once per level (a few hundred conditions exceeded Python's recursion limit).
     if group.kind == "any":
-        return reduce(lambda a, b: exp.or_(a, b), parts)
-    combined = reduce(lambda a, b: exp.and_(a, b), parts)
+        return exp.or_(*parts)
+    combined = exp.and_(*parts)
     return exp.not_(combined) if group.kind == "not" else combined
 
 

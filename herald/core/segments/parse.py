@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from herald.core.catalog import did_you_mean, unknown_key
+from herald.core.names import name_problem
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
 from herald.exceptions import SegmentError
 
@@ -14,6 +15,12 @@ TOP_KEYS = ("kind", "name", "description", "status", "where", "sql")
 ATTRIBUTE_KEYS = ("attribute", "op", "value", "values")
 PURCHASE_KEYS = ("where", "within", "since", "until", "min_count", "min_total")
 NODE_KEYS = ("all", "any", "not", "attribute", "segment", "has_purchased", "has_not_purchased")
+
+MAX_CONDITIONS = 1_000
+"""The most conditions (attribute, segment and purchase ones) one definition may hold."""
+
+MAX_NESTING = 64
+"""How deeply the lists and groups of conditions may nest."""
 
 
 def parse_segment(doc: Any, *, source: str | None = None) -> Segment:
@@ -41,6 +48,9 @@ def _parse_segment(doc: Any) -> Segment:
         _fail("a segment needs a non-empty 'name'", "name")
     if name != name.strip():
         _fail(f"segment name '{name.strip()}' has leading or trailing spaces; remove them", "name")
+    problem = name_problem("segment", name)
+    if problem:
+        _fail(problem, "name")
     if doc.get("kind", "segment") != "segment":
         _fail(f"kind is '{doc['kind']}', expected 'segment'", "kind")
     status = doc.get("status", "draft")
@@ -56,8 +66,75 @@ def _parse_segment(doc: Any) -> Segment:
         _fail("sql must be one SELECT statement as text", "sql")
     where = None
     if doc.get("where") is not None:
+        check_size([(doc["where"], "where")])
         where = as_group(parse_node(doc["where"], "where"))
     return Segment(name=name, where=where, sql=sql, description=description, status=status)
+
+
+def check_size(trees: list[tuple[Any, str]]) -> None:
+    """Refuse condition trees with more than `MAX_CONDITIONS` conditions in all, or nested
+    deeper than `MAX_NESTING` levels, before parsing them.
+
+    The walk needs no recursion, and a structure that contains itself (possible in Python)
+    ends at the depth limit.
+    """
+    stack = [(tree, loc, 1) for tree, loc in reversed(trees)]
+    count = 0
+    while stack:
+        node, loc, depth = stack.pop()
+        if depth > MAX_NESTING:
+            _too_deep(loc)
+        if isinstance(node, list | tuple):
+            stack.extend((item, f"{loc}[{i}]", depth + 1) for i, item in enumerate(node))
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        groups = [key for key in ("all", "any", "not") if key in node]
+        count += not groups  # groups are bounded by the depth; conditions are counted
+        if count > MAX_CONDITIONS:
+            _too_many(trees[0][1])
+        for key in groups:
+            stack.append((node[key], f"{loc}.{key}", depth + 1))
+        for key in ("has_purchased", "has_not_purchased"):
+            body = node.get(key)
+            if isinstance(body, Mapping) and body.get("where") is not None:
+                stack.append((body["where"], f"{loc}.{key}.where", depth + 1))
+
+
+def check_segment_size(segment: Segment) -> None:
+    """The limits of `check_size` for a segment built in Python rather than parsed.
+
+    Raises:
+        SegmentError: too many conditions, or nested too deeply.
+    """
+    stack: list[tuple[Node, str, int]] = []
+    if segment.where is not None:
+        stack.append((segment.where, "where", 1))
+    count = 0
+    while stack:
+        node, loc, depth = stack.pop()
+        if depth > MAX_NESTING:
+            _too_deep(loc)
+        count += not isinstance(node, Group)
+        if count > MAX_CONDITIONS:
+            _too_many("where")
+        # a group is a mapping holding a list: two levels, as check_size counts them
+        if isinstance(node, Group):
+            stack.extend((item, item.location or loc, depth + 2) for item in node.items)
+        elif isinstance(node, Purchase) and node.where is not None:
+            stack.append((node.where, node.location or loc, depth + 2))
+
+
+def _too_many(loc: str) -> NoReturn:
+    _fail(
+        f"more than {MAX_CONDITIONS:,} conditions in one definition; "
+        "split it into several segments",
+        loc,
+    )
+
+
+def _too_deep(loc: str) -> NoReturn:
+    _fail(f"conditions nest deeper than {MAX_NESTING} levels; flatten them", loc)
 
 
 def as_group(node: Node) -> Group:
@@ -142,6 +219,9 @@ def _parse_in_segment(node: Mapping[str, Any], loc: str) -> InSegment:
     name = node["segment"]
     if not isinstance(name, str) or not name.strip():
         _fail("'segment' must name another segment", f"{loc}.segment")
+    problem = name_problem("segment", name)
+    if problem:
+        _fail(problem, f"{loc}.segment")
     op = str(node.get("op", "in")).strip().lower().replace(" ", "_")
     if op not in ("in", "not_in"):
         _fail(

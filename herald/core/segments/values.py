@@ -91,7 +91,7 @@ def number_literal(value: Any, attr_type: AttributeType) -> exp.Expression:
     '19.99'
     """
     if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
-        msg = f"expected a number, got {_describe(value)}"
+        msg = f"expected a number, got {describe(value)}"
         raise ValueProblem(msg)
     if isinstance(value, float) and value != value:  # NaN matches nothing and hides typos
         msg = "expected a number, got NaN"
@@ -114,12 +114,13 @@ def _decimal_text(value: int | float | decimal.Decimal) -> str:
 def string_literal(value: Any) -> exp.Expression:
     """A string literal; numbers are refused so that ``98101`` vs ``'98101'`` is never guessed."""
     if not isinstance(value, str):
-        msg = f"expected text, got {_describe(value)}; quote it in YAML, e.g. '{value}'"
+        msg = f"expected text, got {describe(value)}; quote it in YAML, e.g. '{value}'"
         raise ValueProblem(msg)
     return exp.Literal.string(value)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """How a value is named in messages: ``text 'x'``, ``nothing``, ``int 5``."""
     if isinstance(value, str):
         return f"text '{value}'"
     if value is None:
