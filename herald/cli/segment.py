@@ -25,6 +25,7 @@ from herald.core.segments import parse_segment
 from herald.exceptions import DefinitionError, NotFoundError
 from herald.segments import Which, stored_form
 from herald.workspace import Workspace
+from herald.yaml_loader import load_yaml
 
 
 @click.group("segment")
@@ -91,11 +92,14 @@ def show(ws: Workspace, name: str, which: str | None, version: int | None, as_js
 
 
 def _read_one(path: str) -> dict[str, Any]:
-    docs = read_documents(path)
+    return _one_document([doc for doc, _ in read_documents(path)], f"'{path}'")
+
+
+def _one_document(docs: list[Any], where: str) -> Any:
     if len(docs) != 1:
-        msg = f"'{path}' holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
+        msg = f"{where} holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
         raise DefinitionError(msg)
-    return docs[0][0]
+    return docs[0]
 
 
 @command.command("create")
@@ -163,7 +167,7 @@ def edit(ws: Workspace, name: str, path: str | None) -> None:
         if text is None:
             console.print("No change.")
             return
-        doc = yaml.safe_load(text)
+        doc = _one_document([d.data for d in load_yaml(text)], "the edited definition")
     doc = {**doc, "name": doc.get("name", name)} if isinstance(doc, dict) else doc
     segment = parse_segment(doc, source=path)
     if segment.name != name:

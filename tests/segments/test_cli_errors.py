@@ -81,3 +81,31 @@ def test_good_file_applies(workspace: Workspace, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Californians" in result.stdout
     assert result.stderr == ""
+
+
+def test_edit_in_the_editor_reads_yaml_as_apply_does(workspace: Workspace, tmp_path: Path) -> None:
+    # The editor's text goes through the same bounded, strict loader as `apply -f`: a key
+    # given twice is one line, not "last one wins".
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "name: Editable\nwhere:\n  - attribute: state\n    op: is exactly\n    value: CA\n",
+        encoding="utf-8",
+    )
+    assert invoke(workspace, "apply", "-f", str(good)).exit_code == 0
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(
+        "name: Editable\nwhere:\n  - attribute: state\n    op: is exactly\n    value: CA\n    value: OR\n",
+        encoding="utf-8",
+    )
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\ncp "{edited}" "$1"\n', encoding="utf-8")
+    editor.chmod(0o755)
+    result = CliRunner().invoke(
+        main,
+        ["segment", "edit", "Editable"],
+        env={"HERALD_WORKSPACE": str(workspace.root), "EDITOR": str(editor), "VISUAL": ""},
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "duplicate key 'value'" in lines[0]
