@@ -187,3 +187,28 @@ def test_a_transaction_commits_together_or_not_at_all(store: StateStore) -> None
             store.apply("segment", "b", {"x": 2}, status="draft")
 
     assert [s.name for s in store.list("segment")] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "location"),
+    [
+        ('description: "about \\0 them"\n', "at description"),
+        ('where:\n  - attribute: state\n    op: is exactly\n    value: "C\\0A"\n', "at where"),
+    ],
+)
+def test_a_nul_anywhere_in_a_definition_is_refused_before_any_write(
+    ws: Workspace, tmp_path: Path, text: str, location: str
+) -> None:
+    # PostgreSQL cannot store NUL in text or JSON: refused where it is read, on every store.
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(SEGMENT.format(name="Washingtonians", value="WA"), "utf-8")
+    (folder / "b.yaml").write_text(f"name: Nul\n{text}", "utf-8")
+    before = dump(ws.store)
+
+    with pytest.raises(DefinitionError, match="NUL character") as caught:
+        apply_path(ws, folder)
+
+    assert location in str(caught.value)
+    assert "b.yaml" in str(caught.value)
+    assert dump(ws.store) == before

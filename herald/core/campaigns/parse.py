@@ -17,7 +17,7 @@ from herald.core.campaigns.model import (
     SubAudience,
 )
 from herald.core.catalog import did_you_mean, unknown_key
-from herald.core.names import name_problem
+from herald.core.names import first_nul, name_problem
 from herald.core.segments.parse import as_group, check_size, parse_node
 from herald.core.splitting import to_basis_points
 from herald.exceptions import CampaignError, DefinitionError
@@ -59,6 +59,9 @@ def parse_campaign(doc: Any, *, source: str | None = None) -> Campaign:
 def _parse(doc: Any) -> Campaign:
     if not isinstance(doc, Mapping):
         _fail("a campaign must be a mapping with a name", "")
+    nul = first_nul(doc)
+    if nul is not None:
+        _fail("holds a NUL character (\\0), which cannot be stored; remove it", nul)
     _check_keys(doc, TOP_KEYS, "")
     if doc.get("kind", "campaign") != "campaign":
         _fail(f"kind is '{doc['kind']}', expected 'campaign'", "kind")

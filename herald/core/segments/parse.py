@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from herald.core.catalog import did_you_mean, unknown_key
-from herald.core.names import name_problem
+from herald.core.names import first_nul, name_problem
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
 from herald.exceptions import SegmentError
 
@@ -42,6 +42,9 @@ def parse_segment(doc: Any, *, source: str | None = None) -> Segment:
 def _parse_segment(doc: Any) -> Segment:
     if not isinstance(doc, Mapping):
         _fail(f"a segment must be a mapping with a name, got {_kind(doc)}", "")
+    nul = first_nul(doc)
+    if nul is not None:
+        _fail("holds a NUL character (\\0), which cannot be stored; remove it", nul)
     _check_keys(doc, TOP_KEYS, "")
     name = doc.get("name")
     if not isinstance(name, str) or not name.strip():
