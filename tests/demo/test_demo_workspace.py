@@ -199,3 +199,26 @@ def test_a_taken_port_moves_the_demo_sandbox_and_says_so(tmp_path: Path) -> None
     assert used
     assert used.group(1) != str(port)
     assert f"127.0.0.1:{used.group(1)}" in (tmp_path / "d" / "herald.toml").read_text()
+
+
+def test_a_demo_run_that_ends_in_error_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run is real; only its recorded outcome is turned into a failed delivery's, so the
+    # test shows what the demo does with it: the same exit as `herald campaign run`.
+    import dataclasses
+
+    import herald.cli.demo as demo_cli
+
+    real = demo_cli.run_campaign
+
+    def failing(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        run = dataclasses.replace(result.run, status="error", error="a delivery failed")
+        return dataclasses.replace(result, run=run)
+
+    monkeypatch.setattr(demo_cli, "run_campaign", failing)
+    root = tmp_path / "d"
+    result = run("demo", "--dir", str(root), "--customers", "300", "--sandbox-port", "0")
+    assert result.exit_code == 1, result.output
+    assert "ended in error" in result.stderr
