@@ -173,9 +173,9 @@ class DeliveryResult:
         list_name: the list's name.
         status: ``done`` or ``failed``.
         counts: planned figures (``adds``, ``updates``, ``removes``, ``settled``,
-            ``unchanged``, ``repairs``, ``bounced``, ``foreign``) and outcomes (``sent``,
-            ``rejected``, ``removed``, ``skipped_invalid``), ``ledger`` (the list's size as
-            Herald knows it) and ``batches``.
+            ``unchanged``, ``repairs``, ``identity_changes``, ``bounced``, ``foreign``) and
+            outcomes (``sent``, ``rejected``, ``removed``, ``skipped_invalid``), ``ledger``
+            (the list's size as Herald knows it) and ``batches``.
         outcomes: the per-profile outcomes file, once written.
         seconds: how long this call took.
         error: what went wrong, for a failed delivery.
@@ -421,6 +421,7 @@ class _Sync:
             "settled": counts.settled + counts.removes - removes,
             "unchanged": counts.unchanged,
             "repairs": counts.repairs,
+            "identity_changes": counts.identity_changes,
             "bounced": counts.bounced,
             "foreign": counts.foreign,
             "skipped_invalid": pq.ParquetFile(self.folder / "skipped.parquet").metadata.num_rows,
