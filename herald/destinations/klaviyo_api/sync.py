@@ -31,7 +31,7 @@ import re
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -635,9 +635,30 @@ class _Sync:
             ).to_arrow_table()
 
 
+@contextlib.asynccontextmanager
+async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
+    """A TaskGroup whose first error cancels the other tasks and is raised as it is.
+
+    TaskGroup wraps errors in an ExceptionGroup, which ``except SyncError`` does not catch:
+    the delivery would stay ``running`` with its ledger unmerged. The later errors are the
+    first one's echoes (or were cut short by it). KeyboardInterrupt, SystemExit and the
+    caller's own cancellation are never wrapped, so they still propagate as they are.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as grouped:
+        raise _first_error(grouped) from None
+
+
+def _first_error(grouped: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = grouped.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 async def _gather(coroutines: Any) -> None:
     """Run coroutines together; the first error cancels the rest and is raised."""
-    async with asyncio.TaskGroup() as group:
+    async with _task_group() as group:
         for coroutine in coroutines:
             group.create_task(coroutine)
 
@@ -667,7 +688,7 @@ class _Imports:
                 self.outstanding[batch.seq] = batch  # poll it: never send it again
             else:
                 self.queue.append(batch)
-        async with asyncio.TaskGroup() as tasks:
+        async with _task_group() as tasks:
             tasks.create_task(self._sender(tasks))
             tasks.create_task(self._poller())
 
@@ -707,8 +728,12 @@ class _Imports:
         while not self._done():
             if not self.outstanding:
                 self.sent.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that comes as the event is set (a send failing does both), and
+                # this loop would then wait forever for sends that will never come.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.sent.wait(), self.options.poll_interval)
+                    async with asyncio.timeout(self.options.poll_interval):
+                        await self.sent.wait()
                 delay, progress = QUICK_POLL, time.monotonic()
                 continue
             await asyncio.sleep(delay)
