@@ -31,10 +31,10 @@ import re
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
 """What a list sync calls: lists (find, create, members, remove), profiles (import, find)."""
@@ -362,7 +363,8 @@ class _Sync:
             await self._send_all()
             return await self._finish()
         except SyncError as error:
-            message = scrub(str(error)) or type(error).__name__
+            # One line: Klaviyo's detail may hold line breaks.
+            message = " ".join(scrub(str(error)).split()) or type(error).__name__
             self._merge_confirmed()
             self.record = self.store.update_delivery(self.id, status="failed", error=message)
             self.emit("failed", error=message)
@@ -477,8 +479,9 @@ class _Sync:
             for name, values in by_field.items()
             for first in range(0, len(values), _plan.LOOKUP_VALUES)
         ]
-        answers = await asyncio.gather(
-            *(self.api.find_profiles(name, chunk) for name, chunk in chunks)  # type: ignore[arg-type]
+        answers = await _all(
+            self.api.find_profiles(name, chunk)  # type: ignore[arg-type]
+            for name, chunk in chunks
         )
         idents: list[str] = []
         ids: list[str] = []
@@ -656,11 +659,17 @@ def _first_error(grouped: BaseExceptionGroup[BaseException]) -> BaseException:
     return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-async def _gather(coroutines: Any) -> None:
-    """Run coroutines together; the first error cancels the rest and is raised."""
+async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run coroutines together; their results in order. The first error cancels the rest (none
+    is left running on a client about to close) and is raised."""
     async with _task_group() as group:
-        for coroutine in coroutines:
-            group.create_task(coroutine)
+        tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    return [task.result() for task in tasks]
+
+
+async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run coroutines together; the first error cancels the rest and is raised."""
+    await _all(coroutines)
 
 
 #: Seconds after the last job was sent or confirmed during which polling keeps its quick pace.
@@ -753,7 +762,7 @@ class _Imports:
         jobs = await api.recent_imports() if len(batches) > 1 else {}
         # A job missing from the newest 100 (other imports came after it) is fetched alone.
         missing = [b.job_id for b in batches if b.job_id not in jobs]
-        for job in await asyncio.gather(*(api.get_import(job_id) for job_id in missing)):
+        for job in await _all(api.get_import(job_id) for job_id in missing):
             jobs[job.id] = job
         before = len(self.outstanding)
         await _gather(self._settle(b, jobs[b.job_id]) for b in batches if b.job_id in jobs)
