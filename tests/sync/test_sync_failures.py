@@ -135,3 +135,34 @@ def test_a_cancelled_sync_still_stops_like_a_crash(env: Env) -> None:
     resumed = env.sync("List_B", env.customers(range(200)), run_id=run_id)
     assert resumed.status == "done"
     assert env.members("List_B") == env.emails(range(200))
+
+
+class Broken(KlaviyoClient):
+    """A client whose third import send raises an error that is not Klaviyo's (a bug, a full
+    disk): the sandbox cannot cause one."""
+
+    sends = 0
+
+    async def start_import_encoded(self, profiles: Any, list_id: str) -> str:
+        Broken.sends += 1
+        if Broken.sends == 3:
+            raise RuntimeError("disk full while reading c7@example.com\nsecond line")
+        return await super().start_import_encoded(profiles, list_id)
+
+
+def test_an_error_that_is_not_klaviyo_s_still_fails_the_delivery_not_leaves_it_running(
+    env: Env,
+) -> None:
+    run_id = env.new_run()
+    with pytest.raises(RuntimeError):
+        env.sync("List_B", env.customers(range(200)), run_id=run_id, client_class=Broken,
+                 import_profiles=BATCH, jobs_in_flight=1)  # fmt: skip
+
+    [record] = env.store.run_deliveries(run_id)
+    assert record.status == "failed"
+    assert record.error == "RuntimeError: disk full while reading [email] second line"
+    confirmed = env.store.batches(record.id, ["confirmed"])
+    assert confirmed  # merged into the ledger, so the next run does not send them again
+    again = env.sync("List_B", env.customers(range(200)))
+    assert again.counts["adds"] == 200 - sum(b.row_count for b in confirmed)
+    assert env.members("List_B") == env.emails(range(200))

@@ -283,12 +283,13 @@ async def sync_list(
         reconcile: read the list back and repair drift (see :class:`_Sync`).
 
     Returns:
-        The result; a delivery that failed with a retriable error has status ``failed`` and
-        can be resumed.
+        The result; a delivery that failed with a retriable error has status ``failed``, what
+        it confirmed is in the list's ledger, and a resume or the next run carries on.
 
     Raises:
         FatalSyncError: retrying cannot help (key, scopes, list cap, a 4xx); the delivery is
-            recorded failed first.
+            recorded failed first, as for any other error raised. A cancellation (Ctrl-C)
+            propagates and leaves the delivery ``running``, to be resumed like a crash.
     """
     return await _Sync(api, store, delivery, progress, reconcile).run()
 
@@ -362,12 +363,15 @@ class _Sync:
             self.record = self.store.update_delivery(self.id, status="running")
             await self._send_all()
             return await self._finish()
-        except SyncError as error:
-            # One line: Klaviyo's detail may hold line breaks.
-            message = " ".join(scrub(str(error)).split()) or type(error).__name__
-            self._merge_confirmed()
-            self.record = self.store.update_delivery(self.id, status="failed", error=message)
-            self.emit("failed", error=message)
+        except Exception as error:
+            # Any error, not only Klaviyo's: no delivery is left ``running`` by one. A
+            # cancellation or Ctrl-C (BaseException) is a crash instead: a resume carries on.
+            message = _reason(error)
+            try:
+                self._merge_confirmed()
+            finally:
+                self.record = self.store.update_delivery(self.id, status="failed", error=message)
+                self.emit("failed", error=message)
             if isinstance(error, RetriableSyncError):
                 return self.result(self.record)
             raise
@@ -636,6 +640,15 @@ class _Sync:
                     SELECT lower(email) FROM {diff.parquet_source(after)} WHERE email IS NOT NULL)
                 """
             ).to_arrow_table()
+
+
+def _reason(error: Exception) -> str:
+    """Why a delivery failed, in one line without personal data (Klaviyo's detail may span
+    lines); an error that is not Herald's own is named by its type."""
+    text = " ".join(scrub(str(error)).split())
+    if isinstance(error, SyncError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @contextlib.asynccontextmanager
