@@ -26,7 +26,14 @@ from herald.core.campaigns.validate import (
 from herald.core.catalog import did_you_mean
 from herald.core.destinations import KINDS, DestinationKind
 from herald.core.segments.model import Segment
-from herald.exceptions import CampaignError, ConfigError, NotFoundError, SegmentError
+from herald.exceptions import (
+    CampaignError,
+    ConfigError,
+    EngineError,
+    HeraldError,
+    NotFoundError,
+    SegmentError,
+)
 
 if TYPE_CHECKING:
     from herald.state import ApplyResult
@@ -179,6 +186,7 @@ class Campaigns:
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")
             if current.definition != stored:
+                self.ws.store.settle_campaign(campaign.name)  # a crash may have left it stuck
                 self.ws.store.set_campaign_status(
                     campaign.name, "draft", expected=("draft", "delivered", "error")
                 )
@@ -193,16 +201,33 @@ class Campaigns:
 
     # --- building ----------------------------------------------------------------------------
 
-    def build(self, name: str, *, today: dt.date | None = None, which: Any = "active") -> Build:
-        """Compile the audience query of the stored campaign, pinning segment versions."""
+    def build(
+        self,
+        name: str,
+        *,
+        today: dt.date | None = None,
+        which: Any = "active",
+        pins: Mapping[str, int] | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> Build:
+        """Compile the audience query of the stored campaign, pinning segment versions.
+
+        Args:
+            name: the campaign.
+            today: the date relative dates resolve against (default: the as-of date, UTC).
+            which: the campaign version (``"active"`` or a number).
+            pins: segment versions to use instead of the active ones (a run's ``pins``), so
+                that a resumed run builds the audience it started with.
+            as_of: the as-of time instead of now (a run's ``as_of``).
+        """
         campaign, version = self.load(name, which)
         warnings = self.validate(campaign)
-        as_of = dt.datetime.now(dt.UTC)
-        pins = Pins()
+        as_of = as_of or dt.datetime.now(dt.UTC)
+        used = Pins()
         ctx = AudienceContext(
             catalog=self.ws.catalog,
-            today=today or as_of.date(),
-            resolve_segment=lambda segment: self._pinned(segment, pins),
+            today=today or as_of.astimezone(dt.UTC).date(),
+            resolve_segment=lambda segment: self._pinned(segment, used, pins or {}),
             salt=self.ws.store.campaign_uid(name),
             attributes_table=campaign.attributes_table
             or self.ws.settings.database.attributes_table,
@@ -214,14 +239,39 @@ class Campaigns:
         sources = attribute_sources(resolved)
         query = audience_query(campaign, ctx, sources)
         return Build(
-            campaign, version, query, resolved, sources, dict(pins.versions), as_of, warnings
+            campaign, version, query, resolved, sources, dict(used.versions), as_of, warnings
         )
 
-    def _pinned(self, name: str, pins: Pins) -> Segment:
+    def _pinned(self, name: str, used: Pins, pins: Mapping[str, int]) -> Segment:
+        if name in pins:
+            used.versions[name] = pins[name]
+            return self.ws.segments.load(name, pins[name])
         stored = self.ws.store.get("segment", name, "active")
-        pins.versions[name] = stored.version
+        used.versions[name] = stored.version
         return self.ws.segments.load(name, stored.version)
 
     def write_snapshot(self, build: Build, path: Path) -> int:
-        """Run the audience query in the engine and write the recipients snapshot (Parquet)."""
-        return self.ws.engine.write_parquet(build.query, path)
+        """Run the audience query in the engine and write the recipients snapshot (Parquet).
+
+        Raises:
+            EngineError: on one line naming the campaign, and the segment that fails if one does.
+        """
+        try:
+            return self.ws.engine.write_parquet(build.query, path)
+        except EngineError as error:
+            where = f"campaign '{build.campaign.name}'{self._failing_segment(build)}"
+            msg = f"{where}: {error}"
+            raise EngineError(msg) from None
+
+    def _failing_segment(self, build: Build) -> str:
+        """``, segment 'X'`` for the first pinned segment that fails alone, else ``''``.
+
+        Only on the error path: each segment is counted on its own to find the culprit.
+        """
+        for name, version in build.pins.items():
+            try:
+                segment = self.ws.segments.load(name, version)
+                self.ws.segments.count(segment, today=build.as_of.date())
+            except HeraldError:
+                return f", segment '{name}'"
+        return ""

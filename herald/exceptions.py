@@ -109,3 +109,19 @@ class RetriableSyncError(SyncError):
 
 class SkippableRecordError(SyncError):
     """One record was rejected; the rest of the batch can go on."""
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+class WriteError(HeraldError):
+    """A file or folder Herald writes cannot be written: no permission, a read-only file
+    system, a full disk. Nothing half-written is left under the file's name.
+
+    Attributes:
+        path: the file or folder that could not be written.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)

@@ -16,7 +16,7 @@ from sqlglot import exp
 from herald.core.insights import Insights, insights_query
 from herald.core.segments import Segment, compile_segment, parse_segment, segment_to_dict
 from herald.core.segments.model import Group, InSegment, Node, Purchase
-from herald.exceptions import NotFoundError, SegmentError
+from herald.exceptions import EngineError, NotFoundError, SegmentError, SqlSegmentError
 
 if TYPE_CHECKING:
     from herald.state import (
@@ -85,19 +85,32 @@ class Segments:
         *,
         today: dt.date | None = None,
         pending: Mapping[str, Segment] | None = None,
+        bind: bool = True,
     ) -> exp.Select:
         """Check a definition against the catalog and compile it; nothing is stored.
 
         Args:
             pending: segments being applied in the same batch, which conditions may refer to.
+            bind: check a SQL segment against the database too (its columns, functions and
+                types, which the catalog alone cannot), without reading any row.
+
+        Raises:
+            SegmentError: naming the segment and what to fix.
         """
-        return compile_segment(
+        query = compile_segment(
             segment,
             self.ws.catalog,
             today=today or utc_today(),
             resolve_segment=lambda name: self._resolve_active(name, pending or {}),
             dialect=self.ws.engine.dialect,
         )
+        if bind and segment.sql is not None:
+            try:
+                self.ws.engine.bind(query)
+            except EngineError as error:
+                msg = f"segment '{segment.name}': the SQL does not match the database: {error}"
+                raise SqlSegmentError(msg, location="sql") from None
+        return query
 
     def _resolve_active(self, name: str, pending: Mapping[str, Segment]) -> Segment:
         if name in pending:
@@ -123,7 +136,7 @@ class Segments:
     ) -> str:
         """The SQL a stored segment runs, in the engine's dialect."""
         return self.ws.engine.render(
-            self.compile(self.load(name, which), today=today), pretty=pretty
+            self.compile(self.load(name, which), today=today, bind=False), pretty=pretty
         )
 
     def create(self, doc: Mapping[str, Any] | Segment) -> SaveResult:
@@ -171,14 +184,15 @@ class Segments:
         """Refresh a segment's insights; each refresh is stored with its time for the trend."""
         version = self.ws.store.get(KIND, name, which)
         query = insights_query(
-            self.compile(self._from_version(version), today=today), self.ws.catalog
+            self.compile(self._from_version(version), today=today, bind=False), self.ws.catalog
         )
-        row = self.ws.engine.query(query).to_pylist()[0]
+        row = self._run(name, query).to_pylist()[0]
         result = Insights.from_row(row)
         if record:
             now = dt.datetime.now(dt.UTC)
+            as_of = now if today is None else dt.datetime.combine(today, dt.time(), dt.UTC)
             self.ws.store.record_insights(
-                name, version.version, result.as_dict(), computed_at=now, as_of=now
+                name, version.version, result.as_dict(), computed_at=now, as_of=as_of
             )
         return result
 
@@ -188,9 +202,9 @@ class Segments:
 
     def count(self, segment: Segment, *, today: dt.date | None = None) -> int:
         query = exp.select(exp.Count(this=exp.Star())).from_(
-            self.compile(segment, today=today).subquery("seg")
+            self.compile(segment, today=today, bind=False).subquery("seg")
         )
-        return int(self.ws.engine.query(query).column(0)[0].as_py())
+        return int(self._run(segment.name, query).column(0)[0].as_py())
 
     def preview(
         self,
@@ -199,8 +213,10 @@ class Segments:
         which: Which = "latest",
         *,
         columns: builtins.list[str] | None = None,
+        today: dt.date | None = None,
     ) -> pa.Table:
-        """A stable sample of ``limit`` customers of the segment, with base-table columns."""
+        """A stable sample of ``limit`` customers of the segment, with base-table columns;
+        relative dates resolve against ``today`` (default: today, UTC)."""
         catalog = self.ws.catalog
         base = catalog.table(catalog.base_table)
         assert base is not None  # compile() has checked it
@@ -215,7 +231,7 @@ class Segments:
                 )
                 raise SegmentError(msg)
         key = exp.column(catalog.customer_key, "c", quoted=True)
-        members = self.compile(self.load(name, which))
+        members = self.compile(self.load(name, which), today=today, bind=False)
         query = (
             exp.select(*(exp.column(base.column(c).name, "c", quoted=True) for c in wanted))  # type: ignore[union-attr]
             .from_(
@@ -228,7 +244,15 @@ class Segments:
             .order_by(exp.MD5(this=exp.cast(key, exp.DataType.Type.VARCHAR)))
             .limit(limit)
         )
-        return self.ws.engine.query(query)
+        return self._run(name, query)
+
+    def _run(self, name: str, query: exp.Expression) -> pa.Table:
+        """Run a segment's query; an engine error names the segment, on one line."""
+        try:
+            return self.ws.engine.query(query)
+        except EngineError as error:
+            msg = f"segment '{name}': {error}"
+            raise EngineError(msg) from None
 
 
 PREVIEW_COLUMNS = [

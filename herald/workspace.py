@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herald.atomic import atomic_file
 from herald.config import DEFAULT_TOML, Settings, load_settings
 from herald.exceptions import ConfigError, WorkspaceNotFoundError
 
@@ -50,9 +51,11 @@ class Workspace:
 
     @classmethod
     def init(cls, path: str | os.PathLike[str], *, database: str | None = None) -> Workspace:
-        """Create a workspace folder with a default ``herald.toml`` and ``.herald/``.
+        """Create a workspace folder with a default ``herald.toml``, ``.herald/`` and the state
+        database that [state] url names.
 
-        An existing ``herald.toml`` is kept as it is (init is safe to repeat).
+        An existing ``herald.toml`` is kept as it is, an existing state database is upgraded to
+        the newest schema (init is safe to repeat).
         """
         root = Path(path).resolve()
         root.mkdir(parents=True, exist_ok=True)
@@ -60,10 +63,18 @@ class Workspace:
         config = root / CONFIG_FILE
         if not config.exists():
             text = DEFAULT_TOML.format(database=database or "data/customers.duckdb")
-            tmp = config.with_suffix(".toml.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(config)
-        return cls.open(root)
+            with atomic_file(config) as out:
+                out.write(text)
+        ws = cls.open(root)
+        try:
+            from herald.state import StateStore
+
+            # The one place a state database is created (or brought to the newest schema).
+            StateStore.open(ws.state_url, create=True).close()
+        except BaseException:
+            ws.close()
+            raise
+        return ws
 
     # --- resources -------------------------------------------------------------------------
 
@@ -95,18 +106,37 @@ class Workspace:
 
     @cached_property
     def store(self) -> StateStore:
+        """The state store; only `init` creates it, so a mistyped [state] url is an error."""
         from herald.state import StateStore
 
-        return StateStore.open(self.state_url)
+        return StateStore.open(self.state_url, create=False)
 
     @property
     def state_url(self) -> str:
+        """[state] url, a relative SQLite path made relative to the workspace folder.
+
+        Raises:
+            ConfigError: the URL cannot be parsed, or names an in-memory SQLite database
+                (``sqlite://``), which would forget everything when the command ends.
+        """
+        from herald.state._engine import is_in_memory, parse_url
+
         url = self.settings.state.url
+        try:
+            parsed = parse_url(url)
+        except ConfigError as error:
+            msg = f"{self.root / CONFIG_FILE}: [state] url: {error}"
+            raise ConfigError(msg) from None
+        if is_in_memory(parsed):
+            msg = (
+                f"{self.root / CONFIG_FILE}: [state] url {url!r} is an in-memory database that "
+                'forgets everything when the command ends; write url = "sqlite:///.herald/state.db"'
+                " (three slashes, then a path)"
+            )
+            raise ConfigError(msg)
         prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            path = self.resolve(url[len(prefix) :])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return prefix + str(path)
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self.resolve(url[len(prefix) :]))
         return url
 
     @cached_property

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from herald.config import load_settings, read_secret
-from herald.exceptions import ConfigError, WorkspaceNotFoundError
+from herald.exceptions import ConfigError, StateError, WorkspaceNotFoundError
 from herald.workspace import Workspace, find_root
 
 
@@ -92,3 +92,43 @@ def test_relative_sqlite_url_is_inside_the_workspace(tmp_path: Path) -> None:
     with Workspace.init(tmp_path) as ws:
         assert ws.state_url == f"sqlite:///{tmp_path.resolve()}/.herald/state.db"
         assert os.path.isdir(tmp_path / ".herald")
+
+
+def test_init_creates_the_state_database(tmp_path: Path) -> None:
+    Workspace.init(tmp_path).close()
+    assert (tmp_path / ".herald" / "state.db").is_file()
+
+
+def _set_state_url(root: Path, url: str) -> None:
+    config = root / "herald.toml"
+    text = config.read_text()
+    config.write_text(text.replace('url = "sqlite:///.herald/state.db"', f'url = "{url}"'))
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///.herald/stat.db", "sqlite:///{root}/nonexistent/dir/state.db"],
+)
+def test_a_state_url_to_a_missing_file_is_an_error_not_an_empty_store(
+    tmp_path: Path, url: str
+) -> None:
+    Workspace.init(tmp_path).close()
+    with Workspace.open(tmp_path) as ws:
+        ws.store.save_draft("segment", "vip", {})
+    _set_state_url(tmp_path, url.format(root=tmp_path))
+    with Workspace.open(tmp_path) as ws, pytest.raises(StateError, match="herald init") as raised:
+        ws.store  # noqa: B018 - opening the store is what is tested
+    assert "does not exist" in str(raised.value)
+    assert "[state] url" in str(raised.value)
+    assert not (tmp_path / ".herald" / "stat.db").exists()
+    assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_state_url_is_refused_naming_the_setting(tmp_path: Path, url: str) -> None:
+    Workspace.init(tmp_path).close()
+    _set_state_url(tmp_path, url)
+    with Workspace.open(tmp_path) as ws, pytest.raises(ConfigError, match=r"\[state\] url") as e:
+        ws.store  # noqa: B018
+    assert "in-memory" in str(e.value)
+    assert "\n" not in str(e.value)

@@ -40,6 +40,22 @@ def workspace_option(func: F) -> F:
     )(func)
 
 
+def as_of_option(func: F) -> F:
+    """``--as-of DATE``: the day relative dates (``30 days ago``) resolve against."""
+    return click.option(
+        "--as-of",
+        "as_of",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="Resolve relative dates as if today were DATE (YYYY-MM-DD; default: today, UTC).",
+    )(func)
+
+
+def as_date(value: dt.datetime | None) -> dt.date | None:
+    """The date of an ``--as-of`` value."""
+    return None if value is None else value.date()
+
+
 def json_option(func: F) -> F:
     """``--json``: machine-readable output instead of tables."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
@@ -47,12 +63,24 @@ def json_option(func: F) -> F:
     )
 
 
+WORKSPACE_META = "herald.workspace"
+"""Where ``herald --workspace DIR …`` leaves DIR for the subcommand (``click.Context.meta``)."""
+
+
+def given_workspace(workspace_path: str | None = None) -> str | None:
+    """The subcommand's ``--workspace``, else the one given before the subcommand."""
+    if workspace_path is not None:
+        return workspace_path
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(WORKSPACE_META)
+
+
 def with_workspace(func: F) -> F:
     """Open the workspace from ``workspace_path`` and pass it as ``ws``; close it afterwards."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, workspace_path: str | None = None, **kwargs: Any) -> Any:
-        with Workspace.open(workspace_path) as ws:
+        with Workspace.open(given_workspace(workspace_path)) as ws:
             return func(*args, ws=ws, **kwargs)
 
     return workspace_option(wrapper)  # type: ignore[return-value]
@@ -78,7 +106,7 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
 
 
-WRAPPING_COLUMNS = frozenset({"description", "file"})
+WRAPPING_COLUMNS = frozenset({"description", "file", "dropped"})
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

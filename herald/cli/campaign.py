@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 import yaml
+from rich.markup import escape
 
 from herald.apply import read_documents
 from herald.cli._common import (
@@ -17,6 +18,7 @@ from herald.cli._common import (
     print_json,
     print_table,
     show_or_export,
+    to_jsonable,
     with_workspace,
 )
 from herald.cli._progress import JsonProgress, SyncProgress
@@ -31,6 +33,7 @@ from herald.runs.pipeline import (
     runs_dir,
     sample_campaign,
 )
+from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
@@ -74,7 +77,7 @@ def list_(ws: Workspace, as_json: bool) -> None:
     """
     rows = []
     for item in ws.store.list("campaign"):
-        state = ws.store.campaign_status(item.name)
+        state = ws.store.settle_campaign(item.name)
         last = ws.store.last_run(item.name)
         rows.append(
             {
@@ -107,7 +110,7 @@ def show(ws: Workspace, name: str, as_json: bool) -> None:
         herald campaign show "Spring Reactivation"
     """
     stored = ws.store.get("campaign", name, "active")
-    state = ws.store.campaign_status(name)
+    state = ws.store.settle_campaign(name)
     if as_json:
         print_json(
             {
@@ -285,14 +288,31 @@ def run(
 
         herald campaign run "Spring Reactivation" --yes
     """
+    from herald.cli.runs import auto_prune
+
+    auto_prune(ws)
     if not yes and _has_klaviyo(ws, name):
         _confirm_estimate(ws, name, confirm_over)
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = run_campaign(ws, name, reconcile=reconcile, progress=progress)
     if as_json:
         print_json(_as_json(result))
+    else:
+        show_run(result)
+    exit_if_failed(result)
+
+
+def exit_if_failed(result: RunResult) -> None:
+    """Exit 1, after the tables, when a delivery failed or was not sent (the run is error)."""
+    if result.run is None or result.run.status != "error":
         return
-    show_run(result)
+    err_console.print(
+        f"[bold red]Error:[/] run {result.run.id} of '{result.run.campaign}' ended in error: "
+        f"{escape(result.run.error or 'a delivery failed')}",
+        markup=True,
+        highlight=False,
+    )
+    sys.exit(1)
 
 
 def _has_klaviyo(ws: Workspace, name: str) -> bool:
@@ -439,7 +459,7 @@ def runs(ws: Workspace, name: str, as_json: bool) -> None:
     """
     items = ws.store.list_runs(name)
     if as_json:
-        print_json(items)
+        print_json([{**to_jsonable(r), "status": shown_status(ws, r)} for r in items])
         return
     print_table(
         None,
@@ -448,7 +468,7 @@ def runs(ws: Workspace, name: str, as_json: bool) -> None:
             (
                 r.id,
                 r.campaign_version,
-                r.status,
+                shown_status(ws, r),
                 r.started_at,
                 r.finished_at,
                 (r.stats or {}).get("recipients"),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from herald.apply import apply_path
+from herald.atomic import atomic_file
 from herald.cli._common import console, print_table
 from herald.cli._progress import SyncProgress
 from herald.cli.campaign import show_run
@@ -18,11 +20,17 @@ from herald.cli.segment import print_insights
 from herald.demo.churn import churn_customers
 from herald.demo.examples import examples_dir
 from herald.runs.pipeline import run_campaign
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
-from herald.workspace import Workspace
+from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer, persist
+from herald.workspace import STATE_DIR, Workspace
 
 DEFAULT_DIR = "herald-demo"
 DATABASE = "data/customers.duckdb"
+SANDBOX_PORT = 8700
+"""The demo's sandbox port: `herald sandbox klaviyo`'s default."""
+SANDBOX_STATE = "sandbox/klaviyo.json"
+"""The demo sandbox's account, under ``.herald/``."""
+SANDBOX_KEY = "sandbox/klaviyo.key"
+"""The sandbox's (public, well-known) API key, under ``.herald/``: no secret."""
 
 
 @click.group("demo", invoke_without_command=True)
@@ -43,9 +51,21 @@ DATABASE = "data/customers.duckdb"
 )
 @click.option("--seed", default=42, show_default=True, help="Seed of the demo data.")
 @click.option("--fresh", is_flag=True, help="Regenerate the database even if it exists.")
+@click.option(
+    "--sandbox-port",
+    default=SANDBOX_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the Klaviyo sandbox the workspace points at (0: any free port).",
+)
 @click.pass_context
-def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh: bool) -> None:
+def command(
+    ctx: click.Context, directory: str, customers: int, seed: int, fresh: bool, sandbox_port: int
+) -> None:
     """Run the showcase: workspace, demo database, example segments and their insights.
+
+    The workspace's Klaviyo destination is a sandbox whose account is kept in
+    .herald/sandbox/klaviyo.json; the demo says how to start it again for the next commands.
 
     Example:
 
@@ -53,46 +73,94 @@ def command(ctx: click.Context, directory: str, customers: int, seed: int, fresh
     """
     if ctx.invoked_subcommand is not None:
         return
-    with SandboxServer(SandboxConfig(limits="klaviyo")) as sandbox:
-        root = Workspace.init(directory, database=DATABASE).root
-        _point_klaviyo_at(root, sandbox.url)
+    root = Workspace.init(directory, database=DATABASE).root
+    state_file = root / STATE_DIR / SANDBOX_STATE
+    with _start_sandbox(sandbox_port) as sandbox:
+        # The lists the last demo (or `herald sandbox klaviyo --state`) left, as the
+        # workspace's ledgers remember them. A file that cannot be loaded stops the demo here,
+        # before anything could overwrite it.
+        kept = persist.load(sandbox.state, state_file)
+        try:
+            _point_klaviyo_at(root, sandbox.url)
+            _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
+        finally:
+            persist.save(sandbox.state, state_file)
+    _print_next_steps(directory, sandbox.port)
+
+
+def _showcase(
+    root: Path,
+    sandbox: SandboxServer,
+    customers: int,
+    seed: int,
+    fresh: bool,
+    *,
+    forget_lists: bool,
+) -> None:
+    with Workspace.open(root) as ws:
+        console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
+        _ensure_database(ws, customers, seed, fresh)
+        campaigns = _apply_examples(ws, forget_lists=forget_lists)
+        database = ws.database_path
+    for name in campaigns:
         with Workspace.open(root) as ws:
-            console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
-            _ensure_database(ws, customers, seed, fresh)
-            campaigns = _apply_examples(ws)
-            database = ws.database_path
-        for name in campaigns:
-            with Workspace.open(root) as ws:
-                console.print(
-                    f"[bold]5.[/] Running '{name}' to the CSV destination and to Klaviyo "
-                    f"(an in-process Klaviyo sandbox at {sandbox.url}, Klaviyo's rate limits)",
-                    markup=True,
-                )
-                _run(ws, name)
-                _show_lists(sandbox)
-            churn = churn_customers(database, share=0.02, seed=seed)
             console.print(
-                f"[bold]6.[/] {churn.became_employees:,} customers became employees (excluded by "
-                f"'Do Not Contact') and {churn.left_company:,} left the company; running again "
-                "syncs only the difference",
+                f"[bold]5.[/] Running '{name}' to the CSV destination and to Klaviyo "
+                f"(an in-process Klaviyo sandbox at {sandbox.url}, Klaviyo's rate limits)",
                 markup=True,
             )
-            with Workspace.open(root) as ws:
-                _run(ws, name)
-                _show_lists(sandbox)
+            _run(ws, name)
+            _show_lists(sandbox)
+        churn = churn_customers(database, share=0.02, seed=seed)
+        console.print(
+            f"[bold]6.[/] {churn.became_employees:,} customers became employees (excluded by "
+            f"'Do Not Contact') and {churn.left_company:,} left the company; running again "
+            "syncs only the difference",
+            markup=True,
+        )
+        with Workspace.open(root) as ws:
+            _run(ws, name)
+            _show_lists(sandbox)
+
+
+@contextmanager
+def _start_sandbox(port: int) -> Iterator[SandboxServer]:
+    """The demo's Klaviyo sandbox, on ``port`` when it is free, else on any free port."""
+    config = SandboxConfig(limits="klaviyo")
+    try:
+        server = SandboxServer(config, port=port).start()
+    except OSError:
+        server = SandboxServer(config).start()
+        console.print(
+            f"Port {port} is taken, so the demo's Klaviyo sandbox uses port {server.port}. "
+            "(If it is a `herald sandbox klaviyo --state` of this workspace, stop it: it would "
+            "write its own account over the demo's when it stops.)"
+        )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _print_next_steps(directory: str, port: int) -> None:
+    state = f"{STATE_DIR}/{SANDBOX_STATE}"
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
         '`herald campaign estimate "Spring Reactivation"`, '
-        '`herald campaign recipients "Spring Reactivation"` or `herald runs list`.',
+        '`herald campaign recipients "Spring Reactivation"` or `herald runs list`.\n'
+        "Klaviyo in this workspace is a local sandbox holding the demo's lists. Start it in "
+        f"another terminal with [bold]herald sandbox klaviyo --port {port} --state {state}[/] "
+        "(in the same folder), then "
+        '`herald destination check klaviyo` and `herald campaign run "Spring Reactivation"` '
+        "work as against Klaviyo.",
         markup=True,
     )
 
 
-DEMO_KEY_ENV = "HERALD_DEMO_KLAVIYO_KEY"
 _KLAVIYO_TABLE = re.compile(r"^\[destinations\.klaviyo\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
 
 
-def _apply_examples(ws: Workspace) -> list[str]:
+def _apply_examples(ws: Workspace, *, forget_lists: bool) -> list[str]:
     """Apply the examples, show the segments' insights, and return the campaigns' names."""
     console.print("[bold]3.[/] Applying the example segments and campaign", markup=True)
     applied = apply_path(ws, examples_dir())
@@ -105,27 +173,30 @@ def _apply_examples(ws: Workspace) -> list[str]:
     segments = [a for a in applied if a.kind == "segment"]
     print_insights([(a.name, ws.segments.insights(a.name, "active")) for a in segments])
     campaigns = [a.name for a in applied if a.kind == "campaign"]
-    _forget_lists(ws, campaigns)
+    if forget_lists:
+        _forget_lists(ws, campaigns)
     return campaigns
 
 
 def _point_klaviyo_at(root: Path, url: str) -> None:
     """Point the demo workspace's Klaviyo destination at the sandbox (whose key is no secret)."""
-    os.environ[DEMO_KEY_ENV] = DEFAULT_API_KEY
+    key = root / STATE_DIR / SANDBOX_KEY
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(f"{DEFAULT_API_KEY}\n", encoding="utf-8")
     config = root / "herald.toml"
     table = (
         '[destinations.klaviyo]\ntype = "klaviyo_api"\n'
-        f'api_key_env = "{DEMO_KEY_ENV}"   # the sandbox\'s key, set by `herald demo`\n'
-        f'base_url = "{url}"\npoll_interval = 1\n\n'
+        f'api_key_file = "{key}"   # the sandbox\'s well-known key, written by `herald demo`\n'
+        f'base_url = "{url}"   # `herald sandbox klaviyo --port {url.rsplit(":", 1)[1]}`\n'
+        "poll_interval = 1\n\n"
     )
     text = config.read_text(encoding="utf-8")
     if _KLAVIYO_TABLE.search(text):
         text = _KLAVIYO_TABLE.sub(lambda _: table, text, count=1)
     else:
         text = f"{text.rstrip()}\n\n{table}"
-    partial = config.with_suffix(".toml.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(config)
+    with atomic_file(config) as out:
+        out.write(text)
 
 
 def _forget_lists(ws: Workspace, campaigns: list[str]) -> None:

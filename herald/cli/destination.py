@@ -48,11 +48,12 @@ def list_(ws: Workspace, as_json: bool) -> None:
 
 
 def _row(name: str, dest: DestinationSettings) -> dict[str, Any]:
-    extra = dest.model_extra or {}
     if dest.type == DESTINATION_TYPE:
         url = KlaviyoSettings.from_destination(name, dest, load_key=False).base_url
         return {"name": name, "type": dest.type, "target": url, "key_from": key_source(dest)}
-    target = str(extra.get("folder") or extra.get("host") or extra.get("url") or "") or None
+    target = next(
+        (str(getattr(dest, k)) for k in ("folder", "host", "url") if hasattr(dest, k)), None
+    )
     return {"name": name, "type": dest.type, "target": target, "key_from": None}
 
 

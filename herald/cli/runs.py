@@ -1,4 +1,5 @@
-"""``herald runs …``: list runs, show one, resume an interrupted one, export outcomes."""
+"""``herald runs …``: list runs, show one, resume an interrupted one, export outcomes, prune
+old runs' files."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import click
 
 from herald.cli._common import (
     console,
+    err_console,
     json_option,
     print_json,
     print_table,
     show_or_export,
+    to_jsonable,
     with_workspace,
 )
 from herald.cli._progress import JsonProgress, SyncProgress
-from herald.exceptions import NotFoundError
+from herald.exceptions import ConfigError, NotFoundError
 from herald.runs.pipeline import runs_dir
-from herald.runs.resume import resume_run
+from herald.runs.prune import PruneReport, parse_age, prune_runs
+from herald.runs.resume import resume_run, shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
@@ -36,7 +40,7 @@ def command() -> None:
 @json_option
 @with_workspace
 def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first.
+    """List runs, newest first; a run whose process died shows as ``interrupted``.
 
     Example:
 
@@ -44,7 +48,7 @@ def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> Non
     """
     items = ws.store.list_runs(campaign, limit=limit)
     if as_json:
-        print_json(items)
+        print_json([{**to_jsonable(r), "status": shown_status(ws, r)} for r in items])
         return
     rows = [
         (
@@ -52,7 +56,7 @@ def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> Non
             r.campaign,
             r.campaign_version,
             r.kind,
-            r.status,
+            shown_status(ws, r),
             r.started_at,
             r.finished_at,
             (r.stats or {}).get("recipients"),
@@ -107,14 +111,15 @@ def resume(ws: Workspace, run_id: str, reconcile: bool, as_json: bool) -> None:
 
         herald runs resume run_20261201T101500_a1b2c3
     """
-    from herald.cli.campaign import show_run
+    from herald.cli.campaign import exit_if_failed, show_run
 
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = resume_run(ws, run_id, reconcile=reconcile, progress=progress)
     if as_json:
         print_json({"run": result.run, "deliveries": result.deliveries})
-        return
-    show_run(result)
+    else:
+        show_run(result)
+    exit_if_failed(result)
 
 
 @command.command("outcomes")
@@ -138,3 +143,104 @@ def outcomes(ws: Workspace, run_id: str, csv_path: str | None, limit: int, as_js
         raise NotFoundError(msg)
     table = read_parquet_files(files)
     show_or_export(table, title="Outcomes", csv_path=csv_path, limit=limit, as_json=as_json)
+
+
+@command.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    metavar="AGE",
+    help="Prune runs finished longer ago than AGE, such as 30d, 36h or 2w "
+    "(default: [runs] retention_days).",
+)
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@json_option
+@with_workspace
+def prune(ws: Workspace, older_than: str | None, dry_run: bool, as_json: bool) -> None:
+    """Remove the files with emails and phones of runs past their retention.
+
+    A finished run's snapshot and its prepared and diff files go; its recipients log and
+    per-profile outcomes (customer keys only) and the list ledgers stay. Running and
+    interrupted runs, and a campaign's newest run when it ended in error, keep everything.
+
+    Example:
+
+        herald runs prune --older-than 30d --dry-run
+    """
+    try:
+        age = parse_age(older_than) if older_than is not None else None
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--older-than") from None
+    report = prune_runs(ws, older_than=age, dry_run=dry_run)
+    if as_json:
+        print_json({**to_jsonable(report), "files": report.files, "bytes": report.bytes})
+        return
+    print_prune_report(report)
+
+
+def auto_prune(ws: Workspace) -> None:
+    """Prune run files past ``[runs] retention_days`` (before each ``campaign run``).
+
+    It costs a listing of the runs and of their folders; it says one line on stderr when it
+    removed anything, and a failure to prune never stops the campaign.
+    """
+    try:
+        report = prune_runs(ws)
+    except OSError as error:
+        err_console.print(f"Could not prune old run files: {error.strerror}", markup=False)
+        return
+    if report.files:
+        days = ws.settings.runs.retention_days
+        err_console.print(
+            f"Pruned {report.files:,} files ({_bytes(report.bytes)}) with emails and phones of "
+            f"{_runs(len(report.runs))} older than {days} days ([runs] retention_days).",
+            markup=False,
+        )
+    for path, reason in report.failures:
+        err_console.print(f"Could not remove {path}: {reason}", markup=False)
+
+
+def print_prune_report(report: PruneReport) -> None:
+    """Say what pruning removed (or would remove), what it kept and what failed."""
+    verb = "Would remove" if report.dry_run else "Removed"
+    cutoff = f"{report.cutoff:%Y-%m-%d %H:%M} UTC"
+    if not report.files:
+        console.print(
+            f"Nothing to prune: no file with emails or phones is older than {cutoff}.",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"{verb} {report.files:,} files ({_bytes(report.bytes)}) holding emails and phones: "
+            f"{_runs(len(report.runs))} finished before {cutoff}"
+            + (
+                f", and {report.scratch_files:,} old preview and test files"
+                if report.scratch_files
+                else ""
+            )
+            + ".",
+            markup=False,
+        )
+    if report.runs:
+        print_table(
+            None,
+            ["run", "campaign", "finished", "files", "size"],
+            [(r.run_id, r.campaign, r.finished_at, r.files, _bytes(r.bytes)) for r in report.runs],
+        )
+    for run_id, why in report.kept:
+        console.print(f"Kept {run_id}: {why}.", markup=False)
+    for path, reason in report.failures:
+        err_console.print(f"Could not remove {path}: {reason}", markup=False)
+
+
+def _runs(count: int) -> str:
+    return f"{count:,} run" if count == 1 else f"{count:,} runs"
+
+
+def _bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from herald.exceptions import ConfigError
@@ -57,6 +59,13 @@ def sandbox() -> None:
     help="Also accept KEY with only these scopes, e.g. 'pk_ro=lists:read'. Repeatable.",
 )
 @click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the account (profiles, lists, members) in FILE: loaded at start when it "
+    "exists, written when the sandbox stops.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -72,6 +81,7 @@ def klaviyo(
     job_tick: float,
     api_key: str,
     scoped_keys: tuple[str, ...],
+    state_file: Path | None,
     log_level: str,
 ) -> None:
     """Serve a Klaviyo sandbox that follows Klaviyo's API spec (revision 2026-07-15).
@@ -99,8 +109,15 @@ def klaviyo(
         f"Klaviyo sandbox on http://{host}:{port}  key {mask_key(api_key)}"
         f"{f' (+{len(scoped_keys)} scoped)' if scoped_keys else ''}  "
         f"limits {limits}  faults {'on' if spec.active else 'off'}  seed {seed}"
+        + (f"  state {state_file}" if state_file else "")
     )
-    serve(config, host, port, log_level)
+    try:
+        serve(config, host, port, log_level, state_file=state_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        msg = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise click.ClickException(msg) from None
 
 
 def _scoped_key(text: str) -> ApiKey:

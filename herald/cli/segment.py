@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import click
@@ -9,6 +10,8 @@ import yaml
 
 from herald.apply import read_documents
 from herald.cli._common import (
+    as_date,
+    as_of_option,
     console,
     fmt,
     json_option,
@@ -191,25 +194,35 @@ def activate(ws: Workspace, name: str) -> None:
 @command.command("sql")
 @click.argument("name")
 @version_option
+@as_of_option
 @with_workspace
-def sql(ws: Workspace, name: str, which: str | None, version: int | None) -> None:
+def sql(
+    ws: Workspace, name: str, which: str | None, version: int | None, as_of: dt.datetime | None
+) -> None:
     """Print the SQL a segment runs.
 
     Example:
 
-        herald segment sql "High value" --active
+        herald segment sql "High value" --active --as-of 2026-06-30
     """
-    click.echo(ws.segments.sql(name, _which(which, version)))
+    click.echo(ws.segments.sql(name, _which(which, version), today=as_date(as_of)))
 
 
 @command.command("insights")
 @click.argument("name")
 @version_option
 @click.option("--history", is_flag=True, help="Show the stored refreshes instead of refreshing.")
+@as_of_option
 @json_option
 @with_workspace
 def insights(
-    ws: Workspace, name: str, which: str | None, version: int | None, history: bool, as_json: bool
+    ws: Workspace,
+    name: str,
+    which: str | None,
+    version: int | None,
+    history: bool,
+    as_of: dt.datetime | None,
+    as_json: bool,
 ) -> None:
     """Refresh and show a segment's insights: customers, active, revenue, reachable.
 
@@ -220,7 +233,7 @@ def insights(
     if history:
         _show_history(ws, name, as_json)
         return
-    result = ws.segments.insights(name, _which(which, version))
+    result = ws.segments.insights(name, _which(which, version), today=as_date(as_of))
     if as_json:
         print_json(result.as_dict())
         return
@@ -284,6 +297,7 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
 @click.option("-n", "--limit", default=10, show_default=True, help="How many customers.")
 @click.option("--columns", help="Comma-separated base-table columns to show.")
 @version_option
+@as_of_option
 @json_option
 @with_workspace
 def preview(
@@ -293,6 +307,7 @@ def preview(
     columns: str | None,
     which: str | None,
     version: int | None,
+    as_of: dt.datetime | None,
     as_json: bool,
 ) -> None:
     """Show a stable sample of the segment's customers.
@@ -302,7 +317,9 @@ def preview(
         herald segment preview "High value" -n 5 --columns amperity_id,email,state
     """
     wanted = [c.strip() for c in columns.split(",")] if columns else None
-    table = ws.segments.preview(name, limit, _which(which, version), columns=wanted)
+    table = ws.segments.preview(
+        name, limit, _which(which, version), columns=wanted, today=as_date(as_of)
+    )
     if as_json:
         print_json(table.to_pylist())
         return

@@ -9,7 +9,9 @@ rate-limited bulk import (FACTS §4, §7):
   (``check_deliverability=False``: no DNS). Klaviyo keys profiles by email, so when the
   destination requires an email, a row without a valid one is dropped (``missing_email``,
   ``invalid_email``), and customers sharing one email keep only the smallest customer key
-  (``duplicate_email``).
+  (``duplicate_email``). Customers whose email an earlier group of the campaign keeps at the
+  destination (``taken``, see ``herald.core.claims``) are dropped at every destination
+  (``duplicate_email_in_campaign``).
 - **Phone numbers** become E.164 with phonenumbers. Strictness: a number must pass
   ``is_valid_number`` (it matches a number range the numbering plan assigns), not only
   ``is_possible_number`` (right length). Klaviyo validates phone numbers and rejects invalid
@@ -65,6 +67,7 @@ from herald.core.destinations import DestinationKind
 
 __all__ = [
     "DUPLICATE_EMAIL",
+    "DUPLICATE_EMAIL_IN_CAMPAIGN",
     "FAST_EMAIL_PATTERN",
     "INVALID_EMAIL",
     "INVALID_PHONE",
@@ -88,6 +91,7 @@ __all__ = [
 MISSING_EMAIL = "missing_email"
 INVALID_EMAIL = "invalid_email"
 DUPLICATE_EMAIL = "duplicate_email"
+DUPLICATE_EMAIL_IN_CAMPAIGN = "duplicate_email_in_campaign"
 MISSING_PHONE = "missing_phone"
 INVALID_PHONE = "invalid_phone"
 
@@ -402,6 +406,8 @@ class RecordPlan:
         phone_field: the field normalized as a phone number.
         required: the email is required: a row without a valid one is dropped.
         dedupe: keep one customer per normalized email (the smallest key).
+        in_campaign: customers whose email an earlier group of the campaign keeps are
+            dropped (``duplicate_email_in_campaign``, see ``herald.core.claims``).
     """
 
     attributes: tuple[AttributeMapping, ...]
@@ -412,6 +418,7 @@ class RecordPlan:
     phone_field: str
     required: bool
     dedupe: bool
+    in_campaign: bool = False
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -435,6 +442,8 @@ class RecordPlan:
                     reasons.append((INVALID_EMAIL, False))
                 if self.dedupe:
                     reasons.append((DUPLICATE_EMAIL, True))
+                if self.in_campaign:
+                    reasons.append((DUPLICATE_EMAIL_IN_CAMPAIGN, True))
             elif mapping.field == self.phone_field:
                 reasons.append((INVALID_PHONE, False))
         return tuple(reasons)
@@ -448,12 +457,14 @@ def plan_records(
     kind: DestinationKind,
     default_region: str = "US",
     dedupe: bool | None = None,
+    in_campaign: bool = False,
 ) -> RecordPlan:
     """Check a mapping against the columns of a group's rows; the plan to prepare them.
 
     Args:
         columns: the column names of the rows (the recipients snapshot's).
         attributes, key, kind, default_region, dedupe: as for :func:`prepare_records`.
+        in_campaign: customers whose email an earlier group keeps will be dropped.
 
     Raises:
         ValueError: as :func:`prepare_records` does.
@@ -474,6 +485,7 @@ def plan_records(
         phone_field=phone_field,
         required=required,
         dedupe=required if dedupe is None else dedupe,
+        in_campaign=in_campaign,
     )
 
 
@@ -578,6 +590,14 @@ def _duplicate_emails(emails: pa.Array, keys: pa.Array, candidates: pa.Array) ->
     return mask
 
 
+def _taken(keys: pa.Array, taken: pa.Array | None, has_email: pa.Array) -> np.ndarray:
+    """Rows with an email whose key is one of ``taken``."""
+    if taken is None or len(taken) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    found = pc.is_in(keys, value_set=pc.cast(taken, keys.type))
+    return pc.fill_null(pc.and_(found, has_email), False).to_numpy(zero_copy_only=False)
+
+
 def record_columns(
     plan: RecordPlan, values: dict[str, pa.Array], keys: pa.Array
 ) -> dict[str, pa.Array]:
@@ -656,6 +676,7 @@ def prepare_records(
     kind: DestinationKind,
     default_region: str = "US",
     dedupe: bool | None = None,
+    taken: pa.Array | None = None,
 ) -> Prepared:
     """Build the records a destination receives from one group's rows.
 
@@ -674,6 +695,9 @@ def prepare_records(
         default_region: the region of national phone formats.
         dedupe: keep one customer per email; by default, where the email is required (a
             destination that keys profiles by email). A CSV file keeps every customer.
+        taken: the keys of customers whose email an earlier group of the campaign keeps
+            (``herald.runs.claims``): those with a valid email are dropped as
+            ``duplicate_email_in_campaign``, whatever the destination.
 
     Returns:
         The records, the counts per reason and the customers left out or blanked.
@@ -703,9 +727,15 @@ def prepare_records(
         kind=kind,
         default_region=default_region,
         dedupe=dedupe,
+        in_campaign=taken is not None,
     )
     normalized = normalize_rows(rows, plan)
     flags, keep = dict(normalized.flags), normalized.keep.copy()
+    if plan.in_campaign and plan.email_field in plan.fields:
+        emails = _as_array(normalized.values[plan.email_field])
+        lost = _taken(normalized.keys, taken, pc.is_valid(emails))
+        flags[DUPLICATE_EMAIL_IN_CAMPAIGN] = lost & keep
+        keep &= ~lost
     if plan.dedupes_emails:
         emails = _as_array(normalized.values[plan.email_field])
         flags[DUPLICATE_EMAIL] = _duplicate_emails(emails, normalized.keys, pa.array(keep))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import duckdb
+from herald.engines.duckdb import connect_utc
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def churn_customers(path: str | os.PathLike[str], *, share: float = 0.02, seed: 
         msg = f"share must be between 0 and 1, got {share}"
         raise ValueError(msg)
     threshold = int(share * 10_000)
-    with duckdb.connect(str(path)) as con:
+    with connect_utc(str(path)) as con:
         joined = con.execute(
             "UPDATE Customer_Attributes SET is_employee = true "
             "WHERE NOT is_employee AND hash(amperity_id, $seed) % 10000 < $threshold",

@@ -27,6 +27,7 @@ from types import MappingProxyType
 
 import duckdb
 
+from herald.engines.duckdb import connect_utc
 from herald.exceptions import ConfigError
 
 __all__ = ["TABLES", "DemoSummary", "generate_demo_database"]
@@ -282,7 +283,7 @@ def generate_demo_database(
 
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with duckdb.connect(str(temporary)) as con:
+        with connect_utc(str(temporary)) as con:
             _configure(con)
             rows = _build(con, customers, seed, as_of, orders_per_customer, items, say)
             con.execute("CHECKPOINT")

@@ -67,6 +67,17 @@ class Engine(abc.ABC):
     def close(self) -> None:
         """Release the connection."""
 
+    def bind(self, query: exp.Query) -> pa.Schema:
+        """Check a query against the database without reading its rows.
+
+        Returns:
+            The schema of its result: every table, column and function resolved and typed.
+
+        Raises:
+            EngineError: with the engine's message when a name or a type does not resolve.
+        """
+        return self.query(exp.select("*").from_(query.subquery("bound")).limit(0)).schema
+
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
         """The SQL text of a tree in this engine's dialect."""
         return expression.sql(dialect=self.dialect, pretty=pretty)

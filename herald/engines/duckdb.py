@@ -1,8 +1,14 @@
-"""The default engine: DuckDB, opened read-only so no segment can change the data."""
+"""The default engine: DuckDB, opened read-only so no segment can change the data.
+
+The engine's connection cannot reach the file system or the network either
+(``enable_external_access = false``, configuration locked): SQL segments run on it, and no
+parser check is trusted alone to keep them inside the customer database.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +17,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.atomic import atomic_path
 from herald.core.catalog import AttributeType, Catalog
 from herald.engines.base import Capabilities, Engine
 from herald.exceptions import ConfigError, EngineError
@@ -55,6 +62,74 @@ def attribute_type(duckdb_type: str) -> AttributeType | None:
     return None
 
 
+_WRITE_BATCH = 122_880  # DuckDB's row-group size: the writer gets whole row groups
+
+
+def connect_utc(
+    database: str = ":memory:",
+    *,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection whose time zone is UTC, whatever ``TZ`` says.
+
+    Every connection Herald opens goes through here: DuckDB's session time zone follows the
+    machine's, and would cut ``TIMESTAMPTZ`` values to local days (DESIGN §1.2 says UTC).
+    """
+    con = duckdb.connect(database, read_only=read_only, config=config or {})
+    try:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """UTC, no file system or network access, and no way to change either afterwards.
+
+    Raises:
+        EngineError: if the database is already open in this process with other settings.
+    """
+    [(locked,)] = con.execute("SELECT current_setting('lock_configuration')").fetchall()
+    if not locked:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        # Freed memory goes back to the system in the background: what a million-row
+        # audience query needed would otherwise stay resident for the rest of the process.
+        con.execute("SET allocator_background_threads = true")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    # A second engine on the same file in this process shares the first one's (locked)
+    # database instance; anything else that locked it is not trusted.
+    [(external, zone)] = con.execute(
+        "SELECT current_setting('enable_external_access'), current_setting('TimeZone')"
+    ).fetchall()
+    if external or zone not in ("UTC", "Etc/UTC"):
+        msg = (
+            "the customer database is already open in this process with other settings; "
+            "close the other connection first"
+        )
+        raise EngineError(msg)
+
+
+def _message(error: duckdb.Error) -> str:
+    """DuckDB's message on one line, without the excerpt of the SQL it appends.
+
+    A conversion error quotes the value that failed, which is a customer's data (an email,
+    a name): the value is left out, the column the message names is kept.
+    """
+    lines = []
+    for line in str(error).splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    text = " ".join(lines)
+    if isinstance(error, duckdb.ConversionException):
+        text = re.sub(r"'[^']*'", "'…'", text)
+    return text
+
+
 class DuckDBEngine(Engine):
     """DuckDB over one database file.
 
@@ -92,12 +167,13 @@ class DuckDBEngine(Engine):
         try:
             self._con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as error:
-            msg = f"cannot open the database '{path}': {error}"
+            msg = f"cannot open the database '{path}': {_message(error)}"
             raise EngineError(msg) from None
-        # Freed memory goes back to the system in the background: what a million-row audience
-        # query needed would otherwise stay resident for the rest of the process. Set after
-        # connecting, so other connections to the file may still open it with default options.
-        self._con.execute("SET allocator_background_threads = true")
+        try:
+            _lock_down(self._con)
+        except BaseException:
+            self._con.close()
+            raise
         self.path = path
 
     def catalog(self, **roles: Any) -> Catalog:
@@ -108,39 +184,47 @@ class DuckDBEngine(Engine):
         return Catalog.from_columns(((t, c, attribute_type(d), d) for t, c, d in rows), **roles)
 
     def query(self, expression: exp.Expression | str) -> pa.Table:
-        return self._relation(expression).to_arrow_table()
+        try:
+            return self._con.sql(self._sql(expression)).to_arrow_table()
+        except duckdb.Error as error:
+            msg = f"DuckDB could not run the query: {_message(error)}"
+            raise EngineError(msg) from None
+
+    def bind(self, query: exp.Query) -> pa.Schema:
+        sql = self.render(exp.select("*").from_(query.subquery("bound")).limit(0))
+        try:
+            return self._con.sql(sql).to_arrow_table().schema
+        except duckdb.Error as error:
+            raise EngineError(_message(error)) from None
 
     def batches(
         self, expression: exp.Expression | str, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         try:
-            reader = self._relation(expression).to_arrow_reader(batch_size)
-            yield from reader
+            yield from self._con.sql(self._sql(expression)).to_arrow_reader(batch_size)
         except duckdb.Error as error:
-            msg = f"DuckDB failed while streaming the result: {str(error).splitlines()[0]}"
+            msg = f"DuckDB failed while streaming the result: {_message(error)}"
             raise EngineError(msg) from None
 
-    def _relation(self, expression: exp.Expression | str) -> duckdb.DuckDBPyRelation:
-        sql = expression if isinstance(expression, str) else self.render(expression)
-        try:
-            return self._con.sql(sql)
-        except duckdb.Error as error:
-            msg = f"DuckDB could not run the query: {str(error).splitlines()[0]}"
-            raise EngineError(msg) from None
+    def _sql(self, expression: exp.Expression | str) -> str:
+        return expression if isinstance(expression, str) else self.render(expression)
 
     def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        literal = exp.Literal.string(str(partial)).sql(self.dialect)
-        sql = f"COPY ({self.render(expression)}) TO {literal} (FORMAT parquet, COMPRESSION zstd)"
-        try:
-            rows = self._con.execute(sql).fetchall()
-        except duckdb.Error as error:
-            partial.unlink(missing_ok=True)
-            msg = f"DuckDB could not write {target.name}: {str(error).splitlines()[0]}"
-            raise EngineError(msg) from None
-        partial.replace(target)  # readers never see half a file
+        with atomic_path(target) as partial:  # readers never see half a file
+            literal = exp.Literal.string(str(partial)).sql(self.dialect)
+            # The locked connection may not write files: it streams the result to a private
+            # in-memory connection, which sees only that stream and writes the file.
+            try:
+                reader = self._con.sql(self.render(expression)).to_arrow_reader(_WRITE_BATCH)
+                with connect_utc() as writer:
+                    writer.register("result", reader)
+                    options = "FORMAT parquet, COMPRESSION zstd"
+                    sql = f"COPY (SELECT * FROM result) TO {literal} ({options})"
+                    rows = writer.execute(sql).fetchall()
+            except duckdb.Error as error:
+                msg = f"DuckDB could not write {target.name}: {_message(error)}"
+                raise EngineError(msg) from None
         return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:

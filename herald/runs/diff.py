@@ -38,7 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from herald.atomic import atomic_path
 from herald.core.klaviyo_fields import profile_json
+from herald.engines.duckdb import connect_utc
 from herald.runs.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
 __all__ = [
@@ -125,27 +127,16 @@ def parquet_source(path: Path) -> str:
 _parquet = parquet_source
 
 
-def _replace_atomically(partial: Path, target: Path) -> None:
-    # fsync before the rename: after a power cut the new name must not point at a hole.
-    with partial.open("rb") as handle:
-        os.fsync(handle.fileno())
-    partial.replace(target)
-
-
 def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> int:
     """Write a query to Parquet atomically; return its row count."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    rows = con.execute(f"COPY ({select}) TO {_lit(partial)} (FORMAT parquet)").fetchall()
-    _replace_atomically(partial, target)
+    with atomic_path(target) as partial:
+        rows = con.execute(f"COPY ({select}) TO {_lit(partial)} (FORMAT parquet)").fetchall()
     return int(rows[0][0]) if rows else 0
 
 
 def _empty(schema: pa.Schema, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    pq.write_table(schema.empty_table(), partial)
-    _replace_atomically(partial, target)
+    with atomic_path(target) as partial:
+        pq.write_table(schema.empty_table(), partial)
 
 
 # --- desired records -------------------------------------------------------------------------
@@ -206,7 +197,7 @@ class _Hasher:
     rows; used in the writer's thread, where DuckDB works without holding the GIL."""
 
     def __init__(self) -> None:
-        self._con = duckdb.connect()
+        self._con = connect_utc()
 
     def __call__(self, rows: pa.Table) -> pa.Table:
         self._con.register("desired_rows", rows)
@@ -269,28 +260,26 @@ def write_desired(
         The number of rows written, and the keys left out because their profile is over
         Klaviyo's 100 KB cap (``key``, ``reason``).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
     too_large: list[pa.Array] = []
     written = 0
     order = _KeyOrder()
     hasher = _Hasher()
-    with (
-        contextlib.closing(hasher),
-        BackgroundWriter(partial, _KEY_ORDERED_SCHEMA, hasher) as writer,
-    ):
-        for batch in _batches(records):
-            rows = _desired_rows(batch, fields, key)
-            large = pc.greater(pc.binary_length(rows.column("profile")), MAX_PROFILE_BYTES)
-            if pc.any(large).as_py():
-                too_large.append(rows.column("key").filter(large).combine_chunks())
-                rows = rows.filter(pc.invert(large))
-            order.see(rows.column("key"))
-            writer.write(rows)
-            written += rows.num_rows
-    if not order.ordered:
-        _sort_by_key(partial)
-    _replace_atomically(partial, target)
+    with atomic_path(target) as partial:
+        with (
+            contextlib.closing(hasher),
+            BackgroundWriter(partial, _KEY_ORDERED_SCHEMA, hasher) as writer,
+        ):
+            for batch in _batches(records):
+                rows = _desired_rows(batch, fields, key)
+                large = pc.greater(pc.binary_length(rows.column("profile")), MAX_PROFILE_BYTES)
+                if pc.any(large).as_py():
+                    too_large.append(rows.column("key").filter(large).combine_chunks())
+                    rows = rows.filter(pc.invert(large))
+                order.see(rows.column("key"))
+                writer.write(rows)
+                written += rows.num_rows
+        if not order.ordered:
+            _sort_by_key(partial)
     release_arrow_memory()
     keys = pa.concat_arrays(too_large) if too_large else pa.array([], pa.string())
     reasons = pa.array([TOO_LARGE] * len(keys), pa.string())
@@ -342,7 +331,7 @@ def read_ledger_count(ledger: Path, status: str | None = "member") -> int:
     if not ledger.exists():
         return 0
     where = "" if status is None else f" WHERE status = {_lit(status)}"
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return int(con.execute(f"SELECT count(*) FROM {_parquet(ledger)}{where}").fetchone()[0])  # type: ignore[index]
 
 
@@ -354,10 +343,8 @@ def write_members(
 ) -> int:
     """Write a list's members, as read from Klaviyo, to Parquet in chunks
     (:data:`MEMBERS_SCHEMA`)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
     count = 0
-    with pq.ParquetWriter(partial, MEMBERS_SCHEMA) as writer:
+    with atomic_path(target) as partial, pq.ParquetWriter(partial, MEMBERS_SCHEMA) as writer:
         buffer: list[tuple[str, str | None, str | None, str | None]] = []
         for member in members:
             buffer.append(member)
@@ -367,7 +354,6 @@ def write_members(
                 buffer = []
         writer.write_table(_members_table(buffer))
         count += len(buffer)
-    _replace_atomically(partial, target)
     return count
 
 
@@ -616,26 +602,25 @@ def _write_planned(
     """Write each plan's file in one pass over ``desired``: the profiles stream from it, the
     plans (in the same order) say which rows each file takes."""
     plans = {name: _PlanStream(con, name) for name in targets}
-    partials = {name: t.with_name(f".{t.name}.partial") for name, t in targets.items()}
-    writers = {name: BackgroundWriter(partials[name], PLANNED_SCHEMA) for name in targets}
     written = dict.fromkeys(targets, 0)
-    try:
-        first = 0
-        for batch in _row_groups(desired, DESIRED_SCHEMA.names):
-            end = first + batch.num_rows
-            for name, plan in plans.items():
-                chosen = plan.below(end)
-                if chosen.num_rows:
-                    writers[name].write(_planned_rows(batch, chosen, first))
-                    written[name] += chosen.num_rows
-            first = end
-    finally:
-        for writer in writers.values():
-            writer.close()
-        for plan in plans.values():
-            plan.close()
-    for name, target in targets.items():
-        _replace_atomically(partials[name], target)
+    with contextlib.ExitStack() as files:  # published at the end; removed on a failure
+        partials = {name: files.enter_context(atomic_path(t)) for name, t in targets.items()}
+        writers = {name: BackgroundWriter(partials[name], PLANNED_SCHEMA) for name in targets}
+        try:
+            first = 0
+            for batch in _row_groups(desired, DESIRED_SCHEMA.names):
+                end = first + batch.num_rows
+                for name, plan in plans.items():
+                    chosen = plan.below(end)
+                    if chosen.num_rows:
+                        writers[name].write(_planned_rows(batch, chosen, first))
+                        written[name] += chosen.num_rows
+                first = end
+        finally:
+            for writer in writers.values():
+                writer.close()
+            for plan in plans.values():
+                plan.close()
     return written
 
 
@@ -706,7 +691,7 @@ class _PlanStream:
 def read_rows(path: Path, first: int, count: int, columns: Sequence[str]) -> pa.Table:
     """Rows ``[first, first + count)`` of a diff file (by its ``row`` column), in order."""
     names = ", ".join(f'"{c}"' for c in columns)
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return con.sql(
             f"SELECT {names} FROM {_parquet(path)} WHERE row >= {int(first)} "
             f"AND row < {int(first) + int(count)} ORDER BY row"
@@ -753,7 +738,7 @@ def set_profile_ids(removes: Path, found: pa.Table) -> tuple[int, int]:
 def missing_ids(removes: Path) -> pa.Table:
     """The rows of ``removes.parquet`` to send whose profile id is unknown (ident, email,
     phone_number, external_id)."""
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         return con.sql(
             f"SELECT DISTINCT ident, email, phone_number, external_id FROM {_parquet(removes)} "
             "WHERE settled IS NULL AND profile_id IS NULL ORDER BY ident"
@@ -908,15 +893,13 @@ def _write_merged(con: duckdb.DuckDBPyConnection, sources: list[Path], ledger: P
     """Write the merged ledger in key order: the plan (``merged``) in key order says which
     file and row each ledger row comes from; the files are read forward as it goes."""
     readers = [_RowSource(path, _LEDGER_IDENTITY) for path in sources]
-    partial = ledger.with_name(f".{ledger.name}.partial")
-    partial.parent.mkdir(parents=True, exist_ok=True)
     cursor = con.cursor()
     count = 0
     try:
         plan = cursor.sql(
             "SELECT src, pos, profile_id, status FROM merged ORDER BY key, src, pos"
         ).to_arrow_reader(_BATCH_ROWS)
-        with BackgroundWriter(partial, LEDGER_SCHEMA) as writer:
+        with atomic_path(ledger) as partial, BackgroundWriter(partial, LEDGER_SCHEMA) as writer:
             for chunk in plan:
                 rows = _gather(chunk, readers)
                 columns = [*rows.columns, chunk.column("profile_id"), chunk.column("status")]
@@ -924,7 +907,6 @@ def _write_merged(con: duckdb.DuckDBPyConnection, sources: list[Path], ledger: P
                 count += chunk.num_rows
     finally:
         cursor.close()
-    _replace_atomically(partial, ledger)
     return count
 
 
@@ -1059,7 +1041,5 @@ def write_rejects(target: Path, keys: Sequence[str], reasons: Sequence[str]) -> 
     table = pa.table(
         {"key": pa.array(list(keys), pa.string()), "reason": pa.array(list(reasons), pa.string())}
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    pq.write_table(table, partial)
-    _replace_atomically(partial, target)
+    with atomic_path(target) as partial:
+        pq.write_table(table, partial)

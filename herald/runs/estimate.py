@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow.parquet as pq
 
 from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
 from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
 from herald.destinations.klaviyo_api.sync import prepare_delivery
+from herald.engines.duckdb import connect_utc
 from herald.runs.diff import (
     DiffCounts,
     batches_table,
@@ -30,7 +30,7 @@ from herald.runs.diff import (
     read_ledger_count,
     write_outcomes,
 )
-from herald.runs.pipeline import log_recipients, prepared_group
+from herald.runs.pipeline import claims_for, log_recipients, prepared_group
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:
@@ -86,11 +86,11 @@ def estimate_campaign(
         snapshot = scratch / "recipients.parquet"
         ws.campaigns.write_snapshot(build, snapshot)
         plans, lists = [], []
-        with Snapshot(snapshot) as snap:
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             for i, item in enumerate(items):
                 folder = scratch / str(i)
                 # The run's own steps (see pipeline._klaviyo_input), so the time is its time.
-                with prepared_group(ws, snap, item) as prepared:
+                with prepared_group(ws, snap, item, claims) as prepared:
                     records = prepared.batches(order="key")
                     prepare_delivery(
                         records, prepared.fields, prepared.key, prepared.dropped, folder
@@ -153,7 +153,7 @@ def _finish_as_if_sent(folder: Path, ledger: Path, counts: DiffCounts) -> None:
 def _profile_bytes(path: Path) -> int:
     if not path.exists():
         return 0
-    with duckdb.connect() as con:
+    with connect_utc() as con:
         literal = str(path).replace("'", "''")
         row = con.execute(
             f"SELECT coalesce(sum(strlen(profile)), 0) FROM read_parquet('{literal}')"
@@ -164,7 +164,7 @@ def _profile_bytes(path: Path) -> int:
 def _setting(ws: Workspace, destinations: list[str], key: str, default: float) -> float:
     """A pacing setting of the (first) Klaviyo destination; no API key is needed to estimate."""
     for name in destinations:
-        return float((ws.settings.destinations[name].model_extra or {}).get(key, default))
+        return float(getattr(ws.settings.destinations[name], key, default))
     return default
 
 

@@ -22,6 +22,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from herald.engines.duckdb import connect_utc
+
 __all__ = [
     "MEMORY_LIMIT",
     "BackgroundWriter",
@@ -53,7 +55,7 @@ def open_local_duckdb(
         "allocator_background_threads": True,
     }
     try:
-        return duckdb.connect(config=config), spill
+        return connect_utc(config=config), spill
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise

@@ -9,8 +9,11 @@ recipients log. The campaign's status follows: running, then delivered or error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,15 +31,17 @@ from herald.destinations.klaviyo_api.sync import (
     prepare_delivery,
     sync_list,
 )
-from herald.exceptions import ConfigError, FatalSyncError
+from herald.exceptions import ConfigError, FatalSyncError, StateError
+from herald.redact import redact
+from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
-from herald.runs.resume import interrupted_runs, run_lock
+from herald.runs.resume import interrupted_runs, is_alive, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
 
 if TYPE_CHECKING:
     from herald.destinations.klaviyo_api.api import KlaviyoApi
     from herald.destinations.klaviyo_api.sync import Progress
-    from herald.state import Run
+    from herald.state import Run, StateStore
     from herald.workspace import Workspace
 
 
@@ -105,78 +110,144 @@ def run_campaign(
     A run of the same campaign that was interrupted (``running`` with no live process) is
     resumed first, so that its lists are finished before they are diffed again.
 
+    A delivery that failed, or that could not be sent (a destination Herald cannot deliver
+    to yet, a Klaviyo key that is not set), does not raise: the other deliveries go on, and
+    the run ends ``error`` with the reasons in ``result.run.error``. Check
+    ``result.run.status``; ``herald campaign run`` exits 1 for such a run.
+
     Args:
         ws: the workspace.
         name: the campaign.
         today: the date relative dates resolve against (default: today, UTC).
         reconcile: read every Klaviyo list back and repair drift.
         progress: called with each Klaviyo list sync event (``SyncEvent``).
+
+    Raises:
+        HeraldError: the run could not start, or stopped before its deliveries ended (the
+            run, if one was recorded, then ends ``error`` too).
     """
     for stale in interrupted_runs(ws, name):
         continue_run(ws, stale, reconcile=reconcile, progress=progress)
     build = ws.campaigns.build(name, today=today)
-    store = ws.store
-    # The status check comes first: a campaign that cannot run leaves no run behind.
-    store.set_campaign_status(
-        name, "running", expected=("draft", "scheduled", "delivered", "error")
+    # The status check comes first: a campaign that cannot run leaves no run behind. The
+    # status and the run are written together, so no crash leaves one without the other.
+    run = ws.store.start_run(
+        name,
+        build.version,
+        as_of=build.as_of,
+        pins=build.pins,
+        expected=("draft", "scheduled", "delivered", "error"),
     )
-    try:
-        run = store.create_run(name, build.version, as_of=build.as_of, pins=build.pins)
-    except BaseException:
-        store.set_campaign_status(name, "error")
-        raise
+    crash_point("run_created")
     return _execute(ws, build, run, reconcile=reconcile, progress=progress)
 
 
 def continue_run(
     ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
 ) -> RunResult:
-    """Carry an interrupted run to its end (see ``herald.runs.resume.resume_run``)."""
-    build = ws.campaigns.build(run.campaign, which=run.campaign_version)
+    """Carry an interrupted run to its end (see ``herald.runs.resume.resume_run``).
+
+    The audience is built again, when its snapshot was not written, from the run's own
+    pinned segment versions and as-of time: never from what is active today.
+    """
+    build = ws.campaigns.build(
+        run.campaign, which=run.campaign_version, pins=run.pins, as_of=run.as_of
+    )
     return _execute(ws, build, run, reconcile=reconcile, progress=progress)
+
+
+CRASH_ENV = "HERALD_CRASH_AT"
+"""Test hook: the name of a point of a run (see `crash_point`) at which the process kills
+itself with SIGKILL, so tests can prove that a crash there leaves nothing stuck."""
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL if ``HERALD_CRASH_AT`` names this point (a test hook).
+
+    Points: ``run_created`` (with the campaign's status), ``snapshot_written``,
+    ``delivery_started:<n>`` and ``delivery_finished:<n>`` (n counts the run's deliveries
+    from 1, in the campaign's order), ``run_finished`` (with the campaign's status).
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _execute(
     ws: Workspace, build: Build, run: Run, *, reconcile: bool, progress: Progress | None
 ) -> RunResult:
-    """Snapshot (unless a resumed run has one), deliver, log, and finish the run."""
-    store, name = ws.store, build.campaign.name
+    """Snapshot (unless a resumed run has one), deliver, log, and finish the run; the run
+    ends ``error`` (never left ``running``) on any failure, and the campaign with it."""
+    store = ws.store
     folder = runs_dir(ws) / run.id
-    with run_lock(ws, run.id):
-        try:
+    try:
+        with run_lock(ws, run.id):
             snapshot = folder / "recipients.parquet"
             if not snapshot.exists():
                 ws.campaigns.write_snapshot(build, snapshot)
+            crash_point("snapshot_written")
             with Snapshot(snapshot) as snap:
                 deliveries = _deliver_all(
                     ws, build, snap, run.id, reconcile=reconcile, progress=progress
                 )
                 counts = ordered_counts(build.campaign, snap.counts())
             log_recipients(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
-        except BaseException as error:
-            store.finish_run(run.id, "error", error=str(error) or type(error).__name__)
-            store.set_campaign_status(name, "error")
-            raise
-        stats: dict[str, Any] = {
-            "recipients": sum(c.recipients for c in counts),
-            "deliveries": len(deliveries),
-        }
-        lists = {
-            f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None
-        }
-        if lists:
-            stats["lists"] = lists
-        failed = [d for d in deliveries if d.status == "failed"]
-        if failed:
-            why = "; ".join(f"{d.destination} list '{d.output_name}': {d.message}" for d in failed)
-            finished = store.finish_run(
-                run.id, "error", stats=stats, error=why, snapshot=str(snapshot)
-            )
-            store.set_campaign_status(name, "error")
-        else:
-            finished = store.finish_run(run.id, "delivered", stats=stats, snapshot=str(snapshot))
-            store.set_campaign_status(name, "delivered")
+            finished = _finish(store, run, counts, deliveries, snapshot)
+    except BaseException as error:
+        if not is_alive(ws, run.id):  # else another live process works on it: not ours to end
+            _fail(store, run, error)
+        raise
+    crash_point("run_finished")
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
+
+
+def _fail(store: StateStore, run: Run, error: BaseException) -> None:
+    """End a run that stopped in error, with its campaign, in one transaction."""
+    with contextlib.suppress(StateError):  # already finished: report the original error
+        store.finish_run(
+            run.id, "error", error=str(error) or type(error).__name__, campaign_status="error"
+        )
+
+
+def _finish(
+    store: StateStore,
+    run: Run,
+    counts: list[GroupCount],
+    deliveries: list[Delivery],
+    snapshot: Path,
+) -> Run:
+    """Record a run's figures and end it, with its campaign: ``error`` (with the reasons)
+    when any delivery failed or could not be sent, else ``delivered``."""
+    stats: dict[str, Any] = {
+        "recipients": sum(c.recipients for c in counts),
+        "deliveries": len(deliveries),
+    }
+    lists = {
+        f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None
+    }
+    if lists:
+        stats["lists"] = lists
+    unsent = [d for d in deliveries if d.status in _UNSENT]
+    if not unsent:
+        return store.finish_run(
+            run.id,
+            "delivered",
+            stats=stats,
+            snapshot=str(snapshot),
+            campaign_status="delivered",
+        )
+    why = "; ".join(f"{d.destination} '{d.output_name}': {_reason(d)}" for d in unsent)
+    return store.finish_run(
+        run.id, "error", stats=stats, error=why, snapshot=str(snapshot), campaign_status="error"
+    )
+
+
+_UNSENT = ("failed", "not sent")
+"""Delivery statuses that make a run end in error."""
+
+
+def _reason(delivery: Delivery) -> str:
+    message = delivery.message or delivery.status
+    return message if delivery.status == "failed" else message.removeprefix("not sent: ")
 
 
 def _deliver_all(
@@ -191,32 +262,52 @@ def _deliver_all(
     """Deliver every group: files now, Klaviyo lists together (one client per destination)."""
     deliveries: list[Delivery] = []
     lists: dict[int, tuple[Delivery, ListDelivery]] = {}
-    for item in build.resolved:
-        if item.kind.type == "klaviyo_api":
-            base, spec = _klaviyo_input(ws, snap, item, run_id)
-            lists[len(deliveries)] = (base, spec)
-            deliveries.append(base)
-        else:
-            deliveries.append(_deliver(ws, build, snap, item))
+    with claims_for(ws, build, snap) as claims:
+        for item in build.resolved:
+            if item.kind.type == "klaviyo_api":
+                base, spec = _klaviyo_input(ws, snap, item, run_id, claims)
+                lists[len(deliveries)] = (base, spec)
+                deliveries.append(base)
+            else:
+                crash_point(f"delivery_started:{len(deliveries) + 1}")
+                deliveries.append(_deliver(ws, build, snap, item, claims))
+                crash_point(f"delivery_finished:{len(deliveries)}")
     if lists:
         synced = asyncio.run(
-            _sync_lists(ws, list(lists.values()), reconcile=reconcile, progress=progress)
+            _sync_lists(
+                ws, list(lists.values()), list(lists), reconcile=reconcile, progress=progress
+            )
         )
         for index, delivery in zip(lists, synced, strict=True):
             deliveries[index] = delivery
     return deliveries
 
 
+def claims_for(ws: Workspace, build: Build, snap: Snapshot) -> EmailClaims:
+    """Who keeps each address shared by groups of the campaign (DESIGN §1.3), once per run."""
+    key = ws.settings.database.customer_key
+    return claim_emails(
+        snap.path, build.campaign, build.resolved, key=key, spill_parent=ws.state_dir
+    )
+
+
 @contextmanager
 def prepared_group(
-    ws: Workspace, snap: Snapshot, item: Resolved, *, limit: int | None = None
+    ws: Workspace,
+    snap: Snapshot,
+    item: Resolved,
+    claims: EmailClaims | None = None,
+    *,
+    limit: int | None = None,
 ) -> Iterator[PreparedGroup]:
-    """A group's records prepared for one destination, streamed from the snapshot; their
-    scratch file (in a folder under ``.herald``) is deleted on leaving."""
+    """A group's records prepared for one destination, streamed from the snapshot, without
+    the customers whose email an earlier group keeps (``claims``); their scratch file (in a
+    folder under ``.herald``) is deleted on leaving."""
     rows = snap.group_batches(item.sub_audience, item.group, limit=limit)
     key = ws.settings.database.customer_key
+    taken = claims.taken(item) if claims is not None else None
     with prepare_group(
-        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir
+        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir, taken=taken
     ) as prepared:
         yield prepared
 
@@ -236,10 +327,10 @@ def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
 
 
 def _klaviyo_input(
-    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str
+    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str, claims: EmailClaims
 ) -> tuple[Delivery, ListDelivery]:
     folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
-    with prepared_group(ws, snap, item) as prepared:
+    with prepared_group(ws, snap, item, claims) as prepared:
         base = _delivery(item, prepared, "not sent")
         # In key order: the diff then writes its files without sorting profiles.
         records = prepared.batches(order="key")
@@ -263,15 +354,18 @@ def _safe(name: str) -> str:
 async def _sync_lists(
     ws: Workspace,
     items: list[tuple[Delivery, ListDelivery]],
+    positions: list[int],
     *,
     reconcile: bool,
     progress: Progress | None,
 ) -> list[Delivery]:
-    """Sync the lists of every Klaviyo destination, each destination with its own client."""
+    """Sync the lists of every Klaviyo destination, each destination with its own client;
+    ``positions`` are the lists' places among the run's deliveries."""
     by_destination: dict[str, list[int]] = {}
     for index, (base, _) in enumerate(items):
         by_destination.setdefault(base.destination, []).append(index)
     results: list[Delivery] = [base for base, _ in items]
+    number = {i: n + 1 for i, n in enumerate(positions)}  # for crash points
 
     async def destination(name: str, indexes: list[int]) -> None:
         from herald.destinations.klaviyo_api import KlaviyoClient, KlaviyoSettings
@@ -290,6 +384,7 @@ async def _sync_lists(
             async def one(i: int) -> None:
                 base, spec = items[i]
                 async with slots:
+                    crash_point(f"delivery_started:{number[i]}")
                     results[i] = await _sync_one(
                         client,
                         ws,
@@ -298,6 +393,7 @@ async def _sync_lists(
                         reconcile=reconcile,
                         progress=progress,
                     )
+                    crash_point(f"delivery_finished:{number[i]}")
 
             await asyncio.gather(*(one(i) for i in indexes))
 
@@ -329,8 +425,10 @@ async def _sync_one(
     return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
 
 
-def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Delivery:
-    with prepared_group(ws, snap, item) as prepared:
+def _deliver(
+    ws: Workspace, build: Build, snap: Snapshot, item: Resolved, claims: EmailClaims
+) -> Delivery:
+    with prepared_group(ws, snap, item, claims) as prepared:
         base = _delivery(item, prepared, "not sent")
         if item.kind.type == "csv_file":
             fields = [a.field for a in item.attributes]
@@ -346,12 +444,15 @@ def _deliver(ws: Workspace, build: Build, snap: Snapshot, item: Resolved) -> Del
 
 
 def _replace(delivery: Delivery, **changes: object) -> Delivery:
+    if isinstance(changes.get("message"), str):
+        # Messages are shown and stored; many quote an error from a destination.
+        changes["message"] = redact(str(changes["message"]))
     return replace(delivery, **changes)  # type: ignore[arg-type]
 
 
 def _file_folder(ws: Workspace, destination: str) -> Path:
     settings = ws.settings.destinations[destination]
-    folder = (settings.model_extra or {}).get("folder", "exports")
+    folder = getattr(settings, "folder", "exports")
     return ws.resolve(str(folder))
 
 
@@ -379,10 +480,10 @@ def preview_campaign(
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
     try:
         ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap:
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             deliveries = []
             for item in build.resolved:
-                with prepared_group(ws, snap, item) as prepared:
+                with prepared_group(ws, snap, item, claims) as prepared:
                     deliveries.append(_delivery(item, prepared, "preview"))
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
@@ -400,18 +501,20 @@ def sample_campaign(
     snapshot = out / ".snapshot.parquet"
     try:
         ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap:
-            deliveries = [_sample(ws, snap, item, records, out) for item in build.resolved]
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+            deliveries = [_sample(ws, snap, item, records, out, claims) for item in build.resolved]
             counts = ordered_counts(build.campaign, snap.counts())
     finally:
         snapshot.unlink(missing_ok=True)
     return RunResult(None, counts, deliveries, build.warnings)
 
 
-def _sample(ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path) -> Delivery:
+def _sample(
+    ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path, claims: EmailClaims
+) -> Delivery:
     fields = [a.field for a in item.attributes]
     stem = f"{item.destination}__{item.output_name}"
-    with prepared_group(ws, snap, item, limit=records) as prepared:
+    with prepared_group(ws, snap, item, claims, limit=records) as prepared:
         delivery = _delivery(item, prepared, "sample")
         if item.kind.type == "klaviyo_api":
             path = out / f"{stem}.jsonl"

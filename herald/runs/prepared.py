@@ -5,8 +5,10 @@ recipients cost a few hundred MB of Arrow arrays there. A run streams instead: t
 come from the snapshot in record batches, each batch is normalized on its own
 (:func:`~herald.core.prepare.normalize_rows`) and written to a scratch Parquet file (on disk,
 not in memory). Only duplicate emails need every row: a local DuckDB connection finds them in
-SQL over that file once all rows are in. The records then stream out of it, in the snapshot's
-order (files) or in key order (a Klaviyo list's ``desired.parquet``).
+SQL over that file once all rows are in (and drops the customers whose email an earlier group
+of the campaign keeps, given as a file of keys by ``herald.runs.claims``). The records then
+stream out of it, in the snapshot's order (files) or in key order (a Klaviyo list's
+``desired.parquet``).
 
 The records, the counts by reason and the dropped customers are exactly those of
 ``prepare_records`` for the same rows: the same functions normalize and flag each row, and the
@@ -28,6 +30,7 @@ from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
 from herald.core.prepare import (
     DUPLICATE_EMAIL,
+    DUPLICATE_EMAIL_IN_CAMPAIGN,
     RecordPlan,
     empty_dropped,
     normalize_rows,
@@ -42,9 +45,11 @@ __all__ = ["PreparedGroup", "prepare_group"]
 # The file of normalized rows names its columns by position, so no field name can clash:
 # k (the key as it came), v<i> (field i's values, unless they are the key's: see _stored),
 # keep (no row reason removes it), r<i> (the row has reason i of the plan). The view over it
-# adds pos (the row's place in the group) and dup (a duplicate email).
+# adds pos (the row's place in the group), dup (a duplicate email in the group) and lost (an
+# earlier group of the campaign keeps the email).
 _ROWS = "rows"
 _FILE = "rows.parquet"
+_SENT = "keep AND NOT dup AND NOT lost"
 
 
 def _quoted(name: str) -> str:
@@ -74,7 +79,7 @@ class PreparedGroup:
         self.plan = plan
         self.schema = schema
         self._key_type = schema.field(plan.key).type
-        self.num_rows = self._count("keep AND NOT dup")
+        self.num_rows = self._count(_SENT)
         self.drops = self._drops()
         self.dropped = self._dropped()
 
@@ -104,7 +109,7 @@ class PreparedGroup:
         if self.key not in self.fields:
             columns.append(f"k AS {_quoted(self.key)}")
         sort = "CAST(k AS VARCHAR) NULLS LAST, pos" if order == "key" else "pos"
-        sql = f"SELECT {', '.join(columns)} FROM {_ROWS} WHERE keep AND NOT dup ORDER BY {sort}"
+        sql = f"SELECT {', '.join(columns)} FROM {_ROWS} WHERE {_SENT} ORDER BY {sort}"
         # A stream of its own: the group's connection stays free while it is read.
         cursor = self._con.cursor()
         self._cursors.append(cursor)
@@ -122,8 +127,10 @@ class PreparedGroup:
         """The rows counted for reason ``reason_ix`` of the plan: every row with a reason that
         removes the record; a blanked value only in a record that is sent."""
         reason, skipped = self.plan.reasons[reason_ix]
-        has = "dup" if reason == DUPLICATE_EMAIL else f"r{reason_ix}"
-        return has if skipped else f"({has} AND keep AND NOT dup)"
+        has = {DUPLICATE_EMAIL: "dup", DUPLICATE_EMAIL_IN_CAMPAIGN: "lost"}.get(
+            reason, f"r{reason_ix}"
+        )
+        return has if skipped else f"({has} AND {_SENT})"
 
     def _count(self, condition: str) -> int:
         [(count,)] = self._con.execute(f"SELECT count(*) FROM {_ROWS} WHERE {condition}").fetchall()
@@ -185,6 +192,7 @@ def prepare_group(
     default_region: str = "US",
     dedupe: bool | None = None,
     spill_parent: Path | None = None,
+    taken: Path | None = None,
 ) -> PreparedGroup:
     """Prepare a group's records from a stream of its rows (see the module docstring).
 
@@ -193,6 +201,8 @@ def prepare_group(
         attributes, key, kind, default_region, dedupe: as for
             :func:`herald.core.prepare.prepare_records`.
         spill_parent: where the local DuckDB spills when the rows outgrow its memory limit.
+        taken: a Parquet file whose column ``key`` holds the customers whose email an earlier
+            group of the campaign keeps (``taken`` of ``prepare_records``, as a file).
 
     Returns:
         The prepared group; close it (or use it as a context manager) to delete its file.
@@ -207,11 +217,12 @@ def prepare_group(
         kind=kind,
         default_region=default_region,
         dedupe=dedupe,
+        in_campaign=taken is not None,
     )
     con, spill = open_local_duckdb(spill_parent)
     try:
         _write_rows(spill / _FILE, rows, plan)
-        _find_duplicates(con, spill / _FILE, plan)
+        _find_duplicates(con, spill / _FILE, plan, taken)
         return PreparedGroup(con, spill, plan, _records_schema(rows.schema, plan))
     except BaseException:
         con.close()
@@ -246,7 +257,7 @@ def _normalized_batch(rows: pa.Table | pa.RecordBatch, plan: RecordPlan) -> pa.T
             columns[f"v{i}"] = normalized.values[field]
     columns["keep"] = pa.array(normalized.keep)
     for i, (reason, _) in enumerate(plan.reasons):
-        if reason != DUPLICATE_EMAIL:
+        if reason not in (DUPLICATE_EMAIL, DUPLICATE_EMAIL_IN_CAMPAIGN):  # found in SQL
             columns[f"r{i}"] = pa.array(normalized.flags[reason])
     return pa.table(columns)
 
@@ -271,16 +282,31 @@ def _write_rows(path: Path, rows: pa.RecordBatchReader, plan: RecordPlan) -> Non
                 writer.write(_normalized_batch(batch, plan))
 
 
-def _find_duplicates(con: duckdb.DuckDBPyConnection, path: Path, plan: RecordPlan) -> None:
-    """The view of the rows (``rows``), with ``dup`` for those whose email a kept row with a
-    smaller key (then an earlier row) has."""
+def _find_duplicates(
+    con: duckdb.DuckDBPyConnection, path: Path, plan: RecordPlan, taken: Path | None
+) -> None:
+    """The view of the rows (``rows``), with ``lost`` for those whose key is in ``taken``
+    (and who have an email), and ``dup`` for those whose email another row of the group that
+    is not lost, with a smaller key (then an earlier row), has."""
     source = f"read_parquet({_literal(str(path))}, file_row_number = true)"
-    if plan.dedupes_emails:
+    email = None
+    if plan.email_field in plan.fields:
         email = _stored(plan, plan.fields.index(plan.email_field))
+    if plan.in_campaign and email is not None and taken is not None:
+        keys = f"SELECT {_quoted(plan.key)} FROM read_parquet({_literal(str(taken))})"
+        con.execute(
+            f"""
+            CREATE TABLE lost AS SELECT file_row_number AS pos FROM {source}
+            WHERE keep AND {email} IS NOT NULL AND k IN ({keys})
+            """
+        )
+    else:
+        con.execute("CREATE TABLE lost (pos BIGINT)")
+    if plan.dedupes_emails:
         con.execute(
             f"""
             CREATE TABLE dups AS SELECT file_row_number AS pos FROM {source}
-            WHERE keep AND {email} IS NOT NULL
+            WHERE keep AND {email} IS NOT NULL AND file_row_number NOT IN (SELECT pos FROM lost)
             QUALIFY row_number() OVER (
                 PARTITION BY {email} ORDER BY k ASC NULLS LAST, file_row_number
             ) > 1
@@ -292,7 +318,10 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, path: Path, plan: RecordPla
     con.execute(
         f"""
         CREATE VIEW {_ROWS} AS
-        SELECT r.* EXCLUDE (file_row_number), r.file_row_number AS pos, d.pos IS NOT NULL AS dup
-        FROM {source} r LEFT JOIN dups d ON d.pos = r.file_row_number
+        SELECT r.* EXCLUDE (file_row_number), r.file_row_number AS pos,
+               d.pos IS NOT NULL AS dup, l.pos IS NOT NULL AS lost
+        FROM {source} r
+        LEFT JOIN dups d ON d.pos = r.file_row_number
+        LEFT JOIN lost l ON l.pos = r.file_row_number
         """
     )

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herald.atomic import write_errors
 from herald.exceptions import StateError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from herald.state import Run
     from herald.workspace import Workspace
 
-__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock"]
+__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock", "shown_status"]
 
 
 def _lock_path(ws: Workspace, run_id: str) -> Path:
@@ -35,10 +36,12 @@ def run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
 
     Raises:
         StateError: another live process holds it (the run is being worked on).
+        WriteError: the run's folder cannot be written.
     """
     path = _lock_path(ws, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with write_errors(path):  # a read-only .herald/runs: one line, and the run ends error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,6 +68,14 @@ def is_alive(ws: Workspace, run_id: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def shown_status(ws: Workspace, run: Run) -> str:
+    """A run's status for people: ``interrupted`` for a run that is ``running`` in the state
+    store while no live process works on it (``herald runs resume`` finishes it)."""
+    if run.status == "running" and run.kind == "run" and not is_alive(ws, run.id):
+        return "interrupted"
+    return run.status
 
 
 def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:

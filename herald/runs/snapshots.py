@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from herald.atomic import atomic_path
+from herald.engines.duckdb import connect_utc
 from herald.exceptions import EngineError
 from herald.runs.localdb import open_local_duckdb
 
@@ -44,7 +45,7 @@ class Snapshot:
             msg = f"snapshot '{path}' is missing; the run that wrote it may have been cleaned up"
             raise EngineError(msg)
         self.path = path
-        self._con = duckdb.connect()  # filters and counts: streamed, nothing to spill
+        self._con = connect_utc()  # filters and counts: streamed, nothing to spill
         self._source = f"read_parquet({_literal(str(path))})"
 
     def counts(self) -> list[GroupCount]:
@@ -135,12 +136,10 @@ def write_recipients_log(
             LEFT JOIN routes r ON r.sub_audience = s.sub_audience AND r."group" = s."group"
             ORDER BY s.sub_audience, s."group", r.destination
         """
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        rows = con.execute(
-            f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
-        ).fetchall()
-        partial.replace(target)
+        with atomic_path(target) as partial:
+            rows = con.execute(
+                f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
+            ).fetchall()
         return int(rows[0][0])
     finally:
         con.close()
@@ -149,7 +148,7 @@ def write_recipients_log(
 
 def read_parquet_files(paths: Sequence[Path]) -> pa.Table:
     """Parquet files (recipients logs, outcomes) read as one table."""
-    con = duckdb.connect()
+    con = connect_utc()
     try:
         files = ", ".join(_literal(str(p)) for p in paths)
         return con.sql(f"SELECT * FROM read_parquet([{files}])").to_arrow_table()

@@ -11,9 +11,13 @@ Start it in-process with ``SandboxServer`` (tests, demo) or with ``herald sandbo
         server.state.run_jobs()              # step bulk import jobs by hand (job_tick=None)
         server.state.lists()                 # inspect: lists, list_members(id), profiles(),
         server.state.request_counts()        # jobs(), requests(), snapshot()
+        server.state.violations()            # requests that broke the spec
 
 The same inspection is served over HTTP under ``/__sandbox__/`` (``state``, ``lists``,
-``lists/{id}/members``, ``profiles``, ``jobs``, ``requests``; ``POST jobs/advance``).
+``lists/{id}/members``, ``profiles``, ``jobs``, ``requests``, ``violations``;
+``POST jobs/advance``). Every request the sandbox refuses for breaking the spec (a body
+against its schema, a bad query parameter or header, a path the spec lacks) is recorded
+as a violation, besides being answered as Klaviyo would.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from herald.sandbox.config import DEFAULT_API_KEY, ApiKey, ManualClock, SandboxC
 from herald.sandbox.faults import FaultSpec
 from herald.sandbox.ratelimit import FixedWindowLimiter
 from herald.sandbox.server import SandboxServer
-from herald.sandbox.state import RequestRecord, SandboxState
+from herald.sandbox.state import RequestRecord, SandboxState, Violation
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -36,5 +40,6 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "SandboxState",
+    "Violation",
     "create_app",
 ]

@@ -49,6 +49,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/api/profile-bulk-import-jobs/{id}/lists"),
     ("get", "/api/profiles"),
     ("post", "/api/profiles"),
+    ("patch", "/api/profiles/{id}"),
     ("post", "/api/profile-import"),
 )
 
@@ -57,7 +58,7 @@ _UNITS = {"KB": 1000, "MB": 1000 * 1000}
 
 
 def resolve(node: Any, schemas: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
-    """Inline every ``$ref`` and drop prose keys.
+    """Inline every ``$ref`` and drop prose keys (never a property that has a prose name).
 
     Args:
         node: a fragment of the spec.
@@ -77,10 +78,22 @@ def resolve(node: Any, schemas: dict[str, Any], seen: tuple[str, ...] = ()) -> A
                 msg = f"recursive schema {name!r}; the subset format cannot hold it"
                 raise ValueError(msg)
             return resolve(schemas[name], schemas, (*seen, name))
-        return {k: resolve(v, schemas, seen) for k, v in node.items() if k not in _PROSE_KEYS}
+        return {
+            k: _resolve_named(v, schemas, seen) if k == "properties" else resolve(v, schemas, seen)
+            for k, v in node.items()
+            if k not in _PROSE_KEYS
+        }
     if isinstance(node, list):
         return [resolve(v, schemas, seen) for v in node]
     return node
+
+
+def _resolve_named(node: Any, schemas: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    """A ``properties`` map: its keys are property names (``description`` is one in some
+    schemas), so none is dropped as prose."""
+    if not isinstance(node, dict):
+        return resolve(node, schemas, seen)
+    return {name: resolve(sub, schemas, seen) for name, sub in node.items()}
 
 
 def _filters(parameters: list[dict[str, Any]]) -> dict[str, list[str]] | None:

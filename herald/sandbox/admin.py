@@ -1,4 +1,5 @@
-"""Inspection routes under ``/__sandbox__``: lists, members, profiles, jobs, request counts.
+"""Inspection routes under ``/__sandbox__``: lists, members, profiles, jobs, request counts,
+spec violations.
 
 They are unauthenticated, never faulted, never rate-limited and not logged: the sandbox
 listens on loopback and these routes exist for tests and demos.
@@ -81,6 +82,9 @@ def routes(state: SandboxState) -> list[Route]:
     def requests(_: Request) -> Any:
         return [asdict(r) for r in state.requests()]
 
+    def violations(_: Request) -> Any:
+        return [asdict(v) for v in state.violations()]
+
     def advance(_: Request) -> Any:
         return {"changed": state.advance_jobs()}
 
@@ -91,5 +95,6 @@ def routes(state: SandboxState) -> list[Route]:
         Route(f"{PREFIX}/profiles", guarded(profiles)),
         Route(f"{PREFIX}/jobs", guarded(jobs)),
         Route(f"{PREFIX}/requests", guarded(requests)),
+        Route(f"{PREFIX}/violations", guarded(violations)),
         Route(f"{PREFIX}/jobs/advance", guarded(advance), methods=["POST"]),
     ]

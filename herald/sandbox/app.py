@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +31,7 @@ from herald.sandbox.faults import FaultInjector
 from herald.sandbox.handlers import HANDLERS, Call, dumps
 from herald.sandbox.ratelimit import Decision, FixedWindowLimiter, windows_for
 from herald.sandbox.spec import Operation, operations
-from herald.sandbox.state import RequestRecord, SandboxState
+from herald.sandbox.state import RequestRecord, SandboxState, Violation
 from herald.sandbox.validation import parse_query, validate_body
 
 JSONAPI = "application/vnd.api+json"
@@ -110,7 +110,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     routes += admin.routes(sandbox.state)
     app = Starlette(
         routes=routes,
-        exception_handlers={404: _not_found, 405: _not_found},
+        exception_handlers={404: _not_found(sandbox), 405: _not_found(sandbox)},
         lifespan=_lifespan(sandbox),
     )
     app.state.sandbox = sandbox
@@ -165,11 +165,30 @@ def _job_worker(sandbox: Sandbox, stop: threading.Event) -> None:
                 break
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
-    code = "method_not_allowed" if status == 405 else "not_found"
-    detail = "Method not allowed." if status == 405 else "The requested resource does not exist."
-    return _error_response(ApiError(status, code, detail))
+def _not_found(sandbox: Sandbox) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        code = "method_not_allowed" if status == 405 else "not_found"
+        detail = (
+            "Method not allowed." if status == 405 else "The requested resource does not exist."
+        )
+        if request.url.path.startswith("/api/"):
+            # No operation of the spec (as far as the sandbox serves it) has this path. The
+            # path itself is not kept: it could hold an email address.
+            what = "No operation with this path and method is served from the spec."
+            err = ApiError(status, code, what, violation=True)
+            violation = _violation(sandbox, request.method, "(no route)", "(no route)", err)
+            sandbox.state.record_violation(violation)
+        return _error_response(ApiError(status, code, detail))
+
+    return handler
+
+
+def _violation(
+    sandbox: Sandbox, method: str, path: str, operation: str, err: ApiError
+) -> Violation:
+    where = err.source.get("pointer") or err.source.get("parameter") or ""
+    return Violation(sandbox.config.clock(), method, path, operation, err.status, where, err.detail)
 
 
 def _error_response(err: ApiError, headers: dict[str, str] | None = None) -> Response:
@@ -185,9 +204,12 @@ def _endpoint(sandbox: Sandbox, ops: dict[str, Operation]) -> Any:
     async def endpoint(request: Request) -> Response:
         op = ops.get(request.method)
         if op is None:
-            return _error_response(
-                ApiError(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+            err = ApiError(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+            path = next(iter(ops.values())).path
+            sandbox.state.record_violation(
+                _violation(sandbox, request.method, path, "(no operation)", err)
             )
+            return _error_response(err)
         decision: Decision | None = None
         try:
             key = _authenticate(sandbox, request)
@@ -198,6 +220,9 @@ def _endpoint(sandbox: Sandbox, ops: dict[str, Operation]) -> Any:
             call = await _prepare(sandbox, op, request)
             status, doc = HANDLERS[op.operation_id](call)
         except ApiError as err:
+            if err.violation:
+                violation = _violation(sandbox, request.method, op.path, op.operation_id, err)
+                sandbox.state.record_violation(violation)
             return _error_response(err, _ratelimit_headers(decision) if err.status != 429 else {})
         body = dumps(doc) if doc is not None else b""
         return Response(
@@ -285,6 +310,8 @@ async def _read_body(sandbox: Sandbox, op: Operation, request: Request) -> tuple
         raw = _gunzip(raw, limit)
     try:
         body = decode.loads(raw)
+    except decode.BodyError as exc:
+        raise ApiError(400, "invalid", str(exc), pointer="/") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid", "The request body is not valid JSON.", pointer="/") from None
     if sandbox.config.validate:
@@ -299,11 +326,17 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The server closed a connection that stalled mid-body (see server.StallGuard);
+        # nobody is left to answer, but the request must end without a traceback.
+        detail = "The request body was not sent in time."
+        raise ApiError(400, "invalid", detail, violation=False) from None
     return b"".join(chunks)
 
 

@@ -89,6 +89,9 @@ class SandboxConfig:
             None means no worker: tests step jobs with ``state.advance_jobs()``.
         max_lists: the account's cap on lists (Klaviyo: 1,000 lists and segments).
         validate: check request bodies against the spec (turn off only to measure its cost).
+        read_timeout: seconds a request may take to arrive whole (request line, headers and
+            body); a connection that stalls longer is closed, so stalled clients cannot take
+            every connection slot.
         clock: the time source for rate limits and timestamps.
     """
 
@@ -100,6 +103,7 @@ class SandboxConfig:
     job_tick: float | None = 0.05
     max_lists: int = 1000
     validate: bool = True
+    read_timeout: float = 10.0
     clock: Clock = time.time
 
     @property

@@ -37,6 +37,9 @@ class ApiError(Exception):
         source: ``{"pointer": …}`` or ``{"parameter": …}``.
         meta: extra fields, e.g. ``duplicate_profile_id``.
         headers: extra response headers, e.g. ``Retry-After``.
+        violation: whether the request broke Klaviyo's spec (the sandbox records those, see
+            ``SandboxState.violations``). By default 400, 413 and 415 do; a refusal that
+            depends on the account's state (the list cap, an unknown id) passes False.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class ApiError(Exception):
         meta: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         links: dict[str, str] | None = None,
+        violation: bool | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -63,6 +67,7 @@ class ApiError(Exception):
         self.meta = meta or {}
         self.headers = headers or {}
         self.links = links or {}
+        self.violation = status in (400, 413, 415) if violation is None else violation
 
     def document(self) -> dict[str, Any]:
         """The ``{"errors": [...]}`` body."""

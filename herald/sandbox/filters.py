@@ -210,7 +210,8 @@ def check_allowed(
             raise _bad(msg)
         if cond.field not in implemented:
             msg_0 = f"Invalid filter: the sandbox does not support filtering on '{cond.field}'."
-            raise _bad(msg_0)
+            # The spec allows it: a limit of the sandbox, not a violation by the client.
+            raise ApiError(400, "invalid", msg_0, parameter="filter", violation=False)
         _check_value(cond)
 
 

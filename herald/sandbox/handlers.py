@@ -112,7 +112,7 @@ def sort(call: Call, items: list[T], keys: dict[str, Callable[[T], Any]]) -> lis
     name = spec.lstrip("-")
     if name not in keys:
         detail = f"The sandbox does not support sorting by '{name}'."
-        raise ApiError(400, "invalid", detail, parameter="sort")
+        raise ApiError(400, "invalid", detail, parameter="sort", violation=False)
     return sorted(
         items, key=lambda x: (keys[name](x) is None, keys[name](x)), reverse=spec.startswith("-")
     )
@@ -227,7 +227,7 @@ def update_list(call: Call) -> Result:
     data = call.body["data"]
     if data["id"] != call.resource_id:
         detail = "The id in the body does not match the id in the URL."
-        raise ApiError(409, "conflict", detail, pointer="/data/id")
+        raise ApiError(409, "conflict", detail, pointer="/data/id", violation=True)
     updated = call.state.update_list(call.resource_id, data.get("attributes") or {})
     return 200, {"data": _list_doc(call, updated), "links": call.self_link()}
 
@@ -361,6 +361,17 @@ def create_or_update_profile(call: Call) -> Result:
     return (201 if created else 200), {"data": _profile_doc(call, prof), "links": call.self_link()}
 
 
+def update_profile(call: Call) -> Result:
+    """``PATCH /api/profiles/{id}``: 404 for an unknown id (``destination check`` relies on
+    that to probe profiles:write without writing anything)."""
+    data = call.body["data"]
+    if data["id"] != call.resource_id:
+        detail = "The id in the body does not match the id in the URL."
+        raise ApiError(409, "conflict", detail, pointer="/data/id", violation=True)
+    prof, _ = call.state.upsert_profile(call.resource_id, data.get("attributes") or {})
+    return 200, {"data": _profile_doc(call, prof), "links": call.self_link()}
+
+
 #: The handler of each operation, by operationId.
 HANDLERS: dict[str, Callable[[Call], Result]] = {
     "get_lists": get_lists,
@@ -382,6 +393,7 @@ HANDLERS: dict[str, Callable[[Call], Result]] = {
     "get_profiles": get_profiles,
     "create_profile": create_profile,
     "create_or_update_profile": create_or_update_profile,
+    "update_profile": update_profile,
 }
 
 

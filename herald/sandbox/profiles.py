@@ -308,17 +308,23 @@ def check_identifiers(attrs: dict[str, Any], *, require: bool) -> None:
     """Klaviyo's synchronous identifier checks for the single-profile endpoints.
 
     Raises:
-        ApiError: 400 with a pointer at the bad attribute; the value is never echoed.
+        ApiError: 400 with a pointer at the bad attribute; the value is never echoed. The
+            spec's schema allows any string, so these are not recorded as violations.
     """
     email, phone = attrs.get("email"), attrs.get("phone_number")
     if email is not None and not EMAIL_RE.match(email):
-        raise ApiError(400, "invalid", "Invalid email address.", pointer="/data/attributes/email")
+        detail = "Invalid email address."
+        raise _semantic(detail, "/data/attributes/email")
     if phone is not None and not E164_RE.match(phone):
         detail = "Invalid phone number; it must be in E.164 format."
-        raise ApiError(400, "invalid", detail, pointer="/data/attributes/phone_number")
+        raise _semantic(detail, "/data/attributes/phone_number")
     if require and not any(attrs.get(k) for k in IDENTIFIERS):
         detail = "One of 'email', 'phone_number' or 'external_id' is required."
-        raise ApiError(400, "invalid", detail, pointer="/data/attributes")
+        raise _semantic(detail, "/data/attributes")
+
+
+def _semantic(detail: str, pointer: str) -> ApiError:
+    return ApiError(400, "invalid", detail, pointer=pointer, violation=False)
 
 
 def _duplicate(profile_id: str, detail: str) -> ApiError:

@@ -7,6 +7,8 @@ never contain an email address or a phone number.
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import uuid
 import zlib
@@ -34,6 +36,9 @@ from herald.sandbox.models import (
 )
 from herald.sandbox.profiles import ProfileBook
 
+#: Violations kept; a client that breaks the spec once usually does so on every request.
+MAX_VIOLATIONS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
@@ -52,6 +57,30 @@ class RequestRecord:
     operation: str
     status: int
     fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A request that broke Klaviyo's spec, as the sandbox refused it.
+
+    Attributes:
+        time: epoch seconds.
+        method: the HTTP method.
+        path: the operation's path in the spec (``/api/lists/{id}``), or ``(no route)``.
+        operation: the ``operationId``, or ``(no route)``.
+        status: the status sent (400, 413, 415, or 404/405 for a path the spec lacks).
+        pointer: the JSON pointer into the body (``/data/attributes``) or the query
+            parameter or header at fault; "" when the whole request is.
+        message: what is wrong, as the error response says.
+    """
+
+    time: float
+    method: str
+    path: str
+    operation: str
+    status: int
+    pointer: str
+    message: str
 
 
 class SandboxState:
@@ -83,6 +112,7 @@ class SandboxState:
         self._jobs: dict[str, Job] = {}
         self._log: deque[RequestRecord] = deque(maxlen=100_000)
         self._counts: Counter[tuple[str, int]] = Counter()
+        self._violations: list[Violation] = []
 
     # --- inspection ------------------------------------------------------------------------
 
@@ -173,7 +203,22 @@ class SandboxState:
                 },
                 "jobs": dict(Counter(j.status for j in self._jobs.values())),
                 "requests": by_status,
+                "violations": len(self._violations),
             }
+
+    def violations(self) -> list[Violation]:
+        """Every request that broke the spec, oldest first (the first 10,000).
+
+        A client that follows Klaviyo's spec causes none; Herald's tests assert that.
+        """
+        with self.lock:
+            return list(self._violations)
+
+    def record_violation(self, violation: Violation) -> None:
+        """Add one violation (kept up to the first 10,000)."""
+        with self.lock:
+            if len(self._violations) < MAX_VIOLATIONS:
+                self._violations.append(violation)
 
     def log_request(self, record: RequestRecord) -> None:
         """Add one request to the log."""
@@ -209,7 +254,7 @@ class SandboxState:
         with self.lock:
             if len(self._lists) >= self.max_lists:
                 msg = f"This account has reached its limit of {self.max_lists} lists and segments."
-                raise ApiError(400, "invalid", msg, pointer="/data")
+                raise ApiError(400, "invalid", msg, pointer="/data", violation=False)
             now = self.clock()
             new = KList(self._new_list_id(), name, opt_in_process or "double_opt_in", now, now)
             self._lists[new.id] = new
@@ -253,7 +298,7 @@ class SandboxState:
             for i, pid in enumerate(profile_ids):
                 if pid not in self.book:
                     msg = f"A profile with id {pid} does not exist."
-                    raise ApiError(400, "invalid", msg, pointer=f"/data/{i}/id")
+                    raise ApiError(400, "invalid", msg, pointer=f"/data/{i}/id", violation=False)
             self._join(target, profile_ids)
 
     def remove_members(self, list_id: str, profile_ids: list[str]) -> None:
@@ -459,8 +504,21 @@ class SandboxState:
 
 
 def encoded_size(item: Any) -> int:
-    """The size of ``item`` as compact JSON, in bytes (``bulk.all_within`` measures alike)."""
-    return len(orjson.dumps(item))
+    """The size of ``item`` as compact JSON, in bytes (``bulk.all_within`` measures alike).
+
+    orjson refuses integers beyond 64 bits and nesting over 255 levels, which a body may hold
+    (it was parsed by ``json.loads``); ``json.dumps`` then measures it, so the job worker
+    never meets an exception. Nesting too deep for that too counts as too large.
+    """
+    try:
+        return len(orjson.dumps(item))
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    except (RecursionError, ValueError):
+        return sys.maxsize
+    return len(text.encode())
 
 
 def _import_error(

@@ -34,6 +34,10 @@ _DROP = frozenset(
         "description",
     }
 )
+#: Keywords whose value maps names (not keywords) to schemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "definitions"})
+#: Keywords whose value is data, not a schema.
+_VALUES = frozenset({"enum", "const", "default", "required"})
 
 
 def to_json_schema(node: Any) -> Any:
@@ -43,14 +47,28 @@ def to_json_schema(node: Any) -> Any:
     dropped: OpenAPI treats unknown formats as annotations, and Klaviyo reports bad emails in a
     bulk job as per-profile import errors rather than a schema failure.
 
+    Only keywords are dropped: a property named ``description`` (catalog items, coupons and
+    templates have one) keeps its schema, and ``enum`` or ``default`` values stay as written.
+
     >>> to_json_schema({"type": "string", "nullable": True, "format": "email"})
     {'type': ['string', 'null']}
+    >>> to_json_schema({"properties": {"description": {"type": "string", "example": "x"}}})
+    {'properties': {'description': {'type': 'string'}}}
     """
     if isinstance(node, list):
         return [to_json_schema(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {k: to_json_schema(v) for k, v in node.items() if k not in _DROP}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key in _VALUES:
+            out[key] = value
+        else:
+            out[key] = to_json_schema(value)
     if out.get("format") not in (None, "date-time"):
         del out["format"]
     if node.get("nullable"):

@@ -35,6 +35,34 @@ def existing_state(conn: sa.Connection, name: str) -> CampaignState | None:
     return None if row is None else q.to_campaign_state(name, row)
 
 
+def is_stuck(conn: sa.Connection, name: str) -> bool:
+    """Whether a campaign is running with no run running (see `settle`)."""
+    definition = require(conn, "campaign", name)
+    row = q.campaign_state_row(conn, definition.id)
+    return row is not None and _stuck(conn, name, row)
+
+
+def settle(conn: sa.Connection, name: str) -> CampaignState:
+    """The state of a campaign, a stuck one (`_stuck`) given back its last run's outcome.
+
+    A running run, live or interrupted, keeps the campaign running: it is finished by
+    `herald runs resume` or the next `herald campaign run`.
+    """
+    definition = require(conn, "campaign", name, lock=True)
+    row = _ensure_row(conn, definition.id)
+    if _stuck(conn, name, row):
+        last = q.run_rows(conn, campaign=name, kind="run", limit=1)
+        status = "draft" if not last else last[0].status
+        status = status if status in ("draft", "delivered") else "error"
+        if q.set_campaign_status(conn, definition.id, old="running", new=status, at=q.now()) != 1:
+            msg = f"campaign {name!r} changed status while it was being recovered"
+            raise LostRace(msg)
+        settled = q.campaign_state_row(conn, definition.id)
+        assert settled is not None
+        row = settled
+    return q.to_campaign_state(name, row)
+
+
 def ensure_state(conn: sa.Connection, name: str) -> CampaignState:
     """The state of a campaign, created (new uid, status draft) when it does not exist yet."""
     definition = require(conn, "campaign", name, lock=True)
@@ -53,6 +81,12 @@ def _ensure_row(conn: sa.Connection, definition_id: int) -> q.Row:
     return row
 
 
+def _stuck(conn: sa.Connection, name: str, row: q.Row) -> bool:
+    """Running with no run running: what a crash left behind before the status and the run
+    changed in one transaction (or a status set by hand)."""
+    return bool(row.status == "running" and q.running_run_id(conn, name) is None)
+
+
 def set_status(
     conn: sa.Connection, name: str, status: str, expected: frozenset[str] | None
 ) -> CampaignState:
@@ -62,7 +96,7 @@ def set_status(
     if expected is not None and row.status not in expected:
         msg = (
             f"campaign {name!r} is {row.status}, not {_either(expected)}; "
-            f"it cannot be set to {status}"
+            f"it cannot be set to {status}{_running_hint(conn, name, row.status)}"
         )
         raise StateError(msg)
     if row.status == status:
@@ -73,6 +107,16 @@ def set_status(
     changed = q.campaign_state_row(conn, definition.id)
     assert changed is not None
     return q.to_campaign_state(name, changed)
+
+
+def _running_hint(conn: sa.Connection, name: str, status: str) -> str:
+    run_id = q.running_run_id(conn, name) if status == "running" else None
+    if run_id is None:
+        return ""
+    return (
+        f" (run {run_id} is not finished: wait for it, or resume it with "
+        f"`herald runs resume {run_id}` if it was interrupted)"
+    )
 
 
 def expected_statuses(expected: str | Iterable[str] | None) -> frozenset[str] | None:
@@ -137,8 +181,35 @@ def create_run(
     return get_run(conn, run_id)
 
 
-def finish_run(conn: sa.Connection, run_id: str, status: str, values: Mapping[str, Any]) -> Run:
-    """Move a running run to ``status``, with the given columns; StateError if not running."""
+def start_run(
+    conn: sa.Connection,
+    campaign: str,
+    campaign_version: int,
+    *,
+    as_of: datetime,
+    pins_json: str,
+    expected: frozenset[str] | None,
+) -> Run:
+    """Set a campaign running and record its new run, together: a crash between the two
+    would leave the campaign running with no run to finish. A stuck campaign is settled
+    first (see `settle`)."""
+    settle(conn, campaign)
+    set_status(conn, campaign, "running", expected)
+    return create_run(
+        conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, kind="run"
+    )
+
+
+def finish_run(
+    conn: sa.Connection,
+    run_id: str,
+    status: str,
+    values: Mapping[str, Any],
+    campaign_status: str | None = None,
+) -> Run:
+    """Move a running run to ``status``, with the given columns, and its campaign to
+    ``campaign_status`` (when given and the campaign still exists); StateError if the run
+    is not running."""
     if q.finish_run(conn, run_id, status=status, finished_at=q.now(), **values) != 1:
         current = get_run(conn, run_id)
         finished = current.finished_at.isoformat() if current.finished_at else "earlier"
@@ -147,7 +218,10 @@ def finish_run(conn: sa.Connection, run_id: str, status: str, values: Mapping[st
             f"(finished {finished}); only a running run can be finished"
         )
         raise StateError(msg)
-    return get_run(conn, run_id)
+    run = get_run(conn, run_id)
+    if campaign_status is not None and q.find_definition(conn, "campaign", run.campaign):
+        set_status(conn, run.campaign, campaign_status, None)
+    return run
 
 
 def get_run(conn: sa.Connection, run_id: str) -> Run:

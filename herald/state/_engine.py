@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from herald.exceptions import ConfigError, MissingDependencyError
+from herald.exceptions import ConfigError, MissingDependencyError, StateError
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another writer's lock before giving up."""
@@ -30,17 +30,22 @@ WRITE_OPTION = "herald_write"
 """Execution option marking a connection whose transactions will write."""
 
 
-def create_state_engine(url: str) -> Engine:
+def create_state_engine(url: str, *, create: bool = True) -> Engine:
     """Create an engine for a state database URL, configured for its backend.
+
+    Args:
+        url: the state database's SQLAlchemy URL.
+        create: whether a missing SQLite file (and its folder) may be created.
 
     Raises:
         ConfigError: the URL is not a valid SQLAlchemy URL, or names an unsupported backend.
         MissingDependencyError: the backend's driver (psycopg) is not installed.
+        StateError: ``create`` is false and the SQLite file does not exist.
     """
-    parsed = _parse(url)
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, create=create)
     if backend == "postgresql":
         return _postgres_engine(parsed)
     msg = (
@@ -58,19 +63,44 @@ def safe_url(url: URL | str) -> str:
         return "<unparseable URL>"
 
 
-def _parse(url: str) -> URL:
+def is_in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names no file (``sqlite://``, ``sqlite:///:memory:``)."""
+    database = url.database or ""
+    return url.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or "mode=memory" in database
+    )
+
+
+def parse_url(url: str) -> URL:
+    """Parse a state database URL.
+
+    Raises:
+        ConfigError: naming what is wrong, never echoing the URL (it may hold a password).
+    """
     try:
         return make_url(url)
-    except sa.exc.ArgumentError as err:
-        msg = f"state store URL is not valid ({err}); expected e.g. sqlite:///.herald/state.db"
-        raise ConfigError(msg) from err
+    except (sa.exc.ArgumentError, ValueError) as err:
+        # Not the URL in the message: a malformed one may still hold a password.
+        reason = "a port is not a number" if isinstance(err, ValueError) else "cannot be parsed"
+        msg = f"state store URL is not valid ({reason}); expected e.g. sqlite:///.herald/state.db"
+        raise ConfigError(msg) from None
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        # A fresh workspace has no .herald/ folder yet; SQLite would fail to create the file.
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and not is_in_memory(url) and not database.startswith("file:"):
+        path = Path(database)
+        if create:
+            # A fresh workspace has no .herald/ folder yet; SQLite would fail to create the file.
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            # SQLite would silently create an empty store here: a typo would hide every
+            # definition behind an empty list.
+            msg = (
+                f"the state database {path} does not exist: create it with `herald init`, "
+                "or fix [state] url in herald.toml"
+            )
+            raise StateError(msg)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)

@@ -305,6 +305,17 @@ def finish_run(conn: sa.Connection, run_id: str, **values: Any) -> int:
     return result.rowcount
 
 
+def running_run_id(conn: sa.Connection, campaign: str) -> str | None:
+    """The id of a real run of ``campaign`` still running (the newest), if any."""
+    query = (
+        sa.select(runs_t.c.id)
+        .where(runs_t.c.campaign == campaign, runs_t.c.status == "running", runs_t.c.kind == "run")
+        .order_by(runs_t.c.started_at.desc(), runs_t.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
 def run_rows(
     conn: sa.Connection,
     *,

@@ -6,11 +6,14 @@ there (a migration must not change when this module does). A test compares the t
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from herald.redact import redact, redact_data
 
 # Constraint names are fixed so later migrations can drop or alter them on every backend.
 NAMING_CONVENTION = {
@@ -46,6 +49,33 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class RedactedText(sa.types.TypeDecorator[str]):
+    """Text that goes in redacted (``herald.redact``): errors stored by any caller never hold
+    an API key, an email address or a phone number."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else redact(value)
+
+
+class RedactedJSONText(sa.types.TypeDecorator[str]):
+    """JSON text whose strings go in redacted; numbers and the structure stay as they are."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        data = json.loads(value)
+        clean = redact_data(data)
+        if clean == data:
+            return value
+        return json.dumps(clean, separators=(",", ":"), ensure_ascii=False)
 
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
@@ -165,8 +195,8 @@ runs = sa.Table(
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("pins", sa.Text, nullable=False),  # JSON: segment name → version
     sa.Column("snapshot", sa.Text, nullable=True),
-    sa.Column("stats", sa.Text, nullable=True),  # JSON
-    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("stats", RedactedJSONText, nullable=True),  # JSON
+    sa.Column("error", RedactedText, nullable=True),
     sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
     sa.CheckConstraint("campaign_version >= 1", name="version_positive"),
@@ -210,8 +240,8 @@ deliveries = sa.Table(
     sa.Column("list_name", sa.String(500), nullable=False),
     sa.Column("list_id", sa.String(100), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("counts", sa.Text, nullable=True),  # JSON
-    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("counts", RedactedJSONText, nullable=True),  # JSON
+    sa.Column("error", RedactedText, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("run_id", "destination", "sub_audience", "group_name"),
@@ -236,7 +266,7 @@ batches = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("job_id", sa.String(100), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("error", RedactedText, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
     sa.Column("confirmed_at", UTCDateTime, nullable=True),

@@ -88,12 +88,15 @@ class StateStore:
     # --- opening and closing ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> StateStore:
+    def open(cls, url: str, *, create: bool = True) -> StateStore:
         """Open the state database at ``url``, creating or upgrading its schema.
 
         Args:
             url: a SQLAlchemy URL, ``sqlite:///path/to/state.db`` (the folder is created)
                 or ``postgresql+psycopg://user@host/db``.
+            create: whether a missing SQLite file, or a database without Herald's tables, may
+                be created; when false (every command but ``herald init``) they are errors,
+                so a mistyped URL cannot open an empty store.
 
         Returns:
             The open store.
@@ -103,9 +106,9 @@ class StateStore:
             MissingDependencyError: the PostgreSQL driver is not installed.
             StateError: the database cannot be reached, or was written by a newer Herald.
         """
-        engine = create_state_engine(url)
+        engine = create_state_engine(url, create=create)
         try:
-            _upgrade_to_head(engine)
+            _upgrade_to_head(engine, create=create)
         except BaseException:
             engine.dispose()
             raise
@@ -340,6 +343,23 @@ class StateStore:
         """
         return self._campaign_state(name)
 
+    def settle_campaign(self, name: str) -> CampaignState:
+        """The state of campaign ``name``, recovered when a crash left it stuck.
+
+        A campaign ``running`` while none of its runs is running (a crash between two
+        writes of an older Herald, or a status set by hand) can never finish: it is given
+        back its last run's outcome (delivered or error), or draft when it has no run. A
+        running run, even an interrupted one, keeps it running: resuming that run ends it.
+        `start_run` settles the campaign itself; commands that show or change a campaign's
+        status call this first.
+
+        Raises:
+            NotFoundError: no such campaign.
+        """
+        if not self._read(lambda conn: camp.is_stuck(conn, name)):
+            return self._campaign_state(name)
+        return self._write(lambda conn: camp.settle(conn, name))
+
     def set_campaign_status(
         self,
         name: str,
@@ -415,6 +435,46 @@ class StateStore:
             )
         )
 
+    def start_run(
+        self,
+        campaign: str,
+        campaign_version: int,
+        *,
+        as_of: datetime,
+        pins: dict[str, int],
+        expected: str | Iterable[str] | None = None,
+    ) -> Run:
+        """Set campaign ``campaign`` running and record its new run, in one transaction.
+
+        A crash can never leave the campaign running without a run to resume; the run is
+        finished, and the campaign's status set, by `finish_run` with ``campaign_status``.
+
+        Args:
+            campaign: the campaign's name.
+            campaign_version: the campaign version the run uses; it must exist.
+            as_of: the data's as-of time the run pins; timezone-aware.
+            pins: segment name to the segment version the run pins.
+            expected: the status, or statuses, the campaign must be in now; None for any.
+
+        Returns:
+            The new run, in status running.
+
+        Raises:
+            NotFoundError: no such campaign or campaign version.
+            StateError: the campaign's status is not among ``expected``; nothing is written.
+            ValueError: a naive ``as_of`` or malformed pins.
+        """
+        check_aware(f"campaign {campaign!r}", "as_of", as_of)
+        pins_json = encode_pins(campaign, pins)
+        wanted = camp.expected_statuses(expected)
+        for each in wanted or ():
+            check_choice("campaign status", each, CAMPAIGN_STATUSES)
+        return self._write(
+            lambda conn: camp.start_run(
+                conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, expected=wanted
+            )
+        )
+
     def finish_run(
         self,
         run_id: str,
@@ -423,6 +483,7 @@ class StateStore:
         stats: dict[str, Any] | None = None,
         error: str | None = None,
         snapshot: str | None = None,
+        campaign_status: CampaignStatus | None = None,
     ) -> Run:
         """Finish a running run as delivered, error or cancelled.
 
@@ -432,6 +493,8 @@ class StateStore:
             stats: counts and other figures to keep with the run; JSON-serialisable.
             error: what went wrong, for a run ending in error.
             snapshot: where the recipients snapshot was written.
+            campaign_status: also set the run's campaign to this status, in the same
+                transaction (nothing when the campaign was deleted since).
 
         Returns:
             The finished run, ``finished_at`` set to now.
@@ -443,10 +506,14 @@ class StateStore:
         """
         finished = [s for s in RUN_STATUSES if s != "running"]
         check_choice("final run status", status, finished)
+        if campaign_status is not None:
+            check_choice("campaign status", campaign_status, CAMPAIGN_STATUSES)
         values: dict[str, Any] = {"error": error, "snapshot": snapshot}
         values["stats"] = encode_stats(run_id, stats)
         given = {column: value for column, value in values.items() if value is not None}
-        return self._write(lambda conn: camp.finish_run(conn, run_id, status, given))
+        return self._write(
+            lambda conn: camp.finish_run(conn, run_id, status, given, campaign_status)
+        )
 
     def get_run(self, run_id: str) -> Run:
         """One run by id.
@@ -696,12 +763,18 @@ def _is_unique_violation(err: sa.exc.IntegrityError) -> bool:
     return code in {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
-def _upgrade_to_head(engine: Engine) -> None:
+def _upgrade_to_head(engine: Engine, *, create: bool = True) -> None:
     with _database_errors(), engine.connect() as conn:
         current = _migrate.current_revision(conn)
         conn.rollback()
         if current == _migrate.head_revision():
             return
+        if current is None and not create:
+            msg = (
+                f"the state database {safe_url(engine.url)} has no Herald tables: create them "
+                "with `herald init`, or fix [state] url in herald.toml"
+            )
+            raise StateError(msg)
         _check_known_revision(engine, current)
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():

@@ -349,6 +349,41 @@ def test_duplicates_across_fast_and_slow_paths() -> None:
     assert p.records.to_pylist() == [{"email": "ann@bücher.de", "amperity_id": "1"}]
 
 
+def test_taken_customers_are_dropped_before_duplicates_are_looked_for() -> None:
+    """Customers whose email an earlier group keeps are dropped with their own reason; within
+    the group, the smallest key among the others keeps a shared email."""
+    rows = _rows(
+        amperity_id=["a", "b", "c", "d", "e"],
+        email=["x@y.com", "X@y.com", "z@y.com", "bad@", None],
+    )
+    p = prepare_records(rows, [EMAIL], kind=API, taken=pa.array(["a", "c", "d", "e", "nobody"]))
+    assert p.records.to_pylist() == [{"email": "x@y.com", "amperity_id": "b"}]
+    assert p.drops == {"duplicate_email_in_campaign": 2, "invalid_email": 1, "missing_email": 1}
+    lost = [r for r in p.dropped.to_pylist() if r["reason"] == "duplicate_email_in_campaign"]
+    assert lost == [
+        {"amperity_id": "a", "reason": "duplicate_email_in_campaign", "skipped": True},
+        {"amperity_id": "c", "reason": "duplicate_email_in_campaign", "skipped": True},
+    ]
+
+
+def test_taken_customers_leave_a_csv_too_and_need_an_email() -> None:
+    """A CSV keeps every customer of its group, but not one whose address an earlier group
+    keeps; a taken customer without a valid email stays (it was never claimed)."""
+    rows = _rows(amperity_id=[3, 1, 2], email=["a@x.com", "nope", "b@x.com"])
+    p = prepare_records(
+        rows, KINDS["csv_file"].default_attributes, kind=CSV, taken=pa.array(["3", "1"])
+    )
+    assert p.records.to_pylist() == [
+        {"amperity_id": 1, "email": None},
+        {"amperity_id": 2, "email": "b@x.com"},
+    ]
+    assert p.drops == {"duplicate_email_in_campaign": 1, "invalid_email": 1}
+    # No taken keys: nothing changes (and no reason is reported).
+    assert prepare_records(rows, [EMAIL], kind=CSV, taken=pa.array([], pa.int64())).drops == {
+        "invalid_email": 1
+    }
+
+
 def test_key_as_source() -> None:
     rows = _rows(amperity_id=["a1", "b2"], email=["a@x.com", "b@x.com"])
     p = prepare_records(rows, [EMAIL, AttributeMapping("amperity_id", "external_id")], kind=API)

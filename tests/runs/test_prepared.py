@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import KINDS
-from herald.core.prepare import prepare_records
+from herald.core.prepare import Prepared, prepare_records
 from herald.runs.prepared import PreparedGroup, prepare_group
 
 API, SFTP, CSV = KINDS["klaviyo_api"], KINDS["klaviyo_sftp"], KINDS["csv_file"]
@@ -27,10 +29,32 @@ def stream(rows: pa.Table, batch_rows: int) -> pa.RecordBatchReader:
 
 
 def assert_same_as_in_memory(
-    rows: pa.Table, attributes: list[AttributeMapping], batch_rows: int, **options: object
+    rows: pa.Table,
+    attributes: list[AttributeMapping],
+    batch_rows: int,
+    taken: list[object] | None = None,
+    **options: object,
 ) -> PreparedGroup:
-    """prepare_group over batches of ``batch_rows`` equals prepare_records over the table."""
-    expected = prepare_records(rows, attributes, **options)  # type: ignore[arg-type]
+    """prepare_group over batches of ``batch_rows`` equals prepare_records over the table
+    (with ``taken`` keys as an array there, as a Parquet file here)."""
+    key = str(options.get("key", "amperity_id"))
+    taken_keys = None if taken is None else pa.array(taken, rows.schema.field(key).type)
+    expected = prepare_records(rows, attributes, taken=taken_keys, **options)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as folder:
+        path = None
+        if taken_keys is not None:
+            path = Path(folder) / "taken.parquet"
+            pq.write_table(pa.table({key: taken_keys}), path)
+        return _streamed(rows, attributes, batch_rows, expected, taken=path, **options)
+
+
+def _streamed(
+    rows: pa.Table,
+    attributes: list[AttributeMapping],
+    batch_rows: int,
+    expected: Prepared,
+    **options: object,
+) -> PreparedGroup:
     with prepare_group(stream(rows, batch_rows), attributes, **options) as group:  # type: ignore[arg-type]
         assert_same_table(group.table(), expected.records)
         assert group.num_rows == expected.records.num_rows
@@ -212,3 +236,29 @@ def test_any_rows_in_any_batches(
         }
     )
     assert_same_as_in_memory(table, [EMAIL, PHONE], batch_rows, kind=API, dedupe=dedupe)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.tuples(_keys, _emails), max_size=25),
+    taken=st.lists(st.sampled_from(["k1", "k2", "k3", "k10", "a", "zz"]), max_size=4),
+    batch_rows=st.integers(1, 8),
+    kind=st.sampled_from([API, CSV]),
+)
+def test_taken_customers_in_any_batches(
+    rows: list[tuple[str | None, str | None]], taken: list[str], batch_rows: int, kind: object
+) -> None:
+    table = pa.table(
+        {
+            "amperity_id": pa.array([r[0] for r in rows], pa.string()),
+            "email": pa.array([r[1] for r in rows], pa.string()),
+        }
+    )
+    assert_same_as_in_memory(table, [EMAIL], batch_rows, taken=list(taken), kind=kind)
+
+
+def test_taken_customers_with_integer_keys() -> None:
+    rows = pa.table({"amperity_id": [3, 1, 2, 4], "email": ["a@x.com", "A@x.com", "b@", "c@x.com"]})
+    group = assert_same_as_in_memory(rows, [EMAIL], 2, taken=[1, 2, 4], kind=API)
+    assert group.drops == {"duplicate_email_in_campaign": 2, "invalid_email": 1}
+    assert group.num_rows == 1  # 3: 1 is taken, so 3 keeps a@x.com

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from herald.sandbox import ManualClock, SandboxState
 from herald.sandbox.batch import compile_batch
 from herald.sandbox.bulk import all_within, new_rows
-from herald.sandbox.decode import loads
+from herald.sandbox.decode import BodyError, loads
 from herald.sandbox.errors import ApiError
 from herald.sandbox.models import IdMaker
 from herald.sandbox.spec import operations
@@ -56,8 +56,8 @@ def _parsed(parse: Any, raw: bytes) -> str:
         b'{"external_id": "0000000000000000000000000"}',
         b'{"a": NaN, "b": Infinity, "c": -Infinity}',
         b'{"x": 1e400}',
-        b'"\\ud800"',
         b'"\\ud83d\\ude00"',
+        b'"\\\\ud800"',
         b"\xef\xbb\xbf{}",
         '{"a": "é"}'.encode("utf-16"),
         b'{"a": "\xff"}',
@@ -71,6 +71,31 @@ def _parsed(parse: Any, raw: bytes) -> str:
 )
 def test_loads_agrees_with_json_on_edge_cases(raw: bytes) -> None:
     assert _parsed(loads, raw) == _parsed(json.loads, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\\ud800"',
+        b'{"a": ["x\\udfff"]}',
+        b'{"n": 12345678901234567890, "s": "\\ud800"}',
+        b'"\\ud800 \\udc00"',  # a pair's escapes split in two: two lone surrogates
+        b'"\xed\xa0\x80"',  # the UTF-8 bytes of U+D800, which json.loads lets through
+        '"\ud800"'.encode("utf-16-le", "surrogatepass"),
+    ],
+)
+def test_loads_refuses_lone_surrogates_json_takes(raw: bytes) -> None:
+    json.loads(raw)  # accepted there, but no UTF-8 response could ever echo it
+    with pytest.raises(BodyError, match="lone UTF-16 surrogate"):
+        loads(raw)
+
+
+def test_loads_refuses_nesting_too_deep_for_json() -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(RecursionError):
+        json.loads(raw)
+    with pytest.raises(BodyError, match="nested too deeply"):
+        loads(raw)
 
 
 JSON = st.recursive(
@@ -88,9 +113,22 @@ JSON = st.recursive(
 @given(JSON, st.booleans(), st.binary(max_size=3), st.integers(0, 40))
 def test_loads_agrees_with_json(value: Any, ascii_only: bool, noise: bytes, at: int) -> None:
     raw = json.dumps(value, ensure_ascii=ascii_only).encode()
-    assert _parsed(loads, raw) == _parsed(json.loads, raw)
-    damaged = raw[:at] + noise + raw[at:]
-    assert _parsed(loads, damaged) == _parsed(json.loads, damaged)
+    assert _parsed(loads, raw) == _expected(raw)
+    damaged = raw[:at] + noise + raw[at:]  # may split a surrogate pair's escapes in two
+    assert _parsed(loads, damaged) == _expected(damaged)
+
+
+def _expected(raw: bytes) -> str:
+    """What ``loads`` makes of ``raw``: what ``json.loads`` does, but a lone surrogate in it
+    is refused (``BodyError``)."""
+    parsed = _parsed(json.loads, raw)
+    if parsed.startswith("error "):
+        return parsed
+    try:
+        json.dumps(json.loads(raw), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return "error BodyError"
+    return parsed
 
 
 # --- validation ---------------------------------------------------------------------------

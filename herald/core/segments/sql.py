@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from herald.core.catalog import Catalog, did_you_mean
 from herald.exceptions import SqlSegmentError
@@ -111,15 +112,52 @@ def _select_branches(query: exp.Expr) -> list[exp.Select]:
 
 
 def _check_sources(statement: exp.Expr, catalog: Catalog) -> None:
-    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    """Every table the SQL reads is a catalog table or a CTE visible where it is read.
+
+    Names are resolved per scope: a CTE defined in one subquery or UNION branch does not make
+    the same name acceptable in another, where DuckDB would read it as a file path.
+    """
+    _check_cte_names(statement)
+    try:
+        scopes = traverse_scope(statement)
+    except OptimizeError:
+        msg = "cannot tell which tables the SQL reads; simplify the SELECT"
+        raise SqlSegmentError(msg, location="sql") from None
+    checked: set[int] = set()
+    for scope in scopes:
+        for table in scope.tables:
+            _check_table(table, scope, catalog)
+            checked.add(id(table))
+    # A table reference outside every scope (a construct sqlglot does not scope) is refused
+    # rather than trusted.
     for table in statement.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier):
-            msg = f"a SQL segment reads tables only; '{table.sql()}' is not a table"
+        if id(table) not in checked:
+            msg = f"a SQL segment reads tables only in FROM and JOIN; '{table.sql()}' is elsewhere"
             raise SqlSegmentError(msg, location="sql")
-        if table.db or table.catalog:
-            msg = f"use the table name alone, without a schema or database: '{table.sql()}'"
+
+
+def _check_cte_names(statement: exp.Expr) -> None:
+    for cte in statement.find_all(exp.CTE):
+        if not cte.alias_or_name.isidentifier():
+            msg = (
+                f"a CTE name is letters, digits and underscores only: '{cte.alias_or_name}'; "
+                "rename it"
+            )
             raise SqlSegmentError(msg, location="sql")
-        if table.name.lower() not in ctes and catalog.table(table.name) is None:
-            hint = did_you_mean(table.name, catalog.table_names())
-            msg = f"unknown table '{table.name}'.{hint}"
-            raise SqlSegmentError(msg, location="sql")
+
+
+def _check_table(table: exp.Table, scope: Scope, catalog: Catalog) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        msg = f"a SQL segment reads tables only; '{table.sql()}' is not a table"
+        raise SqlSegmentError(msg, location="sql")
+    if table.db or table.catalog:
+        msg = f"use the table name alone, without a schema or database: '{table.sql()}'"
+        raise SqlSegmentError(msg, location="sql")
+    # Only the CTEs of this scope and its parents count; names match without case, as in
+    # DuckDB, so a name taken here for a CTE is one for DuckDB too.
+    visible = {name.lower() for name in scope.cte_sources}
+    if table.name.lower() in visible or catalog.table(table.name) is not None:
+        return
+    hint = did_you_mean(table.name, catalog.table_names())
+    msg = f"unknown table '{table.name}'.{hint}"
+    raise SqlSegmentError(msg, location="sql")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -20,6 +20,7 @@ import orjson
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
 from herald.destinations.klaviyo_api.limits import OPERATIONS
 from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError, SyncError
+from herald.redact import redact
 
 T = TypeVar("T")
 IdentifierField = Literal["email", "phone_number", "external_id"]
@@ -105,21 +106,15 @@ class ApiProblem:
 
 # --- personal data --------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# A phone number: "+" and 7-15 digits, or 10-15 digits, either with spaces, dots, dashes or
-# brackets between them. Shorter runs (counts, byte sizes like 5000000) are left alone.
-_PHONE_RE = re.compile(
-    r"(?<![\w+])(?:\+\d(?:[\s().-]{0,2}\d){6,14}|\(?\d(?:[\s().-]{0,2}\d){9,14})(?![\w])"
-)
-
 
 def scrub(text: str) -> str:
-    """Replace anything that looks like an email address or a phone number.
+    """Replace anything that looks like an email address, a phone number or a key
+    (``herald.redact``, the one redactor).
 
     >>> scrub("Invalid email a.b+c@example.co.uk; phone +1 (500) 555-0006; got 10001 items.")
     'Invalid email [email]; phone [phone]; got 10001 items.'
     """
-    return _PHONE_RE.sub("[phone]", _EMAIL_RE.sub("[email]", text))
+    return redact(text)
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -303,37 +298,27 @@ def key_probe() -> Request:
     return Request("get_lists", "GET", "/api/lists", (("page[size]", "1"),))
 
 
-#: Requests that need one write scope and carry a body that can never be valid (a resource
-#: with no attributes): 403 means the scope is missing, 400 that it is there. Nothing is
-#: written either way. profiles:write is probed on bulk import (what sync needs, but it also
-#: needs lists:write), or on profile-import when lists:write is missing.
-_PROBES: dict[str, tuple[str, str, str]] = {
-    "lists:write": ("create_list", "/api/lists", "list"),
-    "profiles:write": (
-        "bulk_import_profiles",
-        "/api/profile-bulk-import-jobs",
-        "profile-bulk-import-job",
-    ),
-    "profiles:write/alone": ("create_or_update_profile", "/api/profile-import", "profile"),
-}
+#: An id no Klaviyo list or profile has (theirs are letters and digits only).
+PROBE_ID = "herald-scope-check"
 
 
 def scope_probe(scope: str) -> Request | None:
-    """The probe for a write scope (``lists:write``, ``profiles:write``,
-    ``profiles:write/alone``), or None when there is none."""
-    if scope not in _PROBES:
-        return None
-    operation, path, kind = _PROBES[scope]
-    return Request(operation, "POST", path, json={"data": {"type": kind}})
+    """A request that needs exactly ``scope`` and changes nothing, or None when there is none.
 
-
-def read_probe(scope: str) -> Request | None:
-    """A one-item read that needs ``scope`` (``lists:read`` or ``profiles:read``)."""
+    Each is valid per the spec. Reads fetch one item. Writes ``PATCH`` a list or profile
+    that cannot exist with no attributes to change: Klaviyo checks the key's scopes before
+    it looks the resource up, so 403 means the scope is missing and 404 that it is there,
+    and even if the id existed an empty update would change nothing.
+    """
     if scope == "lists:read":
         return key_probe()
     if scope == "profiles:read":
         return Request("get_profiles", "GET", "/api/profiles", (("page[size]", "1"),))
-    return None
+    kind = {"lists:write": "list", "profiles:write": "profile"}.get(scope)
+    if kind is None:
+        return None
+    body = {"data": {"type": kind, "id": PROBE_ID, "attributes": {}}}
+    return Request(f"update_{kind}", "PATCH", f"/api/{kind}s/{PROBE_ID}", json=body)
 
 
 # --- response parsers -----------------------------------------------------------------------
@@ -535,6 +520,54 @@ def error_from_response(
     """
     problem = problem_from_response(status, body, operation, retry_after)
     return error_from_problem(problem)
+
+
+#: What Herald needs each operation for, to say why a missing scope matters.
+PURPOSES = {
+    "get_lists": "find lists",
+    "create_list": "create lists",
+    "bulk_import_profiles": "import profiles into lists",
+    "get_bulk_import_profiles_job": "follow import jobs",
+    "get_bulk_import_profiles_jobs": "follow import jobs",
+    "get_errors_for_bulk_import_profiles_job": "read import errors",
+    "get_profiles_for_list": "read list members",
+    "remove_profiles_from_list": "remove profiles from lists",
+    "get_profiles": "look up profiles",
+    "update_list": "check the key's scopes",
+    "update_profile": "check the key's scopes",
+}
+_SCOPE_RE = re.compile(r"\b[a-z][a-z-]*:(?:read|write)\b")
+
+
+def missing_scope(
+    destination: str, problem: ApiProblem, granted: Collection[str] = ()
+) -> FatalSyncError | None:
+    """The error for Klaviyo's 403 ``permission_denied``: the scope the key lacks, named.
+
+    The scope is the operation's (``x-klaviyo-scopes``) that Klaviyo's message names, else
+    those not ``granted`` (proved by earlier successes); None for any other response.
+
+    >>> op = ApiProblem("create_list", 403, "permission_denied", detail="You do not have …")
+    >>> print(missing_scope("klaviyo", op))
+    destination 'klaviyo': the API key lacks the lists:write scope (needed to create lists): \
+give the key that scope in Klaviyo
+    """
+    if problem.status != 403 or problem.code != "permission_denied":
+        return None
+    op = OPERATIONS.get(problem.operation)
+    needed = op.scopes if op else ()
+    named = [s for s in needed if s in set(_SCOPE_RE.findall(problem.detail))]
+    scopes = named or [s for s in needed if s not in granted] or list(needed)
+    what = " or ".join(scopes) if scopes else "a needed"
+    why = PURPOSES.get(problem.operation, problem.operation)
+    give = "that scope" if len(scopes) == 1 else "those scopes"
+    msg = (
+        f"destination '{destination}': the API key lacks the {what} scope (needed to {why}): "
+        f"give the key {give} in Klaviyo"
+    )
+    error = FatalSyncError(msg)
+    error.problem = problem  # type: ignore[attr-defined]
+    return error
 
 
 def error_from_problem(problem: ApiProblem, prefix: str = "") -> SyncError:

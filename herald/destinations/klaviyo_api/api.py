@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import orjson
 
+from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES
+
 JobStatus = Literal["queued", "processing", "complete", "cancelled"]
 
 
@@ -71,9 +73,7 @@ class KlaviyoApi(abc.ABC):
     """The operations of Klaviyo's REST API used for list sync."""
 
     @abc.abstractmethod
-    async def check_scopes(
-        self, needed: Sequence[str] = ("lists:write", "profiles:write")
-    ) -> ScopeCheck:
+    async def check_scopes(self, needed: Sequence[str] = NEEDED_SCOPES) -> ScopeCheck:
         """Check that the key is valid and has ``needed`` scopes, writing nothing."""
 
     @abc.abstractmethod

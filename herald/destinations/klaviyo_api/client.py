@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import socket
 import time
@@ -35,9 +36,11 @@ from herald.destinations.klaviyo_api.api import (
     ScopeCheck,
 )
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
+from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
+from herald.redact import install_log_redaction
 
 T = TypeVar("T")
 
@@ -84,6 +87,8 @@ class KlaviyoClient(KlaviyoApi):
         self._retry = retry or RetryPolicy(max_wait=settings.max_wait)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._counts: Counter[tuple[str, int]] = Counter()
+        # Scopes proved by a successful request, to name the missing one on a 403.
+        self._granted: set[str] = set()
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers=_headers(settings),
@@ -113,10 +118,10 @@ class KlaviyoClient(KlaviyoApi):
 
     # --- KlaviyoApi ---------------------------------------------------------------------
 
-    async def check_scopes(
-        self, needed: Sequence[str] = ("lists:write", "profiles:write")
-    ) -> ScopeCheck:
-        """Check the key and its scopes; nothing is written (see ``_ScopeProbe``)."""
+    async def check_scopes(self, needed: Sequence[str] = NEEDED_SCOPES) -> ScopeCheck:
+        """Check the key and its scopes, one request per scope; nothing is written and every
+        request is valid per the spec (see ``_ScopeProbe``). A sync never calls this: it
+        learns of a missing scope from the first 403 (see ``_attempt``)."""
         return await _ScopeProbe(self, needed).run()
 
     async def find_list(self, name: str) -> str | None:
@@ -287,6 +292,10 @@ class KlaviyoClient(KlaviyoApi):
                 )
             except _RETRIABLE_TRANSPORT as exc:
                 self._counts[(op, 0)] += 1
+                if isinstance(exc, httpx.ConnectError) and _is_loopback(self.settings.base_url):
+                    # Refused on this machine: a sandbox that is not started. Retrying for
+                    # max_wait would only keep the user waiting for the same answer.
+                    raise FatalSyncError(_nobody_listens(self.settings)) from None
                 return (
                     0,
                     None,
@@ -299,12 +308,16 @@ class KlaviyoClient(KlaviyoApi):
         self._counts[(op, response.status_code)] += 1
         self._learn(op, response)
         doc = P.decode(response.content)
+        if response.is_success:
+            self._granted.update(OPERATIONS[op].scopes if op in OPERATIONS else ())
         if response.is_success or response.status_code in accept:
             return response.status_code, doc, None
         retry_after = P.parse_retry_after(response.headers.get("retry-after"))
         problem = P.problem_from_response(response.status_code, doc, op, retry_after)
         if not problem.retriable:
-            raise P.error_from_problem(problem)
+            raise P.missing_scope(self.settings.name, problem, self._granted) or (
+                P.error_from_problem(problem)
+            )
         return response.status_code, doc, problem
 
     def _learn(self, operation: str, response: httpx.Response) -> None:
@@ -322,15 +335,13 @@ class KlaviyoClient(KlaviyoApi):
 
 
 class _ScopeProbe:
-    """``check_scopes``: prove the key with one read, then probe each write scope with a
-    body that can never be valid. Klaviyo (and the sandbox) check auth, then scopes, then
-    the body, so 403 means the scope is missing and 400 that it is there."""
+    """``check_scopes``: prove the key with one read, then probe each needed scope once with
+    a request that is valid per the spec and changes nothing (``_protocol.scope_probe``):
+    403 means the scope is missing."""
 
     def __init__(self, client: KlaviyoClient, needed: Sequence[str]) -> None:
         self.client = client
         self.needed = tuple(needed)
-        self.known: dict[str, bool] = {}
-        self.notes: list[str] = []
 
     async def run(self) -> ScopeCheck:
         status, doc = await self._probe(P.key_probe())
@@ -342,37 +353,22 @@ class _ScopeProbe:
                 "api_key_env or api_key_file"
             )
             return ScopeCheck(False, self.needed, detail)
-        self.known["lists:read"] = status != 403
-        unchecked = [s for s in self.needed if await self._has(s) is None]
-        missing = tuple(s for s in self.needed if self.known.get(s) is False)
+        known = {"lists:read": status != 403}
+        unchecked = []
+        for scope in self.needed:
+            if scope in known:
+                continue
+            request = P.scope_probe(scope)
+            if request is None:
+                unchecked.append(scope)
+                continue
+            probed, _ = await self._probe(request)
+            known[scope] = probed != 403
+        missing = tuple(s for s in self.needed if known.get(s) is False)
         return ScopeCheck(True, missing, self._detail(missing, unchecked))
 
-    async def _has(self, scope: str) -> bool | None:
-        if scope in self.known:
-            return self.known[scope]
-        if scope == "profiles:write":
-            found = await self._allowed(P.scope_probe(scope))
-            # Bulk import also needs lists:write; without it, probe profiles:write alone.
-            if found is False and await self._has("lists:write") is False:
-                found = await self._allowed(P.scope_probe("profiles:write/alone"))
-        else:
-            found = await self._allowed(P.scope_probe(scope) or P.read_probe(scope))
-        if found is not None:
-            self.known[scope] = found
-        return found
-
-    async def _allowed(self, request: P.Request | None) -> bool | None:
-        if request is None:
-            return None
-        status, _ = await self._probe(request)
-        if 200 <= status < 300 and request.method == "POST":
-            self.notes.append(
-                f"the probe of {request.operation} was accepted (the server did not validate it)"
-            )
-        return status != 403
-
     async def _probe(self, request: P.Request) -> tuple[int, Any]:
-        accept = frozenset({400, 401, 403, 409, 422})
+        accept = frozenset({400, 401, 403, 404, 409, 422})
         return await self.client._send(request, accept=accept, max_wait=CHECK_MAX_WAIT)
 
     def _detail(self, missing: tuple[str, ...], unchecked: list[str]) -> str:
@@ -387,7 +383,7 @@ class _ScopeProbe:
             parts.append("the API key is valid and has every needed scope")
         if unchecked:
             parts.append(f"not checked (no probe for them): {', '.join(unchecked)}")
-        return "; ".join(parts + self.notes)
+        return "; ".join(parts)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -408,6 +404,24 @@ def _transport(concurrency: int) -> httpx.AsyncHTTPTransport:
     return httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    )
+
+
+def _is_loopback(base_url: str) -> bool:
+    host = httpx.URL(base_url).host
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _nobody_listens(settings: KlaviyoSettings) -> str:
+    port = httpx.URL(settings.base_url).port or 80
+    # No IP address in the text: the phone-number scrubber of sync messages would take it.
+    return (
+        f"nothing answers on this machine's port {port} (destination '{settings.name}'): "
+        f"start the Klaviyo sandbox with `herald sandbox klaviyo --port {port}`, or fix "
+        "base_url in herald.toml"
     )
 
 
@@ -436,6 +450,7 @@ class _DropQuery(logging.Filter):
 
 
 def _redact_httpx_logs() -> None:
+    install_log_redaction()  # every record (httpx, httpcore, Herald) through herald.redact
     target = logging.getLogger("httpx")
     if not any(isinstance(f, _DropQuery) for f in target.filters):
         target.addFilter(_DropQuery())

@@ -14,7 +14,10 @@ Example ``herald.toml``::
     # limits_scale = 10                  # for a sandbox run with --limits 10
     # limits = { create_list = { burst = 5, steady = 100 } }
 
-The API key is read through ``herald.config.read_secret`` and never shown by ``repr``.
+:class:`KlaviyoDestinationSettings` is the table as written (any other key is an error);
+:class:`KlaviyoSettings` is what a client needs, with the API key read through
+``herald.config.read_secret``, checked, registered with the redactor and never shown by
+``repr``.
 """
 
 from __future__ import annotations
@@ -23,17 +26,71 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from herald.config import DestinationSettings, read_secret
+from pydantic import Field, ValidationInfo, field_validator
+
+from herald.config import (
+    DestinationSettings,
+    SecretSettings,
+    check_secret,
+    parse_destination,
+    read_secret,
+)
 from herald.destinations.klaviyo_api.limits import OPERATIONS, RateLimit, limits_for
 from herald.exceptions import ConfigError
+from herald.redact import register_secret
 
 DESTINATION_TYPE = "klaviyo_api"
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-07-15"
 _REVISION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9]+)?$")
-_NUMBERS = {"concurrency": int, "timeout": float, "max_wait": float, "poll_interval": float}
+
+
+class KlaviyoDestinationSettings(SecretSettings):
+    """A ``[destinations.NAME]`` table of ``type = "klaviyo_api"``, as written in herald.toml."""
+
+    base_url: str = DEFAULT_BASE_URL
+    """Klaviyo's API host, or a sandbox's URL such as ``http://127.0.0.1:8700``."""
+    revision: str = DEFAULT_REVISION
+    """The pinned API revision."""
+    concurrency: int = 4
+    """Requests in flight at once."""
+    timeout: float = 30.0
+    """Seconds before one HTTP request times out."""
+    max_wait: float = 600.0
+    """The longest single wait and total retry time of one request, in seconds."""
+    poll_interval: float = 2.0
+    """The most seconds between two rounds of polling import jobs."""
+    limits_scale: float = 1.0
+    """The multiplier applied to the spec's rate limits (10 for a sandbox run with --limits 10)."""
+    limits: dict[str, RateLimit] = Field(default_factory=dict)
+    """Per-operation overrides such as ``{ create_list = { burst = 5, steady = 100 } }``."""
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> int:
+        return int(_positive("concurrency", value, int))
+
+    @field_validator("timeout", "max_wait", "poll_interval", "limits_scale", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: ValidationInfo) -> float:
+        return float(_positive(str(info.field_name), value, float))
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> str:
+        return _base_url(value)
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _pinned(cls, value: Any) -> str:
+        return _revision(value)
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _limits(cls, value: Any) -> dict[str, RateLimit]:
+        return _overrides(value)
 
 
 @dataclass(frozen=True)
@@ -65,6 +122,13 @@ class KlaviyoSettings:
     limits: Mapping[str, RateLimit] = field(default_factory=limits_for, repr=False)
     limits_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        # A key with a line break or an invisible character would make httpx refuse the
+        # header and put the key in its error; refuse it here, by name, without showing it.
+        register_secret(self.api_key)
+        if self.api_key:
+            check_secret(self.api_key, f"destination '{self.name}': the api_key")
+
     @classmethod
     def from_destination(
         cls, name: str, settings: DestinationSettings, *, load_key: bool = True
@@ -73,7 +137,7 @@ class KlaviyoSettings:
 
         Args:
             name: the destination's name.
-            settings: its table.
+            settings: its table (a :class:`KlaviyoDestinationSettings` from herald.toml).
             load_key: read the API key now; False leaves it empty (for listing destinations).
 
         Raises:
@@ -82,68 +146,70 @@ class KlaviyoSettings:
         if settings.type != DESTINATION_TYPE:
             msg = f"destination '{name}' has type '{settings.type}', not '{DESTINATION_TYPE}'"
             raise ConfigError(msg)
-        extra = dict(settings.model_extra or {})
-        key = read_secret(settings, "api_key", name) if load_key else ""
-        scale = _positive(name, "limits_scale", extra.get("limits_scale", 1.0), float)
-        numbers = {
-            k: _positive(name, k, extra[k], kind) for k, kind in _NUMBERS.items() if k in extra
-        }
+        table = (
+            settings
+            if isinstance(settings, KlaviyoDestinationSettings)
+            else cast(KlaviyoDestinationSettings, parse_destination(name, settings.model_dump()))
+        )
+        key = read_secret(table, "api_key", name) if load_key else ""
         return cls(
             name=name,
             api_key=key,
-            base_url=_base_url(name, extra.get("base_url", DEFAULT_BASE_URL)),
-            revision=_revision(name, extra.get("revision", DEFAULT_REVISION)),
-            limits=limits_for(_overrides(name, extra.get("limits") or {}), scale),
-            limits_scale=scale,
-            **numbers,
+            base_url=table.base_url,
+            revision=table.revision,
+            concurrency=table.concurrency,
+            timeout=table.timeout,
+            max_wait=table.max_wait,
+            poll_interval=table.poll_interval,
+            limits=limits_for(table.limits, table.limits_scale),
+            limits_scale=table.limits_scale,
         )
 
 
 def key_source(settings: DestinationSettings) -> str:
     """Where a destination's key comes from, e.g. ``env KLAVIYO_API_KEY`` (never the key)."""
-    extra = settings.model_extra or {}
-    if extra.get("api_key_env"):
-        return f"env {extra['api_key_env']}"
-    if extra.get("api_key_file"):
-        return f"file {extra['api_key_file']}"
+    if getattr(settings, "api_key_env", None):
+        return f"env {settings.api_key_env}"  # type: ignore[attr-defined]
+    if getattr(settings, "api_key_file", None):
+        return f"file {settings.api_key_file}"  # type: ignore[attr-defined]
     return "(not set)"
 
 
-def _positive(name: str, key: str, value: Any, kind: type[int] | type[float]) -> Any:
+def _positive(key: str, value: Any, kind: type[int] | type[float]) -> Any:
     try:
         number = kind(value)
     except (TypeError, ValueError):
         number = 0
     if isinstance(value, bool) or number <= 0:
-        msg = f"destination '{name}': {key} must be a positive number, not {value!r}"
-        raise ConfigError(msg)
+        msg = f"{key} must be a positive number, not {value!r}"
+        raise ValueError(msg)
     return number
 
 
-def _base_url(name: str, value: Any) -> str:
+def _base_url(value: Any) -> str:
     url = str(value).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
-        msg = f"destination '{name}': base_url must look like https://a.klaviyo.com, not {value!r}"
-        raise ConfigError(msg)
+        msg = f"base_url must look like https://a.klaviyo.com, not {value!r}"
+        raise ValueError(msg)
     return url
 
 
-def _revision(name: str, value: Any) -> str:
+def _revision(value: Any) -> str:
     if not isinstance(value, str) or not _REVISION_RE.match(value):
-        msg = f"destination '{name}': revision must look like 2026-07-15, not {value!r}"
-        raise ConfigError(msg)
+        msg = f"revision must look like 2026-07-15, not {value!r}"
+        raise ValueError(msg)
     return value
 
 
-def _overrides(name: str, table: Any) -> dict[str, RateLimit]:
+def _overrides(table: Any) -> dict[str, RateLimit]:
     if not isinstance(table, Mapping):
-        msg = (
-            f"destination '{name}': limits must be a table such as "
-            "{ create_list = { burst = 5 } }"
-        )
-        raise ConfigError(msg)
+        msg = "limits must be a table such as { create_list = { burst = 5 } }"
+        raise ValueError(msg)
     out = {}
     for op_id, values in table.items():
+        if isinstance(values, RateLimit):
+            out[op_id] = values
+            continue
         if op_id not in OPERATIONS:
             close = difflib.get_close_matches(op_id, list(OPERATIONS), n=1)
             hint = (
@@ -151,22 +217,19 @@ def _overrides(name: str, table: Any) -> dict[str, RateLimit]:
                 if close
                 else f" Known: {', '.join(sorted(OPERATIONS))}."
             )
-            msg = f"destination '{name}': limits.{op_id} is not an operation Herald calls.{hint}"
-            raise ConfigError(msg)
-        out[op_id] = _override(name, op_id, values, OPERATIONS[op_id].limit)
+            msg = f"limits.{op_id} is not an operation Herald calls.{hint}"
+            raise ValueError(msg)
+        out[op_id] = _override(op_id, values, OPERATIONS[op_id].limit)
     return out
 
 
-def _override(name: str, op_id: str, values: Any, default: RateLimit) -> RateLimit:
+def _override(op_id: str, values: Any, default: RateLimit) -> RateLimit:
     if not isinstance(values, Mapping) or not set(values) <= {"burst", "steady", "daily"}:
-        msg = (
-            f"destination '{name}': limits.{op_id} takes burst, steady and daily, "
-            "e.g. { burst = 5, steady = 100 }"
-        )
-        raise ConfigError(msg)
+        msg = f"limits.{op_id} takes burst, steady and daily, e.g. {{ burst = 5, steady = 100 }}"
+        raise ValueError(msg)
     where = f"limits.{op_id}"
-    burst = _positive(name, f"{where}.burst", values.get("burst", default.burst), int)
-    steady = _positive(name, f"{where}.steady", values.get("steady", default.steady), int)
+    burst = _positive(f"{where}.burst", values.get("burst", default.burst), int)
+    steady = _positive(f"{where}.steady", values.get("steady", default.steady), int)
     daily = values.get("daily", default.daily)
-    daily = None if daily is None else _positive(name, f"{where}.daily", daily, int)
+    daily = None if daily is None else _positive(f"{where}.daily", daily, int)
     return RateLimit(burst, steady, daily)

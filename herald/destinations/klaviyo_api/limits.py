@@ -69,6 +69,9 @@ class Operation:
     scopes: tuple[str, ...]
 
 
+#: What a list sync calls: lists (find, create, members, remove), profiles (import, find).
+NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
+
 _M = RateLimit(burst=10, steady=150)
 _L = RateLimit(burst=75, steady=750)
 
@@ -121,10 +124,9 @@ OPERATIONS: Mapping[str, Operation] = {
             ("lists:write", "profiles:write"),
         ),
         Operation("get_profiles", "GET", "/api/profiles", _L, ("profiles:read",)),
-        # Used only by check_scopes, to probe profiles:write on its own.
-        Operation(
-            "create_or_update_profile", "POST", "/api/profile-import", _L, ("profiles:write",)
-        ),
+        # Used only by check_scopes (``herald destination check``), to probe write scopes.
+        Operation("update_list", "PATCH", "/api/lists/{id}", _M, ("lists:write",)),
+        Operation("update_profile", "PATCH", "/api/profiles/{id}", _L, ("profiles:write",)),
     )
 }
 

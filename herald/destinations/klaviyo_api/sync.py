@@ -27,24 +27,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from herald.atomic import atomic_path
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
-from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi, ScopeCheck
+from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi
+from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES
+from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.redact import redact
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -62,14 +63,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NEEDED_SCOPES = ("lists:read", "lists:write", "profiles:read", "profiles:write")
-"""What a list sync calls: lists (find, create, members, remove), profiles (import, find)."""
 
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
 _IDENT_FIELDS = {"e:": "email", "p:": "phone_number", "x:": "external_id"}  # diff's ident tags
 _FIELD_TAGS = {name: tag for tag, name in _IDENT_FIELDS.items()}
-_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
 def scrub(text: str) -> str:
@@ -78,7 +75,7 @@ def scrub(text: str) -> str:
     >>> scrub("Invalid email ann@example.com or +1 (206) 555-0100.")
     'Invalid email [email] or [phone].'
     """
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return redact(text)
 
 
 # --- what the caller gives and gets -----------------------------------------------------------
@@ -232,37 +229,12 @@ def prepare_delivery(
         }
     )
     table = pa.concat_tables([table, too_large.cast(table.schema)])
-    partial = skipped_path.with_name(".skipped.parquet.partial")
-    pq.write_table(table, partial)
-    partial.replace(skipped_path)
+    with atomic_path(skipped_path) as partial:
+        pq.write_table(table, partial)
     return count
 
 
 # --- the sync -------------------------------------------------------------------------------
-
-
-_SCOPES: weakref.WeakKeyDictionary[KlaviyoApi, ScopeCheck] = weakref.WeakKeyDictionary()
-
-
-async def check_key(api: KlaviyoApi, destination: str) -> None:
-    """Fail before anything is sent when the key is invalid or lacks a scope (once per client).
-
-    Raises:
-        FatalSyncError: naming the missing scopes, never the key.
-    """
-    check = _SCOPES.get(api)
-    if check is None:
-        check = await api.check_scopes(NEEDED_SCOPES)
-        _SCOPES[api] = check
-    if not check.key_valid:
-        msg = f"destination '{destination}': Klaviyo refused the API key. {check.detail}".strip()
-        raise FatalSyncError(msg)
-    if check.missing:
-        msg = (
-            f"destination '{destination}': the Klaviyo API key lacks the scopes "
-            f"{', '.join(check.missing)}; give the key those scopes (Klaviyo: Settings → API keys)"
-        )
-        raise FatalSyncError(msg)
 
 
 async def sync_list(
@@ -355,8 +327,8 @@ class _Sync:
             return self.result(self.record)
         self.emit("started")
         try:
-            if self.record.status == "pending":
-                await check_key(self.api, spec.destination)
+            # No scope probe: a missing scope surfaces as the client's FatalSyncError on the
+            # first 403, naming the scope (probes broke the spec and spent daily caps).
             self.list_id = await self._list_id()
             if self.record.status == "pending":
                 await self._plan()
@@ -504,7 +476,7 @@ class _Sync:
         opts = self.options
         plan = [("remove", first, n) for first, n in _plan.fixed_ranges(removes, opts.remove_ids)]
         for kind in ("add", "update"):
-            with duckdb.connect() as con:
+            with connect_utc() as con:
                 source = diff.parquet_source(self.folder / _FILES[kind])
                 sizes = con.execute(
                     f"SELECT strlen(profile) FROM {source} ORDER BY row"
@@ -545,7 +517,7 @@ class _Sync:
         if not sources:
             return False
         removes = diff.parquet_source(self.folder / _FILES["remove"])
-        with duckdb.connect() as con:
+        with connect_utc() as con:
             found = con.execute(
                 f"""
                 WITH i AS ({sources}), r AS (SELECT * FROM {removes})
@@ -629,7 +601,7 @@ class _Sync:
             return empty
         after = await self._read_members(self.folder / "members.after.parquet")
         table, _ = self._confirmed()
-        with duckdb.connect() as con:
+        with connect_utc() as con:
             con.register("batches", table)
             return con.sql(
                 f"""

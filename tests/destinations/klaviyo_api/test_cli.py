@@ -58,11 +58,12 @@ def test_check_names_the_missing_scope_and_the_fix(
     monkeypatch.setenv("HERALD_TEST_KLAVIYO_KEY", PARTIAL_KEY)
     result = run("destination", "check", "klaviyo")
     assert result.exit_code == 1
-    assert "lacks profiles:write" in result.output
+    # lists:write implies lists:read; a sync also reads profiles (look-ups, import jobs).
+    assert "lacks profiles:read, profiles:write" in result.output
     assert "create a private key with lists:write and profiles:write" in result.output
     as_json = json.loads(run("destination", "check", "klaviyo", "--json").output)
     assert as_json["ok"] is False
-    assert as_json["missing"] == ["profiles:write"]
+    assert as_json["missing"] == ["profiles:read", "profiles:write"]
     assert PARTIAL_KEY not in result.output
 
 
@@ -99,3 +100,80 @@ def test_list_shows_targets_and_key_sources_never_keys(
     assert table.exit_code == 0
     assert "klaviyo_api" in table.output
     assert DEFAULT_API_KEY not in table.output
+
+
+# --- issue 8: typos, key files and keys that must never show ------------------------------------
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def rewrite(workspace: Path, old: str, new: str) -> None:
+    toml = workspace / "herald.toml"
+    toml.write_text(toml.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("base_url =", "baseurl =", "unknown key 'baseurl'. Did you mean base_url?"),
+        ('folder = "exports"', 'foldr = "out"', "unknown key 'foldr'. Did you mean folder?"),
+    ],
+)
+def test_a_typo_in_a_destination_is_one_line_not_a_default(
+    workspace: Path, old: str, new: str, hint: str
+) -> None:
+    rewrite(workspace, old, new)
+    line = one_error_line(run("destination", "list"))
+    assert str(workspace / "herald.toml") in line
+    assert hint in line
+
+
+def test_a_key_file_with_two_lines_checks_with_its_first_line(
+    workspace: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "klaviyo.key"
+    key_file.write_text(f"{DEFAULT_API_KEY}\npk_second_line_secret_0123456789\n")
+    rewrite(workspace, 'api_key_env = "HERALD_TEST_KLAVIYO_KEY"', f'api_key_file = "{key_file}"')
+    result = run("destination", "check", "klaviyo")
+    assert result.exit_code == 0, result.output
+    assert "has every needed scope" in result.output
+    assert DEFAULT_API_KEY not in result.output
+    assert "pk_second_line_secret" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (DEFAULT_API_KEY[:12] + "\u200b" + DEFAULT_API_KEY[12:], "has an invisible character"),
+        (DEFAULT_API_KEY[:12] + " " + DEFAULT_API_KEY[12:], "has a space"),
+    ],
+)
+def test_a_key_with_an_invisible_character_is_refused_by_name(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, key: str, problem: str
+) -> None:
+    monkeypatch.setenv("HERALD_TEST_KLAVIYO_KEY", key)
+    line = one_error_line(run("destination", "check", "klaviyo"))
+    assert f"the api_key in the environment variable HERALD_TEST_KLAVIYO_KEY {problem}" in line
+    assert DEFAULT_API_KEY[:12] not in line
+    assert DEFAULT_API_KEY[13:] not in line
+
+
+def test_api_key_env_set_to_the_key_itself_is_not_echoed(workspace: Path) -> None:
+    rewrite(workspace, '"HERALD_TEST_KLAVIYO_KEY"', f'"{DEFAULT_API_KEY}"')
+    for command in (("destination", "list"), ("destination", "check", "klaviyo")):
+        line = one_error_line(run(*command))
+        assert DEFAULT_API_KEY not in line
+        assert "api_key_env must name an environment variable such as KLAVIYO_API_KEY" in line
+
+
+def test_a_non_utf8_herald_toml_is_one_line(workspace: Path) -> None:
+    toml = workspace / "herald.toml"
+    toml.write_bytes(toml.read_bytes() + "# caf\xe9\n".encode("latin-1"))
+    line = one_error_line(run("destination", "list"))
+    assert line == f"Error: {toml} is not UTF-8 text: save it as UTF-8"

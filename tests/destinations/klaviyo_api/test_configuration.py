@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.config import DestinationSettings
+from herald.config import DestinationSettings, parse_destination
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings, key_source
 from herald.destinations.klaviyo_api.limits import RateLimit
 from herald.exceptions import ConfigError
@@ -15,7 +15,7 @@ SECRET = "pk_live_abcdefghijklmnopqrstuvwxyz0123"
 
 
 def dest(**kw: object) -> DestinationSettings:
-    return DestinationSettings.model_validate({"type": "klaviyo_api", **kw})
+    return parse_destination("k", {"type": "klaviyo_api", **kw})
 
 
 def test_defaults_and_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,8 +88,9 @@ def test_missing_key_is_a_config_error_without_secrets(monkeypatch: pytest.Monke
     ],
 )
 def test_bad_options(options: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         KlaviyoSettings.from_destination("k", dest(api_key_env="X", **options), load_key=False)
+    assert "[destinations.k]" in str(info.value)
 
 
 def test_other_types_are_refused() -> None:

@@ -1,0 +1,201 @@
+"""After ``herald demo``, the commands it suggests work in the workspace it leaves.
+
+The demo's Klaviyo destination is a sandbox on a fixed port whose account (profiles, lists,
+members) is kept in ``.herald/sandbox/klaviyo.json``; started again with the command the demo
+prints, it holds the lists the workspace's ledgers describe. Without it, a Klaviyo command
+says in one line, at once, how to start it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from herald.cli.main import main
+
+CAMPAIGN = "Spring Reactivation"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def ok(*args: str) -> str:
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, str]]:
+    """A demo workspace (1,500 customers), its sandbox port and the demo's output."""
+    root = tmp_path_factory.mktemp("demo") / "herald-demo"
+    port = free_port()
+    saved = os.environ.pop("HERALD_DEMO_KLAVIYO_KEY", None)
+    out = ok("demo", "--dir", str(root), "--customers", "1500", "--sandbox-port", str(port))
+    # The next commands run in a fresh shell: nothing the demo put in its own environment.
+    os.environ.pop("HERALD_DEMO_KLAVIYO_KEY", None)
+    yield root, port, out
+    if saved is not None:
+        os.environ["HERALD_DEMO_KLAVIYO_KEY"] = saved
+
+
+@pytest.fixture
+def in_demo(demo: tuple[Path, int, str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(demo[0])
+    monkeypatch.delenv("HERALD_WORKSPACE", raising=False)
+    return demo[0]
+
+
+def suggested_sandbox_command(out: str) -> list[str]:
+    found = re.search(r"(herald sandbox klaviyo [^\n]*?\.json)", " ".join(out.split()))
+    assert found, out
+    return shlex.split(found.group(1))
+
+
+def ledger_members(root: Path) -> dict[str, int]:
+    """Members per list id, as the workspace's ledgers say."""
+    counts: dict[str, int] = {}
+    for ledger in (root / ".herald" / "lists" / "klaviyo").glob("*.parquet"):
+        with duckdb.connect() as con:
+            query = f"SELECT count(*) FROM read_parquet('{ledger}') WHERE status = 'member'"
+            counts[ledger.stem] = con.execute(query).fetchone()[0]  # type: ignore[index]
+    return counts
+
+
+@pytest.fixture
+def sandbox(demo: tuple[Path, int, str], in_demo: Path) -> Iterator[str]:
+    """The sandbox, started exactly as the demo says, as its own process; stopped by Ctrl-C."""
+    root, port, out = demo
+    command = suggested_sandbox_command(out)
+    assert command[:3] == ["herald", "sandbox", "klaviyo"]
+    assert command[command.index("--port") + 1] == str(port)
+    herald = [sys.executable, "-m", "herald", *command[1:], "--log-level", "warning"]
+    process = subprocess.Popen(herald, cwd=root, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/__sandbox__/state", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_the_demo_points_at_a_port_the_sandbox_command_serves(
+    demo: tuple[Path, int, str],
+) -> None:
+    root, port, out = demo
+    config = (root / "herald.toml").read_text()
+    assert f'base_url = "http://127.0.0.1:{port}"' in config
+    assert "api_key_env" not in config.split("\n[destinations.klaviyo]")[1]
+    state = json.loads((root / ".herald" / "sandbox" / "klaviyo.json").read_bytes())
+    assert len(state["lists"]) == 3
+    assert suggested_sandbox_command(out)[3:] == [
+        "--port",
+        str(port),
+        "--state",
+        ".herald/sandbox/klaviyo.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["segment", "list"],
+        ["campaign", "estimate", CAMPAIGN],
+        ["campaign", "recipients", CAMPAIGN],
+        ["runs", "list"],
+    ],
+)
+def test_the_suggested_commands_work_without_the_sandbox(in_demo: Path, command: list[str]) -> None:
+    ok(*command)
+
+
+def test_without_the_sandbox_klaviyo_commands_say_at_once_how_to_start_it(
+    demo: tuple[Path, int, str], in_demo: Path
+) -> None:
+    started = time.monotonic()
+    result = run("destination", "check", "klaviyo")
+    elapsed = time.monotonic() - started
+
+    assert result.exit_code == 1
+    assert f"start the Klaviyo sandbox with `herald sandbox klaviyo --port {demo[1]}`" in (
+        result.output
+    )
+    assert result.output.count("\n") == 1, result.output
+    assert elapsed < 5  # no retrying for max_wait: nothing listens on this machine's port
+
+
+def test_the_restarted_sandbox_holds_the_demos_lists_and_runs_continue(
+    demo: tuple[Path, int, str], sandbox: str
+) -> None:
+    root = demo[0]
+    lists = {k["id"]: k for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()}
+    assert {k: v["members"] for k, v in lists.items()} == ledger_members(root)
+
+    assert "every needed scope" in ok("destination", "check", "klaviyo")
+    out = ok("campaign", "run", CAMPAIGN, "--yes")
+    assert out.count("synced") == 3, out
+
+    after = {k["id"]: k["members"] for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()}
+    assert set(after) == set(lists)  # the same lists, not new ones
+    assert after == ledger_members(root)
+
+
+def test_an_unreadable_sandbox_state_stops_the_demo_in_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "herald-demo"
+    state = root / ".herald" / "sandbox" / "klaviyo.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("not a sandbox state")
+
+    result = run("demo", "--dir", str(root), "--customers", "200", "--sandbox-port", "0")
+
+    assert result.exit_code == 1
+    assert "cannot read the sandbox state" in result.output
+    assert result.output.count("\n") == 1, result.output
+    assert state.read_text() == "not a sandbox state"  # not overwritten
+    assert not (root / "data").exists()  # stopped before generating anything
+
+
+def test_a_taken_port_moves_the_demo_sandbox_and_says_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = ok(
+            "demo", "--dir", str(tmp_path / "d"), "--customers", "300", "--sandbox-port", str(port)
+        )
+    assert f"Port {port} is taken" in out
+    used = re.search(r"--port (\d+) --state", " ".join(out.split()))
+    assert used
+    assert used.group(1) != str(port)
+    assert f"127.0.0.1:{used.group(1)}" in (tmp_path / "d" / "herald.toml").read_text()
