@@ -20,8 +20,8 @@ pytestmark = pytest.mark.timeout(120)
 
 Env = Any
 BATCH = 20  # profiles per import batch: B's 200 joiners make 10 batches
-# Faults on bulk imports only, after a few pass (a key check may spend one or two of them):
-# some of B's batches are confirmed before one fails.
+# Faults on bulk imports only, after four pass: with two jobs in flight, some of B's batches
+# are confirmed (and one may be sent, unconfirmed) when one fails.
 THROTTLED = "429=1,only=bulk_import_profiles,after=4"  # Retry-After 1 s > max_wait
 TEAPOT = "4xx=1,status=418,only=bulk_import_profiles,after=4"
 
