@@ -383,6 +383,8 @@ class DiffCounts:
             identity is still desired by another customer).
         unchanged: desired keys the list already holds as they are.
         repairs: adds that re-add ledger members missing from the list (reconcile).
+        identity_changes: adds of known keys whose identity (email, else phone, else
+            external id) changed; their old identities are among the removes.
         bounced: ledger members Klaviyo removed (bounced or suppressed), not re-added.
         foreign: list members Herald did not add (reconcile), left alone.
     """
@@ -394,6 +396,7 @@ class DiffCounts:
     settled: int
     unchanged: int
     repairs: int = 0
+    identity_changes: int = 0
     bounced: int = 0
     foreign: int = 0
 
@@ -483,11 +486,13 @@ def _diff(
         if reconcile
         else "false"
     )
+    # Only a re-add of a lost member is a repair; a known key with a new identity is an
+    # identity change, counted on its own.
     _plan(
         con,
         "add_plan",
         f"""
-        SELECT d.pos, l.key IS NOT NULL AS repair
+        SELECT d.pos, coalesce(l.ident = d.ident AND {missing}, false) AS repair
         FROM d LEFT JOIN l ON l.key = d.key
         WHERE l.key IS NULL OR l.ident IS DISTINCT FROM d.ident
            OR (l.ident = d.ident AND {missing})
@@ -541,13 +546,15 @@ def _diff(
                (SELECT count(*) FROM {_parquet(out / "removes.parquet")}
                     WHERE settled IS NOT NULL),
                (SELECT count(*) FROM add_plan WHERE repair),
+               (SELECT count(*) FROM d JOIN l ON l.key = d.key
+                    WHERE l.ident IS DISTINCT FROM d.ident),
                (SELECT count(*) FROM l WHERE l.status = 'bounced'
                     AND EXISTS (SELECT 1 FROM d WHERE d.key = l.key AND d.ident = l.ident)),
                (SELECT count(*) FROM m
                     WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.ident = m.ident))
         """
     ).fetchall()
-    desired_n, removes, settled, repairs, bounced, foreign = (int(c) for c in counts)
+    desired_n, removes, settled, repairs, changed, bounced, foreign = (int(c) for c in counts)
     adds, update_rows = written["add_plan"], written["update_plan"]
     return DiffCounts(
         desired=desired_n,
@@ -557,6 +564,7 @@ def _diff(
         settled=settled,
         unchanged=desired_n - adds - update_rows - bounced,
         repairs=repairs,
+        identity_changes=changed,
         bounced=bounced,
         foreign=foreign,
     )

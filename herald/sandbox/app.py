@@ -437,6 +437,9 @@ class FaultsAndLog:
             code = "service_unavailable" if status == 503 else "error"
             doc = error_document(status, code, "The sandbox injected a server error.")
             await _send_json(send, status, doc, {})
+        elif kind == "4xx":
+            doc = error_document(status, "error", "The sandbox injected a client error.")
+            await _send_json(send, status, doc, {})
         elif kind == "429":
             await _send_json(send, 429, throttled(1).document(), {"Retry-After": "1"})
         else:

@@ -1,5 +1,5 @@
-"""Fault injection: a seeded, deterministic share of 5xx, 429 storms, latency, drops, timeouts
-and failed jobs.
+"""Fault injection: a seeded, deterministic share of 5xx, 429 storms, unexpected 4xx, latency,
+drops, timeouts and failed jobs.
 
 A SPEC is comma-separated ``name=value`` pairs::
 
@@ -12,6 +12,10 @@ A SPEC is comma-separated ``name=value`` pairs::
 - ``drop``: share of connections closed after the response headers, before the body.
 - ``timeout``: share of requests held for ``hang`` (default ``30s``), then dropped.
 - ``job_fail``: share of bulk import jobs that end ``cancelled`` with every profile failed.
+- ``4xx``: share of requests answered with the client error ``status`` (default ``418``),
+  which no client expects.
+- ``only``: the operations the request faults apply to, ``+``-separated operation ids
+  (default: every operation); ``after``: how many of their requests pass before any fault.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["5xx", "429", "drop", "timeout"]
+FaultKind = Literal["5xx", "429", "4xx", "drop", "timeout"]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s)")
 
@@ -57,6 +61,10 @@ class FaultSpec:
         timeout: share of requests held for ``hang`` seconds, then dropped.
         hang: how long a timed-out request is held.
         job_fail: share of bulk import jobs that fail.
+        error_4xx: share of requests answered with ``status``.
+        status: the status of a ``4xx`` fault.
+        only: the operation ids request faults apply to (empty: every operation).
+        after: requests to those operations that pass before any fault is drawn.
     """
 
     error_5xx: float = 0.0
@@ -67,6 +75,10 @@ class FaultSpec:
     timeout: float = 0.0
     hang: float = 30.0
     job_fail: float = 0.0
+    error_4xx: float = 0.0
+    status: int = 418
+    only: frozenset[str] = frozenset()
+    after: int = 0
 
     @classmethod
     def parse(cls, spec: str | None) -> FaultSpec:
@@ -101,11 +113,22 @@ def _parse_pair(name: str, value: str) -> dict[str, object]:
         "drop": "drop",
         "timeout": "timeout",
         "job_fail": "job_fail",
+        "4xx": "error_4xx",
     }
     if name in shares:
         return {shares[name]: _share(name, value)}
     if name == "storm":
         return {"storm": max(1, int(value))}
+    if name == "status":
+        status = int(value)
+        if not 400 <= status <= 499:
+            msg = f"the fault status {value} must be a 4xx"
+            raise ValueError(msg)
+        return {"status": status}
+    if name == "only":
+        return {"only": frozenset(filter(None, value.split("+")))}
+    if name == "after":
+        return {"after": max(0, int(value))}
     if name == "hang":
         return {"hang": _seconds(value)}
     if name == "latency":
@@ -115,7 +138,7 @@ def _parse_pair(name: str, value: str) -> dict[str, object]:
             low = low + (unit.group(2) if unit and not _DURATION.fullmatch(low) else "")
             return {"latency": (_seconds(low), _seconds(high))}
         return {"latency": (_seconds(value), _seconds(value))}
-    known = ", ".join([*shares, "storm", "hang", "latency"])
+    known = ", ".join([*shares, "storm", "hang", "latency", "status", "only", "after"])
     msg = f"unknown fault {name!r}; known faults: {known}"
     raise ValueError(msg)
 
@@ -148,14 +171,18 @@ class FaultInjector:
         self._rng = random.Random(seed)
         self._jobs_rng = random.Random(seed + 1)
         self._storms: dict[str, int] = {}
+        self._passed = 0
         self._lock = threading.Lock()
 
     def plan(self, operation: str) -> FaultPlan:
         """Decide the fault (if any) for the next request to ``operation``."""
         spec = self.spec
-        if not spec.active:
+        if not spec.active or (spec.only and operation not in spec.only):
             return FaultPlan()
         with self._lock:
+            if self._passed < spec.after:
+                self._passed += 1
+                return FaultPlan()
             low, high = spec.latency
             delay = low if low == high else self._rng.uniform(low, high)
             if self._storms.get(operation, 0) > 0:
@@ -165,6 +192,7 @@ class FaultInjector:
             for kind, share in (
                 ("5xx", spec.error_5xx),
                 ("429", spec.throttle),
+                ("4xx", spec.error_4xx),
                 ("drop", spec.drop),
                 ("timeout", spec.timeout),
             ):
@@ -177,6 +205,7 @@ class FaultInjector:
         if kind == "429":
             self._storms[operation] = self.spec.storm - 1
         status = self._rng.choice((500, 502, 503, 504)) if kind == "5xx" else 0
+        status = self.spec.status if kind == "4xx" else status
         return FaultPlan(delay, kind, status)
 
     def job_fails(self) -> bool:

@@ -163,3 +163,25 @@ def test_failed_jobs_end_cancelled(kit: Any) -> None:
     assert set(statuses) == {"complete", "cancelled"}
     assert _within(statuses["cancelled"], n, 0.5)
     assert all(j.failed_count == j.total_count == 1 for j in cancelled)
+
+
+def test_faults_can_target_operations_after_some_requests_and_answer_a_4xx() -> None:
+    spec = FaultSpec.parse("4xx=1,status=418,only=bulk_import_profiles+create_list,after=2")
+    assert (spec.error_4xx, spec.status, spec.after) == (1.0, 418, 2)
+    assert spec.only == {"bulk_import_profiles", "create_list"}
+    injector = FaultInjector(spec, seed=1)
+    assert injector.plan("get_lists").kind is None  # not a targeted operation
+    plans = [injector.plan("bulk_import_profiles") for _ in range(2)]
+    plans += [injector.plan("create_list") for _ in range(2)]
+    assert [(p.kind, p.status) for p in plans] == [(None, 0), (None, 0), ("4xx", 418), ("4xx", 418)]
+    with pytest.raises(ValueError, match="status"):
+        FaultSpec.parse("status=503")
+
+
+def test_an_injected_4xx_is_a_klaviyo_error_document(kit: Any) -> None:
+    config = SandboxConfig(limits="off", job_tick=None, faults="4xx=1,status=418,only=get_lists")
+    with SandboxServer(config) as s, s.client() as c:
+        r = c.get("/api/lists")
+        assert r.status_code == 418
+        assert kit.error_of(r)["status"] == 418
+        assert c.get("/api/profiles").status_code == 200

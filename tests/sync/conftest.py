@@ -55,10 +55,12 @@ def customers(
     ]
 
 
-def settings(url: str, key: str = DEFAULT_API_KEY, scale: float = 10.0) -> KlaviyoSettings:
+def settings(
+    url: str, key: str = DEFAULT_API_KEY, scale: float = 10.0, max_wait: float = 30.0
+) -> KlaviyoSettings:
     return KlaviyoSettings(
         name="klaviyo", api_key=key, base_url=url, limits=limits_for(scale=scale),
-        limits_scale=scale, max_wait=30.0, poll_interval=0.05, timeout=5.0,
+        limits_scale=scale, max_wait=max_wait, poll_interval=0.05, timeout=5.0,
     )  # fmt: skip
 
 
@@ -104,6 +106,31 @@ class Env:
                 progress = events.append if events is not None else None
                 return await sync_list(
                     client, self.store, delivery, progress=progress, reconcile=reconcile
+                )
+
+        return asyncio.run(go())
+
+    def settings(self, max_wait: float = 30.0) -> KlaviyoSettings:
+        """Settings of a client of this sandbox."""
+        return settings(self.server.url, max_wait=max_wait)
+
+    def sync_together(
+        self,
+        run_id: str,
+        lists: dict[str, list[dict[str, Any]]],
+        *,
+        max_wait: float = 30.0,
+        **options: Any,
+    ) -> list[DeliveryResult | BaseException]:
+        """Sync several lists of one run at once with one client (one destination), as a run
+        does: each list's result, or what its sync raised."""
+        deliveries = [self.delivery(run_id, n, rows, **options) for n, rows in lists.items()]
+
+        async def go() -> list[DeliveryResult | BaseException]:
+            async with KlaviyoClient(self.settings(max_wait)) as client:
+                return await asyncio.gather(
+                    *(sync_list(client, self.store, d) for d in deliveries),
+                    return_exceptions=True,
                 )
 
         return asyncio.run(go())

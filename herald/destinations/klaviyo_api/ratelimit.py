@@ -159,9 +159,11 @@ class RateLimiter:
 def describe_wait(seconds: float) -> str:
     """A wait for people: ``45 s``, ``12 min``, ``3 h 20 min``.
 
-    >>> describe_wait(45), describe_wait(725), describe_wait(12_000)
-    ('45 s', '12 min', '3 h 20 min')
+    >>> describe_wait(45), describe_wait(725), describe_wait(12_000), describe_wait(0.5)
+    ('45 s', '12 min', '3 h 20 min', '0.5 s')
     """
+    if seconds < 10 and seconds != round(seconds):
+        return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
@@ -186,6 +188,6 @@ def _too_long(operation: str, window: str | None, wait: float, max_wait: float) 
         return FatalSyncError(msg)
     msg = (
         f"Klaviyo {operation}: the {window} rate limit needs a wait of {describe_wait(wait)}, "
-        f"more than max_wait ({describe_wait(max_wait)}); the run can be resumed later"
+        f"more than max_wait ({describe_wait(max_wait)}); run the campaign again later"
     )
     return RetriableSyncError(msg)

@@ -104,7 +104,9 @@ class RetryState:
             )
         error = error_from_problem(problem, prefix)
         if isinstance(error, RetriableSyncError):
-            error.args = (f"{error.args[0]} The run can be resumed later.",)
+            # The delivery ends failed (the run too); its next run carries on from what
+            # was confirmed.
+            error.args = (f"{error.args[0].rstrip('.')}. Run the campaign again later.",)
         return error
 
 

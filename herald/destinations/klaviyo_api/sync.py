@@ -29,10 +29,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
@@ -170,9 +171,9 @@ class DeliveryResult:
         list_name: the list's name.
         status: ``done`` or ``failed``.
         counts: planned figures (``adds``, ``updates``, ``removes``, ``settled``,
-            ``unchanged``, ``repairs``, ``bounced``, ``foreign``) and outcomes (``sent``,
-            ``rejected``, ``removed``, ``skipped_invalid``), ``ledger`` (the list's size as
-            Herald knows it) and ``batches``.
+            ``unchanged``, ``repairs``, ``identity_changes``, ``bounced``, ``foreign``) and
+            outcomes (``sent``, ``rejected``, ``removed``, ``skipped_invalid``), ``ledger``
+            (the list's size as Herald knows it) and ``batches``.
         outcomes: the per-profile outcomes file, once written.
         seconds: how long this call took.
         error: what went wrong, for a failed delivery.
@@ -254,12 +255,13 @@ async def sync_list(
         reconcile: read the list back and repair drift (see :class:`_Sync`).
 
     Returns:
-        The result; a delivery that failed with a retriable error has status ``failed`` and
-        can be resumed.
+        The result; a delivery that failed with a retriable error has status ``failed``, what
+        it confirmed is in the list's ledger, and a resume or the next run carries on.
 
     Raises:
         FatalSyncError: retrying cannot help (key, scopes, list cap, a 4xx); the delivery is
-            recorded failed first.
+            recorded failed first, as for any other error raised. A cancellation (Ctrl-C)
+            propagates and leaves the delivery ``running``, to be resumed like a crash.
     """
     return await _Sync(api, store, delivery, progress, reconcile).run()
 
@@ -333,11 +335,15 @@ class _Sync:
             self.record = self.store.update_delivery(self.id, status="running")
             await self._send_all()
             return await self._finish()
-        except SyncError as error:
-            message = scrub(str(error)) or type(error).__name__
-            self._merge_confirmed()
-            self.record = self.store.update_delivery(self.id, status="failed", error=message)
-            self.emit("failed", error=message)
+        except Exception as error:
+            # Any error, not only Klaviyo's: no delivery is left ``running`` by one. A
+            # cancellation or Ctrl-C (BaseException) is a crash instead: a resume carries on.
+            message = _reason(error)
+            try:
+                self._merge_confirmed()
+            finally:
+                self.record = self.store.update_delivery(self.id, status="failed", error=message)
+                self.emit("failed", error=message)
             if isinstance(error, RetriableSyncError):
                 return self.result(self.record)
             raise
@@ -393,6 +399,7 @@ class _Sync:
             "settled": counts.settled + counts.removes - removes,
             "unchanged": counts.unchanged,
             "repairs": counts.repairs,
+            "identity_changes": counts.identity_changes,
             "bounced": counts.bounced,
             "foreign": counts.foreign,
             "skipped_invalid": pq.ParquetFile(self.folder / "skipped.parquet").metadata.num_rows,
@@ -448,8 +455,9 @@ class _Sync:
             for name, values in by_field.items()
             for first in range(0, len(values), _plan.LOOKUP_VALUES)
         ]
-        answers = await asyncio.gather(
-            *(self.api.find_profiles(name, chunk) for name, chunk in chunks)  # type: ignore[arg-type]
+        answers = await _all(
+            self.api.find_profiles(name, chunk)  # type: ignore[arg-type]
+            for name, chunk in chunks
         )
         idents: list[str] = []
         ids: list[str] = []
@@ -606,11 +614,47 @@ class _Sync:
             ).to_arrow_table()
 
 
-async def _gather(coroutines: Any) -> None:
+def _reason(error: Exception) -> str:
+    """Why a delivery failed, in one line without personal data (Klaviyo's detail may span
+    lines); an error that is not Herald's own is named by its type."""
+    text = " ".join(scrub(str(error)).split())
+    if isinstance(error, SyncError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.asynccontextmanager
+async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
+    """A TaskGroup whose first error cancels the other tasks and is raised as it is.
+
+    TaskGroup wraps errors in an ExceptionGroup, which ``except SyncError`` does not catch:
+    the delivery would stay ``running`` with its ledger unmerged. The later errors are the
+    first one's echoes (or were cut short by it). KeyboardInterrupt, SystemExit and the
+    caller's own cancellation are never wrapped, so they still propagate as they are.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as grouped:
+        raise _first_error(grouped) from None
+
+
+def _first_error(grouped: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = grouped.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run coroutines together; their results in order. The first error cancels the rest (none
+    is left running on a client about to close) and is raised."""
+    async with _task_group() as group:
+        tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    return [task.result() for task in tasks]
+
+
+async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
     """Run coroutines together; the first error cancels the rest and is raised."""
-    async with asyncio.TaskGroup() as group:
-        for coroutine in coroutines:
-            group.create_task(coroutine)
+    await _all(coroutines)
 
 
 #: Seconds after the last job was sent or confirmed during which polling keeps its quick pace.
@@ -638,7 +682,7 @@ class _Imports:
                 self.outstanding[batch.seq] = batch  # poll it: never send it again
             else:
                 self.queue.append(batch)
-        async with asyncio.TaskGroup() as tasks:
+        async with _task_group() as tasks:
             tasks.create_task(self._sender(tasks))
             tasks.create_task(self._poller())
 
@@ -678,8 +722,12 @@ class _Imports:
         while not self._done():
             if not self.outstanding:
                 self.sent.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that comes as the event is set (a send failing does both), and
+                # this loop would then wait forever for sends that will never come.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.sent.wait(), self.options.poll_interval)
+                    async with asyncio.timeout(self.options.poll_interval):
+                        await self.sent.wait()
                 delay, progress = QUICK_POLL, time.monotonic()
                 continue
             await asyncio.sleep(delay)
@@ -699,7 +747,7 @@ class _Imports:
         jobs = await api.recent_imports() if len(batches) > 1 else {}
         # A job missing from the newest 100 (other imports came after it) is fetched alone.
         missing = [b.job_id for b in batches if b.job_id not in jobs]
-        for job in await asyncio.gather(*(api.get_import(job_id) for job_id in missing)):
+        for job in await _all(api.get_import(job_id) for job_id in missing):
             jobs[job.id] = job
         before = len(self.outstanding)
         await _gather(self._settle(b, jobs[b.job_id]) for b in batches if b.job_id in jobs)

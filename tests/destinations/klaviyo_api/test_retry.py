@@ -61,7 +61,7 @@ def test_gives_up_when_total_waiting_would_pass_max_wait() -> None:
     assert "bulk_import_profiles" in message
     assert "HTTP 502" in message
     assert f"after {state.attempts} attempts" in message
-    assert "resumed later" in message
+    assert "Run the campaign again later." in message
 
 
 def test_a_retry_after_beyond_max_wait_gives_up_at_once() -> None:
