@@ -31,7 +31,7 @@ from herald.destinations.klaviyo_api.sync import (
     prepare_delivery,
     sync_list,
 )
-from herald.exceptions import ConfigError, FatalSyncError, StateError
+from herald.exceptions import ConfigError, HeraldError, StateError
 from herald.redact import redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
@@ -412,8 +412,8 @@ async def _sync_one(
 ) -> Delivery:
     try:
         result = await sync_list(client, ws.store, spec, progress=progress, reconcile=reconcile)
-    except FatalSyncError as error:
-        return _replace(base, status="failed", message=str(error))
+    except Exception as error:  # a failed delivery never stops the others (DESIGN §1.4)
+        return _replace(base, status="failed", message=_reason(error))
     if result.status != "done":
         return _replace(base, status="failed", message=result.error, counts=result.counts)
     counts = result.counts
@@ -423,6 +423,16 @@ async def _sync_one(
         f"{counts.get('rejected', 0):,} rejected"
     )
     return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
+
+
+def _reason(error: Exception) -> str:
+    """One line for a failed delivery: Herald's own message, else the error's type and first
+    line (redacted when stored, like every delivery message)."""
+    lines = str(error).splitlines()
+    first = lines[0] if lines else ""
+    if isinstance(error, HeraldError):
+        return first
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _deliver(

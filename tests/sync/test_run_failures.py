@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -17,6 +18,9 @@ from email_validator import EmailNotValidError, validate_email
 
 from herald.apply import apply_path
 from herald.demo.examples import examples_dir
+from herald.destinations.klaviyo_api import client as client_module
+from herald.destinations.klaviyo_api.client import KlaviyoClient
+from herald.runs.pipeline import run_campaign
 from herald.sandbox import DEFAULT_API_KEY, FaultSpec, SandboxConfig, SandboxServer
 from herald.sandbox.faults import FaultInjector
 from herald.workspace import Workspace
@@ -143,3 +147,37 @@ def test_a_destination_failing_inside_its_imports_fails_its_delivery_only(
     assert newest.status == "delivered"
     assert members(east, "East") == expected(workspace, newest.id, "East")
     assert members(west, "West") == expected(workspace, newest.id, "West")
+
+
+class EastBreaks(KlaviyoClient):
+    """A client whose imports into one account fail with an error that is not Klaviyo's."""
+
+    east_url = ""
+
+    async def start_import_encoded(self, profiles: Any, list_id: str) -> str:
+        if self.settings.base_url == EastBreaks.east_url:
+            raise RuntimeError("the disk under the delivery folder went away\nsecond line")
+        return await super().start_import_encoded(profiles, list_id)
+
+
+@pytest.mark.timeout(600)
+def test_an_error_that_is_not_klaviyo_s_fails_one_delivery_and_the_others_finish(
+    workspace: Path, sandboxes: dict[str, SandboxServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    east, west = sandboxes["East"], sandboxes["West"]
+    EastBreaks.east_url = east.url.rstrip("/")
+    monkeypatch.setattr(client_module, "KlaviyoClient", EastBreaks)
+    monkeypatch.setenv("KLAVIYO_API_KEY", DEFAULT_API_KEY)
+
+    with Workspace.open(workspace) as ws:
+        result = run_campaign(ws, NAME)
+        deliveries = {d.list_name: d for d in ws.store.run_deliveries(result.run.id)}
+
+    assert result.run.status == "error"
+    assert "RuntimeError: the disk under the delivery folder went away" in (result.run.error or "")
+    by_group = {d.group: d for d in result.deliveries}
+    assert by_group["East"].status == "failed"
+    assert by_group["West"].status == "synced"
+    assert deliveries["Two_Accounts_East"].status == "failed"
+    assert deliveries["Two_Accounts_West"].status == "done"
+    assert members(west, "West") == expected(workspace, result.run.id, "West")
