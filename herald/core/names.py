@@ -41,30 +41,15 @@ def name_problem(what: str, name: str) -> str | None:
     return None
 
 
-def first_nul(doc: object, location: str = "") -> str | None:
-    """Where the first text holding a NUL character is in a definition, or None.
+def description_problem(description: str) -> str | None:
+    """Why ``description`` cannot be stored, or None when it can.
 
-    PostgreSQL cannot store NUL in text or JSON, so a definition holding one (in a description,
-    a value, a key) is refused where it is read, on every store alike.
+    PostgreSQL cannot store a NUL character in text, so it is refused on every store alike
+    (values in conditions may hold one: they are stored inside JSON, escaped).
 
-    >>> first_nul({"where": {"all": [{"value": "a\\x00b"}]}})
-    'where.all[0].value'
-    >>> first_nul({"name": "Fine", "values": [1, "x"]}) is None
-    True
+    >>> description_problem("about \\x00 them")
+    'description holds a NUL character (\\\\0), which cannot be stored; remove it'
     """
-    if isinstance(doc, str):
-        return location if "\x00" in doc else None
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            where = f"{location}.{key}" if location else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                return where
-            found = first_nul(value, where)
-            if found is not None:
-                return found
-    if isinstance(doc, list | tuple):
-        for index, value in enumerate(doc):
-            found = first_nul(value, f"{location}[{index}]")
-            if found is not None:
-                return found
+    if "\x00" in description:
+        return "description holds a NUL character (\\0), which cannot be stored; remove it"
     return None

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from herald.core.names import name_problem
+from herald.core.names import description_problem, name_problem
 from herald.exceptions import DefinitionError, NotFoundError
 
 KINDS = frozenset({"segment", "campaign"})
@@ -55,8 +55,14 @@ def check_name(kind: str, name: object) -> str:
 
 def check_description(kind: str, name: str, description: object) -> str | None:
     """Return ``description`` if it is None or a string, else raise DefinitionError."""
-    if description is None or isinstance(description, str):
+    if description is None:
         return description
+    if isinstance(description, str):
+        problem = description_problem(description)
+        if problem is None:
+            return description
+        msg = f"{kind} {name!r}: {problem}"
+        raise DefinitionError(msg, location="description")
     msg = f"{kind} {name!r}: description must be a string, not {type(description).__name__}"
     raise DefinitionError(msg, location="description")
 

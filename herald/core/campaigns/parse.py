@@ -17,7 +17,7 @@ from herald.core.campaigns.model import (
     SubAudience,
 )
 from herald.core.catalog import did_you_mean, unknown_key
-from herald.core.names import first_nul, name_problem
+from herald.core.names import description_problem, name_problem
 from herald.core.segments.parse import as_group, check_size, parse_node
 from herald.core.splitting import to_basis_points
 from herald.exceptions import CampaignError, DefinitionError
@@ -59,9 +59,6 @@ def parse_campaign(doc: Any, *, source: str | None = None) -> Campaign:
 def _parse(doc: Any) -> Campaign:
     if not isinstance(doc, Mapping):
         _fail("a campaign must be a mapping with a name", "")
-    nul = first_nul(doc)
-    if nul is not None:
-        _fail("holds a NUL character (\\0), which cannot be stored; remove it", nul)
     _check_keys(doc, TOP_KEYS, "")
     if doc.get("kind", "campaign") != "campaign":
         _fail(f"kind is '{doc['kind']}', expected 'campaign'", "kind")
@@ -82,7 +79,7 @@ def _parse(doc: Any) -> Campaign:
         delivery=_delivery(doc.get("delivery")),
         launch_date=_date(doc.get("launch_date"), "launch_date"),
         attributes_table=_optional_text(doc.get("attributes_table"), "attributes_table"),
-        description=_optional_text(doc.get("description"), "description"),
+        description=_description(doc.get("description")),
     )
 
 
@@ -350,6 +347,14 @@ def _bool(value: Any, loc: str) -> bool:
     if not isinstance(value, bool):
         _fail(f"expected true or false, got {value!r}", loc)
     return value
+
+
+def _description(value: Any) -> str | None:
+    text = _optional_text(value, "description")
+    problem = description_problem(text) if text else None
+    if problem:
+        _fail(problem, "description")
+    return text
 
 
 def _optional_text(value: Any, loc: str) -> str | None:

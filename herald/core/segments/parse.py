@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from herald.core.catalog import did_you_mean, unknown_key
-from herald.core.names import first_nul, name_problem
+from herald.core.names import description_problem, name_problem
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
 from herald.exceptions import SegmentError
 
@@ -42,9 +42,6 @@ def parse_segment(doc: Any, *, source: str | None = None) -> Segment:
 def _parse_segment(doc: Any) -> Segment:
     if not isinstance(doc, Mapping):
         _fail(f"a segment must be a mapping with a name, got {_kind(doc)}", "")
-    nul = first_nul(doc)
-    if nul is not None:
-        _fail("holds a NUL character (\\0), which cannot be stored; remove it", nul)
     _check_keys(doc, TOP_KEYS, "")
     name = doc.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -62,6 +59,9 @@ def _parse_segment(doc: Any) -> Segment:
     description = doc.get("description")
     if description is not None and not isinstance(description, str):
         _fail("description must be text", "description")
+    problem = description_problem(description) if description else None
+    if problem:
+        _fail(problem, "description")
     if "where" in doc and "sql" in doc:
         _fail("a segment has either 'where' (conditions) or 'sql', not both", "sql")
     sql = doc.get("sql")
