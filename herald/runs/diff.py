@@ -785,6 +785,7 @@ def merge_ledger(
     rejects: Sequence[Path],
     *,
     bounced_keys: pa.Table | None = None,
+    settled: bool = True,
 ) -> int:
     """Write the list's new ledger: old − confirmed removes + confirmed adds and updates.
 
@@ -803,6 +804,9 @@ def merge_ledger(
         confirmed: confirmed batches: ``kind``, ``first_row``, ``row_count``, ``job_id``.
         rejects: Parquet files of rejected rows (``key``, ``reason``).
         bounced_keys: keys (``key``) to mark bounced: re-added but absent again (reconcile).
+        settled: drop the rows of the removes the plan found settled. False to merge only
+            late-confirmed batches of an earlier delivery: its settled removes were merged
+            when it ended, and applying them again could undo what later runs added.
 
     Returns:
         The new ledger's row count.
@@ -839,7 +843,8 @@ def merge_ledger(
             UNION SELECT key FROM (
                 {_confirmed_rows(folder / "removes.parquet", ranges["remove"])}
             )
-            UNION SELECT key FROM {_parquet(folder / "removes.parquet")} WHERE settled IS NOT NULL
+            UNION SELECT key FROM {_parquet(folder / "removes.parquet")}
+            WHERE settled IS NOT NULL AND {"true" if settled else "false"}
             """
         )
         # A rejected add of a key whose identity changed loses its old row when the old

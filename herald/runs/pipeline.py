@@ -329,7 +329,10 @@ def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
 def _klaviyo_input(
     ws: Workspace, snap: Snapshot, item: Resolved, run_id: str, claims: EmailClaims
 ) -> tuple[Delivery, ListDelivery]:
-    folder = runs_dir(ws) / run_id / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
+    def folder_in(run: str) -> Path:
+        return runs_dir(ws) / run / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
+
+    folder = folder_in(run_id)
     with prepared_group(ws, snap, item, claims) as prepared:
         base = _delivery(item, prepared, "not sent")
         # In key order: the diff then writes its files without sorting profiles.
@@ -343,6 +346,7 @@ def _klaviyo_input(
         item.output_name,
         folder,
         ws.state_dir,
+        earlier_folder=folder_in,  # to settle the jobs an earlier failed run left sent
     )
     return base, spec
 

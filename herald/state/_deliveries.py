@@ -134,6 +134,30 @@ def run_deliveries(conn: sa.Connection, run_id: str) -> list[DeliveryRecord]:
     return [to_delivery(row) for row in conn.execute(query)]
 
 
+def unsettled_deliveries(
+    conn: sa.Connection, destination: str, list_name: str, run_id: str
+) -> list[DeliveryRecord]:
+    """Failed deliveries of a list in runs other than ``run_id`` that left import batches
+    ``sent`` (a job id recorded, never confirmed), oldest first."""
+    sent = sa.exists().where(
+        batches_t.c.delivery_id == deliveries_t.c.id,
+        batches_t.c.status == "sent",
+        batches_t.c.job_id.is_not(None),
+    )
+    query = (
+        sa.select(deliveries_t)
+        .where(
+            deliveries_t.c.destination == destination,
+            deliveries_t.c.list_name == list_name,
+            deliveries_t.c.status == "failed",
+            deliveries_t.c.run_id != run_id,
+            sent,
+        )
+        .order_by(deliveries_t.c.id)
+    )
+    return [to_delivery(row) for row in conn.execute(query)]
+
+
 def update_delivery(conn: sa.Connection, delivery_id: int, **values: Any) -> DeliveryRecord:
     """Change a delivery's columns (``counts`` as a dict) and return it."""
     if "counts" in values and values["counts"] is not None:

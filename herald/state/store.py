@@ -607,6 +607,15 @@ class StateStore:
         """The deliveries of a run, in the order they were first recorded."""
         return self._read(lambda conn: dl.run_deliveries(conn, run_id))
 
+    def unsettled_deliveries(
+        self, destination: str, list_name: str, run_id: str
+    ) -> builtins.list[DeliveryRecord]:
+        """Failed deliveries of a list, in runs other than ``run_id``, that left import
+        batches ``sent`` (their jobs may have completed since), oldest first."""
+        return self._read(
+            lambda conn: dl.unsettled_deliveries(conn, destination, list_name, run_id)
+        )
+
     def update_delivery(
         self,
         delivery_id: int,

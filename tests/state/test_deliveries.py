@@ -122,3 +122,28 @@ def test_delivery_status_counts_and_errors(store: StateStore, run_id: str) -> No
         store.update_delivery(delivery.id, status="sent")  # type: ignore[arg-type]
     with pytest.raises(NotFoundError):
         store.get_delivery(10_000)
+
+
+def test_unsettled_deliveries_are_the_failed_ones_of_a_list_with_jobs_still_sent(
+    store: StateStore, run_id: str
+) -> None:
+    def delivery(run: str, group: str, list_name: str, status: str, batch: str) -> int:
+        made = store.start_delivery(run, "klaviyo", "All", group, list_name)
+        store.plan_delivery(made.id, [("add", 0, 10), ("add", 10, 10)], counts={})
+        store.set_batch(made.id, 1, "sent", job_id="J1")
+        if batch == "confirmed":
+            store.set_batch(made.id, 1, "confirmed")
+        store.update_delivery(made.id, status=status, error="boom" if status == "failed" else None)
+        return made.id
+
+    later = store.create_run("spring", 1, as_of=AS_OF, pins={}).id
+    wanted = delivery(run_id, "A", "Spring_A", "failed", "sent")
+    delivery(run_id, "B", "Spring_B", "failed", "sent")  # another list
+    delivery(run_id, "C", "Spring_A", "failed", "confirmed")  # nothing left sent
+    delivery(later, "A", "Spring_A", "running", "sent")  # not failed
+    newest = store.create_run("spring", 1, as_of=AS_OF, pins={}).id
+
+    found = store.unsettled_deliveries("klaviyo", "Spring_A", newest)
+    assert [d.id for d in found] == [wanted]
+    assert store.unsettled_deliveries("klaviyo", "Spring_A", run_id) == []  # its own run
+    assert store.unsettled_deliveries("other", "Spring_A", newest) == []

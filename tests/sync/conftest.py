@@ -84,7 +84,10 @@ class Env:
         prepared = prepare_records(table, MAPPINGS, kind=KINDS["klaviyo_api"])
         prepare_delivery(prepared.records, prepared.fields, prepared.key, prepared.dropped, folder)
         opts = SyncOptions(**{**FAST.__dict__, **options})
-        return ListDelivery(run_id, "klaviyo", "All", list_name, list_name, folder, self.root, opts)
+        return ListDelivery(
+            run_id, "klaviyo", "All", list_name, list_name, folder, self.root, opts,
+            earlier_folder=lambda run: self.root / "runs" / run / list_name,
+        )  # fmt: skip
 
     def sync(
         self,

@@ -30,7 +30,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -120,6 +120,9 @@ class ListDelivery:
             ``skipped.parquet`` (:func:`prepare_delivery`); diff files and outcomes go there.
         state_dir: the workspace's ``.herald`` folder (ledgers live under ``lists/``).
         options: batch sizes and pacing.
+        earlier_folder: this list's delivery folder in another run, by run id. With it, a
+            new delivery first settles the import jobs that earlier failed deliveries of the
+            list left ``sent`` (see ``_Sync._settle_earlier``); None skips that.
     """
 
     run_id: str
@@ -130,6 +133,7 @@ class ListDelivery:
     folder: Path
     state_dir: Path
     options: SyncOptions = field(default_factory=SyncOptions)
+    earlier_folder: Callable[[str], Path] | None = None
 
 
 EventKind = Literal["started", "planned", "batch_sent", "batch_confirmed", "done", "failed"]
@@ -331,6 +335,7 @@ class _Sync:
             # first 403, naming the scope (probes broke the spec and spent daily caps).
             self.list_id = await self._list_id()
             if self.record.status == "pending":
+                await self._settle_earlier()
                 await self._plan()
             self.record = self.store.update_delivery(self.id, status="running")
             await self._send_all()
@@ -369,6 +374,61 @@ class _Sync:
         found = self.store.remember_list_id(spec.destination, spec.list_name, found)
         self.record = self.store.update_delivery(self.id, list_id=found)
         return found
+
+    async def _settle_earlier(self) -> None:
+        """Settle the import jobs that earlier failed deliveries of this list left ``sent``,
+        and merge what they added into the ledger, before the diff.
+
+        Herald removes only profiles it added (DESIGN §1.4), so the ledger must hold every
+        profile it added: a job sent before its delivery failed may complete anyway, and its
+        profiles, unknown to the ledger, would stay in the list once they leave the group.
+        The earlier delivery stays ``failed`` and nothing of it is sent again (this diff adds
+        whoever is still in the group and missing). Its folder must still hold its diff files
+        (``herald runs prune`` keeps those of the newest failed run of a campaign). Klaviyo
+        errors are logged, not raised: a job that cannot be polled does not hold this
+        delivery up (see :meth:`_Imports.settle`).
+        """
+        spec = self.spec
+        if spec.earlier_folder is None:
+            return
+        found = self.store.unsettled_deliveries(spec.destination, spec.list_name, spec.run_id)
+        for record in found:
+            folder = spec.earlier_folder(record.run_id)
+            if record.list_id is None or not (folder / "removes.parquet").exists():
+                continue  # pruned: nothing left to map the jobs' rows to
+            earlier_spec = replace(spec, run_id=record.run_id, folder=folder)
+            earlier = _Sync(self.api, self.store, earlier_spec, None, False)
+            earlier.record, earlier.list_id = record, record.list_id
+            try:
+                await earlier._settle_sent()
+            except SyncError as error:
+                logger.warning(
+                    "list '%s': the import jobs of an earlier failed delivery (run %s) could "
+                    "not all be settled: %s",
+                    spec.list_name,
+                    record.run_id,
+                    _reason(error),
+                )
+
+    async def _settle_sent(self) -> None:
+        """Settle this (failed) delivery's ``sent`` batches, sending nothing, and merge the
+        ones confirmed now (only those: the rest was merged when the delivery ended)."""
+        sent = [b for b in self.store.batches(self.id, ["sent"]) if b.job_id]
+        try:
+            await _Imports(self).settle(sent)
+        finally:
+            seqs = {b.seq for b in sent}
+            confirmed = [b for b in self.store.batches(self.id, ["confirmed"]) if b.seq in seqs]
+            if confirmed:
+                table, rejects = self._confirmed(confirmed)
+                diff.merge_ledger(self.ledger, self.folder, table, rejects, settled=False)
+                logger.info(
+                    "list '%s': %d import batches of an earlier failed delivery (run %s) "
+                    "completed; merged into the ledger",
+                    self.spec.list_name,
+                    len(confirmed),
+                    self.spec.run_id,
+                )
 
     @property
     def ledger(self) -> Path:
@@ -548,8 +608,10 @@ class _Sync:
 
     # --- finishing -------------------------------------------------------------------------
 
-    def _confirmed(self) -> tuple[pa.Table, list[Path]]:
-        batches = self.store.batches(self.id, ["confirmed"])
+    def _confirmed(self, batches: list[BatchRecord] | None = None) -> tuple[pa.Table, list[Path]]:
+        """The confirmed batches (or ``batches``) as ranges, and their rejects files."""
+        if batches is None:
+            batches = self.store.batches(self.id, ["confirmed"])
         table = diff.batches_table([(b.kind, b.first_row, b.row_count, b.job_id) for b in batches])
         rejects = [
             self.folder / "rejects" / f"{b.seq}.parquet" for b in batches if b.kind != "remove"
@@ -685,6 +747,69 @@ class _Imports:
         async with _task_group() as tasks:
             tasks.create_task(self._sender(tasks))
             tasks.create_task(self._poller())
+
+    async def settle(self, batches: list[BatchRecord]) -> None:
+        """Poll batches that an earlier delivery left ``sent`` until each job has ended, and
+        send nothing: complete ones are confirmed (their import errors fetched), cancelled
+        ones (nobody added) marked failed.
+
+        It waits for running jobs: a diff made before one completes would miss its profiles.
+        A job Klaviyo answers 404 for can never be settled (it no longer knows it, or never
+        did): its batch is marked failed, so no later run asks again. Any other error leaves
+        the batches not yet settled ``sent``, for the next run to try, and is raised.
+        """
+        for batch in batches:
+            self.outstanding[batch.seq] = batch
+        delay = QUICK_POLL
+        while self.outstanding:
+            jobs = await self._known_jobs()
+            for seq in sorted(self.outstanding):
+                batch = self.outstanding[seq]
+                job = jobs.get(batch.job_id or "")
+                if job is not None and job.status == "cancelled":
+                    del self.outstanding[seq]
+                    self.store.set_batch(
+                        self.sync.id, seq, "failed", error="Klaviyo cancelled the import job"
+                    )
+                elif job is not None:
+                    await self._settle(batch, job)  # confirmed when complete, else waits
+            if self.outstanding:
+                await asyncio.sleep(delay)
+                delay = min(self.options.poll_interval, delay * 2)
+
+    async def _known_jobs(self) -> dict[str, ImportJob]:
+        """The outstanding jobs Klaviyo knows; a batch whose job it answers 404 for is marked
+        failed and dropped."""
+        batches = [self.outstanding[seq] for seq in sorted(self.outstanding)]
+        api = self.sync.api
+        jobs = await api.recent_imports() if len(batches) > 1 else {}
+
+        async def one(batch: BatchRecord) -> ImportJob | None:
+            assert batch.job_id is not None
+            try:
+                return await api.get_import(batch.job_id)
+            except FatalSyncError as error:
+                problem = getattr(error, "problem", None)
+                if problem is None or problem.status != 404:
+                    raise
+            del self.outstanding[batch.seq]
+            self.store.set_batch(
+                self.sync.id, batch.seq, "failed", error="Klaviyo does not know the import job"
+            )
+            logger.warning(
+                "list '%s': Klaviyo does not know the import job of batch %d of run %s; "
+                "it cannot be settled",
+                self.sync.spec.list_name,
+                batch.seq,
+                self.sync.spec.run_id,
+            )
+            return None
+
+        missing = [b for b in batches if b.job_id not in jobs]
+        for job in await _all(one(b) for b in missing):
+            if job is not None:
+                jobs[job.id] = job
+        return jobs
 
     def _done(self) -> bool:
         return not self.queue and not self.outstanding and not self.sending
