@@ -338,26 +338,32 @@ def read_secret(settings: DestinationSettings, key: str, destination: str) -> st
     file_name = getattr(settings, f"{key}_file", None)
     prefix = f"destination '{destination}':"
     if env_name:
-        value = os.environ.get(str(env_name), "").strip()
-        register_secret(value)
-        if not value:
-            msg = f"{prefix} the environment variable {env_name} ({key}) is not set"
-            raise ConfigError(msg)
-        check_secret(value, f"{prefix} the {key} in the environment variable {env_name}")
-        return value
+        return _checked_secret(
+            os.environ.get(str(env_name), "").strip(),
+            missing=f"{prefix} the environment variable {env_name} ({key}) is not set",
+            where=f"{prefix} the {key} in the environment variable {env_name}",
+        )
     if file_name:
-        value = _first_line(Path(str(file_name)).expanduser(), f"{prefix} {key}_file '{file_name}'")
-        register_secret(value)
-        if not value:
-            msg = f"{prefix} {key}_file '{file_name}' is empty"
-            raise ConfigError(msg)
-        check_secret(value, f"{prefix} the {key} in {file_name}")
-        return value
+        return _checked_secret(
+            _first_line(Path(str(file_name)).expanduser(), f"{prefix} {key}_file '{file_name}'"),
+            missing=f"{prefix} {key}_file '{file_name}' is empty",
+            where=f"{prefix} the {key} in {file_name}",
+        )
     msg = (
         f"destination '{destination}' needs "
         f'{key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
     )
     raise ConfigError(msg)
+
+
+def _checked_secret(value: str, *, missing: str, where: str) -> str:
+    """``value`` registered with the redactor (before any check can fail and quote it), then
+    refused when it is empty or has characters no key has."""
+    register_secret(value)
+    if not value:
+        raise ConfigError(missing)
+    check_secret(value, where)
+    return value
 
 
 def _first_line(path: Path, what: str) -> str:
