@@ -176,6 +176,31 @@ _MANY = "name: Many\nwhere:\n  any:\n" + "".join(
 )
 _DEEP = "name: Deep\nwhere:\n" + "".join(f"{'  ' * i}- any:\n" for i in range(70))
 
+
+def _settings(
+    append: str | bytes, args: list[str], *, key: str | None = None, state_url: str | None = None
+) -> Callable[[Path, Path], list[str]]:
+    """A case whose input is herald.toml with ``append`` added (or its state URL changed), and
+    a key file beside it."""
+
+    def setup(root: Path, tmp: Path) -> list[str]:
+        config = root / "herald.toml"
+        text = config.read_bytes()
+        if state_url is not None:
+            text = text.replace(b'"sqlite:///.herald/state.db"', f'"{state_url}"'.encode())
+        extra = append.encode("utf-8") if isinstance(append, str) else append
+        if key is not None:
+            (tmp / "klaviyo.key").write_text(key, encoding="utf-8")
+            extra = extra.replace(b"KEYFILE", str(tmp / "klaviyo.key").encode())
+        config.write_bytes(text + extra)
+        return args
+
+    return setup
+
+
+_KLAVIYO = '\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_file = "KEYFILE"\n'
+
+
 CASES: list[BadInput] = [
     BadInput(
         "binary-file",
@@ -260,6 +285,26 @@ CASES: list[BadInput] = [
         "name-too-long",
         _definition("long.yaml", f"name: {'N' * 300}\n"),
         "segment name is 300 characters long; the limit is 200",
+    ),
+    BadInput(
+        "settings-not-utf8",
+        _settings("\n# caf\xe9\n".encode("latin-1"), ["segment", "list"]),
+        "herald.toml is not UTF-8 text: save it as UTF-8",
+    ),
+    BadInput(
+        "state-url-with-two-slashes",
+        _settings("", ["segment", "list"], state_url="sqlite://"),
+        "is an in-memory database that forgets everything",
+    ),
+    BadInput(
+        "key-with-a-zero-width-space",
+        _settings(_KLAVIYO, ["destination", "check", "klaviyo"], key="pk_abc\u200bdef\n"),
+        "has an invisible character (such as a zero-width space) inside",
+    ),
+    BadInput(
+        "key-file-with-two-lines-is-read-as-its-first",
+        _settings(_KLAVIYO, ["destination", "check", "klaviyo"], key="pk_a b\nsecond\n"),
+        "has a space inside",
     ),
     *(
         BadInput(
