@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -65,15 +66,24 @@ def peak_rss_mb() -> float:
 
 
 def demo_database(customers: int, as_of: object, *, seed: int = 7, items: bool = False) -> Path:
-    """A demo database for benchmarks, generated once into bench/.data/ and reused."""
-    from herald.demo.generate import generate_demo_database
+    """A demo database for benchmarks, generated once into bench/.data/ and reused.
 
+    It is generated in a child process: Linux carries a process's peak RSS over to the
+    children it forks, so generating in the benchmark's own process would make every side it
+    later measures in a child report the generator's peak.
+    """
     path = DATA / f"bench-{customers}-seed{seed}-{as_of}.duckdb"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         print(f"generating {customers:,} customers into {path} …", flush=True)
-        summary = generate_demo_database(
-            path, customers=customers, seed=seed, as_of=as_of, items=items
-        )  # type: ignore[arg-type]
-        print(f"  done in {summary.seconds:.0f} s: {dict(summary.rows)}", flush=True)
+        script = (
+            "import datetime as dt, sys\n"
+            "from herald.demo.generate import generate_demo_database\n"
+            "s = generate_demo_database(sys.argv[1], customers=int(sys.argv[2]), "
+            "seed=int(sys.argv[3]), as_of=dt.date.fromisoformat(sys.argv[4]), "
+            "items=sys.argv[5] == '1')\n"
+            "print(f'  done in {s.seconds:.0f} s: {dict(s.rows)}')\n"
+        )
+        arguments = [str(path), str(customers), str(seed), str(as_of), "1" if items else "0"]
+        subprocess.run([sys.executable, "-c", script, *arguments], check=True)
     return path
