@@ -35,6 +35,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from herald.exceptions import HeraldError
+
 _MIN_SECRET = 8  # a shorter "secret" would blank out ordinary words; none of ours is shorter
 
 _lock = threading.Lock()
@@ -132,6 +134,19 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "[secret]")
     return _PATTERN.sub(_replace, text)
+
+
+def error_line(error: BaseException) -> str:
+    """Why something failed, in one redacted line: Herald's own message as it is (its lines
+    joined), any other error named by its type first.
+
+    >>> error_line(RuntimeError("disk full at ann@example.com\\nsecond line"))
+    'RuntimeError: disk full at [email] second line'
+    """
+    text = " ".join(redact(str(error)).split())
+    if isinstance(error, HeraldError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def redact_data(value: Any) -> Any:

@@ -31,8 +31,8 @@ from herald.destinations.klaviyo_api.sync import (
     prepare_delivery,
     sync_list,
 )
-from herald.exceptions import ConfigError, HeraldError, StateError
-from herald.redact import redact
+from herald.exceptions import ConfigError, StateError
+from herald.redact import error_line, redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
@@ -417,7 +417,7 @@ async def _sync_one(
     try:
         result = await sync_list(client, ws.store, spec, progress=progress, reconcile=reconcile)
     except Exception as error:  # a failed delivery never stops the others (DESIGN §1.4)
-        return _replace(base, status="failed", message=_reason(error))
+        return _replace(base, status="failed", message=error_line(error))
     if result.status != "done":
         return _replace(base, status="failed", message=result.error, counts=result.counts)
     counts = result.counts
@@ -427,16 +427,6 @@ async def _sync_one(
         f"{counts.get('rejected', 0):,} rejected"
     )
     return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
-
-
-def _reason(error: Exception) -> str:
-    """One line for a failed delivery: Herald's own message, else the error's type and first
-    line (redacted when stored, like every delivery message)."""
-    lines = str(error).splitlines()
-    first = lines[0] if lines else ""
-    if isinstance(error, HeraldError):
-        return first
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _deliver(

@@ -174,7 +174,10 @@ def test_an_error_that_is_not_klaviyo_s_fails_one_delivery_and_the_others_finish
         deliveries = {d.list_name: d for d in ws.store.run_deliveries(result.run.id)}
 
     assert result.run.status == "error"
-    assert "RuntimeError: the disk under the delivery folder went away" in (result.run.error or "")
+    assert result.run.error == (
+        "east 'Two_Accounts_East': RuntimeError: the disk under the delivery folder went away "
+        "second line"
+    )
     by_group = {d.group: d for d in result.deliveries}
     assert by_group["East"].status == "failed"
     assert by_group["West"].status == "synced"

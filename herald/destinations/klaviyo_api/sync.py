@@ -45,7 +45,7 @@ from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Klaviyo
 from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES
 from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
-from herald.redact import redact
+from herald.redact import error_line, redact
 from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -343,7 +343,7 @@ class _Sync:
         except Exception as error:
             # Any error, not only Klaviyo's: no delivery is left ``running`` by one. A
             # cancellation or Ctrl-C (BaseException) is a crash instead: a resume carries on.
-            message = _reason(error)
+            message = error_line(error)
             try:
                 self._merge_confirmed()
             finally:
@@ -407,7 +407,7 @@ class _Sync:
                     "not all be settled: %s",
                     spec.list_name,
                     record.run_id,
-                    _reason(error),
+                    error_line(error),
                 )
 
     async def _settle_sent(self) -> None:
@@ -674,15 +674,6 @@ class _Sync:
                     SELECT lower(email) FROM {diff.parquet_source(after)} WHERE email IS NOT NULL)
                 """
             ).to_arrow_table()
-
-
-def _reason(error: Exception) -> str:
-    """Why a delivery failed, in one line without personal data (Klaviyo's detail may span
-    lines); an error that is not Herald's own is named by its type."""
-    text = " ".join(scrub(str(error)).split())
-    if isinstance(error, SyncError):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @contextlib.asynccontextmanager
