@@ -24,6 +24,8 @@ smoke:
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check herald tests bench
+	$(BIN)/ruff format --check herald tests bench
+	$(BIN)/mypy
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/segments.py

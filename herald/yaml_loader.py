@@ -123,10 +123,12 @@ class _Constructor(yaml.constructor.SafeConstructor):
             raise _Problem(msg, line) from None
 
 
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+_Constructor.add_constructor(  # type: ignore[type-var]  # the stubs' bound is too narrow
+    "tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp
+)
 
 if yaml.__with_libyaml__:  # libyaml: several times faster, and it bounds nesting itself
-    from yaml.cyaml import CParser
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]  # only with libyaml
 
     class _Loader(CParser, _Constructor, yaml.resolver.Resolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:

@@ -273,11 +273,14 @@ def _show_history(ws: Workspace, name: str, as_json: bool) -> None:
         msg = f"segment '{name}' has no stored insights yet; run `herald segment insights '{name}'`"
         raise NotFoundError(msg)
     rows = []
-    previous = None
+    previous: float | None = None
     for record in records:
         m = record.metrics
-        change = "" if previous is None else f"{m['unique_customers'] - previous:+,}"
-        previous = m["unique_customers"]
+        customers = m["unique_customers"]
+        change = ""
+        if previous is not None and customers is not None:
+            change = f"{customers - previous:+,}"
+        previous = customers
         revenue = m.get("revenue_1y")
         rows.append(
             (

@@ -253,9 +253,10 @@ def _us_number_patterns() -> tuple[str, str] | None:
         for d in kinds
         if d is not None and d.national_number_pattern and _accepts_length(d, _NSN_LENGTH)
     ]
-    if not typed:
+    general = meta.general_desc
+    if not typed or general is None:
         return None
-    return f"^(?:{meta.general_desc.national_number_pattern})$", f"^(?:{'|'.join(typed)})$"
+    return f"^(?:{general.national_number_pattern})$", f"^(?:{'|'.join(typed)})$"
 
 
 def _compiles_in_re2(patterns: tuple[str, str] | None) -> tuple[str, str] | None:

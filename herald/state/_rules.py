@@ -47,9 +47,10 @@ def check_name(kind: str, name: object) -> str:
     elif name != name.strip():
         problem = f"{kind} name {name!r} must not start or end with whitespace"
     else:
-        problem = name_problem(kind, name)
-        if problem is None:
+        found = name_problem(kind, name)
+        if found is None:
             return name
+        problem = found
     raise DefinitionError(problem, location="name")
 
 

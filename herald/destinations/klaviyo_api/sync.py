@@ -136,7 +136,9 @@ class ListDelivery:
     earlier_folder: Callable[[str], Path] | None = None
 
 
-EventKind = Literal["started", "planned", "batch_sent", "batch_confirmed", "done", "failed"]
+EventKind = Literal[
+    "started", "diffed", "planned", "batch_sent", "batch_confirmed", "done", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -862,7 +864,7 @@ class _Imports:
         api = self.sync.api
         jobs = await api.recent_imports() if len(batches) > 1 else {}
         # A job missing from the newest 100 (other imports came after it) is fetched alone.
-        missing = [b.job_id for b in batches if b.job_id not in jobs]
+        missing = [b.job_id for b in batches if b.job_id is not None and b.job_id not in jobs]
         for job in await _all(api.get_import(job_id) for job_id in missing):
             jobs[job.id] = job
         before = len(self.outstanding)
