@@ -3,6 +3,7 @@ by reference and checked without being shown, and a file that is not UTF-8."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,9 @@ def test_a_key_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 
 def test_a_key_read_is_registered_with_the_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
-    odd = "odd-shaped-secret-value-7f3a"  # no pk_ prefix: only registration can catch it
+    # No pk_ prefix, so only registration can catch it; unique, so no other test has
+    # registered it already (the redactor's secrets last for the process).
+    odd = f"odd-shaped-secret-{uuid.uuid4().hex}"
     monkeypatch.setenv("HERALD_TEST_KEY", odd)
     read_secret(klaviyo(api_key_env="HERALD_TEST_KEY"), "api_key", "k")
     assert odd not in redact(f"httpx said: Illegal header value b'{odd}'")
