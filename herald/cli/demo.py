@@ -181,8 +181,8 @@ def _apply_examples(ws: Workspace, *, forget_lists: bool) -> list[str]:
 def _point_klaviyo_at(root: Path, url: str) -> None:
     """Point the demo workspace's Klaviyo destination at the sandbox (whose key is no secret)."""
     key = root / STATE_DIR / SANDBOX_KEY
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_text(f"{DEFAULT_API_KEY}\n", encoding="utf-8")
+    with atomic_file(key) as out:
+        out.write(f"{DEFAULT_API_KEY}\n")
     config = root / "herald.toml"
     table = (
         '[destinations.klaviyo]\ntype = "klaviyo_api"\n'

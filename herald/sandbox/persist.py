@@ -11,12 +11,12 @@ generator's state is, so that ids made after a restart never repeat ids made bef
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from herald.atomic import atomic_file
 from herald.exceptions import ConfigError
 from herald.sandbox.models import IDENTIFIERS, KList, Profile, hashed_dict
 from herald.sandbox.state import SandboxState
@@ -96,14 +96,9 @@ def restore(state: SandboxState, data: dict[str, Any]) -> None:
 
 
 def save(state: SandboxState, path: Path) -> None:
-    """Write the account to ``path`` atomically (a temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("wb") as file:
+    """Write the account to ``path`` atomically (see `herald.atomic`)."""
+    with atomic_file(path, "wb") as file:
         file.write(orjson.dumps(dump(state)))
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)
 
 
 def load(state: SandboxState, path: Path) -> bool:

@@ -107,16 +107,6 @@ class ApiProblem:
 # --- personal data --------------------------------------------------------------------------
 
 
-def scrub(text: str) -> str:
-    """Replace anything that looks like an email address, a phone number or a key
-    (``herald.redact``, the one redactor).
-
-    >>> scrub("Invalid email a.b+c@example.co.uk; phone +1 (500) 555-0006; got 10001 items.")
-    'Invalid email [email]; phone [phone]; got 10001 items.'
-    """
-    return redact(text)
-
-
 # --- filters --------------------------------------------------------------------------------
 
 
@@ -395,8 +385,8 @@ def parse_import_errors(doc: Mapping[str, Any], current: Request) -> Page[Import
         items.append(
             ImportError_(
                 code=str(attrs.get("code") or ""),
-                title=scrub(str(attrs.get("title") or "")),
-                detail=scrub(str(attrs.get("detail") or "")),
+                title=redact(str(attrs.get("title") or "")),
+                detail=redact(str(attrs.get("detail") or "")),
                 original_payload=payload if isinstance(payload, Mapping) else {},
             )
         )
@@ -489,8 +479,8 @@ def problem_from_response(
         operation=operation,
         status=status,
         code=str(first.get("code") or ""),
-        title=scrub(str(first.get("title") or "")),
-        detail=scrub(str(first.get("detail") or "")),
+        title=redact(str(first.get("title") or "")),
+        detail=redact(str(first.get("detail") or "")),
         where=str(where),
         retry_after=retry_after,
     )

@@ -40,7 +40,7 @@ from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
-from herald.redact import install_log_redaction
+from herald.redact import install_log_redaction, redact
 
 T = TypeVar("T")
 
@@ -417,7 +417,6 @@ def _is_loopback(base_url: str) -> bool:
 
 def _nobody_listens(settings: KlaviyoSettings) -> str:
     port = httpx.URL(settings.base_url).port or 80
-    # No IP address in the text: the phone-number scrubber of sync messages would take it.
     return (
         f"nothing answers on this machine's port {port} (destination '{settings.name}'): "
         f"start the Klaviyo sandbox with `herald sandbox klaviyo --port {port}`, or fix "
@@ -427,7 +426,7 @@ def _nobody_listens(settings: KlaviyoSettings) -> str:
 
 def _transport_detail(exc: Exception) -> str:
     # httpx messages do not carry URLs or headers, but scrub anyway: a filter holds emails.
-    return P.scrub(str(exc)) or "the connection failed"
+    return redact(str(exc)) or "the connection failed"
 
 
 def _int(value: str | None) -> int | None:
@@ -439,7 +438,7 @@ def _int(value: str | None) -> int | None:
 
 class _DropQuery(logging.Filter):
     """Logs httpx's request lines without their query strings, which can hold emails
-    (``filter=any(email,[…])``), percent-encoded beyond the reach of ``scrub``."""
+    (``filter=any(email,[…])``), percent-encoded beyond the reach of ``redact``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

@@ -42,7 +42,6 @@ from herald.atomic import atomic_path
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi
-from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES
 from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
 from herald.redact import error_line, redact
@@ -51,7 +50,6 @@ from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
 
 __all__ = [
-    "NEEDED_SCOPES",
     "DeliveryResult",
     "ListDelivery",
     "SyncEvent",
@@ -67,15 +65,6 @@ T = TypeVar("T")
 _FILES = {"add": "adds.parquet", "update": "updates.parquet", "remove": "removes.parquet"}
 _IDENT_FIELDS = {"e:": "email", "p:": "phone_number", "x:": "external_id"}  # diff's ident tags
 _FIELD_TAGS = {name: tag for tag, name in _IDENT_FIELDS.items()}
-
-
-def scrub(text: str) -> str:
-    """Text from Klaviyo with emails and phone numbers masked, fit for logs and outcomes.
-
-    >>> scrub("Invalid email ann@example.com or +1 (206) 555-0100.")
-    'Invalid email [email] or [phone].'
-    """
-    return redact(text)
 
 
 # --- what the caller gives and gets -----------------------------------------------------------
@@ -559,7 +548,7 @@ class _Sync:
         if removes and imports and not self._identities_overlap():
             # Different endpoints with their own limits: removing and importing at once
             # takes the longer of the two instead of their sum.
-            await _gather([self._removes(removes), _Imports(self).run(imports)])
+            await _all([self._removes(removes), _Imports(self).run(imports)])
             return
         if removes:
             await self._removes(removes)
@@ -606,7 +595,7 @@ class _Sync:
                     batch={"seq": batch.seq, "kind": "remove", "rows": batch.row_count},
                 )
 
-        await _gather(one(b) for b in batches)
+        await _all(one(b) for b in batches)
 
     # --- finishing -------------------------------------------------------------------------
 
@@ -705,11 +694,6 @@ async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     async with _task_group() as group:
         tasks = [group.create_task(coroutine) for coroutine in coroutines]
     return [task.result() for task in tasks]
-
-
-async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run coroutines together; the first error cancels the rest and is raised."""
-    await _all(coroutines)
 
 
 #: Seconds after the last job was sent or confirmed during which polling keeps its quick pace.
@@ -868,7 +852,7 @@ class _Imports:
         for job in await _all(api.get_import(job_id) for job_id in missing):
             jobs[job.id] = job
         before = len(self.outstanding)
-        await _gather(self._settle(b, jobs[b.job_id]) for b in batches if b.job_id in jobs)
+        await _all(self._settle(b, jobs[b.job_id]) for b in batches if b.job_id in jobs)
         return before - len(self.outstanding)
 
     def _rows(self, batch: BatchRecord) -> pa.Table:
@@ -891,10 +875,10 @@ class _Imports:
             problem = getattr(error, "problem", None)
             if problem is None or problem.status != 400:  # one bad profile
                 raise
-            self._rejected_whole(batch, rows, scrub(problem.describe()))
+            self._rejected_whole(batch, rows, redact(problem.describe()))
             return
         except RetriableSyncError as error:
-            self.store.count_batch_attempt(sync.id, batch.seq, scrub(str(error)))
+            self.store.count_batch_attempt(sync.id, batch.seq, redact(str(error)))
             raise
         sent = self.store.set_batch(sync.id, batch.seq, "sent", job_id=job_id)
         self.outstanding[batch.seq] = sent
@@ -971,7 +955,7 @@ class _Imports:
             key = _match(error, index)
             if key is not None:
                 keys.append(key)
-                reasons.append(scrub(f"{error.code}: {error.detail or error.title}"))
+                reasons.append(redact(f"{error.code}: {error.detail or error.title}"))
         diff.write_rejects(sync.folder / "rejects" / f"{batch.seq}.parquet", keys, reasons)
         if len(keys) < len(errors):
             logger.warning(

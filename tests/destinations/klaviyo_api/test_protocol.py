@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from herald.destinations.klaviyo_api import _protocol as P
 from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError
+from herald.redact import redact
 from herald.sandbox.filters import parse_filter
 
 
@@ -179,8 +180,8 @@ def test_parse_list_id_needs_the_exact_name() -> None:
         ("profile 01HXYZ5005550006ABCDEF", "profile 01HXYZ5005550006ABCDEF"),
     ],
 )
-def test_scrub(text: str, expected: str) -> None:
-    assert P.scrub(text) == expected
+def test_klaviyo_texts_are_redacted(text: str, expected: str) -> None:
+    assert redact(text) == expected
 
 
 def _doc(status: int, code: str, detail: str) -> dict[str, object]:
