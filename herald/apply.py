@@ -153,10 +153,12 @@ def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list
     pending = {seg.name: seg for seg, _ in segments}
     for seg, source in ordered:  # check everything first: nothing is written on error
         try:
-            workspace.segments.compile(seg, pending=pending)
+            workspace.segments.compile(seg, pending=pending, bind=True)
         except DefinitionError as error:
             raise error.located(source=source) from None
-    batch = _check_campaigns(workspace, campaigns, pending)
+    # Campaigns not in the batch stay as stored while it is applied: read them once.
+    existing = workspace.campaigns.stored_campaigns() if campaigns else []
+    batch = _check_campaigns(workspace, campaigns, pending, existing)
     results = []
     with workspace.store.transaction():
         for seg, source in ordered:
@@ -169,7 +171,7 @@ def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list
             )
         for doc, source in campaigns:
             stored, warnings = workspace.campaigns.apply(
-                doc, source=source, pending=pending, batch=batch
+                doc, source=source, pending=pending, batch=batch, existing=existing
             )
             results.append(
                 Applied(
@@ -193,7 +195,10 @@ def _kind(doc: dict[str, Any], source: str) -> str:
 
 
 def _check_campaigns(
-    workspace: Workspace, campaigns: list[tuple[dict[str, Any], str]], pending: dict[str, Segment]
+    workspace: Workspace,
+    campaigns: list[tuple[dict[str, Any], str]],
+    pending: dict[str, Segment],
+    existing: list[Campaign],
 ) -> list[Campaign]:
     seen: dict[str, str] = {}
     batch: list[Campaign] = []
@@ -205,7 +210,9 @@ def _check_campaigns(
         seen[campaign.name] = source
         batch.append(campaign)
     for campaign, (_, source) in zip(batch, campaigns, strict=True):
-        workspace.campaigns.validate(campaign, source=source, pending=pending, batch=batch)
+        workspace.campaigns.validate(
+            campaign, source=source, pending=pending, batch=batch, existing=existing
+        )
     return batch
 
 

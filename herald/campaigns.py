@@ -6,7 +6,7 @@ This is the library behind ``herald campaign …``; the CLI only formats what it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +124,7 @@ class Campaigns:
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
         batch: Iterable[Campaign] = (),
+        existing: Sequence[Campaign] | None = None,
     ) -> list[Warning_]:
         """Check a definition against the database, segments, destinations and the lists and
         files of the other campaigns: what `apply` stores has passed exactly these checks.
@@ -132,6 +133,8 @@ class Campaigns:
             pending: segments applied in the same batch, which count as stored.
             batch: the campaigns applied in one batch, in order: they replace their stored
                 versions, and only those before ``campaign`` count (the later one is refused).
+            existing: `stored_campaigns()`, read once by a caller that checks many campaigns
+                (read here when None).
         """
         pending = pending or {}
 
@@ -146,7 +149,8 @@ class Campaigns:
                 status,
                 attributes_table=self.ws.settings.database.attributes_table,
             )
-            check_shared_outputs(campaign, self._others(campaign, batch), self.destinations())
+            others = self._others(campaign, batch, existing)
+            check_shared_outputs(campaign, others, self.destinations())
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
                     self.ws.segments.compile(
@@ -158,16 +162,20 @@ class Campaigns:
             raise CampaignError(error.message, location=error.location, source=source) from None
         return warnings
 
-    def _others(self, campaign: Campaign, batch: Iterable[Campaign]) -> list[Campaign]:
+    def _others(
+        self, campaign: Campaign, batch: Iterable[Campaign], existing: Sequence[Campaign] | None
+    ) -> list[Campaign]:
         """The campaigns whose lists ``campaign`` must not take: the stored ones, each
         replaced by its version in the batch when it comes before ``campaign`` there."""
         batch = list(batch)
         names = [c.name for c in batch]
         before = batch[: names.index(campaign.name)] if campaign.name in names else batch
-        stored = [c for c in self._stored_campaigns() if c.name not in names]
-        return [c for c in [*stored, *before] if c.name != campaign.name]
+        if existing is None:
+            existing = self.stored_campaigns()
+        kept = [c for c in existing if c.name not in names]
+        return [c for c in [*kept, *before] if c.name != campaign.name]
 
-    def _stored_campaigns(self) -> list[Campaign]:
+    def stored_campaigns(self) -> list[Campaign]:
         """The latest version of every stored campaign, archived ones included: their lists
         may still exist at the destinations."""
         found = []
@@ -197,6 +205,7 @@ class Campaigns:
         source: str | None = None,
         pending: Mapping[str, Segment] | None = None,
         batch: Iterable[Campaign] = (),
+        existing: Sequence[Campaign] | None = None,
     ) -> tuple[ApplyResult, list[Warning_]]:
         """Validate and store a campaign definition as its active version (idempotent).
 
@@ -209,7 +218,9 @@ class Campaigns:
         if isinstance(doc, Campaign):
             doc = campaign_to_doc(doc)
         campaign = self.parse(doc, source=source)
-        warnings = self.validate(campaign, source=source, pending=pending, batch=batch)
+        warnings = self.validate(
+            campaign, source=source, pending=pending, batch=batch, existing=existing
+        )
         stored = campaign_to_dict(doc)
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")

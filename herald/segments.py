@@ -86,14 +86,15 @@ class Segments:
         *,
         today: dt.date | None = None,
         pending: Mapping[str, Segment] | None = None,
-        bind: bool = True,
+        bind: bool = False,
     ) -> exp.Select:
         """Check a definition against the catalog and compile it; nothing is stored.
 
         Args:
             pending: segments being applied in the same batch, which conditions may refer to.
             bind: check a SQL segment against the database too (its columns, functions and
-                types, which the catalog alone cannot), without reading any row.
+                types, which the catalog alone cannot), without reading any row; the paths
+                that store a definition do.
 
         Raises:
             SegmentError: naming the segment and what to fix.
@@ -138,27 +139,27 @@ class Segments:
     ) -> str:
         """The SQL a stored segment runs, in the engine's dialect."""
         return self.ws.engine.render(
-            self.compile(self.load(name, which), today=today, bind=False), pretty=pretty
+            self.compile(self.load(name, which), today=today), pretty=pretty
         )
 
     def create(self, doc: Mapping[str, Any] | Segment) -> SaveResult:
         """Validate and save a new or changed definition as a draft."""
         segment = doc if isinstance(doc, Segment) else parse_segment(doc)
-        self.compile(segment)
+        self.compile(segment, bind=True)
         return self.ws.store.save_draft(
             KIND, segment.name, stored_form(segment), description=segment.description
         )
 
     def activate(self, name: str) -> DefinitionVersion:
         """Check the draft still compiles against today's catalog, then activate it."""
-        self.compile(self.load(name, "draft"))
+        self.compile(self.load(name, "draft"), bind=True)
         return self.ws.store.activate(KIND, name)
 
     def apply(
         self, segment: Segment, *, pending: Mapping[str, Segment] | None = None
     ) -> ApplyResult:
         """Declaratively make the stored segment equal to ``segment`` (idempotent)."""
-        self.compile(segment, pending=pending)
+        self.compile(segment, pending=pending, bind=True)
         return self.ws.store.apply(
             KIND,
             segment.name,
@@ -186,7 +187,7 @@ class Segments:
         """Refresh a segment's insights; each refresh is stored with its time for the trend."""
         version = self.ws.store.get(KIND, name, which)
         query = insights_query(
-            self.compile(self._from_version(version), today=today, bind=False), self.ws.catalog
+            self.compile(self._from_version(version), today=today), self.ws.catalog
         )
         row = self._run(name, query).to_pylist()[0]
         result = Insights.from_row(row)
@@ -204,7 +205,7 @@ class Segments:
 
     def count(self, segment: Segment, *, today: dt.date | None = None) -> int:
         query = exp.select(exp.Count(this=exp.Star())).from_(
-            self.compile(segment, today=today, bind=False).subquery("seg")
+            self.compile(segment, today=today).subquery("seg")
         )
         return int(self._run(segment.name, query).column(0)[0].as_py())
 
@@ -233,7 +234,7 @@ class Segments:
                 )
                 raise SegmentError(msg)
         key = exp.column(catalog.customer_key, "c", quoted=True)
-        members = self.compile(self.load(name, which), today=today, bind=False)
+        members = self.compile(self.load(name, which), today=today)
         query = (
             exp.select(*(exp.column(base.column(c).name, "c", quoted=True) for c in wanted))  # type: ignore[union-attr]
             .from_(
