@@ -64,22 +64,45 @@ def explained(definition: Definition) -> Iterator[None]:
         raise definition.explain(error) from None
 
 
-def read_documents(path: str | Path) -> list[tuple[dict[str, Any], str]]:
-    """Every definition in a file or a folder (sorted), with where it came from.
+def read_one(path: str | Path, kind: str | None = None) -> Definition:
+    """The one definition in a file, for the commands that take exactly one.
 
     Raises:
-        DefinitionError: for a missing path, a file that does not parse, or a document that is
-            not a mapping.
+        DefinitionError: as `read_definitions`; also when the file holds no definition or
+            several, or (with ``kind``) one of another kind.
     """
-    return [(d.doc, d.source) for d in read_definitions(path)]
+    return one_definition(read_definitions(path), f"'{path}'", kind)
+
+
+def one_definition(definitions: list[Definition], where: str, kind: str | None) -> Definition:
+    """The only definition of ``definitions`` (read from ``where``), of ``kind`` when given.
+
+    Raises:
+        DefinitionError: there are none or several, or it is of another kind.
+    """
+    if len(definitions) != 1:
+        msg = (
+            f"{where} holds {len(definitions)} definitions; "
+            "give exactly one (or use `herald apply -f`)"
+        )
+        raise DefinitionError(msg)
+    [definition] = definitions
+    doc = definition.doc
+    found = doc.get("kind", kind) if isinstance(doc, dict) else kind
+    if kind is not None and found != kind:
+        msg = f"kind is '{found}'; `herald {kind}` takes kind: {kind}"
+        raise DefinitionError(msg, location="kind", source=definition.source)
+    return definition
 
 
 def read_definitions(path: str | Path) -> list[Definition]:
-    """Like `read_documents`, keeping what each file's YAML looked like.
+    """Every definition in a file or a folder (sorted), with where it came from and what
+    its YAML looked like.
 
     Raises:
-        DefinitionError: see `read_documents`; also a file over `MAX_FILE_BYTES`, one that is
-            not UTF-8 text, or YAML that `herald.yaml_loader` refuses.
+        DefinitionError: for a missing path, a file that does not parse, or a document that is
+            not a mapping; also a file over `MAX_FILE_BYTES`, one that is not UTF-8 text, or
+            YAML that `herald.yaml_loader` refuses.
     """
     root = Path(path)
     if not root.exists():

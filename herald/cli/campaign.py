@@ -10,7 +10,7 @@ import click
 import yaml
 from rich.markup import escape
 
-from herald.apply import Definition, explained, read_definitions
+from herald.apply import explained, read_one
 from herald.cli._common import (
     console,
     err_console,
@@ -23,7 +23,7 @@ from herald.cli._common import (
 )
 from herald.cli._progress import JsonProgress, SyncProgress
 from herald.core.campaigns.validate import Warning_
-from herald.exceptions import DefinitionError, NotFoundError
+from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (
     Delivery,
@@ -46,17 +46,6 @@ def command() -> None:
 
         herald campaign preview "Spring Reactivation"
     """
-
-
-def _read_one(path: str) -> Definition:
-    docs = read_definitions(path)
-    if len(docs) != 1:
-        msg = f"'{path}' holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
-        raise DefinitionError(msg)
-    if docs[0].doc.get("kind", "campaign") != "campaign":
-        msg = f"kind is '{docs[0].doc.get('kind')}'; `herald campaign` takes kind: campaign"
-        raise DefinitionError(msg, location="kind", source=docs[0].source)
-    return docs[0]
 
 
 def _print_warnings(warnings: list[Warning_]) -> None:
@@ -138,7 +127,7 @@ def validate(ws: Workspace, path: str) -> None:
 
         herald campaign validate -f spring.yaml
     """
-    definition = _read_one(path)
+    definition = read_one(path, "campaign")
     with explained(definition):
         campaign = ws.campaigns.parse(definition.doc, source=definition.source)
         warnings = ws.campaigns.validate(campaign, source=definition.source)
@@ -156,7 +145,7 @@ def apply(ws: Workspace, path: str) -> None:
 
         herald campaign apply -f spring.yaml
     """
-    definition = _read_one(path)
+    definition = read_one(path, "campaign")
     with explained(definition):
         result, warnings = ws.campaigns.apply(definition.doc, source=definition.source)
     _print_warnings(warnings)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import yaml
 
-from herald.apply import read_documents
+from herald.apply import Definition, explained, one_definition, read_one
 from herald.cli._common import (
     as_date,
     as_of_option,
@@ -91,17 +91,6 @@ def show(ws: Workspace, name: str, which: str | None, version: int | None, as_js
     console.print(f"[dim]versions: {listed}[/]", markup=True)
 
 
-def _read_one(path: str) -> dict[str, Any]:
-    return _one_document([doc for doc, _ in read_documents(path)], f"'{path}'")
-
-
-def _one_document(docs: list[Any], where: str) -> Any:
-    if len(docs) != 1:
-        msg = f"{where} holds {len(docs)} definitions; give exactly one (or use `herald apply -f`)"
-        raise DefinitionError(msg)
-    return docs[0]
-
-
 @command.command("create")
 @click.option(
     "-f",
@@ -126,18 +115,20 @@ def create(
     if bool(path) == bool(sql):
         msg = "give either -f FILE or --name NAME --sql QUERY"
         raise click.UsageError(msg)
-    doc = _read_one(path) if path else {"name": name, "sql": sql, "description": description}
     if path is None and not name:
         msg = "--sql needs --name"
         raise click.UsageError(msg)
-    segment = parse_segment(doc, source=path)
-    if any(s.name == segment.name for s in ws.segments.list()):
-        msg = (
-            f"segment '{segment.name}' already exists; "
-            f"change it with `herald segment edit '{segment.name}' -f FILE`"
-        )
-        raise DefinitionError(msg)
-    result = ws.segments.create(segment)
+    given = {"name": name, "sql": sql, "description": description}
+    definition = read_one(path) if path else Definition(given, "--sql")
+    with explained(definition):
+        segment = parse_segment(definition.doc, source=path)
+        if any(s.name == segment.name for s in ws.segments.list()):
+            msg = (
+                f"segment '{segment.name}' already exists; "
+                f"change it with `herald segment edit '{segment.name}' -f FILE`"
+            )
+            raise DefinitionError(msg)
+        result = ws.segments.create(segment)
     console.print(f"Created segment '{segment.name}' as draft version {result.version.version}.")
 
 
@@ -158,7 +149,7 @@ def edit(ws: Workspace, name: str, path: str | None) -> None:
     """
     current = ws.segments.load(name)
     if path:
-        doc = _read_one(path)
+        definition = read_one(path)
     else:
         text = click.edit(
             yaml.safe_dump(stored_form(current), sort_keys=False, allow_unicode=True),
@@ -167,16 +158,19 @@ def edit(ws: Workspace, name: str, path: str | None) -> None:
         if text is None:
             console.print("No change.")
             return
-        doc = _one_document([d.data for d in load_yaml(text)], "the edited definition")
+        edited = [Definition(d.data, "the edited definition", d) for d in load_yaml(text)]
+        definition = one_definition(edited, "the edited definition", None)
+    doc = definition.doc
     doc = {**doc, "name": doc.get("name", name)} if isinstance(doc, dict) else doc
-    segment = parse_segment(doc, source=path)
-    if segment.name != name:
-        msg = (
-            f"the definition is named '{segment.name}', not '{name}'; "
-            "segments cannot be renamed by edit"
-        )
-        raise DefinitionError(msg, location="name", source=path)
-    result = ws.segments.create(segment)
+    with explained(definition):
+        segment = parse_segment(doc, source=path)
+        if segment.name != name:
+            msg = (
+                f"the definition is named '{segment.name}', not '{name}'; "
+                "segments cannot be renamed by edit"
+            )
+            raise DefinitionError(msg, location="name", source=path)
+        result = ws.segments.create(segment)
     state = "changed" if result.changed else "unchanged"
     console.print(f"Segment '{name}': draft version {result.version.version} ({state}).")
 

@@ -43,3 +43,28 @@ def test_a_typed_value_is_quoted_as_written(
     assert expect in lines[0]
     assert "True" not in lines[0]
     assert "None" not in lines[0]
+
+
+SEGMENT = """\
+name: Typed Segment
+where:
+  - attribute: Customer_360.state
+    op: is exactly
+    value: ON
+"""
+
+
+@pytest.mark.parametrize("command", [["segment", "create"], ["apply"]])
+def test_a_typed_segment_value_is_quoted_as_written(
+    ws_dir: Path, tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "typed.yaml"
+    path.write_text(SEGMENT, encoding="utf-8")
+
+    result = CliRunner().invoke(main, [*command, "-f", str(path)], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "got 'ON', which YAML read as a boolean" in lines[0]
+    assert "True" not in lines[0]
