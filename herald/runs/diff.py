@@ -492,7 +492,8 @@ def _diff(
         con,
         "add_plan",
         f"""
-        SELECT d.pos, coalesce(l.ident = d.ident AND {missing}, false) AS repair
+        SELECT d.pos, coalesce(l.ident = d.ident AND {missing}, false) AS repair,
+               (l.key IS NOT NULL AND l.ident IS DISTINCT FROM d.ident) AS changed
         FROM d LEFT JOIN l ON l.key = d.key
         WHERE l.key IS NULL OR l.ident IS DISTINCT FROM d.ident
            OR (l.ident = d.ident AND {missing})
@@ -503,7 +504,7 @@ def _diff(
         con,
         "update_plan",
         f"""
-        SELECT d.pos, false AS repair
+        SELECT d.pos, false AS repair, false AS changed
         FROM d JOIN l ON l.key = d.key AND l.ident = d.ident
         WHERE l.status = 'member' AND {hash_changed} AND NOT {missing}
         """,
@@ -546,8 +547,7 @@ def _diff(
                (SELECT count(*) FROM {_parquet(out / "removes.parquet")}
                     WHERE settled IS NOT NULL),
                (SELECT count(*) FROM add_plan WHERE repair),
-               (SELECT count(*) FROM d JOIN l ON l.key = d.key
-                    WHERE l.ident IS DISTINCT FROM d.ident),
+               (SELECT count(*) FROM add_plan WHERE changed),
                (SELECT count(*) FROM l WHERE l.status = 'bounced'
                     AND EXISTS (SELECT 1 FROM d WHERE d.key = l.key AND d.ident = l.ident)),
                (SELECT count(*) FROM m
@@ -591,7 +591,8 @@ def _plan(con: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
     con.execute(
         f"""
         CREATE TABLE {name} AS
-        SELECT pos, row_number() OVER (ORDER BY pos) - 1 AS row, repair FROM ({select})
+        SELECT pos, row_number() OVER (ORDER BY pos) - 1 AS row, repair, changed
+        FROM ({select})
         """
     )
 
