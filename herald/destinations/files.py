@@ -19,7 +19,7 @@ from sqlglot import exp
 from herald.atomic import atomic_file, atomic_path
 from herald.config import DestinationSettings
 from herald.core.klaviyo_fields import klaviyo_profiles
-from herald.engines.duckdb import connect_utc
+from herald.engines.duckdb import connect_utc, sql_identifier
 
 
 class CsvFileSettings(DestinationSettings):
@@ -29,16 +29,12 @@ class CsvFileSettings(DestinationSettings):
     """Where the files are written, relative to the workspace folder."""
 
 
-def _quoted(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
 def write_csv(records: pa.Table | pa.RecordBatchReader, path: Path, columns: Sequence[str]) -> int:
     """Write ``columns`` of ``records`` as CSV with exactly those header names; return rows."""
     con = connect_utc()
     try:
         con.register("records", records)
-        select = ", ".join(_quoted(c) for c in columns)
+        select = ", ".join(sql_identifier(c) for c in columns)
         with atomic_path(path) as partial:
             target = exp.Literal.string(str(partial)).sql("duckdb")
             [(rows,)] = con.execute(

@@ -65,6 +65,24 @@ def attribute_type(duckdb_type: str) -> AttributeType | None:
 _WRITE_BATCH = 122_880  # DuckDB's row-group size: the writer gets whole row groups
 
 
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted DuckDB identifier, for SQL Herald writes around its own files.
+
+    >>> sql_identifier("sub_audience")
+    '"sub_audience"'
+    """
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def sql_string(value: str | os.PathLike[str]) -> str:
+    """``value`` (a path, a name) as a DuckDB string literal.
+
+    >>> sql_string("O'Brien.parquet")
+    "'O''Brien.parquet'"
+    """
+    return exp.Literal.string(str(value)).sql("duckdb")
+
+
 def connect_utc(
     database: str = ":memory:",
     *,

@@ -22,26 +22,18 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved
 from herald.core.claims import Contest, email_contests, group_ranks
 from herald.core.prepare import normalize_emails
+from herald.engines.duckdb import sql_identifier, sql_string
 from herald.runs.localdb import BackgroundWriter, open_local_duckdb
 from herald.runs.snapshots import BATCH_ROWS
 
 __all__ = ["EmailClaims", "claim_emails"]
 
 _EMAILS = "emails.parquet"
-
-
-def _quoted(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-def _literal(value: str) -> str:
-    return exp.Literal.string(value).sql("duckdb")
 
 
 class EmailClaims:
@@ -70,10 +62,9 @@ class EmailClaims:
         index = list(self._contests).index(item.destination)
         path = self._spill / f"taken-{index}-{rank}.parquet"
         if not path.exists():
-            select = (
-                f"SELECT k AS {_quoted(self._key)} FROM lost WHERE d = {index} AND rank = {rank}"
-            )
-            self._con.execute(f"COPY ({select}) TO {_literal(str(path))} (FORMAT parquet)")
+            key = sql_identifier(self._key)
+            select = f"SELECT k AS {key} FROM lost WHERE d = {index} AND rank = {rank}"
+            self._con.execute(f"COPY ({select}) TO {sql_string(str(path))} (FORMAT parquet)")
         return path
 
     def counts(self) -> dict[tuple[str, int], int]:
@@ -153,10 +144,10 @@ def _write_emails(
             }
         ),
     )
-    columns = ", ".join(f"s.{_quoted(source)} AS e{i}" for i, source in enumerate(sources))
+    columns = ", ".join(f"s.{sql_identifier(source)} AS e{i}" for i, source in enumerate(sources))
     sql = f"""
-        SELECT g.rank, s.{_quoted(key)} AS k, {columns}
-        FROM read_parquet({_literal(str(snapshot))}) s
+        SELECT g.rank, s.{sql_identifier(key)} AS k, {columns}
+        FROM read_parquet({sql_string(str(snapshot))}) s
         JOIN ranks g ON g.sub_audience = s.sub_audience AND g."group" = s."group"
     """
     reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
@@ -188,7 +179,7 @@ def _find_losers(
 ) -> None:
     """Table ``lost (d, rank, k)``: at destination ``d`` (its index in ``contests``), the
     customers of sending group ``rank`` whose address an earlier contender has."""
-    source = f"read_parquet({_literal(str(path))})"
+    source = f"read_parquet({sql_string(str(path))})"
     parts = []
     for d, contest in enumerate(contests.values()):
         by_source = [

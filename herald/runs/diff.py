@@ -25,7 +25,6 @@ The ledger is replaced (write, then rename) only from confirmed work, see :func:
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +35,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlglot import exp
 
 from herald.atomic import atomic_path
 from herald.core.klaviyo_fields import profile_json
-from herald.engines.duckdb import connect_utc
+from herald.engines.duckdb import connect_utc, sql_string
 from herald.runs.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
 __all__ = [
@@ -115,13 +113,9 @@ def _ident(alias: str = "") -> str:
     return _IDENT.format(t=f"{alias}." if alias else "")
 
 
-def _lit(value: str | os.PathLike[str]) -> str:
-    return exp.Literal.string(str(value)).sql("duckdb")
-
-
 def parquet_source(path: Path) -> str:
     """``read_parquet('…')`` for ``path``, quoted safely, for DuckDB SQL."""
-    return f"read_parquet({_lit(path)})"
+    return f"read_parquet({sql_string(path)})"
 
 
 _parquet = parquet_source
@@ -130,7 +124,7 @@ _parquet = parquet_source
 def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> int:
     """Write a query to Parquet atomically; return its row count."""
     with atomic_path(target) as partial:
-        rows = con.execute(f"COPY ({select}) TO {_lit(partial)} (FORMAT parquet)").fetchall()
+        rows = con.execute(f"COPY ({select}) TO {sql_string(partial)} (FORMAT parquet)").fetchall()
     return int(rows[0][0]) if rows else 0
 
 
@@ -294,7 +288,7 @@ def _sort_by_key(path: Path) -> None:
         with local_duckdb(path.parent) as con:
             names = ", ".join(DESIRED_SCHEMA.names)
             reader = con.sql(
-                f"SELECT {names} FROM read_parquet({_lit(unsorted)}, file_row_number = true) "
+                f"SELECT {names} FROM read_parquet({sql_string(unsorted)}, file_row_number = true) "
                 "ORDER BY key NULLS LAST, file_row_number"
             ).to_arrow_reader(_BATCH_ROWS)
             with BackgroundWriter(path, _KEY_ORDERED_SCHEMA) as writer:
@@ -330,7 +324,7 @@ def read_ledger_count(ledger: Path, status: str | None = "member") -> int:
     """How many rows a ledger has (in ``status``, or all when None)."""
     if not ledger.exists():
         return 0
-    where = "" if status is None else f" WHERE status = {_lit(status)}"
+    where = "" if status is None else f" WHERE status = {sql_string(status)}"
     with connect_utc() as con:
         return int(con.execute(f"SELECT count(*) FROM {_parquet(ledger)}{where}").fetchone()[0])  # type: ignore[index]
 
@@ -449,8 +443,8 @@ def _key_ordered(con: duckdb.DuckDBPyConnection, desired: Path, out: Path) -> Pa
     names = ", ".join(n for n in DESIRED_SCHEMA.names if n not in ("ident", "attr_hash"))
     con.execute(
         f"COPY (SELECT {names}, {_ident()} AS ident, md5(profile) AS attr_hash "
-        f"FROM read_parquet({_lit(desired)}, file_row_number = true) "
-        f"ORDER BY key NULLS LAST, file_row_number) TO {_lit(copy)} (FORMAT parquet)"
+        f"FROM read_parquet({sql_string(desired)}, file_row_number = true) "
+        f"ORDER BY key NULLS LAST, file_row_number) TO {sql_string(copy)} (FORMAT parquet)"
     )
     return copy
 
@@ -468,7 +462,7 @@ def _diff(
     # (key, pos) is ordering by pos, and the files follow desired.parquet's order.
     con.execute(
         f"CREATE TEMP TABLE d AS SELECT file_row_number AS pos, key, ident, attr_hash "
-        f"FROM read_parquet({_lit(desired)}, file_row_number = true)"
+        f"FROM read_parquet({sql_string(desired)}, file_row_number = true)"
     )
     # A view: each query reads only the ledger columns it needs.
     con.execute(f"CREATE TEMP VIEW l AS SELECT * FROM {_ledger_source(ledger)}")
@@ -776,7 +770,7 @@ def _rejects_source(rejects: Sequence[Path]) -> str:
     files = [p for p in rejects if p.exists()]
     if not files:
         return "(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS reason WHERE false)"
-    return f"read_parquet([{', '.join(_lit(p) for p in files)}])"
+    return f"read_parquet([{', '.join(sql_string(p) for p in files)}])"
 
 
 def merge_ledger(
@@ -822,7 +816,7 @@ def merge_ledger(
             else pa.table({"key": pa.array([], pa.string())}),
         )
         ranges = {
-            k: f"(SELECT * FROM batches WHERE kind = {_lit(k)})"
+            k: f"(SELECT * FROM batches WHERE kind = {sql_string(k)})"
             for k in ("add", "update", "remove")
         }
         con.execute(f"CREATE TEMP TABLE rej AS SELECT DISTINCT key FROM {_rejects_source(rejects)}")
@@ -878,7 +872,7 @@ def _confirmed_positions(src: int, kind_file: Path, ranges: str) -> str:
     """``src``, position, key and identity of the rows of a diff file in confirmed ranges."""
     return f"""
         SELECT {src} AS src, f.file_row_number AS pos, f.key, f.ident
-        FROM read_parquet({_lit(kind_file)}, file_row_number = true) f
+        FROM read_parquet({sql_string(kind_file)}, file_row_number = true) f
         JOIN {ranges} b ON f.row >= b.first_row AND f.row < b.first_row + b.row_count
     """
 
@@ -886,7 +880,7 @@ def _confirmed_positions(src: int, kind_file: Path, ranges: str) -> str:
 def _ledger_rows(ledger: Path) -> str:
     """A ledger's rows with their position (``pos``); none when there is no ledger yet."""
     if ledger.exists():
-        source = f"read_parquet({_lit(ledger)}, file_row_number = true)"
+        source = f"read_parquet({sql_string(ledger)}, file_row_number = true)"
         return f"(SELECT *, file_row_number AS pos FROM {source})"
     columns = ", ".join(f"NULL::VARCHAR AS {name}" for name in LEDGER_SCHEMA.names)
     return f"(SELECT {columns}, NULL::BIGINT AS pos WHERE false)"
@@ -992,7 +986,7 @@ def write_outcomes(
         con.register("batches", confirmed)
         con.register("skipped", skipped)
         ranges = {
-            k: f"(SELECT * FROM batches WHERE kind = {_lit(k)})"
+            k: f"(SELECT * FROM batches WHERE kind = {sql_string(k)})"
             for k in ("add", "update", "remove")
         }
         select = f"""

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
@@ -37,6 +36,7 @@ from herald.core.prepare import (
     plan_records,
     record_columns,
 )
+from herald.engines.duckdb import sql_identifier, sql_string
 from herald.runs.localdb import BackgroundWriter, open_local_duckdb, release_arrow_memory
 from herald.runs.snapshots import BATCH_ROWS
 
@@ -50,14 +50,6 @@ __all__ = ["PreparedGroup", "prepare_group"]
 _ROWS = "rows"
 _FILE = "rows.parquet"
 _SENT = "keep AND NOT dup AND NOT lost"
-
-
-def _quoted(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-def _literal(value: str) -> str:
-    return exp.Literal.string(value).sql("duckdb")
 
 
 class PreparedGroup:
@@ -105,9 +97,11 @@ class PreparedGroup:
         if order not in ("snapshot", "key"):
             msg = f"order must be 'snapshot' or 'key', not {order!r}"
             raise ValueError(msg)
-        columns = [f"{_stored(self.plan, i)} AS {_quoted(f)}" for i, f in enumerate(self.fields)]
+        columns = [
+            f"{_stored(self.plan, i)} AS {sql_identifier(f)}" for i, f in enumerate(self.fields)
+        ]
         if self.key not in self.fields:
-            columns.append(f"k AS {_quoted(self.key)}")
+            columns.append(f"k AS {sql_identifier(self.key)}")
         sort = "CAST(k AS VARCHAR) NULLS LAST, pos" if order == "key" else "pos"
         sql = f"SELECT {', '.join(columns)} FROM {_ROWS} WHERE {_SENT} ORDER BY {sort}"
         # A stream of its own: the group's connection stays free while it is read.
@@ -152,10 +146,11 @@ class PreparedGroup:
     def _dropped(self) -> pa.Table:
         if not self.plan.reasons:
             return empty_dropped(self.key, self._key_type)
-        key = _quoted(self.key)
+        key = sql_identifier(self.key)
         parts = [
-            f"SELECT k AS {key}, {_literal(reason)} AS reason, {str(skipped).lower()} AS skipped, "
-            f"{i} AS reason_ix, pos FROM {_ROWS} WHERE {self._condition(i)}"
+            f"SELECT k AS {key}, {sql_string(reason)} AS reason, "
+            f"{str(skipped).lower()} AS skipped, {i} AS reason_ix, pos "
+            f"FROM {_ROWS} WHERE {self._condition(i)}"
             for i, (reason, skipped) in enumerate(self.plan.reasons)
         ]
         sql = (
@@ -288,12 +283,12 @@ def _find_duplicates(
     """The view of the rows (``rows``), with ``lost`` for those whose key is in ``taken``
     (and who have an email), and ``dup`` for those whose email another row of the group that
     is not lost, with a smaller key (then an earlier row), has."""
-    source = f"read_parquet({_literal(str(path))}, file_row_number = true)"
+    source = f"read_parquet({sql_string(str(path))}, file_row_number = true)"
     email = None
     if plan.email_field in plan.fields:
         email = _stored(plan, plan.fields.index(plan.email_field))
     if plan.in_campaign and email is not None and taken is not None:
-        keys = f"SELECT {_quoted(plan.key)} FROM read_parquet({_literal(str(taken))})"
+        keys = f"SELECT {sql_identifier(plan.key)} FROM read_parquet({sql_string(str(taken))})"
         con.execute(
             f"""
             CREATE TABLE lost AS SELECT file_row_number AS pos FROM {source}

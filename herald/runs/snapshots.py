@@ -13,20 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from sqlglot import exp
 
 from herald.atomic import atomic_path
-from herald.engines.duckdb import connect_utc
+from herald.engines.duckdb import connect_utc, sql_string
 from herald.exceptions import EngineError
 from herald.runs.localdb import open_local_duckdb
 
 BATCH_ROWS = 50_000
 """Rows per record batch when a group is streamed: small enough that a batch of wide rows
 stays a few tens of MB, large enough that Arrow's kernels run at full speed."""
-
-
-def _literal(value: str) -> str:
-    return exp.Literal.string(value).sql("duckdb")
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ class Snapshot:
             raise EngineError(msg)
         self.path = path
         self._con = connect_utc()  # filters and counts: streamed, nothing to spill
-        self._source = f"read_parquet({_literal(str(path))})"
+        self._source = f"read_parquet({sql_string(str(path))})"
 
     def counts(self) -> list[GroupCount]:
         rows = self._con.execute(
@@ -74,8 +69,8 @@ class Snapshot:
 
     def _group_sql(self, sub_audience: str, group: str, limit: int | None) -> str:
         sql = (
-            f"SELECT * FROM {self._source} WHERE sub_audience = {_literal(sub_audience)} "
-            f'AND "group" = {_literal(group)}'
+            f"SELECT * FROM {self._source} WHERE sub_audience = {sql_string(sub_audience)} "
+            f'AND "group" = {sql_string(group)}'
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -125,20 +120,20 @@ def write_recipients_log(
             }
         )
         con.register("routes", routes)
-        launch = f"DATE {_literal(launch_date.isoformat())}" if launch_date else "NULL::DATE"
+        launch = f"DATE {sql_string(launch_date.isoformat())}" if launch_date else "NULL::DATE"
         moment = delivered_at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         select = f"""
-            SELECT {_literal(run_id)} AS run_id, {_literal(campaign)} AS campaign,
+            SELECT {sql_string(run_id)} AS run_id, {sql_string(campaign)} AS campaign,
                    s.sub_audience, s."group", s.is_control, r.destination,
-                   TIMESTAMP {_literal(moment)} AS delivered_at, {launch} AS launch_date,
+                   TIMESTAMP {sql_string(moment)} AS delivered_at, {launch} AS launch_date,
                    s."{key}" AS "{key}"
-            FROM read_parquet({_literal(str(snapshot))}) s
+            FROM read_parquet({sql_string(str(snapshot))}) s
             LEFT JOIN routes r ON r.sub_audience = s.sub_audience AND r."group" = s."group"
             ORDER BY s.sub_audience, s."group", r.destination
         """
         with atomic_path(target) as partial:
             rows = con.execute(
-                f"COPY ({select}) TO {_literal(str(partial))} (FORMAT parquet)"
+                f"COPY ({select}) TO {sql_string(str(partial))} (FORMAT parquet)"
             ).fetchall()
         return int(rows[0][0])
     finally:
@@ -150,7 +145,7 @@ def read_parquet_files(paths: Sequence[Path]) -> pa.Table:
     """Parquet files (recipients logs, outcomes) read as one table."""
     con = connect_utc()
     try:
-        files = ", ".join(_literal(str(p)) for p in paths)
+        files = ", ".join(sql_string(str(p)) for p in paths)
         return con.sql(f"SELECT * FROM read_parquet([{files}])").to_arrow_table()
     finally:
         con.close()
