@@ -51,9 +51,8 @@ def _row(name: str, dest: DestinationSettings) -> dict[str, Any]:
     if dest.type == DESTINATION_TYPE:
         url = KlaviyoSettings.from_destination(name, dest, load_key=False).base_url
         return {"name": name, "type": dest.type, "target": url, "key_from": key_source(dest)}
-    target = next(
-        (str(getattr(dest, k)) for k in ("folder", "host", "url") if hasattr(dest, k)), None
-    )
+    folder = getattr(dest, "folder", None)
+    target = None if folder is None else str(folder)
     return {"name": name, "type": dest.type, "target": target, "key_from": None}
 
 

@@ -115,8 +115,7 @@ def prune_runs(
     """
     if older_than is None:
         older_than = dt.timedelta(days=ws.settings.runs.retention_days)
-    retention = older_than
-    cutoff = (now or dt.datetime.now(dt.UTC)) - retention
+    cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
     root = ws.state_dir / "runs"
     runs = {r.id: r for r in ws.store.list_runs()} if root.is_dir() else {}
@@ -141,13 +140,8 @@ def prune_runs(
 
 
 def _newest_per_campaign(runs: Iterable[Run]) -> dict[str, str]:
-    newest: dict[str, Run] = {}
-    for run in runs:
-        if run.kind == "run" and (
-            run.campaign not in newest or run.started_at > newest[run.campaign].started_at
-        ):
-            newest[run.campaign] = run
-    return {name: run.id for name, run in newest.items()}
+    ordered = sorted((r for r in runs if r.kind == "run"), key=lambda r: r.started_at)
+    return {run.campaign: run.id for run in ordered}  # the newest is written last
 
 
 def _why_kept(ws: Workspace, run: Run, newest: dict[str, str]) -> str | None:

@@ -9,7 +9,6 @@ says in one line, at once, how to start it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -47,17 +46,12 @@ def ok(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, str]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
     """A demo workspace (1,500 customers), its sandbox port and the demo's output."""
     root = tmp_path_factory.mktemp("demo") / "herald-demo"
     port = free_port()
-    saved = os.environ.pop("HERALD_DEMO_KLAVIYO_KEY", None)
     out = ok("demo", "--dir", str(root), "--customers", "1500", "--sandbox-port", str(port))
-    # The next commands run in a fresh shell: nothing the demo put in its own environment.
-    os.environ.pop("HERALD_DEMO_KLAVIYO_KEY", None)
-    yield root, port, out
-    if saved is not None:
-        os.environ["HERALD_DEMO_KLAVIYO_KEY"] = saved
+    return root, port, out
 
 
 @pytest.fixture
