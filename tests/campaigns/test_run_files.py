@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 
 from herald.atomic import atomic_file, atomic_path
@@ -90,15 +91,6 @@ def every_file(folder: Path) -> list[str]:
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    assert not isinstance(result.exception, OSError | AssertionError), repr(result.exception)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_a_read_only_runs_folder_ends_the_run_in_error_with_one_line(workspace: Path) -> None:

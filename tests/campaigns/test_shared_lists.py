@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 
 from herald.cli.main import main
@@ -35,15 +36,6 @@ def write(folder: Path, file: str, name: str, group: str = "Offer", to: str = "k
 
 def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def stored(ws_dir: Path) -> list[str]:

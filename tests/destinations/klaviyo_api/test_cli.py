@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner, Result
 
 from herald.cli.main import main
@@ -103,14 +104,6 @@ def test_list_shows_targets_and_key_sources_never_keys(
 
 
 # --- issue 8: typos, key files and keys that must never show ------------------------------------
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def rewrite(workspace: Path, old: str, new: str) -> None:
