@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _report import git_revision, machine, write_section
 
 from herald.core.campaigns.model import AttributeMapping
-from herald.core.destinations import KINDS
 from herald.core.prepare import fast_email_mask, fast_phone_mask, prepare_records
+from herald.destinations.registry import kind_of
 
 BASELINE_SAMPLE = 50_000
 ATTRIBUTES = (
@@ -152,7 +152,7 @@ def main() -> None:
     generated = time.perf_counter() - start
 
     start = time.perf_counter()
-    prepared = prepare_records(table, ATTRIBUTES, kind=KINDS["klaviyo_api"])
+    prepared = prepare_records(table, ATTRIBUTES, kind=kind_of("klaviyo_api"))
     herald_s = time.perf_counter() - start
 
     split = path_split(table)

@@ -24,9 +24,9 @@ from herald.core.campaigns.validate import (
     resolve_destinations,
     validate_campaign,
 )
-from herald.core.catalog import did_you_mean
-from herald.core.destinations import KINDS, DestinationKind
+from herald.core.destinations import DestinationKind
 from herald.core.segments.model import Segment
+from herald.destinations.registry import kind_of
 from herald.exceptions import (
     CampaignError,
     ConfigError,
@@ -96,14 +96,11 @@ class Campaigns:
         """The destinations of herald.toml with their kinds."""
         kinds: dict[str, DestinationKind] = {}
         for name, settings in self.ws.settings.destinations.items():
-            kind = KINDS.get(settings.type)
-            if kind is None:
-                hint = did_you_mean(settings.type, KINDS)
-                msg = (
-                    f"herald.toml: [destinations.{name}] has unknown type '{settings.type}'.{hint} "
-                    f"Types: {', '.join(KINDS)}"
-                )
-                raise ConfigError(msg)
+            try:
+                kind = kind_of(settings.type)
+            except ConfigError as error:
+                msg = f"herald.toml: [destinations.{name}] has an {error}"
+                raise ConfigError(msg) from None
             kinds[name] = kind
         return kinds
 

@@ -7,7 +7,6 @@ Secrets never live in the file: a destination names the environment variable
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import re
 import tomllib
@@ -97,8 +96,8 @@ class RunsSettings(_Section):
 
 class DestinationSettings(_Section):
     """One ``[destinations.NAME]`` table. Each destination type extends it with its own keys
-    (:func:`register_destination_type`); a key the type does not take is an error, so a typo
-    such as ``baseurl`` cannot silently leave a default in place."""
+    (its ``settings_model``, see :mod:`herald.destinations.base`); a key the type does not
+    take is an error, so a typo such as ``baseurl`` cannot silently leave a default in place."""
 
     type: str
     """The destination type, such as ``klaviyo_api`` or ``csv_file``."""
@@ -151,43 +150,22 @@ def _looks_like_key(value: str) -> bool:
     return len(value) >= 20 and mixed and "_" not in value
 
 
-_DESTINATION_TYPES: dict[str, str | type[DestinationSettings]] = {
-    "klaviyo_api": "herald.destinations.klaviyo_api.configuration:KlaviyoDestinationSettings",
-    "csv_file": "herald.destinations.files:CsvFileSettings",
-}
-
-
-def register_destination_type(name: str, model: str | type[DestinationSettings]) -> None:
-    """Make ``type = "NAME"`` destinations read with ``model`` (a class, or ``"module:Class"``
-    imported when first needed)."""
-    _DESTINATION_TYPES[name] = model
-
-
-def destination_types() -> list[str]:
-    """The destination types herald.toml may use, sorted."""
-    return sorted(_DESTINATION_TYPES)
-
-
 def destination_model(type_name: str) -> type[DestinationSettings]:
-    """The settings model of a destination type.
+    """The settings model of a destination type (see :mod:`herald.destinations.registry`).
 
     Raises:
         ConfigError: an unknown type, naming the known ones with a "did you mean".
     """
-    model = _DESTINATION_TYPES.get(type_name)
-    if model is None:
-        close = difflib.get_close_matches(type_name, list(_DESTINATION_TYPES), n=1)
-        hint = f" Did you mean {close[0]}?" if close else ""
-        msg = (
-            f"unknown destination type {type_name!r}.{hint} "
-            f"Known types: {', '.join(destination_types())}"
-        )
-        raise ConfigError(msg)
-    if isinstance(model, str):
-        module, _, attr = model.partition(":")
-        model = getattr(importlib.import_module(module), attr)
-        _DESTINATION_TYPES[type_name] = model
-    return model
+    from herald.destinations.registry import destination_class
+
+    return destination_class(type_name).settings_model
+
+
+def destination_types() -> list[str]:
+    """The destination types herald.toml may use, sorted."""
+    from herald.destinations.registry import destination_types as types
+
+    return types()
 
 
 def parse_destination(
@@ -411,35 +389,6 @@ def check_secret(value: str, what: str) -> None:
         raise ConfigError(msg)
 
 
-DEFAULT_TOML = """\
-# Herald workspace settings. Secrets never go here: name an environment variable
-# (api_key_env) or a file (api_key_file) instead.
-
-[engine]
-name = "duckdb"
-database = "{database}"
-
-[database]
-customer_key = "amperity_id"
-base_table = "Customer_360"
-customer_tables = ["Customer_360", "Merged_Customers", "Customer_Attributes", "Transaction_Attributes_Extended"]
-transactions_table = "Unified_Transactions"
-items_table = "Unified_Itemized_Transactions"
-attributes_table = "Merged_Customers"
-
-[state]
-url = "sqlite:///.herald/state.db"
-
-[runs]
-retention_days = 30                    # then a run's files with emails and phones are pruned
-
-# Destinations that campaign groups send to, by name.
-[destinations.files]
-type = "csv_file"
-folder = "exports"                     # relative to the workspace folder
-
-# [destinations.klaviyo]
-# type = "klaviyo_api"
-# api_key_env = "KLAVIYO_API_KEY"        # a private key with lists:write and profiles:write
-# base_url = "http://127.0.0.1:8700"    # rehearse against `herald sandbox klaviyo`
-"""  # noqa: E501 - the text of the herald.toml that `herald init` writes, kept byte for byte
+DEFAULT_TOML = (Path(__file__).parent / "workspace.toml").read_text(encoding="utf-8")
+"""The text of the herald.toml that `herald init` writes (a ``str.format`` template of
+``database``), kept in a file of its own, byte for byte."""

@@ -6,6 +6,7 @@ its parents.
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from herald.atomic import atomic_file
 from herald.config import DEFAULT_TOML, Settings, load_settings
-from herald.exceptions import ConfigError, WorkspaceNotFoundError
+from herald.exceptions import ConfigError, NotFoundError, WorkspaceNotFoundError
 
 if TYPE_CHECKING:
     from herald.campaigns import Campaigns
     from herald.core.catalog import Catalog
+    from herald.destinations.base import Destination
     from herald.engines.base import Engine
     from herald.segments import Segments
     from herald.state import StateStore
@@ -150,6 +152,26 @@ class Workspace:
         from herald.segments import Segments
 
         return Segments(self)
+
+    def destination(self, name: str) -> Destination:
+        """A destination of herald.toml, by name, ready to stage, deliver, check or estimate.
+
+        Raises:
+            NotFoundError: no such destination (with "did you mean").
+        """
+        from herald.destinations.base import DestinationContext
+        from herald.destinations.registry import destination_class
+
+        destinations = self.settings.destinations
+        if name not in destinations:
+            close = difflib.get_close_matches(name, list(destinations), n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            known = ", ".join(sorted(destinations)) or "none"
+            msg = f"no destination '{name}' in herald.toml (known: {known}).{hint}"
+            raise NotFoundError(msg)
+        settings = destinations[name]
+        context = DestinationContext(self.root, self.state_dir, lambda: self.store)
+        return destination_class(settings.type)(name, settings, context)
 
     def close(self) -> None:
         """Close the engine and the state store if they were opened."""

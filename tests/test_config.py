@@ -15,9 +15,9 @@ from herald.config import (
     load_settings,
     parse_destination,
     read_secret,
-    register_destination_type,
 )
-from herald.destinations.files import CsvFileSettings
+from herald.destinations import registry
+from herald.destinations.csv_file import CsvFileDestination, CsvFileSettings
 from herald.destinations.klaviyo_api.configuration import (
     KlaviyoDestinationSettings,
     KlaviyoSettings,
@@ -106,7 +106,11 @@ def test_a_later_type_plugs_in_by_name() -> None:
     class SftpSettings(DestinationSettings):
         host: str
 
-    register_destination_type("test_sftp", SftpSettings)
+    class SftpDestination(CsvFileDestination):
+        type = "test_sftp"
+        settings_model = SftpSettings
+
+    registry.register("test_sftp", SftpDestination)
     try:
         assert "test_sftp" in destination_types()
         parsed = parse_destination("s", {"type": "test_sftp", "host": "sftp.example"})
@@ -114,9 +118,7 @@ def test_a_later_type_plugs_in_by_name() -> None:
         with pytest.raises(ConfigError, match=r"Did you mean host\?"):
             parse_destination("s", {"type": "test_sftp", "hots": "x"})
     finally:
-        from herald import config
-
-        config._DESTINATION_TYPES.pop("test_sftp")
+        registry._known().pop("test_sftp")
 
 
 @pytest.mark.parametrize(

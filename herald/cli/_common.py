@@ -143,7 +143,7 @@ def show_or_export(
 ) -> None:
     """Export a whole table to CSV, or print its first ``limit`` rows (JSON or a table)."""
     if csv_path:
-        from herald.destinations.files import write_csv
+        from herald.engines.localdb import write_csv
 
         write_csv(table, Path(csv_path), table.column_names)
         console.print(f"Wrote {table.num_rows:,} rows to {csv_path}")

@@ -281,7 +281,7 @@ def run(
     from herald.cli.runs import auto_prune
 
     auto_prune(ws)
-    if not yes and _has_klaviyo(ws, name):
+    if not yes and _has_lists(ws, name):
         _confirm_estimate(ws, name, confirm_over)
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = run_campaign(ws, name, reconcile=reconcile, progress=progress)
@@ -305,11 +305,12 @@ def exit_if_failed(result: RunResult) -> None:
     sys.exit(1)
 
 
-def _has_klaviyo(ws: Workspace, name: str) -> bool:
+def _has_lists(ws: Workspace, name: str) -> bool:
+    """Whether a group of the campaign goes to a list (whose sync the estimate times)."""
     kinds = ws.campaigns.destinations()
     campaign, _ = ws.campaigns.load(name)
     return any(
-        kinds.get(d.destination) is not None and kinds[d.destination].type == "klaviyo_api"
+        kinds.get(d.destination) is not None and kinds[d.destination].is_list
         for sub in campaign.all_sub_audiences()
         for g in sub.groups
         for d in g.destinations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -184,12 +184,8 @@ def _point_klaviyo_at(root: Path, url: str) -> None:
     with atomic_file(key) as out:
         out.write(f"{DEFAULT_API_KEY}\n")
     config = root / "herald.toml"
-    table = (
-        '[destinations.klaviyo]\ntype = "klaviyo_api"\n'
-        f'api_key_file = "{key}"   # the sandbox\'s well-known key, written by `herald demo`\n'
-        f'base_url = "{url}"   # `herald sandbox klaviyo --port {url.rsplit(":", 1)[1]}`\n'
-        "poll_interval = 1\n\n"
-    )
+    template = files("herald.demo").joinpath("sandbox_destination.toml").read_text("utf-8")
+    table = template.format(key=key, url=url, port=url.rsplit(":", 1)[1])
     text = config.read_text(encoding="utf-8")
     if _KLAVIYO_TABLE.search(text):
         text = _KLAVIYO_TABLE.sub(lambda _: table, text, count=1)
@@ -203,9 +199,7 @@ def _forget_lists(ws: Workspace, campaigns: list[str]) -> None:
     """A new sandbox starts empty: forget the lists (and ledgers) of the previous one."""
     for name in campaigns:
         for item in ws.campaigns.build(name).resolved:
-            if item.kind.type == "klaviyo_api":
-                ws.store.forget_list_id(item.destination, item.output_name)
-    shutil.rmtree(ws.state_dir / "lists", ignore_errors=True)
+            ws.destination(item.destination).forget(item.output_name)
 
 
 def _run(ws: Workspace, name: str) -> None:

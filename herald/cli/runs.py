@@ -17,9 +17,9 @@ from herald.cli._common import (
 )
 from herald.cli._progress import JsonProgress, SyncProgress
 from herald.exceptions import ConfigError, NotFoundError
-from herald.runs.pipeline import runs_dir
+from herald.runs.pipeline import resume_run, runs_dir
 from herald.runs.prune import PruneReport, parse_age, prune_runs
-from herald.runs.resume import resume_run, shown_status
+from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 

@@ -86,12 +86,13 @@ def email_contests(campaign: Campaign, resolved: Sequence[Resolved]) -> dict[str
 
     >>> from herald.core.campaigns.model import AttributeMapping
     >>> from herald.core.campaigns.parse import parse_campaign
-    >>> from herald.core.destinations import KINDS
+    >>> from herald.core.destinations import DestinationKind
     >>> c = parse_campaign({"name": "S", "include": "V", "remaining": {"groups": [
     ...     {"name": "A", "percent": 90, "destinations": ["files"]},
     ...     {"name": "Hold", "percent": 10, "control": True}]}})
     >>> email = (AttributeMapping("email", "email"),)
-    >>> a = Resolved("All Remaining Recipients", "A", "files", KINDS["csv_file"], email, "S_A")
+    >>> files = DestinationKind("files", "CSV file", email)
+    >>> a = Resolved("All Remaining Recipients", "A", "files", files, email, "S_A")
     >>> email_contests(c, [a])["files"].contenders
     (Contender(rank=0, source='email', sends=True), Contender(rank=1, source='email', sends=False))
     """

@@ -1,6 +1,7 @@
-"""What Herald knows about each kind of destination, without talking to any of them.
+"""What Herald knows about a kind of destination, without talking to any of them.
 
-A destination in ``herald.toml`` has a ``type``; the type decides the attributes pre-filled
+A destination in ``herald.toml`` has a ``type``; the type's :class:`DestinationKind` (declared
+by the type itself, see ``herald.destinations.registry``) decides the attributes pre-filled
 for a group (Amperity's "default attributes") and what a group must send.
 """
 
@@ -21,6 +22,8 @@ class DestinationKind:
         default_attributes: pre-filled for each group sent there.
         required_fields: destination fields every group must send.
         is_list: a mirror (a list kept equal to the group) rather than a file sent whole.
+        email_field: the destination field that holds the email (normalized as one).
+        phone_field: the destination field that holds the phone number.
     """
 
     type: str
@@ -28,31 +31,8 @@ class DestinationKind:
     default_attributes: tuple[AttributeMapping, ...]
     required_fields: tuple[str, ...] = ()
     is_list: bool = False
-
-
-KINDS: dict[str, DestinationKind] = {
-    kind.type: kind
-    for kind in [
-        DestinationKind(
-            "klaviyo_api",
-            "Klaviyo",
-            (AttributeMapping("email", "email"),),
-            required_fields=("email",),
-            is_list=True,
-        ),
-        DestinationKind(
-            "klaviyo_sftp",
-            "Klaviyo",
-            (AttributeMapping("email", "Email"),),
-            required_fields=("Email",),
-        ),
-        DestinationKind(
-            "csv_file",
-            "CSV file",
-            (AttributeMapping("amperity_id", "amperity_id"), AttributeMapping("email", "email")),
-        ),
-    ]
-}
+    email_field: str = "email"
+    phone_field: str = "phone_number"
 
 
 def is_klaviyo(kind: DestinationKind) -> bool:

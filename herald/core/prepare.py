@@ -384,13 +384,13 @@ class Prepared:
 def identity_fields(kind: DestinationKind) -> tuple[str, str]:
     """The destination fields that hold the email and the phone number for ``kind``.
 
-    >>> from herald.core.destinations import KINDS
-    >>> identity_fields(KINDS["klaviyo_sftp"]), identity_fields(KINDS["klaviyo_api"])
-    (('Email', 'PhoneNumber'), ('email', 'phone_number'))
+    >>> from herald.core.campaigns.model import AttributeMapping
+    >>> sftp = DestinationKind("sftp", "Klaviyo", (AttributeMapping("email", "Email"),),
+    ...                        email_field="Email", phone_field="PhoneNumber")
+    >>> identity_fields(sftp)
+    ('Email', 'PhoneNumber')
     """
-    if kind.type == "klaviyo_sftp":
-        return "Email", "PhoneNumber"  # the SFTP import's exact CSV headers (DESIGN §1.5)
-    return "email", "phone_number"
+    return kind.email_field, kind.phone_field
 
 
 @dataclass(frozen=True)
@@ -707,14 +707,14 @@ def prepare_records(
         ValueError: a source column is missing, a field is mapped twice or would hide the key,
             or a required field has no mapping.
 
-    >>> from herald.core.destinations import KINDS
+    >>> api = DestinationKind("api", "Klaviyo", (), required_fields=("email",), is_list=True)
     >>> rows = pa.table({"amperity_id": ["b", "a", "c", "d"],
     ...                  "email": ["X@Y.com", "x@y.com ", "nope", "d@y.com"],
     ...                  "phone": ["206-555-0100", None, None, "555"]})
     >>> p = prepare_records(rows, [AttributeMapping("email", "email"),
     ...                           AttributeMapping("phone", "phone_number"),
     ...                           AttributeMapping("amperity_id", "external_id")],
-    ...                     kind=KINDS["klaviyo_api"])
+    ...                     kind=api)
     >>> p.records.to_pylist()
     [{'email': 'x@y.com', 'phone_number': None, 'external_id': 'a', 'amperity_id': 'a'},
      {'email': 'd@y.com', 'phone_number': None, 'external_id': 'd', 'amperity_id': 'd'}]

@@ -28,7 +28,7 @@ from herald.core.campaigns.validate import Resolved
 from herald.core.claims import Contest, email_contests, group_ranks
 from herald.core.prepare import normalize_emails
 from herald.engines.duckdb import sql_identifier, sql_string
-from herald.runs.localdb import BackgroundWriter, open_local_duckdb
+from herald.engines.localdb import BackgroundWriter, open_local_duckdb
 from herald.runs.snapshots import BATCH_ROWS
 
 __all__ = ["EmailClaims", "claim_emails"]

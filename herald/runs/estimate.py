@@ -1,8 +1,10 @@
-"""``herald campaign estimate``: the calls and time each Klaviyo list needs, before sending.
+"""``herald campaign estimate``: the calls and time each list needs, before sending.
 
-The audience is built and diffed against each list's ledger exactly as a run would (in a
-scratch folder), so adds and removes are the real ones; the time comes from the planned calls
-and the destination's rate limits (:mod:`herald.core.estimate`), beside the SFTP alternative.
+The audience is built, prepared and staged exactly as a run does it (in a scratch folder), and
+each destination plans its staged groups as its run would (a Klaviyo list: the diff against
+its ledger), so adds and removes are the real ones; the time comes from each destination's
+own limits (:meth:`herald.destinations.base.Destination.estimate`), beside the bulk
+alternative (for Klaviyo, SFTP).
 """
 
 from __future__ import annotations
@@ -15,28 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow.parquet as pq
-
-from herald.core.estimate import Estimate, ListPlan, estimate, sftp_seconds
-from herald.destinations.klaviyo_api.limits import RateLimit, limits_for
-from herald.destinations.klaviyo_api.sync import prepare_delivery
-from herald.engines.duckdb import connect_utc
-from herald.runs.diff import (
-    DiffCounts,
-    batches_table,
-    compute_diff,
-    ledger_path,
-    merge_ledger,
-    read_ledger_count,
-    write_outcomes,
-)
-from herald.runs.pipeline import claims_for, log_recipients, prepared_group
+from herald.core.estimate import PHASES, Estimate
+from herald.destinations.base import DeliveryTarget, DestinationEstimate
+from herald.runs.pipeline import claims_for, log_recipients, prepared_group, target_for
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:
+    from herald.campaigns import Build
+    from herald.destinations.base import Destination
     from herald.workspace import Workspace
 
-CSV_BYTES_PER_PROFILE = 60  # Email,PhoneNumber,ExternalID: a typical row of the SFTP CSV
+_RUN_ID = "estimate"
 
 
 @dataclass(frozen=True)
@@ -56,8 +47,9 @@ class CampaignEstimate:
     """The whole delivery's estimate.
 
     Attributes:
-        lists: each Klaviyo list on its own.
-        total: calls and seconds under the rate limits, all lists together.
+        lists: each list on its own.
+        total: calls and seconds under the rate limits, all lists together (each destination
+            under its own limits, the destinations at once, as a run sends).
         sftp_seconds: the same adds as one CSV over SFTP.
         local_seconds: building, preparing and diffing the audience here, measured while
             estimating (a run does the same work again before it sends anything).
@@ -77,100 +69,69 @@ class CampaignEstimate:
 def estimate_campaign(
     ws: Workspace, name: str, *, today: dt.date | None = None
 ) -> CampaignEstimate:
-    """Plan every Klaviyo list of the campaign and estimate the time under the limits."""
+    """Stage every group as a run would and estimate the time under each destination's
+    limits; sends nothing and changes no state."""
     started = time.perf_counter()
     build = ws.campaigns.build(name, today=today)
-    items = [r for r in build.resolved if r.kind.type == "klaviyo_api"]
     scratch = Path(tempfile.mkdtemp(prefix="estimate-", dir=ws.state_dir))
     try:
-        snapshot = scratch / "recipients.parquet"
-        ws.campaigns.write_snapshot(build, snapshot)
-        plans, lists = [], []
-        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
-            for i, item in enumerate(items):
-                folder = scratch / str(i)
-                # The run's own steps (see pipeline._klaviyo_input), so the time is its time.
-                with prepared_group(ws, snap, item, claims) as prepared:
-                    records = prepared.batches(order="key")
-                    prepare_delivery(
-                        records, prepared.fields, prepared.key, prepared.dropped, folder
-                    )
-                list_id = ws.store.list_id(item.destination, item.output_name)
-                ledger = ledger_path(ws.state_dir, item.destination, list_id or "_none")
-                counts = compute_diff(folder / "desired.parquet", ledger, folder)
-                size = read_ledger_count(ledger) if ledger.exists() else 0
-                _finish_as_if_sent(folder, ledger, counts)
-                plan = ListPlan(
-                    item.output_name,
-                    adds=counts.adds + counts.updates,
-                    removes=counts.removes,
-                    list_id_known=list_id is not None,
-                    list_exists=list_id is not None,
-                    list_size=size,
-                    add_bytes=_profile_bytes(folder / "adds.parquet")
-                    + _profile_bytes(folder / "updates.parquet"),
-                )
-                plans.append(plan)
-                lists.append((item, counts, size, list_id is not None))
-            # The run writes the recipients log too: part of its local work.
-            log_recipients(ws, build, "estimate", snapshot, scratch / "recipients_log.parquet")
-        limits = _limits(ws, [i.destination for i in items])
-        poll = _poll_interval(ws, [i.destination for i in items])
-        total = estimate(plans, limits, poll_interval=poll)
-        per_list = [
+        found = _estimate_staged(ws, build, scratch)
+        lists = [
             ListEstimate(
-                item.destination,
-                item.output_name,
-                c.adds,
-                c.updates,
-                c.removes,
-                size,
-                known,
-                estimate([plan], limits, poll_interval=poll).seconds,
+                t.target.destination,
+                t.target.output_name,
+                t.adds,
+                t.updates,
+                t.removes,
+                t.size,
+                t.known,
+                t.seconds,
             )
-            for (item, c, size, known), plan in zip(lists, plans, strict=True)
+            for e in found
+            for t in e.targets
         ]
-        adds = sum(p.adds for p in plans)
-        sftp = sftp_seconds(adds * CSV_BYTES_PER_PROFILE) if adds else 0.0
-        return CampaignEstimate(per_list, total, sftp, time.perf_counter() - started)
+        sftp = sum(e.alternative_seconds or 0.0 for e in found)
+        total = _together([e.total for e in found])
+        return CampaignEstimate(lists, total, sftp, time.perf_counter() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _finish_as_if_sent(folder: Path, ledger: Path, counts: DiffCounts) -> None:
-    """What a run does after its last batch (outcomes, the new ledger), on a copy of the
-    ledger, as if every batch went through: so the local time measured is the run's."""
-    work = [("add", counts.adds), ("update", counts.updates), ("remove", counts.removes)]
-    confirmed = batches_table([(kind, 0, n, "estimate") for kind, n in work if n])
-    skipped = pq.read_table(folder / "skipped.parquet")
-    write_outcomes(folder / "outcomes.parquet", folder, confirmed, [], skipped)
-    copy = folder / "ledger.parquet"
-    if ledger.exists():
-        shutil.copyfile(ledger, copy)
-    merge_ledger(copy, folder, confirmed, [])
+def _estimate_staged(ws: Workspace, build: Build, scratch: Path) -> list[DestinationEstimate]:
+    """The run's steps up to sending, in ``scratch``: snapshot, stage, recipients log; then
+    each destination's plan of its staged groups."""
+    snapshot = scratch / "recipients.parquet"
+    ws.campaigns.write_snapshot(build, snapshot)
+    destinations: dict[str, Destination] = {}
+    staged: dict[str, list[DeliveryTarget]] = {}
+    with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+        for number, item in enumerate(build.resolved, 1):
+            dest = destinations.get(item.destination) or ws.destination(item.destination)
+            destinations[item.destination] = dest
+            if not dest.capabilities.mirror:
+                continue  # a file is written whole, locally: nothing to plan
+            target = target_for(ws, build, item, _RUN_ID, number, runs_dir=scratch)
+            with prepared_group(ws, snap, item, claims) as prepared:
+                dest.stage(target, prepared)
+            staged.setdefault(item.destination, []).append(target)
+        # The run writes the recipients log too: part of its local work.
+        log_recipients(ws, build, _RUN_ID, snapshot, scratch / "recipients_log.parquet")
+    found = (destinations[name].estimate(targets) for name, targets in staged.items())
+    return [e for e in found if e is not None]
 
 
-def _profile_bytes(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with connect_utc() as con:
-        literal = str(path).replace("'", "''")
-        row = con.execute(
-            f"SELECT coalesce(sum(strlen(profile)), 0) FROM read_parquet('{literal}')"
-        ).fetchall()
-    return int(row[0][0])
-
-
-def _setting(ws: Workspace, destinations: list[str], key: str, default: float) -> float:
-    """A pacing setting of the (first) Klaviyo destination; no API key is needed to estimate."""
-    for name in destinations:
-        return float(getattr(ws.settings.destinations[name], key, default))
-    return default
-
-
-def _limits(ws: Workspace, destinations: list[str]) -> dict[str, RateLimit]:
-    return limits_for(scale=_setting(ws, destinations, "limits_scale", 1.0))
-
-
-def _poll_interval(ws: Workspace, destinations: list[str]) -> float:
-    return _setting(ws, destinations, "poll_interval", 2.0)
+def _together(totals: list[Estimate]) -> Estimate:
+    """Destinations send at once, each under its own limits: calls add up, and each phase
+    takes as long as its longest destination."""
+    if len(totals) == 1:
+        return totals[0]
+    calls: dict[str, int] = {}
+    phases: dict[str, float] = {phase: 0.0 for phase, _ in PHASES}
+    for total in totals:
+        for op, n in total.calls.items():
+            calls[op] = calls.get(op, 0) + n
+        for phase, seconds in total.phase_seconds.items():
+            phases[phase] = max(phases.get(phase, 0.0), seconds)
+    creates = sum(t.lists_to_create for t in totals)
+    warnings = tuple(w for t in totals for w in t.warnings)
+    return Estimate(calls, phases, creates, warnings)

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
-import re
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,23 +21,16 @@ from zoneinfo import ZoneInfo
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
-from herald.destinations.files import write_csv, write_klaviyo_jsonl
-from herald.destinations.klaviyo_api.sync import (
-    ListDelivery,
-    SyncOptions,
-    prepare_delivery,
-    sync_list,
-)
+from herald.crash import crash_point
+from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
 from herald.exceptions import ConfigError, StateError
-from herald.redact import error_line, redact
+from herald.redact import redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
 
 if TYPE_CHECKING:
-    from herald.destinations.klaviyo_api.api import KlaviyoApi
-    from herald.destinations.klaviyo_api.sync import Progress
     from herald.state import Run, StateStore
     from herald.workspace import Workspace
 
@@ -69,10 +59,6 @@ class RunResult:
     deliveries: list[Delivery]
     warnings: list[Warning_] = field(default_factory=list)
     snapshot: Path | None = None
-
-
-_LISTS_AT_ONCE = 4
-"""Lists of one destination synced at once (the client's limiter paces their calls)."""
 
 
 def runs_dir(ws: Workspace) -> Path:
@@ -145,7 +131,7 @@ def run_campaign(
 def continue_run(
     ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
 ) -> RunResult:
-    """Carry an interrupted run to its end (see ``herald.runs.resume.resume_run``).
+    """Carry an interrupted run to its end (see :func:`resume_run`).
 
     The audience is built again, when its snapshot was not written, from the run's own
     pinned segment versions and as-of time: never from what is active today.
@@ -156,20 +142,24 @@ def continue_run(
     return _execute(ws, build, run, reconcile=reconcile, progress=progress)
 
 
-CRASH_ENV = "HERALD_CRASH_AT"
-"""Test hook: the name of a point of a run (see `crash_point`) at which the process kills
-itself with SIGKILL, so tests can prove that a crash there leaves nothing stuck."""
+def resume_run(
+    ws: Workspace, run_id: str, *, reconcile: bool = False, progress: Progress | None = None
+) -> RunResult:
+    """Finish an interrupted run: reuse its snapshot and delivery inputs, continue every
+    delivery from its checkpoints, write its recipients log and finish it.
 
+    Confirmed batches are never sent again; sent ones are polled by job id; planned ones
+    are sent (harmless if they went out before: bulk import is an upsert).
 
-def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``HERALD_CRASH_AT`` names this point (a test hook).
-
-    Points: ``run_created`` (with the campaign's status), ``snapshot_written``,
-    ``delivery_started:<n>`` and ``delivery_finished:<n>`` (n counts the run's deliveries
-    from 1, in the campaign's order), ``run_finished`` (with the campaign's status).
+    Raises:
+        NotFoundError: no such run.
+        StateError: the run is not running, or a live process is working on it.
     """
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    run = ws.store.get_run(run_id)
+    if run.status != "running":
+        msg = f"run {run_id} is {run.status}, not running: there is nothing to resume"
+        raise StateError(msg)
+    return continue_run(ws, run, reconcile=reconcile, progress=progress)
 
 
 def _execute(
@@ -259,28 +249,85 @@ def _deliver_all(
     reconcile: bool,
     progress: Progress | None,
 ) -> list[Delivery]:
-    """Deliver every group: files now, Klaviyo lists together (one client per destination)."""
-    deliveries: list[Delivery] = []
-    lists: dict[int, tuple[Delivery, ListDelivery]] = {}
+    """Stage every group at its destination (in the campaign's order), then deliver them:
+    each destination over one connection, the destinations at once."""
+    destinations = {name: ws.destination(name) for name in _used(build)}
+    staged: list[tuple[Delivery, DeliveryTarget]] = []
     with claims_for(ws, build, snap) as claims:
-        for item in build.resolved:
-            if item.kind.type == "klaviyo_api":
-                base, spec = _klaviyo_input(ws, snap, item, run_id, claims)
-                lists[len(deliveries)] = (base, spec)
-                deliveries.append(base)
-            else:
-                crash_point(f"delivery_started:{len(deliveries) + 1}")
-                deliveries.append(_deliver(ws, build, snap, item, claims))
-                crash_point(f"delivery_finished:{len(deliveries)}")
-    if lists:
-        synced = asyncio.run(
-            _sync_lists(
-                ws, list(lists.values()), list(lists), reconcile=reconcile, progress=progress
-            )
-        )
-        for index, delivery in zip(lists, synced, strict=True):
-            deliveries[index] = delivery
-    return deliveries
+        for number, item in enumerate(build.resolved, 1):
+            target = target_for(ws, build, item, run_id, number)
+            with prepared_group(ws, snap, item, claims) as prepared:
+                destinations[item.destination].stage(target, prepared)
+                staged.append((_delivery(item, prepared, "not sent"), target))
+    return asyncio.run(_deliver_staged(destinations, staged, reconcile, progress))
+
+
+def _used(build: Build) -> list[str]:
+    return list(dict.fromkeys(item.destination for item in build.resolved))
+
+
+def target_for(
+    ws: Workspace,
+    build: Build,
+    item: Resolved,
+    run_id: str,
+    number: int,
+    *,
+    runs_dir: Path | None = None,
+) -> DeliveryTarget:
+    """What a destination is told of one group of a run (``runs_dir``: the runs' folder,
+    ``.herald/runs`` unless given)."""
+    return DeliveryTarget(
+        run_id,
+        item.destination,
+        item.sub_audience,
+        item.group,
+        item.output_name,
+        dated_name(build, item.output_name),
+        number,
+        runs_dir if runs_dir is not None else ws.state_dir / "runs",
+    )
+
+
+async def _deliver_staged(
+    destinations: dict[str, Destination],
+    staged: list[tuple[Delivery, DeliveryTarget]],
+    reconcile: bool,
+    progress: Progress | None,
+) -> list[Delivery]:
+    results = [base for base, _ in staged]
+    by_destination: dict[str, list[int]] = {}
+    for index, (base, _) in enumerate(staged):
+        by_destination.setdefault(base.destination, []).append(index)
+
+    async def destination(name: str, indexes: list[int]) -> None:
+        dest = destinations[name]
+        try:
+            async with dest.open() as session:
+                # Groups of one destination share its connection (and pacing); a few at once.
+                slots = asyncio.Semaphore(dest.capabilities.deliveries_at_once)
+
+                async def one(i: int) -> None:
+                    base, target = staged[i]
+                    async with slots:
+                        crash_point(f"delivery_started:{target.number}")
+                        done = await session.deliver(target, reconcile=reconcile, progress=progress)
+                        results[i] = _delivered(base, done)
+                        crash_point(f"delivery_finished:{target.number}")
+
+                await asyncio.gather(*(one(i) for i in indexes))
+        except ConfigError as error:  # it cannot be reached as configured: not sent
+            for i in indexes:
+                results[i] = _replace(staged[i][0], message=f"not sent: {error}")
+
+    await asyncio.gather(*(destination(n, ix) for n, ix in by_destination.items()))
+    return results
+
+
+def _delivered(base: Delivery, done: Delivered) -> Delivery:
+    return _replace(
+        base, status=done.status, message=done.message, path=done.path, counts=done.counts
+    )
 
 
 def claims_for(ws: Workspace, build: Build, snap: Snapshot) -> EmailClaims:
@@ -326,138 +373,11 @@ def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
     )
 
 
-def _klaviyo_input(
-    ws: Workspace, snap: Snapshot, item: Resolved, run_id: str, claims: EmailClaims
-) -> tuple[Delivery, ListDelivery]:
-    def folder_in(run: str) -> Path:
-        return runs_dir(ws) / run / "deliveries" / _safe(f"{item.destination}__{item.output_name}")
-
-    folder = folder_in(run_id)
-    with prepared_group(ws, snap, item, claims) as prepared:
-        base = _delivery(item, prepared, "not sent")
-        # In key order: the diff then writes its files without sorting profiles.
-        records = prepared.batches(order="key")
-        prepare_delivery(records, prepared.fields, prepared.key, prepared.dropped, folder)
-    spec = ListDelivery(
-        run_id,
-        item.destination,
-        item.sub_audience,
-        item.group,
-        item.output_name,
-        folder,
-        ws.state_dir,
-        earlier_folder=folder_in,  # to settle the jobs an earlier failed run left sent
-    )
-    return base, spec
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-async def _sync_lists(
-    ws: Workspace,
-    items: list[tuple[Delivery, ListDelivery]],
-    positions: list[int],
-    *,
-    reconcile: bool,
-    progress: Progress | None,
-) -> list[Delivery]:
-    """Sync the lists of every Klaviyo destination, each destination with its own client;
-    ``positions`` are the lists' places among the run's deliveries."""
-    by_destination: dict[str, list[int]] = {}
-    for index, (base, _) in enumerate(items):
-        by_destination.setdefault(base.destination, []).append(index)
-    results: list[Delivery] = [base for base, _ in items]
-    number = {i: n + 1 for i, n in enumerate(positions)}  # for crash points
-
-    async def destination(name: str, indexes: list[int]) -> None:
-        from herald.destinations.klaviyo_api import KlaviyoClient, KlaviyoSettings
-
-        try:
-            settings = KlaviyoSettings.from_destination(name, ws.settings.destinations[name])
-        except ConfigError as error:
-            for i in indexes:
-                results[i] = _replace(items[i][0], message=f"not sent: {error}")
-            return
-        options = SyncOptions(poll_interval=settings.poll_interval)
-        async with KlaviyoClient(settings) as client:
-            # Lists of one destination share the client (and its limiter); a few at a time.
-            slots = asyncio.Semaphore(_LISTS_AT_ONCE)
-
-            async def one(i: int) -> None:
-                base, spec = items[i]
-                async with slots:
-                    crash_point(f"delivery_started:{number[i]}")
-                    results[i] = await _sync_one(
-                        client,
-                        ws,
-                        replace(spec, options=options),
-                        base,
-                        reconcile=reconcile,
-                        progress=progress,
-                    )
-                    crash_point(f"delivery_finished:{number[i]}")
-
-            await asyncio.gather(*(one(i) for i in indexes))
-
-    await asyncio.gather(*(destination(n, ix) for n, ix in by_destination.items()))
-    return results
-
-
-async def _sync_one(
-    client: KlaviyoApi,
-    ws: Workspace,
-    spec: ListDelivery,
-    base: Delivery,
-    *,
-    reconcile: bool,
-    progress: Progress | None,
-) -> Delivery:
-    try:
-        result = await sync_list(client, ws.store, spec, progress=progress, reconcile=reconcile)
-    except Exception as error:  # a failed delivery never stops the others (DESIGN §1.4)
-        return _replace(base, status="failed", message=error_line(error))
-    if result.status != "done":
-        return _replace(base, status="failed", message=result.error, counts=result.counts)
-    counts = result.counts
-    message = (
-        f"list synced: +{counts.get('adds', 0):,} ~{counts.get('updates', 0):,} "
-        f"-{counts.get('removes', 0) + counts.get('settled', 0):,}, "
-        f"{counts.get('rejected', 0):,} rejected"
-    )
-    return _replace(base, status="synced", message=message, counts=counts, path=result.outcomes)
-
-
-def _deliver(
-    ws: Workspace, build: Build, snap: Snapshot, item: Resolved, claims: EmailClaims
-) -> Delivery:
-    with prepared_group(ws, snap, item, claims) as prepared:
-        base = _delivery(item, prepared, "not sent")
-        if item.kind.type == "csv_file":
-            fields = [a.field for a in item.attributes]
-            name = f"{dated_name(build, item.output_name)}.csv"
-            path = _file_folder(ws, item.destination) / name
-            write_csv(prepared.batches(), path, fields)
-            return _replace(base, status="written", path=path)
-    message = (
-        f"not sent: Herald cannot deliver to {item.kind.type} destinations yet; "
-        "`herald campaign test` writes what it would receive"
-    )
-    return _replace(base, message=message)
-
-
-def _replace(delivery: Delivery, **changes: object) -> Delivery:
+def _replace(delivery: Delivery, **changes: Any) -> Delivery:
     if isinstance(changes.get("message"), str):
         # Messages are shown and stored; many quote an error from a destination.
         changes["message"] = redact(str(changes["message"]))
-    return replace(delivery, **changes)  # type: ignore[arg-type]
-
-
-def _file_folder(ws: Workspace, destination: str) -> Path:
-    settings = ws.settings.destinations[destination]
-    folder = getattr(settings, "folder", "exports")
-    return ws.resolve(str(folder))
+    return replace(delivery, **changes)
 
 
 def log_recipients(ws: Workspace, build: Build, run_id: str, snapshot: Path, target: Path) -> None:
@@ -516,14 +436,9 @@ def sample_campaign(
 def _sample(
     ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path, claims: EmailClaims
 ) -> Delivery:
-    fields = [a.field for a in item.attributes]
-    stem = f"{item.destination}__{item.output_name}"
+    destination = ws.destination(item.destination)
+    path = out / f"{item.destination}__{item.output_name}{destination.capabilities.sample_suffix}"
     with prepared_group(ws, snap, item, claims, limit=records) as prepared:
         delivery = _delivery(item, prepared, "sample")
-        if item.kind.type == "klaviyo_api":
-            path = out / f"{stem}.jsonl"
-            write_klaviyo_jsonl(prepared.batches(), path, fields)
-        else:
-            path = out / f"{stem}.csv"
-            write_csv(prepared.batches(), path, fields)
+        destination.sample(prepared, path)
     return _replace(delivery, path=path)

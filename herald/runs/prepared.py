@@ -37,7 +37,7 @@ from herald.core.prepare import (
     record_columns,
 )
 from herald.engines.duckdb import sql_identifier, sql_string
-from herald.runs.localdb import BackgroundWriter, open_local_duckdb, release_arrow_memory
+from herald.engines.localdb import BackgroundWriter, open_local_duckdb, release_arrow_memory
 from herald.runs.snapshots import BATCH_ROWS
 
 __all__ = ["PreparedGroup", "prepare_group"]

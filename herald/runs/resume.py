@@ -3,7 +3,8 @@
 A run holds an exclusive ``flock`` on ``.herald/runs/<id>/lock`` (the file also holds its pid,
 for people) for as long as it works. The operating system releases the lock when the process
 dies, however it dies, so a run that is ``running`` in the state store while nobody holds its
-lock was interrupted, and can be resumed: its deliveries continue from their checkpoints.
+lock was interrupted, and can be resumed (``herald.runs.pipeline.resume_run``): its deliveries
+continue from their checkpoints.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from herald.atomic import write_errors
 from herald.exceptions import StateError
 
 if TYPE_CHECKING:
-    from herald.runs.pipeline import RunResult
     from herald.state import Run
     from herald.workspace import Workspace
 
-__all__ = ["interrupted_runs", "is_alive", "resume_run", "run_lock", "shown_status"]
+__all__ = ["interrupted_runs", "is_alive", "run_lock", "shown_status"]
 
 
 def _lock_path(ws: Workspace, run_id: str) -> Path:
@@ -86,25 +86,3 @@ def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:
         for r in reversed(runs)
         if r.status == "running" and r.kind == "run" and not is_alive(ws, r.id)
     ]
-
-
-def resume_run(
-    ws: Workspace, run_id: str, *, reconcile: bool = False, progress: object = None
-) -> RunResult:
-    """Finish an interrupted run: reuse its snapshot and delivery inputs, continue every
-    delivery from its checkpoints, write its recipients log and finish it.
-
-    Confirmed batches are never sent again; sent ones are polled by job id; planned ones
-    are sent (harmless if they went out before: bulk import is an upsert).
-
-    Raises:
-        NotFoundError: no such run.
-        StateError: the run is not running, or a live process is working on it.
-    """
-    from herald.runs.pipeline import continue_run
-
-    run = ws.store.get_run(run_id)
-    if run.status != "running":
-        msg = f"run {run_id} is {run.status}, not running: there is nothing to resume"
-        raise StateError(msg)
-    return continue_run(ws, run, reconcile=reconcile, progress=progress)  # type: ignore[arg-type]

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from herald.atomic import atomic_path
 from herald.engines.duckdb import connect_utc, sql_string
+from herald.engines.localdb import open_local_duckdb
 from herald.exceptions import EngineError
-from herald.runs.localdb import open_local_duckdb
 
 BATCH_ROWS = 50_000
 """Rows per record batch when a group is streamed: small enough that a batch of wide rows

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from kinds import KINDS
 
 from herald.core.campaigns.parse import parse_campaign
 from herald.core.campaigns.validate import validate_campaign
 from herald.core.catalog import Catalog
-from herald.core.destinations import KINDS
 from herald.core.splitting import largest_remainder
 from herald.exceptions import CampaignError
 

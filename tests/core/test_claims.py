@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from kinds import KINDS
+
 from herald.core.campaigns.model import AttributeMapping, Campaign
 from herald.core.campaigns.parse import parse_campaign
 from herald.core.campaigns.validate import Resolved
 from herald.core.claims import Contender, email_contests, group_ranks
-from herald.core.destinations import KINDS
 
 API, SFTP, CSV = KINDS["klaviyo_api"], KINDS["klaviyo_sftp"], KINDS["csv_file"]
 EMAIL = (AttributeMapping("email", "email"),)

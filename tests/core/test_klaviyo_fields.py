@@ -145,8 +145,9 @@ def test_profiles_from_a_table() -> None:
 
 
 def test_prepared_records_become_profiles() -> None:
+    from kinds import KINDS
+
     from herald.core.campaigns.model import AttributeMapping
-    from herald.core.destinations import KINDS
     from herald.core.prepare import prepare_records
 
     rows = pa.table(

@@ -9,9 +9,9 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from kinds import KINDS
 
 from herald.core.campaigns.model import AttributeMapping
-from herald.core.destinations import KINDS
 from herald.core.prepare import (
     _FAST_PHONE_INTERNATIONAL,
     _FAST_PHONE_NATIONAL,

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kinds import KINDS
 
 from herald.core.campaigns.model import AttributeMapping, Campaign
 from herald.core.campaigns.parse import parse_campaign
 from herald.core.campaigns.validate import Resolved
-from herald.core.destinations import KINDS
 from herald.core.prepare import normalize_emails, prepare_records
 from herald.runs.claims import claim_emails
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from herald.runs import diff
+from herald.destinations.klaviyo_api import diff
 
 # --- the plain SQL the streaming code replaces: the reference ---------------------------------
 

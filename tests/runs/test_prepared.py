@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kinds import KINDS
 
 from herald.core.campaigns.model import AttributeMapping
-from herald.core.destinations import KINDS
 from herald.core.prepare import Prepared, prepare_records
 from herald.runs.prepared import PreparedGroup, prepare_group
 

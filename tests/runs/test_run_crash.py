@@ -2,7 +2,7 @@
 next command: no campaign is left stuck, the run ends delivered, the Klaviyo list is exact.
 
 The kill comes from the process itself, through the pipeline's test hook
-(``HERALD_CRASH_AT``, see `herald.runs.pipeline.crash_point`), at each named point: the run
+(``HERALD_CRASH_AT``, see `herald.crash.crash_point`), at each named point: the run
 created (with the campaign's status, in the same transaction), the snapshot written, each
 delivery started and finished, the run finished (with the campaign's final status). Between
 two kills some customers churn, so every run adds to and removes from the list. The next

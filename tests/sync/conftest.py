@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from kinds import KINDS
 
 from herald.core.campaigns.model import AttributeMapping
-from herald.core.destinations import KINDS
 from herald.core.prepare import prepare_records
 from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings

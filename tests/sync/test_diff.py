@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from herald.runs import diff
+from herald.destinations.klaviyo_api import diff
 
 
 def desired(folder: Path, rows: list[tuple[str, str, str]]) -> Path:

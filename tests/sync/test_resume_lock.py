@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from herald.exceptions import StateError
-from herald.runs.resume import interrupted_runs, is_alive, resume_run, run_lock
+from herald.runs.pipeline import resume_run
+from herald.runs.resume import interrupted_runs, is_alive, run_lock
 
 HOLD = """
 import fcntl, os, sys, time

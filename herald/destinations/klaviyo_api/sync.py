@@ -4,9 +4,9 @@ One delivery goes through these steps, each checkpointed in the state store (DES
 
 1. **list**: the list id from the state store, else by exact name, else created; remembered.
 2. **plan** (delivery ``pending`` → ``planned``): the diff of the group's desired records with
-   the list's ledger (``herald.runs.diff``), profile ids of the removes resolved by the
-   cheaper route, and every batch recorded ``planned`` in one transaction before anything
-   is sent.
+   the list's ledger (:mod:`~herald.destinations.klaviyo_api.diff`), profile ids of the removes
+   resolved by the cheaper route, and every batch recorded ``planned`` in one transaction
+   before anything is sent.
 3. **send** (``running``): removes first (only ledger rows: profiles Herald added), then
    bulk imports, several in flight; a batch is ``sent`` with its job id as soon as the
    request returns and ``confirmed`` once the job completes (import errors fetched and
@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,12 +40,13 @@ import pyarrow.parquet as pq
 
 from herald.atomic import atomic_path
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
-from herald.destinations.klaviyo_api import _plan
+from herald.crash import crash_point
+from herald.destinations.base import EventKind, Progress, SyncEvent
+from herald.destinations.klaviyo_api import _plan, diff
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi
 from herald.engines.duckdb import connect_utc
 from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
 from herald.redact import error_line, redact
-from herald.runs import diff
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
 
@@ -123,37 +124,6 @@ class ListDelivery:
     state_dir: Path
     options: SyncOptions = field(default_factory=SyncOptions)
     earlier_folder: Callable[[str], Path] | None = None
-
-
-EventKind = Literal[
-    "started", "diffed", "planned", "batch_sent", "batch_confirmed", "done", "failed"
-]
-
-
-@dataclass(frozen=True)
-class SyncEvent:
-    """A progress event for the CLI to render (never holds a profile's data).
-
-    Attributes:
-        kind: ``started``, ``diffed`` (the diff is written; profile-id look-ups follow),
-            ``planned`` (counts of the plan), ``batch_sent``,
-            ``batch_confirmed``, ``done`` (final counts) or ``failed`` (``error``).
-        destination: the destination's name.
-        list_name: the list's name.
-        counts: planned or final figures (planned, done).
-        batch: the batch's ``seq``, ``kind`` and ``rows`` (batch events).
-        error: what went wrong (failed).
-    """
-
-    kind: EventKind
-    destination: str
-    list_name: str
-    counts: dict[str, int] = field(default_factory=dict)
-    batch: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-Progress = Callable[[SyncEvent], None]
 
 
 @dataclass(frozen=True)
@@ -914,6 +884,7 @@ class _Imports:
                 rejected = await self._errors(batch)
             self.store.set_batch(sync.id, batch.seq, "confirmed")
             del self.outstanding[batch.seq]
+            crash_point("delivery_midway")
             sync.emit(
                 "batch_confirmed",
                 batch={

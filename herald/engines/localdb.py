@@ -1,5 +1,5 @@
-"""A run's local work over its own files: in-memory DuckDB connections, and a Parquet writer
-that encodes in the background.
+"""A run's local work over its own files: in-memory DuckDB connections, a Parquet writer that
+encodes in the background, and a CSV writer.
 
 A run prepares and diffs a million profiles on a machine it may share, and its peak memory is
 part of what it costs. Each connection therefore gets a memory limit and spills to a private
@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +21,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlglot import exp
 
-from herald.engines.duckdb import connect_utc
+from herald.atomic import atomic_path
+from herald.engines.duckdb import connect_utc, sql_identifier
 
 __all__ = [
     "MEMORY_LIMIT",
@@ -30,6 +32,7 @@ __all__ = [
     "local_duckdb",
     "open_local_duckdb",
     "release_arrow_memory",
+    "write_csv",
 ]
 
 MEMORY_LIMIT = "384MB"
@@ -136,3 +139,23 @@ class BackgroundWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_csv(records: pa.Table | pa.RecordBatchReader, path: Path, columns: Sequence[str]) -> int:
+    """Write ``columns`` of ``records`` as CSV with exactly those header names; return rows.
+
+    The file is written under a temporary name and renamed when complete, so a reader (or an
+    SFTP poller) never sees half of it. A stream of record batches is written as it is read.
+    """
+    con = connect_utc()
+    try:
+        con.register("records", records)
+        select = ", ".join(sql_identifier(c) for c in columns)
+        with atomic_path(path) as partial:
+            target = exp.Literal.string(str(partial)).sql("duckdb")
+            [(rows,)] = con.execute(
+                f"COPY (SELECT {select} FROM records) TO {target} (HEADER, DELIMITER ',')"
+            ).fetchall()
+    finally:
+        con.close()
+    return int(rows)

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from herald.atomic import atomic_path
 from herald.core.klaviyo_fields import profile_json
 from herald.engines.duckdb import connect_utc, sql_string
-from herald.runs.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
+from herald.engines.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
 __all__ = [
     "DESIRED_SCHEMA",
