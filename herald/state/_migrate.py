@@ -7,6 +7,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import Engine
+
+from herald.exceptions import StateError
+from herald.state._engine import WRITE_OPTION, safe_url
+from herald.state._store_base import database_errors
 
 SCRIPT_LOCATION = "herald.state:migrations"
 """The migration scripts, found inside the installed package."""
@@ -52,3 +58,41 @@ def upgrade(connection: sa.Connection, revision: str = "head") -> None:
 def downgrade(connection: sa.Connection, revision: str) -> None:
     """Downgrade the database behind ``connection`` to ``revision`` (used by tests)."""
     command.downgrade(alembic_config(connection), revision)
+
+
+def upgrade_to_head(engine: Engine, *, create: bool = True) -> None:
+    """Bring the database behind ``engine`` to the newest revision (see `StateStore.open`).
+
+    Raises:
+        StateError: the database has no Herald tables and ``create`` is false, or it was
+            written by a newer Herald.
+    """
+    with database_errors(), engine.connect() as conn:
+        current = current_revision(conn)
+        conn.rollback()
+        if current == head_revision():
+            return
+        if current is None and not create:
+            msg = (
+                f"the state database {safe_url(engine.url)} has no Herald tables: create them "
+                "with `herald init`, or fix [state] url in herald.toml"
+            )
+            raise StateError(msg)
+        _check_known_revision(engine, current)
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            upgrade(conn)
+
+
+def _check_known_revision(engine: Engine, current: str | None) -> None:
+    if current is None:
+        return
+    try:
+        ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError as err:
+        msg = (
+            f"the state database {safe_url(engine.url)} is at schema revision {current!r}, "
+            "which this version of Herald does not know; it was written by a newer Herald: "
+            "upgrade Herald to use it"
+        )
+        raise StateError(msg) from err

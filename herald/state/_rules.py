@@ -32,6 +32,19 @@ def check_kind(kind: str) -> None:
         raise ValueError(msg)
 
 
+def check_limit(limit: int | None) -> None:
+    """Refuse a negative ``limit`` (None means no limit).
+
+    >>> check_limit(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: limit must be 0 or more, not -1
+    """
+    if limit is not None and limit < 0:
+        msg = f"limit must be 0 or more, not {limit}"
+        raise ValueError(msg)
+
+
 def check_name(kind: str, name: object) -> str:
     """Return ``name`` if it is a valid definition name, else raise DefinitionError.
 

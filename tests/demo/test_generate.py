@@ -216,10 +216,24 @@ def test_a_failure_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.Mon
     def explode(*args: object, **kwargs: object) -> str:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(generate, "_customer_360_sql", explode)
+    monkeypatch.setattr(generate, "customer_360_sql", explode)
     with pytest.raises(RuntimeError, match="disk on fire"):
         generate_demo_database(tmp_path / "crash.duckdb", customers=50, as_of=AS_OF)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_crashed_attempt_does_not_spoil_the_next(tmp_path: Path) -> None:
+    # A kill -9 leaves the partial database (with its tables) under the temporary name the
+    # next attempt writes to; the next attempt must start afresh, not open it.
+    crashed = tmp_path / ".crash.duckdb.partial"
+    generate_demo_database(crashed, customers=5, as_of=AS_OF)
+    (tmp_path / ".crash.duckdb.partial.wal").write_bytes(b"not a log")
+
+    summary = generate_demo_database(tmp_path / "crash.duckdb", customers=50, as_of=AS_OF)
+    assert summary.rows["Customer_360"] == 50
+    with duckdb.connect(str(tmp_path / "crash.duckdb"), read_only=True) as con:
+        assert scalar(con, "SELECT count(*) FROM Customer_360") == 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.duckdb"]
 
 
 @pytest.mark.parametrize(
