@@ -1,7 +1,7 @@
 """The ``herald`` command: a thin layer over the library.
 
-Each subcommand's module is imported when that subcommand runs: ``herald --help`` and
-``herald init`` load no engine, state store or vendor client.
+Each subcommand's module is imported when that subcommand runs, so that ``herald --help``
+loads no engine, state store or vendor client, and a command only what it uses.
 """
 
 from __future__ import annotations
