@@ -118,7 +118,7 @@ def import_graph() -> Graph:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for target in imported(node, name, is_package, set(paths)):
-                    edges.setdefault(target, node.lineno)
+                    edges[target] = min(edges.get(target, node.lineno), node.lineno)
     return graph
 
 
