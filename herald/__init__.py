@@ -7,27 +7,18 @@ The public API::
     with herald.Workspace.open("herald-demo") as ws:
         ws.segments.apply(herald.parse_segment({...}))
         print(ws.segments.insights("High Value").unique_customers)
+
+``import herald`` loads none of the modules behind these names: each loads on its first use,
+so that a command or a library user pays only for the engine, state store and vendor
+libraries it needs (PEP 562).
 """
 
 from __future__ import annotations
 
-from herald.core.campaigns.model import Campaign
-from herald.core.campaigns.parse import parse_campaign
-from herald.core.catalog import Catalog
-from herald.core.insights import Insights
-from herald.core.segments import (
-    All,
-    Any_,
-    Attribute,
-    Group,
-    InSegment,
-    Not,
-    Purchase,
-    Segment,
-    compile_segment,
-    parse_segment,
-    segment_to_dict,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from herald._version import __version__
 from herald.exceptions import (
     ConfigError,
     DefinitionError,
@@ -37,10 +28,71 @@ from herald.exceptions import (
     SegmentError,
     StateError,
 )
-from herald.runs.pipeline import preview_campaign, run_campaign, sample_campaign
-from herald.workspace import Workspace
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from herald.core.campaigns.model import Campaign
+    from herald.core.campaigns.parse import parse_campaign
+    from herald.core.catalog import Catalog
+    from herald.core.insights import Insights
+    from herald.core.segments import (
+        All,
+        Any_,
+        Attribute,
+        Group,
+        InSegment,
+        Not,
+        Purchase,
+        Segment,
+        compile_segment,
+        parse_segment,
+        segment_to_dict,
+    )
+    from herald.runs.pipeline import preview_campaign, run_campaign, sample_campaign
+    from herald.workspace import Workspace
+
+# The module of each name loaded on first use; the block above is the same list for type
+# checkers (tests/test_imports.py checks that they agree).
+_LAZY = {
+    "Campaign": "herald.core.campaigns.model",
+    "parse_campaign": "herald.core.campaigns.parse",
+    "Catalog": "herald.core.catalog",
+    "Insights": "herald.core.insights",
+    **dict.fromkeys(
+        [
+            "All",
+            "Any_",
+            "Attribute",
+            "Group",
+            "InSegment",
+            "Not",
+            "Purchase",
+            "Segment",
+            "compile_segment",
+            "parse_segment",
+            "segment_to_dict",
+        ],
+        "herald.core.segments",
+    ),
+    **dict.fromkeys(
+        ["preview_campaign", "run_campaign", "sample_campaign"], "herald.runs.pipeline"
+    ),
+    "Workspace": "herald.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'herald' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "All",

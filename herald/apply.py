@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from herald.core.campaigns.model import Campaign
 from herald.core.catalog import did_you_mean
@@ -21,10 +21,26 @@ from herald.segments import referenced_segments
 from herald.yaml_loader import Document, load_json, load_yaml
 
 if TYPE_CHECKING:
-    from herald.workspace import Workspace
+    from herald.campaigns import Campaigns
+    from herald.segments import Segments
+    from herald.state import StateStore
 
 SUFFIXES = (".yaml", ".yml", ".json")
 KINDS = ("segment", "campaign")
+
+
+class Services(Protocol):
+    """What applying uses of a workspace (:class:`herald.Workspace`): its services, and the
+    store whose transaction makes one batch all or nothing."""
+
+    @property
+    def segments(self) -> Segments: ...
+
+    @property
+    def campaigns(self) -> Campaigns: ...
+
+    @property
+    def store(self) -> StateStore: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +171,7 @@ def _text(file: Path) -> str:
         raise DefinitionError(msg) from None
 
 
-def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
+def apply_path(workspace: Services, path: str | Path) -> list[Applied]:
     """Apply every definition under ``path``; all are checked before any is written, and all
     are written in one transaction: when one fails, none is.
 
@@ -169,7 +185,7 @@ def apply_path(workspace: Workspace, path: str | Path) -> list[Applied]:
         raise (found.explain(error) if found else error) from None
 
 
-def _apply(workspace: Workspace, docs: list[tuple[dict[str, Any], str]]) -> list[Applied]:
+def _apply(workspace: Services, docs: list[tuple[dict[str, Any], str]]) -> list[Applied]:
     segments = _parse_segments([(d, s) for d, s in docs if _kind(d, s) == "segment"])
     campaigns = [(d, s) for d, s in docs if _kind(d, s) == "campaign"]
     ordered = _dependency_order(segments)
@@ -218,7 +234,7 @@ def _kind(doc: dict[str, Any], source: str) -> str:
 
 
 def _check_campaigns(
-    workspace: Workspace,
+    workspace: Services,
     campaigns: list[tuple[dict[str, Any], str]],
     pending: dict[str, Segment],
     existing: list[Campaign],

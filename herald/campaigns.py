@@ -37,8 +37,9 @@ from herald.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from herald.resources import Resources
+    from herald.segments import Segments
     from herald.state import ApplyResult
-    from herald.workspace import Workspace
 
 KIND = "campaign"
 
@@ -85,10 +86,16 @@ def _json_safe(value: Any) -> Any:
 
 
 class Campaigns:
-    """Campaign operations over one workspace."""
+    """Campaign operations over one workspace.
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
+    Args:
+        ws: the workspace's resources; ``Workspace.campaigns`` builds this with itself.
+        segments: the same workspace's segments, which campaigns are built from.
+    """
+
+    def __init__(self, ws: Resources, segments: Segments) -> None:
+        self.ws = ws
+        self.segments = segments
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -150,9 +157,7 @@ class Campaigns:
             check_shared_outputs(campaign, others, self.destinations())
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
-                    self.ws.segments.compile(
-                        Segment(name=sub.name, where=sub.where), pending=pending
-                    )
+                    self.segments.compile(Segment(name=sub.name, where=sub.where), pending=pending)
         except CampaignError as error:
             raise error.located(source=source) from None
         except SegmentError as error:
@@ -281,10 +286,10 @@ class Campaigns:
     def _pinned(self, name: str, used: Pins, pins: Mapping[str, int]) -> Segment:
         if name in pins:
             used.versions[name] = pins[name]
-            return self.ws.segments.load(name, pins[name])
+            return self.segments.load(name, pins[name])
         stored = self.ws.store.get("segment", name, "active")
         used.versions[name] = stored.version
-        return self.ws.segments.load(name, stored.version)
+        return self.segments.load(name, stored.version)
 
     def write_snapshot(self, build: Build, path: Path) -> int:
         """Run the audience query in the engine and write the recipients snapshot (Parquet).
@@ -306,8 +311,8 @@ class Campaigns:
         """
         for name, version in build.pins.items():
             try:
-                segment = self.ws.segments.load(name, version)
-                self.ws.segments.count(segment, today=build.as_of.date())
+                segment = self.segments.load(name, version)
+                self.segments.count(segment, today=build.as_of.date())
             except HeraldError:
                 return f", segment '{name}'"
         return ""

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
 from sqlglot import exp
 
 from herald.core.insights import Insights, insights_query
@@ -20,6 +19,9 @@ from herald.core.segments.parse import check_segment_size
 from herald.exceptions import EngineError, NotFoundError, SegmentError, SqlSegmentError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from herald.resources import Resources
     from herald.state import (
         ApplyResult,
         DefinitionSummary,
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
         InsightsRecord,
         SaveResult,
     )
-    from herald.workspace import Workspace
 
 KIND = "segment"
 Which = Literal["active", "draft", "latest"] | int
@@ -62,10 +63,14 @@ def referenced_segments(segment: Segment) -> list[str]:
 
 
 class Segments:
-    """Segment operations over one workspace (engine + state store)."""
+    """Segment operations over one workspace (engine + state store).
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
+    Args:
+        ws: the workspace's resources; ``Workspace.segments`` builds this with itself.
+    """
+
+    def __init__(self, ws: Resources) -> None:
+        self.ws = ws
 
     # --- definitions -----------------------------------------------------------------------
 

@@ -2,6 +2,11 @@
 
 Commands find it from ``--workspace``, then ``HERALD_WORKSPACE``, then the current folder and
 its parents.
+
+The workspace is where the parts meet: it opens the engine and the state store and builds the
+services over them (``Segments``, ``Campaigns``), which know it only as
+:class:`herald.resources.Resources`. Each part is imported when first used, so that a command
+loads only the engine, store and libraries it needs.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from herald.atomic import atomic_file
-from herald.config import DEFAULT_TOML, Settings, load_settings
 from herald.exceptions import ConfigError, NotFoundError, WorkspaceNotFoundError
 
 if TYPE_CHECKING:
     from herald.campaigns import Campaigns
+    from herald.config import Settings
     from herald.core.catalog import Catalog
     from herald.destinations.base import Destination
     from herald.engines.base import Engine
@@ -48,6 +53,8 @@ class Workspace:
         Raises:
             WorkspaceNotFoundError: when no ``herald.toml`` is found, saying how to make one.
         """
+        from herald.config import load_settings
+
         root = find_root(path)
         return cls(root, load_settings(root / CONFIG_FILE))
 
@@ -64,6 +71,8 @@ class Workspace:
         (root / STATE_DIR).mkdir(exist_ok=True)
         config = root / CONFIG_FILE
         if not config.exists():
+            from herald.config import DEFAULT_TOML
+
             text = DEFAULT_TOML.format(database=database or "data/customers.duckdb")
             with atomic_file(config) as out:
                 out.write(text)
@@ -145,7 +154,7 @@ class Workspace:
     def campaigns(self) -> Campaigns:
         from herald.campaigns import Campaigns
 
-        return Campaigns(self)
+        return Campaigns(self, self.segments)
 
     @cached_property
     def segments(self) -> Segments:

@@ -10,14 +10,16 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
 from herald.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from herald.cli.main import main
+import herald.cli
+from herald.cli.main import SUBCOMMANDS, load_command, main
 
 EMAIL = "ann.lee@example.com"
 PHONE = "+1 206 555 0100"
@@ -93,3 +95,20 @@ def test_log_records_are_redacted_once_herald_runs(tmp_path: Path, setup: str) -
     assert done.returncode == 0, done.stderr
     assert "member [email], phone [phone]" in done.stderr
     assert EMAIL not in done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_herald_help_lists_each_subcommand_as_its_own_help_does(name: str) -> None:
+    # `herald --help` lists the summaries without importing the subcommands: each must give
+    # the short help the command's docstring gives, at every terminal width.
+    command = load_command(name)
+    listed = click.Command(name, help=SUBCOMMANDS[name].summary)
+    assert command.name == name
+    for limit in range(10, 200):
+        assert listed.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+def test_every_subcommand_module_is_registered() -> None:
+    folder = Path(herald.cli.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")} - {"main"}
+    assert {s.target.split(":")[0].rsplit(".", 1)[1] for s in SUBCOMMANDS.values()} == modules

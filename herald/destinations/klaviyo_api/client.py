@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from herald import __version__
+from herald._version import __version__
 from herald.destinations.klaviyo_api import _protocol as P
 from herald.destinations.klaviyo_api.api import (
     ImportError_,
