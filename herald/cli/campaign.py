@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import yaml
-from rich.markup import escape
 
 from herald.apply import explained, read_one
 from herald.cli._common import (
@@ -22,12 +20,17 @@ from herald.cli._common import (
     with_workspace,
 )
 from herald.cli._progress import JsonProgress, SyncProgress
-from herald.core.campaigns.validate import Warning_
+from herald.cli._results import (
+    counts_table,
+    deliveries_table,
+    exit_if_failed,
+    print_warnings,
+    run_as_json,
+    show_run,
+)
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (
-    Delivery,
-    RunResult,
     preview_campaign,
     run_campaign,
     runs_dir,
@@ -46,11 +49,6 @@ def command() -> None:
 
         herald campaign preview "Spring Reactivation"
     """
-
-
-def _print_warnings(warnings: list[Warning_]) -> None:
-    for warning in warnings:
-        err_console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
 
 
 @command.command("list")
@@ -131,7 +129,7 @@ def validate(ws: Workspace, path: str) -> None:
     with explained(definition):
         campaign = ws.campaigns.parse(definition.doc, source=definition.source)
         warnings = ws.campaigns.validate(campaign, source=definition.source)
-    _print_warnings(warnings)
+    print_warnings(warnings)
     console.print(f"Campaign '{campaign.name}' is valid ({len(warnings)} warning(s)).")
 
 
@@ -148,57 +146,10 @@ def apply(ws: Workspace, path: str) -> None:
     definition = read_one(path, "campaign")
     with explained(definition):
         result, warnings = ws.campaigns.apply(definition.doc, source=definition.source)
-    _print_warnings(warnings)
+    print_warnings(warnings)
     console.print(
         f"Campaign '{result.version.name}': version {result.version.version} ({result.action})."
     )
-
-
-def _counts_table(result: RunResult) -> None:
-    print_table(
-        "Recipients",
-        ["sub-audience", "group", "control", "recipients"],
-        [(c.sub_audience, c.group, c.is_control, c.recipients) for c in result.counts],
-    )
-
-
-def _deliveries_table(result: RunResult, title: str) -> None:
-    rows = []
-    for d in result.deliveries:
-        drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(d.drops.items())) or "—"
-        rows.append(
-            (d.group, d.destination, d.output_name, d.records, drops, d.status, _outcome(d))
-        )
-    print_table(
-        title,
-        ["group", "destination", "list / file", "records", "dropped", "status", "result"],
-        rows,
-    )
-
-
-def _outcome(delivery: Delivery) -> str:
-    """What happened, briefly: the sync's counts, the file written, or why nothing was sent."""
-    if delivery.status == "synced" and delivery.counts is not None:
-        c = delivery.counts
-        removed = c.get("removes", 0) + c.get("settled", 0)
-        text = f"+{c.get('adds', 0):,} −{removed:,}"
-        if c.get("updates"):
-            text += f" ~{c['updates']:,} updated"
-        if c.get("rejected"):
-            text += f", {c['rejected']:,} rejected"
-        return text
-    if delivery.path is not None:
-        return delivery.path.name
-    return delivery.message or ""
-
-
-def _as_json(result: RunResult) -> dict[str, Any]:
-    return {
-        "run": result.run,
-        "counts": result.counts,
-        "deliveries": result.deliveries,
-        "warnings": [str(w) for w in result.warnings],
-    }
 
 
 @command.command("preview")
@@ -214,11 +165,11 @@ def preview(ws: Workspace, name: str, as_json: bool) -> None:
     """
     result = preview_campaign(ws, name)
     if as_json:
-        print_json(_as_json(result))
+        print_json(run_as_json(result))
         return
-    _print_warnings(result.warnings)
-    _counts_table(result)
-    _deliveries_table(result, "Per destination")
+    print_warnings(result.warnings)
+    counts_table(result)
+    deliveries_table(result, "Per destination")
 
 
 @command.command("test")
@@ -248,10 +199,10 @@ def test(ws: Workspace, name: str, records: int, out: str | None, as_json: bool)
     folder = Path(out) if out else ws.state_dir / "tests" / "_".join(name.split())
     result = sample_campaign(ws, name, records, folder)
     if as_json:
-        print_json(_as_json(result))
+        print_json(run_as_json(result))
         return
-    _print_warnings(result.warnings)
-    _deliveries_table(result, f"Sample files in {folder}")
+    print_warnings(result.warnings)
+    deliveries_table(result, f"Sample files in {folder}")
 
 
 @command.command("run")
@@ -286,23 +237,10 @@ def run(
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = run_campaign(ws, name, reconcile=reconcile, progress=progress)
     if as_json:
-        print_json(_as_json(result))
+        print_json(run_as_json(result))
     else:
         show_run(result)
     exit_if_failed(result)
-
-
-def exit_if_failed(result: RunResult) -> None:
-    """Exit 1, after the tables, when a delivery failed or was not sent (the run is error)."""
-    if result.run is None or result.run.status != "error":
-        return
-    err_console.print(
-        f"[bold red]Error:[/] run {result.run.id} of '{result.run.campaign}' ended in error: "
-        f"{escape(result.run.error or 'a delivery failed')}",
-        markup=True,
-        highlight=False,
-    )
-    sys.exit(1)
 
 
 def _has_lists(ws: Workspace, name: str) -> bool:
@@ -394,15 +332,6 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
     console.print(f"SFTP alternative (CSV with Email, PhoneNumber, ExternalID): about {sftp}")
     for warning in found.total.warnings:
         err_console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
-
-
-def show_run(result: RunResult) -> None:
-    """Print a run's warnings, recipients and deliveries (shared with ``herald demo``)."""
-    _print_warnings(result.warnings)
-    assert result.run is not None
-    console.print(f"Run {result.run.id}: {result.run.status}")
-    _counts_table(result)
-    _deliveries_table(result, "Deliveries")
 
 
 @command.command("recipients")

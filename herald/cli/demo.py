@@ -15,7 +15,7 @@ from herald.apply import apply_path
 from herald.atomic import atomic_file
 from herald.cli._common import console, print_table
 from herald.cli._progress import SyncProgress
-from herald.cli.campaign import exit_if_failed, show_run
+from herald.cli._results import exit_if_failed, show_run
 from herald.cli.segment import print_insights
 from herald.demo.churn import churn_customers
 from herald.demo.examples import examples_dir

@@ -111,7 +111,7 @@ def resume(ws: Workspace, run_id: str, reconcile: bool, as_json: bool) -> None:
 
         herald runs resume run_20261201T101500_a1b2c3
     """
-    from herald.cli.campaign import exit_if_failed, show_run
+    from herald.cli._results import exit_if_failed, show_run
 
     with JsonProgress() if as_json else SyncProgress() as progress:
         result = resume_run(ws, run_id, reconcile=reconcile, progress=progress)

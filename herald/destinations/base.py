@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from herald.config import DestinationSettings
     from herald.core.destinations import DestinationKind
     from herald.core.estimate import Estimate
+    from herald.destinations.settings import DestinationSettings
     from herald.state import StateStore
 
 __all__ = [

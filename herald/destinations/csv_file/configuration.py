@@ -9,7 +9,7 @@ Example ``herald.toml``::
 
 from __future__ import annotations
 
-from herald.config import DestinationSettings
+from herald.destinations.settings import DestinationSettings
 
 DESTINATION_TYPE = "csv_file"
 

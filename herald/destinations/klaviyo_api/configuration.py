@@ -16,8 +16,8 @@ Example ``herald.toml``::
 
 :class:`KlaviyoDestinationSettings` is the table as written (any other key is an error);
 :class:`KlaviyoSettings` is what a client needs, with the API key read through
-``herald.config.read_secret``, checked, registered with the redactor and never shown by
-``repr``.
+``herald.destinations.settings.read_secret``, checked, registered with the redactor and never
+shown by ``repr``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from typing import Any, cast
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from herald.config import (
+from herald.destinations.klaviyo_api.limits import OPERATIONS, RateLimit, limits_for
+from herald.destinations.registry import parse_destination
+from herald.destinations.settings import (
     DestinationSettings,
     SecretSettings,
     check_secret,
-    parse_destination,
     read_secret,
 )
-from herald.destinations.klaviyo_api.limits import OPERATIONS, RateLimit, limits_for
 from herald.exceptions import ConfigError
 from herald.redact import register_secret
 
