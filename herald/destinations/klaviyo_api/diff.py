@@ -154,7 +154,7 @@ def _key_ordered(con: duckdb.DuckDBPyConnection, desired: Path, files: DeliveryF
     names = ", ".join(n for n in DESIRED_SCHEMA.names if n not in ("ident", "attr_hash"))
     con.execute(
         f"COPY (SELECT {names}, {ident()} AS ident, md5(profile) AS attr_hash "
-        f"FROM readparquet_source({sql_string(desired)}, file_row_number = true) "
+        f"FROM read_parquet({sql_string(desired)}, file_row_number = true) "
         f"ORDER BY key NULLS LAST, file_row_number) TO {sql_string(copy)} (FORMAT parquet)"
     )
     return copy
@@ -197,7 +197,7 @@ def _load(
     # (key, pos) is ordering by pos, and the files follow desired.parquet's order.
     con.execute(
         f"CREATE TEMP TABLE d AS SELECT file_row_number AS pos, key, ident, attr_hash "
-        f"FROM readparquet_source({sql_string(desired)}, file_row_number = true)"
+        f"FROM read_parquet({sql_string(desired)}, file_row_number = true)"
     )
     # A view: each query reads only the ledger columns it needs.
     con.execute(f"CREATE TEMP VIEW l AS SELECT * FROM {ledger_source(ledger)}")
