@@ -45,7 +45,7 @@ from herald.destinations.base import EventKind, Progress, SyncEvent
 from herald.destinations.klaviyo_api import _plan, diff
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi
 from herald.engines.duckdb import connect_utc
-from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.exceptions import FatalKlaviyoRequestError, RetriableSyncError, SyncError
 from herald.redact import error_line, redact
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -735,9 +735,8 @@ class _Imports:
             assert batch.job_id is not None
             try:
                 return await api.get_import(batch.job_id)
-            except FatalSyncError as error:
-                problem = getattr(error, "problem", None)
-                if problem is None or problem.status != 404:
+            except FatalKlaviyoRequestError as error:
+                if error.problem.status != 404:
                     raise
             del self.outstanding[batch.seq]
             self.store.set_batch(
@@ -841,11 +840,10 @@ class _Imports:
             # The profiles are stored as JSON: spliced into the body as they are.
             profiles = rows.column("profile").to_pylist()
             job_id = await sync.api.start_import_encoded(profiles, sync.list_id)
-        except FatalSyncError as error:
-            problem = getattr(error, "problem", None)
-            if problem is None or problem.status != 400:  # one bad profile
+        except FatalKlaviyoRequestError as error:
+            if error.problem.status != 400:  # one bad profile
                 raise
-            self._rejected_whole(batch, rows, redact(problem.describe()))
+            self._rejected_whole(batch, rows, redact(error.problem.describe()))
             return
         except RetriableSyncError as error:
             self.store.count_batch_attempt(sync.id, batch.seq, redact(str(error)))

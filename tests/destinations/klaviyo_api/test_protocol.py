@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.destinations.klaviyo_api import _protocol as P
-from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError
+from herald.exceptions import SkippableRecordError
 from herald.redact import redact
 from herald.sandbox.filters import parse_filter
 
@@ -182,63 +182,6 @@ def test_parse_list_id_needs_the_exact_name() -> None:
 )
 def test_klaviyo_texts_are_redacted(text: str, expected: str) -> None:
     assert redact(text) == expected
-
-
-def _doc(status: int, code: str, detail: str) -> dict[str, object]:
-    return {
-        "errors": [
-            {
-                "id": "x",
-                "status": status,
-                "code": code,
-                "title": "T.",
-                "detail": detail,
-                "source": {"pointer": "/data/attributes/email"},
-            }
-        ]
-    }
-
-
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 415, 405, 410])
-def test_client_errors_are_fatal(status: int) -> None:
-    err = P.error_from_response(status, _doc(status, "invalid", "bad ann@x.io"), "create_list")
-    assert isinstance(err, FatalSyncError)
-    assert "create_list" in str(err)
-    assert f"HTTP {status}" in str(err)
-    assert "ann@x.io" not in str(err)
-    assert "[email]" in str(err)
-    assert err.problem.where == "/data/attributes/email"  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_throttling_and_server_errors_are_retriable(status: int) -> None:
-    err = P.error_from_response(
-        status, _doc(status, "throttled", "Expected available in 1 second."), "get_lists", 1.0
-    )
-    assert isinstance(err, RetriableSyncError)
-    assert err.problem.retry_after == 1.0  # type: ignore[attr-defined]
-
-
-def test_errors_say_what_to_do_next() -> None:
-    assert "lists:write and profiles:write" in str(
-        P.error_from_response(403, {}, "bulk_import_profiles")
-    )
-    assert "api_key_env" in str(
-        P.error_from_response(
-            401,
-            _doc(401, "authentication_failed", "Incorrect authentication credentials."),
-            "get_lists",
-        )
-    )
-    # A proxy's HTML page is not JSON: the status alone still makes a clear message.
-    assert "HTTP 502" in str(
-        P.error_from_response(502, P.decode(b"<html>bad gateway</html>"), "get_lists")
-    )
-
-
-def test_retry_after() -> None:
-    assert P.parse_retry_after("0") == 0.0
-    assert P.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
 
 
 # --- splitting ------------------------------------------------------------------------
