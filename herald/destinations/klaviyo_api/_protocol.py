@@ -15,21 +15,20 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import orjson
 
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
+from herald.destinations.klaviyo_api.limits import (
+    LISTS_PAGE_SIZE,
+    MAX_FILTER_VALUES,
+    MAX_IMPORT_BYTES,
+    MAX_IMPORT_PROFILES,
+    MAX_REMOVE_IDS,
+    PAGE_SIZE,
+)
 from herald.exceptions import SkippableRecordError
 from herald.redact import redact
 
 T = TypeVar("T")
 IdentifierField = Literal["email", "phone_number", "external_id"]
 
-#: Bulk import job caps (FACTS.md §2.3): profiles per job and bytes per request body.
-MAX_IMPORT_PROFILES = 10_000
-MAX_IMPORT_BYTES = 5_000_000
-#: Profile ids per remove-from-list call, values per ``any(...)`` filter, items per page.
-MAX_REMOVE_IDS = 1_000
-MAX_FILTER_VALUES = 100
-PAGE_SIZE = 100
-#: ``GET /api/lists`` pages hold at most 10.
-LISTS_PAGE_SIZE = 10
 IDENTIFIER_FIELDS = "email,phone_number,external_id"
 
 

@@ -45,7 +45,7 @@ from herald.destinations.klaviyo_api.api import (
     ScopeCheck,
 )
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
-from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
+from herald.destinations.klaviyo_api.limits import MAX_IMPORT_BYTES, NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
@@ -173,9 +173,9 @@ class KlaviyoClient(KlaviyoApi):
         return await self._start_import(*P.start_import_encoded(profiles_json, list_id))
 
     async def _start_import(self, request: P.Request, body: bytes) -> str:
-        if len(body) > P.MAX_IMPORT_BYTES:
+        if len(body) > MAX_IMPORT_BYTES:
             msg = (
-                f"the bulk import body is {len(body):,} bytes, over {P.MAX_IMPORT_BYTES:,}; "
+                f"the bulk import body is {len(body):,} bytes, over {MAX_IMPORT_BYTES:,}; "
                 "use split_profiles"
             )
             raise ValueError(msg)
