@@ -18,12 +18,10 @@ from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
 from herald.destinations.klaviyo_api.limits import (
     LISTS_PAGE_SIZE,
     MAX_FILTER_VALUES,
-    MAX_IMPORT_BYTES,
     MAX_IMPORT_PROFILES,
     MAX_REMOVE_IDS,
     PAGE_SIZE,
 )
-from herald.exceptions import SkippableRecordError
 from herald.redact import redact
 
 T = TypeVar("T")
@@ -51,7 +49,8 @@ class Request:
     json: Any = field(default=None, compare=False)
 
     def encoded(self) -> bytes | None:
-        """The body as compact UTF-8 JSON (the same encoding ``split_profiles`` measures)."""
+        """The body as compact UTF-8 JSON (the encoding whose sizes ``_plan.import_ranges``
+        budgets)."""
         return None if self.json is None else orjson.dumps(self.json)
 
 
@@ -168,7 +167,8 @@ def start_import(profiles: Sequence[Mapping[str, Any]], list_id: str) -> Request
     """``POST /api/profile-bulk-import-jobs``.
 
     Raises:
-        ValueError: for more than 10,000 profiles or none (use ``split_profiles``).
+        ValueError: for more than 10,000 profiles or none (batch them with
+            ``_plan.import_ranges``).
     """
     _check_import_count(len(profiles))
     body = import_body(profiles, list_id)
@@ -394,51 +394,3 @@ def decode(content: bytes) -> Any:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
         return {}
-
-
-# --- batching -------------------------------------------------------------------------------
-
-
-def profile_size(profile: Mapping[str, Any]) -> int:
-    """The bytes one profile adds to a bulk import body (Klaviyo caps a profile at 100 KB)."""
-    return len(orjson.dumps({"type": "profile", "attributes": profile}))
-
-
-def split_profiles(
-    profiles: Sequence[Mapping[str, Any]],
-    max_count: int = MAX_IMPORT_PROFILES,
-    max_bytes: int = MAX_IMPORT_BYTES,
-    list_id: str = "X" * 32,
-) -> list[list[Mapping[str, Any]]]:
-    """Split profiles into bulk import jobs of ≤ ``max_count`` profiles whose whole request
-    body (JSON:API envelope included) is ≤ ``max_bytes`` bytes.
-
-    Sizes are those of ``Request.encoded`` (compact orjson), so a chunk's body is exactly
-    what was measured. ``list_id`` only sizes the envelope; a longer one than Klaviyo's
-    (26-character) ids keeps the estimate safe.
-
-    Raises:
-        SkippableRecordError: for a profile that alone cannot fit in a body, before anything
-            is returned; the message gives its index, not its contents.
-    """
-    envelope = len(orjson.dumps(import_body([], list_id)))
-    chunks: list[list[Mapping[str, Any]]] = []
-    chunk: list[Mapping[str, Any]] = []
-    size = envelope
-    for index, profile in enumerate(profiles):
-        item = profile_size(profile)
-        extra = item + (1 if chunk else 0)  # the comma between items
-        if envelope + item > max_bytes:
-            msg = (
-                f"profile #{index} is {item:,} bytes as JSON; a bulk import request holds at "
-                f"most {max_bytes:,} bytes: drop some of its properties"
-            )
-            raise SkippableRecordError(msg)
-        if chunk and (len(chunk) >= max_count or size + extra > max_bytes):
-            chunks.append(chunk)
-            chunk, size, extra = [], envelope, item
-        chunk.append(profile)
-        size += extra
-    if chunk:
-        chunks.append(chunk)
-    return chunks

@@ -158,8 +158,8 @@ class KlaviyoClient(KlaviyoApi):
         """Start a bulk import job into ``list_id``.
 
         Raises:
-            ValueError: for more than 10,000 profiles or a body over 5 MB (use
-                ``split_profiles``); this is a bug in the caller, not a sync failure.
+            ValueError: for more than 10,000 profiles or a body over 5 MB (batch them with
+                ``_plan.import_ranges``); this is a bug in the caller, not a sync failure.
         """
         request = P.start_import(profiles, list_id)
         return await self._start_import(request, request.encoded() or b"")
@@ -176,7 +176,7 @@ class KlaviyoClient(KlaviyoApi):
         if len(body) > MAX_IMPORT_BYTES:
             msg = (
                 f"the bulk import body is {len(body):,} bytes, over {MAX_IMPORT_BYTES:,}; "
-                "use split_profiles"
+                "batch the profiles with _plan.import_ranges"
             )
             raise ValueError(msg)
         _, doc = await self._send(request, body=body)

@@ -1,17 +1,15 @@
-"""The sans-I/O protocol: builders, parsers, errors, scrubbing, filters, splitting."""
+"""The sans-I/O protocol: builders, parsers, scrubbing, filters."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from herald.destinations.klaviyo_api import _protocol as P
-from herald.exceptions import SkippableRecordError
 from herald.redact import redact
 from herald.sandbox.filters import parse_filter
 
@@ -182,71 +180,6 @@ def test_parse_list_id_needs_the_exact_name() -> None:
 )
 def test_klaviyo_texts_are_redacted(text: str, expected: str) -> None:
     assert redact(text) == expected
-
-
-# --- splitting ------------------------------------------------------------------------
-
-
-def _body_size(chunk: list[dict[str, object]], list_id: str = "L" * 26) -> int:
-    if not chunk:
-        return len(orjson.dumps(P.import_body([], list_id)))
-    return len(P.start_import(chunk, list_id).encoded() or b"")
-
-
-def test_split_by_count() -> None:
-    profiles = [{"email": f"u{i}@x.io"} for i in range(25_001)]
-    chunks = P.split_profiles(profiles)
-    assert [len(c) for c in chunks] == [10_000, 10_000, 5_001]
-    assert [p for c in chunks for p in c] == profiles
-
-
-def test_split_by_bytes_counts_the_envelope() -> None:
-    # ~1 KB profiles: 10,000 of them would be ~10 MB, so bytes decide.
-    profiles = [{"email": f"u{i}@x.io", "properties": {"note": "é" * 480}} for i in range(9_000)]
-    chunks = P.split_profiles(profiles)
-    assert len(chunks) > 1
-    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
-    # Greedy: adding the next profile to any chunk would have passed the limit.
-    for chunk, following in itertools.pairwise(chunks):
-        assert _body_size([*chunk, following[0]]) > P.MAX_IMPORT_BYTES
-
-
-def test_a_profile_near_the_limit_goes_alone_and_an_oversized_one_is_refused() -> None:
-    # A profile whose body is 10 bytes under the limit: nothing else fits beside it.
-    shell = P.profile_size({"email": "big@x.io", "properties": {"blob": ""}})
-    blob = "x" * (P.MAX_IMPORT_BYTES - 10 - _body_size([], "X" * 32) - shell)
-    big = {"email": "big@x.io", "properties": {"blob": blob}}
-    assert _body_size([big], "X" * 32) == P.MAX_IMPORT_BYTES - 10
-    chunks = P.split_profiles([{"email": "a@x.io"}, big, {"email": "b@x.io"}])
-    assert [len(c) for c in chunks] == [1, 1, 1]
-    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
-    too_big = {"email": "huge@x.io", "properties": {"blob": "x" * P.MAX_IMPORT_BYTES}}
-    with pytest.raises(SkippableRecordError, match="profile #1") as info:
-        P.split_profiles([{"email": "a@x.io"}, too_big])
-    assert "huge@x.io" not in str(info.value)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    sizes=st.lists(st.integers(0, 300), max_size=60),
-    max_count=st.integers(1, 12),
-    max_bytes=st.integers(900, 3_000),
-)
-def test_split_is_exhaustive_ordered_and_within_both_limits(
-    sizes: list[int], max_count: int, max_bytes: int
-) -> None:
-    profiles = [{"email": f"u{i}@x.io", "properties": {"p": "y" * n}} for i, n in enumerate(sizes)]
-    try:
-        chunks = P.split_profiles(
-            profiles, max_count=max_count, max_bytes=max_bytes, list_id="L" * 26
-        )
-    except SkippableRecordError:
-        envelope = len(orjson.dumps(P.import_body([], "L" * 26)))
-        assert any(envelope + P.profile_size(p) > max_bytes for p in profiles)
-        return
-    assert [p for c in chunks for p in c] == profiles
-    assert all(0 < len(c) <= max_count for c in chunks)
-    assert all(_body_size(c) <= max_bytes for c in chunks)
 
 
 _ATTRIBUTE = st.recursive(
