@@ -180,7 +180,7 @@ def prepare_delivery(
     """
     desired, skipped_path = folder / "desired.parquet", folder / "skipped.parquet"
     if desired.exists() and skipped_path.exists():
-        return pq.ParquetFile(desired).metadata.num_rows
+        return int(pq.ParquetFile(desired).metadata.num_rows)
     count, too_large = diff.write_desired(records, fields, key, desired)
     skipped = dropped.filter(pc.field("skipped")) if "skipped" in dropped.column_names else dropped
     table = pa.table(
