@@ -42,10 +42,10 @@ from herald.atomic import atomic_path
 from herald.core.estimate import FIRST_POLL, LAST_POLL, QUICK_POLL, ListPlan, calls_for
 from herald.crash import crash_point
 from herald.destinations.base import EventKind, Progress, SyncEvent
-from herald.destinations.klaviyo_api import _plan, diff
+from herald.destinations.klaviyo_api import _plan, diff, limits
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, KlaviyoApi
 from herald.engines.duckdb import connect_utc
-from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.exceptions import FatalKlaviyoRequestError, RetriableSyncError, SyncError
 from herald.redact import error_line, redact
 from herald.state.models import BatchRecord, DeliveryRecord
 from herald.state.store import StateStore
@@ -90,9 +90,9 @@ class SyncOptions:
     jobs_in_flight: int = 100
     sends_at_once: int = 4
     updates: bool = True
-    import_profiles: int = _plan.IMPORT_PROFILES
-    import_bytes: int = _plan.IMPORT_BYTES
-    remove_ids: int = _plan.REMOVE_IDS
+    import_profiles: int = limits.MAX_IMPORT_PROFILES
+    import_bytes: int = limits.MAX_IMPORT_BYTES
+    remove_ids: int = limits.MAX_REMOVE_IDS
     max_attempts: int = 5
 
 
@@ -180,7 +180,7 @@ def prepare_delivery(
     """
     desired, skipped_path = folder / "desired.parquet", folder / "skipped.parquet"
     if desired.exists() and skipped_path.exists():
-        return pq.ParquetFile(desired).metadata.num_rows
+        return int(pq.ParquetFile(desired).metadata.num_rows)
     count, too_large = diff.write_desired(records, fields, key, desired)
     skipped = dropped.filter(pc.field("skipped")) if "skipped" in dropped.column_names else dropped
     table = pa.table(
@@ -453,7 +453,7 @@ class _Sync:
                 list_exists=True,
                 list_size=size,
             )
-            if members is None and "get_profiles_for_list" in calls_for(plan):
+            if members is None and "get_profiles_for_list" in calls_for(plan, limits.CAPS):
                 members = await self._read_members(self.folder / "members.parquet")
             if members is not None:
                 found = diff.member_ids(members, removes)
@@ -472,9 +472,9 @@ class _Sync:
         for ident in missing.column("ident").to_pylist():
             by_field[_IDENT_FIELDS[ident[:2]]].append(ident[2:])
         chunks = [
-            (name, values[first : first + _plan.LOOKUP_VALUES])
+            (name, values[first : first + limits.MAX_FILTER_VALUES])
             for name, values in by_field.items()
-            for first in range(0, len(values), _plan.LOOKUP_VALUES)
+            for first in range(0, len(values), limits.MAX_FILTER_VALUES)
         ]
         answers = await _all(
             self.api.find_profiles(name, chunk)  # type: ignore[arg-type]
@@ -735,9 +735,8 @@ class _Imports:
             assert batch.job_id is not None
             try:
                 return await api.get_import(batch.job_id)
-            except FatalSyncError as error:
-                problem = getattr(error, "problem", None)
-                if problem is None or problem.status != 404:
+            except FatalKlaviyoRequestError as error:
+                if error.problem.status != 404:
                     raise
             del self.outstanding[batch.seq]
             self.store.set_batch(
@@ -841,11 +840,10 @@ class _Imports:
             # The profiles are stored as JSON: spliced into the body as they are.
             profiles = rows.column("profile").to_pylist()
             job_id = await sync.api.start_import_encoded(profiles, sync.list_id)
-        except FatalSyncError as error:
-            problem = getattr(error, "problem", None)
-            if problem is None or problem.status != 400:  # one bad profile
+        except FatalKlaviyoRequestError as error:
+            if error.problem.status != 400:  # one bad profile
                 raise
-            self._rejected_whole(batch, rows, redact(problem.describe()))
+            self._rejected_whole(batch, rows, redact(error.problem.describe()))
             return
         except RetriableSyncError as error:
             self.store.count_batch_attempt(sync.id, batch.seq, redact(str(error)))
