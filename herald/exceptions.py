@@ -6,6 +6,8 @@ contain an email address, a phone number or an API key.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class HeraldError(Exception):
     """The root of every error Herald raises on purpose."""
@@ -109,6 +111,74 @@ class RetriableSyncError(SyncError):
 
 class SkippableRecordError(SyncError):
     """One record was rejected; the rest of the batch can go on."""
+
+
+class Problem(Protocol):
+    """What went wrong with one request, scrubbed of personal data: what a
+    :class:`KlaviyoRequestError` carries.
+
+    Klaviyo's is ``herald.destinations.klaviyo_api._errors.ApiProblem``; a protocol keeps this
+    module free of destination imports.
+
+    Attributes:
+        operation: the operation id, such as ``create_list``.
+        status: the HTTP status (0 when no response came).
+        code: the service's error code (``throttled``, ``invalid``, …), or "".
+        title: the service's error title.
+        detail: the service's detail with emails and phone numbers replaced.
+        where: the part of the request at fault (``/data/attributes/email``), or "".
+        retry_after: the seconds to wait that the service asked for, or None.
+    """
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+    @property
+    def where(self) -> str: ...
+
+    @property
+    def retry_after(self) -> float | None: ...
+
+    def describe(self) -> str:
+        """One line such as ``HTTP 400 invalid: 'name' is a required field.``."""
+        ...
+
+
+class KlaviyoRequestError(SyncError):
+    """A request to Klaviyo failed, with the problem document it answered, as httpx's errors
+    carry their ``request``.
+
+    Every one is either a :class:`FatalKlaviyoRequestError` or a
+    :class:`RetriableKlaviyoRequestError`: catch ``FatalSyncError`` or ``RetriableSyncError``
+    to act on how to recover, and this class to read what Klaviyo said.
+
+    Attributes:
+        problem: the status, Klaviyo's error code and detail, and the operation, scrubbed.
+    """
+
+    def __init__(self, message: str, *, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(message)
+
+
+class FatalKlaviyoRequestError(KlaviyoRequestError, FatalSyncError):
+    """Klaviyo refused the request (4xx, a daily cap): sending it again will not help."""
+
+
+class RetriableKlaviyoRequestError(KlaviyoRequestError, RetriableSyncError):
+    """Klaviyo throttled the request, failed (5xx) or did not answer: it may succeed later."""
 
 
 # --- files ----------------------------------------------------------------------------------

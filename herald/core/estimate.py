@@ -15,10 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-IMPORT_BATCH = 10_000  # profiles per bulk import job
-IMPORT_BYTES = 5_000_000  # payload limit of a bulk import request
-REMOVE_BATCH = 1_000  # profile ids per relationship delete
-LOOKUP_BATCH = 100  # values per any() profile filter, and members per page
 #: Seconds before new import jobs are first polled, and between polling rounds while jobs keep
 #: finishing: two listing calls a second stay under that endpoint's steady limit (150/min).
 FIRST_POLL = 0.5
@@ -52,6 +48,28 @@ class Rate:
     burst: int
     steady: int
     daily: int | None = None
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What one call carries at most.
+
+    Klaviyo's are ``CAPS`` in ``destinations/klaviyo_api/limits.py``, where they are defined
+    once; like the rate limits, they are passed in, since core imports no destination.
+
+    Attributes:
+        import_profiles: profiles per bulk import job.
+        import_bytes: bytes per bulk import request body.
+        remove_ids: profile ids per relationship delete.
+        filter_values: values per ``any()`` profile filter.
+        page_size: members per page of a list.
+    """
+
+    import_profiles: int
+    import_bytes: int
+    remove_ids: int
+    filter_values: int
+    page_size: int
 
 
 PHASES = (
@@ -94,11 +112,12 @@ def time_for(calls: int, limit: Limit) -> float:
     return full_minutes * 60.0 + rest / limit.burst
 
 
-def calls_for(plan: ListPlan) -> Counter[str]:
-    """The calls one list needs, per operation.
+def calls_for(plan: ListPlan, caps: Caps) -> Counter[str]:
+    """The calls one list needs, per operation, under ``caps``.
 
+    >>> caps = Caps(10_000, 5_000_000, remove_ids=1_000, filter_values=100, page_size=100)
     >>> plan = ListPlan("L", adds=25_000, removes=250, list_exists=True, list_size=1_000_000)
-    >>> for operation, calls in calls_for(plan).items():
+    >>> for operation, calls in calls_for(plan, caps).items():
     ...     print(operation, calls)
     get_lists 1
     bulk_import_profiles 3
@@ -111,16 +130,18 @@ def calls_for(plan: ListPlan) -> Counter[str]:
         calls["get_lists"] += 1
         if not plan.list_exists:
             calls["create_list"] += 1
-    jobs = max(math.ceil(plan.adds / IMPORT_BATCH), math.ceil(plan.add_bytes / IMPORT_BYTES))
+    jobs = max(
+        math.ceil(plan.adds / caps.import_profiles), math.ceil(plan.add_bytes / caps.import_bytes)
+    )
     if jobs:
         calls["bulk_import_profiles"] += jobs
         calls["get_bulk_import_profiles_job"] += jobs  # one confirming poll each, at least
     if plan.removes:
-        by_filter = math.ceil(plan.removes / LOOKUP_BATCH)
-        by_members = math.ceil(plan.list_size / LOOKUP_BATCH)
+        by_filter = math.ceil(plan.removes / caps.filter_values)
+        by_members = math.ceil(plan.list_size / caps.page_size)
         lookup = "get_profiles" if by_filter <= by_members else "get_profiles_for_list"
         calls[lookup] += min(by_filter, by_members)
-        calls["remove_profiles_from_list"] += math.ceil(plan.removes / REMOVE_BATCH)
+        calls["remove_profiles_from_list"] += math.ceil(plan.removes / caps.remove_ids)
     return calls
 
 
@@ -158,10 +179,11 @@ def seconds_for(phases: Mapping[str, float]) -> float:
 def estimate(
     plans: Iterable[ListPlan],
     limits: Mapping[str, Limit],
+    caps: Caps,
     *,
     poll_interval: float = 5.0,
 ) -> Estimate:
-    """The calls and time a delivery needs under ``limits``.
+    """The calls and time a delivery needs under ``limits`` and ``caps``.
 
     Each job is confirmed by one fetch once a listing of unfinished jobs no longer shows it;
     fetches have their own limit, so they overlap the imports. Rounds come every
@@ -173,13 +195,14 @@ def estimate(
     ...          "get_bulk_import_profiles_job": m,
     ...          "get_errors_for_bulk_import_profiles_job": m, "get_profiles": big,
     ...          "get_profiles_for_list": big, "remove_profiles_from_list": m}
-    >>> e = estimate([ListPlan("A", adds=1_000_000, removes=0)], table)
+    >>> caps = Caps(10_000, 5_000_000, remove_ids=1_000, filter_values=100, page_size=100)
+    >>> e = estimate([ListPlan("A", adds=1_000_000, removes=0)], table, caps)
     >>> e.calls["bulk_import_profiles"], round(e.seconds, 1)
     (100, 10.1)
     """
     total: Counter[str] = Counter()
     for plan in plans:
-        total.update(calls_for(plan))
+        total.update(calls_for(plan, caps))
     phases = {}
     for phase, operations in PHASES:
         # Operations of one phase run concurrently, each under its own limit.

@@ -310,7 +310,8 @@ def _taken(keys: pa.Array, taken: pa.Array | None, has_email: pa.Array) -> np.nd
     if taken is None or len(taken) == 0:
         return np.zeros(len(keys), dtype=bool)
     found = pc.is_in(keys, value_set=pc.cast(taken, keys.type))
-    return pc.fill_null(pc.and_(found, has_email), False).to_numpy(zero_copy_only=False)
+    taken_rows = pc.fill_null(pc.and_(found, has_email), False)
+    return np.asarray(taken_rows.to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def record_columns(
@@ -478,4 +479,5 @@ def _drop_duplicates(
 
 
 def _is(reasons: pa.Array, reason: str) -> np.ndarray:
-    return pc.fill_null(pc.equal(reasons, reason), False).to_numpy(zero_copy_only=False)
+    matches = pc.fill_null(pc.equal(reasons, reason), False)
+    return np.asarray(matches.to_numpy(zero_copy_only=False), dtype=np.bool_)

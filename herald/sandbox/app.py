@@ -36,6 +36,10 @@ from herald.sandbox.validation import parse_query, validate_body
 
 JSONAPI = "application/vnd.api+json"
 #: Klaviyo's global payload cap (FACTS.md §1), for operations that state none of their own.
+#: The sandbox's caps come from Klaviyo's spec (``spec_subset.json``) and FACTS.md, never
+#: from ``herald.destinations.klaviyo_api.limits``: it stands in for Klaviyo, so a wrong cap
+#: in the client it checks must not become its own. ``test_limits.py`` checks that both
+#: agree with the spec.
 MAX_PAYLOAD = 5_000_000
 #: Bodies larger than this are frozen once parsed when the sandbox freezes the heap.
 SETTLE_BYTES = 100_000

@@ -8,7 +8,6 @@ from kinds import KINDS
 from herald.core.campaigns.parse import parse_campaign
 from herald.core.campaigns.validate import validate_campaign
 from herald.core.catalog import Catalog
-from herald.core.splitting import largest_remainder
 from herald.exceptions import CampaignError
 
 CATALOG = Catalog.from_columns(
@@ -55,11 +54,6 @@ def test_the_remainder_name_is_reserved() -> None:
 
 def test_plain_names_pass() -> None:
     check(campaign(name="Spring Sale 2026", group="Offer A (20% off)"))
-
-
-def test_negative_percentages_are_refused() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        largest_remainder(10, [12_000, -2_000])
 
 
 def test_a_campaign_built_in_python_round_trips() -> None:

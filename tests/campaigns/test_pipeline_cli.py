@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
+from oracles.splitting import largest_remainder
 
 from herald.cli.main import main
-from herald.core.splitting import largest_remainder
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"

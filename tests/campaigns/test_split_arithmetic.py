@@ -1,43 +1,63 @@
-"""The split's pure arithmetic (DESIGN §1.3): exact largest-remainder sizes, contiguous bounds.
+"""The split's size arithmetic as it runs (DESIGN §1.3): exact largest-remainder sizes, runs.
 
-Every property is checked against an independent implementation in exact rationals
-(:class:`fractions.Fraction`), for audiences up to 10^7 and any percentages in basis points
-that total 100 %.
+The audience query's own steps ``split_groups`` → ``group_quotas`` → ``remainder_ranks`` →
+``group_bounds`` are taken from its sqlglot tree and run in DuckDB over one sub-audience whose
+size is given (``sub_audience_sizes`` replaced by a literal), so audiences up to 10^7 need no
+members. Every property is checked against the oracle in exact rationals
+(:mod:`oracles.splitting`), for any percentages in basis points that total 100 %.
 """
 
 from __future__ import annotations
 
-import itertools
+import datetime as dt
+from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import Any
 
 import pytest
+import sqlglot
 from hypothesis import example, given
 from hypothesis import strategies as st
+from oracles.splitting import group_bounds, largest_remainder, percentages
+from sqlglot import exp
 
-from herald.core.splitting import BASIS, group_bounds, largest_remainder, to_basis_points
-
-
-def reference_sizes(size: int, basis_points: list[int]) -> list[int]:
-    """Largest remainder in exact rationals: floor of each quota, then +1 to the largest
-    fractional parts; equal fractions go to the earlier group."""
-    quotas = [Fraction(size * bp, BASIS) for bp in basis_points]
-    floors = [q.numerator // q.denominator for q in quotas]
-    fractions = [q - f for q, f in zip(quotas, floors, strict=True)]
-    leftover = size - sum(floors)
-    winners = sorted(range(len(quotas)), key=lambda i: (-fractions[i], i))[:leftover]
-    return [f + (i in winners) for i, f in enumerate(floors)]
-
-
-@st.composite
-def percentages(draw: st.DrawFn, max_groups: int = 8) -> list[int]:
-    """1 to ``max_groups`` basis-point shares (0 allowed) that total exactly 10,000."""
-    count = draw(st.integers(1, max_groups))
-    cuts = sorted(draw(st.lists(st.integers(0, BASIS), min_size=count - 1, max_size=count - 1)))
-    edges = [0, *cuts, BASIS]
-    return [b - a for a, b in itertools.pairwise(edges)]
-
+from herald.core.campaigns.audience import AudienceContext, audience_query
+from herald.core.splitting import (
+    BASIS,
+    BOUNDS,
+    GROUPS,
+    QUOTAS,
+    REMAINDERS,
+    SIZES,
+    to_basis_points,
+)
 
 sizes = st.one_of(st.integers(0, 200), st.integers(0, 10**7))
+
+
+@pytest.fixture(scope="module")
+def run_bounds(rig_cls: type, splits: Callable[..., Any]) -> Iterator[Callable[..., list[Any]]]:
+    """``(size, bps) -> [(group_size, last_rank), …]`` in group order, computed by the SQL."""
+    with rig_cls([]) as rig:
+        ctx = AudienceContext(
+            catalog=rig.catalog,
+            today=dt.date(2026, 6, 30),
+            resolve_segment=rig.segments.__getitem__,
+            salt="salt",
+        )
+
+        def run(size: int, bps: list[int]) -> list[Any]:
+            steps = {cte.alias: cte.this for cte in audience_query(splits(bps), ctx).ctes}
+            # COUNT(*) is a BIGINT: the literal size is one too, so the products are as wide
+            steps[SIZES] = sqlglot.parse_one(
+                f"SELECT 0 AS sub_ix, CAST({size} AS BIGINT) AS member_count"
+            )
+            bounds = exp.select("group_size", "last_rank").from_(BOUNDS).order_by("group_ix")
+            for name in (GROUPS, SIZES, QUOTAS, REMAINDERS, BOUNDS):
+                bounds = bounds.with_(name, as_=steps[name], copy=False)
+            return rig.con.execute(bounds.sql("duckdb")).fetchall()
+
+        yield run
 
 
 @given(size=sizes, bps=percentages())
@@ -46,10 +66,12 @@ sizes = st.one_of(st.integers(0, 200), st.integers(0, 10**7))
 @example(size=1, bps=[5000, 5000])
 @example(size=7, bps=[0, 10000])
 @example(size=10**7, bps=[1, 9999])
-def test_sizes_are_the_exact_largest_remainder(size: int, bps: list[int]) -> None:
-    got = largest_remainder(size, bps)
+def test_sizes_are_the_exact_largest_remainder(
+    run_bounds: Callable[..., list[Any]], size: int, bps: list[int]
+) -> None:
+    got = [group_size for group_size, _ in run_bounds(size, bps)]
 
-    assert got == reference_sizes(size, bps)
+    assert got == largest_remainder(size, bps)
     assert sum(got) == size
     for count, bp in zip(got, bps, strict=True):
         assert (
@@ -58,11 +80,14 @@ def test_sizes_are_the_exact_largest_remainder(size: int, bps: list[int]) -> Non
 
 
 @given(size=sizes, bps=percentages())
-def test_bounds_are_contiguous_runs_covering_every_rank_once(size: int, bps: list[int]) -> None:
-    bounds = group_bounds(size, bps)
+def test_bounds_are_contiguous_runs_covering_every_rank_once(
+    run_bounds: Callable[..., list[Any]], size: int, bps: list[int]
+) -> None:
+    bounds = [(last - count + 1, last) for count, last in run_bounds(size, bps)]
 
     assert len(bounds) == len(bps)
-    assert [last - first + 1 for first, last in bounds] == reference_sizes(size, bps)
+    assert [last - first + 1 for first, last in bounds] == largest_remainder(size, bps)
+    assert bounds == group_bounds(size, bps)
     next_rank = 1
     for first, last in bounds:
         assert first == next_rank  # no gap, no overlap
@@ -71,9 +96,10 @@ def test_bounds_are_contiguous_runs_covering_every_rank_once(size: int, bps: lis
 
 
 @given(size=st.integers(0, 10**7), bps=percentages())
-def test_the_split_is_deterministic(size: int, bps: list[int]) -> None:
-    assert largest_remainder(size, list(bps)) == largest_remainder(size, tuple(bps))
-    assert group_bounds(size, bps) == group_bounds(size, bps)
+def test_the_split_is_deterministic(
+    run_bounds: Callable[..., list[Any]], size: int, bps: list[int]
+) -> None:
+    assert run_bounds(size, list(bps)) == run_bounds(size, list(bps))
 
 
 @pytest.mark.parametrize(
@@ -81,16 +107,10 @@ def test_the_split_is_deterministic(size: int, bps: list[int]) -> None:
     [(1200, 240), (1240, 248), (1160, 232)],
     ids=["1200-gives-240", "1240-gives-248", "1160-gives-232"],
 )
-def test_amperitys_worked_example_of_a_20_percent_control(size: int, control: int) -> None:
-    assert largest_remainder(size, [2000, 8000]) == [control, size - control]
-
-
-@pytest.mark.parametrize(
-    "bps", [[5000, 4000], [5000, 5001], []], ids=["total-90", "total-100.01", "no-groups"]
-)
-def test_percentages_not_totalling_100_are_refused(bps: list[int]) -> None:
-    with pytest.raises(ValueError, match=r"percentages total .* %, not 100 %"):
-        largest_remainder(10, bps)
+def test_amperitys_worked_example_of_a_20_percent_control(
+    run_bounds: Callable[..., list[Any]], size: int, control: int
+) -> None:
+    assert [count for count, _ in run_bounds(size, [2000, 8000])] == [control, size - control]
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,14 @@
 
 Properties (DESIGN §1.3): sizes exact by largest remainder; groups disjoint and together the
 whole audience; contiguous runs of the documented ``md5(salt || ':' || key)`` hex order
-(recomputed here with :mod:`hashlib`); the same assignment on a second run and whatever the
-table's row order; and stability when 1 % of the audience is replaced.
+(recomputed with :mod:`hashlib`); the same assignment on a second run and whatever the
+table's row order; and stability when 1 % of the audience is replaced. What the SQL must give
+comes from the split oracle, :mod:`oracles.splitting`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,6 +18,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles.splitting import expected_groups, largest_remainder, md5_order, percentages
 
 from herald.core.splitting import BASIS
 
@@ -26,41 +27,11 @@ SQL_SETTINGS = settings(
 )
 
 
-def reference_sizes(size: int, basis_points: Sequence[int]) -> list[int]:
-    """Largest remainder in exact rationals (independent of herald.core.splitting)."""
-    quotas = [Fraction(size * bp, BASIS) for bp in basis_points]
-    floors = [int(q) for q in quotas]
-    winners = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - floors[i]), i))[
-        : size - sum(floors)
-    ]
-    return [f + (i in winners) for i, f in enumerate(floors)]
-
-
-def md5_order(keys: Sequence[str], salt: str) -> list[str]:
-    """The documented order: md5 of ``salt:key`` as lower-case hex (ties, never seen, by key)."""
-    return sorted(keys, key=lambda k: (hashlib.md5(f"{salt}:{k}".encode()).hexdigest(), k))
-
-
-def expected_groups(keys: Sequence[str], salt: str, bps: Sequence[int]) -> dict[str, str]:
-    """Group of each key: contiguous runs of the md5 order, sizes by largest remainder."""
-    order = md5_order(keys, salt)
-    labels = [f"G{i}" for i, n in enumerate(reference_sizes(len(keys), bps)) for _ in range(n)]
-    return dict(zip(order, labels, strict=True))
-
-
 def make_keys(count: int, seed: int) -> list[str]:
     rnd = random.Random(seed)
     alphabet = "abcdef0123456789-_é漢"  # unicode keys too: md5 is over UTF-8 bytes everywhere
     keys = {"".join(rnd.choices(alphabet, k=rnd.randint(1, 12))) for _ in range(count * 2)}
     return sorted(keys)[:count] if len(keys) >= count else [f"k{i}" for i in range(count)]
-
-
-@st.composite
-def percentages(draw: st.DrawFn, max_groups: int = 6) -> list[int]:
-    count = draw(st.integers(1, max_groups))
-    cuts = sorted(draw(st.lists(st.integers(0, BASIS), min_size=count - 1, max_size=count - 1)))
-    edges = [0, *cuts, BASIS]
-    return [b - a for a, b in itertools.pairwise(edges)]
 
 
 salts = st.one_of(st.just("0f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c"), st.text(min_size=0, max_size=12))
@@ -76,7 +47,7 @@ def assignment(rows: Sequence[tuple[str, str, str, bool]]) -> dict[str, str]:
 @given(
     size=st.one_of(st.integers(0, 40), st.integers(0, 5000)),
     seed=st.integers(0, 2**32),
-    bps=percentages(),
+    bps=percentages(max_groups=6),
     salt=salts,
 )
 def test_sql_split_is_exact_disjoint_complete_and_in_md5_order(
@@ -93,7 +64,7 @@ def test_sql_split_is_exact_disjoint_complete_and_in_md5_order(
 
     assert set(got) == set(keys)  # disjoint (checked in assignment) and together the whole audience
     counts = Counter(got.values())
-    assert [counts.get(f"G{i}", 0) for i in range(len(bps))] == reference_sizes(size, bps)
+    assert [counts.get(f"G{i}", 0) for i in range(len(bps))] == largest_remainder(size, bps)
     assert got == expected_groups(keys, salt, bps)  # contiguous runs of hashlib's md5 order
     assert again == got  # the same assignment on a second run
     assert from_shuffled == got  # whatever order the rows are stored in

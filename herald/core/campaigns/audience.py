@@ -6,7 +6,9 @@ The result has one row per recipient (control groups included) and the columns
 followed by one column per attribute source, named by the source (``email``,
 ``Customer_360.state``).
 
-The split happens in SQL: members of each sub-audience are numbered in
+The query's steps, one CTE each: ``audience`` (include − exclude), ``members`` (each member
+with its sub-audience), ``split_groups`` (each group's share), then the split's steps from
+:mod:`herald.core.splitting`: members of each sub-audience are numbered in
 ``md5(salt || ':' || key)`` order; group sizes are the largest-remainder rounding of
 ``percent × size`` computed with integer arithmetic in basis points; group *i* takes the ranks
 after the sizes of the groups before it.
@@ -26,9 +28,19 @@ from herald.core.campaigns.validate import Resolved
 from herald.core.catalog import Catalog
 from herald.core.segments.compile import SegmentResolver, compile_segment
 from herald.core.segments.model import Segment
-from herald.core.splitting import BASIS
+from herald.core.splitting import (
+    BOUNDS,
+    GROUPS,
+    MEMBERS,
+    RANKED,
+    in_group,
+    noted,
+    split_steps,
+)
 
 SNAPSHOT_COLUMNS = ("sub_audience", "group", "is_control")
+# What the split carries through from ``split_groups`` to each recipient.
+GROUP_LABELS = ("sub_name", "group_name", "is_control")
 
 
 @dataclass(frozen=True)
@@ -59,28 +71,23 @@ def audience_query(
     key = ctx.catalog.customer_key
     subs = campaign.all_sub_audiences()
     query = exp.select(
-        exp.column(key, "r", quoted=True),
-        exp.alias_(exp.column("sub_name", "b"), "sub_audience", quoted=True),
-        exp.alias_(exp.column("group_name", "b"), "group", quoted=True),
-        exp.alias_(exp.column("is_control", "b"), "is_control", quoted=True),
+        exp.column(key, RANKED, quoted=True),
+        exp.alias_(exp.column("sub_name", BOUNDS), "sub_audience", quoted=True),
+        exp.alias_(exp.column("group_name", BOUNDS), "group", quoted=True),
+        exp.alias_(exp.column("is_control", BOUNDS), "is_control", quoted=True),
     )
-    query = query.with_("audience", as_=_audience(campaign, ctx))
-    query = query.with_("members", as_=_members(campaign, subs, ctx))
-    query = query.with_("ranked", as_=_ranked(ctx))
-    query = query.with_("sizes", as_=_sizes())
-    query = query.with_("groups", as_=_groups_values(subs))
-    query = query.with_("bounds", as_=_bounds())
-    query = query.from_(_alias(exp.to_identifier("ranked"), "r")).join(
-        _alias(exp.to_identifier("bounds"), "b"),
-        on=exp.and_(
-            exp.EQ(this=exp.column("sub_ix", "b"), expression=exp.column("sub_ix", "r")),
-            exp.GT(
-                this=exp.column("rn", "r"),
-                expression=exp.Sub(this=exp.column("hi", "b"), expression=exp.column("cnt", "b")),
-            ),
-            exp.LTE(this=exp.column("rn", "r"), expression=exp.column("hi", "b")),
-        ),
-    )
+    own_steps: list[tuple[str, exp.Query, str]] = [
+        ("audience", _audience(campaign, ctx), "include segments minus exclude segments"),
+        (MEMBERS, _members(campaign, subs, ctx), "each member with its sub-audience (sub_ix)"),
+        (GROUPS, _split_groups(subs), "each group's share of its sub-audience, in basis points"),
+    ]
+    # copy=False: every part is built here and used once (copying would cost O(steps²))
+    for name, step, note in own_steps:
+        query = query.with_(name, as_=noted(step, note), copy=False)
+    for name, step in split_steps(key, ctx.salt, GROUP_LABELS):
+        query = query.with_(name, as_=step, copy=False)
+    # Each ranked member meets only the group whose run of ranks holds it: one row each.
+    query = query.from_(RANKED, copy=False).join(BOUNDS, on=in_group(RANKED, BOUNDS), copy=False)
     return _join_attributes(query, sources, ctx)
 
 
@@ -119,11 +126,13 @@ def _audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
     """Union of the include segments, minus anyone in an exclude segment."""
     keys: list[exp.Query] = [_segment_keys(name, ctx) for name in campaign.include]
     included = reduce(lambda a, b: exp.union(a, b, distinct=True), keys)
-    query = exp.select(_key("i", ctx)).from_(
-        exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("i")))
+    query = exp.select(_key("included", ctx)).from_(
+        exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("included")))
     )
-    conditions: list[exp.Expr] = [_key("i", ctx).is_(exp.null()).not_()]
-    conditions += [exp.not_(_in(ctx, "i", _segment_keys(name, ctx))) for name in campaign.exclude]
+    conditions: list[exp.Expr] = [_key("included", ctx).is_(exp.null()).not_()]
+    conditions += [
+        exp.not_(_in(ctx, "included", _segment_keys(name, ctx))) for name in campaign.exclude
+    ]
     return query.where(reduce(lambda a, b: exp.and_(a, b), conditions))
 
 
@@ -132,60 +141,42 @@ def _members(campaign: Campaign, subs: Sequence[SubAudience], ctx: AudienceConte
     criteria = [_criteria_keys(s, campaign, ctx) for s in campaign.sub_audiences]
     has_remainder = len(subs) > len(campaign.sub_audiences)
     remainder_ix = exp.Literal.number(len(campaign.sub_audiences))
-    source = _alias(exp.to_identifier("audience"), "a")
+    source = exp.to_table("audience")
     if campaign.first_match_only:
         # First match: a CASE in sub-audience order; members matching none get the remainder.
         ifs = [
-            exp.If(this=_in(ctx, "a", q), true=exp.Literal.number(i))
+            exp.If(this=_in(ctx, "audience", q), true=exp.Literal.number(i))
             for i, q in enumerate(criteria)
         ]
         sub_ix = exp.Case(ifs=ifs, default=remainder_ix) if ifs else remainder_ix
-        inner = exp.select(_key("a", ctx), exp.alias_(sub_ix, "sub_ix")).from_(source)
+        inner = exp.select(_key("audience", ctx), exp.alias_(sub_ix, "sub_ix")).from_(source)
         query = exp.select(
             exp.column(ctx.catalog.customer_key, quoted=True), exp.column("sub_ix")
-        ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("m"))))
+        ).from_(
+            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("first_match")))
+        )
         if not has_remainder:
             query = query.where(exp.LT(this=exp.column("sub_ix"), expression=remainder_ix))
         return query
     parts: list[exp.Query] = [
-        exp.select(_key("a", ctx), exp.alias_(exp.Literal.number(i), "sub_ix"))
+        exp.select(_key("audience", ctx), exp.alias_(exp.Literal.number(i), "sub_ix"))
         .from_(source.copy())
-        .where(_in(ctx, "a", q))
+        .where(_in(ctx, "audience", q))
         for i, q in enumerate(criteria)
     ]
     if has_remainder:
-        in_none: list[exp.Expr] = [exp.not_(_in(ctx, "a", q.copy())) for q in criteria]
+        in_none: list[exp.Expr] = [exp.not_(_in(ctx, "audience", q.copy())) for q in criteria]
         in_none = in_none or [exp.true()]
         parts.append(
-            exp.select(_key("a", ctx), exp.alias_(remainder_ix, "sub_ix"))
+            exp.select(_key("audience", ctx), exp.alias_(remainder_ix, "sub_ix"))
             .from_(source.copy())
             .where(reduce(lambda a, b: exp.and_(a, b), in_none))
         )
     return reduce(lambda a, b: exp.union(a, b, distinct=False), parts)
 
 
-def _ranked(ctx: AudienceContext) -> exp.Select:
-    key = exp.column(ctx.catalog.customer_key, quoted=True)
-    hashed = exp.MD5(
-        this=exp.DPipe(
-            this=exp.Literal.string(f"{ctx.salt}:"),
-            expression=exp.cast(key, exp.DataType.Type.VARCHAR),
-        )
-    )
-    order = exp.Order(expressions=[exp.Ordered(this=hashed), exp.Ordered(this=key.copy())])
-    rn = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("sub_ix")], order=order)
-    return exp.select(key.copy(), exp.column("sub_ix"), exp.alias_(rn, "rn")).from_("members")
-
-
-def _sizes() -> exp.Select:
-    return (
-        exp.select(exp.column("sub_ix"), exp.alias_(exp.Count(this=exp.Star()), "n"))
-        .from_("members")
-        .group_by("sub_ix")
-    )
-
-
-def _groups_values(subs: Sequence[SubAudience]) -> exp.Select:
+def _split_groups(subs: Sequence[SubAudience]) -> exp.Select:
+    """``split_groups``: one row per group, its share in basis points and its labels."""
     rows = [
         exp.Tuple(
             expressions=[
@@ -200,86 +191,21 @@ def _groups_values(subs: Sequence[SubAudience]) -> exp.Select:
         for sub_ix, sub in enumerate(subs)
         for group_ix, group in enumerate(sub.groups)
     ]
-    columns = ["sub_ix", "sub_name", "group_ix", "group_name", "bp", "is_control"]
+    columns = ["sub_ix", "sub_name", "group_ix", "group_name", "basis_points", "is_control"]
     values = exp.Values(
         expressions=rows,
         alias=exp.TableAlias(
-            this=exp.to_identifier("v"), columns=[exp.to_identifier(c) for c in columns]
+            this=exp.to_identifier("shares"), columns=[exp.to_identifier(c) for c in columns]
         ),
     )
     return exp.select("*").from_(values)
 
 
-def _bounds() -> exp.Select:
-    """Largest-remainder sizes and cumulative upper ranks per group, all in integers."""
-    n, bp = exp.column("n", "s"), exp.column("bp", "g")
-    product = exp.Mul(this=n, expression=bp)
-    quotas = (
-        exp.select(
-            exp.column("sub_ix", "g"),
-            exp.column("sub_name", "g"),
-            exp.column("group_ix", "g"),
-            exp.column("group_name", "g"),
-            exp.column("is_control", "g"),
-            n.copy(),
-            exp.alias_(exp.IntDiv(this=product, expression=exp.Literal.number(BASIS)), "fl"),
-            exp.alias_(exp.Mod(this=product.copy(), expression=exp.Literal.number(BASIS)), "rem"),
-        )
-        .from_(_alias(exp.to_identifier("groups"), "g"))
-        .join(
-            _alias(exp.to_identifier("sizes"), "s"),
-            on=exp.EQ(this=exp.column("sub_ix", "s"), expression=exp.column("sub_ix", "g")),
-        )
-    )
-    by_sub = [exp.column("sub_ix")]
-    leftover = exp.Sub(
-        this=exp.column("n"),
-        expression=exp.Window(this=exp.Sum(this=exp.column("fl")), partition_by=by_sub),
-    )
-    remainder_rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[exp.column("sub_ix")],
-        order=exp.Order(
-            expressions=[
-                exp.Ordered(this=exp.column("rem"), desc=True),
-                exp.Ordered(this=exp.column("group_ix")),
-            ]
-        ),
-    )
-    ranked = exp.select(
-        "*", exp.alias_(leftover, "leftover"), exp.alias_(remainder_rank, "rrank")
-    ).from_(exp.Subquery(this=quotas, alias=exp.TableAlias(this=exp.to_identifier("q"))))
-    bonus = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.LTE(this=exp.column("rrank"), expression=exp.column("leftover")),
-                true=exp.Literal.number(1),
-            )
-        ],
-        default=exp.Literal.number(0),
-    )
-    cnt = exp.Add(this=exp.column("fl"), expression=bonus)
-    running = exp.Window(
-        this=exp.Sum(this=cnt.copy()),
-        partition_by=[exp.column("sub_ix")],
-        order=exp.Order(expressions=[exp.Ordered(this=exp.column("group_ix"))]),
-        spec=exp.WindowSpec(
-            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-        ),
-    )
-    return exp.select(
-        "sub_ix",
-        "sub_name",
-        "group_ix",
-        "group_name",
-        "is_control",
-        exp.alias_(cnt, "cnt"),
-        exp.alias_(running, "hi"),
-    ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("rq"))))
-
-
 def _join_attributes(query: exp.Select, sources: Sequence[str], ctx: AudienceContext) -> exp.Select:
-    """LEFT JOIN each per-customer table the attributes come from; one column per source."""
+    """LEFT JOIN each per-customer table the attributes come from; one column per source.
+
+    ``query`` is extended in place (``copy=False``): it is the one being built.
+    """
     aliases: dict[str, str] = {}
     for source in sources:
         table_name, _, column_name = source.rpartition(".")
@@ -289,14 +215,16 @@ def _join_attributes(query: exp.Select, sources: Sequence[str], ctx: AudienceCon
         assert column is not None
         alias = aliases.get(table.name.lower())
         if alias is None:
-            alias = aliases[table.name.lower()] = f"t{len(aliases)}"
+            alias = aliases[table.name.lower()] = f"attributes_{len(aliases)}"
             query = query.join(
                 _alias(exp.to_identifier(table.name, quoted=True), alias),
-                on=exp.EQ(this=_key(alias, ctx), expression=_key("r", ctx)),
+                on=exp.EQ(this=_key(alias, ctx), expression=_key(RANKED, ctx)),
                 join_type="left",
+                copy=False,
             )
         query = query.select(
-            exp.alias_(exp.column(column.name, alias, quoted=True), source, quoted=True)
+            exp.alias_(exp.column(column.name, alias, quoted=True), source, quoted=True),
+            copy=False,
         )
     return query
 

@@ -2,7 +2,8 @@
 
 ``api.py`` is the interface the sync engine uses; ``client.py`` implements it over HTTP with
 ``configuration.py`` (settings), ``_protocol.py`` (sans-I/O requests and responses),
-``limits.py`` (the spec's rate limits), ``ratelimit.py`` (pacing) and ``retry.py``.
+``_errors.py`` (error documents to typed errors), ``limits.py`` (the spec's rate limits and
+caps), ``ratelimit.py`` (pacing) and ``retry.py``; ``_plan.py`` cuts a delivery into batches.
 The client is imported lazily, so importing the interface does not import httpx.
 """
 

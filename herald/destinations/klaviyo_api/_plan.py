@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-IMPORT_PROFILES = 10_000
-IMPORT_BYTES = 5_000_000
-REMOVE_IDS = 1_000
-LOOKUP_VALUES = 100
+from herald.destinations.klaviyo_api.limits import MAX_IMPORT_BYTES, MAX_IMPORT_PROFILES
 
 # '{"type":"profile","attributes":' + attributes + '}' and the comma before every item but
 # the first: what one profile adds to a bulk import body encoded compactly.
@@ -22,7 +19,7 @@ ENVELOPE = 1_000
 
 
 def import_ranges(
-    sizes: np.ndarray, *, max_count: int = IMPORT_PROFILES, max_bytes: int = IMPORT_BYTES
+    sizes: np.ndarray, *, max_count: int = MAX_IMPORT_PROFILES, max_bytes: int = MAX_IMPORT_BYTES
 ) -> list[tuple[int, int]]:
     """Greedy row ranges ``(first, count)`` of ≤ ``max_count`` profiles and ≤ ``max_bytes``.
 

@@ -1,4 +1,4 @@
-"""Klaviyo's JSON:API, without I/O: request builders, response parsers, errors, batching.
+"""Klaviyo's JSON:API, without I/O: request builders and response parsers.
 
 Nothing here sends or awaits anything (no httpx import), in the manner of httpx's own
 ``auth_flow``: ``client.py`` sends the ``Request`` objects built here and hands the decoded
@@ -7,10 +7,7 @@ responses back. That keeps every rule about Klaviyo's wire format testable in mi
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -18,22 +15,18 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import orjson
 
 from herald.destinations.klaviyo_api.api import ImportError_, ImportJob, Member
-from herald.destinations.klaviyo_api.limits import OPERATIONS
-from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError, SyncError
+from herald.destinations.klaviyo_api.limits import (
+    LISTS_PAGE_SIZE,
+    MAX_FILTER_VALUES,
+    MAX_IMPORT_PROFILES,
+    MAX_REMOVE_IDS,
+    PAGE_SIZE,
+)
 from herald.redact import redact
 
 T = TypeVar("T")
 IdentifierField = Literal["email", "phone_number", "external_id"]
 
-#: Bulk import job caps (FACTS.md §2.3): profiles per job and bytes per request body.
-MAX_IMPORT_PROFILES = 10_000
-MAX_IMPORT_BYTES = 5_000_000
-#: Profile ids per remove-from-list call, values per ``any(...)`` filter, items per page.
-MAX_REMOVE_IDS = 1_000
-MAX_FILTER_VALUES = 100
-PAGE_SIZE = 100
-#: ``GET /api/lists`` pages hold at most 10.
-LISTS_PAGE_SIZE = 10
 IDENTIFIER_FIELDS = "email,phone_number,external_id"
 
 
@@ -56,7 +49,8 @@ class Request:
     json: Any = field(default=None, compare=False)
 
     def encoded(self) -> bytes | None:
-        """The body as compact UTF-8 JSON (the same encoding ``split_profiles`` measures)."""
+        """The body as compact UTF-8 JSON (the encoding whose sizes ``_plan.import_ranges``
+        budgets)."""
         return None if self.json is None else orjson.dumps(self.json)
 
 
@@ -66,45 +60,6 @@ class Page(Generic[T]):
 
     items: list[T]
     next: Request | None
-
-
-@dataclass(frozen=True)
-class ApiProblem:
-    """What went wrong with one response, scrubbed of personal data.
-
-    Attributes:
-        operation: the operation id.
-        status: the HTTP status (0 for a transport failure).
-        code: Klaviyo's error ``code`` (``throttled``, ``invalid``, …), or "".
-        title: Klaviyo's error title.
-        detail: Klaviyo's detail with emails and phone numbers replaced.
-        where: ``source.pointer`` or ``source.parameter``, or "".
-        retry_after: the ``Retry-After`` seconds of a 429, or None.
-    """
-
-    operation: str
-    status: int
-    code: str = ""
-    title: str = ""
-    detail: str = ""
-    where: str = ""
-    retry_after: float | None = None
-
-    @property
-    def retriable(self) -> bool:
-        """Whether the same request may succeed later (429, 5xx, transport failures)."""
-        return self.status in (0, 429) or self.status >= 500
-
-    def describe(self) -> str:
-        """One line such as ``HTTP 400 invalid: 'name' is a required field. (at /data/...)``."""
-        what = f"HTTP {self.status}" if self.status else "no response"
-        code = f" {self.code}" if self.code else ""
-        text = self.detail or self.title
-        where = f" (at {self.where})" if self.where else ""
-        return f"{what}{code}: {text}{where}" if text else f"{what}{code}"
-
-
-# --- personal data --------------------------------------------------------------------------
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -212,7 +167,8 @@ def start_import(profiles: Sequence[Mapping[str, Any]], list_id: str) -> Request
     """``POST /api/profile-bulk-import-jobs``.
 
     Raises:
-        ValueError: for more than 10,000 profiles or none (use ``split_profiles``).
+        ValueError: for more than 10,000 profiles or none (batch them with
+            ``_plan.import_ranges``).
     """
     _check_import_count(len(profiles))
     body = import_body(profiles, list_id)
@@ -438,186 +394,3 @@ def decode(content: bytes) -> Any:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
         return {}
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds: Klaviyo sends whole seconds; an HTTP date is accepted too.
-
-    >>> parse_retry_after("3"), parse_retry_after(None), parse_retry_after("soon")
-    (3.0, None, None)
-    """
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def problem_from_response(
-    status: int, body: Any, operation: str, retry_after: float | None = None
-) -> ApiProblem:
-    """The first error of a Klaviyo error document, scrubbed."""
-    errors = body.get("errors") if isinstance(body, Mapping) else None
-    first = (
-        errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], Mapping) else {}
-    )
-    source = first.get("source")
-    where = ""
-    if isinstance(source, Mapping):
-        where = source.get("pointer") or source.get("parameter") or ""
-    return ApiProblem(
-        operation=operation,
-        status=status,
-        code=str(first.get("code") or ""),
-        title=redact(str(first.get("title") or "")),
-        detail=redact(str(first.get("detail") or "")),
-        where=str(where),
-        retry_after=retry_after,
-    )
-
-
-_NEXT_STEP = {
-    400: "Klaviyo rejected the request as invalid; this is likely a bug in Herald or bad data",
-    401: "Klaviyo rejected the API key; check the destination's api_key_env or api_key_file",
-    403: "the API key lacks a scope this needs ({scopes}); create a private key with "
-    "lists:write and profiles:write",
-    404: "it does not exist (was the list or job deleted in Klaviyo?)",
-    409: "Klaviyo reports a conflict",
-    410: "the API revision is retired; set a newer revision for the destination",
-    413: "the request body is too large (Klaviyo allows 5 MB and 10,000 profiles per job)",
-    415: "Klaviyo refused the content type",
-}
-
-
-def error_from_response(
-    status: int, body: Any, operation: str, retry_after: float | None = None
-) -> SyncError:
-    """The Herald error for a failed response, typed by how to recover.
-
-    429 and 5xx give a RetriableSyncError; every other status a FatalSyncError. The message
-    names the operation and carries Klaviyo's code and detail, scrubbed of emails and phone
-    numbers. The scrubbed :class:`ApiProblem` is attached as ``error.problem``.
-    """
-    problem = problem_from_response(status, body, operation, retry_after)
-    return error_from_problem(problem)
-
-
-#: What Herald needs each operation for, to say why a missing scope matters.
-PURPOSES = {
-    "get_lists": "find lists",
-    "create_list": "create lists",
-    "bulk_import_profiles": "import profiles into lists",
-    "get_bulk_import_profiles_job": "follow import jobs",
-    "get_bulk_import_profiles_jobs": "follow import jobs",
-    "get_errors_for_bulk_import_profiles_job": "read import errors",
-    "get_profiles_for_list": "read list members",
-    "remove_profiles_from_list": "remove profiles from lists",
-    "get_profiles": "look up profiles",
-    "update_list": "check the key's scopes",
-    "update_profile": "check the key's scopes",
-}
-_SCOPE_RE = re.compile(r"\b[a-z][a-z-]*:(?:read|write)\b")
-
-
-def missing_scope(
-    destination: str, problem: ApiProblem, granted: Collection[str] = ()
-) -> FatalSyncError | None:
-    """The error for Klaviyo's 403 ``permission_denied``: the scope the key lacks, named.
-
-    The scope is the operation's (``x-klaviyo-scopes``) that Klaviyo's message names, else
-    those not ``granted`` (proved by earlier successes); None for any other response.
-
-    >>> op = ApiProblem("create_list", 403, "permission_denied", detail="You do not have …")
-    >>> print(missing_scope("klaviyo", op))
-    destination 'klaviyo': the API key lacks the lists:write scope (needed to create lists): \
-give the key that scope in Klaviyo
-    """
-    if problem.status != 403 or problem.code != "permission_denied":
-        return None
-    op = OPERATIONS.get(problem.operation)
-    needed = op.scopes if op else ()
-    named = [s for s in needed if s in set(_SCOPE_RE.findall(problem.detail))]
-    scopes = named or [s for s in needed if s not in granted] or list(needed)
-    what = " or ".join(scopes) if scopes else "a needed"
-    why = PURPOSES.get(problem.operation, problem.operation)
-    give = "that scope" if len(scopes) == 1 else "those scopes"
-    msg = (
-        f"destination '{destination}': the API key lacks the {what} scope (needed to {why}): "
-        f"give the key {give} in Klaviyo"
-    )
-    error = FatalSyncError(msg)
-    error.problem = problem  # type: ignore[attr-defined]
-    return error
-
-
-def error_from_problem(problem: ApiProblem, prefix: str = "") -> SyncError:
-    """The Herald error for ``problem``, its message optionally prefixed."""
-    op = OPERATIONS.get(problem.operation)
-    step = _NEXT_STEP.get(problem.status, "")
-    step = step.format(scopes=", ".join(op.scopes) if op else "?")
-    msg = f"Klaviyo {problem.operation} failed: {prefix}{problem.describe()}"
-    if step:
-        msg = f"{msg}. Next: {step}."
-    cls: type[SyncError] = RetriableSyncError if problem.retriable else FatalSyncError
-    error = cls(msg)
-    # herald.exceptions has no field for it; callers read it with getattr(e, "problem", None).
-    error.problem = problem  # type: ignore[attr-defined]
-    return error
-
-
-# --- batching -------------------------------------------------------------------------------
-
-
-def profile_size(profile: Mapping[str, Any]) -> int:
-    """The bytes one profile adds to a bulk import body (Klaviyo caps a profile at 100 KB)."""
-    return len(orjson.dumps({"type": "profile", "attributes": profile}))
-
-
-def split_profiles(
-    profiles: Sequence[Mapping[str, Any]],
-    max_count: int = MAX_IMPORT_PROFILES,
-    max_bytes: int = MAX_IMPORT_BYTES,
-    list_id: str = "X" * 32,
-) -> list[list[Mapping[str, Any]]]:
-    """Split profiles into bulk import jobs of ≤ ``max_count`` profiles whose whole request
-    body (JSON:API envelope included) is ≤ ``max_bytes`` bytes.
-
-    Sizes are those of ``Request.encoded`` (compact orjson), so a chunk's body is exactly
-    what was measured. ``list_id`` only sizes the envelope; a longer one than Klaviyo's
-    (26-character) ids keeps the estimate safe.
-
-    Raises:
-        SkippableRecordError: for a profile that alone cannot fit in a body, before anything
-            is returned; the message gives its index, not its contents.
-    """
-    envelope = len(orjson.dumps(import_body([], list_id)))
-    chunks: list[list[Mapping[str, Any]]] = []
-    chunk: list[Mapping[str, Any]] = []
-    size = envelope
-    for index, profile in enumerate(profiles):
-        item = profile_size(profile)
-        extra = item + (1 if chunk else 0)  # the comma between items
-        if envelope + item > max_bytes:
-            msg = (
-                f"profile #{index} is {item:,} bytes as JSON; a bulk import request holds at "
-                f"most {max_bytes:,} bytes: drop some of its properties"
-            )
-            raise SkippableRecordError(msg)
-        if chunk and (len(chunk) >= max_count or size + extra > max_bytes):
-            chunks.append(chunk)
-            chunk, size, extra = [], envelope, item
-        chunk.append(profile)
-        size += extra
-    if chunk:
-        chunks.append(chunk)
-    return chunks

@@ -7,8 +7,10 @@ so its logic can be tested against the sandbox and reasoned about apart from HTT
 Errors: every method raises :class:`herald.exceptions.FatalSyncError` (retrying cannot help:
 bad key, missing scope, list cap reached, 4xx), or
 :class:`herald.exceptions.RetriableSyncError` after its retries are exhausted (the operation
-may succeed later: the next run carries on from what was confirmed). Messages never contain an
-email, a phone number or the API key.
+may succeed later: the next run carries on from what was confirmed). An error Klaviyo answered
+is a :class:`herald.exceptions.KlaviyoRequestError` of either kind, whose ``problem`` gives the
+status and code (the sync reads a 400 or a 404 from it). Messages never contain an email, a
+phone number or the API key.
 """
 
 from __future__ import annotations

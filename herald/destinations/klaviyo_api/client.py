@@ -2,7 +2,9 @@
 
 Every request goes through the same path (``_send``): a concurrency slot, the rate limiter,
 one HTTP attempt, then the retry policy on 429, 5xx and transport failures. httpx's
-exceptions stop here: callers see only :class:`herald.exceptions.SyncError` subclasses.
+exceptions stop here: callers see only :class:`herald.exceptions.SyncError` subclasses, and
+a failed response is a :class:`herald.exceptions.KlaviyoRequestError` carrying Klaviyo's
+problem document (``error.problem``).
 
 Example, against a local sandbox::
 
@@ -28,6 +30,13 @@ import httpx
 
 from herald._version import __version__
 from herald.destinations.klaviyo_api import _protocol as P
+from herald.destinations.klaviyo_api._errors import (
+    ApiProblem,
+    error_from_problem,
+    missing_scope,
+    parse_retry_after,
+    problem_from_response,
+)
 from herald.destinations.klaviyo_api.api import (
     ImportError_,
     ImportJob,
@@ -36,7 +45,7 @@ from herald.destinations.klaviyo_api.api import (
     ScopeCheck,
 )
 from herald.destinations.klaviyo_api.configuration import KlaviyoSettings
-from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
+from herald.destinations.klaviyo_api.limits import MAX_IMPORT_BYTES, NEEDED_SCOPES, OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import Clock, RateLimiter, Sleep
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError
@@ -149,8 +158,8 @@ class KlaviyoClient(KlaviyoApi):
         """Start a bulk import job into ``list_id``.
 
         Raises:
-            ValueError: for more than 10,000 profiles or a body over 5 MB (use
-                ``split_profiles``); this is a bug in the caller, not a sync failure.
+            ValueError: for more than 10,000 profiles or a body over 5 MB (batch them with
+                ``_plan.import_ranges``); this is a bug in the caller, not a sync failure.
         """
         request = P.start_import(profiles, list_id)
         return await self._start_import(request, request.encoded() or b"")
@@ -164,10 +173,10 @@ class KlaviyoClient(KlaviyoApi):
         return await self._start_import(*P.start_import_encoded(profiles_json, list_id))
 
     async def _start_import(self, request: P.Request, body: bytes) -> str:
-        if len(body) > P.MAX_IMPORT_BYTES:
+        if len(body) > MAX_IMPORT_BYTES:
             msg = (
-                f"the bulk import body is {len(body):,} bytes, over {P.MAX_IMPORT_BYTES:,}; "
-                "use split_profiles"
+                f"the bulk import body is {len(body):,} bytes, over {MAX_IMPORT_BYTES:,}; "
+                "batch the profiles with _plan.import_ranges"
             )
             raise ValueError(msg)
         _, doc = await self._send(request, body=body)
@@ -278,7 +287,7 @@ class KlaviyoClient(KlaviyoApi):
 
     async def _attempt(
         self, request: P.Request, content: bytes | None, accept: frozenset[int], max_wait: float
-    ) -> tuple[int, Any, P.ApiProblem | None]:
+    ) -> tuple[int, Any, ApiProblem | None]:
         op = request.operation
         async with self._slots:
             await self._limiter.acquire(op, max_wait=max_wait)
@@ -299,7 +308,7 @@ class KlaviyoClient(KlaviyoApi):
                 return (
                     0,
                     None,
-                    P.ApiProblem(op, 0, type(exc).__name__, detail=_transport_detail(exc)),
+                    ApiProblem(op, 0, type(exc).__name__, detail=_transport_detail(exc)),
                 )
             except httpx.HTTPError as exc:
                 self._counts[(op, 0)] += 1
@@ -312,18 +321,18 @@ class KlaviyoClient(KlaviyoApi):
             self._granted.update(OPERATIONS[op].scopes if op in OPERATIONS else ())
         if response.is_success or response.status_code in accept:
             return response.status_code, doc, None
-        retry_after = P.parse_retry_after(response.headers.get("retry-after"))
-        problem = P.problem_from_response(response.status_code, doc, op, retry_after)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        problem = problem_from_response(response.status_code, doc, op, retry_after)
         if not problem.retriable:
-            raise P.missing_scope(self.settings.name, problem, self._granted) or (
-                P.error_from_problem(problem)
+            raise missing_scope(self.settings.name, problem, self._granted) or (
+                error_from_problem(problem)
             )
         return response.status_code, doc, problem
 
     def _learn(self, operation: str, response: httpx.Response) -> None:
         headers = response.headers
         if response.status_code == 429:
-            retry_after = P.parse_retry_after(headers.get("retry-after"))
+            retry_after = parse_retry_after(headers.get("retry-after"))
             self._limiter.pause(operation, 1.0 if retry_after is None else retry_after)
             return
         self._limiter.observe(
@@ -346,7 +355,7 @@ class _ScopeProbe:
     async def run(self) -> ScopeCheck:
         status, doc = await self._probe(P.key_probe())
         if status == 401 or (
-            status == 400 and P.problem_from_response(400, doc, "").code in _AUTH_CODES
+            status == 400 and problem_from_response(400, doc, "").code in _AUTH_CODES
         ):
             detail = (
                 "Klaviyo rejected the API key (HTTP 401): check the destination's "

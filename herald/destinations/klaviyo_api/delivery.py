@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from herald.destinations.base import EventKind, Progress, SyncEvent
-from herald.destinations.klaviyo_api import _plan
+from herald.destinations.klaviyo_api import limits
 from herald.destinations.klaviyo_api.folder import DeliveryFolder, ledger_path
 from herald.destinations.klaviyo_api.ledger import batches_table
 
@@ -47,9 +47,9 @@ class SyncOptions:
     jobs_in_flight: int = 100
     sends_at_once: int = 4
     updates: bool = True
-    import_profiles: int = _plan.IMPORT_PROFILES
-    import_bytes: int = _plan.IMPORT_BYTES
-    remove_ids: int = _plan.REMOVE_IDS
+    import_profiles: int = limits.MAX_IMPORT_PROFILES
+    import_bytes: int = limits.MAX_IMPORT_BYTES
+    remove_ids: int = limits.MAX_REMOVE_IDS
     max_attempts: int = 5
 
 

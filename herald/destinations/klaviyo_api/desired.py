@@ -19,13 +19,11 @@ import pyarrow.parquet as pq
 from herald.atomic import atomic_path
 from herald.core.klaviyo_fields import profile_json
 from herald.destinations.klaviyo_api import _parquet
+from herald.destinations.klaviyo_api.limits import MAX_PROFILE_BYTES
 from herald.engines.duckdb import connect_utc, sql_string
 from herald.engines.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
 __all__ = ["DESIRED_SCHEMA", "MAX_PROFILE_BYTES", "is_key_ordered", "write_desired"]
-
-MAX_PROFILE_BYTES = 100_000
-"""Klaviyo's cap on one profile in a bulk import (FACTS §2.3)."""
 
 TOO_LARGE = "profile_too_large"
 

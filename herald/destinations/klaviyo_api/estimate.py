@@ -26,6 +26,7 @@ from herald.destinations.klaviyo_api.ledger import (
     read_ledger_count,
     write_outcomes,
 )
+from herald.destinations.klaviyo_api.limits import CAPS
 from herald.engines.duckdb import connect_utc, sql_string
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def estimate_lists(
 ) -> DestinationEstimate:
     """Plan every staged list of one destination; time them under its limits together."""
     plans = [_plan(destination, target) for target in targets]
-    total = estimate([p for p, _ in plans], limits, poll_interval=poll_interval)
+    total = estimate([p for p, _ in plans], limits, CAPS, poll_interval=poll_interval)
     each = [
         TargetEstimate(
             target,
@@ -51,7 +52,7 @@ def estimate_lists(
             counts.removes,
             plan.list_size,
             plan.list_id_known,
-            estimate([plan], limits, poll_interval=poll_interval).seconds,
+            estimate([plan], limits, CAPS, poll_interval=poll_interval).seconds,
         )
         for target, (plan, counts) in zip(targets, plans, strict=True)
     ]

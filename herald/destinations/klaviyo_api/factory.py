@@ -27,13 +27,13 @@ from herald.destinations.base import (
     Records,
     Session,
 )
-from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api.configuration import (
     DESTINATION_TYPE,
     KlaviyoDestinationSettings,
     KlaviyoSettings,
     key_source,
 )
+from herald.destinations.klaviyo_api.limits import MAX_IMPORT_BYTES, MAX_IMPORT_PROFILES
 from herald.destinations.klaviyo_api.sample import write_klaviyo_jsonl
 from herald.redact import error_line
 
@@ -57,8 +57,8 @@ class KlaviyoApiDestination(Destination):
     capabilities: ClassVar[Capabilities] = Capabilities(
         mirror=True,
         removes=True,
-        max_batch_profiles=_plan.IMPORT_PROFILES,
-        max_batch_bytes=_plan.IMPORT_BYTES,
+        max_batch_profiles=MAX_IMPORT_PROFILES,
+        max_batch_bytes=MAX_IMPORT_BYTES,
         deliveries_at_once=4,
         sample_suffix=".jsonl",
     )

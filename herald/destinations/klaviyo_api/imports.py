@@ -22,7 +22,7 @@ from herald.destinations.klaviyo_api.api import ImportError_, ImportJob
 from herald.destinations.klaviyo_api.delivery import ListSync
 from herald.destinations.klaviyo_api.diff import read_rows
 from herald.destinations.klaviyo_api.ledger import write_rejects
-from herald.exceptions import FatalSyncError, RetriableSyncError
+from herald.exceptions import FatalKlaviyoRequestError, RetriableSyncError
 from herald.redact import redact
 from herald.state.models import BatchRecord
 
@@ -102,9 +102,8 @@ class Imports:
             assert batch.job_id is not None
             try:
                 return await api.get_import(batch.job_id)
-            except FatalSyncError as error:
-                problem = getattr(error, "problem", None)
-                if problem is None or problem.status != 404:
+            except FatalKlaviyoRequestError as error:
+                if error.problem.status != 404:
                     raise
             del self.outstanding[batch.seq]
             self.store.set_batch(
@@ -209,11 +208,10 @@ class Imports:
             # The profiles are stored as JSON: spliced into the body as they are.
             profiles = rows.column("profile").to_pylist()
             job_id = await sync.api.start_import_encoded(profiles, sync.list_id)
-        except FatalSyncError as error:
-            problem = getattr(error, "problem", None)
-            if problem is None or problem.status != 400:  # one bad profile
+        except FatalKlaviyoRequestError as error:
+            if error.problem.status != 400:  # one bad profile
                 raise
-            self._rejected_whole(batch, rows, redact(problem.describe()))
+            self._rejected_whole(batch, rows, redact(error.problem.describe()))
             return
         except RetriableSyncError as error:
             self.store.count_batch_attempt(sync.delivery_id, batch.seq, redact(str(error)))

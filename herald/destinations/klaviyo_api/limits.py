@@ -1,14 +1,46 @@
-"""Rate limits and scopes of the Klaviyo operations Herald calls (revision 2026-07-15).
+"""Klaviyo's limits on the operations Herald calls (revision 2026-07-15): rate limits, scopes,
+and the caps on what one call carries. Each is defined here and nowhere else in Herald.
 
 The table is copied from the official spec's ``x-klaviyo-ratelimit`` and ``x-klaviyo-scopes``
-extensions; ``tests/destinations/klaviyo_api/test_limits.py`` checks it against the spec, so a
-revision bump that changes a limit fails loudly instead of causing 429s.
+extensions, the caps from its prose (FACTS.md §2.3);
+``tests/destinations/klaviyo_api/test_limits.py`` checks both against the spec, so a revision
+bump that changes a limit fails loudly instead of causing 429s or 400s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+
+from herald.core.estimate import Caps
+
+# --- caps -----------------------------------------------------------------------------------
+
+#: Profiles per bulk import job.
+MAX_IMPORT_PROFILES = 10_000
+#: Bytes per bulk import request body (JSON:API envelope included).
+MAX_IMPORT_BYTES = 5_000_000
+#: Bytes of one profile in a bulk import; a larger one is never sent.
+MAX_PROFILE_BYTES = 100_000
+#: Profile ids per remove-from-list call.
+MAX_REMOVE_IDS = 1_000
+#: Values per ``any(...)`` filter.
+MAX_FILTER_VALUES = 100
+#: Items per page of a collection (list members, profiles, jobs, import errors).
+PAGE_SIZE = 100
+#: ``GET /api/lists`` pages hold at most 10.
+LISTS_PAGE_SIZE = 10
+
+#: The caps as the estimate takes them (core cannot import this module).
+CAPS = Caps(
+    import_profiles=MAX_IMPORT_PROFILES,
+    import_bytes=MAX_IMPORT_BYTES,
+    remove_ids=MAX_REMOVE_IDS,
+    filter_values=MAX_FILTER_VALUES,
+    page_size=PAGE_SIZE,
+)
+
+# --- rate limits and scopes -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)

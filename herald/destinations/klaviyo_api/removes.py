@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from herald.core.estimate import ListPlan, calls_for
-from herald.destinations.klaviyo_api import _plan
+from herald.destinations.klaviyo_api import limits
 from herald.destinations.klaviyo_api._parquet import parquet_source
 from herald.destinations.klaviyo_api._tasks import run_all
 from herald.destinations.klaviyo_api.delivery import ListSync
@@ -59,7 +59,7 @@ async def resolve_removes(sync: ListSync, members: Path | None) -> tuple[int, in
             list_exists=True,
             list_size=size,
         )
-        if members is None and "get_profiles_for_list" in calls_for(plan):
+        if members is None and "get_profiles_for_list" in calls_for(plan, limits.CAPS):
             members = await read_members(sync, sync.files.members)
         if members is not None:
             found = member_ids(members, removes)
@@ -79,9 +79,9 @@ async def _find_profiles(sync: ListSync, missing: pa.Table) -> pa.Table:
     for ident in missing.column("ident").to_pylist():
         by_field[_IDENT_FIELDS[ident[:2]]].append(ident[2:])
     chunks = [
-        (name, values[first : first + _plan.LOOKUP_VALUES])
+        (name, values[first : first + limits.MAX_FILTER_VALUES])
         for name, values in by_field.items()
-        for first in range(0, len(values), _plan.LOOKUP_VALUES)
+        for first in range(0, len(values), limits.MAX_FILTER_VALUES)
     ]
     answers = await run_all(
         sync.api.find_profiles(name, chunk)  # type: ignore[arg-type]

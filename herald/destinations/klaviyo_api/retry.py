@@ -16,10 +16,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from herald.destinations.klaviyo_api._protocol import ApiProblem, error_from_problem
+from herald.destinations.klaviyo_api._errors import ApiProblem, error_from_problem
 from herald.destinations.klaviyo_api.limits import OPERATIONS
 from herald.destinations.klaviyo_api.ratelimit import available_at, describe_wait
-from herald.exceptions import FatalSyncError, RetriableSyncError, SyncError
+from herald.exceptions import (
+    FatalKlaviyoRequestError,
+    KlaviyoRequestError,
+    RetriableSyncError,
+)
 
 #: Seconds of a steady window: a longer Retry-After can only come from a daily cap.
 STEADY_WINDOW = 60.0
@@ -82,7 +86,7 @@ class RetryState:
         retry_after = problem.retry_after if problem.retry_after is not None else 1.0
         op = OPERATIONS.get(self.operation)
         if retry_after > STEADY_WINDOW and op is not None and op.limit.daily is not None:
-            raise _daily_cap(self.operation, retry_after)
+            raise _daily_cap(self.operation, problem, retry_after)
         spread = min(1.0, max(0.1, retry_after * self.policy.throttle_jitter))
         return retry_after + self.policy.rng.uniform(0.0, spread)
 
@@ -90,7 +94,7 @@ class RetryState:
         bound = min(self.policy.cap, self.policy.base * 2 ** (self.attempts - 1))
         return self.policy.rng.uniform(0.0, bound)
 
-    def _give_up(self, problem: ApiProblem, delay: float) -> SyncError:
+    def _give_up(self, problem: ApiProblem, delay: float) -> KlaviyoRequestError:
         p = self.policy
         if problem.status == 429 and delay > p.max_wait:
             prefix = (
@@ -110,10 +114,10 @@ class RetryState:
         return error
 
 
-def _daily_cap(operation: str, retry_after: float) -> FatalSyncError:
+def _daily_cap(operation: str, problem: ApiProblem, retry_after: float) -> FatalKlaviyoRequestError:
     msg = (
         f"Klaviyo {operation} failed: the daily cap is reached (HTTP 429); it is possible again "
         f"in about {describe_wait(retry_after)} (around {available_at(retry_after)}). "
         "Reuse existing lists or run again then."
     )
-    return FatalSyncError(msg)
+    return FatalKlaviyoRequestError(msg, problem=problem)

@@ -103,7 +103,7 @@ def prepare_delivery(
     """
     files = DeliveryFolder(folder)
     if files.desired.exists() and files.skipped.exists():
-        return pq.ParquetFile(files.desired).metadata.num_rows
+        return int(pq.ParquetFile(files.desired).metadata.num_rows)
     count, too_large = write_desired(records, fields, key, files.desired)
     skipped = dropped.filter(pc.field("skipped")) if "skipped" in dropped.column_names else dropped
     table = pa.table(

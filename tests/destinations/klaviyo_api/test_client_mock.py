@@ -177,7 +177,9 @@ def test_an_oversized_import_is_refused_before_sending(
         async with client(lambda r: created("x", "y"), fake_time, settings) as c:
             await c.start_import([{"email": "a@x.io", "properties": {"b": "x" * 5_000_000}}], "L1")
 
-    with pytest.raises(ValueError, match="split_profiles"):
+    with pytest.raises(
+        ValueError, match=r"over 5,000,000; batch the profiles with _plan\.import_ranges"
+    ):
         run(go())
 
 

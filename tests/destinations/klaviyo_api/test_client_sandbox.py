@@ -12,7 +12,7 @@ import pytest
 
 from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.destinations.klaviyo_api.retry import RetryPolicy
-from herald.exceptions import FatalSyncError
+from herald.exceptions import FatalKlaviyoRequestError, FatalSyncError
 from herald.sandbox import DEFAULT_API_KEY, ApiKey, SandboxConfig, SandboxServer
 
 #: Virtual time runs this much faster in the fault tests (clock and sleep scaled together).
@@ -180,8 +180,12 @@ def test_an_invalid_key_is_fatal_and_never_shown(
     async def go() -> Any:
         async with KlaviyoClient(settings(server.url, key=wrong)) as c:
             result = await c.check_scopes()
-            with pytest.raises(FatalSyncError) as info:
+            with pytest.raises(FatalKlaviyoRequestError) as info:
                 await c.find_list("VIP")
+            assert (info.value.problem.status, info.value.problem.code) == (
+                401,
+                "authentication_failed",
+            )
             return result, str(info.value)
 
     result, message = run(go())
@@ -192,6 +196,37 @@ def test_an_invalid_key_is_fatal_and_never_shown(
     assert wrong not in message
     assert wrong not in result.detail
     assert DEFAULT_API_KEY not in message
+
+
+@pytest.mark.sandbox_violations  # an email that is a number, for Klaviyo's 400
+def test_errors_carry_what_klaviyo_answered(server: SandboxServer, settings: Any, run: Any) -> None:
+    # The sync reads these two from ``error.problem``: a job Klaviyo does not know (404) and
+    # an import refused as a whole (400).
+    async def go() -> list[FatalKlaviyoRequestError]:
+        caught = []
+        async with KlaviyoClient(settings(server.url)) as c:
+            list_id = await c.create_list("Errors")
+            with pytest.raises(FatalKlaviyoRequestError) as info:
+                await c.get_import("NOSUCHJOB")
+            caught.append(info.value)
+            with pytest.raises(FatalKlaviyoRequestError) as info:
+                await c.start_import([{"email": 5}], list_id)
+            caught.append(info.value)
+        return caught
+
+    unknown, invalid = run(go())
+    assert (unknown.problem.operation, unknown.problem.status, unknown.problem.code) == (
+        "get_bulk_import_profiles_job",
+        404,
+        "not_found",
+    )
+    assert (invalid.problem.operation, invalid.problem.status, invalid.problem.code) == (
+        "bulk_import_profiles",
+        400,
+        "invalid",
+    )
+    assert invalid.problem.where == "/data/attributes/profiles/data/0/attributes/email"
+    assert invalid.problem.describe() in str(invalid)
 
 
 def test_the_daily_list_cap_is_fatal(settings: Any, run: Any, fake_time: Any) -> None:
@@ -212,5 +247,7 @@ def test_the_daily_list_cap_is_fatal(settings: Any, run: Any, fake_time: Any) ->
 
         with pytest.raises(
             FatalSyncError, match=r"daily cap is reached .* possible again in about"
-        ):
+        ) as info:
             run(go())
+    assert isinstance(info.value, FatalKlaviyoRequestError)
+    assert (info.value.problem.status, info.value.problem.code) == (429, "throttled")

@@ -1,17 +1,15 @@
-"""The sans-I/O protocol: builders, parsers, errors, scrubbing, filters, splitting."""
+"""The sans-I/O protocol: builders, parsers, scrubbing, filters."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from herald.destinations.klaviyo_api import _protocol as P
-from herald.exceptions import FatalSyncError, RetriableSyncError, SkippableRecordError
 from herald.redact import redact
 from herald.sandbox.filters import parse_filter
 
@@ -182,128 +180,6 @@ def test_parse_list_id_needs_the_exact_name() -> None:
 )
 def test_klaviyo_texts_are_redacted(text: str, expected: str) -> None:
     assert redact(text) == expected
-
-
-def _doc(status: int, code: str, detail: str) -> dict[str, object]:
-    return {
-        "errors": [
-            {
-                "id": "x",
-                "status": status,
-                "code": code,
-                "title": "T.",
-                "detail": detail,
-                "source": {"pointer": "/data/attributes/email"},
-            }
-        ]
-    }
-
-
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 415, 405, 410])
-def test_client_errors_are_fatal(status: int) -> None:
-    err = P.error_from_response(status, _doc(status, "invalid", "bad ann@x.io"), "create_list")
-    assert isinstance(err, FatalSyncError)
-    assert "create_list" in str(err)
-    assert f"HTTP {status}" in str(err)
-    assert "ann@x.io" not in str(err)
-    assert "[email]" in str(err)
-    assert err.problem.where == "/data/attributes/email"  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_throttling_and_server_errors_are_retriable(status: int) -> None:
-    err = P.error_from_response(
-        status, _doc(status, "throttled", "Expected available in 1 second."), "get_lists", 1.0
-    )
-    assert isinstance(err, RetriableSyncError)
-    assert err.problem.retry_after == 1.0  # type: ignore[attr-defined]
-
-
-def test_errors_say_what_to_do_next() -> None:
-    assert "lists:write and profiles:write" in str(
-        P.error_from_response(403, {}, "bulk_import_profiles")
-    )
-    assert "api_key_env" in str(
-        P.error_from_response(
-            401,
-            _doc(401, "authentication_failed", "Incorrect authentication credentials."),
-            "get_lists",
-        )
-    )
-    # A proxy's HTML page is not JSON: the status alone still makes a clear message.
-    assert "HTTP 502" in str(
-        P.error_from_response(502, P.decode(b"<html>bad gateway</html>"), "get_lists")
-    )
-
-
-def test_retry_after() -> None:
-    assert P.parse_retry_after("0") == 0.0
-    assert P.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-
-
-# --- splitting ------------------------------------------------------------------------
-
-
-def _body_size(chunk: list[dict[str, object]], list_id: str = "L" * 26) -> int:
-    if not chunk:
-        return len(orjson.dumps(P.import_body([], list_id)))
-    return len(P.start_import(chunk, list_id).encoded() or b"")
-
-
-def test_split_by_count() -> None:
-    profiles = [{"email": f"u{i}@x.io"} for i in range(25_001)]
-    chunks = P.split_profiles(profiles)
-    assert [len(c) for c in chunks] == [10_000, 10_000, 5_001]
-    assert [p for c in chunks for p in c] == profiles
-
-
-def test_split_by_bytes_counts_the_envelope() -> None:
-    # ~1 KB profiles: 10,000 of them would be ~10 MB, so bytes decide.
-    profiles = [{"email": f"u{i}@x.io", "properties": {"note": "é" * 480}} for i in range(9_000)]
-    chunks = P.split_profiles(profiles)
-    assert len(chunks) > 1
-    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
-    # Greedy: adding the next profile to any chunk would have passed the limit.
-    for chunk, following in itertools.pairwise(chunks):
-        assert _body_size([*chunk, following[0]]) > P.MAX_IMPORT_BYTES
-
-
-def test_a_profile_near_the_limit_goes_alone_and_an_oversized_one_is_refused() -> None:
-    # A profile whose body is 10 bytes under the limit: nothing else fits beside it.
-    shell = P.profile_size({"email": "big@x.io", "properties": {"blob": ""}})
-    blob = "x" * (P.MAX_IMPORT_BYTES - 10 - _body_size([], "X" * 32) - shell)
-    big = {"email": "big@x.io", "properties": {"blob": blob}}
-    assert _body_size([big], "X" * 32) == P.MAX_IMPORT_BYTES - 10
-    chunks = P.split_profiles([{"email": "a@x.io"}, big, {"email": "b@x.io"}])
-    assert [len(c) for c in chunks] == [1, 1, 1]
-    assert all(_body_size(c) <= P.MAX_IMPORT_BYTES for c in chunks)
-    too_big = {"email": "huge@x.io", "properties": {"blob": "x" * P.MAX_IMPORT_BYTES}}
-    with pytest.raises(SkippableRecordError, match="profile #1") as info:
-        P.split_profiles([{"email": "a@x.io"}, too_big])
-    assert "huge@x.io" not in str(info.value)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    sizes=st.lists(st.integers(0, 300), max_size=60),
-    max_count=st.integers(1, 12),
-    max_bytes=st.integers(900, 3_000),
-)
-def test_split_is_exhaustive_ordered_and_within_both_limits(
-    sizes: list[int], max_count: int, max_bytes: int
-) -> None:
-    profiles = [{"email": f"u{i}@x.io", "properties": {"p": "y" * n}} for i, n in enumerate(sizes)]
-    try:
-        chunks = P.split_profiles(
-            profiles, max_count=max_count, max_bytes=max_bytes, list_id="L" * 26
-        )
-    except SkippableRecordError:
-        envelope = len(orjson.dumps(P.import_body([], "L" * 26)))
-        assert any(envelope + P.profile_size(p) > max_bytes for p in profiles)
-        return
-    assert [p for c in chunks for p in c] == profiles
-    assert all(0 < len(c) <= max_count for c in chunks)
-    assert all(_body_size(c) <= max_bytes for c in chunks)
 
 
 _ATTRIBUTE = st.recursive(

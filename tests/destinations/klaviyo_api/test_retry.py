@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from herald.destinations.klaviyo_api._protocol import ApiProblem
+from herald.destinations.klaviyo_api._errors import ApiProblem
 from herald.destinations.klaviyo_api.retry import RetryPolicy
 from herald.exceptions import FatalSyncError, RetriableSyncError
 

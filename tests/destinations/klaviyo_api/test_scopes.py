@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from herald.destinations.klaviyo_api import _protocol as P
+from herald.destinations.klaviyo_api._errors import ApiProblem, missing_scope
 from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.destinations.klaviyo_api.limits import NEEDED_SCOPES, OPERATIONS
 from herald.exceptions import FatalSyncError
@@ -129,21 +130,21 @@ def test_without_proof_both_scopes_of_the_operation_are_named(
 
 
 def test_a_scope_named_in_klaviyos_message_wins() -> None:
-    problem = P.ApiProblem(
+    problem = ApiProblem(
         "bulk_import_profiles",
         403,
         "permission_denied",
         detail="This API key is missing the required scope: profiles:write.",
     )
-    error = P.missing_scope("klaviyo", problem)
+    error = missing_scope("klaviyo", problem)
     assert error is not None
     assert "lacks the profiles:write scope (needed to import profiles into lists)" in str(error)
 
 
 def test_a_403_that_is_not_klaviyos_scope_refusal_keeps_the_generic_error() -> None:
     # A proxy's bot challenge (FACTS.md §2: intermittent 403s on AWS Lambda) names no scope.
-    assert P.missing_scope("klaviyo", P.ApiProblem("get_lists", 403, "", "<html>")) is None
-    assert P.missing_scope("klaviyo", P.ApiProblem("get_lists", 400, "invalid")) is None
+    assert missing_scope("klaviyo", ApiProblem("get_lists", 403, "", "<html>")) is None
+    assert missing_scope("klaviyo", ApiProblem("get_lists", 400, "invalid")) is None
 
 
 SPEC = Path(

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from herald.destinations.klaviyo_api import _protocol as P
+from herald.destinations.klaviyo_api import _errors as P
 from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.exceptions import FatalSyncError
 from herald.sandbox import DEFAULT_API_KEY, ApiKey, SandboxConfig

@@ -1,0 +1,289 @@
+"""The destination conformance suite: the same tests against every registered destination type.
+
+Each type gets a workspace whose destination ``dest`` is of that type, a campaign whose
+``Sent`` group goes there (with a control group beside it), and a harness that knows how to
+reach it and read back what it holds: a folder of CSV files, or a Klaviyo sandbox over
+loopback HTTP. Then, through the protocol of ``herald.destinations.base`` as a run uses it:
+
+- **check**: a working destination passes, a broken one fails with a reason;
+- **sample**: what a group would receive, written to a file, nothing sent;
+- **deliver**: the run ends delivered and the destination holds exactly the group's valid
+  emails (computed here, independently, with email-validator);
+- **outcomes**: one per profile sent or skipped, matching the delivery's records;
+- **crash**: ``kill -9`` in the middle of a delivery, then ``herald runs resume``: the run ends
+  delivered and the destination holds exactly the group.
+
+Adding a destination type means adding its harness here and passing these tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from email_validator import EmailNotValidError, validate_email
+
+from herald.apply import apply_path
+from herald.demo.examples import examples_dir
+from herald.destinations.base import OUTCOMES_FILE
+from herald.destinations.registry import destination_class, destination_types
+from herald.runs.pipeline import run_campaign, sample_campaign
+from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.workspace import Workspace
+
+NAME = "Conformance"
+GROUP = "Sent"
+OUTPUT = f"{NAME}_{GROUP}"
+CAMPAIGN = f"""
+kind: campaign
+name: {NAME}
+include: [Email Opted In]
+exclude: [Do Not Contact]
+remaining:
+  groups:
+    - {{name: {GROUP}, percent: 90, destinations: [dest]}}
+    - {{name: Held, percent: 10, control: true}}
+delivery:
+  schedule: recurring
+  cadence: daily
+  start: 2026-12-01 09:00
+  end: never
+  timezone: UTC
+"""
+KEY_ENV = "CONFORMANCE_API_KEY"
+
+
+class Harness(Protocol):
+    """How the suite reaches one destination type and reads back what it holds."""
+
+    def table(self, root: Path) -> str:
+        """The ``[destinations.dest]`` table of a working destination."""
+        ...
+
+    def broken_table(self, root: Path) -> str:
+        """A table whose destination fails its check."""
+        ...
+
+    def held(self, root: Path) -> set[str]:
+        """The emails (lower case) the destination holds for the group now."""
+        ...
+
+    def sample_records(self, path: Path) -> int:
+        """How many records a sample file holds."""
+        ...
+
+
+class CsvHarness:
+    def table(self, root: Path) -> str:
+        return 'type = "csv_file"\nfolder = "out"\n'
+
+    def broken_table(self, root: Path) -> str:
+        (root / "not_a_folder").write_text("a file where the folder should be\n")
+        return 'type = "csv_file"\nfolder = "not_a_folder/out"\n'
+
+    def held(self, root: Path) -> set[str]:
+        [path] = (root / "out").glob(f"{OUTPUT}*.csv")
+        assert not list((root / "out").glob(".*")), "a partial file was left behind"
+        with path.open(encoding="utf-8", newline="") as file:
+            return {row["email"].lower() for row in csv.DictReader(file) if row["email"]}
+
+    def sample_records(self, path: Path) -> int:
+        with path.open(encoding="utf-8", newline="") as file:
+            return sum(1 for _ in csv.DictReader(file))
+
+
+class KlaviyoHarness:
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+
+    def table(self, root: Path) -> str:
+        return (
+            f'type = "klaviyo_api"\napi_key_env = "{KEY_ENV}"\n'
+            f'base_url = "{self.server.url}"\npoll_interval = 0.05\n'
+        )
+
+    def broken_table(self, root: Path) -> str:
+        (root / "wrong.key").write_text("pk_wrong_key_0000000000000000000000\n")
+        return (
+            f'type = "klaviyo_api"\napi_key_file = "{root / "wrong.key"}"\n'
+            f'base_url = "{self.server.url}"\n'
+        )
+
+    def held(self, root: Path) -> set[str]:
+        state = self.server.state
+        [found] = [k for k in state.lists() if k.name == OUTPUT]
+        return {state.profile(pid).email.lower() for pid in state.list_members(found.id)}
+
+    def sample_records(self, path: Path) -> int:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert all("email" in json.loads(line) for line in lines)
+        return len(lines)
+
+
+@pytest.fixture(params=destination_types())
+def harness(request: pytest.FixtureRequest) -> Iterator[tuple[str, Harness]]:
+    kind = request.param
+    if kind == "csv_file":
+        yield kind, CsvHarness()
+    elif kind == "klaviyo_api":
+        with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
+            yield kind, KlaviyoHarness(server)
+    else:
+        pytest.fail(f"destination type {kind} has no harness in the conformance suite: add one")
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path, demo_db: Path, harness: tuple[str, Harness], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
+    database = tmp_path / "customers.duckdb"
+    shutil.copyfile(demo_db, database)
+    root = tmp_path / "ws"
+    Workspace.init(root, database=str(database)).close()
+    with (root / "herald.toml").open("a", encoding="utf-8") as config:
+        config.write(f"\n[destinations.dest]\n{harness[1].table(root)}")
+    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
+    with Workspace.open(root) as ws:
+        apply_path(ws, examples_dir() / "segments")
+        apply_path(ws, root / "campaign.yaml")
+    return root
+
+
+def expected(root: Path, run_id: str) -> set[str]:
+    """Independently: the valid emails (as email-validator normalizes them, lower case) of the
+    customers the run's snapshot puts in the group."""
+    snapshot = root / ".herald" / "runs" / run_id / "recipients.parquet"
+    database = root.parent / "customers.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        rows = con.execute(
+            f"""SELECT m.email FROM read_parquet('{snapshot}') s
+                JOIN Merged_Customers m USING (amperity_id)
+                WHERE s."group" = '{GROUP}' AND m.email IS NOT NULL"""
+        ).fetchall()
+    found = set()
+    for (email,) in rows:
+        try:
+            found.add(validate_email(email.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError:
+            continue
+    return {e.lower() for e in found}
+
+
+def group_keys(root: Path, run_id: str) -> set[str]:
+    snapshot = root / ".herald" / "runs" / run_id / "recipients.parquet"
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT amperity_id FROM read_parquet('{snapshot}') WHERE \"group\" = '{GROUP}'"
+        ).fetchall()
+    return {str(key) for (key,) in rows}
+
+
+def outcomes(root: Path, run_id: str) -> dict[str, set[str]]:
+    [folder] = (root / ".herald" / "runs" / run_id / "deliveries").iterdir()
+    table = pq.read_table(folder / OUTCOMES_FILE).to_pylist()
+    found: dict[str, set[str]] = {}
+    for row in table:
+        found.setdefault(row["outcome"], set()).add(row["key"])
+    return found
+
+
+def test_every_registered_type_has_a_harness() -> None:
+    assert set(destination_types()) == {"csv_file", "klaviyo_api"}
+
+
+def test_check(workspace: Path, harness: tuple[str, Harness]) -> None:
+    with Workspace.open(workspace) as ws:
+        found = asyncio.run(ws.destination("dest").check())
+    assert found.ok, found
+    assert found.target
+    assert found.detail
+
+    config = workspace / "herald.toml"
+    text = config.read_text(encoding="utf-8")
+    working = text[text.index("[destinations.dest]") :]
+    config.write_text(
+        text.replace(working, f"[destinations.dest]\n{harness[1].broken_table(workspace)}")
+    )
+    with Workspace.open(workspace) as ws:
+        broken = asyncio.run(ws.destination("dest").check())
+    assert not broken.ok
+    assert broken.detail
+
+
+def test_sample_writes_what_a_group_would_receive(
+    workspace: Path, harness: tuple[str, Harness], tmp_path: Path
+) -> None:
+    kind, h = harness
+    with Workspace.open(workspace) as ws:
+        result = sample_campaign(ws, NAME, 5, tmp_path / "sample")
+        assert ws.store.list_runs(NAME) == []  # nothing run, nothing sent
+    [delivery] = result.deliveries
+    assert delivery.path is not None
+    assert delivery.path.suffix == destination_class(kind).capabilities.sample_suffix
+    assert 0 < h.sample_records(delivery.path) <= 5
+
+
+def test_deliver_holds_exactly_the_group_with_outcomes(
+    workspace: Path, harness: tuple[str, Harness]
+) -> None:
+    _, h = harness
+    with Workspace.open(workspace) as ws:
+        result = run_campaign(ws, NAME)
+    assert result.run is not None
+    assert result.run.status == "delivered", result.run.error
+    [delivery] = result.deliveries
+    assert delivery.status in ("written", "synced")
+    run_id = result.run.id
+
+    assert h.held(workspace) == expected(workspace, run_id)
+    found = outcomes(workspace, run_id)
+    sent, skipped = found.get("sent", set()), found.get("skipped_invalid", set())
+    assert len(sent) == delivery.records
+    assert not sent & skipped
+    # Every customer of the group has one outcome: sent, or skipped with its reason.
+    assert sent | skipped == group_keys(workspace, run_id)
+
+
+def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, KEY_ENV: DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
+    env.pop("HERALD_CRASH_AT", None)
+    if crash_at:
+        env["HERALD_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [sys.executable, "-m", "herald", *args],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_kill_mid_delivery_then_resume_ends_exact(
+    workspace: Path, harness: tuple[str, Harness]
+) -> None:
+    _, h = harness
+    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    with Workspace.open(workspace) as ws:
+        [run] = ws.store.list_runs(NAME)
+        assert run.status == "running"
+    resumed = herald(workspace, "runs", "resume", run.id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    with Workspace.open(workspace) as ws:
+        [done] = ws.store.list_runs(NAME)
+    assert done.status == "delivered"
+    assert h.held(workspace) == expected(workspace, run.id)
+    assert outcomes(workspace, run.id).get("sent")

@@ -1,0 +1,1 @@
+"""Independent oracles: plain-Python statements of what production computes, for tests."""
