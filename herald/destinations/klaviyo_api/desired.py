@@ -144,7 +144,7 @@ def write_desired(
     (:func:`~herald.core.klaviyo_fields.profile_json`), and its hash is DuckDB's ``md5``,
     computed while the previous batch is written. Records that come in key order
     (``PreparedGroup.batches(order="key")``) are written as they come; others are sorted
-    afterwards, so the file is always in key order, which lets :func:`compute_diff` write
+    afterwards, so the file is always in key order, which lets :func:`.diff.compute_diff` write
     its files without sorting profiles.
 
     Args:
