@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTCOMES_FILE",
+    "SKIPPED_FILE",
     "Capabilities",
     "CheckResult",
     "Delivered",
@@ -66,6 +67,10 @@ __all__ = [
 OUTCOMES_FILE = "outcomes.parquet"
 """Per-profile outcomes of a delivery, in its folder: ``key``, ``outcome`` (``sent``,
 ``rejected``, ``removed``, ``skipped_invalid``) and ``reason``."""
+
+SKIPPED_FILE = "skipped.parquet"
+"""Customers a delivery never sends, in its folder: ``key`` and ``reason`` (no email or phone,
+so runs keep it, like the outcomes)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from herald.destinations.base import OUTCOMES_FILE, SKIPPED_FILE
 from herald.exceptions import ConfigError, StateError
 from herald.runs.resume import is_alive, run_lock
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from herald.state import Run
     from herald.workspace import Workspace
 
-KEPT_FILES = frozenset({"recipients_log.parquet", "outcomes.parquet", "skipped.parquet", "lock"})
+KEPT_FILES = frozenset({"recipients_log.parquet", OUTCOMES_FILE, SKIPPED_FILE, "lock"})
 """Files of a run folder that hold no email or phone (customer keys only) and stay."""
 
 SCRATCH_FOLDERS = ("runs/_preview", "tests")

@@ -8,7 +8,7 @@ delivery started and finished, the run finished (with the campaign's final statu
 two kills some customers churn, so every run adds to and removes from the list. The next
 command is ``herald campaign run`` or ``herald runs resume`` in turn, against a real Klaviyo
 sandbox over loopback HTTP. Kills inside a list sync (between batches) are
-tests/sync/test_sync_crash.py's.
+tests/destinations/klaviyo_api/sync/test_sync_crash.py's.
 """
 
 from __future__ import annotations

@@ -18,11 +18,10 @@ import pyarrow.parquet as pq
 
 from herald.core.estimate import Limit, ListPlan, estimate, sftp_seconds
 from herald.destinations.base import DeliveryTarget, DestinationEstimate, TargetEstimate
-from herald.destinations.klaviyo_api.diff import (
-    DiffCounts,
+from herald.destinations.klaviyo_api.diff import DiffCounts, compute_diff
+from herald.destinations.klaviyo_api.folder import DeliveryFolder, ledger_path
+from herald.destinations.klaviyo_api.ledger import (
     batches_table,
-    compute_diff,
-    ledger_path,
     merge_ledger,
     read_ledger_count,
     write_outcomes,
@@ -64,12 +63,12 @@ def estimate_lists(
 
 def _plan(destination: Destination, target: DeliveryTarget) -> tuple[ListPlan, DiffCounts]:
     context = destination.context
-    folder = target.folder
+    files = DeliveryFolder(target.folder)
     list_id = context.store.list_id(target.destination, target.output_name)
     ledger = ledger_path(context.state_dir, target.destination, list_id or "_none")
-    counts = compute_diff(folder / "desired.parquet", ledger, folder)
+    counts = compute_diff(files.desired, ledger, files.path)
     size = read_ledger_count(ledger) if ledger.exists() else 0
-    _finish_as_if_sent(folder, ledger, counts)
+    _finish_as_if_sent(files, ledger, counts)
     plan = ListPlan(
         target.output_name,
         adds=counts.adds + counts.updates,
@@ -77,23 +76,22 @@ def _plan(destination: Destination, target: DeliveryTarget) -> tuple[ListPlan, D
         list_id_known=list_id is not None,
         list_exists=list_id is not None,
         list_size=size,
-        add_bytes=_profile_bytes(folder / "adds.parquet")
-        + _profile_bytes(folder / "updates.parquet"),
+        add_bytes=_profile_bytes(files.adds) + _profile_bytes(files.updates),
     )
     return plan, counts
 
 
-def _finish_as_if_sent(folder: Path, ledger: Path, counts: DiffCounts) -> None:
+def _finish_as_if_sent(files: DeliveryFolder, ledger: Path, counts: DiffCounts) -> None:
     """What a run does after its last batch (outcomes, the new ledger), on a copy of the
     ledger, as if every batch went through: so the local time measured is the run's."""
     work = [("add", counts.adds), ("update", counts.updates), ("remove", counts.removes)]
     confirmed = batches_table([(kind, 0, n, "estimate") for kind, n in work if n])
-    skipped = pq.read_table(folder / "skipped.parquet")
-    write_outcomes(folder / "outcomes.parquet", folder, confirmed, [], skipped)
-    copy = folder / "ledger.parquet"
+    skipped = pq.read_table(files.skipped)
+    write_outcomes(files.outcomes, files.path, confirmed, [], skipped)
+    copy = files.ledger_copy
     if ledger.exists():
         shutil.copyfile(ledger, copy)
-    merge_ledger(copy, folder, confirmed, [])
+    merge_ledger(copy, files.path, confirmed, [])
 
 
 def _profile_bytes(path: Path) -> int:

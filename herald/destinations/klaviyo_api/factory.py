@@ -124,7 +124,7 @@ class KlaviyoApiDestination(Destination):
         return estimate_lists(self, targets, table.limits, table.poll_interval)
 
     def forget(self, output_name: str) -> None:
-        from herald.destinations.klaviyo_api.diff import ledger_path
+        from herald.destinations.klaviyo_api.folder import ledger_path
 
         store = self.context.store
         list_id = store.list_id(self.name, output_name)

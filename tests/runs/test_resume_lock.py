@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 from herald.exceptions import StateError
 from herald.runs.pipeline import resume_run
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
+from herald.state import StateStore
 
 HOLD = """
 import fcntl, os, sys, time
@@ -23,6 +27,27 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(60)
 """
+
+
+@dataclass
+class Env:
+    """A workspace's ``.herald`` folder and its store, with a campaign to run."""
+
+    store: StateStore
+    root: Path
+
+    def new_run(self) -> str:
+        as_of = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+        return self.store.create_run("spring", 1, as_of=as_of, pins={}).id
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    store = StateStore.open(f"sqlite:///{tmp_path / '.herald' / 'state.db'}")
+    store.save_draft("campaign", "spring", {"v": 1})
+    store.activate("campaign", "spring")
+    yield Env(store, tmp_path / ".herald")
+    store.close()
 
 
 def test_a_running_run_with_a_dead_process_is_interrupted(tmp_path: Path, env: Any) -> None:

@@ -12,7 +12,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from herald.destinations.klaviyo_api import diff
+from herald.destinations.klaviyo_api import _parquet, diff
+from herald.destinations.klaviyo_api import desired as desired_module
+from herald.destinations.klaviyo_api.desired import is_key_ordered, write_desired
+from herald.destinations.klaviyo_api.ledger import (
+    batches_table,
+    ledger_source,
+    merge_ledger,
+    write_rejects,
+)
 
 # --- the plain SQL the streaming code replaces: the reference ---------------------------------
 
@@ -23,13 +31,13 @@ def _sql(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> None:
 
 def reference_diff(desired: Path, ledger: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    ident = diff._ident()
+    ident = _parquet.ident()
     with duckdb.connect() as con:
         con.execute(
             f"CREATE TABLE d AS SELECT *, {ident} AS ident, md5(profile) AS attr_hash "
             f"FROM read_parquet('{desired}')"
         )
-        con.execute(f"CREATE TABLE l AS SELECT * FROM {diff._ledger_source(ledger)}")
+        con.execute(f"CREATE TABLE l AS SELECT * FROM {ledger_source(ledger)}")
         columns = "d.key, d.email, d.phone_number, d.external_id, d.ident, d.attr_hash, d.profile"
         _sql(
             con,
@@ -70,11 +78,11 @@ def reference_ledger(ledger: Path, folder: Path, confirmed: pa.Table, rejects: P
                 WHERE settled IS NOT NULL
             )
             SELECT * FROM (
-                SELECT l.* FROM {diff._ledger_source(ledger)} l
+                SELECT l.* FROM {ledger_source(ledger)} l
                 WHERE l.key NOT IN (SELECT key FROM touched)
                 UNION ALL
                 SELECT a.*, o.profile_id, 'member' FROM accepted a
-                LEFT JOIN {diff._ledger_source(ledger)} o ON o.key = a.key AND o.ident = a.ident
+                LEFT JOIN {ledger_source(ledger)} o ON o.key = a.key AND o.ident = a.ident
             ) ORDER BY key
             """
         ).to_arrow_table()
@@ -115,7 +123,7 @@ def random_rows(seed: int, n: int) -> list[tuple[str, str | None, str]]:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches (and row groups) of 3 rows, so every file spans many."""
-    monkeypatch.setattr(diff, "_BATCH_ROWS", 3)
+    monkeypatch.setattr(_parquet, "BATCH_ROWS", 3)
 
 
 # --- desired.parquet --------------------------------------------------------------------------
@@ -128,11 +136,11 @@ def test_desired_is_in_key_order_whatever_order_records_come_in(
     rows += [(f"k{i}", f"{i}@x.co", "a") for i in range(7, 0, -1)]
     table = records(rows)
 
-    written, too_large = diff.write_desired(table, ["email", "tier"], "amperity_id", tmp_path / "t")
+    written, too_large = write_desired(table, ["email", "tier"], "amperity_id", tmp_path / "t")
 
     assert written == len(rows)
     assert too_large.num_rows == 0
-    assert diff.is_key_ordered(tmp_path / "t")
+    assert is_key_ordered(tmp_path / "t")
     keys = [r["key"] for r in read(tmp_path / "t")]
     assert keys == sorted(keys)
     assert [r["email"] for r in read(tmp_path / "t") if r["key"] == "b"] == ["b@x.co", "b2@x.co"]
@@ -140,21 +148,21 @@ def test_desired_is_in_key_order_whatever_order_records_come_in(
     ordered = pa.RecordBatchReader.from_batches(
         table.schema, table.sort_by("amperity_id").to_batches(max_chunksize=2)
     )
-    diff.write_desired(ordered, ["email", "tier"], "amperity_id", tmp_path / "s")
+    write_desired(ordered, ["email", "tier"], "amperity_id", tmp_path / "s")
     assert read(tmp_path / "s") == read(tmp_path / "t")
 
 
 def test_desired_leaves_out_profiles_over_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_batches: None
 ) -> None:
-    monkeypatch.setattr(diff, "MAX_PROFILE_BYTES", 50)
+    monkeypatch.setattr(desired_module, "MAX_PROFILE_BYTES", 50)
     rows = [
         ("a", "a@x.co", "a"),
         ("b", "a-very-long-address@example.com", "b"),
         ("c", "c@x.co", "a"),
     ]
 
-    written, too_large = diff.write_desired(
+    written, too_large = write_desired(
         records(rows), ["email", "tier"], "amperity_id", tmp_path / "d"
     )
 
@@ -165,7 +173,7 @@ def test_desired_leaves_out_profiles_over_the_cap(
 
 def test_desired_from_no_records(tmp_path: Path) -> None:
     empty = pa.RecordBatchReader.from_batches(records([]).schema, [])
-    assert diff.write_desired(empty, ["email"], "amperity_id", tmp_path / "d")[0] == 0
+    assert write_desired(empty, ["email"], "amperity_id", tmp_path / "d")[0] == 0
     assert read(tmp_path / "d") == []
 
 
@@ -194,12 +202,10 @@ def ledger_from(folder: Path, ledger: Path, keep: float, seed: int) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_diff_files_equal_the_plain_sql(tmp_path: Path, seed: int, small_batches: None) -> None:
     desired, ledger = tmp_path / "desired.parquet", tmp_path / "ledger.parquet"
-    diff.write_desired(records(random_rows(seed, 40)), ["email", "tier"], "amperity_id", desired)
+    write_desired(records(random_rows(seed, 40)), ["email", "tier"], "amperity_id", desired)
     diff.compute_diff(desired, ledger, tmp_path / "first")
     ledger_from(tmp_path / "first", ledger, keep=0.6, seed=seed)
-    diff.write_desired(
-        records(random_rows(seed, 40)[5:]), ["email", "tier"], "amperity_id", desired
-    )
+    write_desired(records(random_rows(seed, 40)[5:]), ["email", "tier"], "amperity_id", desired)
 
     counts = diff.compute_diff(desired, ledger, tmp_path / "new")
     reference_diff(desired, ledger, tmp_path / "reference")
@@ -215,11 +221,11 @@ def test_a_desired_file_not_in_key_order_is_diffed_the_same(
     tmp_path: Path, small_batches: None
 ) -> None:
     ordered = tmp_path / "desired.parquet"
-    diff.write_desired(records(random_rows(4, 30)), ["email", "tier"], "amperity_id", ordered)
+    write_desired(records(random_rows(4, 30)), ["email", "tier"], "amperity_id", ordered)
     shuffled = pq.read_table(ordered).take(list(range(29, -1, -1))).replace_schema_metadata(None)
     legacy = tmp_path / "legacy.parquet"
     pq.write_table(shuffled, legacy)  # as files were written before: snapshot order, no flag
-    assert not diff.is_key_ordered(legacy)
+    assert not is_key_ordered(legacy)
 
     a = diff.compute_diff(ordered, tmp_path / "none.parquet", tmp_path / "a")
     b = diff.compute_diff(legacy, tmp_path / "none.parquet", tmp_path / "b")
@@ -232,14 +238,12 @@ def test_a_desired_file_not_in_key_order_is_diffed_the_same(
 @pytest.mark.parametrize("seed", [5, 6])
 def test_merged_ledger_equals_the_plain_sql(tmp_path: Path, seed: int, small_batches: None) -> None:
     desired, ledger = tmp_path / "desired.parquet", tmp_path / "ledger.parquet"
-    diff.write_desired(records(random_rows(seed, 40)), ["email", "tier"], "amperity_id", desired)
+    write_desired(records(random_rows(seed, 40)), ["email", "tier"], "amperity_id", desired)
     diff.compute_diff(desired, ledger, tmp_path / "first")
     ledger_from(tmp_path / "first", ledger, keep=0.7, seed=seed)
     before = tmp_path / "before.parquet"
     before.write_bytes(ledger.read_bytes())
-    diff.write_desired(
-        records(random_rows(seed, 40)[8:]), ["email", "tier"], "amperity_id", desired
-    )
+    write_desired(records(random_rows(seed, 40)[8:]), ["email", "tier"], "amperity_id", desired)
     folder = tmp_path / "run"
     counts = diff.compute_diff(desired, ledger, folder)
     sends = sum(r["settled"] is None for r in read(folder / "removes.parquet"))
@@ -247,7 +251,7 @@ def test_merged_ledger_equals_the_plain_sql(tmp_path: Path, seed: int, small_bat
     assert counts.updates
     assert sends
     # Part of each kind confirmed; one add rejected.
-    confirmed = diff.batches_table(
+    confirmed = batches_table(
         [
             ("add", 1, counts.adds - 1, "J1"),
             ("update", 0, counts.updates // 2 + 1, "J2"),
@@ -255,13 +259,13 @@ def test_merged_ledger_equals_the_plain_sql(tmp_path: Path, seed: int, small_bat
         ]
     )
     rejected = read(folder / "adds.parquet")[2]["key"]
-    diff.write_rejects(folder / "rejects.parquet", [rejected], ["invalid"])
+    write_rejects(folder / "rejects.parquet", [rejected], ["invalid"])
 
-    count = diff.merge_ledger(ledger, folder, confirmed, [folder / "rejects.parquet"])
+    count = merge_ledger(ledger, folder, confirmed, [folder / "rejects.parquet"])
 
     expected = reference_ledger(before, folder, confirmed, folder / "rejects.parquet")
     assert read(ledger) == expected.to_pylist()
     assert count == expected.num_rows
     # Applying the same work again changes nothing (a resumed delivery).
-    diff.merge_ledger(ledger, folder, confirmed, [folder / "rejects.parquet"])
+    merge_ledger(ledger, folder, confirmed, [folder / "rejects.parquet"])
     assert read(ledger) == expected.to_pylist()

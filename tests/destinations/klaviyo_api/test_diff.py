@@ -9,6 +9,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from herald.destinations.klaviyo_api import diff
+from herald.destinations.klaviyo_api.desired import write_desired
+from herald.destinations.klaviyo_api.ledger import (
+    batches_table,
+    merge_ledger,
+    write_outcomes,
+    write_rejects,
+)
 
 
 def desired(folder: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -17,7 +24,7 @@ def desired(folder: Path, rows: list[tuple[str, str, str]]) -> Path:
                       "tier": [r[2] for r in rows]})  # fmt: skip
     path = folder / "desired.parquet"
     path.unlink(missing_ok=True)
-    diff.write_desired(table, ["email", "tier"], "amperity_id", path)
+    write_desired(table, ["email", "tier"], "amperity_id", path)
     return path
 
 
@@ -31,9 +38,7 @@ def confirm_all(folder: Path, ledger: Path) -> int:
                 ("update", len(read(folder / "updates.parquet"))),
                 ("remove", sum(r["settled"] is None for r in read(folder / "removes.parquet"))))
                if n]  # fmt: skip
-    return diff.merge_ledger(
-        ledger, folder, diff.batches_table(batches), [folder / "rejects.parquet"]
-    )
+    return merge_ledger(ledger, folder, batches_table(batches), [folder / "rejects.parquet"])
 
 
 def test_a_first_diff_adds_everything_in_key_order(tmp_path: Path) -> None:
@@ -121,14 +126,14 @@ def test_rejected_profiles_stay_out_of_the_ledger_and_updates_keep_the_old_row(
     ledger = tmp_path / "ledger.parquet"
     desired(tmp_path, [("a", "a@x.co", "gold"), ("b", "b@x.co", "gold")])
     diff.compute_diff(tmp_path / "desired.parquet", ledger, tmp_path)
-    diff.write_rejects(tmp_path / "rejects.parquet", ["b"], ["duplicate_profile: conflict"])
+    write_rejects(tmp_path / "rejects.parquet", ["b"], ["duplicate_profile: conflict"])
     confirm_all(tmp_path, ledger)
     assert [r["key"] for r in read(ledger)] == ["a"]
 
     desired(tmp_path, [("a", "a@x.co", "silver"), ("b", "b@x.co", "gold")])
     counts = diff.compute_diff(tmp_path / "desired.parquet", ledger, tmp_path)
     assert (counts.adds, counts.updates) == (1, 1)  # b is retried
-    diff.write_rejects(tmp_path / "rejects.parquet", ["a"], ["invalid: nope"])
+    write_rejects(tmp_path / "rejects.parquet", ["a"], ["invalid: nope"])
     old = read(ledger)[0]["attr_hash"]
     confirm_all(tmp_path, ledger)
 
@@ -141,11 +146,11 @@ def test_outcomes_name_every_profile(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.parquet"
     desired(tmp_path, [("a", "a@x.co", "gold"), ("b", "b@x.co", "gold")])
     diff.compute_diff(tmp_path / "desired.parquet", ledger, tmp_path)
-    diff.write_rejects(tmp_path / "rejects.parquet", ["b"], ["duplicate_profile: conflict"])
-    table = diff.batches_table([("add", 0, 2, "J1")])
+    write_rejects(tmp_path / "rejects.parquet", ["b"], ["duplicate_profile: conflict"])
+    table = batches_table([("add", 0, 2, "J1")])
     skipped = pa.table({"key": ["x"], "reason": ["invalid_email"]})
 
-    counts = diff.write_outcomes(
+    counts = write_outcomes(
         tmp_path / "outcomes.parquet", tmp_path, table, [tmp_path / "rejects.parquet"], skipped
     )
 

@@ -4,11 +4,15 @@ list stays exact (DESIGN §1.4, "Herald removes only profiles that it added").""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from herald.destinations.klaviyo_api.api import ImportJob
+from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.exceptions import FatalSyncError
 from herald.sandbox import FaultSpec
 from herald.sandbox.faults import FaultInjector
@@ -17,6 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 
 Env = Any
 BATCH = 25  # profiles per import batch: 100 profiles make 4 batches, all sent at once
+BATCHES = 4
 POLLS_FAIL = "4xx=1,status=418,only=get_bulk_import_profiles_job+get_bulk_import_profiles_jobs"
 
 
@@ -29,6 +34,34 @@ def imported(env: Env) -> int:
     return sum(job.total_count for job in env.server.state.jobs())
 
 
+class PollsAfterSends(KlaviyoClient):
+    """A client whose polls wait until all the delivery's imports are sent.
+
+    The failing poll then cannot cut a send short: on a loaded machine the first poll (a
+    moment after the first send returns) could otherwise come while the other sends are on
+    the wire, and its error would cancel them before they are ``sent``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sends = 0
+        self._all_sent = asyncio.Event()
+
+    async def start_import_encoded(self, profiles_json: Sequence[str], list_id: str) -> str:
+        job_id = await super().start_import_encoded(profiles_json, list_id)
+        self._sends += 1
+        if self._sends == BATCHES:
+            self._all_sent.set()  # the sync records this batch sent before the poller runs
+        return job_id
+
+    async def get_import(self, job_id: str) -> ImportJob:
+        await self._all_sent.wait()
+        return await super().get_import(job_id)
+
+    async def recent_imports(self) -> dict[str, ImportJob]:
+        await self._all_sent.wait()
+        return await super().recent_imports()
+
+
 def failed_with_jobs_sent(env: Env, keys: range) -> Any:
     """A first sync of ``keys`` whose imports are all sent but never polled: failed, its batches
     ``sent``; the sandbox completes the jobs anyway, so the profiles are in the list."""
@@ -36,12 +69,12 @@ def failed_with_jobs_sent(env: Env, keys: range) -> Any:
     run_id = env.new_run()
     with pytest.raises(FatalSyncError, match="418"):
         env.sync("Members", env.customers(keys), run_id=run_id, import_profiles=BATCH,
-                 jobs_in_flight=10, sends_at_once=10)  # fmt: skip
+                 jobs_in_flight=10, sends_at_once=10, client_class=PollsAfterSends)  # fmt: skip
     faults(env, "")
     [failed] = env.store.run_deliveries(run_id)
     assert failed.status == "failed"
     batches = env.store.batches(failed.id)
-    assert [b.status for b in batches] == ["sent"] * 4
+    assert [b.status for b in batches] == ["sent"] * BATCHES
     deadline = time.monotonic() + 10
     while env.members("Members") != env.emails(keys) and time.monotonic() < deadline:
         time.sleep(0.05)
