@@ -7,6 +7,7 @@ listens on loopback and these routes exist for tests and demos.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -23,20 +24,42 @@ PREFIX = "/__sandbox__"
 
 def routes(state: SandboxState) -> list[Route]:
     """The admin routes over ``state``."""
+    views = _Views(state)
+    get = {
+        "state": views.summary,
+        "lists": views.lists,
+        "lists/{id}/members": views.members,
+        "profiles": views.profiles,
+        "jobs": views.jobs,
+        "requests": views.requests,
+        "violations": views.violations,
+    }
+    return [
+        *(Route(f"{PREFIX}/{path}", _guarded(view)) for path, view in get.items()),
+        Route(f"{PREFIX}/jobs/advance", _guarded(views.advance), methods=["POST"]),
+    ]
 
-    def guarded(fn: Any) -> Any:
-        async def endpoint(request: Request) -> JSONResponse:
-            try:
-                return JSONResponse(fn(request))
-            except ApiError as err:
-                return JSONResponse(err.document(), status_code=err.status)
 
-        return endpoint
+def _guarded(view: Callable[[Request], Any]) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """A view's answer as JSON; the sandbox's own API errors as their documents."""
 
-    def summary(_: Request) -> Any:
-        return state.snapshot()
+    async def endpoint(request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(view(request))
+        except ApiError as err:
+            return JSONResponse(err.document(), status_code=err.status)
 
-    def lists(_: Request) -> Any:
+    return endpoint
+
+
+class _Views:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def summary(self, _: Request) -> Any:
+        return self.state.snapshot()
+
+    def lists(self, _: Request) -> Any:
         return [
             {
                 "id": k.id,
@@ -45,13 +68,13 @@ def routes(state: SandboxState) -> list[Route]:
                 "created": iso(k.created),
                 "members": len(k.members),
             }
-            for k in state.lists()
+            for k in self.state.lists()
         ]
 
-    def members(request: Request) -> Any:
-        return state.list_members(request.path_params["id"])
+    def members(self, request: Request) -> Any:
+        return self.state.list_members(request.path_params["id"])
 
-    def profiles(_: Request) -> Any:
+    def profiles(self, _: Request) -> Any:
         return [
             {
                 "id": p.id,
@@ -60,10 +83,10 @@ def routes(state: SandboxState) -> list[Route]:
                 "external_id": p.external_id,
                 "suppressions": p.suppressions,
             }
-            for p in state.profiles()
+            for p in self.state.profiles()
         ]
 
-    def jobs(_: Request) -> Any:
+    def jobs(self, _: Request) -> Any:
         return [
             {
                 "id": j.id,
@@ -76,25 +99,14 @@ def routes(state: SandboxState) -> list[Route]:
                 "started_at": j.started_at,
                 "completed_at": j.completed_at,
             }
-            for j in state.jobs()
+            for j in self.state.jobs()
         ]
 
-    def requests(_: Request) -> Any:
-        return [asdict(r) for r in state.requests()]
+    def requests(self, _: Request) -> Any:
+        return [asdict(r) for r in self.state.requests()]
 
-    def violations(_: Request) -> Any:
-        return [asdict(v) for v in state.violations()]
+    def violations(self, _: Request) -> Any:
+        return [asdict(v) for v in self.state.violations()]
 
-    def advance(_: Request) -> Any:
-        return {"changed": state.advance_jobs()}
-
-    return [
-        Route(f"{PREFIX}/state", guarded(summary)),
-        Route(f"{PREFIX}/lists", guarded(lists)),
-        Route(f"{PREFIX}/lists/{{id}}/members", guarded(members)),
-        Route(f"{PREFIX}/profiles", guarded(profiles)),
-        Route(f"{PREFIX}/jobs", guarded(jobs)),
-        Route(f"{PREFIX}/requests", guarded(requests)),
-        Route(f"{PREFIX}/violations", guarded(violations)),
-        Route(f"{PREFIX}/jobs/advance", guarded(advance), methods=["POST"]),
-    ]
+    def advance(self, _: Request) -> Any:
+        return {"changed": self.state.advance_jobs()}
