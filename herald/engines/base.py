@@ -10,7 +10,6 @@ import abc
 import importlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -24,21 +23,11 @@ _REGISTRY: dict[str, type[Engine]] = {}
 _LAZY = {"duckdb": "herald.engines.duckdb"}
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What an engine can do, so callers test flags instead of classes."""
-
-    read_only: bool = True
-    supports_md5: bool = True
-    streams_batches: bool = True
-
-
 class Engine(abc.ABC):
     """A SQL engine over the customer database."""
 
     name: ClassVar[str]
     dialect: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

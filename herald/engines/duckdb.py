@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from herald.atomic import atomic_path
 from herald.core.catalog import AttributeType, Catalog
-from herald.engines.base import Capabilities, Engine
+from herald.engines.base import Engine
 from herald.exceptions import ConfigError, EngineError
 
 
@@ -160,7 +160,6 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
     dialect = "duckdb"
-    capabilities: ClassVar[Capabilities] = Capabilities(read_only=True)
 
     def __init__(
         self,
