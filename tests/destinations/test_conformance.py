@@ -33,7 +33,7 @@ from typing import Protocol
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from email_validator import EmailNotValidError, validate_email
+from expected_members import expected_emails
 
 from herald.apply import apply_path
 from herald.demo.examples import examples_dir
@@ -163,23 +163,7 @@ def workspace(
 
 
 def expected(root: Path, run_id: str) -> set[str]:
-    """Independently: the valid emails (as email-validator normalizes them, lower case) of the
-    customers the run's snapshot puts in the group."""
-    snapshot = root / ".herald" / "runs" / run_id / "recipients.parquet"
-    database = root.parent / "customers.duckdb"
-    with duckdb.connect(str(database), read_only=True) as con:
-        rows = con.execute(
-            f"""SELECT m.email FROM read_parquet('{snapshot}') s
-                JOIN Merged_Customers m USING (amperity_id)
-                WHERE s."group" = '{GROUP}' AND m.email IS NOT NULL"""
-        ).fetchall()
-    found = set()
-    for (email,) in rows:
-        try:
-            found.add(validate_email(email.strip(), check_deliverability=False).normalized)
-        except EmailNotValidError:
-            continue
-    return {e.lower() for e in found}
+    return expected_emails(root, root.parent / "customers.duckdb", run_id, GROUP)
 
 
 def group_keys(root: Path, run_id: str) -> set[str]:

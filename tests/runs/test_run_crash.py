@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from email_validator import EmailNotValidError, validate_email
+from expected_members import expected_emails
 
 from herald.apply import apply_path
 from herald.demo.churn import churn_customers
@@ -113,22 +113,7 @@ def runs_and_status(root: Path) -> tuple[list[tuple[str, str]], str]:
 
 
 def expected_members(root: Path, database: Path, run_id: str) -> set[str]:
-    """Independently: the valid emails (as email-validator normalizes them) of the customers
-    the run's snapshot puts in the listed group."""
-    snapshot = root / ".herald" / "runs" / run_id / "recipients.parquet"
-    with duckdb.connect(str(database), read_only=True) as con:
-        rows = con.execute(
-            f"""SELECT m.email FROM read_parquet('{snapshot}') s
-                JOIN Merged_Customers m USING (amperity_id)
-                WHERE s."group" = 'Listed' AND m.email IS NOT NULL"""
-        ).fetchall()
-    found = set()
-    for (email,) in rows:
-        try:
-            found.add(validate_email(email.strip(), check_deliverability=False).normalized)
-        except EmailNotValidError:
-            continue
-    return {e.lower() for e in found}
+    return expected_emails(root, database, run_id, "Listed")
 
 
 def group_size(root: Path, run_id: str, group: str) -> int:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
-from email_validator import EmailNotValidError, validate_email
+from expected_members import expected_emails
 
 from herald.apply import apply_path
 from herald.demo.examples import examples_dir
@@ -93,23 +92,7 @@ def members(server: SandboxServer, group: str) -> set[str]:
 
 
 def expected(root: Path, run_id: str, group: str) -> set[str]:
-    """Independently: the valid emails of the customers the run's snapshot puts in ``group``."""
-    snapshot = root / ".herald" / "runs" / run_id / "recipients.parquet"
-    database = root.parent / "customers.duckdb"
-    with duckdb.connect(str(database), read_only=True) as con:
-        rows = con.execute(
-            f"""SELECT m.email FROM read_parquet('{snapshot}') s
-                JOIN Merged_Customers m USING (amperity_id)
-                WHERE s."group" = ? AND m.email IS NOT NULL""",
-            [group],
-        ).fetchall()
-    found = set()
-    for (email,) in rows:
-        try:
-            found.add(validate_email(email.strip(), check_deliverability=False).normalized)
-        except EmailNotValidError:
-            continue
-    return {e.lower() for e in found}
+    return expected_emails(root, root.parent / "customers.duckdb", run_id, group)
 
 
 @pytest.mark.timeout(600)
