@@ -65,6 +65,7 @@ __all__ = [
     "plan_records",
     "prepare_records",
     "record_columns",
+    "skipped_rows",
 ]
 
 DUPLICATE_EMAIL = "duplicate_email"
@@ -380,6 +381,25 @@ def empty_dropped(key: str, key_type: pa.DataType) -> pa.Table:
             key: pa.array([], key_type),
             "reason": pa.array([], pa.string()),
             "skipped": pa.array([], pa.bool_()),
+        }
+    )
+
+
+def skipped_rows(dropped: pa.Table, key: str) -> pa.Table:
+    """The customers left out (``skipped`` rows of a ``dropped`` table) as text ``key`` and
+    ``reason``: what a delivery records as ``skipped_invalid``.
+
+    >>> dropped = pa.table({"id": [1, 2], "reason": ["invalid_email", "invalid_phone"],
+    ...                     "skipped": [True, False]})
+    >>> skipped_rows(dropped, "id").to_pylist()
+    [{'key': '1', 'reason': 'invalid_email'}]
+    """
+    if "skipped" in dropped.column_names:
+        dropped = dropped.filter(pc.field("skipped"))
+    return pa.table(
+        {
+            "key": pc.cast(dropped.column(key), pa.string()),
+            "reason": pc.cast(dropped.column("reason"), pa.string()),
         }
     )
 

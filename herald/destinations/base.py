@@ -33,7 +33,7 @@ import builtins
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -122,6 +122,10 @@ class Records(Protocol):
 
     def batches(self, *, order: str = "snapshot") -> pa.RecordBatchReader:
         """The records as a stream: in the snapshot's order, or sorted by key."""
+        ...
+
+    def sent_keys(self) -> pa.RecordBatchReader:
+        """The records' keys alone, as text (column ``key``), in the snapshot's order."""
         ...
 
 
@@ -337,8 +341,8 @@ class Destination(ABC):
         """Write a target's delivery inputs into ``target.folder``; kept once written."""
 
     @abstractmethod
-    def open(self) -> Any:
-        """An async context manager giving a :class:`Session`.
+    def open(self) -> AbstractAsyncContextManager[Session]:
+        """A connection to it for one run's deliveries.
 
         Raises:
             ConfigError: it cannot be reached as configured (a key that is not set): the

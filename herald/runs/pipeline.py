@@ -295,33 +295,43 @@ async def _deliver_staged(
     reconcile: bool,
     progress: Progress | None,
 ) -> list[Delivery]:
-    results = [base for base, _ in staged]
-    by_destination: dict[str, list[int]] = {}
-    for index, (base, _) in enumerate(staged):
-        by_destination.setdefault(base.destination, []).append(index)
+    """Deliver the staged groups, every destination at once; in the campaign's order."""
+    by_destination: dict[str, list[tuple[Delivery, DeliveryTarget]]] = {}
+    for base, target in staged:
+        by_destination.setdefault(base.destination, []).append((base, target))
+    delivered = await asyncio.gather(
+        *(
+            _deliver_to(destinations[name], items, reconcile, progress)
+            for name, items in by_destination.items()
+        )
+    )
+    found = {target.number: delivery for done in delivered for delivery, target in done}
+    return [found[target.number] for _, target in staged]
 
-    async def destination(name: str, indexes: list[int]) -> None:
-        dest = destinations[name]
-        try:
-            async with dest.open() as session:
-                # Groups of one destination share its connection (and pacing); a few at once.
-                slots = asyncio.Semaphore(dest.capabilities.deliveries_at_once)
 
-                async def one(i: int) -> None:
-                    base, target = staged[i]
-                    async with slots:
-                        crash_point(f"delivery_started:{target.number}")
-                        done = await session.deliver(target, reconcile=reconcile, progress=progress)
-                        results[i] = _delivered(base, done)
-                        crash_point(f"delivery_finished:{target.number}")
+async def _deliver_to(
+    destination: Destination,
+    items: list[tuple[Delivery, DeliveryTarget]],
+    reconcile: bool,
+    progress: Progress | None,
+) -> list[tuple[Delivery, DeliveryTarget]]:
+    """One destination's groups over one connection (its pacing shared), a few at once; all
+    ``not sent`` when it cannot be reached as configured."""
+    try:
+        async with destination.open() as session:
+            slots = asyncio.Semaphore(destination.capabilities.deliveries_at_once)
 
-                await asyncio.gather(*(one(i) for i in indexes))
-        except ConfigError as error:  # it cannot be reached as configured: not sent
-            for i in indexes:
-                results[i] = _replace(staged[i][0], message=f"not sent: {error}")
+            async def one(base: Delivery, target: DeliveryTarget) -> Delivery:
+                async with slots:
+                    crash_point(f"delivery_started:{target.number}")
+                    done = await session.deliver(target, reconcile=reconcile, progress=progress)
+                    crash_point(f"delivery_finished:{target.number}")
+                return _delivered(base, done)
 
-    await asyncio.gather(*(destination(n, ix) for n, ix in by_destination.items()))
-    return results
+            results = await asyncio.gather(*(one(base, target) for base, target in items))
+    except ConfigError as error:
+        results = [_replace(base, message=f"not sent: {error}") for base, _ in items]
+    return [(result, target) for result, (_, target) in zip(results, items, strict=True)]
 
 
 def _delivered(base: Delivery, done: Delivered) -> Delivery:

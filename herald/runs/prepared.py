@@ -113,6 +113,14 @@ class PreparedGroup:
         batches = (_conformed(batch, self.schema) for batch in reader)
         return pa.RecordBatchReader.from_batches(self.schema, batches)
 
+    def sent_keys(self, *, batch_rows: int = BATCH_ROWS) -> pa.RecordBatchReader:
+        """The records' keys alone, as text, in the snapshot's order (one column, ``key``):
+        what a delivery of the whole group records as sent, without reading the fields."""
+        sql = f"SELECT CAST(k AS VARCHAR) AS key FROM {_ROWS} WHERE {_SENT} ORDER BY pos"
+        cursor = self._con.cursor()
+        self._cursors.append(cursor)
+        return cursor.sql(sql).to_arrow_reader(batch_rows)
+
     def table(self) -> pa.Table:
         """The records as one table (for small groups: samples, tests)."""
         return self.batches().read_all()

@@ -12,16 +12,17 @@ import errno
 import os
 import shutil
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from herald.atomic import atomic_path, write_errors
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
+from herald.core.prepare import skipped_rows
 from herald.crash import crash_point
 from herald.destinations.base import (
     OUTCOMES_FILE,
@@ -58,11 +59,12 @@ class CsvFileDestination(Destination):
 
     @property
     def folder(self) -> Path:
-        folder = getattr(self.settings, "folder", CsvFileSettings.model_fields["folder"].default)
-        return (self.context.root / str(folder)).resolve()
+        """The folder of herald.toml, relative to the workspace folder (``~`` expanded)."""
+        folder = Path(cast(CsvFileSettings, self.settings).folder).expanduser()
+        return self.context.root / folder
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "target": str(getattr(self.settings, "folder", None))}
+        return {**super().describe(), "target": cast(CsvFileSettings, self.settings).folder}
 
     async def check(self) -> CheckResult:
         folder = self.folder
@@ -91,7 +93,7 @@ class CsvFileDestination(Destination):
         write_csv(records.batches(), folder / _STAGED, records.fields)
         _write_outcomes(records, folder / _STAGED_OUTCOMES)
 
-    def open(self) -> Any:
+    def open(self) -> AbstractAsyncContextManager[Session]:
         return no_connection(_CsvSession(self))
 
     def estimate(self, targets: Sequence[DeliveryTarget]) -> DestinationEstimate | None:
@@ -137,13 +139,11 @@ def _place(staged: Path, path: Path) -> None:
 
 def _write_outcomes(records: Records, target: Path) -> None:
     """Every record ``sent`` (the file holds it), every skipped customer with its reason."""
-    sent = [_outcomes(b.column(records.key), "sent") for b in records.batches()]
-    dropped = records.dropped
-    if "skipped" in dropped.column_names:
-        dropped = dropped.filter(pc.field("skipped"))
-    skipped = _outcomes(dropped.column(records.key), "skipped_invalid", dropped.column("reason"))
+    sent = [_outcomes(batch.column("key"), "sent") for batch in records.sent_keys()]
+    skipped = skipped_rows(records.dropped, records.key)
+    left_out = _outcomes(skipped.column("key"), "skipped_invalid", skipped.column("reason"))
     with atomic_path(target) as partial:
-        pq.write_table(pa.concat_tables([*sent, skipped]), partial)
+        pq.write_table(pa.concat_tables([*sent, left_out]), partial)
 
 
 def _outcomes(
@@ -152,11 +152,9 @@ def _outcomes(
     n = len(keys)
     return pa.table(
         {
-            "key": pc.cast(keys, pa.string()),
+            "key": keys,
             "outcome": pa.repeat(outcome, n).cast(pa.string()),
-            "reason": pa.nulls(n, pa.string())
-            if reasons is None
-            else pc.cast(reasons, pa.string()),
+            "reason": pa.nulls(n, pa.string()) if reasons is None else reasons,
         },
         schema=_OUTCOMES_SCHEMA,
     )

@@ -32,10 +32,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from herald.atomic import atomic_path
+from herald.core.prepare import skipped_rows
 from herald.destinations.base import Progress, SyncEvent
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api._parquet import parquet_source
@@ -105,17 +105,7 @@ def prepare_delivery(
     if files.desired.exists() and files.skipped.exists():
         return int(pq.ParquetFile(files.desired).metadata.num_rows)
     count, too_large = write_desired(records, fields, key, files.desired)
-    skipped = dropped.filter(pc.field("skipped")) if "skipped" in dropped.column_names else dropped
-    table = pa.table(
-        {
-            "key": pc.cast(skipped.column(key), pa.string())
-            if skipped.num_rows
-            else pa.array([], pa.string()),
-            "reason": pc.cast(skipped.column("reason"), pa.string())
-            if skipped.num_rows
-            else pa.array([], pa.string()),
-        }
-    )
+    table = skipped_rows(dropped, key)
     table = pa.concat_tables([table, too_large.cast(table.schema)])
     with atomic_path(files.skipped) as partial:
         pq.write_table(table, partial)
