@@ -112,7 +112,9 @@ def test_emails_never_survive(email: str, sep: str, safe: str) -> None:
     out = redact(f"{safe}{sep}{email}{sep}{safe}")
     assert email not in out
     assert "@" not in out
-    assert out.count(safe) >= 2 or safe in "[email]"
+    assert out.startswith(f"{safe}{sep}")
+    assert out.endswith(f"{sep}{safe}")
+    assert "[email]" in out
 
 
 REGIONS = ["US", "CA", "GB", "DE", "FR", "IN", "JP", "BR", "AU", "MX", "CN", "RU", "ES", "IT"]

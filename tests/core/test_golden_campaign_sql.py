@@ -13,7 +13,6 @@ with sqlglot and run in DuckDB over empty tables; the Spark rendering must parse
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import duckdb
 import pytest
 import sqlglot
 import yaml
+from golden import check_golden, missing_goldens, read_golden
 
 from herald.core.campaigns.audience import AudienceContext, audience_query
 from herald.core.campaigns.parse import parse_campaign
@@ -33,7 +33,6 @@ from herald.demo.examples import examples_dir
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"
 FIXED_DATE = dt.date(2026, 6, 30)
 SALT = "golden-salt"
-UPDATE = os.environ.get("HERALD_UPDATE_GOLDEN") == "1"
 
 _COLUMNS: dict[str, list[tuple[str, AttributeType, str]]] = {
     "Customer_360": [
@@ -90,30 +89,20 @@ def _compile(path: Path) -> sqlglot.exp.Select:
     return audience_query(campaign, ctx, SOURCES.get(path.stem, ()))
 
 
-def _read(path: Path) -> str:
-    # bytes, not text mode: the SQL holds a literal ' \t\r\n' (the trimmed characters) whose
-    # carriage return must survive (see .gitattributes in the fixtures folder)
-    return path.read_bytes().decode("utf-8")
-
-
 def test_every_campaign_fixture_has_a_golden() -> None:
     assert len(DEFINITIONS) >= 3
-    missing = [p.name for p in DEFINITIONS if not p.with_suffix(".sql").exists() and not UPDATE]
+    missing = missing_goldens(DEFINITIONS)
     assert not missing, f"no .sql golden for {missing}; run with HERALD_UPDATE_GOLDEN=1"
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=[p.stem for p in DEFINITIONS])
 def test_duckdb_sql_matches_golden(path: Path) -> None:
-    sql = _compile(path).sql("duckdb", pretty=True) + "\n"
-    golden = path.with_suffix(".sql")
-    if UPDATE:
-        golden.write_bytes(sql.encode("utf-8"))
-    assert _read(golden) == sql
+    check_golden(path, _compile(path).sql("duckdb", pretty=True) + "\n")
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=[p.stem for p in DEFINITIONS])
 def test_golden_sql_parses_back_unchanged(path: Path) -> None:
-    reparsed = sqlglot.parse_one(_read(path.with_suffix(".sql")), read="duckdb")
+    reparsed = sqlglot.parse_one(read_golden(path.with_suffix(".sql")), read="duckdb")
     assert reparsed.sql("duckdb") == _compile(path).sql("duckdb")
 
 
@@ -131,7 +120,7 @@ def test_golden_sql_runs_in_duckdb(path: Path) -> None:
     with duckdb.connect() as con:
         for table, columns in _COLUMNS.items():
             con.execute(f'CREATE TABLE "{table}" ({", ".join(f"{c} {t}" for c, _, t in columns)})')
-        result = con.execute(_read(path.with_suffix(".sql")))
+        result = con.execute(read_golden(path.with_suffix(".sql")))
         names = [d[0] for d in result.description]
         assert result.fetchall() == []
     key = ["amperity_id", "sub_audience", "group", "is_control"]
@@ -140,7 +129,7 @@ def test_golden_sql_runs_in_duckdb(path: Path) -> None:
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=[p.stem for p in DEFINITIONS])
 def test_each_split_step_is_a_named_cte_with_its_comment(path: Path) -> None:
-    golden = _read(path.with_suffix(".sql"))
+    golden = read_golden(path.with_suffix(".sql"))
     steps = re.findall(r"^(?:WITH |\), )(\w+) AS \(\n  /\* (.*) \*/$", golden, re.MULTILINE)
     assert [name for name, _ in steps][-len(STEP_NOTES) :] == list(STEP_NOTES)
     assert dict(steps[-len(STEP_NOTES) :]) == STEP_NOTES

@@ -12,12 +12,12 @@ definition is also rendered for Spark and must parse back with sqlglot (no golde
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
 import sqlglot
 import yaml
+from golden import check_golden, missing_goldens, read_golden
 
 from herald.core.catalog import Catalog
 from herald.core.segments import Segment, compile_segment, parse_segment
@@ -25,7 +25,6 @@ from herald.exceptions import SegmentError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "segments"
 FIXED_DATE = dt.date(2024, 3, 15)
-UPDATE = os.environ.get("HERALD_UPDATE_GOLDEN") == "1"
 
 _COLUMNS: dict[str, list[tuple[str, str]]] = {
     "Customer_360": [
@@ -106,34 +105,24 @@ def _resolver(name: str) -> Segment:
     raise SegmentError(f"no golden segment named '{name}'")
 
 
-def _read(path: Path) -> str:
-    # bytes, not text mode: the SQL holds a literal ' \t\r\n' (the trimmed characters) whose
-    # carriage return must survive (see .gitattributes in the fixtures folder)
-    return path.read_bytes().decode("utf-8")
-
-
 def _compile(path: Path) -> sqlglot.exp.Select:
     return compile_segment(_load(path), CATALOG, today=FIXED_DATE, resolve_segment=_resolver)
 
 
 def test_there_are_enough_goldens() -> None:
     assert len(DEFINITIONS) >= 12
-    missing = [p.name for p in DEFINITIONS if not p.with_suffix(".sql").exists() and not UPDATE]
+    missing = missing_goldens(DEFINITIONS)
     assert not missing, f"no .sql golden for {missing}; run with HERALD_UPDATE_GOLDEN=1"
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=[p.stem for p in DEFINITIONS])
 def test_duckdb_sql_matches_golden(path: Path) -> None:
-    sql = _compile(path).sql("duckdb", pretty=True) + "\n"
-    golden = path.with_suffix(".sql")
-    if UPDATE:
-        golden.write_bytes(sql.encode("utf-8"))
-    assert _read(golden) == sql
+    check_golden(path, _compile(path).sql("duckdb", pretty=True) + "\n")
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=[p.stem for p in DEFINITIONS])
 def test_golden_sql_runs_unchanged_through_sqlglot(path: Path) -> None:
-    golden_sql = _read(path.with_suffix(".sql"))
+    golden_sql = read_golden(path.with_suffix(".sql"))
     reparsed = sqlglot.parse_one(golden_sql, read="duckdb")
     assert reparsed.sql("duckdb") == _compile(path).sql("duckdb")
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from klaviyo_spec import full_spec
 
 from herald.sandbox import SandboxConfig, SandboxServer
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = Path(os.environ.get("HERALD_KLAVIYO_SPEC", REPO.parent / "shared/klaviyo/stable.json"))
 JSONAPI = "application/vnd.api+json"
 
 
@@ -23,7 +20,7 @@ def openapi() -> Any:
     """Klaviyo's full spec, loaded once (about 2 s), for independent response validation."""
     from openapi_core import Config, OpenAPI
 
-    return OpenAPI.from_file_path(str(SPEC_PATH), config=Config(spec_validator_cls=None))
+    return OpenAPI.from_file_path(str(full_spec()), config=Config(spec_validator_cls=None))
 
 
 def assert_matches_spec(openapi: Any, response: httpx.Response) -> None:

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from klaviyo_spec import full_spec
 
 from herald.destinations.klaviyo_api import limits
 from herald.destinations.klaviyo_api.limits import OPERATIONS, RateLimit, limits_for
 from herald.sandbox._extract_spec import _prose_limits
 from herald.sandbox.spec import operations
 
-REPO = Path(__file__).resolve().parents[3]
-SPEC = Path(os.environ.get("HERALD_KLAVIYO_SPEC", REPO.parent / "shared/klaviyo/stable.json"))
 _PER = {"s": 1, "m": 60, "d": 86_400}
 
 
 @pytest.fixture(scope="module")
 def spec_ops() -> dict[str, tuple[str, str, dict[str, Any]]]:
-    spec = orjson.loads(SPEC.read_bytes())
+    spec = orjson.loads(full_spec().read_bytes())
     out = {}
     for path, item in spec["paths"].items():
         for method, op in item.items():

@@ -48,10 +48,11 @@ def test_split_by_bytes_counts_the_envelope() -> None:
     chunks = _chunks(profiles)
     assert len(chunks) > 1
     assert all(_body_size(c) <= MAX_IMPORT_BYTES for c in chunks)
-    # Greedy: adding the next profile to any chunk would have passed the limit, less the
-    # ENVELOPE bytes the plan keeps for the envelope.
+    # Greedy: adding the next profile to any chunk would have passed the limit, less at most
+    # a kilobyte kept for the envelope (a slack this test owns, not the plan's constant).
+    assert _plan.ENVELOPE <= 1_000
     for chunk, following in itertools.pairwise(chunks):
-        assert _items_size([*chunk, following[0]]) >= MAX_IMPORT_BYTES - _plan.ENVELOPE
+        assert _items_size([*chunk, following[0]]) >= MAX_IMPORT_BYTES - 1_000
 
 
 def test_a_profile_near_the_limit_goes_alone_and_every_profile_sent_fits_alone() -> None:

@@ -142,11 +142,11 @@ class Broken(KlaviyoClient):
     """A client whose third import send raises an error that is not Klaviyo's (a bug, a full
     disk): the sandbox cannot cause one."""
 
-    sends = 0
+    sends = 0  # per client: each sync (and a rerun of the test) starts from none
 
     async def start_import_encoded(self, profiles: Any, list_id: str) -> str:
-        Broken.sends += 1
-        if Broken.sends == 3:
+        self.sends += 1
+        if self.sends == 3:
             raise RuntimeError("disk full while reading c7@example.com\nsecond line")
         return await super().start_import_encoded(profiles, list_id)
 
