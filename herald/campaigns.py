@@ -145,16 +145,17 @@ class Campaigns:
         def status(name: str) -> str | None:
             return pending[name].status if name in pending else self._segment_status(name)
 
+        destinations = self.destinations()
         try:
             warnings = validate_campaign(
                 campaign,
                 self.ws.catalog,
-                self.destinations(),
+                destinations,
                 status,
                 attributes_table=self.ws.settings.database.attributes_table,
             )
             others = self._others(campaign, batch, existing)
-            check_shared_outputs(campaign, others, self.destinations())
+            check_shared_outputs(campaign, others, destinations)
             for sub in campaign.sub_audiences:
                 if sub.where is not None:  # criteria compile like a segment's conditions
                     self.segments.compile(Segment(name=sub.name, where=sub.where), pending=pending)

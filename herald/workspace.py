@@ -94,6 +94,11 @@ class Workspace:
         return self.root / STATE_DIR
 
     @property
+    def runs_dir(self) -> Path:
+        """Where each run keeps its files (``.herald/runs/<run id>/``)."""
+        return self.state_dir / "runs"
+
+    @property
     def database_path(self) -> Path:
         return self.resolve(self.settings.engine.database)
 

@@ -33,7 +33,6 @@ from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (
     preview_campaign,
     run_campaign,
-    runs_dir,
     sample_campaign,
 )
 from herald.runs.resume import shown_status
@@ -362,7 +361,7 @@ def recipients(
     if run_.campaign != name:
         msg = f"run {run_.id} belongs to campaign '{run_.campaign}', not '{name}'"
         raise NotFoundError(msg)
-    table = read_parquet_files([runs_dir(ws) / run_.id / "recipients_log.parquet"])
+    table = read_parquet_files([ws.runs_dir / run_.id / "recipients_log.parquet"])
     show_or_export(table, title=f"Run {run_.id}", csv_path=csv_path, limit=limit, as_json=as_json)
 
 

@@ -17,7 +17,7 @@ from herald.cli._common import (
 )
 from herald.cli._progress import JsonProgress, SyncProgress
 from herald.exceptions import ConfigError, NotFoundError
-from herald.runs.pipeline import resume_run, runs_dir
+from herald.runs.pipeline import resume_run
 from herald.runs.prune import PruneReport, parse_age, prune_runs
 from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
@@ -137,7 +137,7 @@ def outcomes(ws: Workspace, run_id: str, csv_path: str | None, limit: int, as_js
         herald runs outcomes run_20261201T101500_a1b2c3 --csv outcomes.csv
     """
     ws.store.get_run(run_id)
-    files = sorted((runs_dir(ws) / run_id / "deliveries").glob("*/outcomes.parquet"))
+    files = sorted((ws.runs_dir / run_id / "deliveries").glob("*/outcomes.parquet"))
     if not files:
         msg = f"run {run_id} has no per-profile outcomes (no list delivery finished in it)"
         raise NotFoundError(msg)

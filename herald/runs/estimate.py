@@ -110,7 +110,7 @@ def _estimate_staged(ws: Workspace, build: Build, scratch: Path) -> list[Destina
             destinations[item.destination] = dest
             if not dest.capabilities.mirror:
                 continue  # a file is written whole, locally: nothing to plan
-            target = target_for(ws, build, item, _RUN_ID, number, runs_dir=scratch)
+            target = target_for(ws, build, item, _RUN_ID, number, runs=scratch)
             with prepared_group(ws, snap, item, claims) as prepared:
                 dest.stage(target, prepared)
             staged.setdefault(item.destination, []).append(target)

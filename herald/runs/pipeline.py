@@ -61,10 +61,6 @@ class RunResult:
     snapshot: Path | None = None
 
 
-def runs_dir(ws: Workspace) -> Path:
-    return ws.state_dir / "runs"
-
-
 def ordered_counts(campaign: Campaign, counts: list[GroupCount]) -> list[GroupCount]:
     """Counts in the campaign's order, with empty groups shown as 0."""
     found = {(c.sub_audience, c.group): c for c in counts}
@@ -168,7 +164,7 @@ def _execute(
     """Snapshot (unless a resumed run has one), deliver, log, and finish the run; the run
     ends ``error`` (never left ``running``) on any failure, and the campaign with it."""
     store = ws.store
-    folder = runs_dir(ws) / run.id
+    folder = ws.runs_dir / run.id
     try:
         with run_lock(ws, run.id):
             snapshot = folder / "recipients.parquet"
@@ -273,9 +269,9 @@ def target_for(
     run_id: str,
     number: int,
     *,
-    runs_dir: Path | None = None,
+    runs: Path | None = None,
 ) -> DeliveryTarget:
-    """What a destination is told of one group of a run (``runs_dir``: the runs' folder,
+    """What a destination is told of one group of a run (``runs``: the runs' folder,
     ``.herald/runs`` unless given)."""
     return DeliveryTarget(
         run_id,
@@ -285,7 +281,7 @@ def target_for(
         item.output_name,
         dated_name(build, item.output_name),
         number,
-        runs_dir if runs_dir is not None else ws.state_dir / "runs",
+        runs if runs is not None else ws.runs_dir,
     )
 
 
@@ -410,7 +406,7 @@ def preview_campaign(
     """Counts per sub-audience, group and destination and drops by reason;
     nothing is sent or stored."""
     build = ws.campaigns.build(name, today=today, which=which)
-    folder = runs_dir(ws) / "_preview"
+    folder = ws.runs_dir / "_preview"
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
     try:
         ws.campaigns.write_snapshot(build, snapshot)

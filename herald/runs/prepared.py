@@ -295,7 +295,7 @@ def _find_duplicates(
     email = None
     if plan.email_field in plan.fields:
         email = _stored(plan, plan.fields.index(plan.email_field))
-    if plan.in_campaign and email is not None and taken is not None:
+    if email is not None and taken is not None:
         keys = f"SELECT {sql_identifier(plan.key)} FROM read_parquet({sql_string(str(taken))})"
         con.execute(
             f"""

@@ -118,7 +118,7 @@ def prune_runs(
         older_than = dt.timedelta(days=ws.settings.runs.retention_days)
     cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
-    root = ws.state_dir / "runs"
+    root = ws.runs_dir
     runs = {r.id: r for r in ws.store.list_runs()} if root.is_dir() else {}
     newest = _newest_per_campaign(runs.values())
     for folder in sorted(root.iterdir()) if root.is_dir() else ():

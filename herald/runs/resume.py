@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from herald.state import Run
     from herald.workspace import Workspace
 
-__all__ = ["interrupted_runs", "is_alive", "run_lock", "shown_status"]
+__all__ = ["interrupted_runs", "is_alive", "is_interrupted", "run_lock", "shown_status"]
 
 
 def _lock_path(ws: Workspace, run_id: str) -> Path:
-    return ws.state_dir / "runs" / run_id / "lock"
+    return ws.runs_dir / run_id / "lock"
 
 
 @contextmanager
@@ -70,19 +70,17 @@ def is_alive(ws: Workspace, run_id: str) -> bool:
     return False
 
 
+def is_interrupted(ws: Workspace, run: Run) -> bool:
+    """A run that is ``running`` in the state store while no live process works on it
+    (``herald runs resume`` finishes it)."""
+    return run.status == "running" and run.kind == "run" and not is_alive(ws, run.id)
+
+
 def shown_status(ws: Workspace, run: Run) -> str:
-    """A run's status for people: ``interrupted`` for a run that is ``running`` in the state
-    store while no live process works on it (``herald runs resume`` finishes it)."""
-    if run.status == "running" and run.kind == "run" and not is_alive(ws, run.id):
-        return "interrupted"
-    return run.status
+    """A run's status for people: ``interrupted`` for an interrupted run."""
+    return "interrupted" if is_interrupted(ws, run) else run.status
 
 
 def interrupted_runs(ws: Workspace, campaign: str) -> list[Run]:
-    """The campaign's runs that are ``running`` with no live process, oldest first."""
-    runs = ws.store.list_runs(campaign)
-    return [
-        r
-        for r in reversed(runs)
-        if r.status == "running" and r.kind == "run" and not is_alive(ws, r.id)
-    ]
+    """The campaign's interrupted runs, oldest first."""
+    return [r for r in reversed(ws.store.list_runs(campaign)) if is_interrupted(ws, r)]

@@ -51,7 +51,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 
 def test_a_running_run_with_a_dead_process_is_interrupted(tmp_path: Path, env: Any) -> None:
-    ws = SimpleNamespace(state_dir=env.root, store=env.store)
+    ws = SimpleNamespace(state_dir=env.root, runs_dir=env.root / "runs", store=env.store)
     run_id = env.new_run()
     lock = env.root / "runs" / run_id / "lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def test_a_running_run_with_a_dead_process_is_interrupted(tmp_path: Path, env: A
 
 
 def test_only_a_running_run_can_be_resumed(env: Any) -> None:
-    ws = SimpleNamespace(state_dir=env.root, store=env.store)
+    ws = SimpleNamespace(state_dir=env.root, runs_dir=env.root / "runs", store=env.store)
     run_id = env.new_run()
     env.store.finish_run(run_id, "delivered")
 

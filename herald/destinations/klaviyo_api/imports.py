@@ -214,7 +214,8 @@ class Imports:
             self._rejected_whole(batch, rows, redact(error.problem.describe()))
             return
         except RetriableSyncError as error:
-            self.store.count_batch_attempt(sync.delivery_id, batch.seq, redact(str(error)))
+            # The batches' error column redacts what it stores.
+            self.store.count_batch_attempt(sync.delivery_id, batch.seq, str(error))
             raise
         sent = self.store.set_batch(sync.delivery_id, batch.seq, "sent", job_id=job_id)
         self.outstanding[batch.seq] = sent
