@@ -18,30 +18,15 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import as_json, ok_stdout, run
 from oracles.splitting import largest_remainder
 
-from herald.cli.main import main
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"
 OFFER = FIXTURES / "opt-in-offer.yaml"
 DIGEST = FIXTURES / "weekly-digest.yaml"
 NAME = "Opt-In Offer"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(ok(*args, "--json"))
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -82,7 +67,7 @@ def sandbox(ws_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxSe
 
 @pytest.fixture
 def applied(ws_dir: Path, sandbox: SandboxServer) -> Path:
-    assert "version 1 (created)" in ok("campaign", "apply", "-f", str(OFFER))
+    assert "version 1 (created)" in ok_stdout("campaign", "apply", "-f", str(OFFER))
     return ws_dir
 
 
@@ -114,7 +99,7 @@ def log_counts(ws: Path, run_id: str) -> list[dict[str, Any]]:
 
 def run_text(name: str) -> tuple[str, dict[str, Any]]:
     """``herald campaign run`` (table output), and the run it recorded."""
-    out = ok("campaign", "run", name)
+    out = ok_stdout("campaign", "run", name)
     run_ = as_json("campaign", "runs", name)[0]
     assert f"Run {run_['id']}: delivered" in out
     return out, run_
@@ -144,7 +129,7 @@ def test_run_and_test_print_json(applied: Path) -> None:
 
 
 def test_apply_list_show_and_reapply_is_unchanged(applied: Path) -> None:
-    assert "version 1 (unchanged)" in ok("campaign", "apply", "-f", str(OFFER))
+    assert "version 1 (unchanged)" in ok_stdout("campaign", "apply", "-f", str(OFFER))
 
     listed = as_json("campaign", "list")
     shown = as_json("campaign", "show", NAME)
@@ -154,11 +139,11 @@ def test_apply_list_show_and_reapply_is_unchanged(applied: Path) -> None:
     assert len(shown["uid"]) == 32
     assert shown["definition"]["sub_audiences"][0]["groups"][0]["name"] == "Gold Voucher"
     assert "kind" not in shown["definition"]
-    assert f"split salt {shown['uid']}" in ok("campaign", "show", NAME)
+    assert f"split salt {shown['uid']}" in ok_stdout("campaign", "show", NAME)
 
 
 def test_validate_writes_nothing(ws_dir: Path) -> None:
-    assert "Campaign 'Opt-In Offer' is valid (0 warning(s))." in ok(
+    assert "Campaign 'Opt-In Offer' is valid (0 warning(s))." in ok_stdout(
         "campaign", "validate", "-f", str(OFFER)
     )
     assert as_json("campaign", "list") == []
@@ -225,7 +210,7 @@ def test_recipients_log_has_a_row_per_recipient_and_destination(
     delivered: dict[str, Any], applied: Path
 ) -> None:
     export = applied / "recipients.csv"
-    out = ok("campaign", "recipients", NAME, "--csv", str(export))
+    out = ok_stdout("campaign", "recipients", NAME, "--csv", str(export))
     header, rows = read_csv(export)
     counts = {(c["sub_audience"], c["group"]): c["recipients"] for c in delivered["counts"]}
 
@@ -290,7 +275,7 @@ def test_test_writes_at_most_n_records_per_group_and_destination_and_stores_no_r
 ) -> None:
     out = applied / "samples"
 
-    printed = ok("campaign", "test", NAME, "--records", "3", "--out", str(out))
+    printed = ok_stdout("campaign", "test", NAME, "--records", "3", "--out", str(out))
 
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert files == [
@@ -324,10 +309,10 @@ def test_runs_lists_each_run_newest_first(delivered: dict[str, Any], applied: Pa
 
 def test_the_split_is_the_same_on_every_run(delivered: dict[str, Any], applied: Path) -> None:
     first = applied / "first.csv"
-    ok("campaign", "recipients", NAME, "--csv", str(first))
+    ok_stdout("campaign", "recipients", NAME, "--csv", str(first))
     run_text(NAME)
     second = applied / "second.csv"
-    ok("campaign", "recipients", NAME, "--csv", str(second))
+    ok_stdout("campaign", "recipients", NAME, "--csv", str(second))
 
     def groups(path: Path) -> set[tuple[str, str, str]]:
         return {(r["amperity_id"], r["group"], r["destination"]) for r in read_csv(path)[1]}
@@ -336,7 +321,7 @@ def test_the_split_is_the_same_on_every_run(delivered: dict[str, Any], applied: 
 
 
 def test_a_recurring_campaign_keeps_one_file_name(ws_dir: Path) -> None:
-    ok("campaign", "apply", "-f", str(DIGEST))
+    ok_stdout("campaign", "apply", "-f", str(DIGEST))
 
     run_text("Weekly Digest")
 

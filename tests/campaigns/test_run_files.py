@@ -9,34 +9,20 @@ full disk, except in CI (``CI=true``), where a missing mount fails the test.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_helpers import one_error_line
-from click.testing import CliRunner, Result
+from cli_helpers import as_json, one_error_line, run
 
 from herald.atomic import atomic_file, atomic_path
-from herald.cli.main import main
 from herald.exceptions import WriteError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"
 NAME = "Files Offer"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def as_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import as_json, ok_stdout, run
 
-from herald.cli.main import main
 from herald.runs.pipeline import run_campaign
 from herald.runs.resume import run_lock
 from herald.sandbox import SandboxConfig, SandboxServer
@@ -30,22 +28,8 @@ OFFER = "Opt-In Offer"  # files and Klaviyo (tests/fixtures/campaigns/opt-in-off
 FILES_ONLY = "Files Offer"  # the same campaign sent to the CSV files only
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def runs_json(*args: str) -> list[dict[str, Any]]:
-    return json.loads(ok(*args, "--json"))
-
-
 def status(name: str) -> str:
-    return json.loads(ok("campaign", "show", name, "--json"))["status"]
+    return json.loads(ok_stdout("campaign", "show", name, "--json"))["status"]
 
 
 @pytest.fixture
@@ -56,8 +40,8 @@ def offer(ws_dir: Path) -> Path:
         "destinations: [files, klaviyo]", "destinations: [files]"
     )
     (ws_dir / "files-offer.yaml").write_text(files_only, encoding="utf-8")
-    ok("campaign", "apply", "-f", str(FIXTURES / "opt-in-offer.yaml"))
-    ok("campaign", "apply", "-f", str(ws_dir / "files-offer.yaml"))
+    ok_stdout("campaign", "apply", "-f", str(FIXTURES / "opt-in-offer.yaml"))
+    ok_stdout("campaign", "apply", "-f", str(ws_dir / "files-offer.yaml"))
     return ws_dir
 
 
@@ -82,7 +66,7 @@ def test_a_run_whose_key_is_not_set_ends_error_and_exits_1(offer: Path) -> None:
     assert last.startswith("Error: run ")
     assert "ended in error" in last
     assert "KLAVIYO_API_KEY" in last  # the reason: which variable to set
-    [run_] = runs_json("campaign", "runs", OFFER)
+    [run_] = as_json("campaign", "runs", OFFER)
     assert run_["status"] == "error"
     assert "klaviyo 'Opt-In_Offer_Newsletter'" in run_["error"]
     assert "KLAVIYO_API_KEY" in run_["error"]
@@ -123,12 +107,12 @@ def test_a_resumed_run_with_an_unsent_delivery_exits_1(offer: Path) -> None:
 
     assert result.exit_code == 1, result.output
     assert f"run {stale.id} of '{OFFER}' ended in error" in result.stderr
-    assert runs_json("campaign", "runs", OFFER)[0]["status"] == "error"
+    assert as_json("campaign", "runs", OFFER)[0]["status"] == "error"
     assert status(OFFER) == "error"
 
 
 def test_a_run_where_everything_is_delivered_exits_0(offer: Path) -> None:
-    ok("campaign", "run", FILES_ONLY)
+    ok_stdout("campaign", "run", FILES_ONLY)
     assert status(FILES_ONLY) == "delivered"
 
 
@@ -141,21 +125,21 @@ def test_a_campaign_left_running_without_a_run_runs_again(offer: Path) -> None:
         ws.store.set_campaign_status(FILES_ONLY, "running")
 
     assert status(FILES_ONLY) == "draft"  # recovered as soon as it is read: it never ran
-    ok("campaign", "run", FILES_ONLY)
+    ok_stdout("campaign", "run", FILES_ONLY)
     assert status(FILES_ONLY) == "delivered"
 
 
 def test_a_campaign_left_running_after_its_run_finished_gets_the_outcome(offer: Path) -> None:
     """What a crash between finishing the run and the final status write left behind."""
-    ok("campaign", "run", FILES_ONLY)
+    ok_stdout("campaign", "run", FILES_ONLY)
     with Workspace.open(offer) as ws:
         ws.store.set_campaign_status(FILES_ONLY, "running")
 
-    listed = {c["name"]: c["status"] for c in runs_json("campaign", "list")}
+    listed = {c["name"]: c["status"] for c in as_json("campaign", "list")}
     assert listed[FILES_ONLY] == "delivered"
-    ok("campaign", "apply", "-f", str(offer / "files-offer.yaml"))  # unchanged: no refusal
-    ok("campaign", "run", FILES_ONLY)
-    assert [r["status"] for r in runs_json("campaign", "runs", FILES_ONLY)] == ["delivered"] * 2
+    ok_stdout("campaign", "apply", "-f", str(offer / "files-offer.yaml"))  # unchanged: no refusal
+    ok_stdout("campaign", "run", FILES_ONLY)
+    assert [r["status"] for r in as_json("campaign", "runs", FILES_ONLY)] == ["delivered"] * 2
 
 
 def test_a_campaign_with_an_interrupted_run_stays_running_until_it_is_resumed(
@@ -164,9 +148,9 @@ def test_a_campaign_with_an_interrupted_run_stays_running_until_it_is_resumed(
     stale = interrupted_run(offer, FILES_ONLY)
 
     assert status(FILES_ONLY) == "running"
-    ok("campaign", "run", FILES_ONLY)  # resumes the interrupted run first, then runs
+    ok_stdout("campaign", "run", FILES_ONLY)  # resumes the interrupted run first, then runs
 
-    runs = runs_json("campaign", "runs", FILES_ONLY)
+    runs = as_json("campaign", "runs", FILES_ONLY)
     assert [r["status"] for r in runs] == ["delivered", "delivered"]
     assert runs[1]["id"] == stale.id
     assert status(FILES_ONLY) == "delivered"
@@ -186,7 +170,7 @@ def log_counts(ws: Path, run_id: str) -> dict[tuple[str, str], int]:
 
 
 def preview_counts(name: str) -> dict[tuple[str, str], int]:
-    found = json.loads(ok("campaign", "preview", name, "--json"))["counts"]
+    found = json.loads(ok_stdout("campaign", "preview", name, "--json"))["counts"]
     return {(c["sub_audience"], c["group"]): c["recipients"] for c in found if c["recipients"]}
 
 
@@ -211,10 +195,10 @@ def test_a_resumed_run_uses_its_pinned_versions_and_as_of_time(
     as_of = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)  # 04:00 in Los Angeles
     stale = interrupted_run(offer, FILES_ONLY, as_of=as_of)
     # Between the crash and the resume, the segment the run pinned gets a new version.
-    ok("apply", "-f", str(offer / "high-value.yaml"))
+    ok_stdout("apply", "-f", str(offer / "high-value.yaml"))
     assert preview_counts(FILES_ONLY) != before  # today's audience is another one
 
-    ok("runs", "resume", stale.id)
+    ok_stdout("runs", "resume", stale.id)
 
     assert log_counts(offer, stale.id) == before
     exports = sorted(p.name for p in (offer / "exports").iterdir())
@@ -222,7 +206,7 @@ def test_a_resumed_run_uses_its_pinned_versions_and_as_of_time(
         "Files_Offer_Gold_Voucher_2026-01-15.csv",
         "Files_Offer_Newsletter_2026-01-15.csv",
     ]
-    resumed = runs_json("campaign", "runs", FILES_ONLY)[0]
+    resumed = as_json("campaign", "runs", FILES_ONLY)[0]
     assert resumed["pins"] == stale.pins
     assert dt.datetime.fromisoformat(resumed["as_of"]) == as_of
 
@@ -235,9 +219,9 @@ def test_runs_list_shows_an_interrupted_run_as_interrupted(offer: Path) -> None:
     live = interrupted_run(offer, FILES_ONLY)
 
     with Workspace.open(offer) as ws, run_lock(ws, live.id):  # a live process works on it
-        listed = {r["id"]: r["status"] for r in runs_json("runs", "list")}
-        table = ok("runs", "list")
-        per_campaign = runs_json("campaign", "runs", OFFER)
+        listed = {r["id"]: r["status"] for r in as_json("runs", "list")}
+        table = ok_stdout("runs", "list")
+        per_campaign = as_json("campaign", "runs", OFFER)
 
     assert listed == {stale.id: "interrupted", live.id: "running"}
     assert per_campaign[0]["status"] == "interrupted"

@@ -11,7 +11,6 @@ first group in campaign order keeps it (control groups included), the others cou
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from cli_helpers import as_json, ok_stdout
 
-from herald.cli.main import main
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 from herald.workspace import Workspace
 
@@ -136,21 +134,9 @@ def workspace(tmp_path: Path, server: SandboxServer, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HERALD_TEST_KLAVIYO_KEY", DEFAULT_API_KEY)
     (root / "everyone.yaml").write_text(SEGMENT, encoding="utf-8")
     (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    ok("apply", "-f", str(root / "everyone.yaml"))
-    ok("campaign", "apply", "-f", str(root / "campaign.yaml"))
+    ok_stdout("apply", "-f", str(root / "everyone.yaml"))
+    ok_stdout("campaign", "apply", "-f", str(root / "campaign.yaml"))
     return root
-
-
-def ok(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def as_json(*args: str) -> Any:
-    """The command's JSON document (a run prints its progress events first, a line each)."""
-    lines = ok(*args, "--json").splitlines()
-    return json.loads("\n".join(line for line in lines if not line.startswith('{"event"')))
 
 
 def placement(root: Path, run_id: str) -> dict[str, str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import ok, run
+from click.testing import CliRunner
 
 from herald.cli.main import main
 from herald.demo.examples import examples_dir
@@ -22,16 +23,6 @@ def ws(tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert result.exit_code == 0, result.output
     monkeypatch.setenv("HERALD_WORKSPACE", str(tmp_path))
     return tmp_path
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_apply_is_idempotent(ws: Path) -> None:

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import ok, run
 
-from herald.cli.main import main
 from herald.demo.examples import examples_dir
 
 EXAMPLES = examples_dir() / "segments"
@@ -23,16 +22,6 @@ def ws(tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HERALD_WORKSPACE", raising=False)
     return root
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def _digest(path: Path) -> str:

@@ -22,9 +22,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from click.testing import CliRunner, Result
-
-from herald.cli.main import main
+from cli_helpers import ok, run
 
 CAMPAIGN = "Spring Reactivation"
 
@@ -33,16 +31,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

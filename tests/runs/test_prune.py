@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import ok, run
+from click.testing import CliRunner
 
 from herald.cli.main import main
 from herald.demo.examples import examples_dir
@@ -51,16 +52,6 @@ def ws(
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     ok("apply", "-f", str(examples_dir()))
     return root
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-def ok(*args: str) -> str:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def campaign_run() -> str:
