@@ -77,10 +77,7 @@ def restore(state: SandboxState, data: dict[str, Any]) -> None:
             profile = Profile(
                 pid, created, updated, attributes=attributes, suppressions=suppressions
             )
-            book._profiles[pid] = profile  # the book's own store
-            for name, value in zip(IDENTIFIERS, identifiers, strict=True):
-                if value:
-                    book._set_identifier(profile, name, value)  # and its indexes
+            book.restore(profile, dict(zip(IDENTIFIERS, identifiers, strict=True)))
         for item in data["lists"]:
             members = hashed_dict()
             members.update((pid, joined) for pid, joined in item["members"])
@@ -92,7 +89,7 @@ def restore(state: SandboxState, data: dict[str, Any]) -> None:
                 item["updated"],
                 members,
             )
-            state._lists[klist.id] = klist
+            state.restore_list(klist)
 
 
 def save(state: SandboxState, path: Path) -> None:

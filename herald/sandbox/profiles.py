@@ -243,6 +243,13 @@ class ProfileBook:
         prof.updated = self._clock()
         return prof
 
+    def restore(self, prof: Profile, identifiers: dict[str, str | None]) -> None:
+        """Put back a saved profile with its identifiers (``herald.sandbox.persist``)."""
+        self._profiles[prof.id] = prof
+        for name, value in identifiers.items():
+            if value:
+                self._set_identifier(prof, name, value)
+
     def _set_identifier(self, prof: Profile, name: str, value: str | None) -> None:
         index = self._index[name]
         old = getattr(prof, name)

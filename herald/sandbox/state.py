@@ -245,6 +245,11 @@ class SandboxState:
 
     # --- lists -----------------------------------------------------------------------------
 
+    def restore_list(self, klist: KList) -> None:
+        """Put back a saved list with its members (``herald.sandbox.persist``)."""
+        with self.lock:
+            self._lists[klist.id] = klist
+
     def create_list(self, name: str, opt_in_process: str | None) -> KList:
         """Create a list (names need not be unique).
 
