@@ -1,19 +1,16 @@
 """Resume runs that were interrupted (killed, crashed) while delivering (DESIGN §1.4).
 
-A run holds an exclusive ``flock`` on ``.herald/runs/<id>/lock`` (the file also holds its pid,
-for people) for as long as it works. The operating system releases the lock when the process
-dies, however it dies, so a run that is ``running`` in the state store while nobody holds its
-lock was interrupted, and can be resumed (``herald.runs.pipeline.resume_run``): its deliveries
-continue from their checkpoints.
+A run's process holds the run's lock in the state store (`StateStore.try_lock`: a file lock
+beside a SQLite store, an advisory lock on PostgreSQL, so it holds across machines) for as
+long as it works. A dying process releases it, however it dies, so a run that is ``running``
+in the state store while nobody holds its lock was interrupted, and can be resumed
+(``herald.runs.pipeline.resume_run``): its deliveries continue from their checkpoints.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from herald.atomic import write_errors
@@ -26,48 +23,32 @@ if TYPE_CHECKING:
 __all__ = ["interrupted_runs", "is_alive", "is_interrupted", "run_lock", "shown_status"]
 
 
-def _lock_path(ws: Workspace, run_id: str) -> Path:
-    return ws.runs_dir / run_id / "lock"
-
-
 @contextmanager
 def run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
-    """Hold a run's lock while working on it.
+    """Hold a run's lock while working on it (its folder is created first).
 
     Raises:
         StateError: another live process holds it (the run is being worked on).
         WriteError: the run's folder cannot be written.
     """
-    path = _lock_path(ws, run_id)
-    with write_errors(path):  # a read-only .herald/runs: one line, and the run ends error
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            msg = f"run {run_id} is being worked on by another process"
-            raise StateError(msg) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    folder = ws.runs_dir / run_id
+    with write_errors(folder):  # a read-only .herald/runs: one line, and the run ends error
+        folder.mkdir(parents=True, exist_ok=True)
+    lock = ws.store.try_lock(_lock_name(run_id))
+    if lock is None:
+        msg = f"run {run_id} is being worked on by another process"
+        raise StateError(msg)
+    with lock:
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def is_alive(ws: Workspace, run_id: str) -> bool:
     """Whether a live process holds the run's lock."""
-    path = _lock_path(ws, run_id)
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return ws.store.lock_held(_lock_name(run_id))
+
+
+def _lock_name(run_id: str) -> str:
+    return f"run:{run_id}"
 
 
 def is_interrupted(ws: Workspace, run: Run) -> bool:

@@ -15,6 +15,8 @@ from herald.state.models import (
     InsightsRecord,
     Run,
     SaveResult,
+    Schedule,
+    SlotRecord,
 )
 from herald.state.store import StateStore
 
@@ -28,5 +30,7 @@ __all__ = [
     "InsightsRecord",
     "Run",
     "SaveResult",
+    "Schedule",
+    "SlotRecord",
     "StateStore",
 ]

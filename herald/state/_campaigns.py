@@ -159,8 +159,10 @@ def create_run(
     as_of: datetime,
     pins_json: str,
     kind: str,
+    **origin: Any,
 ) -> Run:
-    """Record a new running run of an existing campaign version."""
+    """Record a new running run of an existing campaign version; ``origin``: its trigger,
+    slot, launch_date and retry_of columns, when given."""
     definition = require(conn, "campaign", campaign)
     version_by_number(conn, "campaign", campaign, definition.id, campaign_version)
     at = q.now()
@@ -177,6 +179,7 @@ def create_run(
         as_of=as_of,
         started_at=at,
         pins=pins_json,
+        **origin,
     )
     return get_run(conn, run_id)
 
@@ -189,14 +192,15 @@ def start_run(
     as_of: datetime,
     pins_json: str,
     expected: frozenset[str] | None,
+    **origin: Any,
 ) -> Run:
     """Set a campaign running and record its new run, together: a crash between the two
     would leave the campaign running with no run to finish. A stuck campaign is settled
-    first (see `settle`)."""
+    first (see `settle`). ``origin``: as for `create_run`."""
     settle(conn, campaign)
     set_status(conn, campaign, "running", expected)
     return create_run(
-        conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, kind="run"
+        conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, kind="run", **origin
     )
 
 
@@ -208,8 +212,8 @@ def finish_run(
     campaign_status: str | None = None,
 ) -> Run:
     """Move a running run to ``status``, with the given columns, and its campaign to
-    ``campaign_status`` (when given and the campaign still exists); StateError if the run
-    is not running."""
+    ``campaign_status`` (when given and the campaign still exists; ``scheduled`` while its
+    schedule has slots to come); StateError if the run is not running."""
     if q.finish_run(conn, run_id, status=status, finished_at=q.now(), **values) != 1:
         current = get_run(conn, run_id)
         finished = current.finished_at.isoformat() if current.finished_at else "earlier"
@@ -219,7 +223,12 @@ def finish_run(
         )
         raise StateError(msg)
     run = get_run(conn, run_id)
-    if campaign_status is not None and q.find_definition(conn, "campaign", run.campaign):
+    definition = q.find_definition(conn, "campaign", run.campaign)
+    if campaign_status is not None and definition is not None:
+        if q.schedule_next_at(conn, definition.id) is not None:
+            # A campaign with slots to come stays scheduled after each run, failed or not;
+            # the run's own status shows how it went (DESIGN §1.3).
+            campaign_status = "scheduled"
         set_status(conn, run.campaign, campaign_status, None)
     return run
 

@@ -17,6 +17,7 @@ from herald.state._schema import definition_versions as versions_t
 from herald.state._schema import definitions as definitions_t
 from herald.state._schema import insights as insights_t
 from herald.state._schema import runs as runs_t
+from herald.state._schema import schedules as schedules_t
 from herald.state.models import (
     CampaignState,
     DefinitionSummary,
@@ -279,6 +280,12 @@ def set_campaign_status(
     return result.rowcount
 
 
+def schedule_next_at(conn: sa.Connection, definition_id: int) -> datetime | None:
+    """The next slot of a campaign's schedule; None when it has none, or it ended."""
+    query = sa.select(schedules_t.c.next_at).where(schedules_t.c.definition_id == definition_id)
+    return conn.execute(query).scalar_one_or_none()
+
+
 def to_campaign_state(name: str, row: Row) -> CampaignState:
     """Turn a campaign_state row into the public dataclass."""
     return CampaignState(name=name, uid=row.uid, status=row.status, updated_at=row.updated_at)
@@ -351,4 +358,9 @@ def to_run(row: Row) -> Run:
         stats=None if row.stats is None else json.loads(row.stats),
         error=row.error,
         kind=row.kind,
+        trigger=row.trigger,
+        slot=row.slot,
+        launch_date=row.launch_date,
+        retry_of=row.retry_of,
+        cancel_requested=bool(row.cancel_requested),
     )

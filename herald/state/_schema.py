@@ -157,6 +157,12 @@ RUN_STATUSES = ("running", "delivered", "error", "cancelled")
 RUN_KINDS = ("run", "test")
 """A real run, or a test run that writes sample files and sends nothing."""
 
+RUN_TRIGGERS = ("manual", "schedule", "retry")
+"""What started a run: a person (or the library), a schedule's slot, or a retry of a run."""
+
+SLOT_OUTCOMES = ("started", "missed")
+"""What became of a schedule's slot: a run started, or it was too late and was skipped."""
+
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -197,6 +203,12 @@ runs = sa.Table(
     sa.Column("snapshot", sa.Text, nullable=True),
     sa.Column("stats", RedactedJSONText, nullable=True),  # JSON
     sa.Column("error", RedactedText, nullable=True),
+    # Added by 0004 (new columns only: see that migration); the trigger is checked in code.
+    sa.Column("trigger", sa.String(16), nullable=False, server_default="manual"),
+    sa.Column("slot", UTCDateTime, nullable=True),
+    sa.Column("launch_date", sa.Date, nullable=True),
+    sa.Column("retry_of", sa.String(64), nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
     sa.CheckConstraint("campaign_version >= 1", name="version_positive"),
@@ -274,4 +286,54 @@ batches = sa.Table(
     sa.CheckConstraint(_one_of("kind", BATCH_KINDS), name="kind"),
     sa.CheckConstraint(_one_of("status", BATCH_STATUSES), name="status"),
     sa.CheckConstraint("row_count >= 1", name="rows_positive"),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    # One row per scheduled campaign: what `herald campaign schedule` pinned, and where the
+    # schedule stands. The scheduler's tick reads the rows whose next_at has come.
+    sa.Column(
+        "definition_id",
+        sa.Integer,
+        sa.ForeignKey("definitions.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("campaign_version", sa.Integer, nullable=False),
+    sa.Column("pins", sa.Text, nullable=False),  # JSON: segment name → version
+    sa.Column("scheduled_at", UTCDateTime, nullable=False),
+    sa.Column("next_at", UTCDateTime, nullable=True),  # None: the schedule has ended
+    sa.Column("last_slot", UTCDateTime, nullable=True),
+    sa.Column("sends", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_schedules_next_at", "next_at"),
+)
+
+schedule_slots = sa.Table(
+    "schedule_slots",
+    metadata,
+    # One row per slot used: the primary key makes two schedulers racing for one slot start
+    # one run. By name, like runs, so the history outlives a deleted campaign.
+    sa.Column("campaign", sa.String(200), primary_key=True),
+    sa.Column("slot", UTCDateTime, primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_one_of("outcome", SLOT_OUTCOMES), name="outcome"),
+)
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    # A run's progress as it goes, so any process can follow a run another one executes.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", RedactedJSONText, nullable=False),  # JSON
+    sa.Index("ix_run_events_run_id_id", "run_id", "id"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,9 +11,16 @@ import sqlalchemy as sa
 from herald.state import _campaigns as camp
 from herald.state import _queries as q
 from herald.state._rules import check_aware, check_choice, check_limit, encode_pins, encode_stats
-from herald.state._schema import CAMPAIGN_STATUSES, RUN_KINDS, RUN_STATUSES
+from herald.state._schema import CAMPAIGN_STATUSES, RUN_KINDS, RUN_STATUSES, RUN_TRIGGERS
 from herald.state._store_base import StoreBase
-from herald.state.models import CampaignState, CampaignStatus, Run, RunKind, RunStatus
+from herald.state.models import (
+    CampaignState,
+    CampaignStatus,
+    Run,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+)
 
 
 class CampaignsMixin(StoreBase):
@@ -143,6 +150,9 @@ class CampaignsMixin(StoreBase):
         as_of: datetime,
         pins: dict[str, int],
         expected: str | Iterable[str] | None = None,
+        trigger: RunTrigger = "manual",
+        launch_date: date | None = None,
+        retry_of: str | None = None,
     ) -> Run:
         """Set campaign ``campaign`` running and record its new run, in one transaction.
 
@@ -155,6 +165,9 @@ class CampaignsMixin(StoreBase):
             as_of: the data's as-of time the run pins; timezone-aware.
             pins: segment name to the segment version the run pins.
             expected: the status, or statuses, the campaign must be in now; None for any.
+            trigger: ``"manual"`` or ``"retry"`` (scheduled runs start with `claim_slot`).
+            launch_date: when the run's audience will be used downstream.
+            retry_of: the run a retry retries.
 
         Returns:
             The new run, in status running.
@@ -169,9 +182,17 @@ class CampaignsMixin(StoreBase):
         wanted = camp.expected_statuses(expected)
         for each in wanted or ():
             check_choice("campaign status", each, CAMPAIGN_STATUSES)
+        check_choice("run trigger", trigger, RUN_TRIGGERS)
+        origin = {"trigger": trigger, "launch_date": launch_date, "retry_of": retry_of}
         return self._write(
             lambda conn: camp.start_run(
-                conn, campaign, campaign_version, as_of=as_of, pins_json=pins_json, expected=wanted
+                conn,
+                campaign,
+                campaign_version,
+                as_of=as_of,
+                pins_json=pins_json,
+                expected=wanted,
+                **origin,
             )
         )
 

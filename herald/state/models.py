@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 Status = Literal["draft", "active", "retired"]
@@ -23,6 +23,12 @@ RunStatus = Literal["running", "delivered", "error", "cancelled"]
 
 RunKind = Literal["run", "test"]
 """A real run, or a test run (writes sample files, sends nothing)."""
+
+RunTrigger = Literal["manual", "schedule", "retry"]
+"""What started a run: a person or the library, a schedule's slot, or a retry."""
+
+SlotOutcome = Literal["started", "missed"]
+"""What became of a schedule's slot: a run started, or it came too late and was skipped."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,11 @@ class Run:
         stats: counts and other figures recorded when the run finished.
         error: what went wrong, for a run that ended in error.
         kind: ``"run"``, or ``"test"`` for a test run.
+        trigger: what started it: ``"manual"``, ``"schedule"`` (a slot) or ``"retry"``.
+        slot: the schedule's slot it ran for (UTC), for a scheduled run.
+        launch_date: when its audience is used downstream: the start of results measurement.
+        retry_of: the run it retries, for a retry.
+        cancel_requested: whether `herald runs cancel` asked it to stop.
     """
 
     id: str
@@ -169,6 +180,11 @@ class Run:
     stats: dict[str, Any] | None
     error: str | None
     kind: RunKind
+    trigger: RunTrigger = "manual"
+    slot: datetime | None = None
+    launch_date: date | None = None
+    retry_of: str | None = None
+    cancel_requested: bool = False
 
 
 DeliveryStatus = Literal["pending", "planned", "running", "done", "failed"]
@@ -247,3 +263,42 @@ class BatchRecord:
     sent_at: datetime | None
     confirmed_at: datetime | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled campaign: what scheduling pinned, and where its schedule stands.
+
+    Attributes:
+        campaign: the campaign's name.
+        campaign_version: the campaign version its runs use.
+        pins: segment name to the segment version its runs use.
+        scheduled_at: when it was scheduled (UTC): the slot of "as soon as possible".
+        next_at: its next slot (UTC); None once the schedule has ended.
+        last_slot: the last slot it used, run or missed (UTC).
+        sends: how many slots started a run (for "end after N sends").
+    """
+
+    campaign: str
+    campaign_version: int
+    pins: dict[str, int]
+    scheduled_at: datetime
+    next_at: datetime | None
+    last_slot: datetime | None
+    sends: int
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    """One slot a schedule used: the run it started, or missed (too late).
+
+    Attributes:
+        skipped: older slots missed while no scheduler ran, folded into this one.
+    """
+
+    campaign: str
+    slot: datetime
+    outcome: SlotOutcome
+    run_id: str | None
+    skipped: int
+    recorded_at: datetime

@@ -23,6 +23,8 @@ def test_public_api():
         "InsightsRecord",
         "Run",
         "SaveResult",
+        "Schedule",
+        "SlotRecord",
         "StateStore",
     ]
 

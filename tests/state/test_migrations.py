@@ -31,9 +31,13 @@ TABLES = {
     "list_ids",
     "deliveries",
     "batches",
+    "schedules",
+    "schedule_slots",
+    "run_events",
 }
 TABLES_OF_0003 = {"list_ids", "deliveries", "batches"}
-TABLES_AT_0001 = TABLES - {"campaign_state", "runs"} - TABLES_OF_0003
+TABLES_OF_0004 = {"schedules", "schedule_slots", "run_events"}
+TABLES_AT_0001 = TABLES - {"campaign_state", "runs"} - TABLES_OF_0003 - TABLES_OF_0004
 
 
 @pytest.fixture
@@ -179,7 +183,7 @@ def test_upgrading_0001_to_0002_keeps_segment_data_and_adds_campaign_state(engin
 
     migrate(engine, "0002")
 
-    assert table_names(engine) == TABLES - TABLES_OF_0003
+    assert table_names(engine) == TABLES - TABLES_OF_0003 - TABLES_OF_0004
     with StateStore.open(url) as store:
         assert [(v.version, v.status) for v in store.versions("segment", "vip")] == [
             (1, "retired"),
