@@ -27,7 +27,6 @@ from pydantic import (
 )
 
 from herald.core.dates import SPAN_HELP, parse_span
-
 from herald.destinations.registry import destination_model, destination_types, parse_destination
 from herald.destinations.settings import (
     DestinationSettings,
@@ -42,9 +41,9 @@ from herald.exceptions import ConfigError
 # here too, as the settings of a workspace.
 __all__ = [
     "DEFAULT_TOML",
+    "CommandSettings",
     "DatabaseSettings",
     "DestinationSettings",
-    "CommandSettings",
     "EngineSettings",
     "NotificationSettings",
     "RunsSettings",
@@ -227,9 +226,7 @@ class NotificationSettings(_Section):
         return self
 
 
-def parse_notifications(
-    table: Any, *, source: str | Path = "herald.toml"
-) -> NotificationSettings:
+def parse_notifications(table: Any, *, source: str | Path = "herald.toml") -> NotificationSettings:
     """Read the ``[notifications]`` table.
 
     Raises:
