@@ -70,7 +70,13 @@ from herald.config import CommandSettings, Event, NotificationSettings, WebhookS
 from herald.core.dates import format_span
 from herald.destinations.settings import secret_from
 from herald.exceptions import ConfigError
-from herald.redact import error_line, redact, redact_data
+from herald.redact import (
+    error_line,
+    install_log_redaction,
+    redact,
+    redact_data,
+    register_secret,
+)
 
 __all__ = [
     "Backoff",
@@ -334,6 +340,9 @@ def send_webhook(
     """
     backoff = backoff or Backoff()
     target = _origin(hook.url)
+    # A hook's URL is often its credential (a token in the path): httpx logs it per request.
+    register_secret(hook.url)
+    install_log_redaction()
     try:
         secret = _webhook_secret(hook)
     except ConfigError as error:
