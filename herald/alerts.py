@@ -472,7 +472,7 @@ def run_command(cmd: CommandSettings, body: bytes, *, notice: RunNotice) -> Sent
             _, err = process.communicate(body, timeout=cmd.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(process)
-            problem = f"command {program} was killed after its timeout ({format_span(cmd.timeout)})"
+            problem = f"command {program} was killed after its timeout ({cmd.timeout:g}s)"
             return Sent("command", program, False, 1, None, problem)
     if process.returncode == 0:
         return Sent("command", program, True, 1, 0)

@@ -120,6 +120,7 @@ class RunsSettings(_Section):
 
 Event = Literal["failure", "success", "slow"]
 _EVENTS: tuple[str, ...] = get_args(Event)
+_TABLES = ("webhook", "command")
 _SECRET_WORDS = ("secret", "token", "password", "key")
 
 
@@ -237,7 +238,7 @@ def parse_notifications(table: Any, *, source: str | Path = "herald.toml") -> No
     if isinstance(table, NotificationSettings):
         return table
     _refuse_unknown(table, NotificationSettings, f"{source}: [notifications]")
-    for name, model in (("webhook", WebhookSettings), ("command", CommandSettings)):
+    for name, model in zip(_TABLES, (WebhookSettings, CommandSettings), strict=True):
         inner = table.get(name)
         if inner is not None and not isinstance(inner, BaseModel):
             _refuse_unknown(inner, model, f"{source}: [notifications.{name}]")
@@ -253,8 +254,8 @@ def _first_problem(error: ValidationError) -> str:
     the validator's own message, which names its key."""
     first = error.errors()[0]
     *tables, key = ["notifications", *(str(p) for p in first["loc"])]
-    if not first["loc"]:  # a check of the whole table
-        tables, key = [key], ""
+    if key in ("notifications", *_TABLES):  # a check of a whole table
+        tables, key = [*tables, key], ""
     text = first["msg"].removeprefix("Value error, ")
     what = text if not key or text.startswith(key) else f"{key}: {text}"
     return f"[{'.'.join(tables)}] {what}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import socket
 import threading
 import time
 from collections.abc import Iterator

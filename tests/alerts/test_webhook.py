@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,7 +159,10 @@ def test_retries_end_after_the_number_set(
     receiver.statuses = [502]
     [sent] = notify(settings(receiver.url, retries=2), make_notice(), backoff=quick)
     assert (sent.ok, sent.attempts, sent.status) == (False, 3, 502)
-    assert sent.error == f"webhook to {receiver.url[:22]} failed after 3 attempts: HTTP 502 Bad Gateway"
+    assert (
+        sent.error
+        == f"webhook to {receiver.url[:22]} failed after 3 attempts: HTTP 502 Bad Gateway"
+    )
     assert len(receiver.requests) == 3
 
 
@@ -332,3 +336,13 @@ def test_the_target_is_the_origin_not_the_hook_path(
     [sent] = notify(settings(receiver.url), make_notice())
     assert sent.target == receiver.url.split("/hooks/")[0]
     assert receiver.requests[0].headers["Host"] in sent.target
+
+
+def test_the_readme_verification_snippet_is_the_documented_one() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Alerts", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert block
+    documented = herald.alerts.__doc__.split("A receiver verifies it so::", 1)[1]
+    documented = documented.split("\n\n", 1)[1].split("\nAny 2xx", 1)[0]
+    assert block.group(1).strip() == re.sub(r"(?m)^    ", "", documented).strip()
