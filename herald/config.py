@@ -238,7 +238,8 @@ def parse_notifications(table: Any, *, source: str | Path = "herald.toml") -> No
     if isinstance(table, NotificationSettings):
         return table
     _refuse_unknown(table, NotificationSettings, f"{source}: [notifications]")
-    for name, model in zip(_TABLES, (WebhookSettings, CommandSettings), strict=True):
+    tables: dict[str, type[BaseModel]] = {"webhook": WebhookSettings, "command": CommandSettings}
+    for name, model in tables.items():
         inner = table.get(name)
         if inner is not None and not isinstance(inner, BaseModel):
             _refuse_unknown(inner, model, f"{source}: [notifications.{name}]")
