@@ -34,8 +34,9 @@ keyed with the secret, of ``<timestamp>.<raw body>``. A receiver verifies it so:
 Any 2xx is delivered. A connection error, a timeout, a 429 or a 5xx is retried up to
 ``retries`` times with jittered exponential backoff (a 429's ``Retry-After`` is waited out
 when it is at most 30 s); any other status is final, and redirects are not followed. Each
-attempt takes at most ``timeout`` seconds and all waits together at most 60 s, so a dead
-receiver costs at most ``(retries + 1) × timeout + 60`` seconds.
+attempt waits at most ``timeout`` seconds to connect and for each read, and all waits between
+attempts together at most 60 s, so a dead or silent receiver costs at most
+``(retries + 1) × timeout + 60`` seconds.
 
 **The command** runs without a shell, the notice as JSON on its standard input and
 ``HERALD_EVENT``, ``HERALD_RUN_ID``, ``HERALD_CAMPAIGN``, ``HERALD_STATUS`` in its environment.
@@ -357,6 +358,8 @@ def send_webhook(
                 return Sent("webhook", target, True, attempt, status)
             wait = _retry_wait(status, attempt, hook.retries, retry_after, backoff)
             if wait is None or waited + wait > backoff.max_waiting:
+                if status == 429 and retry_after is not None and wait is None:
+                    problem += f" (Retry-After {retry_after:g}s, longer than Herald waits)"
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 return Sent(
                     "webhook",

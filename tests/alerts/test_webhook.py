@@ -209,6 +209,9 @@ def test_a_429_with_a_long_retry_after_ends_at_once(
     [sent] = notify(settings(receiver.url), make_notice(), backoff=quick)
     assert (sent.ok, sent.attempts, sent.status) == (False, 1, 429)
     assert time.monotonic() - started < 2
+    assert (sent.error or "").endswith(
+        "HTTP 429 Too Many Requests (Retry-After 3600s, longer than Herald waits)"
+    )
 
 
 def test_backoff_grows_and_is_jittered() -> None:
