@@ -6,10 +6,14 @@ Secrets never live in the file: a destination names the environment variable
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -19,12 +23,15 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from herald.core.dates import SPAN_HELP, parse_span
 from herald.destinations.registry import destination_model, destination_types, parse_destination
 from herald.destinations.settings import (
     DestinationSettings,
     SecretSettings,
+    check_env_name,
     check_secret,
     read_secret,
 )
@@ -34,18 +41,22 @@ from herald.exceptions import ConfigError
 # here too, as the settings of a workspace.
 __all__ = [
     "DEFAULT_TOML",
+    "CommandSettings",
     "DatabaseSettings",
     "DestinationSettings",
     "EngineSettings",
+    "NotificationSettings",
     "RunsSettings",
     "SecretSettings",
     "Settings",
     "StateSettings",
+    "WebhookSettings",
     "check_secret",
     "destination_model",
     "destination_types",
     "load_settings",
     "parse_destination",
+    "parse_notifications",
     "read_secret",
 ]
 
@@ -105,12 +116,187 @@ class RunsSettings(_Section):
     diff files); ``herald runs prune`` and each ``campaign run`` remove older ones."""
 
 
+# --- [notifications] -------------------------------------------------------------------------
+
+Event = Literal["failure", "success", "slow"]
+_EVENTS: tuple[str, ...] = get_args(Event)
+_TABLES = ("webhook", "command")
+_SECRET_WORDS = ("secret", "token", "password", "key")
+
+
+class WebhookSettings(_Section):
+    """``[notifications.webhook]``: a JSON POST to ``url`` for each notice (see
+    :mod:`herald.alerts`)."""
+
+    url: str
+    """Where to POST: an ``http://`` or ``https://`` URL."""
+    secret_env: str | None = None
+    """The environment variable holding the secret that signs each body (HMAC-SHA256)."""
+    secret_file: str | None = None
+    """Or a file whose first line is that secret."""
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds each attempt may take."""
+    retries: int = Field(default=3, ge=0, le=10)
+    """Attempts after the first on a connection error, a timeout, a 429 or a 5xx."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # The message never repeats the URL: a hook's path is often its credential.
+        parts = urllib.parse.urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            msg = "url must be an http:// or https:// URL, such as https://hooks.example.com/herald"
+            raise ValueError(msg)
+        return value.strip()
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_env_name(value, "secret_env", "HERALD_WEBHOOK_SECRET")
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookSettings:
+        if self.secret_env and self.secret_file:
+            msg = "set secret_env or secret_file, not both"
+            raise ValueError(msg)
+        return self
+
+
+class CommandSettings(_Section):
+    """``[notifications.command]``: a program run for each notice, the notice as JSON on its
+    standard input (see :mod:`herald.alerts`)."""
+
+    argv: list[str] = Field(min_length=1)
+    """The program and its arguments, run without a shell."""
+    timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds before the program is killed."""
+
+
+class NotificationSettings(_Section):
+    """``[notifications]``: when runs are announced, and where (a webhook, a command, both)."""
+
+    on: tuple[Event, ...] = ("failure",)
+    """The events announced: ``failure``, ``success``, ``slow``."""
+    slow_after: dt.timedelta | None = None
+    """A run taking longer than this is slow (herald.toml: ``"90m"``, ``"2h"``)."""
+    slow_factor: float | None = Field(default=None, ge=1)
+    """A run taking longer than its estimate times this is slow."""
+    webhook: WebhookSettings | None = None
+    command: CommandSettings | None = None
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _events(cls, value: Any) -> Any:
+        events = [value] if isinstance(value, str) else value
+        if not isinstance(events, list | tuple):
+            return value  # pydantic says what it should be
+        for event in events:
+            if event not in _EVENTS:
+                close = difflib.get_close_matches(str(event), _EVENTS, n=1)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                msg = f"on: {str(event)!r} is no event.{hint} Events: {', '.join(_EVENTS)}"
+                raise ValueError(msg)
+        return tuple(dict.fromkeys(events))
+
+    @field_validator("slow_after", mode="before")
+    @classmethod
+    def _span(cls, value: Any) -> Any:
+        if isinstance(value, dt.timedelta):
+            span = value
+        elif isinstance(value, str):
+            span = parse_span(value)  # its ValueError says what to write
+        else:
+            msg = f"slow_after must be {SPAN_HELP}, in quotes"
+            raise ValueError(msg)
+        if span <= dt.timedelta(0):
+            msg = f"slow_after must be longer than 0: write {SPAN_HELP}"
+            raise ValueError(msg)
+        return span
+
+    @model_validator(mode="after")
+    def _slow_has_a_threshold(self) -> NotificationSettings:
+        has_threshold = self.slow_after is not None or self.slow_factor is not None
+        if "slow" in self.on and not has_threshold:
+            msg = 'on has "slow": set slow_after (such as "2h"), slow_factor (such as 2.0) or both'
+            raise ValueError(msg)
+        if has_threshold and "slow" not in self.on:
+            msg = 'slow_after or slow_factor is set but on has no "slow": add it to on'
+            raise ValueError(msg)
+        return self
+
+
+def parse_notifications(table: Any, *, source: str | Path = "herald.toml") -> NotificationSettings:
+    """Read the ``[notifications]`` table.
+
+    Raises:
+        ConfigError: one line naming ``source``, the table and the key: an unknown key (with
+            "did you mean"), a secret written inline, a bad value. A secret or the webhook's
+            URL is never part of the message.
+    """
+    if isinstance(table, NotificationSettings):
+        return table
+    _refuse_unknown(table, NotificationSettings, f"{source}: [notifications]")
+    tables: dict[str, type[BaseModel]] = {"webhook": WebhookSettings, "command": CommandSettings}
+    for name, model in tables.items():
+        inner = table.get(name)
+        if inner is not None and not isinstance(inner, BaseModel):
+            _refuse_unknown(inner, model, f"{source}: [notifications.{name}]")
+    try:
+        return NotificationSettings.model_validate(table)
+    except ValidationError as error:
+        msg = f"{source}: {_first_problem(error)}"
+        raise ConfigError(msg) from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    """``[notifications.webhook] timeout: …``: the table, the key and pydantic's message, or
+    the validator's own message, which names its key."""
+    first = error.errors()[0]
+    *tables, key = ["notifications", *(str(p) for p in first["loc"])]
+    if key in ("notifications", *_TABLES):  # a check of a whole table
+        tables, key = [*tables, key], ""
+    text = first["msg"].removeprefix("Value error, ")
+    what = text if not key or text.startswith(key) else f"{key}: {text}"
+    return f"[{'.'.join(tables)}] {what}"
+
+
+def _refuse_unknown(table: Any, model: type[BaseModel], where: str) -> None:
+    if not isinstance(table, Mapping):
+        msg = f"{where} must be a table of keys such as {', '.join(model.model_fields)}"
+        raise ConfigError(msg)
+    known = list(model.model_fields)
+    for key in map(str, table):
+        if key in known:
+            continue
+        bare = re.sub(r"[^a-z]", "", key.lower())
+        if any(w in bare for w in _SECRET_WORDS) and not bare.endswith(("env", "file")):
+            msg = (
+                f"{where} has the secret {key!r} written in the file; secrets never go in "
+                "herald.toml: put it in an environment variable or a file and name that with "
+                "secret_env or secret_file"
+            )
+        else:
+            close = difflib.get_close_matches(key.lower(), known, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            msg = f"{where} has an unknown key {key!r}.{hint} It takes: {', '.join(known)}"
+        raise ConfigError(msg)
+
+
 class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     runs: RunsSettings = Field(default_factory=RunsSettings)
     destinations: dict[str, SerializeAsAny[DestinationSettings]] = Field(default_factory=dict)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+    @field_validator("notifications", mode="before")
+    @classmethod
+    def _notifications(cls, value: Any, info: ValidationInfo) -> Any:
+        # ConfigError passes through pydantic, so the message is parse_notifications' own.
+        return parse_notifications(value, source=(info.context or {}).get("source", "herald.toml"))
 
     @field_validator("destinations", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "herald.demo": 2,
     "herald.destinations": 3,
     "herald.config": 4,
+    "herald.alerts": 4,
     "herald.resources": 4,
     "herald.segments": 4,
     "herald.campaigns": 4,

@@ -69,3 +69,46 @@ def shift(day: dt.date, amount: int, unit: str) -> dt.date:
     year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
     last_day = calendar.monthrange(year, month0 + 1)[1]
     return dt.date(year, month0 + 1, min(day.day, last_day))
+
+
+_SPAN_PART = re.compile(r"\s*(\d+)\s*([smhdw])", re.IGNORECASE)
+_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+SPAN_HELP = "a duration such as 90m, 2h, 1h30m or 1d (units s, m, h, d, w)"
+
+
+def parse_span(text: str) -> dt.timedelta:
+    """A length of time written as numbers with units: ``90m``, ``2h``, ``1h 30m``, ``7d``.
+
+    >>> parse_span("1h30m"), parse_span(" 2 h ")
+    (datetime.timedelta(seconds=5400), datetime.timedelta(seconds=7200))
+
+    Raises:
+        ValueError: for anything else, a bare number included (minutes or days?).
+    """
+    seconds, end = 0, 0
+    for match in _SPAN_PART.finditer(text):
+        if match.start() != end:
+            break
+        seconds += int(match.group(1)) * _SPAN_UNITS[match.group(2).lower()]
+        end = match.end()
+    if end == 0 or text[end:].strip():
+        msg = f"'{text}' is not {SPAN_HELP}"
+        raise ValueError(msg)
+    return dt.timedelta(seconds=seconds)
+
+
+def format_span(seconds: float) -> str:
+    """``seconds`` in the units :func:`parse_span` reads, to the second below an hour and to
+    the minute above.
+
+    >>> format_span(45.4), format_span(5400), format_span(93784)
+    ('45s', '1h30m', '1d2h3m')
+    """
+    whole = int(seconds) if seconds < 3600 else int(seconds) // 60 * 60
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, whole = divmod(whole, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"

@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from herald.exceptions import ConfigError
 from herald.redact import register_secret
 
-__all__ = ["DestinationSettings", "SecretSettings", "check_secret", "read_secret"]
+__all__ = [
+    "DestinationSettings",
+    "SecretSettings",
+    "check_env_name",
+    "check_secret",
+    "read_secret",
+    "secret_from",
+]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 _KLAVIYO_KEY = re.compile(r"pk_[A-Za-z0-9_]{4,}")
@@ -46,20 +53,9 @@ class SecretSettings(DestinationSettings):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        # The message never repeats the value: it may be the key itself.
-        if value is None or (_ENV_NAME.fullmatch(value) and not _looks_like_key(value)):
-            return value
-        if _looks_like_key(value):
-            msg = (
-                "api_key_env must name an environment variable such as KLAVIYO_API_KEY; "
-                "the value given looks like a key: put the key in that variable"
-            )
-        else:
-            msg = (
-                "api_key_env must name an environment variable such as KLAVIYO_API_KEY "
-                "(letters, digits and _, not starting with a digit)"
-            )
-        raise ValueError(msg)
+        if value is not None:
+            check_env_name(value, "api_key_env", "KLAVIYO_API_KEY")
+        return value
 
     @field_validator("api_key_file")
     @classmethod
@@ -72,6 +68,30 @@ class SecretSettings(DestinationSettings):
             )
             raise ValueError(msg)
         return value
+
+
+def check_env_name(value: str, field: str, example: str) -> None:
+    """Refuse ``value`` for the setting ``field`` unless it names an environment variable.
+
+    The message never repeats the value: it may be the secret itself.
+
+    Raises:
+        ValueError: ``{field} must name an environment variable such as {example}``, and
+            either that the value looks like a key or what a variable's name is made of.
+    """
+    if _ENV_NAME.fullmatch(value) and not _looks_like_key(value):
+        return
+    if _looks_like_key(value):
+        msg = (
+            f"{field} must name an environment variable such as {example}; "
+            "the value given looks like a key: put the key in that variable"
+        )
+    else:
+        msg = (
+            f"{field} must name an environment variable such as {example} "
+            "(letters, digits and _, not starting with a digit)"
+        )
+    raise ValueError(msg)
 
 
 def _looks_like_key(value: str) -> bool:
@@ -98,7 +118,30 @@ def read_secret(settings: DestinationSettings, key: str, destination: str) -> st
     """
     env_name = getattr(settings, f"{key}_env", None)
     file_name = getattr(settings, f"{key}_file", None)
-    prefix = f"destination '{destination}':"
+    if not env_name and not file_name:
+        msg = (
+            f"destination '{destination}' needs "
+            f'{key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
+        )
+        raise ConfigError(msg)
+    return secret_from(env_name, file_name, key=key, owner=f"destination '{destination}'")
+
+
+def secret_from(env_name: str | None, file_name: str | None, *, key: str, owner: str) -> str:
+    """A secret from the environment variable ``env_name``, else the first line of the file
+    ``file_name``, registered with the redactor and checked as :func:`read_secret` does.
+
+    Args:
+        env_name: the variable's name, or None.
+        file_name: the file's path (``~`` expanded), or None.
+        key: what the secret is, such as ``api_key``; for messages.
+        owner: what it belongs to, such as ``destination 'klaviyo'``; starts messages.
+
+    Raises:
+        ConfigError: when neither is given, or as :func:`read_secret`; the secret itself is
+            never part of the message.
+    """
+    prefix = f"{owner}:"
     if env_name:
         return _checked_secret(
             os.environ.get(str(env_name), "").strip(),
@@ -111,10 +154,7 @@ def read_secret(settings: DestinationSettings, key: str, destination: str) -> st
             missing=f"{prefix} {key}_file '{file_name}' is empty",
             where=f"{prefix} the {key} in {file_name}",
         )
-    msg = (
-        f"destination '{destination}' needs "
-        f'{key}_env = "VARIABLE" or {key}_file = "PATH" in herald.toml'
-    )
+    msg = f'{owner} needs {key}_env = "VARIABLE" or {key}_file = "PATH"'
     raise ConfigError(msg)
 
 
