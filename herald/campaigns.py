@@ -25,6 +25,7 @@ from herald.core.campaigns.validate import (
     validate_campaign,
 )
 from herald.core.destinations import DestinationKind
+from herald.core.schedule import slots_after
 from herald.core.segments.model import Segment
 from herald.destinations.registry import kind_of
 from herald.exceptions import (
@@ -34,12 +35,13 @@ from herald.exceptions import (
     HeraldError,
     NotFoundError,
     SegmentError,
+    StateError,
 )
 
 if TYPE_CHECKING:
     from herald.resources import Resources
     from herald.segments import Segments
-    from herald.state import ApplyResult
+    from herald.state import ApplyResult, CampaignState, Schedule
 
 KIND = "campaign"
 
@@ -63,6 +65,16 @@ class Build:
     pins: dict[str, int]
     as_of: dt.datetime
     warnings: list[Warning_]
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A scheduled campaign: its schedule (pinned versions), definition and next runs (UTC)."""
+
+    schedule: Schedule
+    campaign: Campaign
+    next_runs: list[dt.datetime]
+    warnings: list[Warning_] = field(default_factory=list)
 
 
 def campaign_to_dict(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,6 +253,76 @@ class Campaigns:
     def _exists(self, name: str) -> bool:
         return any(s.name == name for s in self.ws.store.list(KIND))
 
+    # --- scheduling --------------------------------------------------------------------------
+
+    def schedule(self, name: str, *, now: dt.datetime | None = None) -> Scheduled:
+        """Schedule the active version of campaign ``name`` (DESIGN §1.3).
+
+        The campaign is validated against the database and compiled; its version and its
+        segments' active versions are pinned: a later activation changes nothing until the
+        campaign is scheduled again.
+
+        Raises:
+            CampaignError: it is invalid, or its delivery has no time left to run.
+            StateError: it is running or archived.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        build = self.build(name, as_of=now)
+        slots = first_slots(build.campaign, now)
+        if not slots:
+            msg = f"campaign '{name}' has no time left to run: {_ended(build.campaign)}"
+            raise CampaignError(msg, location="delivery")
+        schedule = self.ws.store.schedule_campaign(
+            name, build.version, build.pins, scheduled_at=now, next_at=slots[0]
+        )
+        return Scheduled(schedule, build.campaign, slots, build.warnings)
+
+    def unschedule(self, name: str) -> CampaignState:
+        """Make a scheduled campaign a draft again, for editing; its schedule is dropped.
+
+        Raises:
+            StateError: it is not scheduled, or a run of it is going on.
+        """
+        return self.ws.store.unschedule_campaign(name)
+
+    def scheduled(self, name: str) -> Scheduled | None:
+        """The schedule of campaign ``name`` with its next runs; None when not scheduled."""
+        schedule = self.ws.store.schedule(name)
+        if schedule is None:
+            return None
+        campaign, _ = self.load(name, schedule.campaign_version)
+        return Scheduled(schedule, campaign, upcoming_slots(campaign, schedule))
+
+    def archive(self, name: str) -> CampaignState:
+        """Archive a campaign: kept with its run history, never run again.
+
+        Raises:
+            StateError: it is scheduled (unschedule it first) or running.
+        """
+        if self.ws.store.campaign_status(name).status == "scheduled":
+            hint = "unschedule it first (`herald campaign unschedule`)"
+            msg = f"campaign '{name}' is scheduled: {hint}"
+            raise StateError(msg)
+        return self.ws.store.set_campaign_status(
+            name, "archived", expected=("draft", "delivered", "error", "archived")
+        )
+
+    def delete(self, name: str) -> None:
+        """Delete a draft or scheduled campaign with its versions (its runs stay as history).
+
+        Raises:
+            StateError: it was delivered, failed or archived (archive it instead) or is running.
+        """
+        self.ws.store.delete(KIND, name)
+
+    def run_versions(self, name: str) -> tuple[Any, dict[str, int] | None]:
+        """The versions a run of ``name`` uses now: the schedule's pins when it is scheduled,
+        else the active campaign version and its segments' active versions."""
+        schedule = self.ws.store.schedule(name)
+        if schedule is None:
+            return "active", None
+        return schedule.campaign_version, schedule.pins
+
     # --- building ----------------------------------------------------------------------------
 
     def build(
@@ -317,3 +399,37 @@ class Campaigns:
             except HeraldError:
                 return f", segment '{name}'"
         return ""
+
+
+NEXT_RUNS = 5
+"""How many next runs scheduling shows."""
+
+
+def first_slots(campaign: Campaign, now: dt.datetime, count: int = NEXT_RUNS) -> list[dt.datetime]:
+    """The first slots of a schedule made ``now``: none before ``now``."""
+    return slots_after(
+        campaign.delivery, scheduled_at=now, after=now - dt.timedelta(microseconds=1), count=count
+    )
+
+
+def upcoming_slots(
+    campaign: Campaign, schedule: Schedule, count: int = NEXT_RUNS
+) -> list[dt.datetime]:
+    """The next ``count`` slots of a schedule, from its next one (UTC)."""
+    if schedule.next_at is None:
+        return []
+    later = slots_after(
+        campaign.delivery,
+        scheduled_at=schedule.scheduled_at,
+        after=schedule.next_at,
+        sends=schedule.sends + 1,
+        count=count - 1,
+    )
+    return [schedule.next_at, *later]
+
+
+def _ended(campaign: Campaign) -> str:
+    delivery = campaign.delivery
+    if delivery.mode == "once":
+        return f"its time ({delivery.at} {delivery.timezone}) has passed; set a later 'at' or asap"
+    return f"its end ({delivery.end_on}) has passed; set a later end or none"

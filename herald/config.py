@@ -47,6 +47,7 @@ __all__ = [
     "EngineSettings",
     "NotificationSettings",
     "RunsSettings",
+    "SchedulerSettings",
     "SecretSettings",
     "Settings",
     "StateSettings",
@@ -114,6 +115,41 @@ class RunsSettings(_Section):
     retention_days: int = Field(default=30, ge=1)
     """Days a finished run keeps its files holding emails and phones (snapshot, prepared and
     diff files); ``herald runs prune`` and each ``campaign run`` remove older ones."""
+
+
+def span_value(value: Any, key: str) -> dt.timedelta:
+    """A length of time from herald.toml (``"90m"``, ``"2h"``), longer than 0.
+
+    Raises:
+        ValueError: naming ``key`` and what to write instead.
+    """
+    if isinstance(value, dt.timedelta):
+        span = value
+    elif isinstance(value, str):
+        span = parse_span(value)  # its ValueError says what to write
+    else:
+        msg = f"{key} must be {SPAN_HELP}, in quotes"
+        raise ValueError(msg)
+    if span <= dt.timedelta(0):
+        msg = f"{key} must be longer than 0: write {SPAN_HELP}"
+        raise ValueError(msg)
+    return span
+
+
+class SchedulerSettings(_Section):
+    """``[scheduler]``: how ``herald scheduler`` starts the runs that schedules make due."""
+
+    max_runs: int = Field(default=2, ge=1, le=64)
+    """Runs at once, each in its own worker process."""
+    grace: dt.timedelta = dt.timedelta(hours=6)
+    """A slot found later than this (the scheduler was down) is recorded as missed, not run."""
+    poll: dt.timedelta = dt.timedelta(seconds=15)
+    """The longest the scheduler sleeps between two looks at the schedules."""
+
+    @field_validator("grace", "poll", mode="before")
+    @classmethod
+    def _span(cls, value: Any, info: ValidationInfo) -> Any:
+        return span_value(value, str(info.field_name))
 
 
 # --- [notifications] -------------------------------------------------------------------------
@@ -203,17 +239,7 @@ class NotificationSettings(_Section):
     @field_validator("slow_after", mode="before")
     @classmethod
     def _span(cls, value: Any) -> Any:
-        if isinstance(value, dt.timedelta):
-            span = value
-        elif isinstance(value, str):
-            span = parse_span(value)  # its ValueError says what to write
-        else:
-            msg = f"slow_after must be {SPAN_HELP}, in quotes"
-            raise ValueError(msg)
-        if span <= dt.timedelta(0):
-            msg = f"slow_after must be longer than 0: write {SPAN_HELP}"
-            raise ValueError(msg)
-        return span
+        return None if value is None else span_value(value, "slow_after")
 
     @model_validator(mode="after")
     def _slow_has_a_threshold(self) -> NotificationSettings:
@@ -289,6 +315,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     runs: RunsSettings = Field(default_factory=RunsSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     destinations: dict[str, SerializeAsAny[DestinationSettings]] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 

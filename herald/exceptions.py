@@ -195,3 +195,12 @@ class WriteError(HeraldError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
         super().__init__(message)
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+class RunInterrupted(BaseException):
+    """A run's process was asked to stop (SIGTERM) and stopped at once. Every batch is
+    checkpointed, so the run stays ``running`` to be resumed; it is not a failure. A
+    ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` eats it."""

@@ -26,6 +26,7 @@ RANKS: dict[str, int] = {
     "herald.atomic": 1,
     "herald.yaml_loader": 1,
     "herald.crash": 1,
+    "herald.logs": 1,
     "herald._version": 1,
     "herald.engines": 2,
     "herald.state": 2,

@@ -1,4 +1,5 @@
-"""``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, runs."""
+"""``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, runs;
+schedule, unschedule, archive and delete (`herald.cli.campaign_schedule`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from herald.cli._results import (
     run_as_json,
     show_run,
 )
+from herald.cli.campaign_schedule import COMMANDS as LIFECYCLE
+from herald.cli.campaign_schedule import print_schedule, schedule_as_json
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (
@@ -96,6 +99,7 @@ def show(ws: Workspace, name: str, as_json: bool) -> None:
     """
     stored = ws.store.get("campaign", name, "active")
     state = ws.store.settle_campaign(name)
+    scheduled = ws.campaigns.scheduled(name)
     if as_json:
         print_json(
             {
@@ -104,6 +108,7 @@ def show(ws: Workspace, name: str, as_json: bool) -> None:
                 "status": state.status,
                 "uid": state.uid,
                 "definition": stored.definition,
+                "schedule": schedule_as_json(scheduled) if scheduled else None,
             }
         )
         return
@@ -111,6 +116,8 @@ def show(ws: Workspace, name: str, as_json: bool) -> None:
         f"[bold]{name}[/]  version {stored.version}, status {state.status}, split salt {state.uid}",
         markup=True,
     )
+    if scheduled is not None:
+        print_schedule(scheduled)
     console.print(yaml.safe_dump(stored.definition, sort_keys=False, allow_unicode=True).rstrip())
 
 
@@ -214,15 +221,28 @@ def test(ws: Workspace, name: str, records: int, out: str | None, as_json: bool)
     help="Ask before sending when Klaviyo lists need longer than this many seconds.",
 )
 @click.option("--reconcile", is_flag=True, help="Read each Klaviyo list back and repair drift.")
+@click.option(
+    "--now",
+    "_now",
+    is_flag=True,
+    help="Run now, in the foreground, whatever the schedule (the default of this command).",
+)
 @json_option
 @with_workspace
 def run(
-    ws: Workspace, name: str, yes: bool, confirm_over: float, reconcile: bool, as_json: bool
+    ws: Workspace,
+    name: str,
+    yes: bool,
+    confirm_over: float,
+    reconcile: bool,
+    _now: bool,
+    as_json: bool,
 ) -> None:
     """Run a campaign now: build the audience, deliver it, log the recipients.
 
     Klaviyo lists are synced incrementally (adds and removes of what Herald added), with a
-    progress bar per list; an interrupted run is resumed first.
+    progress bar per list; an interrupted run is resumed first. A scheduled campaign runs
+    its pinned versions, and stays scheduled.
 
     Example:
 
@@ -395,3 +415,7 @@ def runs(ws: Workspace, name: str, as_json: bool) -> None:
             for r in items
         ],
     )
+
+
+for _lifecycle in LIFECYCLE:
+    command.add_command(_lifecycle)

@@ -59,6 +59,10 @@ SUBCOMMANDS = {
         "herald.cli.sandbox:sandbox",
         "Local stand-ins for the services Herald delivers to.",
     ),
+    "scheduler": Subcommand(
+        "herald.cli.scheduler:command",
+        "Start the runs of scheduled campaigns when they are due, until stopped.",
+    ),
     "segment": Subcommand("herald.cli.segment:command", "Build, version and inspect segments."),
 }
 

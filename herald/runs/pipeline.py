@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
+from herald.core.schedule import launch_date
 from herald.crash import crash_point
 from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
-from herald.exceptions import ConfigError, StateError
+from herald.exceptions import ConfigError, RunInterrupted, StateError
 from herald.redact import redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
@@ -110,7 +111,8 @@ def run_campaign(
     """
     for stale in interrupted_runs(ws, name):
         continue_run(ws, stale, reconcile=reconcile, progress=progress)
-    build = ws.campaigns.build(name, today=today)
+    which, pins = ws.campaigns.run_versions(name)  # a scheduled campaign's pinned versions
+    build = ws.campaigns.build(name, today=today, which=which, pins=pins)
     # The status check comes first: a campaign that cannot run leaves no run behind. The
     # status and the run are written together, so no crash leaves one without the other.
     run = ws.store.start_run(
@@ -119,6 +121,7 @@ def run_campaign(
         as_of=build.as_of,
         pins=build.pins,
         expected=("draft", "scheduled", "delivered", "error"),
+        launch_date=launch_date(build.campaign, build.as_of),
     )
     crash_point("run_created")
     return _execute(ws, build, run, reconcile=reconcile, progress=progress)
@@ -167,6 +170,7 @@ def _execute(
     folder = ws.runs_dir / run.id
     try:
         with run_lock(ws, run.id):
+            _check_running(store, run.id)
             snapshot = folder / "recipients.parquet"
             if not snapshot.exists():
                 ws.campaigns.write_snapshot(build, snapshot)
@@ -176,14 +180,26 @@ def _execute(
                     ws, build, snap, run.id, reconcile=reconcile, progress=progress
                 )
                 counts = ordered_counts(build.campaign, snap.counts())
-            log_recipients(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
+            log = folder / "recipients_log.parquet"
+            log_recipients(ws, build, run.id, snapshot, log, launch=run.launch_date)
             finished = _finish(store, run, counts, deliveries, snapshot)
+    except RunInterrupted:
+        raise  # stopped with every batch checkpointed: left running, to be resumed
     except BaseException as error:
         if not is_alive(ws, run.id):  # else another live process works on it: not ours to end
             _fail(store, run, error)
         raise
     crash_point("run_finished")
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
+
+
+def _check_running(store: StateStore, run_id: str) -> None:
+    """Refuse to work on a run that another process carried to its end meanwhile (two
+    schedulers may both find it interrupted; the lock lets them in one after the other)."""
+    current = store.get_run(run_id)
+    if current.status != "running":
+        msg = f"run {run_id} has already ended {current.status}: there is nothing to carry on"
+        raise StateError(msg)
 
 
 def _fail(store: StateStore, run: Run, error: BaseException) -> None:
@@ -386,7 +402,17 @@ def _replace(delivery: Delivery, **changes: Any) -> Delivery:
     return replace(delivery, **changes)
 
 
-def log_recipients(ws: Workspace, build: Build, run_id: str, snapshot: Path, target: Path) -> None:
+def log_recipients(
+    ws: Workspace,
+    build: Build,
+    run_id: str,
+    snapshot: Path,
+    target: Path,
+    *,
+    launch: dt.date | None = None,
+) -> None:
+    """Write the run's recipients log, with its launch date (``launch``, else the campaign's
+    for a delivery now): the start of results measurement."""
     entries = [LogEntry(r.sub_audience, r.group, r.destination) for r in build.resolved]
     write_recipients_log(
         snapshot,
@@ -395,7 +421,7 @@ def log_recipients(ws: Workspace, build: Build, run_id: str, snapshot: Path, tar
         campaign=build.campaign.name,
         run_id=run_id,
         delivered_at=build.as_of,
-        launch_date=build.campaign.launch_date,
+        launch_date=launch or launch_date(build.campaign, build.as_of),
         entries=entries,
     )
 

@@ -244,7 +244,13 @@ class CampaignsMixin(StoreBase):
         """
         return self._read(lambda conn: camp.get_run(conn, run_id))
 
-    def list_runs(self, campaign: str | None = None, *, limit: int | None = None) -> list[Run]:
+    def list_runs(
+        self,
+        campaign: str | None = None,
+        *,
+        limit: int | None = None,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
         """Runs and test runs, newest first: of one campaign, or of all.
 
         Runs of a deleted campaign are still listed; a name without runs gives ``[]``.
@@ -252,9 +258,14 @@ class CampaignsMixin(StoreBase):
         Args:
             campaign: only this campaign's runs; None for every campaign.
             limit: at most this many (the newest).
+            status: only runs in this status.
         """
         check_limit(limit)
-        return self._read(lambda conn: q.run_rows(conn, campaign=campaign, limit=limit))
+        if status is not None:
+            check_choice("run status", status, RUN_STATUSES)
+        return self._read(
+            lambda conn: q.run_rows(conn, campaign=campaign, status=status, limit=limit)
+        )
 
     def last_run(
         self,

@@ -1,0 +1,106 @@
+"""When runs are announced (``[notifications]``): at their end, when slow, when a slot is missed.
+
+`herald.alerts` sends a notice; this module decides when, and builds the notice from a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import TYPE_CHECKING, Any
+
+from herald.alerts import RunNotice, notify, slow_reason
+from herald.core.dates import format_span
+
+if TYPE_CHECKING:
+    from herald.state import Run, SlotRecord
+    from herald.workspace import Workspace
+
+ESTIMATE_KEY = "estimate_seconds"
+"""Where a run's stats (or its ``estimate`` event) keep the time its deliveries were
+estimated to take: ``slow_factor`` compares against it."""
+
+
+def announce_finished(ws: Workspace, run: Run) -> None:
+    """Announce a run that ended: ``success`` when delivered, else ``failure``."""
+    if run.kind != "run" or run.finished_at is None:
+        return
+    event = "success" if run.status == "delivered" else "failure"
+    notify(ws.settings.notifications, _notice(run, event, run.finished_at))
+
+
+def announce_slow(ws: Workspace, run: Run, now: dt.datetime | None = None) -> bool:
+    """Announce a running run that has become slow (in the background); whether it was."""
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = (now - run.started_at).total_seconds()
+    estimate = _estimate(ws, run)
+    reason = slow_reason(ws.settings.notifications, seconds=seconds, estimate_seconds=estimate)
+    if reason is None:
+        return False
+    notice = _notice(run, "slow", None, now=now, reason=reason, estimate=estimate)
+    _in_background(lambda: notify(ws.settings.notifications, notice))
+    return True
+
+
+def announce_missed(ws: Workspace, record: SlotRecord, late: dt.timedelta) -> None:
+    """Announce a slot that came too late to run, as a failure (in the background)."""
+    at = record.recorded_at
+    notice = RunNotice(
+        event="failure",
+        run_id="",
+        campaign=record.campaign,
+        status="missed",
+        trigger="schedule",
+        started_at=at,
+        finished_at=at,
+        seconds=0.0,
+        reason=(
+            f"the slot of {record.slot.isoformat()} was found {format_span(late.total_seconds())} "
+            "late (the scheduler was not running), more than [scheduler] grace: it was skipped"
+        ),
+    )
+    _in_background(lambda: notify(ws.settings.notifications, notice))
+
+
+def _notice(
+    run: Run,
+    event: Any,
+    finished: dt.datetime | None,
+    *,
+    now: dt.datetime | None = None,
+    reason: str | None = None,
+    estimate: float | None = None,
+) -> RunNotice:
+    end = finished or now or dt.datetime.now(dt.UTC)
+    stats = run.stats or {}
+    return RunNotice(
+        event=event,
+        run_id=run.id,
+        campaign=run.campaign,
+        status=run.status,
+        trigger=run.trigger,
+        started_at=run.started_at,
+        finished_at=finished,
+        seconds=(end - run.started_at).total_seconds(),
+        estimate_seconds=estimate if estimate is not None else stats.get(ESTIMATE_KEY),
+        errors=_errors(run),
+        counts={k: v for k, v in stats.items() if k in ("recipients", "deliveries", "lists")},
+        reason=reason,
+    )
+
+
+def _errors(run: Run) -> dict[str, str]:
+    errors = (run.stats or {}).get("errors")
+    if isinstance(errors, dict):
+        return {str(k): str(v) for k, v in errors.items()}
+    return {"run": run.error} if run.error else {}
+
+
+def _estimate(ws: Workspace, run: Run) -> float | None:
+    value = (run.stats or {}).get(ESTIMATE_KEY)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _in_background(send: Any) -> None:
+    # A webhook that is down may take a minute of retries: the scheduler's loop goes on.
+    threading.Thread(target=send, name="herald-alert", daemon=True).start()
