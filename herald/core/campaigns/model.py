@@ -84,7 +84,12 @@ class Delivery:
 
     ``once``: as soon as possible (``at`` None) or at ``at`` in ``timezone``.
     ``recurring``: every ``cadence`` (daily, weekly, monthly) or by ``cron``, from ``start``,
-    ending never, on ``end_on``, or after ``end_after`` sends.
+    ending never, on ``end_on`` (inclusive), or after ``end_after`` sends.
+
+    Naive datetimes (``at``, ``start``) are wall times in ``timezone``. ``time`` (daily, weekly,
+    monthly), ``weekdays`` (weekly; 0 = Monday … 6 = Sunday) and ``day`` (monthly, 1..31; 29-31
+    mean the last day of shorter months) default to those of ``start``, or of the moment the
+    campaign is scheduled when it has no start (:mod:`herald.core.schedule`).
     """
 
     mode: Literal["once", "recurring"] = "once"
@@ -95,11 +100,18 @@ class Delivery:
     start: dt.datetime | None = None
     end_on: dt.date | None = None
     end_after: int | None = None
+    time: dt.time | None = None
+    weekdays: tuple[int, ...] = ()
+    day: int | None = None
 
 
 @dataclass(frozen=True)
 class Campaign:
-    """A named campaign; the name appears in every list and file name it sends."""
+    """A named campaign; the name appears in every list and file name it sends.
+
+    The launch date of a run is ``launch_date``, or ``launch_after_days`` days after the day
+    it was delivered (in the delivery's time zone), or that day when neither is set.
+    """
 
     name: str
     include: tuple[str, ...]
@@ -109,6 +121,7 @@ class Campaign:
     first_match_only: bool = True
     delivery: Delivery = Delivery()
     launch_date: dt.date | None = None
+    launch_after_days: int | None = None
     attributes_table: str | None = None
     description: str | None = None
 

@@ -39,7 +39,18 @@ TOP_KEYS = (
 SUB_KEYS = ("name", "segment", "where", "groups")
 GROUP_KEYS = ("name", "percent", "control", "destinations")
 DEST_KEYS = ("destination", "attributes")
-DELIVERY_KEYS = ("schedule", "at", "timezone", "cadence", "cron", "start", "end")
+DELIVERY_KEYS = (
+    "schedule",
+    "at",
+    "timezone",
+    "cadence",
+    "cron",
+    "start",
+    "end",
+    "time",
+    "weekdays",
+    "day",
+)
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
 
@@ -69,6 +80,7 @@ def _parse(doc: Any) -> Campaign:
         _fail("'remaining' takes a mapping with 'groups'", "remaining")
     if remaining is not None:
         _check_keys(remaining, ("groups",), "remaining")
+    launch = _launch(doc.get("launch_date"))
     return Campaign(
         name=name,
         include=include,
@@ -77,7 +89,8 @@ def _parse(doc: Any) -> Campaign:
         remaining=_groups(remaining.get("groups"), "remaining.groups") if remaining else (),
         first_match_only=_bool(doc.get("first_match_only", True), "first_match_only"),
         delivery=_delivery(doc.get("delivery")),
-        launch_date=_date(doc.get("launch_date"), "launch_date"),
+        launch_date=launch[0],
+        launch_after_days=launch[1],
         attributes_table=_optional_text(doc.get("attributes_table"), "attributes_table"),
         description=_description(doc.get("description")),
     )
@@ -189,13 +202,19 @@ def _delivery(doc: Any) -> Delivery:
     if mode not in ("once", "recurring"):
         _fail(f"schedule must be 'once' or 'recurring', got {mode!r}", "delivery.schedule")
     timezone = _timezone(doc.get("timezone"))
-    if mode == "once":
-        for key in ("cadence", "cron", "start", "end"):
-            if key in doc:
-                _fail(f"'{key}' is for recurring delivery; this one is once", f"delivery.{key}")
-        at = doc.get("at", "asap")
-        moment = None if at in (None, "asap") else _datetime(at, "delivery.at")
-        return Delivery("once", at=moment, timezone=timezone)
+    return _once(doc, timezone) if mode == "once" else _recurring(doc, timezone)
+
+
+def _once(doc: Mapping[str, Any], timezone: str) -> Delivery:
+    for key in ("cadence", "cron", "start", "end", "time", "weekdays", "day"):
+        if key in doc:
+            _fail(f"'{key}' is for recurring delivery; this one is once", f"delivery.{key}")
+    at = doc.get("at", "asap")
+    moment = None if at in (None, "asap") else _datetime(at, "delivery.at", timezone)
+    return Delivery("once", at=moment, timezone=timezone)
+
+
+def _recurring(doc: Mapping[str, Any], timezone: str) -> Delivery:
     if "at" in doc:
         _fail("'at' is for one-time delivery; recurring uses 'start'", "delivery.at")
     cadence = doc.get("cadence")
@@ -203,22 +222,111 @@ def _delivery(doc: Any) -> Delivery:
         _fail(
             "recurring delivery needs cadence: daily, weekly, monthly or cron", "delivery.cadence"
         )
-    cron = _optional_text(doc.get("cron"), "delivery.cron")
-    if (cadence == "cron") != (cron is not None):
-        _fail("give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron")
-    if cron is not None and len(cron.split()) != 5:
-        _fail(f"cron '{cron}' must have 5 fields: minute hour day month weekday", "delivery.cron")
-    if cron is not None:
-        _check_cron(cron)
+    cron = _cron(doc.get("cron"), cadence)
+    _check_cadence_keys(doc, cadence)
+    start = doc.get("start")
     end_on, end_after = _end(doc.get("end", "never"))
     return Delivery(
         "recurring",
         timezone=timezone,
         cadence=cadence,
         cron=cron,
-        start=_datetime(doc["start"], "delivery.start") if doc.get("start") is not None else None,
+        start=_datetime(start, "delivery.start", timezone) if start is not None else None,
         end_on=end_on,
         end_after=end_after,
+        time=_time(doc["time"]) if "time" in doc else None,
+        weekdays=_weekdays(doc["weekdays"]) if "weekdays" in doc else (),
+        day=_day(doc["day"]) if "day" in doc else None,
+    )
+
+
+def _cron(value: Any, cadence: str) -> str | None:
+    cron = _optional_text(value, "delivery.cron")
+    if (cadence == "cron") != (cron is not None):
+        _fail("give 'cron' (5 fields) exactly when cadence is cron", "delivery.cron")
+    if cron is not None and len(cron.split()) != 5:
+        _fail(f"cron '{cron}' must have 5 fields: minute hour day month weekday", "delivery.cron")
+    if cron is not None:
+        _check_cron(cron)
+    return cron
+
+
+_CADENCE_KEYS = {
+    "time": (("daily", "weekly", "monthly"), "put the time in the cron expression instead"),
+    "weekdays": (("weekly",), "use cadence: weekly, or remove it"),
+    "day": (("monthly",), "use cadence: monthly, or remove it"),
+}
+
+
+def _check_cadence_keys(doc: Mapping[str, Any], cadence: str) -> None:
+    """``time``, ``weekdays`` and ``day`` only with the cadences they belong to."""
+    for key, (cadences, advice) in _CADENCE_KEYS.items():
+        if key in doc and cadence not in cadences:
+            _fail(
+                f"'{key}' is for {' or '.join(cadences)} delivery; this one is {cadence}: "
+                f"{advice}",
+                f"delivery.{key}",
+            )
+
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+def _time(value: Any) -> dt.time:
+    """``"HH:MM"`` on a 24-hour clock; YAML reads an unquoted ``9:30`` as a number."""
+    if isinstance(value, dt.time):
+        return value.replace(second=0, microsecond=0, tzinfo=None)
+    match = _TIME.match(value.strip()) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        _fail(f"time must be \"HH:MM\" (24-hour, quoted), got {value!r}", "delivery.time")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAY_NAMES = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+def _weekdays(value: Any) -> tuple[int, ...]:
+    """Weekday names (``mon`` … ``sun``, any case) or numbers (0 = Monday … 6 = Sunday)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        _fail("'weekdays' needs at least one day, such as [mon, thu]", "delivery.weekdays")
+    loc = "delivery.weekdays" if not isinstance(value, list) else None
+    return tuple(
+        sorted({_weekday(item, loc or f"delivery.weekdays[{i}]") for i, item in enumerate(items)})
+    )
+
+
+def _weekday(item: Any, loc: str) -> int:
+    if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 6:
+        return item
+    name = item.strip().lower() if isinstance(item, str) else None
+    if name in WEEKDAY_NAMES:
+        return WEEKDAY_NAMES.index(name)
+    if name in _FULL_DAY_NAMES:
+        return _FULL_DAY_NAMES.index(name)
+    _fail(
+        f"weekday {item!r} is not a day; use mon, tue, wed, thu, fri, sat, sun "
+        "or 0 (Monday) to 6 (Sunday)",
+        loc,
+    )
+
+
+def _day(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 31:
+        return value
+    _fail(
+        f"day must be a day of the month from 1 to 31 (29-31 mean the last day of shorter "
+        f"months), got {value!r}",
+        "delivery.day",
     )
 
 
@@ -291,14 +399,32 @@ def _end(value: Any) -> tuple[dt.date | None, int | None]:
     return _date(value, "delivery.end"), None
 
 
-def _datetime(value: Any, loc: str) -> dt.datetime:
+def _launch(value: Any) -> tuple[dt.date | None, int | None]:
+    """``launch_date``: a date, or ``{after_days: N}`` days after the delivery date."""
+    if not isinstance(value, Mapping):
+        return _date(value, "launch_date"), None
+    if set(value) != {"after_days"}:
+        _fail("launch_date takes a date YYYY-MM-DD or {after_days: N}", "launch_date")
+    days = value["after_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        _fail(
+            f"'launch_date: {{after_days: N}}' needs a whole number of days ≥ 0, got {days!r}",
+            "launch_date.after_days",
+        )
+    return None, days
+
+
+def _datetime(value: Any, loc: str, timezone: str) -> dt.datetime:
+    """A wall time in ``timezone``; one written with an offset is turned into that wall time."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None, fold=0)
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
     if isinstance(value, str) and _DATETIME.match(value.strip()):
         try:
-            return dt.datetime.fromisoformat(value.strip())
+            return _datetime(dt.datetime.fromisoformat(value.strip()), loc, timezone)
         except ValueError:
             pass
     _fail(f"expected a date and time 'YYYY-MM-DD HH:MM', got {value!r}", loc)

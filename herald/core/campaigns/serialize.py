@@ -11,6 +11,7 @@ from herald.core.campaigns.model import (
     RecipientGroup,
     SubAudience,
 )
+from herald.core.campaigns.parse import WEEKDAY_NAMES
 from herald.core.segments.model import Segment
 from herald.core.segments.parse import segment_to_dict
 
@@ -41,6 +42,8 @@ def campaign_to_doc(campaign: Campaign) -> dict[str, Any]:
     doc["delivery"] = _delivery(campaign.delivery)
     if campaign.launch_date:
         doc["launch_date"] = campaign.launch_date.isoformat()
+    elif campaign.launch_after_days is not None:
+        doc["launch_date"] = {"after_days": campaign.launch_after_days}
     return doc
 
 
@@ -84,6 +87,12 @@ def _delivery(delivery: Delivery) -> dict[str, Any]:
         out["cron"] = delivery.cron
     if delivery.start:
         out["start"] = delivery.start.isoformat(sep=" ")
+    if delivery.time is not None:
+        out["time"] = delivery.time.strftime("%H:%M")
+    if delivery.weekdays:
+        out["weekdays"] = [WEEKDAY_NAMES[d] for d in delivery.weekdays]
+    if delivery.day is not None:
+        out["day"] = delivery.day
     if delivery.end_on:
         out["end"] = delivery.end_on.isoformat()
     elif delivery.end_after:
