@@ -1,4 +1,4 @@
-"""Shared fixtures: a small demo database, made once per test session."""
+"""Shared fixtures: a small demo database, made once per test session; a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres_server import postgres_database_url, postgres_server_url, postgres_url
 
 AS_OF = dt.date(2026, 6, 30)
+
+__all__ = ["postgres_database_url", "postgres_server_url", "postgres_url"]  # fixtures for all
 
 
 @pytest.fixture(scope="session")

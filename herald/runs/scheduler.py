@@ -208,9 +208,10 @@ class Scheduler:
                 ),
             )
 
-    def _resume_interrupted(self, report: TickReport) -> None:
-        """Start a worker for each run left running by a dead process (oldest first)."""
-        young = dt.datetime.now(dt.UTC) - STARTING
+    def _resume_interrupted(self, report: TickReport, *, any_age: bool = False) -> None:
+        """Start a worker for each run left running by a dead process (oldest first); a run
+        younger than `STARTING` only at start-up (``any_age``)."""
+        young = dt.datetime.now(dt.UTC) - (dt.timedelta(0) if any_age else STARTING)
         for run in reversed(self.ws.store.list_runs(status="running")):
             if self._full():
                 return
@@ -233,7 +234,7 @@ class Scheduler:
     def start(self) -> TickReport:
         """Resume every interrupted run (before any new one starts)."""
         report = TickReport()
-        self._resume_interrupted(report)
+        self._resume_interrupted(report, any_age=True)
         return report
 
     def serve(self, stop: threading.Event) -> None:
