@@ -1,5 +1,5 @@
 """``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, runs;
-schedule, unschedule, archive and delete (`herald.cli.campaign_schedule`)."""
+schedule, unschedule, archive and delete (`herald.cli._campaign_schedule`)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from herald.cli._results import (
     run_as_json,
     show_run,
 )
-from herald.cli.campaign_schedule import COMMANDS as LIFECYCLE
-from herald.cli.campaign_schedule import print_schedule, schedule_as_json
+from herald.cli._campaign_schedule import COMMANDS as LIFECYCLE
+from herald.cli._campaign_schedule import print_schedule, schedule_as_json
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (

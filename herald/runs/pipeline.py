@@ -26,6 +26,7 @@ from herald.crash import crash_point
 from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
 from herald.exceptions import ConfigError, RunInterrupted, StateError
 from herald.redact import redact
+from herald.runs.alerting import announce_finished
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
@@ -188,8 +189,10 @@ def _execute(
     except BaseException as error:
         if not is_alive(ws, run.id):  # else another live process works on it: not ours to end
             _fail(store, run, error)
+            announce_finished(ws, store.get_run(run.id))
         raise
     crash_point("run_finished")
+    announce_finished(ws, finished)
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
 
 
