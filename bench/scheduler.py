@@ -170,8 +170,7 @@ def report(args: argparse.Namespace, found: dict[str, list[dict]]) -> str:
     lines = [
         "## Scheduler tick (`bench/scheduler.py`)",
         "",
-        f"Command: `python bench/scheduler.py` · revision {git_revision()} · "
-        f"{dt.date.today()}",
+        f"Command: `python bench/scheduler.py` · revision {git_revision()} · {dt.date.today()}",
         f"Machine: {machine()}; shared, so the stores alternate round by round.",
         f"Data: {args.campaigns:,} daily campaigns spread over the day's minutes, scheduled with "
         f"pinned versions; {args.rounds} rounds of {args.ticks} ticks one minute apart (about "

@@ -10,6 +10,8 @@ import click
 import yaml
 
 from herald.apply import explained, read_one
+from herald.cli._campaign_schedule import COMMANDS as LIFECYCLE
+from herald.cli._campaign_schedule import print_schedule, schedule_as_json
 from herald.cli._common import (
     console,
     err_console,
@@ -29,8 +31,6 @@ from herald.cli._results import (
     run_as_json,
     show_run,
 )
-from herald.cli._campaign_schedule import COMMANDS as LIFECYCLE
-from herald.cli._campaign_schedule import print_schedule, schedule_as_json
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import (

@@ -40,12 +40,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def workspace(
-    tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver
-) -> Path:
+def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver) -> Path:
     root = make_workspace(tmp_path, demo_db, sandbox)
     campaign = (root / "campaign.yaml").read_text(encoding="utf-8")
-    (root / "campaign.yaml").write_text(campaign.replace(ONE_DESTINATION, TWO_DESTINATIONS), encoding="utf-8")
+    (root / "campaign.yaml").write_text(
+        campaign.replace(ONE_DESTINATION, TWO_DESTINATIONS), encoding="utf-8"
+    )
     with (root / "herald.toml").open("a", encoding="utf-8") as config:
         config.write(
             '\n[notifications]\non = ["failure", "success"]\n\n[notifications.webhook]\n'

@@ -119,7 +119,9 @@ def test_a_slot_later_than_the_grace_is_recorded_missed(workspace: Path) -> None
         assert ws.store.schedule(NAME).next_at == SLOT + dt.timedelta(days=1)  # type: ignore[union-attr]
 
 
-def test_no_more_than_max_runs_at_once(tmp_path: Path, demo_db: Path, sandbox: SandboxServer) -> None:
+def test_no_more_than_max_runs_at_once(
+    tmp_path: Path, demo_db: Path, sandbox: SandboxServer
+) -> None:
     root = make_workspace(tmp_path, demo_db, sandbox)
     with Workspace.open(root) as ws:
         for number in range(3):
@@ -143,9 +145,15 @@ def test_no_more_than_max_runs_at_once(tmp_path: Path, demo_db: Path, sandbox: S
 # --- several processes -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_two_schedulers_racing_start_one_run(
-    backend: str, tmp_path: Path, demo_db: Path, sandbox: SandboxServer, request: pytest.FixtureRequest
+    backend: str,
+    tmp_path: Path,
+    demo_db: Path,
+    sandbox: SandboxServer,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
     root = make_workspace(tmp_path, demo_db, sandbox, state_url=url)
@@ -195,7 +203,7 @@ def test_a_scheduler_killed_mid_run_resumes_it_exactly(
 
     with stepping_jobs(stalled):
         again = start_herald(root, "scheduler", "--once", "--now", SLOT.isoformat())
-        out, err = again.communicate(timeout=240)
+        _out, err = again.communicate(timeout=240)
 
     assert again.returncode == 0, err
     with Workspace.open(root) as ws:
