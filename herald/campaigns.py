@@ -240,7 +240,14 @@ class Campaigns:
         if self._exists(campaign.name):
             current = self.ws.store.get(KIND, campaign.name, "latest")
             if current.definition != stored:
-                self.ws.store.settle_campaign(campaign.name)  # a crash may have left it stuck
+                state = self.ws.store.settle_campaign(campaign.name)  # a crash may have left it
+                if state.status == "scheduled":
+                    msg = (
+                        f"campaign '{campaign.name}' is scheduled: unschedule it "
+                        f'(`herald campaign unschedule "{campaign.name}"`) before editing it, '
+                        "then schedule it again"
+                    )
+                    raise StateError(msg)
                 self.ws.store.set_campaign_status(
                     campaign.name, "draft", expected=("draft", "delivered", "error")
                 )
