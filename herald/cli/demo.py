@@ -13,6 +13,7 @@ import click
 
 from herald.apply import apply_path
 from herald.atomic import atomic_file
+from herald.cli._campaign_schedule import print_schedule
 from herald.cli._common import console, print_table
 from herald.cli._progress import SyncProgress
 from herald.cli._results import exit_if_failed, show_run
@@ -121,6 +122,27 @@ def _showcase(
         with Workspace.open(root) as ws:
             _run(ws, name)
             _show_lists(sandbox)
+            _schedule(ws, name)
+
+
+def _schedule(ws: Workspace, name: str) -> None:
+    """Schedule the campaign (recurring daily) and show its next runs."""
+    scheduled = ws.campaigns.schedule(name)
+    delivery = scheduled.campaign.delivery
+    console.print(
+        f"[bold]7.[/] Scheduled '{name}' ({delivery.mode} {delivery.cadence or ''}, "
+        f"{delivery.timezone}); `herald scheduler` runs it unattended",
+        markup=True,
+    )
+    print_schedule(scheduled)
+
+
+def _unschedule_examples(ws: Workspace) -> None:
+    """A demo run again may bring a changed example campaign: its schedule must not stop it
+    from being applied (it is scheduled again at the end)."""
+    for summary in ws.store.list("campaign"):
+        if ws.store.settle_campaign(summary.name).status == "scheduled":
+            ws.campaigns.unschedule(summary.name)
 
 
 @contextmanager
@@ -147,7 +169,8 @@ def _print_next_steps(directory: str, port: int) -> None:
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
         '`herald campaign estimate "Spring Reactivation"`, '
-        '`herald campaign recipients "Spring Reactivation"` or `herald runs list`.\n'
+        '`herald campaign recipients "Spring Reactivation"`, `herald runs list`, or '
+        "`herald scheduler` to run the scheduled campaign at its next slot.\n"
         "Klaviyo in this workspace is a local sandbox holding the demo's lists. Start it in "
         f"another terminal with [bold]herald sandbox klaviyo --port {port} --state {state}[/] "
         "(in the same folder), then "
@@ -163,6 +186,7 @@ _KLAVIYO_TABLE = re.compile(r"^\[destinations\.klaviyo\]\n(?:(?!\[).*\n?)*", re.
 def _apply_examples(ws: Workspace, *, forget_lists: bool) -> list[str]:
     """Apply the examples, show the segments' insights, and return the campaigns' names."""
     console.print("[bold]3.[/] Applying the example segments and campaign", markup=True)
+    _unschedule_examples(ws)
     applied = apply_path(ws, examples_dir())
     print_table(
         None,

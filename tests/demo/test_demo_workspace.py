@@ -8,6 +8,8 @@ says in one line, at once, how to start it.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 import re
 import shlex
@@ -22,7 +24,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from cli_helpers import ok, run
+from cli_helpers import as_json, ok, run
 
 CAMPAIGN = "Spring Reactivation"
 
@@ -107,6 +109,21 @@ def test_the_demo_points_at_a_port_the_sandbox_command_serves(
         "--state",
         ".herald/sandbox/klaviyo.json",
     ]
+
+
+def test_the_demo_leaves_its_campaign_scheduled_daily_with_its_next_runs(
+    demo: tuple[Path, int, str], in_demo: Path
+) -> None:
+    out = demo[2]
+    shown = as_json("campaign", "show", CAMPAIGN)
+
+    assert shown["status"] == "scheduled"
+    assert shown["definition"]["delivery"]["cadence"] == "daily"
+    runs = [dt.datetime.fromisoformat(r) for r in shown["schedule"]["next_runs"]]
+    assert len(runs) == 5
+    assert [b - a for a, b in itertools.pairwise(runs)] == [dt.timedelta(days=1)] * 4
+    assert f"Scheduled '{CAMPAIGN}'" in out
+    assert " ".join(out.split()).count("09:00 America/Los_Angeles") == 5
 
 
 @pytest.mark.parametrize(
