@@ -204,11 +204,19 @@ def _walls(delivery: Delivery, base: dt.datetime, lower: dt.datetime) -> Iterato
     at = (delivery.time or base.time()).replace(second=0, microsecond=0)
     if delivery.cadence == "monthly":
         return _monthly(delivery.day or base.day, at, lower)
-    weekdays = (delivery.weekdays or (base.weekday(),)) if delivery.cadence == "weekly" else None
+    if delivery.cadence != "weekly":
+        return _daily(at, lower, None)
+    weekdays = delivery.weekdays or (base.weekday(),)
+    if not set(weekdays) <= set(range(7)):
+        # A Delivery built in Python skips the parser's check; a day no week has never comes.
+        msg = f"weekdays must be 0 (Monday) to 6 (Sunday), got {weekdays}"
+        raise ValueError(msg)
     return _daily(at, lower, weekdays)
 
 
-def _daily(at: dt.time, lower: dt.datetime, weekdays: tuple[int, ...] | None) -> Iterator[dt.datetime]:
+def _daily(
+    at: dt.time, lower: dt.datetime, weekdays: tuple[int, ...] | None
+) -> Iterator[dt.datetime]:
     day = lower.date()
     while True:
         if weekdays is None or day.weekday() in weekdays:

@@ -56,9 +56,7 @@ FORMS = [
         # stored before weekdays existed: weekly on the start's weekday at its time
         "delivery: {schedule: recurring, cadence: weekly, start: '2026-12-01 09:00', "
         "end: {after: 10}}",
-        Delivery(
-            "recurring", cadence="weekly", start=dt.datetime(2026, 12, 1, 9), end_after=10
-        ),
+        Delivery("recurring", cadence="weekly", start=dt.datetime(2026, 12, 1, 9), end_after=10),
     ),
     (
         "delivery: {schedule: recurring, cadence: daily, start: 2026-12-01, end: 2027-01-31}",
@@ -105,9 +103,11 @@ def deliveries() -> st.SearchStrategy[Delivery]:
     starts = st.none() | st.datetimes(dt.datetime(2026, 1, 1), dt.datetime(2030, 1, 1)).map(
         lambda d: d.replace(second=0, microsecond=0)
     )
-    ends = st.sampled_from([(None, None)]) | st.tuples(
-        st.dates(dt.date(2026, 1, 1)), st.none()
-    ) | st.tuples(st.none(), st.integers(1, 99))
+    ends = (
+        st.sampled_from([(None, None)])
+        | st.tuples(st.dates(dt.date(2026, 1, 1)), st.none())
+        | st.tuples(st.none(), st.integers(1, 99))
+    )
     zones = st.sampled_from(["UTC", "America/New_York", "Australia/Sydney", "Asia/Kolkata"])
 
     def recurring(cadence: str, start: Any, end: Any, zone: str, **more: Any) -> Delivery:
@@ -163,7 +163,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def readme_delivery_examples() -> list[str]:
     section = README.read_text(encoding="utf-8").split("### Campaigns", 1)[1].split("\n### ")[0]
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
-    lines = [line for block in blocks[1:] for line in block.splitlines() if line.startswith("delivery: {")]
+    lines = [
+        line
+        for block in blocks[1:]
+        for line in block.splitlines()
+        if line.startswith("delivery: {")
+    ]
     return [*lines, blocks[-1]]
 
 
@@ -184,4 +189,7 @@ def test_the_readme_delivery_examples_read_and_run() -> None:
         after=None,
         count=2,
     )
-    assert [s.isoformat() for s in tuesday] == ["2026-12-01T14:00:00+00:00", "2026-12-08T14:00:00+00:00"]
+    assert [s.isoformat() for s in tuesday] == [
+        "2026-12-01T14:00:00+00:00",
+        "2026-12-08T14:00:00+00:00",
+    ]

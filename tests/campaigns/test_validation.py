@@ -77,6 +77,8 @@ HOLD = {"name": "Hold", "percent": 10, "control": True}
 
 def recurring(cadence: str, **more: object) -> Doc:
     return {"schedule": "recurring", "cadence": cadence, "start": "2026-12-01 09:00", **more}
+
+
 G0 = "sub_audiences[0].groups[0]"
 
 
@@ -329,7 +331,7 @@ ERRORS = [
     (
         "time-as-a-number",
         edit(lambda d: d.update(delivery=recurring("daily", time=570))),
-        "time must be \"HH:MM\" (24-hour, quoted), got 570",
+        'time must be "HH:MM" (24-hour, quoted), got 570',
         "delivery.time",
     ),
     (

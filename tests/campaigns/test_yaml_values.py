@@ -82,5 +82,7 @@ def test_an_unquoted_time_is_quoted_as_written(ws_dir: Path, tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["campaign", "validate", "-f", str(path)])
 
     assert result.exit_code == 1, result.output
-    assert "at delivery.time: time must be \"HH:MM\" (24-hour, quoted), got '9:30', which YAML " \
+    assert (
+        "at delivery.time: time must be \"HH:MM\" (24-hour, quoted), got '9:30', which YAML "
         "read as the number 570" in " ".join(result.stderr.split())
+    )

@@ -281,7 +281,7 @@ def _time(value: Any) -> dt.time:
         return value.replace(second=0, microsecond=0, tzinfo=None)
     match = _TIME.match(value.strip()) if isinstance(value, str) else None
     if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        _fail(f"time must be \"HH:MM\" (24-hour, quoted), got {value!r}", "delivery.time")
+        _fail(f'time must be "HH:MM" (24-hour, quoted), got {value!r}', "delivery.time")
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 
