@@ -462,3 +462,17 @@ def test_a_weekday_no_week_has_is_refused_not_waited_for() -> None:
 
     with pytest.raises(ValueError, match="weekdays must be 0"):
         first(weekly)
+
+
+def test_leap_days_come_when_they_exist() -> None:
+    leap = Delivery("recurring", cadence="cron", cron="0 12 29 2 *", start=dt.datetime(2026, 1, 1))
+    daily_over_it = daily("Asia/Kolkata", dt.datetime(2028, 2, 28, 5, 30))
+
+    assert first(leap, 2) == [utc(2028, 2, 29, 12), utc(2032, 2, 29, 12)]
+    assert first(daily_over_it) == [utc(2028, 2, 28), utc(2028, 2, 29), utc(2028, 3, 1)]
+
+
+def test_london_0130_on_the_spring_day_runs_at_0200_bst() -> None:
+    london = daily("Europe/London", dt.datetime(2027, 3, 27, 1, 30))
+
+    assert first(london) == [utc(2027, 3, 27, 1, 30), utc(2027, 3, 28, 1), utc(2027, 3, 29, 0, 30)]
