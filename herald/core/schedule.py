@@ -73,8 +73,8 @@ def slots_after(
     ['2027-03-13T07:30:00+00:00', '2027-03-14T07:00:00+00:00', '2027-03-15T06:30:00+00:00']
     """
     found = _slots(delivery, _aware(scheduled_at), None if after is None else _aware(after))
-    limit = _remaining(delivery, sends, count)
-    return list(itertools.islice(found, max(0, min(count, count if limit is None else limit))))
+    limit = _remaining(delivery, sends)
+    return list(itertools.islice(found, max(0, count if limit is None else min(count, limit))))
 
 
 def due_slot(
@@ -89,7 +89,19 @@ def due_slot(
     """The latest slot in ``(last_slot, now]``, if any.
 
     Slots missed while no scheduler ran collapse into that one (DESIGN §1.3): it runs once,
-    or is recorded as missed when it is more than ``grace`` late.
+    or is recorded as missed when it is more than ``grace`` late. The cost grows with the
+    slots collapsed (one step each, never one per minute).
+
+    Args:
+        delivery: the campaign's delivery settings.
+        scheduled_at: when the campaign was scheduled (see :func:`slots_after`).
+        last_slot: the latest slot already run or recorded; None: none yet.
+        now: the scheduler's time.
+        sends: the sends already made, for ``end: {after: N}``.
+        grace: how late a slot may still run.
+
+    Returns:
+        The slot to act on, or None when no slot is due.
 
     >>> daily = Delivery("recurring", cadence="daily", start=dt.datetime(2027, 1, 1, 9))
     >>> due_slot(daily, scheduled_at=dt.datetime(2027, 1, 1, tzinfo=UTC),
@@ -101,12 +113,12 @@ def due_slot(
     """
     now = _aware(now)
     found = _slots(delivery, _aware(scheduled_at), None if last_slot is None else _aware(last_slot))
-    limit = _remaining(delivery, sends, None)
+    limit = _remaining(delivery, sends)
     slot, skipped = None, -1
-    for slot_ in itertools.islice(found, None if limit is None else max(0, limit)):
-        if slot_ > now:
+    for candidate in itertools.islice(found, None if limit is None else max(0, limit)):
+        if candidate > now:
             break
-        slot, skipped = slot_, skipped + 1
+        slot, skipped = candidate, skipped + 1
     if slot is None:
         return None
     return Due(slot, missed=now - slot > grace, skipped=skipped)
@@ -272,11 +284,11 @@ def _parsed_cron(cron: str) -> croniter:
     )
 
 
-def _remaining(delivery: Delivery, sends: int, otherwise: int | None) -> int | None:
-    """How many more slots ``end: {after: N}`` allows, else ``otherwise``."""
+def _remaining(delivery: Delivery, sends: int) -> int | None:
+    """How many more slots ``end: {after: N}`` allows; None: no such end."""
     if delivery.mode == "recurring" and delivery.end_after is not None:
         return delivery.end_after - sends
-    return otherwise
+    return None
 
 
 def _minute(moment: dt.datetime) -> dt.datetime:
