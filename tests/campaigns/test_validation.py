@@ -73,6 +73,12 @@ def offer(name: str = "Offer", percent: object = 90, **more: Any) -> Doc:
 
 
 HOLD = {"name": "Hold", "percent": 10, "control": True}
+
+
+def recurring(cadence: str, **more: object) -> Doc:
+    return {"schedule": "recurring", "cadence": cadence, "start": "2026-12-01 09:00", **more}
+
+
 G0 = "sub_audiences[0].groups[0]"
 
 
@@ -292,6 +298,93 @@ ERRORS = [
         "delivery.timezone",
     ),
     (
+        "time-on-a-cron-delivery",
+        edit(lambda d: d.update(delivery=recurring("cron", cron="0 9 * * *", time="10:00"))),
+        "'time' is for daily, weekly or monthly delivery; this one is cron: "
+        "put the time in the cron expression instead",
+        "delivery.time",
+    ),
+    (
+        "weekdays-on-a-daily-delivery",
+        edit(lambda d: d.update(delivery=recurring("daily", weekdays=["mon"]))),
+        "'weekdays' is for weekly delivery; this one is daily: use cadence: weekly, or remove it",
+        "delivery.weekdays",
+    ),
+    (
+        "day-on-a-weekly-delivery",
+        edit(lambda d: d.update(delivery=recurring("weekly", day=15))),
+        "'day' is for monthly delivery; this one is weekly: use cadence: monthly, or remove it",
+        "delivery.day",
+    ),
+    (
+        "time-on-a-one-time-delivery",
+        edit(lambda d: d.update(delivery={"schedule": "once", "time": "09:00"})),
+        "'time' is for recurring delivery; this one is once",
+        "delivery.time",
+    ),
+    (
+        "time-past-midnight",
+        edit(lambda d: d.update(delivery=recurring("daily", time="24:00"))),
+        "time must be \"HH:MM\" (24-hour, quoted), got '24:00'",
+        "delivery.time",
+    ),
+    (
+        "time-as-a-number",
+        edit(lambda d: d.update(delivery=recurring("daily", time=570))),
+        'time must be "HH:MM" (24-hour, quoted), got 570',
+        "delivery.time",
+    ),
+    (
+        "unknown-weekday-name",
+        edit(lambda d: d.update(delivery=recurring("weekly", weekdays=["mon", "funday"]))),
+        "weekday 'funday' is not a day; use mon, tue, wed, thu, fri, sat, sun "
+        "or 0 (Monday) to 6 (Sunday)",
+        "delivery.weekdays[1]",
+    ),
+    (
+        "weekday-number-seven",
+        edit(lambda d: d.update(delivery=recurring("weekly", weekdays=[7]))),
+        "weekday 7 is not a day",
+        "delivery.weekdays[0]",
+    ),
+    (
+        "no-weekdays",
+        edit(lambda d: d.update(delivery=recurring("weekly", weekdays=[]))),
+        "'weekdays' needs at least one day, such as [mon, thu]",
+        "delivery.weekdays",
+    ),
+    (
+        "day-32",
+        edit(lambda d: d.update(delivery=recurring("monthly", day=32))),
+        "day must be a day of the month from 1 to 31 (29-31 mean the last day of shorter "
+        "months), got 32",
+        "delivery.day",
+    ),
+    (
+        "day-as-text",
+        edit(lambda d: d.update(delivery=recurring("monthly", day="last"))),
+        "day must be a day of the month from 1 to 31",
+        "delivery.day",
+    ),
+    (
+        "launch-date-after-negative-days",
+        edit(lambda d: d.update(launch_date={"after_days": -1})),
+        "'launch_date: {after_days: N}' needs a whole number of days ≥ 0, got -1",
+        "launch_date.after_days",
+    ),
+    (
+        "launch-date-with-an-unknown-key",
+        edit(lambda d: d.update(launch_date={"days": 3})),
+        "launch_date takes a date YYYY-MM-DD or {after_days: N}",
+        "launch_date",
+    ),
+    (
+        "launch-date-not-a-date",
+        edit(lambda d: d.update(launch_date="next week")),
+        "expected a date YYYY-MM-DD, got 'next week'",
+        "launch_date",
+    ),
+    (
         "percent-with-three-decimals",
         edit(lambda d: set_groups(d, offer("Offer", "89.995"), {**HOLD, "percent": "10.005"})),
         "percent 89.995 has more than two decimals",
@@ -376,6 +469,10 @@ def test_the_base_campaign_is_valid(shared_ws: Workspace) -> None:
                 "end": {"after": 3},
             }
         ),
+        lambda d: d.update(delivery=recurring("weekly", weekdays=["Mon", "wednesday", 4])),
+        lambda d: d.update(delivery=recurring("monthly", day=31, time="23:30")),
+        lambda d: d.update(delivery=recurring("daily", time="7:05", end="2027-06-30")),
+        lambda d: d.update(launch_date={"after_days": 3}),
     ],
     ids=[
         "base",
@@ -384,6 +481,10 @@ def test_the_base_campaign_is_valid(shared_ws: Workspace) -> None:
         "percent-as-text-and-two-decimals",
         "a-zero-percent-group",
         "cron-with-ranges-steps-and-names",
+        "weekly-on-named-and-numbered-days",
+        "monthly-on-the-31st",
+        "daily-at-a-time-until-a-date",
+        "launch-date-days-after-delivery",
     ],
 )
 def test_valid_variants_are_stored(

@@ -68,3 +68,21 @@ def test_a_typed_segment_value_is_quoted_as_written(
     assert len(lines) == 1, result.stderr
     assert "got 'ON', which YAML read as a boolean" in lines[0]
     assert "True" not in lines[0]
+
+
+def test_an_unquoted_time_is_quoted_as_written(ws_dir: Path, tmp_path: Path) -> None:
+    """YAML 1.1 reads 9:30 as the number 570 (base 60); the message shows what was written."""
+    path = tmp_path / "daily.yaml"
+    text = CAMPAIGN.format(percent=100, control="true")
+    path.write_text(
+        text + "delivery:\n  schedule: recurring\n  cadence: daily\n  time: 9:30\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(main, ["campaign", "validate", "-f", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert (
+        "at delivery.time: time must be \"HH:MM\" (24-hour, quoted), got '9:30', which YAML "
+        "read as the number 570" in " ".join(result.stderr.split())
+    )

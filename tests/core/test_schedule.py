@@ -100,7 +100,9 @@ def deliveries(draw: st.DrawFn, cadence: str | None = None) -> tuple[Delivery, d
     )
     end_on, end_after = draw(
         st.sampled_from([(None, None)])
-        | st.tuples(st.sampled_from([day - dt.timedelta(days=1), day, day + dt.timedelta(1)]), st.none())
+        | st.tuples(
+            st.sampled_from([day - dt.timedelta(days=1), day, day + dt.timedelta(1)]), st.none()
+        )
         | st.tuples(st.none(), st.integers(1, 4))
     )
     more = draw(rules(cadence, day))
@@ -202,7 +204,9 @@ def test_due_slot_is_the_latest_slot_and_collapses_the_rest(
     last = data.draw(st.none() | moments(day))
     now = data.draw(moments(day))
     sends = data.draw(st.integers(0, 2))
-    grace = data.draw(st.sampled_from([dt.timedelta(0), dt.timedelta(minutes=30), dt.timedelta(hours=6)]))
+    grace = data.draw(
+        st.sampled_from([dt.timedelta(0), dt.timedelta(minutes=30), dt.timedelta(hours=6)])
+    )
 
     slots = [
         s
@@ -244,57 +248,97 @@ def daily(zone: str, start: dt.datetime, **more: object) -> Delivery:
     return Delivery("recurring", cadence="daily", timezone=zone, start=start, **more)  # type: ignore[arg-type]
 
 
-def first(delivery: Delivery, count: int = 3, after: dt.datetime | None = None) -> list[dt.datetime]:
+def first(
+    delivery: Delivery, count: int = 3, after: dt.datetime | None = None
+) -> list[dt.datetime]:
     return slots_after(delivery, scheduled_at=SCHEDULED, after=after, count=count)
 
 
 def test_0230_new_york_on_the_spring_day_runs_at_0300_edt() -> None:
     delivery = daily(NY, dt.datetime(2027, 3, 13, 2, 30))
 
-    assert first(delivery) == [utc(2027, 3, 13, 7, 30), utc(2027, 3, 14, 7), utc(2027, 3, 15, 6, 30)]
+    assert first(delivery) == [
+        utc(2027, 3, 13, 7, 30),
+        utc(2027, 3, 14, 7),
+        utc(2027, 3, 15, 6, 30),
+    ]
     assert utc(2027, 3, 14, 7).astimezone(ZoneInfo(NY)).strftime("%H:%M %Z") == "03:00 EDT"
 
 
 def test_0130_new_york_on_the_fall_day_runs_once_at_0530_utc() -> None:
     delivery = daily(NY, dt.datetime(2026, 10, 31, 1, 30))
 
-    assert first(delivery) == [utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]
+    assert first(delivery) == [
+        utc(2026, 10, 31, 5, 30),
+        utc(2026, 11, 1, 5, 30),
+        utc(2026, 11, 2, 6, 30),
+    ]
 
 
 def test_every_wall_time_in_one_gap_gives_one_slot() -> None:
-    cron = Delivery("recurring", cadence="cron", cron="*/20 2 * * *", timezone=NY,
-                    start=dt.datetime(2027, 3, 14))
+    cron = Delivery(
+        "recurring",
+        cadence="cron",
+        cron="*/20 2 * * *",
+        timezone=NY,
+        start=dt.datetime(2027, 3, 14),
+    )
 
     assert first(cron) == [utc(2027, 3, 14, 7), utc(2027, 3, 15, 6), utc(2027, 3, 15, 6, 20)]
 
 
 def test_a_repeated_hour_runs_each_wall_time_once() -> None:
-    cron = Delivery("recurring", cadence="cron", cron="0,30 1 * * *", timezone=NY,
-                    start=dt.datetime(2026, 11, 1))
+    cron = Delivery(
+        "recurring",
+        cadence="cron",
+        cron="0,30 1 * * *",
+        timezone=NY,
+        start=dt.datetime(2026, 11, 1),
+    )
 
     assert first(cron) == [utc(2026, 11, 1, 5), utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6)]
 
 
 def test_sydney_april_repeats_0230_and_october_skips_it() -> None:
     sydney = "Australia/Sydney"
-    april = Delivery("recurring", cadence="weekly", timezone=sydney, weekdays=(6,),
-                     time=dt.time(2, 30), start=dt.datetime(2027, 4, 1))
+    april = Delivery(
+        "recurring",
+        cadence="weekly",
+        timezone=sydney,
+        weekdays=(6,),
+        time=dt.time(2, 30),
+        start=dt.datetime(2027, 4, 1),
+    )
     october = daily(sydney, dt.datetime(2027, 10, 2, 2, 30))
 
     assert first(april, 2) == [utc(2027, 4, 3, 15, 30), utc(2027, 4, 10, 16, 30)]  # AEDT, AEST
-    assert first(october) == [utc(2027, 10, 1, 16, 30), utc(2027, 10, 2, 16), utc(2027, 10, 3, 15, 30)]
+    assert first(october) == [
+        utc(2027, 10, 1, 16, 30),
+        utc(2027, 10, 2, 16),
+        utc(2027, 10, 3, 15, 30),
+    ]
 
 
 def test_monthly_on_the_31st_runs_on_the_last_day_of_shorter_months() -> None:
-    monthly = Delivery("recurring", cadence="monthly", day=31, time=dt.time(9),
-                       start=dt.datetime(2028, 1, 1))
+    monthly = Delivery(
+        "recurring", cadence="monthly", day=31, time=dt.time(9), start=dt.datetime(2028, 1, 1)
+    )
 
-    assert first(monthly, 4) == [utc(2028, 1, 31, 9), utc(2028, 2, 29, 9), utc(2028, 3, 31, 9), utc(2028, 4, 30, 9)]
+    assert first(monthly, 4) == [
+        utc(2028, 1, 31, 9),
+        utc(2028, 2, 29, 9),
+        utc(2028, 3, 31, 9),
+        utc(2028, 4, 30, 9),
+    ]
 
 
 def test_weekly_with_only_a_start_runs_on_its_weekday_at_its_time() -> None:
-    weekly = Delivery("recurring", cadence="weekly", timezone="Asia/Kolkata",
-                      start=dt.datetime(2026, 12, 2, 9, 15))  # a Wednesday
+    weekly = Delivery(
+        "recurring",
+        cadence="weekly",
+        timezone="Asia/Kolkata",
+        start=dt.datetime(2026, 12, 2, 9, 15),
+    )  # a Wednesday
 
     assert first(weekly, 2) == [utc(2026, 12, 2, 3, 45), utc(2026, 12, 9, 3, 45)]
 
@@ -312,9 +356,15 @@ def test_end_on_a_date_keeps_that_dates_slots_and_end_after_counts_sends() -> No
     ends = daily("UTC", dt.datetime(2027, 1, 1, 23, 59), end_on=dt.date(2027, 1, 3))
     three = daily("UTC", dt.datetime(2027, 1, 1, 9), end_after=3)
 
-    assert first(ends, 10) == [utc(2027, 1, 1, 23, 59), utc(2027, 1, 2, 23, 59), utc(2027, 1, 3, 23, 59)]
+    assert first(ends, 10) == [
+        utc(2027, 1, 1, 23, 59),
+        utc(2027, 1, 2, 23, 59),
+        utc(2027, 1, 3, 23, 59),
+    ]
     assert len(first(three, 10)) == 3
-    assert slots_after(three, scheduled_at=SCHEDULED, after=utc(2027, 1, 1, 9), sends=1, count=10) == [
+    assert slots_after(
+        three, scheduled_at=SCHEDULED, after=utc(2027, 1, 1, 9), sends=1, count=10
+    ) == [
         utc(2027, 1, 2, 9),
         utc(2027, 1, 3, 9),
     ]
@@ -342,12 +392,30 @@ def test_missed_slots_collapse_into_the_latest_and_grace_decides_if_it_runs() ->
     last = utc(2026, 1, 1, 9)
     now = utc(2027, 1, 1, 12)
 
-    late = due_slot(delivery, scheduled_at=SCHEDULED, last_slot=last, now=now, sends=1,
-                    grace=dt.timedelta(hours=1))
-    kept = due_slot(delivery, scheduled_at=SCHEDULED, last_slot=last, now=now, sends=1,
-                    grace=dt.timedelta(hours=3))
-    nothing = due_slot(delivery, scheduled_at=SCHEDULED, last_slot=utc(2027, 1, 1, 9), now=now,
-                       sends=1, grace=dt.timedelta(hours=3))
+    late = due_slot(
+        delivery,
+        scheduled_at=SCHEDULED,
+        last_slot=last,
+        now=now,
+        sends=1,
+        grace=dt.timedelta(hours=1),
+    )
+    kept = due_slot(
+        delivery,
+        scheduled_at=SCHEDULED,
+        last_slot=last,
+        now=now,
+        sends=1,
+        grace=dt.timedelta(hours=3),
+    )
+    nothing = due_slot(
+        delivery,
+        scheduled_at=SCHEDULED,
+        last_slot=utc(2027, 1, 1, 9),
+        now=now,
+        sends=1,
+        grace=dt.timedelta(hours=3),
+    )
 
     assert late == Due(utc(2027, 1, 1, 9), missed=True, skipped=364)
     assert kept == Due(utc(2027, 1, 1, 9), missed=False, skipped=364)
@@ -373,12 +441,38 @@ def test_launch_date_is_set_or_days_after_the_local_delivery_date() -> None:
 
 def test_a_day_field_starting_with_a_star_does_not_widen_the_weekdays() -> None:
     """cronie's rule: both day fields restricted → either matches, unless one starts with *."""
-    odd_mondays = Delivery("recurring", cadence="cron", cron="0 9 */2 * 1",
-                           start=dt.datetime(2027, 3, 1))
-    first_or_monday = Delivery("recurring", cadence="cron", cron="0 9 1 * mon",
-                               start=dt.datetime(2027, 3, 1))
+    odd_mondays = Delivery(
+        "recurring", cadence="cron", cron="0 9 */2 * 1", start=dt.datetime(2027, 3, 1)
+    )
+    first_or_monday = Delivery(
+        "recurring", cadence="cron", cron="0 9 1 * mon", start=dt.datetime(2027, 3, 1)
+    )
 
     assert first(odd_mondays) == [utc(2027, 3, 1, 9), utc(2027, 3, 15, 9), utc(2027, 3, 29, 9)]
     assert first(first_or_monday, 4) == [
-        utc(2027, 3, 1, 9), utc(2027, 3, 8, 9), utc(2027, 3, 15, 9), utc(2027, 3, 22, 9)
+        utc(2027, 3, 1, 9),
+        utc(2027, 3, 8, 9),
+        utc(2027, 3, 15, 9),
+        utc(2027, 3, 22, 9),
     ]
+
+
+def test_a_weekday_no_week_has_is_refused_not_waited_for() -> None:
+    weekly = Delivery("recurring", cadence="weekly", weekdays=(7,), start=dt.datetime(2027, 1, 1))
+
+    with pytest.raises(ValueError, match="weekdays must be 0"):
+        first(weekly)
+
+
+def test_leap_days_come_when_they_exist() -> None:
+    leap = Delivery("recurring", cadence="cron", cron="0 12 29 2 *", start=dt.datetime(2026, 1, 1))
+    daily_over_it = daily("Asia/Kolkata", dt.datetime(2028, 2, 28, 5, 30))
+
+    assert first(leap, 2) == [utc(2028, 2, 29, 12), utc(2032, 2, 29, 12)]
+    assert first(daily_over_it) == [utc(2028, 2, 28), utc(2028, 2, 29), utc(2028, 3, 1)]
+
+
+def test_london_0130_on_the_spring_day_runs_at_0200_bst() -> None:
+    london = daily("Europe/London", dt.datetime(2027, 3, 27, 1, 30))
+
+    assert first(london) == [utc(2027, 3, 27, 1, 30), utc(2027, 3, 28, 1), utc(2027, 3, 29, 0, 30)]

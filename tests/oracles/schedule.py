@@ -59,7 +59,9 @@ def is_last_day(day: dt.datetime) -> bool:
     return (day + dt.timedelta(days=1)).month != day.month
 
 
-def matcher(delivery: Delivery, scheduled_at: dt.datetime, lo: dt.datetime, hi: dt.datetime) -> Match:
+def matcher(
+    delivery: Delivery, scheduled_at: dt.datetime, lo: dt.datetime, hi: dt.datetime
+) -> Match:
     """Whether a wall time belongs to the schedule (recurring deliveries)."""
     base = base_wall(delivery, scheduled_at)
     if delivery.cadence == "cron":

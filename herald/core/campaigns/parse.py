@@ -263,10 +263,13 @@ def _check_cadence_keys(doc: Mapping[str, Any], cadence: str) -> None:
     for key, (cadences, advice) in _CADENCE_KEYS.items():
         if key in doc and cadence not in cadences:
             _fail(
-                f"'{key}' is for {' or '.join(cadences)} delivery; this one is {cadence}: "
-                f"{advice}",
+                f"'{key}' is for {_either(cadences)} delivery; this one is {cadence}: {advice}",
                 f"delivery.{key}",
             )
+
+
+def _either(words: tuple[str, ...]) -> str:
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -278,7 +281,7 @@ def _time(value: Any) -> dt.time:
         return value.replace(second=0, microsecond=0, tzinfo=None)
     match = _TIME.match(value.strip()) if isinstance(value, str) else None
     if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        _fail(f"time must be \"HH:MM\" (24-hour, quoted), got {value!r}", "delivery.time")
+        _fail(f'time must be "HH:MM" (24-hour, quoted), got {value!r}', "delivery.time")
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 
