@@ -413,9 +413,14 @@ NEXT_RUNS = 5
 
 
 def first_slots(campaign: Campaign, now: dt.datetime, count: int = NEXT_RUNS) -> list[dt.datetime]:
-    """The first slots of a schedule made ``now``: none before ``now``."""
+    """The first slots of a schedule made ``now``: none before ``now``'s minute (slots are whole
+    minutes: "as soon as possible" is this minute)."""
+    minute = now.replace(second=0, microsecond=0)
     return slots_after(
-        campaign.delivery, scheduled_at=now, after=now - dt.timedelta(microseconds=1), count=count
+        campaign.delivery,
+        scheduled_at=now,
+        after=minute - dt.timedelta(microseconds=1),
+        count=count,
     )
 
 

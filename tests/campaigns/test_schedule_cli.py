@@ -4,6 +4,7 @@ until unscheduled; archive and delete follow DESIGN §1.3."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,13 @@ def test_a_delivered_campaign_is_archived_not_deleted(ws_dir: Path) -> None:
     line = one_error_line(run("campaign", "delete", NAME, "--yes"))
 
     assert f"campaign '{NAME}' is delivered; archive it instead" in line
+
+
+def test_as_soon_as_possible_is_due_at_once(ws_dir: Path) -> None:
+    applied(ws_dir, campaign("{schedule: once, at: asap}"))
+    before = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+
+    data = as_json("campaign", "schedule", NAME)
+
+    [slot] = [dt.datetime.fromisoformat(s) for s in data["next_runs"]]
+    assert before <= slot <= dt.datetime.now(dt.UTC)
