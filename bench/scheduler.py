@@ -108,6 +108,7 @@ def _settle(ws: object, run_ids: list[str]) -> None:
 
 
 def workspace(folder: Path, url: str | None, campaigns: int) -> Path:
+    from herald.state import StateStore
     from herald.workspace import Workspace
 
     root = folder / "ws"
@@ -116,6 +117,7 @@ def workspace(folder: Path, url: str | None, campaigns: int) -> Path:
         config = root / "herald.toml"
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace('url = "sqlite:///.herald/state.db"', f'url = "{url}"'))
+        StateStore.open(url, create=True).close()  # as `herald init` would
     populate(root, campaigns)
     return root
 
