@@ -114,6 +114,7 @@ def run_campaign(
         HeraldError: the run could not start, or stopped before its deliveries ended (the
             run, if one was recorded, then ends ``error`` too).
     """
+    _refuse_running_loop("run_campaign")
     return asyncio.run(
         run_campaign_async(ws, name, today=today, reconcile=reconcile, progress=progress)
     )
@@ -156,6 +157,7 @@ def continue_run(
     ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
 ) -> RunResult:
     """Carry an interrupted run to its end (see :func:`resume_run`)."""
+    _refuse_running_loop("continue_run")
     return asyncio.run(continue_run_async(ws, run, reconcile=reconcile, progress=progress))
 
 
@@ -196,6 +198,7 @@ def resume_run(
         NotFoundError: no such run.
         StateError: the run is not running, or a live process is working on it.
     """
+    _refuse_running_loop("resume_run")
     return asyncio.run(resume_run_async(ws, run_id, reconcile=reconcile, progress=progress))
 
 
@@ -208,6 +211,17 @@ async def resume_run_async(
         msg = f"run {run_id} is {run.status}, not running: there is nothing to resume"
         raise StateError(msg)
     return await continue_run_async(ws, run, reconcile=reconcile, progress=progress)
+
+
+def _refuse_running_loop(name: str) -> None:
+    """Say which coroutine to await instead of starting a second event loop in a thread
+    that runs one (``asyncio.run`` would refuse less helpfully)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    msg = f"{name} cannot be called from a running event loop: await {name}_async instead"
+    raise RuntimeError(msg)
 
 
 async def _execute(
