@@ -146,6 +146,16 @@ def _tables(stats: dict[str, Any]) -> None:
                 for g in stats["groups"]
             ],
         )
+    if stats.get("targets"):
+        print_table(
+            "Deliveries",
+            ["sub-audience", "group", "destination", "list / file", "records", "dropped", "status"],
+            [
+                (t["sub_audience"], t["group"], t["destination"], t["output_name"],
+                 t["records"], _drops(t["drops"]), t["status"])
+                for t in stats["targets"]
+            ],
+        )  # fmt: skip
     if stats.get("destinations"):
         print_table(
             "Destinations",
@@ -154,6 +164,10 @@ def _tables(stats: dict[str, Any]) -> None:
         )
     if stats.get("drops"):
         print_table("Dropped", ["reason", "customers"], list(stats["drops"].items()))
+
+
+def _drops(drops: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count:,}" for reason, count in sorted(drops.items())) or "—"
 
 
 def _changes(counts: dict[str, Any]) -> tuple[Any, Any, Any]:

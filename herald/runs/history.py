@@ -2,6 +2,7 @@
 
 ``stats`` holds: ``recipients`` and ``deliveries`` (totals); ``phases`` (seconds per phase, and
 per list delivery under ``lists``); ``groups`` (recipients per sub-audience and group);
+``targets`` (records, status and drops per sub-audience, group and destination);
 ``destinations`` (groups, records, delivered and failed per destination); ``lists`` (each
 list sync's figures: adds, updates, removes, sent, rejected …); ``drops`` (customers left out,
 by reason); ``errors`` (what went wrong, per destination). Never a profile's data.
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 
 class Delivery(Protocol):
     """What happened to one group at one destination (``herald.runs.pipeline.Delivery``)."""
+
+    @property
+    def sub_audience(self) -> str: ...
+
+    @property
+    def group(self) -> str: ...
 
     @property
     def destination(self) -> str: ...
@@ -71,6 +78,18 @@ def run_stats(
                 "recipients": c.recipients,
             }
             for c in counts
+        ],
+        "targets": [
+            {
+                "sub_audience": d.sub_audience,
+                "group": d.group,
+                "destination": d.destination,
+                "output_name": d.output_name,
+                "records": d.records,
+                "status": d.status,
+                "drops": dict(d.drops),
+            }
+            for d in deliveries
         ],
         "destinations": _per_destination(deliveries),
         "drops": dict(sorted(sum((Counter(d.drops) for d in deliveries), Counter()).items())),

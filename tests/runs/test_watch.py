@@ -74,11 +74,15 @@ def workspace(
     return root
 
 
-def start_run(root: Path, *, key: str = DEFAULT_API_KEY) -> subprocess.Popen[str]:
+def herald_process(
+    root: Path, *args: str, key: str = DEFAULT_API_KEY, crash_at: str | None = None
+) -> subprocess.Popen[str]:
     env = {**os.environ, "KLAVIYO_API_KEY": key, "HERALD_WORKSPACE": str(root)}
     env.pop("HERALD_CRASH_AT", None)
+    if crash_at is not None:
+        env["HERALD_CRASH_AT"] = crash_at
     return subprocess.Popen(
-        [sys.executable, "-m", "herald", "campaign", "run", NAME, "--yes"],
+        [sys.executable, "-m", "herald", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,6 +101,10 @@ def started_run(root: Path, process: subprocess.Popen[str]) -> Run:
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)
     raise AssertionError("the run was never recorded")
+
+
+def start_run(root: Path, **options: str) -> subprocess.Popen[str]:
+    return herald_process(root, "campaign", "run", NAME, "--yes", **options)
 
 
 def events_of(output: str) -> list[dict]:
@@ -130,6 +138,28 @@ def test_watch_follows_a_run_of_another_process_to_its_end(workspace):
     assert final["status"] == "delivered"
     # It followed the run live: it started watching before the run finished.
     assert datetime.fromisoformat(final["finished_at"]) > watching_from
+
+
+@pytest.mark.timeout(300)
+def test_watch_shows_bars_and_phases_of_a_run_another_process_resumes(workspace):
+    killed = start_run(workspace, crash_at="snapshot_written")
+    killed.communicate(timeout=240)
+    assert killed.returncode == -9
+    with Workspace.open(workspace) as ws:
+        [interrupted] = ws.store.list_runs(NAME)
+    assert interrupted.status == "running"
+
+    bars = herald_process(workspace, "runs", "watch", interrupted.id, "--poll", "0.1")
+    resumed = herald_process(workspace, "runs", "resume", interrupted.id)
+    shown, progress = bars.communicate(timeout=240)
+    _, err = resumed.communicate(timeout=240)
+
+    assert resumed.returncode == 0, err
+    assert bars.returncode == 0, progress
+    [bar] = [line for line in progress.splitlines() if "klaviyo: Watch_Test_Listed" in line]
+    assert "done" in bar
+    assert "deliver: " in progress  # a line per phase
+    assert f"{interrupted.id}  {NAME} v1  delivered" in shown
 
 
 @pytest.mark.timeout(300)
@@ -168,6 +198,10 @@ def test_run_history_shows_phases_counts_and_missed_slots(workspace):
     assert set(stats["phases"]) == {"build", "snapshot", "prepare", "deliver", "log", "lists"}
     assert set(stats["phases"]["lists"]) == {"klaviyo:Watch_Test_Listed", "files:Watch_Test_Filed"}
     assert [g["group"] for g in stats["groups"]] == ["Listed", "Filed", "Held"]
+    assert [(t["group"], t["destination"], t["status"]) for t in stats["targets"]] == [
+        ("Listed", "klaviyo", "synced"),
+        ("Filed", "files", "written"),
+    ]
     assert sum(g["recipients"] for g in stats["groups"]) == stats["recipients"]
     assert stats["destinations"]["klaviyo"]["delivered"] == 1
     assert stats["lists"]["klaviyo:Watch_Test_Listed"]["adds"] > 0
