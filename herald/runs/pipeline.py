@@ -240,9 +240,11 @@ async def _execute(
                     await asyncio.to_thread(ws.campaigns.write_snapshot, build, snapshot)
             crash_point("snapshot_written")
             with recorder.phase("prepare"):
-                staged, counts = await asyncio.to_thread(_stage_all, ws, build, snapshot, run.id)
+                destinations, staged, counts = await asyncio.to_thread(
+                    _stage_all, ws, build, snapshot, run.id
+                )
             with recorder.phase("deliver"):
-                deliveries = await _deliver_staged(*staged, reconcile, recorder)
+                deliveries = await _deliver_staged(destinations, staged, reconcile, recorder)
             with recorder.phase("log"):
                 target = folder / "recipients_log.parquet"
                 await asyncio.to_thread(log_recipients, ws, build, run.id, snapshot, target)
@@ -303,13 +305,17 @@ def _reason(delivery: Delivery) -> str:
     return message if delivery.status == "failed" else message.removeprefix("not sent: ")
 
 
+_Staged = list[tuple[Delivery, DeliveryTarget]]
+"""Each group staged at its destination: what it is (still ``not sent``), and its target."""
+
+
 def _stage_all(
     ws: Workspace, build: Build, snapshot: Path, run_id: str
-) -> tuple[tuple[dict[str, Destination], list[tuple[Delivery, DeliveryTarget]]], list[GroupCount]]:
-    """Stage every group at its destination, in the campaign's order (blocking: a worker
-    thread's); and the recipients per group."""
+) -> tuple[dict[str, Destination], _Staged, list[GroupCount]]:
+    """Stage every group at its destination, in the campaign's order (blocking: run in a
+    worker thread); returns the destinations, the staged groups and the recipients per group."""
     destinations = {name: ws.destination(name) for name in _used(build)}
-    staged: list[tuple[Delivery, DeliveryTarget]] = []
+    staged: _Staged = []
     with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
         for number, item in enumerate(build.resolved, 1):
             target = target_for(ws, build, item, run_id, number)
@@ -317,7 +323,7 @@ def _stage_all(
                 destinations[item.destination].stage(target, prepared)
                 staged.append((_delivery(item, prepared, "not sent"), target))
         counts = ordered_counts(build.campaign, snap.counts())
-    return (destinations, staged), counts
+    return destinations, staged, counts
 
 
 def _used(build: Build) -> list[str]:
