@@ -87,7 +87,11 @@ def show(ws: Workspace, run_id: str, as_json: bool) -> None:
 @command.command("watch")
 @click.argument("run_id")
 @click.option(
-    "--poll", default=0.5, show_default=True, type=click.FloatRange(min=0.05), help="Seconds."
+    "--poll",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Seconds between two reads of the state store.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each event as a JSON line.")
 @with_workspace
