@@ -47,7 +47,16 @@ if TYPE_CHECKING:
         parse_segment,
         segment_to_dict,
     )
-    from herald.runs.pipeline import preview_campaign, run_campaign, sample_campaign
+    from herald.runs.events import watch_run
+    from herald.runs.pipeline import (
+        RunResult,
+        preview_campaign,
+        resume_run,
+        resume_run_async,
+        run_campaign,
+        run_campaign_async,
+        sample_campaign,
+    )
     from herald.workspace import Workspace
 
 # The module of each name loaded on first use; the block above is the same list for type
@@ -66,6 +75,7 @@ _LAZY = {
             "InSegment",
             "Not",
             "Purchase",
+            "RunResult",
             "Segment",
             "compile_segment",
             "parse_segment",
@@ -74,8 +84,18 @@ _LAZY = {
         "herald.core.segments",
     ),
     **dict.fromkeys(
-        ["preview_campaign", "run_campaign", "sample_campaign"], "herald.runs.pipeline"
+        [
+            "RunResult",
+            "preview_campaign",
+            "resume_run",
+            "resume_run_async",
+            "run_campaign",
+            "run_campaign_async",
+            "sample_campaign",
+        ],
+        "herald.runs.pipeline",
     ),
+    "watch_run": "herald.runs.events",
     "Workspace": "herald.workspace",
 }
 
@@ -110,6 +130,7 @@ __all__ = [
     "Not",
     "NotFoundError",
     "Purchase",
+    "RunResult",
     "Segment",
     "SegmentError",
     "StateError",
@@ -119,7 +140,11 @@ __all__ = [
     "parse_campaign",
     "parse_segment",
     "preview_campaign",
+    "resume_run",
+    "resume_run_async",
     "run_campaign",
+    "run_campaign_async",
     "sample_campaign",
     "segment_to_dict",
+    "watch_run",
 ]

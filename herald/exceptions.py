@@ -196,11 +196,3 @@ class WriteError(HeraldError):
         self.path = path
         super().__init__(message)
 
-
-# --- stopping -------------------------------------------------------------------------------
-
-
-class RunInterrupted(BaseException):
-    """A run's process was asked to stop (SIGTERM) and stopped at once. Every batch is
-    checkpointed, so the run stays ``running`` to be resumed; it is not a failure. A
-    ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` eats it."""

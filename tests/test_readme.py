@@ -12,11 +12,11 @@ from herald.workspace import Workspace
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def python_api_example() -> str:
-    section = README.read_text().split("## Python API", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "the README's Python API section has no python block"
-    return match.group(1)
+def python_api_examples() -> list[str]:
+    section = README.read_text().split("## Python API", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert blocks, "the README's Python API section has no python block"
+    return blocks
 
 
 def test_python_api_example_runs(
@@ -24,9 +24,14 @@ def test_python_api_example_runs(
 ) -> None:
     Workspace.init(tmp_path / "herald-demo", database=str(demo_db)).close()
     monkeypatch.chdir(tmp_path)
-    exec(compile(python_api_example(), "README.md", "exec"), {})
+    namespace: dict[str, object] = {}
+    for block in python_api_examples():  # in order, as a reader would: the async one reruns
+        exec(compile(block, "README.md", "exec"), namespace)
     exported = list((tmp_path / "herald-demo" / "exports").glob("CA_Winback_Offer_*.csv"))
     assert len(exported) == 1
+    with Workspace.open(tmp_path / "herald-demo") as ws:
+        statuses = [r.status for r in ws.store.list_runs("CA Winback")]
+    assert statuses == ["delivered"] * len(python_api_examples())
 
 
 def test_quick_start_is_two_commands() -> None:

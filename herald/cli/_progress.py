@@ -72,6 +72,10 @@ class SyncProgress:
             task = self._tasks.get(key) or self._progress.add_task(label, total=1, note="")
             self._progress.update(task, note=f"[red]failed: {event.error}[/]")
 
+    def note(self, text: str) -> None:
+        """Print a line above the bars (a run's phases, when following one)."""
+        self._progress.console.print(text, markup=False, highlight=False)
+
     def _task_index(self, task: TaskID) -> int:
         return next(i for i, t in enumerate(self._progress.tasks) if t.id == task)
 

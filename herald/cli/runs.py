@@ -1,7 +1,10 @@
-"""``herald runs …``: list runs, show one, resume an interrupted one, export outcomes, prune
-old runs' files."""
+"""``herald runs …``: list runs, show one, watch one live, resume an interrupted one, export
+outcomes, prune old runs' files."""
 
 from __future__ import annotations
+
+import json
+import sys
 
 import click
 
@@ -15,11 +18,19 @@ from herald.cli._common import (
     to_jsonable,
     with_workspace,
 )
+from herald.cli._history import (
+    LIST_COLUMNS,
+    details_json,
+    exit_unless_delivered,
+    follow,
+    history,
+    history_row,
+    print_details,
+)
 from herald.cli._progress import JsonProgress, SyncProgress
 from herald.exceptions import ConfigError, NotFoundError
 from herald.runs.pipeline import resume_run
 from herald.runs.prune import PruneReport, parse_age, prune_runs
-from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
@@ -40,34 +51,18 @@ def command() -> None:
 @json_option
 @with_workspace
 def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> None:
-    """List runs, newest first; a run whose process died shows as ``interrupted``.
+    """List runs, newest first, with the slots schedules missed (status ``missed``); a run
+    whose process died shows as ``interrupted``.
 
     Example:
 
         herald runs list --campaign "Spring Reactivation"
     """
-    items = ws.store.list_runs(campaign, limit=limit)
+    items = history(ws, campaign, limit)
     if as_json:
-        print_json([{**to_jsonable(r), "status": shown_status(ws, r)} for r in items])
+        print_json(items)
         return
-    rows = [
-        (
-            r.id,
-            r.campaign,
-            r.campaign_version,
-            r.kind,
-            shown_status(ws, r),
-            r.started_at,
-            r.finished_at,
-            (r.stats or {}).get("recipients"),
-        )
-        for r in items
-    ]
-    print_table(
-        None,
-        ["run", "campaign", "version", "kind", "status", "started", "finished", "recipients"],
-        rows,
-    )
+    print_table(None, LIST_COLUMNS, [history_row(item) for item in items])
 
 
 @command.command("show")
@@ -75,28 +70,46 @@ def list_(ws: Workspace, campaign: str | None, limit: int, as_json: bool) -> Non
 @json_option
 @with_workspace
 def show(ws: Workspace, run_id: str, as_json: bool) -> None:
-    """Show a run: status, pinned versions, and each list delivery with its batches.
+    """Show a run: trigger and slot, pinned versions, as-of and launch date, time per phase,
+    recipients per group, figures per destination, drops, errors, and each list delivery.
 
     Example:
 
         herald runs show run_20261201T101500_a1b2c3
     """
     run = ws.store.get_run(run_id)
-    deliveries = ws.store.run_deliveries(run_id)
     if as_json:
-        print_json({"run": run, "deliveries": deliveries})
+        print_json(details_json(ws, run))
         return
-    console.print(
-        f"[bold]{run.id}[/]  {run.campaign} v{run.campaign_version}  {run.status}", markup=True
-    )
-    if run.error:
-        console.print(f"error: {run.error}")
-    console.print(f"pinned segments: {run.pins}")
-    print_table(
-        "List deliveries",
-        ["destination", "list", "list id", "status", "counts"],
-        [(d.destination, d.list_name, d.list_id, d.status, d.counts) for d in deliveries],
-    )
+    print_details(ws, run)
+
+
+@command.command("watch")
+@click.argument("run_id")
+@click.option(
+    "--poll",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Seconds between two reads of the state store.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each event as a JSON line.")
+@with_workspace
+def watch(ws: Workspace, run_id: str, poll: float, as_json: bool) -> None:
+    """Follow a run, whichever process runs it, until it ends: progress bars per list and a
+    line per phase (or its events as JSON lines), then its summary. Exits 1 when the run
+    ended in error or cancelled.
+
+    Example:
+
+        herald runs watch run_20261201T101500_a1b2c3
+    """
+    run = follow(ws, run_id, as_json=as_json, poll=poll)
+    if as_json:
+        sys.stdout.write(json.dumps({"run": to_jsonable(run)}, ensure_ascii=False) + "\n")
+    else:
+        print_details(ws, run)
+    exit_unless_delivered(ws, run)
 
 
 @command.command("resume")

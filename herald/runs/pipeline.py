@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from herald.campaigns import Build
@@ -24,10 +25,12 @@ from herald.core.campaigns.validate import Resolved, Warning_
 from herald.core.schedule import launch_date
 from herald.crash import crash_point
 from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
-from herald.exceptions import ConfigError, RunInterrupted, StateError
+from herald.exceptions import ConfigError, StateError
 from herald.redact import redact
 from herald.runs.alerting import announce_finished
 from herald.runs.claims import EmailClaims, claim_emails
+from herald.runs.events import RunRecorder
+from herald.runs.history import run_stats
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
@@ -92,12 +95,15 @@ def run_campaign(
     """Run a campaign once: build, snapshot, deliver (files, Klaviyo lists), log recipients.
 
     A run of the same campaign that was interrupted (``running`` with no live process) is
-    resumed first, so that its lists are finished before they are diffed again.
+    resumed first, so that its lists are finished before they are diffed again. The run
+    writes its progress to the state store as it goes (``herald runs watch``).
 
     A delivery that failed, or that could not be sent (a destination Herald cannot deliver
     to yet, a Klaviyo key that is not set), does not raise: the other deliveries go on, and
     the run ends ``error`` with the reasons in ``result.run.error``. Check
     ``result.run.status``; ``herald campaign run`` exits 1 for such a run.
+
+    It runs an event loop of its own: from a coroutine, await :func:`run_campaign_async`.
 
     Args:
         ws: the workspace.
@@ -110,36 +116,78 @@ def run_campaign(
         HeraldError: the run could not start, or stopped before its deliveries ended (the
             run, if one was recorded, then ends ``error`` too).
     """
-    for stale in interrupted_runs(ws, name):
-        continue_run(ws, stale, reconcile=reconcile, progress=progress)
-    which, pins = ws.campaigns.run_versions(name)  # a scheduled campaign's pinned versions
-    build = ws.campaigns.build(name, today=today, which=which, pins=pins)
+    _refuse_running_loop("run_campaign")
+    return asyncio.run(
+        run_campaign_async(ws, name, today=today, reconcile=reconcile, progress=progress)
+    )
+
+
+async def run_campaign_async(
+    ws: Workspace,
+    name: str,
+    *,
+    today: dt.date | None = None,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """:func:`run_campaign` in the caller's event loop: the deliveries are awaited there, the
+    blocking work (build, snapshot, prepare, log, the state store) runs in worker threads, so
+    the loop stays free for the caller's other tasks. Same arguments, result and errors.
+    """
+    for stale in await asyncio.to_thread(interrupted_runs, ws, name):
+        await continue_run_async(ws, stale, reconcile=reconcile, progress=progress)
+    recorder = RunRecorder(ws.store, progress=progress)
+    which, pins = await asyncio.to_thread(ws.campaigns.run_versions, name)  # a scheduled
+    with recorder.phase("build"):  # campaign's pinned versions, else the active ones
+        build = await asyncio.to_thread(
+            functools.partial(ws.campaigns.build, name, today=today, which=which, pins=pins)
+        )
     # The status check comes first: a campaign that cannot run leaves no run behind. The
     # status and the run are written together, so no crash leaves one without the other.
-    run = ws.store.start_run(
-        name,
-        build.version,
-        as_of=build.as_of,
-        pins=build.pins,
-        expected=("draft", "scheduled", "delivered", "error"),
-        launch_date=launch_date(build.campaign, build.as_of),
+    run = await asyncio.to_thread(
+        functools.partial(
+            ws.store.start_run,
+            name,
+            build.version,
+            as_of=build.as_of,
+            pins=build.pins,
+            expected=("draft", "scheduled", "delivered", "error"),
+            launch_date=launch_date(build.campaign, build.as_of),
+        )
     )
     crash_point("run_created")
-    return _execute(ws, build, run, reconcile=reconcile, progress=progress)
+    return await _execute(ws, build, run, reconcile=reconcile, recorder=recorder)
 
 
 def continue_run(
     ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
 ) -> RunResult:
-    """Carry an interrupted run to its end (see :func:`resume_run`).
+    """Carry an interrupted run to its end (see :func:`resume_run`)."""
+    _refuse_running_loop("continue_run")
+    return asyncio.run(continue_run_async(ws, run, reconcile=reconcile, progress=progress))
+
+
+async def continue_run_async(
+    ws: Workspace, run: Run, *, reconcile: bool = False, progress: Progress | None = None
+) -> RunResult:
+    """:func:`continue_run` in the caller's event loop.
 
     The audience is built again, when its snapshot was not written, from the run's own
     pinned segment versions and as-of time: never from what is active today.
     """
-    build = ws.campaigns.build(
-        run.campaign, which=run.campaign_version, pins=run.pins, as_of=run.as_of
-    )
-    return _execute(ws, build, run, reconcile=reconcile, progress=progress)
+    recorder = RunRecorder(ws.store, progress=progress)
+    recorder.start(run.id)
+    with recorder.phase("build"):
+        build = await asyncio.to_thread(
+            functools.partial(
+                ws.campaigns.build,
+                run.campaign,
+                which=run.campaign_version,
+                pins=run.pins,
+                as_of=run.as_of,
+            )
+        )
+    return await _execute(ws, build, run, reconcile=reconcile, recorder=recorder)
 
 
 def resume_run(
@@ -149,50 +197,80 @@ def resume_run(
     delivery from its checkpoints, write its recipients log and finish it.
 
     Confirmed batches are never sent again; sent ones are polled by job id; planned ones
-    are sent (harmless if they went out before: bulk import is an upsert).
+    are sent (harmless if they went out before: bulk import is an upsert). From a coroutine,
+    await :func:`resume_run_async`.
 
     Raises:
         NotFoundError: no such run.
         StateError: the run is not running, or a live process is working on it.
     """
-    run = ws.store.get_run(run_id)
+    _refuse_running_loop("resume_run")
+    return asyncio.run(resume_run_async(ws, run_id, reconcile=reconcile, progress=progress))
+
+
+async def resume_run_async(
+    ws: Workspace, run_id: str, *, reconcile: bool = False, progress: Progress | None = None
+) -> RunResult:
+    """:func:`resume_run` in the caller's event loop (see :func:`run_campaign_async`)."""
+    run = await asyncio.to_thread(ws.store.get_run, run_id)
     if run.status != "running":
         msg = f"run {run_id} is {run.status}, not running: there is nothing to resume"
         raise StateError(msg)
-    return continue_run(ws, run, reconcile=reconcile, progress=progress)
+    return await continue_run_async(ws, run, reconcile=reconcile, progress=progress)
 
 
-def _execute(
-    ws: Workspace, build: Build, run: Run, *, reconcile: bool, progress: Progress | None
+def _refuse_running_loop(name: str) -> None:
+    """Say which coroutine to await instead of starting a second event loop in a thread
+    that runs one (``asyncio.run`` would refuse less helpfully)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    msg = f"{name} cannot be called from a running event loop: await {name}_async instead"
+    raise RuntimeError(msg)
+
+
+async def _execute(
+    ws: Workspace, build: Build, run: Run, *, reconcile: bool, recorder: RunRecorder
 ) -> RunResult:
     """Snapshot (unless a resumed run has one), deliver, log, and finish the run; the run
     ends ``error`` (never left ``running``) on any failure, and the campaign with it."""
     store = ws.store
     folder = ws.runs_dir / run.id
+    recorder.start(run.id)
     try:
         with run_lock(ws, run.id):
             _check_running(store, run.id)
             snapshot = folder / "recipients.parquet"
-            if not snapshot.exists():
-                ws.campaigns.write_snapshot(build, snapshot)
+            with recorder.phase("snapshot"):
+                if not snapshot.exists():
+                    await asyncio.to_thread(ws.campaigns.write_snapshot, build, snapshot)
             crash_point("snapshot_written")
-            with Snapshot(snapshot) as snap:
-                deliveries = _deliver_all(
-                    ws, build, snap, run.id, reconcile=reconcile, progress=progress
+            with recorder.phase("prepare"):
+                destinations, staged, counts = await asyncio.to_thread(
+                    _stage_all, ws, build, snapshot, run.id
                 )
-                counts = ordered_counts(build.campaign, snap.counts())
-            log = folder / "recipients_log.parquet"
-            log_recipients(ws, build, run.id, snapshot, log, launch=run.launch_date)
-            finished = _finish(store, run, counts, deliveries, snapshot)
-    except RunInterrupted:
-        raise  # stopped with every batch checkpointed: left running, to be resumed
+            with recorder.phase("deliver"):
+                deliveries = await _deliver_staged(destinations, staged, reconcile, recorder)
+            with recorder.phase("log"):
+                target = folder / "recipients_log.parquet"
+                await asyncio.to_thread(
+                    functools.partial(
+                        log_recipients, ws, build, run.id, snapshot, target, launch=run.launch_date
+                    )
+                )
+            finished = await asyncio.to_thread(
+                _finish, store, run, counts, deliveries, snapshot, recorder
+            )
+    except asyncio.CancelledError:
+        raise  # stopped (SIGTERM, Ctrl-C), every batch checkpointed: left to be resumed
     except BaseException as error:
         if not is_alive(ws, run.id):  # else another live process works on it: not ours to end
-            _fail(store, run, error)
-            announce_finished(ws, store.get_run(run.id))
+            _fail(store, run, error, recorder)
+            await asyncio.to_thread(announce_finished, ws, store.get_run(run.id))
         raise
     crash_point("run_finished")
-    announce_finished(ws, finished)
+    await asyncio.to_thread(announce_finished, ws, finished)
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
 
 
@@ -205,12 +283,14 @@ def _check_running(store: StateStore, run_id: str) -> None:
         raise StateError(msg)
 
 
-def _fail(store: StateStore, run: Run, error: BaseException) -> None:
-    """End a run that stopped in error, with its campaign, in one transaction."""
-    with contextlib.suppress(StateError):  # already finished: report the original error
-        store.finish_run(
+def _fail(store: StateStore, run: Run, error: BaseException, recorder: RunRecorder) -> None:
+    """End a run that stopped in error, with its campaign and its last event, in one
+    transaction."""
+    with contextlib.suppress(StateError), store.transaction():  # already finished: report
+        failed = store.finish_run(  # the original error
             run.id, "error", error=str(error) or type(error).__name__, campaign_status="error"
         )
+        recorder.finished(failed)
 
 
 def _finish(
@@ -219,31 +299,25 @@ def _finish(
     counts: list[GroupCount],
     deliveries: list[Delivery],
     snapshot: Path,
+    recorder: RunRecorder,
 ) -> Run:
-    """Record a run's figures and end it, with its campaign: ``error`` (with the reasons)
-    when any delivery failed or could not be sent, else ``delivered``."""
-    stats: dict[str, Any] = {
-        "recipients": sum(c.recipients for c in counts),
-        "deliveries": len(deliveries),
-    }
-    lists = {
-        f"{d.destination}:{d.output_name}": d.counts for d in deliveries if d.counts is not None
-    }
-    if lists:
-        stats["lists"] = lists
+    """Record a run's figures and end it, with its campaign and its last event: ``error``
+    (with the reasons) when any delivery failed or could not be sent, else ``delivered``."""
+    stats = run_stats(counts, deliveries, recorder.timings())
     unsent = [d for d in deliveries if d.status in _UNSENT]
-    if not unsent:
-        return store.finish_run(
-            run.id,
-            "delivered",
-            stats=stats,
-            snapshot=str(snapshot),
-            campaign_status="delivered",
-        )
     why = "; ".join(f"{d.destination} '{d.output_name}': {_reason(d)}" for d in unsent)
-    return store.finish_run(
-        run.id, "error", stats=stats, error=why, snapshot=str(snapshot), campaign_status="error"
-    )
+    status: Literal["delivered", "error"] = "error" if unsent else "delivered"
+    with store.transaction():
+        finished = store.finish_run(
+            run.id,
+            status,
+            stats=stats,
+            error=why or None,
+            snapshot=str(snapshot),
+            campaign_status=status,
+        )
+        recorder.finished(finished)
+    return finished
 
 
 _UNSENT = ("failed", "not sent")
@@ -255,26 +329,25 @@ def _reason(delivery: Delivery) -> str:
     return message if delivery.status == "failed" else message.removeprefix("not sent: ")
 
 
-def _deliver_all(
-    ws: Workspace,
-    build: Build,
-    snap: Snapshot,
-    run_id: str,
-    *,
-    reconcile: bool,
-    progress: Progress | None,
-) -> list[Delivery]:
-    """Stage every group at its destination (in the campaign's order), then deliver them:
-    each destination over one connection, the destinations at once."""
+_Staged = list[tuple[Delivery, DeliveryTarget]]
+"""Each group staged at its destination: what it is (still ``not sent``), and its target."""
+
+
+def _stage_all(
+    ws: Workspace, build: Build, snapshot: Path, run_id: str
+) -> tuple[dict[str, Destination], _Staged, list[GroupCount]]:
+    """Stage every group at its destination, in the campaign's order (blocking: run in a
+    worker thread); returns the destinations, the staged groups and the recipients per group."""
     destinations = {name: ws.destination(name) for name in _used(build)}
-    staged: list[tuple[Delivery, DeliveryTarget]] = []
-    with claims_for(ws, build, snap) as claims:
+    staged: _Staged = []
+    with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
         for number, item in enumerate(build.resolved, 1):
             target = target_for(ws, build, item, run_id, number)
             with prepared_group(ws, snap, item, claims) as prepared:
                 destinations[item.destination].stage(target, prepared)
                 staged.append((_delivery(item, prepared, "not sent"), target))
-    return asyncio.run(_deliver_staged(destinations, staged, reconcile, progress))
+        counts = ordered_counts(build.campaign, snap.counts())
+    return destinations, staged, counts
 
 
 def _used(build: Build) -> list[str]:
@@ -308,15 +381,16 @@ async def _deliver_staged(
     destinations: dict[str, Destination],
     staged: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
-    progress: Progress | None,
+    recorder: RunRecorder,
 ) -> list[Delivery]:
-    """Deliver the staged groups, every destination at once; in the campaign's order."""
+    """Deliver the staged groups, each destination over one connection, the destinations at
+    once; in the campaign's order."""
     by_destination: dict[str, list[tuple[Delivery, DeliveryTarget]]] = {}
     for base, target in staged:
         by_destination.setdefault(base.destination, []).append((base, target))
     delivered = await asyncio.gather(
         *(
-            _deliver_to(destinations[name], items, reconcile, progress)
+            _deliver_to(destinations[name], items, reconcile, recorder)
             for name, items in by_destination.items()
         )
     )
@@ -328,7 +402,7 @@ async def _deliver_to(
     destination: Destination,
     items: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
-    progress: Progress | None,
+    recorder: RunRecorder,
 ) -> list[tuple[Delivery, DeliveryTarget]]:
     """One destination's groups over one connection (its pacing shared), a few at once; all
     ``not sent`` when it cannot be reached as configured."""
@@ -339,7 +413,8 @@ async def _deliver_to(
             async def one(base: Delivery, target: DeliveryTarget) -> Delivery:
                 async with slots:
                     crash_point(f"delivery_started:{target.number}")
-                    done = await session.deliver(target, reconcile=reconcile, progress=progress)
+                    with recorder.delivery(target.destination, target.output_name):
+                        done = await session.deliver(target, reconcile=reconcile, progress=recorder)
                     crash_point(f"delivery_finished:{target.number}")
                 return _delivered(base, done)
 

@@ -17,10 +17,17 @@ from herald.atomic import write_errors
 from herald.exceptions import StateError
 
 if TYPE_CHECKING:
-    from herald.state import Run
+    from herald.state import Run, StateStore
     from herald.workspace import Workspace
 
-__all__ = ["interrupted_runs", "is_alive", "is_interrupted", "run_lock", "shown_status"]
+__all__ = [
+    "interrupted_runs",
+    "is_alive",
+    "is_interrupted",
+    "run_alive",
+    "run_lock",
+    "shown_status",
+]
 
 
 @contextmanager
@@ -44,7 +51,12 @@ def run_lock(ws: Workspace, run_id: str) -> Iterator[None]:
 
 def is_alive(ws: Workspace, run_id: str) -> bool:
     """Whether a live process holds the run's lock."""
-    return ws.store.lock_held(_lock_name(run_id))
+    return run_alive(ws.store, run_id)
+
+
+def run_alive(store: StateStore, run_id: str) -> bool:
+    """Whether a live process holds the run's lock (in that state store)."""
+    return store.lock_held(_lock_name(run_id))
 
 
 def _lock_name(run_id: str) -> str:

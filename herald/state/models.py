@@ -187,6 +187,27 @@ class Run:
     cancel_requested: bool = False
 
 
+@dataclass(frozen=True)
+class RunEvent:
+    """One progress event a run wrote as it went (``StateStore.run_events``).
+
+    Attributes:
+        id: its id; later events of a run have greater ids.
+        run_id: the run.
+        at: when it happened (UTC).
+        kind: what happened: ``phase_started``, ``phase_finished``, ``finished``, or a list
+            sync's ``started``, ``diffed``, ``planned``, ``batch_sent``, ``batch_confirmed``,
+            ``done`` or ``failed`` (see ``herald.runs.events``).
+        payload: its figures (never a profile's data; strings redacted).
+    """
+
+    id: int
+    run_id: str
+    at: datetime
+    kind: str
+    payload: dict[str, Any]
+
+
 DeliveryStatus = Literal["pending", "planned", "running", "done", "failed"]
 """Where a list delivery is: pending, planned (batches recorded), running, done or failed."""
 

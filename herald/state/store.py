@@ -30,6 +30,7 @@ from herald.state._rules import (
 )
 from herald.state._store_campaigns import CampaignsMixin
 from herald.state._store_deliveries import DeliveriesMixin
+from herald.state._store_events import EventsMixin
 from herald.state._store_schedules import SchedulesMixin
 from herald.state.models import (
     ApplyResult,
@@ -41,7 +42,7 @@ from herald.state.models import (
 )
 
 
-class StateStore(CampaignsMixin, DeliveriesMixin, SchedulesMixin):
+class StateStore(CampaignsMixin, DeliveriesMixin, EventsMixin, SchedulesMixin):
     """Herald's persistent state: versioned definitions, insights, campaign state and runs.
 
     Open one with `StateStore.open`; it is safe to share between threads, and several

@@ -22,6 +22,7 @@ def test_public_api():
         "DeliveryRecord",
         "InsightsRecord",
         "Run",
+        "RunEvent",
         "SaveResult",
         "Schedule",
         "SlotRecord",
