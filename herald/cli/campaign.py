@@ -67,12 +67,14 @@ def list_(ws: Workspace, as_json: bool) -> None:
     for item in ws.store.list("campaign"):
         state = ws.store.settle_campaign(item.name)
         last = ws.store.last_run(item.name)
+        schedule = ws.store.schedule(item.name)
         rows.append(
             {
                 "name": item.name,
                 "version": item.active_version,
                 "status": state.status,
                 "last_delivered": last.finished_at if last else None,
+                "next_run": schedule.next_at if schedule else None,
                 "description": item.description,
             }
         )
@@ -81,7 +83,7 @@ def list_(ws: Workspace, as_json: bool) -> None:
         return
     print_table(
         None,
-        ["name", "version", "status", "last delivered", "description"],
+        ["name", "version", "status", "last delivered", "next run (UTC)", "description"],
         [tuple(r.values()) for r in rows],
     )
 

@@ -46,6 +46,8 @@ def test_schedule_pins_versions_and_prints_the_next_runs(ws_dir: Path) -> None:
     assert "pinned: campaign v1; segments: Email Opted In v1" in shown
     assert shown.count("09:00 America/New_York") == 5
     data = as_json("campaign", "show", NAME)
+    [listed] = as_json("campaign", "list")
+    assert listed["next_run"] == data["schedule"]["next_runs"][0]
     assert data["status"] == "scheduled"
     assert data["schedule"]["schedule"]["pins"] == {"Email Opted In": 1}
     assert len(data["schedule"]["next_runs"]) == 5

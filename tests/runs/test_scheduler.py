@@ -7,6 +7,7 @@ with every batch checkpointed within 10 s."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import time
@@ -243,3 +244,21 @@ def test_sigterm_checkpoints_and_exits_within_ten_seconds(
         assert ws.store.get_run(run_id).status == "delivered"
     database = tmp_path / "customers.duckdb"
     assert members(stalled) == expected_emails(root, database, run_id, "Listed")
+
+
+def test_json_logs_name_each_step_and_hold_no_email(workspace: Path) -> None:
+    scheduled(workspace)
+
+    service = start_herald(
+        workspace, "scheduler", "--once", "--json-logs", "--now", SLOT.isoformat()
+    )
+    _out, err = service.communicate(timeout=240)
+
+    assert service.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    events = {line.get("event") for line in lines}
+    assert {"run_started", "run_ended", "once"} <= events
+    [started] = [line for line in lines if line.get("event") == "run_started"]
+    assert (started["campaign"], started["slot"]) == (NAME, SLOT.isoformat())
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert "@" not in err  # no email address, whatever the step
