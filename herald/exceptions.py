@@ -195,4 +195,3 @@ class WriteError(HeraldError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
         super().__init__(message)
-
