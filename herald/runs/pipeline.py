@@ -4,6 +4,10 @@ A run pins the campaign's version and its segments' active versions, builds the 
 the engine, writes the recipients snapshot (Parquet), prepares each group's records per
 destination, delivers what this version can deliver (file destinations), and writes the
 recipients log. The campaign's status follows: running, then delivered or error.
+
+A run asked to stop (`herald runs cancel`) stops each delivery at its next batch boundary and
+ends ``cancelled`` (its campaign ``error``: its lists hold part of the new audience, each
+consistent with its ledger, until the next run).
 """
 
 from __future__ import annotations
@@ -11,27 +15,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+import json
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from herald.atomic import atomic_path
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
 from herald.crash import crash_point
-from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
+from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress, Stop
 from herald.exceptions import ConfigError, StateError
 from herald.redact import redact
 from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
 from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
+from herald.runs.stop import CancelCheck
 
 if TYPE_CHECKING:
     from herald.state import Run, StateStore
+    from herald.state.models import RunStatus
     from herald.workspace import Workspace
 
 
@@ -46,7 +54,7 @@ class Delivery:
     output_name: str
     records: int
     drops: dict[str, int]
-    status: str  # "written", "synced", "failed", "sample", "not sent"
+    status: str  # "written", "synced", "failed", "cancelled", "sample", "not sent"
     path: Path | None = None
     message: str | None = None
     counts: dict[str, int] | None = None  # a Klaviyo list sync's figures
@@ -158,8 +166,41 @@ def resume_run(
     return continue_run(ws, run, reconcile=reconcile, progress=progress)
 
 
+def deliver_only(
+    ws: Workspace,
+    build: Build,
+    run: Run,
+    only: Collection[tuple[str, str]],
+    *,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Carry a new run to its end delivering only some of its groups (a retry).
+
+    Like a run's own execution (snapshot unless its folder has one, deliver, log, finish),
+    but only the groups in ``only`` are staged and delivered; the claims on shared emails
+    are still those of the whole campaign. The subset is kept in the run's folder, so a
+    resume of this run delivers the same.
+
+    Args:
+        ws: the workspace.
+        build: the run's build (its pinned versions and as-of).
+        run: the new run, running.
+        only: (destination, output name) of the groups to deliver.
+        reconcile: read every Klaviyo list back and repair drift.
+        progress: called with each Klaviyo list sync event.
+    """
+    return _execute(ws, build, run, reconcile=reconcile, progress=progress, only=only)
+
+
 def _execute(
-    ws: Workspace, build: Build, run: Run, *, reconcile: bool, progress: Progress | None
+    ws: Workspace,
+    build: Build,
+    run: Run,
+    *,
+    reconcile: bool,
+    progress: Progress | None,
+    only: Collection[tuple[str, str]] | None = None,
 ) -> RunResult:
     """Snapshot (unless a resumed run has one), deliver, log, and finish the run; the run
     ends ``error`` (never left ``running``) on any failure, and the campaign with it."""
@@ -167,13 +208,14 @@ def _execute(
     folder = ws.runs_dir / run.id
     try:
         with run_lock(ws, run.id):
+            chosen = _only(folder, only)
             snapshot = folder / "recipients.parquet"
             if not snapshot.exists():
                 ws.campaigns.write_snapshot(build, snapshot)
             crash_point("snapshot_written")
             with Snapshot(snapshot) as snap:
                 deliveries = _deliver_all(
-                    ws, build, snap, run.id, reconcile=reconcile, progress=progress
+                    ws, build, snap, run.id, reconcile=reconcile, progress=progress, only=chosen
                 )
                 counts = ordered_counts(build.campaign, snap.counts())
             log_recipients(ws, build, run.id, snapshot, folder / "recipients_log.parquet")
@@ -184,6 +226,25 @@ def _execute(
         raise
     crash_point("run_finished")
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
+
+
+_ONLY_FILE = "only.json"
+"""In a run's folder: the groups a run delivers when it delivers only some (a retry)."""
+
+
+def _only(
+    folder: Path, only: Collection[tuple[str, str]] | None
+) -> frozenset[tuple[str, str]] | None:
+    """The groups a run delivers (None: all): ``only`` for a new run, kept in its folder so
+    that a resume of it delivers the same."""
+    path = folder / _ONLY_FILE
+    if only is not None:
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(sorted(only)), encoding="utf-8")
+        return frozenset(only)
+    if not path.exists():
+        return None
+    return frozenset((d, o) for d, o in json.loads(path.read_text(encoding="utf-8")))
 
 
 def _fail(store: StateStore, run: Run, error: BaseException) -> None:
@@ -201,8 +262,9 @@ def _finish(
     deliveries: list[Delivery],
     snapshot: Path,
 ) -> Run:
-    """Record a run's figures and end it, with its campaign: ``error`` (with the reasons)
-    when any delivery failed or could not be sent, else ``delivered``."""
+    """Record a run's figures and end it, with its campaign: ``cancelled`` when a delivery
+    was stopped by a cancel, ``error`` (with the reasons) when any failed or could not be
+    sent, else ``delivered``; the campaign ``error`` unless delivered."""
     stats: dict[str, Any] = {
         "recipients": sum(c.recipients for c in counts),
         "deliveries": len(deliveries),
@@ -222,12 +284,13 @@ def _finish(
             campaign_status="delivered",
         )
     why = "; ".join(f"{d.destination} '{d.output_name}': {_reason(d)}" for d in unsent)
+    status: RunStatus = "cancelled" if any(d.status == "cancelled" for d in unsent) else "error"
     return store.finish_run(
-        run.id, "error", stats=stats, error=why, snapshot=str(snapshot), campaign_status="error"
+        run.id, status, stats=stats, error=why, snapshot=str(snapshot), campaign_status="error"
     )
 
 
-_UNSENT = ("failed", "not sent")
+_UNSENT = ("failed", "not sent", "cancelled")
 """Delivery statuses that make a run end in error."""
 
 
@@ -244,18 +307,23 @@ def _deliver_all(
     *,
     reconcile: bool,
     progress: Progress | None,
+    only: frozenset[tuple[str, str]] | None = None,
 ) -> list[Delivery]:
     """Stage every group at its destination (in the campaign's order), then deliver them:
-    each destination over one connection, the destinations at once."""
+    each destination over one connection, the destinations at once; each stops at its next
+    batch boundary once the run is asked to. ``only``: deliver just these groups."""
     destinations = {name: ws.destination(name) for name in _used(build)}
     staged: list[tuple[Delivery, DeliveryTarget]] = []
     with claims_for(ws, build, snap) as claims:
         for number, item in enumerate(build.resolved, 1):
+            if only is not None and (item.destination, item.output_name) not in only:
+                continue
             target = target_for(ws, build, item, run_id, number)
             with prepared_group(ws, snap, item, claims) as prepared:
                 destinations[item.destination].stage(target, prepared)
                 staged.append((_delivery(item, prepared, "not sent"), target))
-    return asyncio.run(_deliver_staged(destinations, staged, reconcile, progress))
+    stop = CancelCheck(ws.store, run_id)
+    return asyncio.run(_deliver_staged(destinations, staged, reconcile, progress, stop))
 
 
 def _used(build: Build) -> list[str]:
@@ -290,6 +358,7 @@ async def _deliver_staged(
     staged: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
     progress: Progress | None,
+    stop: Stop,
 ) -> list[Delivery]:
     """Deliver the staged groups, every destination at once; in the campaign's order."""
     by_destination: dict[str, list[tuple[Delivery, DeliveryTarget]]] = {}
@@ -297,7 +366,7 @@ async def _deliver_staged(
         by_destination.setdefault(base.destination, []).append((base, target))
     delivered = await asyncio.gather(
         *(
-            _deliver_to(destinations[name], items, reconcile, progress)
+            _deliver_to(destinations[name], items, reconcile, progress, stop)
             for name, items in by_destination.items()
         )
     )
@@ -310,6 +379,7 @@ async def _deliver_to(
     items: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
     progress: Progress | None,
+    stop: Stop,
 ) -> list[tuple[Delivery, DeliveryTarget]]:
     """One destination's groups over one connection (its pacing shared), a few at once; all
     ``not sent`` when it cannot be reached as configured."""
@@ -320,7 +390,9 @@ async def _deliver_to(
             async def one(base: Delivery, target: DeliveryTarget) -> Delivery:
                 async with slots:
                     crash_point(f"delivery_started:{target.number}")
-                    done = await session.deliver(target, reconcile=reconcile, progress=progress)
+                    done = await session.deliver(
+                        target, reconcile=reconcile, progress=progress, stop=stop
+                    )
                     crash_point(f"delivery_finished:{target.number}")
                 return _delivered(base, done)
 
