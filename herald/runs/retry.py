@@ -10,8 +10,9 @@ only once the delivery is complete (``herald.destinations.base.OUTCOMES_FILE``).
 and files already delivered are left alone; which customer keeps a shared email is decided
 over the whole campaign, as in the failed run.
 
-Only the campaign's newest run can be retried: once another run came after it, the lists
-have moved on, and delivering the older audience again would undo that run.
+Only the campaign's newest run (its own retries aside) can be retried: once another run came
+after it, the lists have moved on, and delivering the older audience again would undo that
+run.
 """
 
 from __future__ import annotations
@@ -104,14 +105,26 @@ def _check_retryable(ws: Workspace, run: Run) -> None:
             "has ended (`herald runs list` shows it)"
         )
         raise StateError(msg)
-    newest = next(r for r in ws.store.list_runs(run.campaign) if r.kind == "run")
-    if newest.id != run.id:
+    later = _later_runs(ws, run)
+    if later:
         msg = (
-            f"run {run.id} is not the newest run of {run.campaign!r} ({newest.id} came "
+            f"run {run.id} is not the newest run of {run.campaign!r} ({later[-1].id} came "
             "after it, so its lists have moved on): retry the newest run, or run the "
             "campaign again"
         )
         raise StateError(msg)
+
+
+def _later_runs(ws: Workspace, run: Run) -> list[Run]:
+    """The campaign's runs after ``run``, newest first, except retries of it (they send its
+    own audience, so its lists have not moved on: each destination can be retried in turn)."""
+    later = []
+    for each in ws.store.list_runs(run.campaign):
+        if each.id == run.id:
+            break
+        if each.kind == "run" and each.retry_of != run.id:
+            later.append(each)
+    return later
 
 
 def _not_failed(run: Run) -> str:
