@@ -85,13 +85,20 @@ def retry_run(
 
 
 def undelivered(ws: Workspace, build: Build, run_id: str) -> list[Resolved]:
-    """The groups of ``build`` that run ``run_id`` did not deliver: those whose delivery
-    folder holds no per-profile outcomes, in the campaign's order."""
-    return [
-        item
-        for number, item in enumerate(build.resolved, 1)
-        if not (target_for(ws, build, item, run_id, number).folder / OUTCOMES_FILE).exists()
+    """The groups of ``build`` that neither run ``run_id`` nor a finished retry of it
+    delivered: those whose delivery folders hold no per-profile outcomes, in the campaign's
+    order. A cancelled retry does not count (a list it stopped has outcomes of its part)."""
+    runs = [run_id] + [
+        r.id
+        for r in ws.store.list_runs(build.campaign.name)
+        if r.retry_of == run_id and r.status in ("delivered", "error")
     ]
+
+    def delivered(item: Resolved, number: int) -> bool:
+        target = target_for(ws, build, item, run_id, number)
+        return any((target.folder_in(run) / OUTCOMES_FILE).exists() for run in runs)
+
+    return [item for n, item in enumerate(build.resolved, 1) if not delivered(item, n)]
 
 
 def _check_retryable(ws: Workspace, run: Run) -> None:
@@ -147,8 +154,8 @@ def _chosen(
     """The undelivered groups to retry: all, or those of ``destination``."""
     if not items:
         msg = (
-            f"run {run.id} delivered every group (it failed after its deliveries: "
-            f"{run.error or 'no reason recorded'}); run the campaign again instead"
+            f"run {run.id} has nothing left to retry: it, or a retry of it, delivered every "
+            f"group (its error: {run.error or 'none recorded'}); run the campaign again instead"
         )
         raise StateError(msg)
     if destination is None:

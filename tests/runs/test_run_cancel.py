@@ -176,7 +176,8 @@ def test_a_run_cancelled_mid_sync_stops_at_a_batch_boundary_with_lists_equal_to_
         while not sent and running.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
             run_id, sent = sent_batches(workspace)
-        assert sent and run_id, "no batch was sent"  # the jobs wait: the run is mid-sync
+        assert run_id is not None
+        assert sent, "no batch was sent"  # the jobs wait: the run is mid-sync
 
         cancel = herald(workspace, "runs", "cancel", run_id)
 
