@@ -169,9 +169,8 @@ class _KlaviyoSession(Session):
         except Exception as error:  # a failed delivery never stops the others (DESIGN §1.4)
             return Delivered("failed", message=error_line(error))
         counts = result.counts
-        if result.status == "cancelled":
-            path = result.outcomes
-            return Delivered("cancelled", message=result.error, path=path, counts=counts)
+        if result.status == "cancelled":  # its outcomes say what was done before the stop
+            return Delivered("cancelled", message=result.error, path=result.outcomes, counts=counts)
         if result.status != "done":
             return Delivered("failed", message=result.error, counts=counts)
         message = (

@@ -252,7 +252,8 @@ class _Steps:
         self.stopped = False  # the run was cancelled with batches left unsent
 
     async def run(self) -> DeliveryRecord:
-        """Plan (unless planned before), send, finish; the delivery as recorded ``done``."""
+        """Plan (unless planned before), send, finish; the delivery as recorded: ``done``,
+        or ``failed`` when the run's cancel stopped it (:attr:`stopped`)."""
         if self.record.status == "pending":
             await self.settle_earlier()
             await self._plan()
