@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 @click.group("runs")
 def command() -> None:
-    """Inspect campaign runs, resume interrupted ones, export per-profile outcomes, cancel
-    running ones, retry failed ones.
+    """Inspect campaign runs, resume interrupted ones, export per-profile outcomes.
+
+    Cancel a running run at its next batch boundary, or retry what failed in a failed one.
 
     Example:
 

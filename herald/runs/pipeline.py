@@ -291,7 +291,7 @@ def _finish(
 
 
 _UNSENT = ("failed", "not sent", "cancelled")
-"""Delivery statuses that make a run end in error."""
+"""Delivery statuses that make a run end in error (cancelled, when one was stopped)."""
 
 
 def _reason(delivery: Delivery) -> str:
