@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,9 +86,11 @@ def workspace(tmp_path: Path, demo_db: Path, sandboxes: dict[str, SandboxServer]
     return root
 
 
-def herald(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KEY": DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
     env.pop("HERALD_CRASH_AT", None)
+    if crash_at:
+        env["HERALD_CRASH_AT"] = crash_at
     return subprocess.run(
         [sys.executable, "-m", "herald", *args],
         env=env, capture_output=True, text=True, timeout=240, check=False,
@@ -202,3 +205,31 @@ def test_each_failed_destination_can_be_retried_in_turn(
     assert [d.destination for d in second.deliveries] == ["west"]
     assert members(east, "East") == expected(workspace, failed.id, "East")
     assert members(west, "West") == expected(workspace, failed.id, "West")
+
+
+def test_a_retry_killed_and_resumed_still_delivers_only_what_failed(
+    workspace: Path, sandboxes: dict[str, SandboxServer]
+) -> None:
+    east, west = sandboxes["East"], sandboxes["West"]
+    assert herald(workspace, "campaign", "run", NAME, "--yes").returncode == 1
+    with Workspace.open(workspace) as ws:
+        [failed] = ws.store.list_runs(NAME)
+    west_imports = imports(west)
+    (workspace / "east.key").write_text(DEFAULT_API_KEY + "\n", encoding="utf-8")
+
+    killed = herald(workspace, "runs", "retry", failed.id, crash_at="delivery_started:1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Workspace.open(workspace) as ws:
+        retry = ws.store.list_runs(NAME)[0]
+    assert (retry.retry_of, retry.status) == (failed.id, "running")
+
+    resumed = herald(workspace, "runs", "resume", retry.id)
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with Workspace.open(workspace) as ws:
+        done = ws.store.get_run(retry.id)
+        lists = [d.list_name for d in ws.store.run_deliveries(retry.id)]
+    assert done.status == "delivered"
+    assert lists == ["Two_Accounts_East"]  # the resume kept to the retry's groups
+    assert imports(west) == west_imports
+    assert members(east, "East") == expected(workspace, failed.id, "East")
