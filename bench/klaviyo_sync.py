@@ -323,7 +323,7 @@ def baseline_profiles(db: Path, n: int, out: Path) -> Path:
     """The first ``n`` profiles the campaign sends, as Herald prepares them (the sample file
     ``herald campaign test --records N`` writes), for the baseline to send one by one."""
     from herald.core.segments import parse_segment
-    from herald.runs.pipeline import sample_campaign
+    from herald.runs.preview import sample_campaign
     from herald.workspace import Workspace
 
     root = Path(tempfile.mkdtemp(prefix="sample-", dir=out.parent))

@@ -48,15 +48,14 @@ if TYPE_CHECKING:
         segment_to_dict,
     )
     from herald.runs.events import watch_run
+    from herald.runs.groups import RunResult
     from herald.runs.pipeline import (
-        RunResult,
-        preview_campaign,
         resume_run,
         resume_run_async,
         run_campaign,
         run_campaign_async,
-        sample_campaign,
     )
+    from herald.runs.preview import preview_campaign, sample_campaign
     from herald.workspace import Workspace
 
 # The module of each name loaded on first use; the block above is the same list for type
@@ -75,7 +74,6 @@ _LAZY = {
             "InSegment",
             "Not",
             "Purchase",
-            "RunResult",
             "Segment",
             "compile_segment",
             "parse_segment",
@@ -83,18 +81,12 @@ _LAZY = {
         ],
         "herald.core.segments",
     ),
+    "RunResult": "herald.runs.groups",
     **dict.fromkeys(
-        [
-            "RunResult",
-            "preview_campaign",
-            "resume_run",
-            "resume_run_async",
-            "run_campaign",
-            "run_campaign_async",
-            "sample_campaign",
-        ],
+        ["resume_run", "resume_run_async", "run_campaign", "run_campaign_async"],
         "herald.runs.pipeline",
     ),
+    **dict.fromkeys(["preview_campaign", "sample_campaign"], "herald.runs.preview"),
     "watch_run": "herald.runs.events",
     "Workspace": "herald.workspace",
 }

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from herald.cli._common import console, err_console, print_table
 from herald.core.campaigns.validate import Warning_
-from herald.runs.pipeline import Delivery, RunResult
+from herald.runs.groups import Delivery, RunResult
 
 
 def print_warnings(warnings: list[Warning_]) -> None:
@@ -65,11 +65,13 @@ def run_as_json(result: RunResult) -> dict[str, Any]:
 
 
 def exit_if_failed(result: RunResult) -> None:
-    """Exit 1, after the tables, when a delivery failed or was not sent (the run is error)."""
-    if result.run is None or result.run.status != "error":
+    """Exit 1, after the tables, when a delivery failed or was not sent (the run is error),
+    or the run was cancelled (it stopped before its lists were complete)."""
+    if result.run is None or result.run.status not in ("error", "cancelled"):
         return
+    ended = "was cancelled" if result.run.status == "cancelled" else "ended in error"
     err_console.print(
-        f"[bold red]Error:[/] run {result.run.id} of '{result.run.campaign}' ended in error: "
+        f"[bold red]Error:[/] run {result.run.id} of '{result.run.campaign}' {ended}: "
         f"{escape(result.run.error or 'a delivery failed')}",
         markup=True,
         highlight=False,

@@ -33,11 +33,8 @@ from herald.cli._results import (
 )
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
-from herald.runs.pipeline import (
-    preview_campaign,
-    run_campaign,
-    sample_campaign,
-)
+from herald.runs.pipeline import run_campaign
+from herald.runs.preview import preview_campaign, sample_campaign
 from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace

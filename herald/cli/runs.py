@@ -1,10 +1,11 @@
 """``herald runs …``: list runs, show one, watch one live, resume an interrupted one, export
-outcomes, prune old runs' files."""
+outcomes, prune old runs' files, cancel a running run, retry a failed one."""
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -34,10 +35,15 @@ from herald.runs.prune import PruneReport, parse_age, prune_runs
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
 
+if TYPE_CHECKING:
+    from herald.state import Run
+
 
 @click.group("runs")
 def command() -> None:
     """Inspect campaign runs, resume interrupted ones, export per-profile outcomes.
+
+    Cancel a running run at its next batch boundary, or retry what failed in a failed one.
 
     Example:
 
@@ -257,3 +263,80 @@ def _bytes(size: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+@command.command("cancel")
+@click.argument("run_id")
+@click.option("--wait", is_flag=True, help="Wait for the run to end, then say how it ended.")
+@json_option
+@with_workspace
+def cancel(ws: Workspace, run_id: str, wait: bool, as_json: bool) -> None:
+    """Stop a running run at its next batch boundary.
+
+    No new batch is sent; batches already sent are confirmed, and each list keeps exactly
+    the confirmed work (its ledger says so), so the next run makes it exact. The command
+    returns at once; an interrupted run (no live process) is stopped by the command itself.
+
+    Example:
+
+        herald runs cancel run_20261201T101500_a1b2c3 --wait
+    """
+    from herald.runs.cancel import cancel_run, wait_for_run
+
+    with JsonProgress() if as_json else SyncProgress() as progress:
+        done = cancel_run(ws, run_id, progress=progress)
+        run = wait_for_run(ws, run_id) if wait and not done.stopped_here else done.run
+    if as_json:
+        print_json({"run": run, "stopped_here": done.stopped_here})
+    elif run.status == "running":
+        console.print(
+            f"Run {run_id} will stop at its next batch boundary (`herald runs cancel "
+            f"{run_id} --wait` waits for it).",
+            markup=False,
+        )
+    else:
+        how = "Stopped the interrupted run" if done.stopped_here else "Run"
+        console.print(f"{how} {run_id}: {_ended(run)}", markup=False)
+    if run.status == "error":
+        sys.exit(1)
+
+
+def _ended(run: Run) -> str:
+    if run.status == "cancelled":
+        return f"cancelled ({run.error})" if run.error else "cancelled"
+    if run.status == "delivered":
+        return "delivered: its work was done before it reached a batch boundary"
+    return f"{run.status}: {run.error or ''}".rstrip(": ")
+
+
+@command.command("retry")
+@click.argument("run_id")
+@click.option("--destination", "destination", help="Retry only the failures at this destination.")
+@click.option("--reconcile", is_flag=True, help="Also read each list back and repair drift.")
+@json_option
+@with_workspace
+def retry(
+    ws: Workspace, run_id: str, destination: str | None, reconcile: bool, as_json: bool
+) -> None:
+    """Re-run only what failed in a run that ended in error.
+
+    A new run (trigger retry) of the same campaign version, pinned segments and as-of time
+    delivers only the groups the failed run did not deliver; the lists and files it did
+    deliver are left alone.
+
+    Example:
+
+        herald runs retry run_20261201T101500_a1b2c3 --destination klaviyo
+    """
+    from herald.cli._results import exit_if_failed, run_as_json, show_run
+    from herald.runs.retry import retry_run
+
+    with JsonProgress() if as_json else SyncProgress() as progress:
+        result = retry_run(
+            ws, run_id, destination=destination, reconcile=reconcile, progress=progress
+        )
+    if as_json:
+        print_json(run_as_json(result))
+    else:
+        show_run(result)
+    exit_if_failed(result)

@@ -17,7 +17,8 @@ and implements what a run asks of it, in this order:
    what the interrupted one planned);
 2. :meth:`Destination.open` → :meth:`Session.deliver`: deliver staged groups, resumable from
    the destination's own checkpoints, with per-profile outcomes (``outcomes.parquet`` in the
-   delivery's folder: ``key``, ``outcome``, ``reason``);
+   delivery's folder: ``key``, ``outcome``, ``reason``), stopping at its next boundary (a
+   batch, a file) when the run is cancelled (:data:`Stop`);
 3. :meth:`Destination.estimate`: what delivering the staged groups would take, before sending.
 
 Besides, :meth:`Destination.check` tests the connection and credentials and
@@ -60,6 +61,7 @@ __all__ = [
     "Progress",
     "Records",
     "Session",
+    "Stop",
     "SyncEvent",
     "TargetEstimate",
 ]
@@ -190,13 +192,15 @@ class Delivered:
     """What delivering one target did.
 
     Attributes:
-        status: ``written`` (a file), ``synced`` (a list) or ``failed``.
+        status: ``written`` (a file), ``synced`` (a list), ``failed``, or ``cancelled``
+            (stopped at a boundary: what was done before it is kept, and said in
+            ``message``).
         message: a line for people (never an email, a phone or a key).
         path: the file written, or the outcomes file.
         counts: a list sync's figures (see ``herald.destinations.klaviyo_api``).
     """
 
-    status: Literal["written", "synced", "failed"]
+    status: Literal["written", "synced", "failed", "cancelled"]
     message: str | None = None
     path: Path | None = None
     counts: dict[str, int] | None = None
@@ -260,7 +264,14 @@ class DestinationEstimate:
 
 
 EventKind = Literal[
-    "started", "diffed", "planned", "batch_sent", "batch_confirmed", "done", "failed"
+    "started",
+    "diffed",
+    "planned",
+    "batch_sent",
+    "batch_confirmed",
+    "done",
+    "failed",
+    "cancelled",
 ]
 
 
@@ -271,7 +282,8 @@ class SyncEvent:
     Attributes:
         kind: ``started``, ``diffed`` (the diff is written; profile-id look-ups follow),
             ``planned`` (counts of the plan), ``batch_sent``,
-            ``batch_confirmed``, ``done`` (final counts) or ``failed`` (``error``).
+            ``batch_confirmed``, ``done`` (final counts), ``failed`` (``error``) or
+            ``cancelled`` (stopped at a batch boundary: counts of what was done, ``error``).
         destination: the destination's name.
         list_name: the list's (or file's) name.
         counts: planned or final figures (planned, done).
@@ -289,18 +301,33 @@ class SyncEvent:
 
 Progress = Callable[[SyncEvent], None]
 
+Stop = Callable[[], bool]
+"""Whether the run was cancelled: asked at each boundary of a delivery (before a batch is
+sent, before a file is put in place). Cheap to call often (the run reads its flag at most
+about once a second), and once it says True it keeps saying so."""
+
 
 class Session(ABC):
     """An open connection to one destination, shared by the groups it delivers in a run."""
 
     @abstractmethod
     async def deliver(
-        self, target: DeliveryTarget, *, reconcile: bool, progress: Progress | None
+        self,
+        target: DeliveryTarget,
+        *,
+        reconcile: bool,
+        progress: Progress | None,
+        stop: Stop | None = None,
     ) -> Delivered:
         """Deliver one staged target, resuming from its checkpoints.
 
         A failure of the destination is a ``failed`` result (the run's other deliveries go
         on); an error raised is one the run cannot carry on from.
+
+        When ``stop`` says True at a boundary, nothing more is sent: work already sent is
+        settled (a list's sent batches confirmed, and only confirmed work kept as done), the
+        outcomes of what was done are written, and the result is ``cancelled``. A target
+        with nothing left to send finishes as usual.
         """
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from herald.core.estimate import PHASES, Estimate
 from herald.destinations.base import DeliveryTarget, DestinationEstimate
-from herald.runs.pipeline import claims_for, log_recipients, prepared_group, target_for
+from herald.runs.groups import claims_for, log_recipients, prepared_group, target_for
 from herald.runs.snapshots import Snapshot
 
 if TYPE_CHECKING:

@@ -4,6 +4,10 @@ A run pins the campaign's version and its segments' active versions, builds the 
 the engine, writes the recipients snapshot (Parquet), prepares each group's records per
 destination, delivers what this version can deliver (file destinations), and writes the
 recipients log. The campaign's status follows: running, then delivered or error.
+
+A run asked to stop (`herald runs cancel`) stops each delivery at its next batch boundary and
+ends ``cancelled`` (its campaign ``error``: its lists hold part of the new audience, each
+consistent with its ledger, until the next run).
 """
 
 from __future__ import annotations
@@ -12,76 +16,39 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+import json
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
+from herald.atomic import atomic_path
 from herald.campaigns import Build
-from herald.core.campaigns.model import Campaign
-from herald.core.campaigns.validate import Resolved, Warning_
 from herald.core.schedule import launch_date
 from herald.crash import crash_point
-from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress
+from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress, Stop
 from herald.exceptions import ConfigError, StateError
-from herald.redact import redact
 from herald.runs.alerting import announce_finished
-from herald.runs.claims import EmailClaims, claim_emails
 from herald.runs.events import RunRecorder
+from herald.runs.groups import (
+    Delivery,
+    RunResult,
+    claims_for,
+    delivery_of,
+    log_recipients,
+    ordered_counts,
+    prepared_group,
+    target_for,
+    with_changes,
+)
 from herald.runs.history import run_stats
-from herald.runs.prepared import PreparedGroup, prepare_group
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
-from herald.runs.snapshots import GroupCount, LogEntry, Snapshot, write_recipients_log
+from herald.runs.snapshots import GroupCount, Snapshot
+from herald.runs.stop import CancelCheck
 
 if TYPE_CHECKING:
     from herald.state import Run, StateStore
+    from herald.state.models import RunStatus
     from herald.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What happened to one group at one destination."""
-
-    sub_audience: str
-    group: str
-    destination: str
-    type: str
-    output_name: str
-    records: int
-    drops: dict[str, int]
-    status: str  # "written", "synced", "failed", "sample", "not sent"
-    path: Path | None = None
-    message: str | None = None
-    counts: dict[str, int] | None = None  # a Klaviyo list sync's figures
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run: Run | None
-    counts: list[GroupCount]
-    deliveries: list[Delivery]
-    warnings: list[Warning_] = field(default_factory=list)
-    snapshot: Path | None = None
-
-
-def ordered_counts(campaign: Campaign, counts: list[GroupCount]) -> list[GroupCount]:
-    """Counts in the campaign's order, with empty groups shown as 0."""
-    found = {(c.sub_audience, c.group): c for c in counts}
-    return [
-        found.get((sub.name, g.name), GroupCount(sub.name, g.name, g.control, 0))
-        for sub in campaign.all_sub_audiences()
-        for g in sub.groups
-    ]
-
-
-def dated_name(build: Build, name: str) -> str:
-    """One-time campaigns append the delivery date; recurring ones keep one name (DESIGN §1.4)."""
-    if build.campaign.delivery.mode == "recurring":
-        return name
-    day = build.as_of.astimezone(ZoneInfo(build.campaign.delivery.timezone)).date()
-    return f"{name}_{day.isoformat()}"
 
 
 def run_campaign(
@@ -230,8 +197,43 @@ def _refuse_running_loop(name: str) -> None:
     raise RuntimeError(msg)
 
 
+def deliver_only(
+    ws: Workspace,
+    build: Build,
+    run: Run,
+    only: Collection[tuple[str, str]],
+    *,
+    reconcile: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Carry a new run to its end delivering only some of its groups (a retry).
+
+    Like a run's own execution (snapshot unless its folder has one, deliver, log, finish),
+    but only the groups in ``only`` are staged and delivered; the claims on shared emails
+    are still those of the whole campaign. The subset is kept in the run's folder, so a
+    resume of this run delivers the same.
+
+    Args:
+        ws: the workspace.
+        build: the run's build (its pinned versions and as-of).
+        run: the new run, running.
+        only: (destination, output name) of the groups to deliver.
+        reconcile: read every Klaviyo list back and repair drift.
+        progress: called with each Klaviyo list sync event.
+    """
+    _refuse_running_loop("deliver_only")
+    recorder = RunRecorder(ws.store, progress=progress)
+    return asyncio.run(_execute(ws, build, run, reconcile=reconcile, recorder=recorder, only=only))
+
+
 async def _execute(
-    ws: Workspace, build: Build, run: Run, *, reconcile: bool, recorder: RunRecorder
+    ws: Workspace,
+    build: Build,
+    run: Run,
+    *,
+    reconcile: bool,
+    recorder: RunRecorder,
+    only: Collection[tuple[str, str]] | None = None,
 ) -> RunResult:
     """Snapshot (unless a resumed run has one), deliver, log, and finish the run; the run
     ends ``error`` (never left ``running``) on any failure, and the campaign with it."""
@@ -241,6 +243,7 @@ async def _execute(
     try:
         with run_lock(ws, run.id):
             _check_running(store, run.id)
+            chosen = _only(folder, only)
             snapshot = folder / "recipients.parquet"
             with recorder.phase("snapshot"):
                 if not snapshot.exists():
@@ -248,10 +251,11 @@ async def _execute(
             crash_point("snapshot_written")
             with recorder.phase("prepare"):
                 destinations, staged, counts = await asyncio.to_thread(
-                    _stage_all, ws, build, snapshot, run.id
+                    _stage_all, ws, build, snapshot, run.id, chosen
                 )
             with recorder.phase("deliver"):
-                deliveries = await _deliver_staged(destinations, staged, reconcile, recorder)
+                stop = CancelCheck(store, run.id)
+                deliveries = await _deliver_staged(destinations, staged, reconcile, recorder, stop)
             with recorder.phase("log"):
                 target = folder / "recipients_log.parquet"
                 await asyncio.to_thread(
@@ -272,6 +276,25 @@ async def _execute(
     crash_point("run_finished")
     await asyncio.to_thread(announce_finished, ws, finished)
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
+
+
+_ONLY_FILE = "only.json"
+"""In a run's folder: the groups a run delivers when it delivers only some (a retry)."""
+
+
+def _only(
+    folder: Path, only: Collection[tuple[str, str]] | None
+) -> frozenset[tuple[str, str]] | None:
+    """The groups a run delivers (None: all): ``only`` for a new run, kept in its folder so
+    that a resume of it delivers the same."""
+    path = folder / _ONLY_FILE
+    if only is not None:
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(sorted(only)), encoding="utf-8")
+        return frozenset(only)
+    if not path.exists():
+        return None
+    return frozenset((d, o) for d, o in json.loads(path.read_text(encoding="utf-8")))
 
 
 def _check_running(store: StateStore, run_id: str) -> None:
@@ -301,12 +324,16 @@ def _finish(
     snapshot: Path,
     recorder: RunRecorder,
 ) -> Run:
-    """Record a run's figures and end it, with its campaign and its last event: ``error``
-    (with the reasons) when any delivery failed or could not be sent, else ``delivered``."""
+    """Record a run's figures and end it, with its campaign and its last event:
+    ``cancelled`` when a delivery was stopped by a cancel, ``error`` (with the reasons) when
+    any failed or could not be sent, else ``delivered``; the campaign ``error`` unless
+    delivered (``scheduled`` while its schedule has slots to come)."""
     stats = run_stats(counts, deliveries, recorder.timings())
     unsent = [d for d in deliveries if d.status in _UNSENT]
     why = "; ".join(f"{d.destination} '{d.output_name}': {_reason(d)}" for d in unsent)
-    status: Literal["delivered", "error"] = "error" if unsent else "delivered"
+    status: RunStatus = "delivered"
+    if unsent:
+        status = "cancelled" if any(d.status == "cancelled" for d in unsent) else "error"
     with store.transaction():
         finished = store.finish_run(
             run.id,
@@ -314,14 +341,14 @@ def _finish(
             stats=stats,
             error=why or None,
             snapshot=str(snapshot),
-            campaign_status=status,
+            campaign_status="delivered" if status == "delivered" else "error",
         )
         recorder.finished(finished)
     return finished
 
 
-_UNSENT = ("failed", "not sent")
-"""Delivery statuses that make a run end in error."""
+_UNSENT = ("failed", "not sent", "cancelled")
+"""Delivery statuses that make a run end in error (cancelled, when one was stopped)."""
 
 
 def _reason(delivery: Delivery) -> str:
@@ -334,18 +361,25 @@ _Staged = list[tuple[Delivery, DeliveryTarget]]
 
 
 def _stage_all(
-    ws: Workspace, build: Build, snapshot: Path, run_id: str
+    ws: Workspace,
+    build: Build,
+    snapshot: Path,
+    run_id: str,
+    only: frozenset[tuple[str, str]] | None = None,
 ) -> tuple[dict[str, Destination], _Staged, list[GroupCount]]:
     """Stage every group at its destination, in the campaign's order (blocking: run in a
-    worker thread); returns the destinations, the staged groups and the recipients per group."""
+    worker thread); returns the destinations, the staged groups and the recipients per group.
+    ``only``: stage just these groups (destination, output name)."""
     destinations = {name: ws.destination(name) for name in _used(build)}
     staged: _Staged = []
     with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
         for number, item in enumerate(build.resolved, 1):
+            if only is not None and (item.destination, item.output_name) not in only:
+                continue
             target = target_for(ws, build, item, run_id, number)
             with prepared_group(ws, snap, item, claims) as prepared:
                 destinations[item.destination].stage(target, prepared)
-                staged.append((_delivery(item, prepared, "not sent"), target))
+                staged.append((delivery_of(item, prepared, "not sent"), target))
         counts = ordered_counts(build.campaign, snap.counts())
     return destinations, staged, counts
 
@@ -354,43 +388,22 @@ def _used(build: Build) -> list[str]:
     return list(dict.fromkeys(item.destination for item in build.resolved))
 
 
-def target_for(
-    ws: Workspace,
-    build: Build,
-    item: Resolved,
-    run_id: str,
-    number: int,
-    *,
-    runs: Path | None = None,
-) -> DeliveryTarget:
-    """What a destination is told of one group of a run (``runs``: the runs' folder,
-    ``.herald/runs`` unless given)."""
-    return DeliveryTarget(
-        run_id,
-        item.destination,
-        item.sub_audience,
-        item.group,
-        item.output_name,
-        dated_name(build, item.output_name),
-        number,
-        runs if runs is not None else ws.runs_dir,
-    )
-
-
 async def _deliver_staged(
     destinations: dict[str, Destination],
     staged: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
     recorder: RunRecorder,
+    stop: Stop,
 ) -> list[Delivery]:
     """Deliver the staged groups, each destination over one connection, the destinations at
-    once; in the campaign's order."""
+    once; in the campaign's order. Each stops at its next batch boundary once ``stop`` says
+    so (the run was cancelled)."""
     by_destination: dict[str, list[tuple[Delivery, DeliveryTarget]]] = {}
     for base, target in staged:
         by_destination.setdefault(base.destination, []).append((base, target))
     delivered = await asyncio.gather(
         *(
-            _deliver_to(destinations[name], items, reconcile, recorder)
+            _deliver_to(destinations[name], items, reconcile, recorder, stop)
             for name, items in by_destination.items()
         )
     )
@@ -403,6 +416,7 @@ async def _deliver_to(
     items: list[tuple[Delivery, DeliveryTarget]],
     reconcile: bool,
     recorder: RunRecorder,
+    stop: Stop,
 ) -> list[tuple[Delivery, DeliveryTarget]]:
     """One destination's groups over one connection (its pacing shared), a few at once; all
     ``not sent`` when it cannot be reached as configured."""
@@ -414,141 +428,19 @@ async def _deliver_to(
                 async with slots:
                     crash_point(f"delivery_started:{target.number}")
                     with recorder.delivery(target.destination, target.output_name):
-                        done = await session.deliver(target, reconcile=reconcile, progress=recorder)
+                        done = await session.deliver(
+                            target, reconcile=reconcile, progress=recorder, stop=stop
+                        )
                     crash_point(f"delivery_finished:{target.number}")
                 return _delivered(base, done)
 
             results = await asyncio.gather(*(one(base, target) for base, target in items))
     except ConfigError as error:
-        results = [_replace(base, message=f"not sent: {error}") for base, _ in items]
+        results = [with_changes(base, message=f"not sent: {error}") for base, _ in items]
     return [(result, target) for result, (_, target) in zip(results, items, strict=True)]
 
 
 def _delivered(base: Delivery, done: Delivered) -> Delivery:
-    return _replace(
+    return with_changes(
         base, status=done.status, message=done.message, path=done.path, counts=done.counts
     )
-
-
-def claims_for(ws: Workspace, build: Build, snap: Snapshot) -> EmailClaims:
-    """Who keeps each address shared by groups of the campaign (DESIGN §1.3), once per run."""
-    key = ws.settings.database.customer_key
-    return claim_emails(
-        snap.path, build.campaign, build.resolved, key=key, spill_parent=ws.state_dir
-    )
-
-
-@contextmanager
-def prepared_group(
-    ws: Workspace,
-    snap: Snapshot,
-    item: Resolved,
-    claims: EmailClaims | None = None,
-    *,
-    limit: int | None = None,
-) -> Iterator[PreparedGroup]:
-    """A group's records prepared for one destination, streamed from the snapshot, without
-    the customers whose email an earlier group keeps (``claims``); their scratch file (in a
-    folder under ``.herald``) is deleted on leaving."""
-    rows = snap.group_batches(item.sub_audience, item.group, limit=limit)
-    key = ws.settings.database.customer_key
-    taken = claims.taken(item) if claims is not None else None
-    with prepare_group(
-        rows, item.attributes, key=key, kind=item.kind, spill_parent=ws.state_dir, taken=taken
-    ) as prepared:
-        yield prepared
-
-
-def _delivery(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
-    """The delivery that describes a group's prepared records."""
-    return Delivery(
-        item.sub_audience,
-        item.group,
-        item.destination,
-        item.kind.type,
-        item.output_name,
-        prepared.num_rows,
-        dict(prepared.drops),
-        status,
-    )
-
-
-def _replace(delivery: Delivery, **changes: Any) -> Delivery:
-    if isinstance(changes.get("message"), str):
-        # Messages are shown and stored; many quote an error from a destination.
-        changes["message"] = redact(str(changes["message"]))
-    return replace(delivery, **changes)
-
-
-def log_recipients(
-    ws: Workspace,
-    build: Build,
-    run_id: str,
-    snapshot: Path,
-    target: Path,
-    *,
-    launch: dt.date | None = None,
-) -> None:
-    """Write the run's recipients log, with its launch date (``launch``, else the campaign's
-    for a delivery now): the start of results measurement."""
-    entries = [LogEntry(r.sub_audience, r.group, r.destination) for r in build.resolved]
-    write_recipients_log(
-        snapshot,
-        target,
-        key=ws.settings.database.customer_key,
-        campaign=build.campaign.name,
-        run_id=run_id,
-        delivered_at=build.as_of,
-        launch_date=launch or launch_date(build.campaign, build.as_of),
-        entries=entries,
-    )
-
-
-def preview_campaign(
-    ws: Workspace, name: str, *, today: dt.date | None = None, which: str = "active"
-) -> RunResult:
-    """Counts per sub-audience, group and destination and drops by reason;
-    nothing is sent or stored."""
-    build = ws.campaigns.build(name, today=today, which=which)
-    folder = ws.runs_dir / "_preview"
-    snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
-    try:
-        ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
-            deliveries = []
-            for item in build.resolved:
-                with prepared_group(ws, snap, item, claims) as prepared:
-                    deliveries.append(_delivery(item, prepared, "preview"))
-            counts = ordered_counts(build.campaign, snap.counts())
-    finally:
-        snapshot.unlink(missing_ok=True)
-    return RunResult(None, counts, deliveries, build.warnings)
-
-
-def sample_campaign(
-    ws: Workspace, name: str, records: int, out: Path, *, today: dt.date | None = None
-) -> RunResult:
-    """Write the sample file each destination would receive for ``records`` rows per group;
-    sends nothing."""
-    build = ws.campaigns.build(name, today=today)
-    out.mkdir(parents=True, exist_ok=True)
-    snapshot = out / ".snapshot.parquet"
-    try:
-        ws.campaigns.write_snapshot(build, snapshot)
-        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
-            deliveries = [_sample(ws, snap, item, records, out, claims) for item in build.resolved]
-            counts = ordered_counts(build.campaign, snap.counts())
-    finally:
-        snapshot.unlink(missing_ok=True)
-    return RunResult(None, counts, deliveries, build.warnings)
-
-
-def _sample(
-    ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path, claims: EmailClaims
-) -> Delivery:
-    destination = ws.destination(item.destination)
-    path = out / f"{item.destination}__{item.output_name}{destination.capabilities.sample_suffix}"
-    with prepared_group(ws, snap, item, claims, limit=records) as prepared:
-        delivery = _delivery(item, prepared, "sample")
-        destination.sample(prepared, path)
-    return _replace(delivery, path=path)

@@ -19,6 +19,7 @@ from herald.exceptions import NotFoundError, StateError
 from herald.state import _queries as q
 from herald.state._lifecycle import LostRace, require, version_by_number
 from herald.state._rules import new_run_id
+from herald.state._schema import runs as runs_t
 from herald.state.models import CampaignState, Run
 
 DELETABLE = frozenset({"draft", "scheduled"})
@@ -231,6 +232,22 @@ def finish_run(
             campaign_status = "scheduled"
         set_status(conn, run.campaign, campaign_status, None)
     return run
+
+
+def request_cancel(conn: sa.Connection, run_id: str) -> Run:
+    """Set a running run's cancel flag; StateError naming its status if it is not running."""
+    current = get_run(conn, run_id)
+    if current.status != "running":
+        msg = (
+            f"run {run_id!r} of campaign {current.campaign!r} is {current.status}, not "
+            "running: there is nothing to cancel"
+        )
+        raise StateError(msg)
+    runs = runs_t.update().where(runs_t.c.id == run_id, runs_t.c.status == "running")
+    if conn.execute(runs.values(cancel_requested=True)).rowcount != 1:
+        msg = f"run {run_id!r} finished while it was being cancelled"
+        raise LostRace(msg)
+    return get_run(conn, run_id)
 
 
 def get_run(conn: sa.Connection, run_id: str) -> Run:

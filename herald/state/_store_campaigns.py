@@ -236,6 +236,21 @@ class CampaignsMixin(StoreBase):
             lambda conn: camp.finish_run(conn, run_id, status, given, campaign_status)
         )
 
+    def request_cancel(self, run_id: str) -> Run:
+        """Ask a running run to stop: set its ``cancel_requested`` flag.
+
+        The run's process sees the flag at its next batch boundary and ends the run
+        ``cancelled`` (see ``herald.runs.cancel``); setting it again changes nothing.
+
+        Returns:
+            The run, with ``cancel_requested`` set.
+
+        Raises:
+            NotFoundError: no such run.
+            StateError: the run is not running (it finished); the message names its status.
+        """
+        return self._write(lambda conn: camp.request_cancel(conn, run_id))
+
     def get_run(self, run_id: str) -> Run:
         """One run by id.
 

@@ -256,7 +256,8 @@ def test_preview_counts_equal_the_run_counts(applied: Path) -> None:
 
 
 def test_preview_equals_the_run_through_the_library(applied: Path) -> None:
-    from herald.runs.pipeline import preview_campaign, run_campaign
+    from herald.runs.pipeline import run_campaign
+    from herald.runs.preview import preview_campaign
     from herald.workspace import Workspace
 
     with Workspace.open(applied) as ws:

@@ -11,7 +11,10 @@ loopback HTTP. Then, through the protocol of ``herald.destinations.base`` as a r
   emails (computed here, independently, with email-validator);
 - **outcomes**: one per profile sent or skipped, matching the delivery's records;
 - **crash**: ``kill -9`` in the middle of a delivery, then ``herald runs resume``: the run ends
-  delivered and the destination holds exactly the group.
+  delivered and the destination holds exactly the group;
+- **stop**: a run cancelled before its delivery sends nothing there and ends cancelled, and
+  the next run delivers exactly; one killed in the middle of a delivery, then cancelled, keeps
+  the work done before its last boundary whole (a file already in place, a confirmed batch).
 
 Adding a destination type means adding its harness here and passing these tests.
 """
@@ -39,7 +42,9 @@ from herald.apply import apply_path
 from herald.demo.examples import examples_dir
 from herald.destinations.base import OUTCOMES_FILE
 from herald.destinations.registry import destination_class, destination_types
-from herald.runs.pipeline import run_campaign, sample_campaign
+from herald.runs.cancel import cancel_run
+from herald.runs.pipeline import run_campaign
+from herald.runs.preview import sample_campaign
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 from herald.workspace import Workspace
 
@@ -80,6 +85,10 @@ class Harness(Protocol):
         """The emails (lower case) the destination holds for the group now."""
         ...
 
+    def holds_nothing(self, root: Path) -> bool:
+        """Whether nothing was delivered for the group (no file, no list or an empty one)."""
+        ...
+
     def sample_records(self, path: Path) -> int:
         """How many records a sample file holds."""
         ...
@@ -98,6 +107,9 @@ class CsvHarness:
         assert not list((root / "out").glob(".*")), "a partial file was left behind"
         with path.open(encoding="utf-8", newline="") as file:
             return {row["email"].lower() for row in csv.DictReader(file) if row["email"]}
+
+    def holds_nothing(self, root: Path) -> bool:
+        return not (root / "out").exists() or not any((root / "out").iterdir())
 
     def sample_records(self, path: Path) -> int:
         with path.open(encoding="utf-8", newline="") as file:
@@ -125,6 +137,10 @@ class KlaviyoHarness:
         state = self.server.state
         [found] = [k for k in state.lists() if k.name == OUTPUT]
         return {state.profile(pid).email.lower() for pid in state.list_members(found.id)}
+
+    def holds_nothing(self, root: Path) -> bool:
+        state = self.server.state
+        return all(not state.list_members(k.id) for k in state.lists() if k.name == OUTPUT)
 
     def sample_records(self, path: Path) -> int:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -269,5 +285,55 @@ def test_a_kill_mid_delivery_then_resume_ends_exact(
     with Workspace.open(workspace) as ws:
         [done] = ws.store.list_runs(NAME)
     assert done.status == "delivered"
+    assert h.held(workspace) == expected(workspace, run.id)
+    assert outcomes(workspace, run.id).get("sent")
+
+
+def test_a_run_cancelled_before_its_delivery_sends_nothing_and_the_next_run_is_exact(
+    workspace: Path, harness: tuple[str, Harness]
+) -> None:
+    _, h = harness
+    with Workspace.open(workspace) as ws:
+        build = ws.campaigns.build(NAME)
+        run = ws.store.start_run(NAME, build.version, as_of=build.as_of, pins=build.pins)
+        # No process works on the run, so the cancel stops it itself: the delivery is asked
+        # to stop at its first boundary.
+        done = cancel_run(ws, run.id)
+        campaign = ws.store.campaign_status(NAME).status
+    assert done.stopped_here
+    assert done.run.status == "cancelled"
+    assert done.result is not None
+    [delivery] = done.result.deliveries
+    assert delivery.status == "cancelled"
+    assert delivery.message
+    assert h.holds_nothing(workspace)
+    assert campaign == "error"
+
+    with Workspace.open(workspace) as ws:
+        again = run_campaign(ws, NAME)
+    assert again.run is not None
+    assert again.run.status == "delivered", again.run.error
+    assert h.held(workspace) == expected(workspace, again.run.id)
+
+
+@pytest.mark.slow
+def test_a_kill_mid_delivery_then_cancel_keeps_what_was_done_whole(
+    workspace: Path, harness: tuple[str, Harness]
+) -> None:
+    _, h = harness
+    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Workspace.open(workspace) as ws:
+        [run] = ws.store.list_runs(NAME)
+
+    cancelled = herald(workspace, "runs", "cancel", run.id)
+
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert f"Stopped the interrupted run {run.id}" in cancelled.stdout
+    with Workspace.open(workspace) as ws:
+        [done] = ws.store.list_runs(NAME)
+    # The one boundary was passed before the kill (the file is in place, the one batch
+    # confirmed): that work is finished whole, so the run ends delivered.
+    assert (done.status, done.cancel_requested) == ("delivered", True)
     assert h.held(workspace) == expected(workspace, run.id)
     assert outcomes(workspace, run.id).get("sent")

@@ -177,7 +177,7 @@ def test_a_runtime_engine_error_names_the_segment_without_the_value(
 def test_a_campaign_build_error_names_the_campaign_and_the_segment(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    from herald.runs.pipeline import preview_campaign
+    from herald.runs.preview import preview_campaign
 
     apply_path(workspace, write_yaml(tmp_path, "Casts Emails", RUNTIME_FAILURE))
     (tmp_path / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")

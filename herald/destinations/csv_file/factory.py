@@ -4,6 +4,10 @@ A run stages the group's file in its delivery folder (``records.csv``, with the 
 will have), then delivers it by renaming it into the destination's folder, under the run's
 file name: a reader never sees half a file, and a resumed run finishes the rename or finds it
 done. One-time campaigns' files carry the delivery date; recurring ones keep one name.
+
+A file is all or nothing: a cancelled run (its stop asked before the rename) leaves the
+destination's folder as it was, and the staged file in the run's folder; a file already
+renamed into place when the run is cancelled is delivered to the end (its outcomes written).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from herald.destinations.base import (
     Progress,
     Records,
     Session,
+    Stop,
     no_connection,
 )
 from herald.destinations.csv_file.configuration import DESTINATION_TYPE, CsvFileSettings
@@ -108,16 +113,26 @@ class _CsvSession(Session):
         self.destination = destination
 
     async def deliver(
-        self, target: DeliveryTarget, *, reconcile: bool, progress: Progress | None
+        self,
+        target: DeliveryTarget,
+        *,
+        reconcile: bool,
+        progress: Progress | None,
+        stop: Stop | None = None,
     ) -> Delivered:
         path = self.destination.path_for(target)
         folder = target.folder
         if not (folder / OUTCOMES_FILE).exists():
+            if (folder / _STAGED).exists() and stop is not None and stop():
+                return Delivered("cancelled", message=_CANCELLED)
             _place(folder / _STAGED, path)
             crash_point("delivery_midway")
             # The outcomes say it is delivered: written last, so a crash before retries.
             os.replace(folder / _STAGED_OUTCOMES, folder / OUTCOMES_FILE)
         return Delivered("written", path=path)
+
+
+_CANCELLED = "not written: the run was cancelled before the file was put in place"
 
 
 def _place(staged: Path, path: Path) -> None:

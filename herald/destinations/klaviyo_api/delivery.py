@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from herald.destinations.base import EventKind, Progress, SyncEvent
+from herald.destinations.base import EventKind, Progress, Stop, SyncEvent
 from herald.destinations.klaviyo_api import limits
 from herald.destinations.klaviyo_api.folder import DeliveryFolder, ledger_path
 from herald.destinations.klaviyo_api.ledger import batches_table
@@ -91,7 +91,8 @@ class DeliveryResult:
         delivery_id: its id in the state store.
         list_id: the Klaviyo list's id.
         list_name: the list's name.
-        status: ``done`` or ``failed``.
+        status: ``done``, ``failed``, or ``cancelled`` (stopped at a batch boundary; recorded
+            ``failed`` in the state store, with what was confirmed merged into the ledger).
         counts: planned figures (``adds``, ``updates``, ``removes``, ``settled``,
             ``unchanged``, ``repairs``, ``identity_changes``, ``bounced``, ``foreign``) and
             outcomes (``sent``, ``rejected``, ``removed``, ``skipped_invalid``), ``ledger``
@@ -128,6 +129,7 @@ class ListSync:
         delivery_id: the delivery's id in the state store.
         list_id: the Klaviyo list's id.
         progress: called with each :class:`SyncEvent` (None: nobody listens).
+        stop: asked before each batch is sent; True sends no more (None: never stops).
     """
 
     api: KlaviyoApi
@@ -136,6 +138,11 @@ class ListSync:
     delivery_id: int
     list_id: str
     progress: Progress | None = None
+    stop: Stop | None = None
+
+    def stopped(self) -> bool:
+        """Whether the run was cancelled: no further batch may be sent."""
+        return self.stop is not None and self.stop()
 
     @property
     def files(self) -> DeliveryFolder:

@@ -2,9 +2,9 @@
 
 A run stages each group's desired profiles (``desired.parquet``, ``skipped.parquet``), then
 syncs the lists of one destination together over one client, whose limiter paces them
-(:mod:`herald.destinations.klaviyo_api.sync`). The estimate plans the same diff against each
-list's ledger and times the calls under this destination's own limits
-(:mod:`herald.destinations.klaviyo_api.estimate`).
+(:mod:`herald.destinations.klaviyo_api.sync`), each stopping at a batch boundary when the run
+is cancelled. The estimate plans the same diff against each list's ledger and times the calls
+under this destination's own limits (:mod:`herald.destinations.klaviyo_api.estimate`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from herald.destinations.base import (
     Progress,
     Records,
     Session,
+    Stop,
 )
 from herald.destinations.klaviyo_api.configuration import (
     DESTINATION_TYPE,
@@ -140,7 +141,12 @@ class _KlaviyoSession(Session):
         self.destination, self.client, self.poll_interval = destination, client, poll_interval
 
     async def deliver(
-        self, target: DeliveryTarget, *, reconcile: bool, progress: Progress | None
+        self,
+        target: DeliveryTarget,
+        *,
+        reconcile: bool,
+        progress: Progress | None,
+        stop: Stop | None = None,
     ) -> Delivered:
         from herald.destinations.klaviyo_api.sync import ListDelivery, SyncOptions, sync_list
 
@@ -158,11 +164,13 @@ class _KlaviyoSession(Session):
         )
         try:
             result = await sync_list(
-                self.client, context.store, spec, progress=progress, reconcile=reconcile
+                self.client, context.store, spec, progress=progress, reconcile=reconcile, stop=stop
             )
         except Exception as error:  # a failed delivery never stops the others (DESIGN §1.4)
             return Delivered("failed", message=error_line(error))
         counts = result.counts
+        if result.status == "cancelled":  # its outcomes say what was done before the stop
+            return Delivered("cancelled", message=result.error, path=result.outcomes, counts=counts)
         if result.status != "done":
             return Delivered("failed", message=result.error, counts=counts)
         message = (

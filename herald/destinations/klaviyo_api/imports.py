@@ -1,5 +1,6 @@
 """Bulk imports of one list delivery: several jobs in flight, all outstanding jobs polled
-together, each batch checkpointed (``sent`` with its job id, then ``confirmed``).
+together, each batch checkpointed (``sent`` with its job id, then ``confirmed``). A cancelled
+run sends no further batch, and its sent ones are still polled until confirmed.
 
 A request Klaviyo rejects as a whole (400) is split in halves until the bad profile stands
 alone and is recorded as rejected; the rows of a job's import errors are written as rejects.
@@ -132,6 +133,12 @@ class Imports:
 
     async def _sender(self, tasks: asyncio.TaskGroup) -> None:
         while not self._done():
+            if self.queue and self.sync.stopped():
+                # The run was cancelled: this is a batch boundary. The queued batches stay
+                # planned; the sent ones are still polled until confirmed.
+                self.queue.clear()
+                self.sent.set()  # the poller may be waiting for a send that will not come
+                continue
             busy = len(self.outstanding) + self.sending >= self.options.jobs_in_flight
             if not self.queue or busy or self.sending >= self.options.sends_at_once:
                 self.changed.clear()

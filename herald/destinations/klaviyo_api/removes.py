@@ -127,11 +127,14 @@ def identities_overlap(sync: ListSync) -> bool:
 
 
 async def send_removes(sync: ListSync, batches: list[BatchRecord]) -> None:
-    """Remove the profiles of ``batches`` from the list, each batch confirmed when done."""
+    """Remove the profiles of ``batches`` from the list, each batch confirmed when done; none
+    is started once the run is cancelled."""
     slots = asyncio.Semaphore(max(1, sync.options.jobs_in_flight))
 
     async def one(batch: BatchRecord) -> None:
         async with slots:
+            if sync.stopped():
+                return  # the run was cancelled: this batch stays planned
             rows = read_rows(sync.files.removes, batch.first_row, batch.row_count, ["profile_id"])
             await sync.api.remove_from_list(sync.list_id, rows.column("profile_id").to_pylist())
             sync.store.set_batch(sync.delivery_id, batch.seq, "confirmed")

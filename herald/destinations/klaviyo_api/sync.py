@@ -12,9 +12,14 @@ One delivery goes through these steps, each checkpointed in the state store (DES
    is ``sent`` with its job id as soon as the request returns and ``confirmed`` once the job
    completes (import errors fetched and mapped back to rows). A request Klaviyo rejects as a
    whole (400) is split in halves until the bad profile is isolated and recorded as rejected.
-4. **finish** (``done``): per-profile outcomes written, and the ledger replaced atomically by
-   old − confirmed removes + confirmed imports (minus rejected profiles)
-   (:mod:`~herald.destinations.klaviyo_api.ledger`).
+4. **finish** (``done``): the ledger replaced atomically by old − confirmed removes +
+   confirmed imports (minus rejected profiles) (:mod:`~herald.destinations.klaviyo_api.ledger`),
+   then per-profile outcomes written.
+
+A cancelled run (``stop``) stops at the next batch boundary: no batch is sent after it, the
+batches already sent are polled until confirmed, the ledger is merged with exactly the
+confirmed work (so the list and its ledger agree), the outcomes of that work are written, and
+the delivery is recorded ``failed`` ("cancelled …"); the next run's diff sends the rest.
 
 A delivery killed at any moment resumes from its checkpoints: confirmed batches are never
 sent again, a sent batch is polled by its job id, a planned batch is sent (it may have gone
@@ -36,7 +41,7 @@ import pyarrow.parquet as pq
 
 from herald.atomic import atomic_path
 from herald.core.prepare import skipped_rows
-from herald.destinations.base import Progress, SyncEvent
+from herald.destinations.base import Progress, Stop, SyncEvent
 from herald.destinations.klaviyo_api import _plan
 from herald.destinations.klaviyo_api._parquet import parquet_source
 from herald.destinations.klaviyo_api._tasks import run_all
@@ -122,6 +127,7 @@ async def sync_list(
     *,
     progress: Progress | None = None,
     reconcile: bool = False,
+    stop: Stop | None = None,
 ) -> DeliveryResult:
     """Make a Klaviyo list hold exactly one group; resume it if it was interrupted.
 
@@ -131,10 +137,13 @@ async def sync_list(
         delivery: what to deliver where (:func:`prepare_delivery` wrote its inputs).
         progress: called with each :class:`SyncEvent`.
         reconcile: read the list back and repair drift (see :class:`_Steps`).
+        stop: asked before planning and before each batch is sent: True stops the delivery
+            at that boundary (see the module docstring).
 
     Returns:
         The result; a delivery that failed with a retriable error has status ``failed``, what
-        it confirmed is in the list's ledger, and a resume or the next run carries on.
+        it confirmed is in the list's ledger, and a resume or the next run carries on. One
+        stopped by ``stop`` has status ``cancelled``, with the same guarantees.
 
     Raises:
         FatalSyncError: retrying cannot help (key, scopes, list cap, a 4xx); the delivery is
@@ -146,15 +155,18 @@ async def sync_list(
     record = store.start_delivery(d.run_id, d.destination, d.sub_audience, d.group, d.list_name)
     if record.status == "done":
         return _result(record, delivery, started)
+    if record.status == "pending" and stop is not None and stop():
+        return _cancelled(store, record, delivery, started, progress)
     emit(progress, delivery, "started")
     steps: _Steps | None = None  # until the list is known, nothing can have been confirmed
     try:
         # No scope probe: a missing scope surfaces as the client's FatalSyncError on the
         # first 403, naming the scope (probes broke the spec and spent daily caps).
         record, list_id = await _list_id(api, store, delivery, record)
-        sync = ListSync(api, store, delivery, record.id, list_id, progress)
+        sync = ListSync(api, store, delivery, record.id, list_id, progress, stop)
         steps = _Steps(sync, record, reconcile)
-        return _result(await steps.run(), delivery, started)
+        done = _result(await steps.run(), delivery, started)
+        return replace(done, status="cancelled") if steps.stopped else done
     except Exception as error:
         # Any error, not only Klaviyo's: no delivery is left ``running`` by one. A
         # cancellation or Ctrl-C (BaseException) is a crash instead: a resume carries on.
@@ -168,6 +180,20 @@ async def sync_list(
         if isinstance(error, RetriableSyncError):
             return _result(record, delivery, started)
         raise
+
+
+def _cancelled(
+    store: StateStore,
+    record: DeliveryRecord,
+    delivery: ListDelivery,
+    started: float,
+    progress: Progress | None,
+) -> DeliveryResult:
+    """A delivery stopped before it was planned: nothing was looked up or sent."""
+    message = "cancelled before the list was planned: nothing sent"
+    record = store.update_delivery(record.id, status="failed", error=message)
+    emit(progress, delivery, "cancelled", error=message)
+    return replace(_result(record, delivery, started), status="cancelled")
 
 
 def _result(record: DeliveryRecord, delivery: ListDelivery, started: float) -> DeliveryResult:
@@ -223,9 +249,11 @@ class _Steps:
         self.files = sync.files
         self.record = record  # the delivery as last recorded: each step moves its status on
         self.reconcile = reconcile
+        self.stopped = False  # the run was cancelled with batches left unsent
 
     async def run(self) -> DeliveryRecord:
-        """Plan (unless planned before), send, finish; the delivery as recorded ``done``."""
+        """Plan (unless planned before), send, finish; the delivery as recorded: ``done``,
+        or ``failed`` when the run's cancel stopped it (:attr:`stopped`)."""
         if self.record.status == "pending":
             await self.settle_earlier()
             await self._plan()
@@ -338,6 +366,8 @@ class _Steps:
     async def _finish(self) -> DeliveryRecord:
         sync, files = self.sync, self.files
         left = self.store.batches(sync.delivery_id, ["planned", "sent", "failed"])
+        if left and sync.stopped() and not any(b.status == "sent" for b in left):
+            return self._stop(len(left))
         if left:
             name = sync.spec.list_name
             msg = f"{len(left)} batches of list '{name}' did not complete; resume the run"
@@ -345,8 +375,10 @@ class _Steps:
         bounced = await self._bounced()
         table, rejects = sync.confirmed()
         skipped = pq.read_table(files.skipped)
-        outcomes = write_outcomes(files.outcomes, files.path, table, rejects, skipped)
+        # The ledger first: outcomes on disk say the delivery's work is kept (a retry of a
+        # failed run skips the deliveries that have them).
         ledger = merge_ledger(sync.ledger, files.path, table, rejects, bounced_keys=bounced)
+        outcomes = write_outcomes(files.outcomes, files.path, table, rejects, skipped)
         counts = {
             **self.record.counts,
             **outcomes,
@@ -357,6 +389,26 @@ class _Steps:
             counts.setdefault(name, 0)
         self.record = self.store.update_delivery(sync.delivery_id, status="done", counts=counts)
         sync.emit("done", counts=counts)
+        return self.record
+
+    def _stop(self, unsent: int) -> DeliveryRecord:
+        """End a delivery the run's cancel stopped: the ledger merged with exactly the
+        confirmed batches, their outcomes written, the delivery recorded failed."""
+        sync, files = self.sync, self.files
+        table, rejects = sync.confirmed()
+        ledger = merge_ledger(sync.ledger, files.path, table, rejects)
+        skipped = pq.read_table(files.skipped)
+        outcomes = write_outcomes(files.outcomes, files.path, table, rejects, skipped)
+        counts = {**self.record.counts, **outcomes, "ledger": ledger, "unsent_batches": unsent}
+        for name in ("sent", "rejected", "removed", "skipped_invalid"):
+            counts.setdefault(name, 0)
+        done = table.num_rows
+        message = f"cancelled: {done} of {done + unsent} batches confirmed, {unsent} not sent"
+        self.record = self.store.update_delivery(
+            sync.delivery_id, status="failed", counts=counts, error=message
+        )
+        self.stopped = True
+        sync.emit("cancelled", counts=counts, error=message)
         return self.record
 
     async def _bounced(self) -> pa.Table:

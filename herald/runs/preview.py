@@ -1,0 +1,76 @@
+"""Look before sending: a campaign's preview (counts, drops) and its test run (sample files).
+
+Neither sends nor stores anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from herald.core.campaigns.validate import Resolved
+from herald.runs.claims import EmailClaims
+from herald.runs.groups import (
+    Delivery,
+    RunResult,
+    claims_for,
+    delivery_of,
+    ordered_counts,
+    prepared_group,
+    with_changes,
+)
+from herald.runs.snapshots import Snapshot
+
+if TYPE_CHECKING:
+    from herald.workspace import Workspace
+
+
+def preview_campaign(
+    ws: Workspace, name: str, *, today: dt.date | None = None, which: str = "active"
+) -> RunResult:
+    """Counts per sub-audience, group and destination and drops by reason;
+    nothing is sent or stored."""
+    build = ws.campaigns.build(name, today=today, which=which)
+    folder = ws.runs_dir / "_preview"
+    snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
+    try:
+        ws.campaigns.write_snapshot(build, snapshot)
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+            deliveries = []
+            for item in build.resolved:
+                with prepared_group(ws, snap, item, claims) as prepared:
+                    deliveries.append(delivery_of(item, prepared, "preview"))
+            counts = ordered_counts(build.campaign, snap.counts())
+    finally:
+        snapshot.unlink(missing_ok=True)
+    return RunResult(None, counts, deliveries, build.warnings)
+
+
+def sample_campaign(
+    ws: Workspace, name: str, records: int, out: Path, *, today: dt.date | None = None
+) -> RunResult:
+    """Write the sample file each destination would receive for ``records`` rows per group;
+    sends nothing."""
+    build = ws.campaigns.build(name, today=today)
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = out / ".snapshot.parquet"
+    try:
+        ws.campaigns.write_snapshot(build, snapshot)
+        with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+            deliveries = [_sample(ws, snap, item, records, out, claims) for item in build.resolved]
+            counts = ordered_counts(build.campaign, snap.counts())
+    finally:
+        snapshot.unlink(missing_ok=True)
+    return RunResult(None, counts, deliveries, build.warnings)
+
+
+def _sample(
+    ws: Workspace, snap: Snapshot, item: Resolved, records: int, out: Path, claims: EmailClaims
+) -> Delivery:
+    destination = ws.destination(item.destination)
+    path = out / f"{item.destination}__{item.output_name}{destination.capabilities.sample_suffix}"
+    with prepared_group(ws, snap, item, claims, limit=records) as prepared:
+        delivery = delivery_of(item, prepared, "sample")
+        destination.sample(prepared, path)
+    return with_changes(delivery, path=path)
