@@ -3,6 +3,7 @@ breaks Klaviyo's spec, and lets a test marked ``sandbox_violations`` through."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def test_sends_nothing_bad(server):
 
 def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST.read_text())
+    shutil.copy(CONFTEST.parent / "postgres_server.py", tmp_path)  # the conftest imports it
     (tmp_path / "test_guarded.py").write_text(TESTS)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", str(tmp_path)],
