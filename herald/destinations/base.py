@@ -33,7 +33,7 @@ from __future__ import annotations
 import builtins
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,6 +380,12 @@ class Destination(ABC):
     def estimate(self, targets: Sequence[DeliveryTarget]) -> DestinationEstimate | None:
         """What delivering the staged targets would take, computed as a run plans it, without
         sending; None when there is nothing worth estimating (a local file)."""
+
+    def planned_seconds(self, counts: Mapping[str, int]) -> float | None:
+        """How long sending a planned delivery should take under this destination's limits,
+        from the figures of its ``planned`` event; None when not estimated (a local file).
+        The run's slow alert compares the run against it (``[notifications] slow_factor``)."""
+        return None
 
     def forget(self, output_name: str) -> None:  # noqa: B027 - most destinations keep nothing
         """Forget what is known of a list or file there (a new sandbox starts empty)."""

@@ -97,8 +97,22 @@ def _errors(run: Run) -> dict[str, str]:
 
 
 def _estimate(ws: Workspace, run: Run) -> float | None:
+    """The run's expected length once its lists are planned: the time it took to plan them,
+    plus what sending the plans should take under each destination's limits (destinations
+    send at once, each its lists in turn). None before any list is planned."""
     value = (run.stats or {}).get(ESTIMATE_KEY)
-    return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, int | float):
+        return float(value)
+    planned = [e for e in ws.store.run_events(run.id) if e.kind == "planned"]
+    if not planned:
+        return None
+    sending: dict[str, float] = {}
+    for event in planned:
+        name = str(event.payload.get("destination"))
+        seconds = ws.destination(name).planned_seconds(event.payload.get("counts") or {})
+        sending[name] = sending.get(name, 0.0) + (seconds or 0.0)
+    planning = (max(e.at for e in planned) - run.started_at).total_seconds()
+    return planning + max(sending.values())
 
 
 def _in_background(send: Any) -> None:

@@ -9,13 +9,14 @@ under this destination's own limits (:mod:`herald.destinations.klaviyo_api.estim
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
+from herald.core.estimate import ListPlan, estimate
 from herald.destinations.base import (
     Capabilities,
     CheckResult,
@@ -34,7 +35,7 @@ from herald.destinations.klaviyo_api.configuration import (
     KlaviyoSettings,
     key_source,
 )
-from herald.destinations.klaviyo_api.limits import MAX_IMPORT_BYTES, MAX_IMPORT_PROFILES
+from herald.destinations.klaviyo_api.limits import CAPS, MAX_IMPORT_BYTES, MAX_IMPORT_PROFILES
 from herald.destinations.klaviyo_api.sample import write_klaviyo_jsonl
 from herald.redact import error_line
 
@@ -123,6 +124,18 @@ class KlaviyoApiDestination(Destination):
 
         table = self.client_settings(load_key=False)
         return estimate_lists(self, targets, table.limits, table.poll_interval)
+
+    def planned_seconds(self, counts: Mapping[str, int]) -> float | None:
+        # The remove ids were looked up while planning: what is left is imports and removes.
+        plan = ListPlan(
+            "",
+            adds=counts.get("adds", 0) + counts.get("updates", 0),
+            removes=counts.get("removes", 0),
+            list_id_known=True,
+            list_exists=True,
+        )
+        table = self.client_settings(load_key=False)
+        return estimate([plan], table.limits, CAPS, poll_interval=table.poll_interval).seconds
 
     def forget(self, output_name: str) -> None:
         from herald.destinations.klaviyo_api.folder import ledger_path

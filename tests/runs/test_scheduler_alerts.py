@@ -1,6 +1,8 @@
-"""A scheduled run whose Klaviyo destination fails: the CSV file is still delivered, the run
-ends in error naming the destination, the campaign stays scheduled, and the webhook of
-``[notifications]`` receives the failure, signed (checked with hmac, independently)."""
+"""Alerts of scheduled runs. A run whose Klaviyo destination fails: the CSV file is still
+delivered, the run ends in error naming the destination, the campaign stays scheduled, and
+the webhook of ``[notifications]`` receives the failure, signed (checked with hmac,
+independently). A run that takes longer than its estimate times ``slow_factor`` is announced
+once as slow."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +18,10 @@ import pytest
 from alert_receiver import SECRET, Receiver, serve
 from scheduler_env import NAME, make_workspace
 
+from herald.apply import apply_path
 from herald.config import SchedulerSettings
 from herald.runs.scheduler import Scheduler
-from herald.sandbox import SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -39,8 +43,10 @@ def receiver() -> Iterator[Receiver]:
         yield box
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver) -> Path:
+def alerting_workspace(
+    tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver, notifications: str
+) -> Path:
+    """The daily campaign to Klaviyo and a CSV file, scheduled, alerts to ``receiver``."""
     root = make_workspace(tmp_path, demo_db, sandbox)
     campaign = (root / "campaign.yaml").read_text(encoding="utf-8")
     (root / "campaign.yaml").write_text(
@@ -48,15 +54,18 @@ def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: R
     )
     with (root / "herald.toml").open("a", encoding="utf-8") as config:
         config.write(
-            '\n[notifications]\non = ["failure", "success"]\n\n[notifications.webhook]\n'
+            f"\n[notifications]\n{notifications}\n\n[notifications.webhook]\n"
             f'url = "{receiver.url}"\nsecret_env = "HERALD_TEST_WEBHOOK_SECRET"\nretries = 1\n'
         )
     with Workspace.open(root) as ws:
-        from herald.apply import apply_path
-
         apply_path(ws, root / "campaign.yaml")
         ws.campaigns.schedule(NAME, now=SLOT - dt.timedelta(hours=1))
     return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver) -> Path:
+    return alerting_workspace(tmp_path, demo_db, sandbox, receiver, 'on = ["failure", "success"]')
 
 
 def test_one_failing_destination_leaves_the_other_delivered_and_alerts(
@@ -90,3 +99,44 @@ def test_one_failing_destination_leaves_the_other_delivered_and_alerts(
     assert (body["campaign"], body["trigger"]) == (NAME, "schedule")
     assert "Daily_Digest_Listed" in json.dumps(body["errors"])
     assert SECRET not in request.body.decode()
+
+
+@pytest.fixture
+def stalled() -> Iterator[SandboxServer]:
+    """A sandbox whose import jobs never finish: the run waits for them."""
+    with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
+        yield server
+
+
+def test_a_run_longer_than_its_estimate_times_the_factor_is_announced_once(
+    tmp_path: Path,
+    demo_db: Path,
+    stalled: SandboxServer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = alerting_workspace(
+        tmp_path, demo_db, stalled, receiver, 'on = ["slow"]\nslow_factor = 1.0'
+    )
+    monkeypatch.setenv("KLAVIYO_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("HERALD_TEST_WEBHOOK_SECRET", SECRET)
+    with Workspace.open(root) as ws:
+        loop = Scheduler(ws, SchedulerSettings(), clock=lambda: SLOT)
+        [run_id] = loop.tick().started
+        try:
+            deadline = time.monotonic() + 120
+            while not receiver.requests and time.monotonic() < deadline:
+                loop.tick()
+                time.sleep(0.2)
+            for _ in range(5):  # later ticks do not announce it again
+                loop.tick()
+            time.sleep(0.5)
+        finally:
+            loop.stop_workers()
+
+    [request] = receiver.requests
+    body = json.loads(request.body)
+    assert (body["event"], body["run_id"], body["status"]) == ("slow", run_id, "running")
+    assert body["estimate_seconds"] > 0
+    assert body["seconds"] > body["estimate_seconds"]
+    assert "estimate" in body["reason"]
