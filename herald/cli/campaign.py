@@ -64,12 +64,15 @@ def list_(ws: Workspace, as_json: bool) -> None:
     for item in ws.store.list("campaign"):
         state = ws.store.settle_campaign(item.name)
         last = ws.store.last_run(item.name)
+        newest = ws.store.last_run(item.name, status=None)
         schedule = ws.store.schedule(item.name)
         rows.append(
             {
                 "name": item.name,
                 "version": item.active_version,
                 "status": state.status,
+                # A scheduled campaign stays scheduled after a failed run: this shows it.
+                "last_run": shown_status(ws, newest) if newest else None,
                 "last_delivered": last.finished_at if last else None,
                 "next_run": schedule.next_at if schedule else None,
                 "description": item.description,
@@ -80,7 +83,7 @@ def list_(ws: Workspace, as_json: bool) -> None:
         return
     print_table(
         None,
-        ["name", "version", "status", "last delivered", "next run (UTC)", "description"],
+        ["name", "version", "status", "last run", "last delivered", "next run (UTC)", "about"],
         [tuple(r.values()) for r in rows],
     )
 

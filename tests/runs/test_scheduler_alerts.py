@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 from alert_receiver import SECRET, Receiver, serve
+from click.testing import CliRunner
 from scheduler_env import NAME, make_workspace
 
 from herald.apply import apply_path
+from herald.cli.main import main
 from herald.config import SchedulerSettings
 from herald.runs.scheduler import Scheduler
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
@@ -89,6 +91,10 @@ def test_one_failing_destination_leaves_the_other_delivered_and_alerts(
     assert written.stat().st_size > 0
     assert [d.status for d in deliveries if d.destination == "klaviyo"] == ["failed"]
     assert status == "scheduled"  # a recurring campaign stays scheduled after a failed run
+    env = {"HERALD_WORKSPACE": str(workspace)}
+    listed = CliRunner().invoke(main, ["campaign", "list", "--json"], env=env)
+    [row] = json.loads(listed.stdout)
+    assert (row["status"], row["last_run"]) == ("scheduled", "error")  # the failure is visible
 
     [request] = receiver.requests
     stamp = request.headers["X-Herald-Timestamp"]
