@@ -4,15 +4,13 @@ for, stopped by the waiter. The destination is a CSV folder: a file is all or no
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_helpers import run
+from sandbox_workspace import make_workspace
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.runs.cancel import cancel_run, wait_for_run
 from herald.runs.stop import CancelCheck
 from herald.state import Run
@@ -37,14 +35,7 @@ delivery:
 
 @pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
+    root = make_workspace(tmp_path, demo_db, CAMPAIGN, {})
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     return root
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from alert_receiver import SECRET, Receiver, serve
 from click.testing import CliRunner
-from scheduler_env import NAME, make_workspace
+from sandbox_workspace import NAME, daily_workspace
 
 from herald.apply import apply_path
 from herald.cli.main import main
@@ -49,7 +49,7 @@ def alerting_workspace(
     tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver, notifications: str
 ) -> Path:
     """The daily campaign to Klaviyo and a CSV file, scheduled, alerts to ``receiver``."""
-    root = make_workspace(tmp_path, demo_db, sandbox)
+    root = daily_workspace(tmp_path, demo_db, sandbox)
     campaign = (root / "campaign.yaml").read_text(encoding="utf-8")
     (root / "campaign.yaml").write_text(
         campaign.replace(ONE_DESTINATION, TWO_DESTINATIONS), encoding="utf-8"
