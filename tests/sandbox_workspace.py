@@ -25,23 +25,32 @@ from herald.workspace import Workspace
 
 KEY_ENV = "KLAVIYO_API_KEY"
 
+
+def daily_campaign(
+    name: str, *groups: str, exclude: str | None = "Do Not Contact", end: str | None = "never"
+) -> str:
+    """The YAML of a campaign run daily at 09:00 UTC from 2026-12-01 for the example segment
+    ``Email Opted In`` less ``exclude``, its remaining customers split into ``groups``
+    (each a YAML flow mapping, ``{name: ..., percent: ..., destinations: [...]}``)."""
+    lines = ["kind: campaign", f"name: {name}", "include: [Email Opted In]"]
+    if exclude is not None:
+        lines.append(f"exclude: [{exclude}]")
+    lines += ["remaining:", "  groups:", *(f"    - {group}" for group in groups)]
+    lines += ["delivery:", "  schedule: recurring", "  cadence: daily", "  start: 2026-12-01 09:00"]
+    if end is not None:
+        lines.append(f"  end: {end}")
+    lines.append("  timezone: UTC")
+    return "\n" + "\n".join(lines) + "\n"
+
+
 NAME = "Daily Digest"
 LIST = "Daily_Digest_Listed"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: Listed, percent: 90, destinations: [klaviyo]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: Listed, percent: 90, destinations: [klaviyo]}",
+    "{name: Held, percent: 10, control: true}",
+    end=None,
+)
 
 
 def klaviyo_table(

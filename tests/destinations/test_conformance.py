@@ -34,8 +34,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import daily_campaign, klaviyo_table, list_members, make_workspace
 from sandbox_workspace import herald as run_herald
-from sandbox_workspace import klaviyo_table, list_members, make_workspace
 
 from herald.destinations.base import OUTCOMES_FILE
 from herald.destinations.registry import destination_class, destination_types
@@ -43,27 +43,17 @@ from herald.runs.cancel import cancel_run
 from herald.runs.pipeline import run_campaign
 from herald.runs.preview import sample_campaign
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Conformance"
 GROUP = "Sent"
 OUTPUT = f"{NAME}_{GROUP}"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: {GROUP}, percent: 90, destinations: [dest]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    f"{{name: {GROUP}, percent: 90, destinations: [dest]}}",
+    "{name: Held, percent: 10, control: true}",
+)
 KEY_ENV = "CONFORMANCE_API_KEY"
 
 
@@ -241,17 +231,23 @@ def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.Co
     return run_herald(root, *args, crash_at=crash_at, key_env=KEY_ENV)
 
 
+def killed_mid_delivery(root: Path) -> Run:
+    """The run of ``herald campaign run`` killed (SIGKILL) in the middle of its delivery."""
+    killed = herald(root, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Workspace.open(root) as ws:
+        [run] = ws.store.list_runs(NAME)
+    return run
+
+
 @pytest.mark.slow
 def test_a_kill_mid_delivery_then_resume_ends_exact(
     workspace: Path, harness: tuple[str, Harness]
 ) -> None:
     _, h = harness
-    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = killed_mid_delivery(workspace)
+    assert run.status == "running"
 
-    with Workspace.open(workspace) as ws:
-        [run] = ws.store.list_runs(NAME)
-        assert run.status == "running"
     resumed = herald(workspace, "runs", "resume", run.id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
@@ -294,10 +290,7 @@ def test_a_kill_mid_delivery_then_cancel_keeps_what_was_done_whole(
     workspace: Path, harness: tuple[str, Harness]
 ) -> None:
     _, h = harness
-    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    with Workspace.open(workspace) as ws:
-        [run] = ws.store.list_runs(NAME)
+    run = killed_mid_delivery(workspace)
 
     cancelled = herald(workspace, "runs", "cancel", run.id)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
-from sandbox_workspace import make_workspace
+from sandbox_workspace import daily_campaign, make_workspace
 
 from herald.runs.cancel import cancel_run, wait_for_run
 from herald.runs.stop import CancelCheck
@@ -17,20 +17,7 @@ from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Local Stop"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-remaining:
-  groups:
-    - {{name: Sent, percent: 100, destinations: [files]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(NAME, "{name: Sent, percent: 100, destinations: [files]}", exclude=None)
 
 
 @pytest.fixture

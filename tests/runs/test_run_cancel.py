@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from expected_members import expected_emails
 from sandbox_workspace import (
+    daily_campaign,
     herald,
     klaviyo_table,
     list_members,
@@ -33,22 +34,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 NAME = "Stop Test"
 GROUPS = ["A", "B", "C", "D", "E"]
-LINES = "".join(f"    - {{name: {g}, percent: 20, destinations: [klaviyo]}}\n" for g in GROUPS)
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-{LINES}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME, *(f"{{name: {g}, percent: 20, destinations: [klaviyo]}}" for g in GROUPS)
+)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from expected_members import expected_emails
-from sandbox_workspace import herald, klaviyo_table, list_members, make_workspace
+from sandbox_workspace import daily_campaign, herald, klaviyo_table, list_members, make_workspace
 
 from herald.demo.churn import churn_customers
 from herald.runs.resume import shown_status
@@ -28,23 +28,12 @@ from herald.workspace import Workspace
 
 NAME = "Crash Test"
 LIST = "Crash_Test_Listed"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: Listed, percent: 60, destinations: [klaviyo]}}
-    - {{name: Filed, percent: 30, destinations: [files]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: Listed, percent: 60, destinations: [klaviyo]}",
+    "{name: Filed, percent: 30, destinations: [files]}",
+    "{name: Held, percent: 10, control: true}",
+)
 # Deliveries in the campaign's order: 1 is the Klaviyo list, 2 the CSV file.
 POINTS = [
     "run_created",

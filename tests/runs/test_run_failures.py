@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from expected_members import expected_emails
-from sandbox_workspace import herald, klaviyo_table, list_members, make_workspace
+from sandbox_workspace import daily_campaign, herald, klaviyo_table, list_members, make_workspace
 
 from herald.destinations.klaviyo_api import client as client_module
 from herald.destinations.klaviyo_api.client import KlaviyoClient
@@ -19,22 +19,11 @@ from herald.sandbox.faults import FaultInjector
 from herald.workspace import Workspace
 
 NAME = "Two Accounts"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: East, percent: 50, destinations: [east]}}
-    - {{name: West, percent: 50, destinations: [west]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: East, percent: 50, destinations: [east]}",
+    "{name: West, percent: 50, destinations: [west]}",
+)
 
 
 @pytest.fixture

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 from expected_members import expected_emails
-from sandbox_workspace import apply_campaign, init_workspace, klaviyo_table, list_members
+from sandbox_workspace import (
+    apply_campaign,
+    daily_campaign,
+    init_workspace,
+    klaviyo_table,
+    list_members,
+)
 from sandbox_workspace import herald as run_herald
 
 from herald.exceptions import StateError
@@ -27,22 +33,11 @@ from herald.workspace import Workspace
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 NAME = "Two Accounts"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: East, percent: 50, destinations: [east]}}
-    - {{name: West, percent: 50, destinations: [west]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: East, percent: 50, destinations: [east]}",
+    "{name: West, percent: 50, destinations: [west]}",
+)
 WRONG_KEY = "pk_wrong_key_0000000000000000000000"
 KEY_ENV = "KEY"
 

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -164,6 +165,15 @@ def test_two_schedulers_racing_start_one_run(
         assert [s.outcome for s in ws.store.schedule_slots(NAME)] == ["started"]
 
 
+def serving_scheduler(
+    tmp_path: Path, demo_db: Path, server: SandboxServer
+) -> tuple[Path, subprocess.Popen[str]]:
+    """A workspace whose campaign is due at `SLOT`, and a scheduler started to serve it."""
+    root = daily_workspace(tmp_path, demo_db, server)
+    scheduled(root)
+    return root, start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
+
+
 def wait_for_a_sent_batch(root: Path, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     with Workspace.open(root) as ws:
@@ -179,9 +189,7 @@ def wait_for_a_sent_batch(root: Path, timeout: float = 120) -> str:
 def test_a_scheduler_killed_mid_run_resumes_it_exactly(
     tmp_path: Path, demo_db: Path, stalled: SandboxServer
 ) -> None:
-    root = daily_workspace(tmp_path, demo_db, stalled)
-    scheduled(root)
-    service = start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
+    root, service = serving_scheduler(tmp_path, demo_db, stalled)
     try:
         run_id = wait_for_a_sent_batch(root)
     finally:
@@ -204,9 +212,7 @@ def test_a_scheduler_killed_mid_run_resumes_it_exactly(
 def test_sigterm_checkpoints_and_exits_within_ten_seconds(
     tmp_path: Path, demo_db: Path, stalled: SandboxServer
 ) -> None:
-    root = daily_workspace(tmp_path, demo_db, stalled)
-    scheduled(root)
-    service = start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
+    root, service = serving_scheduler(tmp_path, demo_db, stalled)
     run_id = wait_for_a_sent_batch(root)
 
     asked = time.monotonic()

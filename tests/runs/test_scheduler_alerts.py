@@ -23,7 +23,7 @@ from herald.apply import apply_path
 from herald.cli.main import main
 from herald.config import SchedulerSettings
 from herald.runs.scheduler import Scheduler
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -31,12 +31,6 @@ pytestmark = pytest.mark.slow
 SLOT = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 ONE_DESTINATION = "destinations: [klaviyo]}"
 TWO_DESTINATIONS = "destinations: [klaviyo, files]}"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
-        yield server
 
 
 @pytest.fixture
@@ -105,13 +99,6 @@ def test_one_failing_destination_leaves_the_other_delivered_and_alerts(
     assert (body["campaign"], body["trigger"]) == (NAME, "schedule")
     assert "Daily_Digest_Listed" in json.dumps(body["errors"])
     assert SECRET not in request.body.decode()
-
-
-@pytest.fixture
-def stalled() -> Iterator[SandboxServer]:
-    """A sandbox whose import jobs never finish: the run waits for them."""
-    with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
-        yield server
 
 
 def test_a_run_longer_than_its_estimate_times_the_factor_is_announced_once(

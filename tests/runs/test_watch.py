@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
-from sandbox_workspace import klaviyo_table, make_workspace, start_herald
+from sandbox_workspace import daily_campaign, klaviyo_table, make_workspace, start_herald
 
 import herald
 from herald.runs.pipeline import RunResult
@@ -25,23 +25,12 @@ from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Watch Test"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: Listed, percent: 60, destinations: [klaviyo]}}
-    - {{name: Filed, percent: 30, destinations: [files]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: Listed, percent: 60, destinations: [klaviyo]}",
+    "{name: Filed, percent: 30, destinations: [files]}",
+    "{name: Held, percent: 10, control: true}",
+)
 
 
 @pytest.fixture
