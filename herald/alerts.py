@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email.utils
 import hashlib
 import hmac
 import json
@@ -68,7 +67,7 @@ import httpx
 
 from herald._version import __version__
 from herald.config import CommandSettings, Event, NotificationSettings, WebhookSettings
-from herald.core.dates import format_span
+from herald.core.dates import format_span, retry_after_seconds
 from herald.destinations.settings import secret_from
 from herald.exceptions import ConfigError
 from herald.redact import (
@@ -425,17 +424,7 @@ def _webhook_secret(hook: WebhookSettings) -> str | None:
 
 def _retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds, from a number or an HTTP date; None when absent or bad."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return retry_after_seconds(value, dt.datetime.now(dt.UTC))
 
 
 def _origin(url: str) -> str:

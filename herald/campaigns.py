@@ -275,6 +275,11 @@ class Campaigns:
         """
         now = now or dt.datetime.now(dt.UTC)
         build = self.build(name, as_of=now)
+        try:
+            self.ws.engine.bind(build.query)  # every table, column and type, reading no row
+        except EngineError as error:
+            msg = f"campaign '{name}' does not run against the database: {error}"
+            raise CampaignError(msg) from None
         slots = first_slots(build.campaign, now)
         if not slots:
             msg = f"campaign '{name}' has no time left to run: {_ended(build.campaign)}"

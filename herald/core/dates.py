@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import email.utils
 import re
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s+(day|week|month|year)s?\s+ago\s*$", re.IGNORECASE)
@@ -112,3 +113,26 @@ def format_span(seconds: float) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts) or "0s"
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
+    """An HTTP ``Retry-After`` header in seconds from ``now``: a number of seconds or an HTTP
+    date (one in the past is 0); None when absent or unreadable.
+
+    >>> now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+    >>> retry_after_seconds("3", now), retry_after_seconds(None, now)
+    (3.0, None)
+    >>> retry_after_seconds("Sun, 06 Dec 2026 12:00:30 GMT", now), retry_after_seconds("soon", now)
+    (30.0, None)
+    """
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds())

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from herald.core.campaigns.model import Campaign
 from herald.core.schedule import Due, due_slot, launch_date, slots_after
+from herald.exceptions import HeraldError
 from herald.runs.alerting import announce_missed, announce_slow
 from herald.runs.resume import is_interrupted
 
@@ -119,7 +120,14 @@ class Scheduler:
             if self._full():
                 report.waiting += 1
                 continue
-            self._use_slot(schedule, now, report)
+            try:
+                self._use_slot(schedule, now, report)
+            except HeraldError as error:  # one campaign's trouble must not stop the others
+                logger.error(
+                    "slot not used: %s",
+                    error,
+                    extra=_fields("slot_failed", schedule.campaign, next_at=schedule.next_at),
+                )
         self._watch_slow()
         return report
 
@@ -241,7 +249,10 @@ class Scheduler:
         """Tick until ``stop`` is set, then stop the workers (see `stop_workers`)."""
         self.start()
         while not stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except HeraldError as error:  # the state store is down, say: try again later
+                logger.error("tick failed: %s", error, extra=_fields("tick_failed", ""))
             stop.wait(self._sleep())
         self.stop_workers()
 

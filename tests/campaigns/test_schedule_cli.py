@@ -5,11 +5,15 @@ until unscheduled; archive and delete follow DESIGN §1.3."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from cli_helpers import as_json, ok, one_error_line, run
 
+from herald.apply import apply_path
+from herald.demo.examples import examples_dir
 from herald.workspace import Workspace
 
 NAME = "Morning Mail"
@@ -134,3 +138,23 @@ def test_as_soon_as_possible_is_due_at_once(ws_dir: Path) -> None:
 
     [slot] = [dt.datetime.fromisoformat(s) for s in data["next_runs"]]
     assert before <= slot <= dt.datetime.now(dt.UTC)
+
+
+def test_scheduling_checks_the_campaign_against_the_database_as_it_is_now(
+    tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "customers.duckdb"
+    shutil.copyfile(demo_db, database)
+    root = tmp_path / "ws"
+    Workspace.init(root, database=str(database)).close()
+    with Workspace.open(root) as ws:
+        apply_path(ws, examples_dir() / "segments")
+    monkeypatch.setenv("HERALD_WORKSPACE", str(root))
+    applied(root, campaign(DAILY_NY))
+    with duckdb.connect(str(database)) as con:  # the database changed since the campaign was saved
+        con.execute("ALTER TABLE Customer_Attributes RENAME is_opted_into_email TO opted_in")
+
+    line = one_error_line(run("campaign", "schedule", NAME))
+
+    assert "is_opted_into_email" in line
+    assert as_json("campaign", "show", NAME)["status"] == "draft"

@@ -254,3 +254,23 @@ def test_json_logs_name_each_step_and_hold_no_email(workspace: Path) -> None:
     assert (started["campaign"], started["slot"]) == (NAME, SLOT.isoformat())
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert "@" not in err  # no email address, whatever the step
+
+
+def test_a_campaign_that_cannot_be_read_does_not_stop_the_others(
+    workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scheduled(workspace)
+    with Workspace.open(workspace) as ws:
+        broken = {"name": "Broken", "include": ["Email Opted In"], "delivery": {"cadence": 7}}
+        ws.store.apply("campaign", "Broken", broken, status="active")  # stored by an older rule
+        ws.store.schedule_campaign("Broken", 1, {}, scheduled_at=SCHEDULED_AT, next_at=SLOT)
+        loop = scheduler(ws, Clock(SLOT))
+
+        report = loop.tick()
+        loop.drain(timeout=120)
+
+        [run_id] = report.started
+        assert ws.store.get_run(run_id).campaign == NAME
+    assert any(
+        "slot not used" in r.getMessage() and "Broken" in str(r.__dict__) for r in caplog.records
+    )

@@ -10,12 +10,12 @@ operation and says what to do next; the problem rides on the error as ``error.pr
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from herald.core.dates import retry_after_seconds
 from herald.destinations.klaviyo_api.limits import OPERATIONS
 from herald.exceptions import (
     FatalKlaviyoRequestError,
@@ -67,18 +67,7 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     >>> parse_retry_after("3"), parse_retry_after(None), parse_retry_after("soon")
     (3.0, None, None)
     """
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
+    return retry_after_seconds(value, now or dt.datetime.now(dt.UTC))
 
 
 def problem_from_response(
