@@ -24,11 +24,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -37,36 +34,26 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import daily_campaign, klaviyo_table, list_members, make_workspace
+from sandbox_workspace import herald as run_herald
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.destinations.base import OUTCOMES_FILE
 from herald.destinations.registry import destination_class, destination_types
 from herald.runs.cancel import cancel_run
 from herald.runs.pipeline import run_campaign
 from herald.runs.preview import sample_campaign
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Conformance"
 GROUP = "Sent"
 OUTPUT = f"{NAME}_{GROUP}"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: {GROUP}, percent: 90, destinations: [dest]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    f"{{name: {GROUP}, percent: 90, destinations: [dest]}}",
+    "{name: Held, percent: 10, control: true}",
+)
 KEY_ENV = "CONFORMANCE_API_KEY"
 
 
@@ -121,22 +108,14 @@ class KlaviyoHarness:
         self.server = server
 
     def table(self, root: Path) -> str:
-        return (
-            f'type = "klaviyo_api"\napi_key_env = "{KEY_ENV}"\n'
-            f'base_url = "{self.server.url}"\npoll_interval = 0.05\n'
-        )
+        return klaviyo_table(self.server, api_key_env=KEY_ENV)
 
     def broken_table(self, root: Path) -> str:
         (root / "wrong.key").write_text("pk_wrong_key_0000000000000000000000\n")
-        return (
-            f'type = "klaviyo_api"\napi_key_file = "{root / "wrong.key"}"\n'
-            f'base_url = "{self.server.url}"\n'
-        )
+        return klaviyo_table(self.server, api_key_file=root / "wrong.key", poll_interval=None)
 
     def held(self, root: Path) -> set[str]:
-        state = self.server.state
-        [found] = [k for k in state.lists() if k.name == OUTPUT]
-        return {state.profile(pid).email.lower() for pid in state.list_members(found.id)}
+        return list_members(self.server, OUTPUT)
 
     def holds_nothing(self, root: Path) -> bool:
         state = self.server.state
@@ -165,17 +144,8 @@ def workspace(
     tmp_path: Path, demo_db: Path, harness: tuple[str, Harness], monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(f"\n[destinations.dest]\n{harness[1].table(root)}")
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
-    return root
+    table = harness[1].table(tmp_path / "ws")
+    return make_workspace(tmp_path, demo_db, CAMPAIGN, {"dest": table})
 
 
 def expected(root: Path, run_id: str) -> set[str]:
@@ -258,14 +228,16 @@ def test_deliver_holds_exactly_the_group_with_outcomes(
 
 
 def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, KEY_ENV: DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
-    env.pop("HERALD_CRASH_AT", None)
-    if crash_at:
-        env["HERALD_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "herald", *args],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+    return run_herald(root, *args, crash_at=crash_at, key_env=KEY_ENV)
+
+
+def killed_mid_delivery(root: Path) -> Run:
+    """The run of ``herald campaign run`` killed (SIGKILL) in the middle of its delivery."""
+    killed = herald(root, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Workspace.open(root) as ws:
+        [run] = ws.store.list_runs(NAME)
+    return run
 
 
 @pytest.mark.slow
@@ -273,12 +245,9 @@ def test_a_kill_mid_delivery_then_resume_ends_exact(
     workspace: Path, harness: tuple[str, Harness]
 ) -> None:
     _, h = harness
-    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = killed_mid_delivery(workspace)
+    assert run.status == "running"
 
-    with Workspace.open(workspace) as ws:
-        [run] = ws.store.list_runs(NAME)
-        assert run.status == "running"
     resumed = herald(workspace, "runs", "resume", run.id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
@@ -321,10 +290,7 @@ def test_a_kill_mid_delivery_then_cancel_keeps_what_was_done_whole(
     workspace: Path, harness: tuple[str, Harness]
 ) -> None:
     _, h = harness
-    killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    with Workspace.open(workspace) as ws:
-        [run] = ws.store.list_runs(NAME)
+    run = killed_mid_delivery(workspace)
 
     cancelled = herald(workspace, "runs", "cancel", run.id)
 

@@ -4,47 +4,25 @@ for, stopped by the waiter. The destination is a CSV folder: a file is all or no
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_helpers import run
+from sandbox_workspace import daily_campaign, make_workspace
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.runs.cancel import cancel_run, wait_for_run
 from herald.runs.stop import CancelCheck
 from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Local Stop"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-remaining:
-  groups:
-    - {{name: Sent, percent: 100, destinations: [files]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(NAME, "{name: Sent, percent: 100, destinations: [files]}", exclude=None)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
+    root = make_workspace(tmp_path, demo_db, CAMPAIGN, {})
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     return root
 

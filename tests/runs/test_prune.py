@@ -19,6 +19,7 @@ import duckdb
 import pytest
 from cli_helpers import ok, run
 from click.testing import CliRunner
+from sandbox_workspace import init_workspace, klaviyo_table
 
 from herald.cli.main import main
 from herald.demo.examples import examples_dir
@@ -41,13 +42,9 @@ def sandbox() -> Iterator[SandboxServer]:
 def ws(
     tmp_path: Path, demo_db: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(demo_db)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(
-            f'\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_env = "{KEY_ENV}"\n'
-            f'base_url = "{sandbox.url}"\npoll_interval = 0.05\n'
-        )
+    root = init_workspace(
+        tmp_path, demo_db, {"klaviyo": klaviyo_table(sandbox, api_key_env=KEY_ENV)}
+    )
     monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     ok("apply", "-f", str(examples_dir()))

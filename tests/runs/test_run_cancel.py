@@ -10,103 +10,38 @@ every list equal to its ledger; the next run makes every list exact. A run kille
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import (
+    daily_campaign,
+    herald,
+    klaviyo_table,
+    list_members,
+    make_workspace,
+    start_herald,
+    stepping_jobs,
+)
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 NAME = "Stop Test"
 GROUPS = ["A", "B", "C", "D", "E"]
-LINES = "".join(f"    - {{name: {g}, percent: 20, destinations: [klaviyo]}}\n" for g in GROUPS)
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-{LINES}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME, *(f"{{name: {g}, percent: 20, destinations: [klaviyo]}}" for g in GROUPS)
+)
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
-        yield server
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer) -> Path:
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(
-            '\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_env = "KLAVIYO_API_KEY"\n'
-            f'base_url = "{sandbox.url}"\npoll_interval = 0.05\n'
-        )
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
-    return root
-
-
-def env(root: Path, crash_at: str | None = None) -> dict[str, str]:
-    found = {**os.environ, "KLAVIYO_API_KEY": DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
-    found.pop("HERALD_CRASH_AT", None)
-    if crash_at:
-        found["HERALD_CRASH_AT"] = crash_at
-    return found
-
-
-def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "herald", *args],
-        env=env(root, crash_at), capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
-
-
-@contextmanager
-def jobs_moving(server: SandboxServer) -> Iterator[None]:
-    """Step the sandbox's import jobs in the background, as its worker would."""
-    done = threading.Event()
-
-    def step() -> None:
-        while not done.wait(0.02):
-            server.state.run_jobs()
-
-    worker = threading.Thread(target=step, daemon=True)
-    worker.start()
-    try:
-        yield
-    finally:
-        done.set()
-        worker.join()
+def workspace(tmp_path: Path, demo_db: Path, stalled: SandboxServer) -> Path:
+    return make_workspace(tmp_path, demo_db, CAMPAIGN, {"klaviyo": klaviyo_table(stalled)})
 
 
 def list_name(group: str) -> str:
@@ -114,9 +49,7 @@ def list_name(group: str) -> str:
 
 
 def members(server: SandboxServer, group: str) -> set[str]:
-    state = server.state
-    found = [k for k in state.lists() if k.name == list_name(group)]
-    return {state.profile(p).email.lower() for k in found for p in state.list_members(k.id)}
+    return list_members(server, list_name(group), may_be_missing=True)
 
 
 def ledger(root: Path, group: str) -> set[str]:
@@ -149,7 +82,7 @@ def assert_lists_match_ledgers(root: Path, server: SandboxServer) -> None:
 
 
 def assert_next_run_is_exact(root: Path, server: SandboxServer) -> None:
-    with jobs_moving(server):
+    with stepping_jobs(server, interval=0.02):
         again = herald(root, "campaign", "run", NAME, "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     with Workspace.open(root) as ws:
@@ -164,12 +97,9 @@ def assert_next_run_is_exact(root: Path, server: SandboxServer) -> None:
 
 
 def test_a_run_cancelled_mid_sync_stops_at_a_batch_boundary_with_lists_equal_to_ledgers(
-    workspace: Path, sandbox: SandboxServer
+    workspace: Path, stalled: SandboxServer
 ) -> None:
-    running = subprocess.Popen(
-        [sys.executable, "-m", "herald", "campaign", "run", NAME, "--yes"],
-        env=env(workspace), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    running = start_herald(workspace, "campaign", "run", NAME, "--yes")
     try:
         deadline = time.monotonic() + 120
         run_id, sent = sent_batches(workspace)
@@ -184,7 +114,7 @@ def test_a_run_cancelled_mid_sync_stops_at_a_batch_boundary_with_lists_equal_to_
         assert cancel.returncode == 0, cancel.stdout + cancel.stderr
         assert "will stop at its next batch boundary" in cancel.stdout
         time.sleep(1.5)  # longer than the run's flag period: its next boundary sees it
-        with jobs_moving(sandbox):  # the sent batches complete, and are confirmed
+        with stepping_jobs(stalled, interval=0.02):  # the sent batches complete, and are confirmed
             stdout, stderr = running.communicate(timeout=240)
     finally:
         if running.poll() is None:
@@ -210,22 +140,22 @@ def test_a_run_cancelled_mid_sync_stops_at_a_batch_boundary_with_lists_equal_to_
         batches = [b for d in deliveries for b in ws.store.batches(d.id)]
     assert not [b for b in batches if b.status == "sent"]  # what was sent was confirmed
     assert len([b for b in batches if b.status == "confirmed"]) >= sent
-    assert_lists_match_ledgers(workspace, sandbox)
+    assert_lists_match_ledgers(workspace, stalled)
 
-    assert_next_run_is_exact(workspace, sandbox)
+    assert_next_run_is_exact(workspace, stalled)
 
 
 def test_an_interrupted_run_is_stopped_by_the_cancel_itself(
-    workspace: Path, sandbox: SandboxServer
+    workspace: Path, stalled: SandboxServer
 ) -> None:
-    with jobs_moving(sandbox):
+    with stepping_jobs(stalled, interval=0.02):
         killed = herald(workspace, "campaign", "run", NAME, "--yes", crash_at="delivery_midway")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     with Workspace.open(workspace) as ws:
         [run] = ws.store.list_runs(NAME)
     assert run.status == "running"
 
-    with jobs_moving(sandbox):  # its sent batches are polled until confirmed
+    with stepping_jobs(stalled, interval=0.02):  # its sent batches are polled until confirmed
         cancel = herald(workspace, "runs", "cancel", run.id)
 
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
@@ -237,10 +167,10 @@ def test_an_interrupted_run_is_stopped_by_the_cancel_itself(
     assert done.status == "cancelled"
     assert not [b for b in batches if b.status == "sent"]  # every sent batch was settled
     assert any(b.status == "confirmed" for b in batches)
-    assert_lists_match_ledgers(workspace, sandbox)
+    assert_lists_match_ledgers(workspace, stalled)
 
     again = herald(workspace, "runs", "cancel", run.id)
     assert again.returncode == 1
     assert "is cancelled, not running" in again.stderr
 
-    assert_next_run_is_exact(workspace, sandbox)
+    assert_next_run_is_exact(workspace, stalled)

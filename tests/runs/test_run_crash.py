@@ -13,44 +13,27 @@ tests/destinations/klaviyo_api/sync/test_sync_crash.py's.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import daily_campaign, herald, klaviyo_table, list_members, make_workspace
 
-from herald.apply import apply_path
 from herald.demo.churn import churn_customers
-from herald.demo.examples import examples_dir
 from herald.runs.resume import shown_status
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import SandboxServer
 from herald.workspace import Workspace
 
 NAME = "Crash Test"
 LIST = "Crash_Test_Listed"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: Listed, percent: 60, destinations: [klaviyo]}}
-    - {{name: Filed, percent: 30, destinations: [files]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: Listed, percent: 60, destinations: [klaviyo]}",
+    "{name: Filed, percent: 30, destinations: [files]}",
+    "{name: Held, percent: 10, control: true}",
+)
 # Deliveries in the campaign's order: 1 is the Klaviyo list, 2 the CSV file.
 POINTS = [
     "run_created",
@@ -64,43 +47,9 @@ POINTS = [
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
-        yield server
-
-
-@pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer) -> Path:
     """A workspace over a copy of the demo database (it churns), Klaviyo at the sandbox."""
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(
-            '\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_env = "KLAVIYO_API_KEY"\n'
-            f'base_url = "{sandbox.url}"\npoll_interval = 0.05\n'
-        )
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
-    return root
-
-
-def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KLAVIYO_API_KEY": DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
-    env.pop("HERALD_CRASH_AT", None)
-    if crash_at:
-        env["HERALD_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "herald", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return make_workspace(tmp_path, demo_db, CAMPAIGN, {"klaviyo": klaviyo_table(sandbox)})
 
 
 def runs_and_status(root: Path) -> tuple[list[tuple[str, str]], str]:
@@ -123,12 +72,6 @@ def group_size(root: Path, run_id: str, group: str) -> int:
         row = con.execute(query, [group]).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def members(server: SandboxServer) -> set[str]:
-    state = server.state
-    [found] = [k for k in state.lists() if k.name == LIST]
-    return {state.profile(pid).email.lower() for pid in state.list_members(found.id)}
 
 
 def csv_rows(root: Path) -> int:
@@ -166,7 +109,7 @@ def test_a_run_killed_at_each_transition_ends_delivered_with_exact_lists(
         assert {s for _, s in runs} == {"delivered"}, (point, runs)
         assert status == "delivered", point
         newest = runs[0][0]
-        assert members(sandbox) == expected_members(workspace, database, newest), point
+        assert list_members(sandbox, LIST) == expected_members(workspace, database, newest), point
         assert csv_rows(workspace) == group_size(workspace, newest, "Filed"), point
         done.append(point)
     assert done == POINTS

@@ -4,91 +4,36 @@ synced, and the next run ends delivered with both lists exact."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import daily_campaign, herald, klaviyo_table, list_members, make_workspace
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.destinations.klaviyo_api import client as client_module
 from herald.destinations.klaviyo_api.client import KlaviyoClient
 from herald.runs.pipeline import run_campaign
-from herald.sandbox import DEFAULT_API_KEY, FaultSpec, SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, FaultSpec, SandboxServer
 from herald.sandbox.faults import FaultInjector
 from herald.workspace import Workspace
 
 NAME = "Two Accounts"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: East, percent: 50, destinations: [east]}}
-    - {{name: West, percent: 50, destinations: [west]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
-
-
-@pytest.fixture
-def sandboxes() -> Iterator[dict[str, SandboxServer]]:
-    config = {"limits": "off", "job_tick": 0.01}
-    with (
-        SandboxServer(SandboxConfig(**config)) as east,
-        SandboxServer(SandboxConfig(**config)) as west,
-    ):
-        yield {"East": east, "West": west}
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: East, percent: 50, destinations: [east]}",
+    "{name: West, percent: 50, destinations: [west]}",
+)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, sandboxes: dict[str, SandboxServer]) -> Path:
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        for group, server in sandboxes.items():
-            config.write(
-                f'\n[destinations.{group.lower()}]\ntype = "klaviyo_api"\n'
-                f'api_key_env = "KLAVIYO_API_KEY"\nbase_url = "{server.url}"\n'
-                "poll_interval = 0.05\n"
-            )
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
-    return root
-
-
-def herald(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KLAVIYO_API_KEY": DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "herald", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    tables = {group.lower(): klaviyo_table(server) for group, server in sandboxes.items()}
+    return make_workspace(tmp_path, demo_db, CAMPAIGN, tables)
 
 
 def members(server: SandboxServer, group: str) -> set[str]:
-    state = server.state
-    [found] = [k for k in state.lists() if k.name == f"Two_Accounts_{group}"]
-    return {state.profile(pid).email.lower() for pid in state.list_members(found.id)}
+    return list_members(server, f"Two_Accounts_{group}")
 
 
 def expected(root: Path, run_id: str, group: str) -> set[str]:

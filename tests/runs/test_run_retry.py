@@ -9,92 +9,55 @@ is left alone. The refusals are one line each.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from expected_members import expected_emails
+from sandbox_workspace import (
+    apply_campaign,
+    daily_campaign,
+    init_workspace,
+    klaviyo_table,
+    list_members,
+)
+from sandbox_workspace import herald as run_herald
 
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.exceptions import StateError
 from herald.runs.pipeline import run_campaign
 from herald.runs.retry import retry_run
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 NAME = "Two Accounts"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: East, percent: 50, destinations: [east]}}
-    - {{name: West, percent: 50, destinations: [west]}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: East, percent: 50, destinations: [east]}",
+    "{name: West, percent: 50, destinations: [west]}",
+)
 WRONG_KEY = "pk_wrong_key_0000000000000000000000"
-
-
-@pytest.fixture
-def sandboxes() -> Iterator[dict[str, SandboxServer]]:
-    config = {"limits": "off", "job_tick": 0.01}
-    with (
-        SandboxServer(SandboxConfig(**config)) as east,
-        SandboxServer(SandboxConfig(**config)) as west,
-    ):
-        yield {"East": east, "West": west}
+KEY_ENV = "KEY"
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, sandboxes: dict[str, SandboxServer]) -> Path:
     """East reads its key from a file that holds a wrong key; West's key is right."""
-    database = tmp_path / "customers.duckdb"
-    shutil.copyfile(demo_db, database)
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(database)).close()
+    east, west = sandboxes["East"], sandboxes["West"]
+    tables = {
+        "east": klaviyo_table(east, api_key_file=tmp_path / "ws" / "east.key"),
+        "west": klaviyo_table(west, api_key_env=KEY_ENV),
+    }
+    root = init_workspace(tmp_path, demo_db, tables)
     (root / "east.key").write_text(WRONG_KEY + "\n", encoding="utf-8")
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        for group, server in sandboxes.items():
-            key = (
-                f'api_key_file = "{root / "east.key"}"'
-                if group == "East"
-                else 'api_key_env = "KEY"'
-            )
-            config.write(
-                f'\n[destinations.{group.lower()}]\ntype = "klaviyo_api"\n{key}\n'
-                f'base_url = "{server.url}"\npoll_interval = 0.05\n'
-            )
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
+    apply_campaign(root, CAMPAIGN)
     return root
 
 
 def herald(root: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KEY": DEFAULT_API_KEY, "HERALD_WORKSPACE": str(root)}
-    env.pop("HERALD_CRASH_AT", None)
-    if crash_at:
-        env["HERALD_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "herald", *args],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+    return run_herald(root, *args, crash_at=crash_at, key_env=KEY_ENV)
 
 
 def refused(root: Path, *args: str) -> str:
@@ -108,9 +71,7 @@ def refused(root: Path, *args: str) -> str:
 
 
 def members(server: SandboxServer, group: str) -> set[str]:
-    state = server.state
-    found = [k for k in state.lists() if k.name == f"Two_Accounts_{group}"]
-    return {state.profile(p).email.lower() for k in found for p in state.list_members(k.id)}
+    return list_members(server, f"Two_Accounts_{group}", may_be_missing=True)
 
 
 def imports(server: SandboxServer) -> int:
@@ -183,13 +144,13 @@ def test_each_failed_destination_can_be_retried_in_turn(
     workspace: Path, sandboxes: dict[str, SandboxServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     east, west = sandboxes["East"], sandboxes["West"]
-    monkeypatch.setenv("KEY", WRONG_KEY)  # both fail
+    monkeypatch.setenv(KEY_ENV, WRONG_KEY)  # both fail
     with Workspace.open(workspace) as ws:
         failed = run_campaign(ws, NAME).run
     assert failed is not None
     assert failed.status == "error"
     (workspace / "east.key").write_text(DEFAULT_API_KEY + "\n", encoding="utf-8")
-    monkeypatch.setenv("KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
 
     with Workspace.open(workspace) as ws:
         first = retry_run(ws, failed.id, destination="east")

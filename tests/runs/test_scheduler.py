@@ -10,17 +10,17 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from expected_members import expected_emails
-from scheduler_env import NAME, make_workspace, members, start_herald, stepping_jobs
+from sandbox_workspace import LIST, NAME, daily_workspace, list_members, start_herald, stepping_jobs
 
 from herald.config import SchedulerSettings
 from herald.runs.scheduler import Scheduler
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -41,14 +41,8 @@ class Clock:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
-        yield server
-
-
-@pytest.fixture
 def workspace(tmp_path: Path, demo_db: Path, sandbox: SandboxServer) -> Path:
-    return make_workspace(tmp_path, demo_db, sandbox)
+    return daily_workspace(tmp_path, demo_db, sandbox)
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +78,7 @@ def test_a_due_run_starts_on_time_and_delivers(workspace: Path, sandbox: Sandbox
         assert following.next_at == SLOT + dt.timedelta(days=1)
         assert loop.tick().started == []  # the slot is used: nothing more today
     database = workspace.parent / "customers.duckdb"
-    assert members(sandbox) == expected_emails(workspace, database, run_id, "Listed")
+    assert list_members(sandbox, LIST) == expected_emails(workspace, database, run_id, "Listed")
 
 
 def test_slots_missed_while_down_run_once(workspace: Path) -> None:
@@ -123,7 +117,7 @@ def test_a_slot_later_than_the_grace_is_recorded_missed(workspace: Path) -> None
 def test_no_more_than_max_runs_at_once(
     tmp_path: Path, demo_db: Path, sandbox: SandboxServer
 ) -> None:
-    root = make_workspace(tmp_path, demo_db, sandbox)
+    root = daily_workspace(tmp_path, demo_db, sandbox)
     with Workspace.open(root) as ws:
         for number in range(3):
             copy = (root / "campaign.yaml").read_text(encoding="utf-8")
@@ -157,7 +151,7 @@ def test_two_schedulers_racing_start_one_run(
     request: pytest.FixtureRequest,
 ) -> None:
     url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    root = make_workspace(tmp_path, demo_db, sandbox, state_url=url)
+    root = daily_workspace(tmp_path, demo_db, sandbox, state_url=url)
     scheduled(root)
     args = ("scheduler", "--once", "--now", SLOT.isoformat())
 
@@ -171,11 +165,13 @@ def test_two_schedulers_racing_start_one_run(
         assert [s.outcome for s in ws.store.schedule_slots(NAME)] == ["started"]
 
 
-@pytest.fixture
-def stalled() -> Iterator[SandboxServer]:
-    """A sandbox whose import jobs only move when the test steps them: a run stays mid-sync."""
-    with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
-        yield server
+def serving_scheduler(
+    tmp_path: Path, demo_db: Path, server: SandboxServer
+) -> tuple[Path, subprocess.Popen[str]]:
+    """A workspace whose campaign is due at `SLOT`, and a scheduler started to serve it."""
+    root = daily_workspace(tmp_path, demo_db, server)
+    scheduled(root)
+    return root, start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
 
 
 def wait_for_a_sent_batch(root: Path, timeout: float = 120) -> str:
@@ -193,9 +189,7 @@ def wait_for_a_sent_batch(root: Path, timeout: float = 120) -> str:
 def test_a_scheduler_killed_mid_run_resumes_it_exactly(
     tmp_path: Path, demo_db: Path, stalled: SandboxServer
 ) -> None:
-    root = make_workspace(tmp_path, demo_db, stalled)
-    scheduled(root)
-    service = start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
+    root, service = serving_scheduler(tmp_path, demo_db, stalled)
     try:
         run_id = wait_for_a_sent_batch(root)
     finally:
@@ -212,15 +206,13 @@ def test_a_scheduler_killed_mid_run_resumes_it_exactly(
         assert run.status == "delivered", run.error
         assert len(ws.store.list_runs(NAME)) == 1
     database = tmp_path / "customers.duckdb"
-    assert members(stalled) == expected_emails(root, database, run_id, "Listed")
+    assert list_members(stalled, LIST) == expected_emails(root, database, run_id, "Listed")
 
 
 def test_sigterm_checkpoints_and_exits_within_ten_seconds(
     tmp_path: Path, demo_db: Path, stalled: SandboxServer
 ) -> None:
-    root = make_workspace(tmp_path, demo_db, stalled)
-    scheduled(root)
-    service = start_herald(root, "scheduler", "--now", SLOT.isoformat(), "--poll", "1s")
+    root, service = serving_scheduler(tmp_path, demo_db, stalled)
     run_id = wait_for_a_sent_batch(root)
 
     asked = time.monotonic()
@@ -243,7 +235,7 @@ def test_sigterm_checkpoints_and_exits_within_ten_seconds(
     with Workspace.open(root) as ws:
         assert ws.store.get_run(run_id).status == "delivered"
     database = tmp_path / "customers.duckdb"
-    assert members(stalled) == expected_emails(root, database, run_id, "Listed")
+    assert list_members(stalled, LIST) == expected_emails(root, database, run_id, "Listed")
 
 
 def test_json_logs_name_each_step_and_hold_no_email(workspace: Path) -> None:

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from alert_receiver import SECRET, Receiver, serve
 from click.testing import CliRunner
-from scheduler_env import NAME, make_workspace
+from sandbox_workspace import NAME, daily_workspace
 
 from herald.apply import apply_path
 from herald.cli.main import main
 from herald.config import SchedulerSettings
 from herald.runs.scheduler import Scheduler
-from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
+from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -31,12 +31,6 @@ pytestmark = pytest.mark.slow
 SLOT = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 ONE_DESTINATION = "destinations: [klaviyo]}"
 TWO_DESTINATIONS = "destinations: [klaviyo, files]}"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
-        yield server
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def alerting_workspace(
     tmp_path: Path, demo_db: Path, sandbox: SandboxServer, receiver: Receiver, notifications: str
 ) -> Path:
     """The daily campaign to Klaviyo and a CSV file, scheduled, alerts to ``receiver``."""
-    root = make_workspace(tmp_path, demo_db, sandbox)
+    root = daily_workspace(tmp_path, demo_db, sandbox)
     campaign = (root / "campaign.yaml").read_text(encoding="utf-8")
     (root / "campaign.yaml").write_text(
         campaign.replace(ONE_DESTINATION, TWO_DESTINATIONS), encoding="utf-8"
@@ -105,13 +99,6 @@ def test_one_failing_destination_leaves_the_other_delivered_and_alerts(
     assert (body["campaign"], body["trigger"]) == (NAME, "schedule")
     assert "Daily_Digest_Listed" in json.dumps(body["errors"])
     assert SECRET not in request.body.decode()
-
-
-@pytest.fixture
-def stalled() -> Iterator[SandboxServer]:
-    """A sandbox whose import jobs never finish: the run waits for them."""
-    with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
-        yield server
 
 
 def test_a_run_longer_than_its_estimate_times_the_factor_is_announced_once(

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,33 +16,21 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
+from sandbox_workspace import daily_campaign, klaviyo_table, make_workspace, start_herald
 
 import herald
-from herald.apply import apply_path
-from herald.demo.examples import examples_dir
 from herald.runs.pipeline import RunResult
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer
 from herald.state import Run
 from herald.workspace import Workspace
 
 NAME = "Watch Test"
-CAMPAIGN = f"""
-kind: campaign
-name: {NAME}
-include: [Email Opted In]
-exclude: [Do Not Contact]
-remaining:
-  groups:
-    - {{name: Listed, percent: 60, destinations: [klaviyo]}}
-    - {{name: Filed, percent: 30, destinations: [files]}}
-    - {{name: Held, percent: 10, control: true}}
-delivery:
-  schedule: recurring
-  cadence: daily
-  start: 2026-12-01 09:00
-  end: never
-  timezone: UTC
-"""
+CAMPAIGN = daily_campaign(
+    NAME,
+    "{name: Listed, percent: 60, destinations: [klaviyo]}",
+    "{name: Filed, percent: 30, destinations: [files]}",
+    "{name: Held, percent: 10, control: true}",
+)
 
 
 @pytest.fixture
@@ -58,36 +44,10 @@ def sandbox() -> Iterator[SandboxServer]:
 def workspace(
     tmp_path: Path, demo_db: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    root = tmp_path / "ws"
-    Workspace.init(root, database=str(demo_db)).close()
-    with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(
-            '\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_env = "KLAVIYO_API_KEY"\n'
-            f'base_url = "{sandbox.url}"\npoll_interval = 0.05\n'
-        )
-    (root / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    with Workspace.open(root) as ws:
-        apply_path(ws, examples_dir() / "segments")
-        apply_path(ws, root / "campaign.yaml")
+    root = make_workspace(tmp_path, demo_db, CAMPAIGN, {"klaviyo": klaviyo_table(sandbox)})
     monkeypatch.setenv("HERALD_WORKSPACE", str(root))
     monkeypatch.setenv("KLAVIYO_API_KEY", DEFAULT_API_KEY)
     return root
-
-
-def herald_process(
-    root: Path, *args: str, key: str = DEFAULT_API_KEY, crash_at: str | None = None
-) -> subprocess.Popen[str]:
-    env = {**os.environ, "KLAVIYO_API_KEY": key, "HERALD_WORKSPACE": str(root)}
-    env.pop("HERALD_CRASH_AT", None)
-    if crash_at is not None:
-        env["HERALD_CRASH_AT"] = crash_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "herald", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def started_run(root: Path, process: subprocess.Popen[str]) -> Run:
@@ -104,7 +64,7 @@ def started_run(root: Path, process: subprocess.Popen[str]) -> Run:
 
 
 def start_run(root: Path, **options: str) -> subprocess.Popen[str]:
-    return herald_process(root, "campaign", "run", NAME, "--yes", **options)
+    return start_herald(root, "campaign", "run", NAME, "--yes", **options)
 
 
 def events_of(output: str) -> list[dict]:
@@ -149,8 +109,8 @@ def test_watch_shows_bars_and_phases_of_a_run_another_process_resumes(workspace)
         [interrupted] = ws.store.list_runs(NAME)
     assert interrupted.status == "running"
 
-    bars = herald_process(workspace, "runs", "watch", interrupted.id, "--poll", "0.1")
-    resumed = herald_process(workspace, "runs", "resume", interrupted.id)
+    bars = start_herald(workspace, "runs", "watch", interrupted.id, "--poll", "0.1")
+    resumed = start_herald(workspace, "runs", "resume", interrupted.id)
     shown, progress = bars.communicate(timeout=240)
     _, err = resumed.communicate(timeout=240)
 
