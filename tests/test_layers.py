@@ -27,6 +27,7 @@ RANKS: dict[str, int] = {
     "herald.yaml_loader": 1,
     "herald.crash": 1,
     "herald.logs": 1,
+    "herald.actor": 1,
     "herald._version": 1,
     "herald.engines": 2,
     "herald.state": 2,

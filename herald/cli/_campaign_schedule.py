@@ -27,6 +27,10 @@ def print_schedule(scheduled: Scheduled) -> None:
     schedule, delivery = scheduled.schedule, scheduled.campaign.delivery
     pins = ", ".join(f"{name} v{version}" for name, version in sorted(schedule.pins.items()))
     console.print(f"pinned: campaign v{schedule.campaign_version}; segments: {pins or 'none'}")
+    if schedule.scheduled_by:
+        console.print(
+            f"scheduled by {schedule.scheduled_by} at {schedule.scheduled_at:%Y-%m-%d %H:%M} UTC"
+        )
     if not scheduled.next_runs:
         console.print("next runs: none (the schedule has ended)")
         return

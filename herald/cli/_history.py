@@ -122,6 +122,7 @@ def _header(run: Run) -> list[tuple[str, Any]]:
         ("as of", run.as_of),
         ("launch date", run.launch_date),
         ("started", run.started_at),
+        ("started by", run.started_by),
         ("finished", run.finished_at),
     ]
     if run.retry_of:

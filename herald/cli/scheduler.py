@@ -11,6 +11,7 @@ from types import FrameType
 
 import click
 
+from herald.actor import SCHEDULER, acting_as
 from herald.alerts import check_notifications
 from herald.cli._common import with_workspace
 from herald.config import SchedulerSettings, span_value
@@ -89,6 +90,11 @@ def command(
     settings = _settings(ws, max_runs, grace, poll)
     fixed = _fixed_clock(fixed_now)
     scheduler = Scheduler(ws, settings, clock=(lambda: fixed) if fixed else utc_now)
+    with acting_as(SCHEDULER):  # the runs it starts are recorded as the scheduler's
+        _serve(scheduler, once=once)
+
+
+def _serve(scheduler: Scheduler, *, once: bool) -> None:
     if once:
         _once(scheduler)
         return
@@ -102,7 +108,13 @@ def command(
     signal.signal(signal.SIGINT, request_stop)
     logger.info(
         "scheduler started",
-        extra={"herald": {"event": "started", "max_runs": settings.max_runs, "pid": os.getpid()}},
+        extra={
+            "herald": {
+                "event": "started",
+                "max_runs": scheduler.settings.max_runs,
+                "pid": os.getpid(),
+            }
+        },
     )
     scheduler.serve(stop)
     logger.info("scheduler stopped", extra={"herald": {"event": "stopped"}})

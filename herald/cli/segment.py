@@ -24,6 +24,7 @@ from herald.core.insights import Insights
 from herald.core.segments import parse_segment
 from herald.exceptions import DefinitionError, NotFoundError
 from herald.segments import Which, stored_form
+from herald.state import DefinitionVersion
 from herald.workspace import Workspace
 from herald.yaml_loader import load_yaml
 
@@ -87,7 +88,7 @@ def show(ws: Workspace, name: str, which: str | None, version: int | None, as_js
         return
     console.print(f"[bold]{name}[/]  version {stored.version} ({stored.status})", markup=True)
     console.print(yaml.safe_dump(stored.definition, sort_keys=False, allow_unicode=True).rstrip())
-    listed = ", ".join(f"v{v.version} {v.status}" for v in versions)
+    listed = ", ".join(f"v{v.version} {v.status}{_by(v)}" for v in versions)
     console.print(f"[dim]versions: {listed}[/]", markup=True)
 
 
@@ -329,3 +330,13 @@ def preview(
         table.column_names,
         [tuple(r.values()) for r in table.to_pylist()],
     )
+
+
+def _by(version: DefinitionVersion) -> str:
+    """`` (saved by ana, activated by ben)``: who did what to a version (the audit trail)."""
+    parts = [
+        f"{what} by {who}"
+        for what, who in (("saved", version.saved_by), ("activated", version.activated_by))
+        if who
+    ]
+    return f" ({', '.join(parts)})" if parts else ""

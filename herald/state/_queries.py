@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from herald.actor import current_actor
 from herald.state._schema import campaign_state as campaign_state_t
 from herald.state._schema import definition_versions as versions_t
 from herald.state._schema import definitions as definitions_t
@@ -153,6 +154,7 @@ def insert_version(
             content_hash=digest,
             description=description,
             created_at=at,
+            saved_by=current_actor(),
         )
     )
     (version_id,) = result.inserted_primary_key or (None,)
@@ -168,7 +170,12 @@ def update_draft(
     result = conn.execute(
         versions_t.update()
         .where(versions_t.c.id == version_id, versions_t.c.status == "draft")
-        .values(definition_json=stored, content_hash=digest, description=description)
+        .values(
+            definition_json=stored,
+            content_hash=digest,
+            description=description,
+            saved_by=current_actor(),
+        )
     )
     return result.rowcount
 
@@ -180,6 +187,7 @@ def set_status(
     values: dict[str, Any] = {"status": new}
     if at is not None:
         values["activated_at"] = at
+        values["activated_by"] = current_actor()
     result = conn.execute(
         versions_t.update()
         .where(versions_t.c.id == version_id, versions_t.c.status == old)
@@ -200,6 +208,8 @@ def to_version(kind: str, name: str, row: Row) -> DefinitionVersion:
         description=row.description,
         created_at=row.created_at,
         activated_at=row.activated_at,
+        saved_by=row.saved_by,
+        activated_by=row.activated_by,
     )
 
 
@@ -295,8 +305,8 @@ def to_campaign_state(name: str, row: Row) -> CampaignState:
 
 
 def insert_run(conn: sa.Connection, **values: Any) -> None:
-    """Insert a run; ``values`` are its columns."""
-    conn.execute(runs_t.insert().values(**values))
+    """Insert a run, started by the current actor; ``values`` are its columns."""
+    conn.execute(runs_t.insert().values(started_by=current_actor(), **values))
 
 
 def run_row(conn: sa.Connection, run_id: str) -> Row | None:
@@ -363,4 +373,5 @@ def to_run(row: Row) -> Run:
         launch_date=row.launch_date,
         retry_of=row.retry_of,
         cancel_requested=bool(row.cancel_requested),
+        started_by=row.started_by,
     )

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from herald.actor import current_actor
 from herald.state import _campaigns as camp
 from herald.state import _queries as q
 from herald.state._lifecycle import require, version_by_number
@@ -51,6 +52,7 @@ def schedule(
             last_slot=None,
             sends=0,
             updated_at=q.now(),
+            scheduled_by=current_actor(),
         )
     )
     found = get(conn, name)
@@ -193,4 +195,5 @@ def _to_schedule(name: str, row: q.Row) -> Schedule:
         next_at=row.next_at,
         last_slot=row.last_slot,
         sends=row.sends,
+        scheduled_by=row.scheduled_by,
     )

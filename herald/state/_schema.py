@@ -109,6 +109,9 @@ definition_versions = sa.Table(
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("activated_at", UTCDateTime, nullable=True),
+    # Added by 0005: who saved the content last, and who activated it.
+    sa.Column("saved_by", sa.String(200), nullable=True),
+    sa.Column("activated_by", sa.String(200), nullable=True),
     sa.UniqueConstraint("definition_id", "version"),
     sa.CheckConstraint("status IN ('draft', 'active', 'retired')", name="status"),
     sa.CheckConstraint("version >= 1", name="version_positive"),
@@ -209,6 +212,7 @@ runs = sa.Table(
     sa.Column("launch_date", sa.Date, nullable=True),
     sa.Column("retry_of", sa.String(64), nullable=True),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("started_by", sa.String(200), nullable=True),  # added by 0005
     sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
     sa.CheckConstraint("campaign_version >= 1", name="version_positive"),
@@ -307,6 +311,7 @@ schedules = sa.Table(
     sa.Column("last_slot", UTCDateTime, nullable=True),
     sa.Column("sends", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("scheduled_by", sa.String(200), nullable=True),  # added by 0005
     sa.Index("ix_schedules_next_at", "next_at"),
 )
 
@@ -336,4 +341,18 @@ run_events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("payload", RedactedJSONText, nullable=False),  # JSON
     sa.Index("ix_run_events_run_id_id", "run_id", "id"),
+)
+
+WEB_ROLES = ("viewer", "editor")
+"""A web user's role: a viewer looks; an editor edits, runs and schedules."""
+
+web_users = sa.Table(
+    "web_users",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2, never the password
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_one_of("role", WEB_ROLES), name="role"),
 )

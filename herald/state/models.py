@@ -45,6 +45,8 @@ class DefinitionVersion:
         description: free text saved with this version, if any.
         created_at: when this version was first saved (UTC).
         activated_at: when this version was activated (UTC), None for a draft.
+        saved_by: who saved its content last (see `herald.actor`).
+        activated_by: who activated it.
     """
 
     kind: str
@@ -56,6 +58,8 @@ class DefinitionVersion:
     description: str | None
     created_at: datetime
     activated_at: datetime | None
+    saved_by: str | None = None
+    activated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,7 @@ class Run:
         launch_date: when its audience is used downstream: the start of results measurement.
         retry_of: the run it retries, for a retry.
         cancel_requested: whether `herald runs cancel` asked it to stop.
+        started_by: who started it (``scheduler`` for a schedule's slot).
     """
 
     id: str
@@ -185,6 +190,7 @@ class Run:
     launch_date: date | None = None
     retry_of: str | None = None
     cancel_requested: bool = False
+    started_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +304,7 @@ class Schedule:
         next_at: its next slot (UTC); None once the schedule has ended.
         last_slot: the last slot it used, run or missed (UTC).
         sends: how many slots started a run (for "end after N sends").
+        scheduled_by: who scheduled it.
     """
 
     campaign: str
@@ -307,6 +314,7 @@ class Schedule:
     next_at: datetime | None
     last_slot: datetime | None
     sends: int
+    scheduled_by: str | None = None
 
 
 @dataclass(frozen=True)

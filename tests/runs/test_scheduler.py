@@ -161,7 +161,7 @@ def test_two_schedulers_racing_start_one_run(
     assert [p.returncode for p in racers] == [0, 0], outputs
     with Workspace.open(root) as ws:
         [run] = ws.store.list_runs(NAME)
-        assert (run.status, run.slot) == ("delivered", SLOT)
+        assert (run.status, run.slot, run.started_by) == ("delivered", SLOT, "scheduler")
         assert [s.outcome for s in ws.store.schedule_slots(NAME)] == ["started"]
 
 

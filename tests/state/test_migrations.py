@@ -34,10 +34,14 @@ TABLES = {
     "schedules",
     "schedule_slots",
     "run_events",
+    "web_users",
 }
 TABLES_OF_0003 = {"list_ids", "deliveries", "batches"}
 TABLES_OF_0004 = {"schedules", "schedule_slots", "run_events"}
-TABLES_AT_0001 = TABLES - {"campaign_state", "runs"} - TABLES_OF_0003 - TABLES_OF_0004
+TABLES_OF_0005 = {"web_users"}
+TABLES_AT_0001 = (
+    TABLES - {"campaign_state", "runs"} - TABLES_OF_0003 - TABLES_OF_0004 - TABLES_OF_0005
+)
 
 
 @pytest.fixture
@@ -183,7 +187,7 @@ def test_upgrading_0001_to_0002_keeps_segment_data_and_adds_campaign_state(engin
 
     migrate(engine, "0002")
 
-    assert table_names(engine) == TABLES - TABLES_OF_0003 - TABLES_OF_0004
+    assert table_names(engine) == TABLES - TABLES_OF_0003 - TABLES_OF_0004 - TABLES_OF_0005
     with StateStore.open(url) as store:
         assert [(v.version, v.status) for v in store.versions("segment", "vip")] == [
             (1, "retired"),
