@@ -18,6 +18,7 @@ from herald.state.models import (
     SaveResult,
     Schedule,
     SlotRecord,
+    WebUser,
 )
 from herald.state.store import StateStore
 
@@ -35,4 +36,5 @@ __all__ = [
     "Schedule",
     "SlotRecord",
     "StateStore",
+    "WebUser",
 ]

@@ -27,6 +27,9 @@ RunKind = Literal["run", "test"]
 RunTrigger = Literal["manual", "schedule", "retry"]
 """What started a run: a person or the library, a schedule's slot, or a retry."""
 
+WebRole = Literal["viewer", "editor"]
+"""A web user's role: a viewer looks; an editor edits, runs and schedules."""
+
 SlotOutcome = Literal["started", "missed"]
 """What became of a schedule's slot: a run started, or it came too late and was skipped."""
 
@@ -331,3 +334,23 @@ class SlotRecord:
     run_id: str | None
     skipped: int
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """A named user of the web app.
+
+    Attributes:
+        name: the name they sign in with.
+        password_hash: the argon2 hash of their password (never the password).
+        role: ``viewer`` (looks) or ``editor`` (edits, runs and schedules).
+    """
+
+    name: str
+    password_hash: str
+    role: WebRole
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:  # the hash stays out of logs and tracebacks
+        return f"WebUser(name={self.name!r}, role={self.role!r})"

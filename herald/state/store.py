@@ -32,6 +32,7 @@ from herald.state._store_campaigns import CampaignsMixin
 from herald.state._store_deliveries import DeliveriesMixin
 from herald.state._store_events import EventsMixin
 from herald.state._store_schedules import SchedulesMixin
+from herald.state._store_users import UsersMixin
 from herald.state.models import (
     ApplyResult,
     DefinitionSummary,
@@ -42,7 +43,7 @@ from herald.state.models import (
 )
 
 
-class StateStore(CampaignsMixin, DeliveriesMixin, EventsMixin, SchedulesMixin):
+class StateStore(CampaignsMixin, DeliveriesMixin, EventsMixin, SchedulesMixin, UsersMixin):
     """Herald's persistent state: versioned definitions, insights, campaign state and runs.
 
     Open one with `StateStore.open`; it is safe to share between threads, and several

@@ -6,7 +6,10 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, datetime
 
+import pytest
+
 from herald.actor import acting_as, current_actor
+from herald.exceptions import NotFoundError
 from herald.state import StateStore
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -42,3 +45,22 @@ def test_runs_and_schedules_record_who_started_them(store: StateStore) -> None:
 
     assert store.schedule("spring").scheduled_by == "ana"  # type: ignore[union-attr]
     assert store.get_run(record.run_id).started_by == "scheduler"
+
+
+def test_web_users_keep_a_hash_and_a_role(store: StateStore) -> None:
+    store.save_web_user("ana", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "viewer")
+    promoted = store.save_web_user("ana", "$argon2id$other", "editor")
+
+    assert (promoted.name, promoted.role, promoted.password_hash) == (
+        "ana",
+        "editor",
+        "$argon2id$other",
+    )
+    assert "argon2" not in repr(promoted)
+    assert [u.name for u in store.web_users()] == ["ana"]
+    store.delete_web_user("ana")
+    assert store.web_user("ana") is None
+    with pytest.raises(NotFoundError, match="no web user 'ana'"):
+        store.delete_web_user("ana")
+    with pytest.raises(ValueError, match="web user role"):
+        store.save_web_user("bo", "$argon2id$x", "admin")  # type: ignore[arg-type]

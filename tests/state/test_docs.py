@@ -27,6 +27,7 @@ def test_public_api():
         "Schedule",
         "SlotRecord",
         "StateStore",
+        "WebUser",
     ]
 
 
