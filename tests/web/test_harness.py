@@ -18,7 +18,7 @@ import pytest
 from browser import VENDOR, axe_violations, serve_app
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -32,6 +32,7 @@ CSP = (
 )
 # htmx 2 adds an inline <style> for its request indicators unless told not to; the CSP refuses it.
 HEAD = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">
 <meta name="htmx-config" content='{{"includeIndicatorStyles": false}}'>
 <script src="/static/vendor/htmx/htmx.min.js"></script></head>"""
 PIXEL = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
@@ -44,6 +45,9 @@ PAGES = {
 <button type="button">Refresh</button></main></body></html>""",
     "/broken": f"""<body><main><h1>Broken</h1><img src="{PIXEL}">
 <button type="button"></button></main></body></html>""",
+    "/chart": """<body><main><h1>Chart</h1><div id="chart"></div></main>
+<script src="/static/vendor/uplot/uPlot.iife.min.js"></script><script src="/chart.js"></script>
+</body></html>""",
     "/inline-script": """<body><main><h1>Inline</h1><script>document.title = "ran";</script>
 </main></body></html>""",
 }
@@ -60,10 +64,22 @@ async def fragment(request: Request) -> HTMLResponse:
     return HTMLResponse('<strong id="count">1,234 customers</strong>')
 
 
+# A script file, not an inline one: what the web app's pages do under their CSP.
+CHART_JS = """new uPlot(
+  {title: "Customers", width: 400, height: 200, series: [{}, {label: "customers", stroke: "blue"}]},
+  [[1, 2, 3, 4], [120, 150, 140, 180]],
+  document.getElementById("chart"));"""
+
+
+async def chart_js(request: Request) -> Response:
+    return Response(CHART_JS, media_type="text/javascript")
+
+
 def harness_app() -> Starlette:
     routes: list[BaseRoute] = [Route(path, page_view) for path in PAGES]
     routes += [
         Route("/fragment", fragment),
+        Route("/chart.js", chart_js),
         Mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor"),
     ]
     return Starlette(routes=routes)
@@ -81,6 +97,20 @@ def test_htmx_swaps_a_fragment_in_chromium(page: Page, base_url: str) -> None:
     page.get_by_role("button", name="Count customers").click()
     page.locator("#out #count").wait_for()
     assert page.locator("#out").inner_text() == "1,234 customers"
+
+
+def test_uplot_draws_a_chart_under_the_csp(page: Page, base_url: str, tmp_path: Path) -> None:
+    page.goto(base_url + "/chart")
+    chart = page.locator("#chart .uplot")
+    chart.wait_for()
+    assert chart.locator(".u-title").inner_text() == "Customers"
+    assert page.evaluate("() => document.querySelector('#chart canvas').width") > 0
+    # Its stylesheet applies: uPlot.min.css centres the title in bold.
+    style = chart.locator(".u-title").evaluate(
+        "e => [getComputedStyle(e).textAlign, getComputedStyle(e).fontWeight]"
+    )
+    assert style == ["center", "700"]
+    page.screenshot(path=tmp_path / "chart.png")
 
 
 def test_axe_reports_serious_violations(page: Page, base_url: str) -> None:
