@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 # PostgreSQL server: the state store must also work on Postgres.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
+# Chromium: the web app's browser tests drive Debian's build through Playwright (never a
+# downloaded browser: this machine's network reaches only the package registries).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
