@@ -7,15 +7,30 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
 
+from herald.core.catalog import Column, Table, did_you_mean
 from herald.core.insights import Insights, insights_query
 from herald.core.segments import Segment, compile_segment, parse_segment, segment_to_dict
+from herald.core.segments.compile import condition_compiler
 from herald.core.segments.model import Group, InSegment, Node, Purchase
 from herald.core.segments.parse import check_segment_size
+from herald.core.segments.picklist import (
+    MAX_VALUES,
+    Overlap,
+    Picklist,
+    PicklistValue,
+    is_private,
+    matching,
+    overlap_query,
+    value_counts_query,
+)
+from herald.core.segments.waterfall import WaterfallStep, waterfall_query
 from herald.exceptions import EngineError, NotFoundError, SegmentError, SqlSegmentError
 
 if TYPE_CHECKING:
@@ -254,6 +269,167 @@ class Segments:
         )
         return self._run(name, query)
 
+    # --- the Segment Editor ----------------------------------------------------------------
+
+    def waterfall(
+        self, segment: Segment, *, today: dt.date | None = None
+    ) -> builtins.list[WaterfallStep]:
+        """How many customers remain after each condition, in one engine query.
+
+        A step counts the segment as if its definition ended at that condition: in an ``all``
+        group the running intersection of its items, in an ``any`` group the running union,
+        in a ``not`` group the complement of the running intersection; the outer groups'
+        earlier conditions always apply, and a group's own step is the count after the whole
+        group. Steps come in reading order (a group before its items); the last top-level
+        step is the segment's count. A SQL segment, or one without conditions, has none.
+        See ``herald.core.segments.waterfall``.
+
+        Raises:
+            SegmentError: the definition does not compile (as :meth:`compile`).
+        """
+        self.compile(segment, today=today)  # every check, with the usual messages
+        if segment.sql is not None or segment.where is None:
+            return []
+        base, compile_node = self._condition_compiler(segment, today)
+        query, steps = waterfall_query(segment.where, base, compile_node)
+        row = self._run(segment.name, query).to_pylist()[0]
+        return [
+            WaterfallStep(path, label, kind, depth, int(row[f"s{i}"] or 0))
+            for i, (path, label, kind, depth) in enumerate(steps)
+        ]
+
+    def _condition_compiler(
+        self, segment: Segment, today: dt.date | None
+    ) -> tuple[exp.Select, Any]:
+        return condition_compiler(
+            segment,
+            self.ws.catalog,
+            today=today or utc_today(),
+            resolve_segment=lambda name: self._resolve_active(name, {}),
+            dialect=self.ws.engine.dialect,
+        )
+
+    def overlap(self, names: builtins.list[str], *, today: dt.date | None = None) -> Overlap:
+        """The customers of every region of 2–4 active segments' Venn diagram, in one query.
+
+        Raises:
+            SegmentError: fewer than 2 or more than 4 names, a name twice, or a segment that
+                is not active.
+        """
+        if not 2 <= len(names) <= 4 or len(set(names)) != len(names):
+            msg = f"overlap takes 2 to 4 different segments, got {len(names)}: {', '.join(names)}"
+            raise SegmentError(msg)
+        probe = Segment(name="overlap of " + ", ".join(names))
+        base, compile_node = self._condition_compiler(probe, today)
+        query = overlap_query(base, [compile_node(InSegment(name)) for name in names])
+        found = {
+            tuple(bool(row[f"m{i}"]) for i in range(len(names))): int(row["n"])
+            for row in self._run(probe.name, query).to_pylist()
+        }
+        regions = {flags: found.get(flags, 0) for flags in _combinations(len(names))}
+        return Overlap(tuple(names), regions)
+
+    def picklist(
+        self, table: str, column: str, *, search: str | None = None, limit: int = 50
+    ) -> Picklist:
+        """The values of ``table.column`` a marketer picks from, most frequent first.
+
+        NULL is left out; ``search`` keeps the values containing it, ignoring case. A column
+        with more than ``MAX_VALUES`` distinct values lists only search matches; columns of
+        contact details (emails, phones) and the customer key are never listed. Results are
+        cached per version of the database file, so a repeated call does not query.
+
+        Raises:
+            SegmentError: an unknown table or column, or one segments cannot filter on.
+        """
+        found_table, found_column = self._picklist_column(table, column)
+        where = f"{found_table.name}.{found_column.name}"
+        search = search.strip() if search and search.strip() else None
+        if is_private(found_column, self.ws.catalog):
+            message = f"values of {where} are personal data and are not listed; type a value"
+            return Picklist(
+                found_table.name, found_column.name, "private", (), None, None, search, message
+            )
+        full = self._value_counts(found_table, found_column, None)
+        if full.status == "values":
+            hits = matching(full.values, search)
+            return Picklist(
+                found_table.name,
+                found_column.name,
+                "values",
+                tuple(hits[:limit]),
+                full.distinct,
+                len(hits),
+                search,
+            )
+        message = f"{where} has {full.distinct:,} different values: type to search"
+        if search is None:
+            return Picklist(
+                found_table.name,
+                found_column.name,
+                "too_many",
+                (),
+                full.distinct,
+                None,
+                None,
+                message,
+            )
+        hits_list = self._value_counts(found_table, found_column, search.lower())
+        return Picklist(
+            found_table.name,
+            found_column.name,
+            "too_many",
+            hits_list.values[:limit],
+            full.distinct,
+            hits_list.distinct,
+            search,
+            message,
+        )
+
+    def _picklist_column(self, table: str, column: str) -> tuple[Table, Column]:
+        catalog = self.ws.catalog
+        found_table = catalog.table(table)
+        if found_table is None:
+            hint = did_you_mean(table, catalog.table_names())
+            msg = f"unknown table '{table}'.{hint} Tables: {', '.join(catalog.table_names())}"
+            raise SegmentError(msg)
+        found_column = found_table.column(column)
+        if found_column is None or found_column.type is None:
+            hint = did_you_mean(column, found_table.column_names())
+            msg = (
+                f"unknown column '{column}' in table '{found_table.name}'.{hint}"
+                if found_column is None
+                else f"column '{found_table.name}.{found_column.name}' has type "
+                f"{found_column.engine_type}, which segments cannot filter on"
+            )
+            raise SegmentError(msg)
+        return found_table, found_column
+
+    def _value_counts(self, table: Table, column: Column, search: str | None) -> Picklist:
+        """All values (up to ``MAX_VALUES``) or the search's matches, from the cache if the
+        database has not changed since they were counted."""
+        version = self.ws.engine.data_version()
+        key = (version, table.name, column.name, search)
+        cached = _PICKLISTS.get(key) if version is not None else None
+        if cached is not None:
+            return cached
+        limit = MAX_VALUES if search else MAX_VALUES + 1
+        rows = self._run(
+            f"picklist {table.name}.{column.name}",
+            value_counts_query(table, column, search=search, limit=limit),
+        ).to_pylist()
+        distinct = int(rows[0]["distinct_values"]) if rows else 0
+        status = "too_many" if distinct > MAX_VALUES and search is None else "values"
+        values = (
+            ()
+            if status == "too_many"
+            else tuple(PicklistValue(r["value"], int(r["n"])) for r in rows)
+        )
+        result = Picklist(table.name, column.name, status, values, distinct)
+        if version is not None:
+            _PICKLISTS.put(key, result)
+        return result
+
     def _run(self, name: str, query: exp.Expression) -> pa.Table:
         """Run a segment's query; an engine error names the segment, on one line."""
         try:
@@ -272,3 +448,36 @@ PREVIEW_COLUMNS = [
     "state",
     "lifetime_order_revenue",
 ]
+
+
+def _combinations(count: int) -> builtins.list[tuple[bool, ...]]:
+    """Every in/out combination of ``count`` segments with at least one "in"."""
+    out = [tuple(bool(bits >> i & 1) for i in range(count)) for bits in range(1, 2**count)]
+    return sorted(out, key=lambda flags: (-sum(flags), [not f for f in flags]))
+
+
+class _Cache:
+    """A small thread-safe LRU: the web app serves picklists from several threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Picklist] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Picklist | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: Any, value: Picklist) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_PICKLISTS = _Cache(256)
+"""Picklists by (database version, table, column, search), shared by every workspace in the
+process: the database version makes a key stale once its file changes."""
