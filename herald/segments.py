@@ -25,6 +25,7 @@ from herald.core.segments.picklist import (
     Overlap,
     Picklist,
     PicklistValue,
+    approx_distinct_query,
     is_private,
     matching,
     overlap_query,
@@ -362,7 +363,7 @@ class Segments:
                 len(hits),
                 search,
             )
-        message = f"{where} has {full.distinct:,} different values: type to search"
+        message = f"{where} has about {full.distinct:,} different values: type to search"
         if search is None:
             return Picklist(
                 found_table.name,
@@ -413,10 +414,17 @@ class Segments:
         cached = _PICKLISTS.get(key) if version is not None else None
         if cached is not None:
             return cached
+        name = f"picklist {table.name}.{column.name}"
+        if search is None:
+            # counting every value of a column of addresses takes a hash table of a million
+            # strings; an estimate says in one cheap pass that it is not worth listing
+            approx = self._run(name, approx_distinct_query(table, column)).column(0)[0].as_py()
+            if (approx or 0) > 2 * MAX_VALUES:
+                result = Picklist(table.name, column.name, "too_many", (), int(approx))
+                return _PICKLISTS.put(key, result) if version is not None else result
         limit = MAX_VALUES if search else MAX_VALUES + 1
         rows = self._run(
-            f"picklist {table.name}.{column.name}",
-            value_counts_query(table, column, search=search, limit=limit),
+            name, value_counts_query(table, column, search=search, limit=limit)
         ).to_pylist()
         distinct = int(rows[0]["distinct_values"]) if rows else 0
         status = "too_many" if distinct > MAX_VALUES and search is None else "values"
@@ -426,9 +434,7 @@ class Segments:
             else tuple(PicklistValue(r["value"], int(r["n"])) for r in rows)
         )
         result = Picklist(table.name, column.name, status, values, distinct)
-        if version is not None:
-            _PICKLISTS.put(key, result)
-        return result
+        return _PICKLISTS.put(key, result) if version is not None else result
 
     def _run(self, name: str, query: exp.Expression) -> pa.Table:
         """Run a segment's query; an engine error names the segment, on one line."""
@@ -470,12 +476,13 @@ class _Cache:
                 self._items.move_to_end(key)
             return self._items.get(key)
 
-    def put(self, key: Any, value: Picklist) -> None:
+    def put(self, key: Any, value: Picklist) -> Picklist:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+        return value
 
 
 _PICKLISTS = _Cache(256)

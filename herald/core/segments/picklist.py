@@ -35,7 +35,8 @@ class Picklist:
             only the matches of a search are listed), ``private`` (personal data such as emails
             and phones, the customer key: never listed).
         values: at most ``limit`` values, NULL excluded, ties in value order.
-        distinct: the column's number of distinct non-NULL values (None when private).
+        distinct: the column's number of distinct non-NULL values (None when private; an
+            estimate within a few percent when ``too_many``).
         matches: how many distinct values match ``search`` (all of them without a search).
         message: what the editor shows instead of a list, when it shows none.
     """
@@ -96,6 +97,19 @@ ORDER BY n DESC, value LIMIT 5
         .order_by(exp.Ordered(this=exp.column("n"), desc=True), exp.column("value"))
         .limit(limit)
     )
+
+
+def approx_distinct_query(table: Table, column: Column) -> exp.Select:
+    """An estimate of the number of distinct values (HyperLogLog: one cheap pass, no hash table
+    of every value), to tell a listable column from one with too many values.
+
+    >>> t = Table("T", {"state": Column("state", "string")})
+    >>> print(approx_distinct_query(t, t.column("state")).sql("duckdb"))
+    SELECT APPROX_COUNT_DISTINCT("state") AS approx FROM "T"
+    """
+    return exp.select(
+        exp.alias_(exp.ApproxDistinct(this=exp.column(column.name, quoted=True)), "approx")
+    ).from_(exp.Table(this=exp.to_identifier(table.name, quoted=True)))
 
 
 def matching(values: tuple[PicklistValue, ...], search: str | None) -> list[PicklistValue]:
