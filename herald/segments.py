@@ -24,6 +24,7 @@ from herald.core.segments.picklist import (
     MAX_VALUES,
     Overlap,
     Picklist,
+    PicklistStatus,
     PicklistValue,
     approx_distinct_query,
     is_private,
@@ -427,7 +428,8 @@ class Segments:
             name, value_counts_query(table, column, search=search, limit=limit)
         ).to_pylist()
         distinct = int(rows[0]["distinct_values"]) if rows else 0
-        status = "too_many" if distinct > MAX_VALUES and search is None else "values"
+        too_many = distinct > MAX_VALUES and search is None
+        status: PicklistStatus = "too_many" if too_many else "values"
         values = (
             ()
             if status == "too_many"
