@@ -208,11 +208,7 @@ class Segments:
     ) -> Insights:
         """Refresh a segment's insights; each refresh is stored with its time for the trend."""
         version = self.ws.store.get(KIND, name, which)
-        query = insights_query(
-            self.compile(self._from_version(version), today=today), self.ws.catalog
-        )
-        row = self._run(name, query).to_pylist()[0]
-        result = Insights.from_row(row)
+        result = self.insights_of(self._from_version(version), today=today)
         if record:
             now = dt.datetime.now(dt.UTC)
             as_of = now if today is None else dt.datetime.combine(today, dt.time(), dt.UTC)
@@ -220,6 +216,16 @@ class Segments:
                 name, version.version, result.as_dict(), computed_at=now, as_of=as_of
             )
         return result
+
+    def insights_of(self, segment: Segment, *, today: dt.date | None = None) -> Insights:
+        """The insights of a definition that need not be stored (the editor's unsaved
+        changes); nothing is recorded.
+
+        Raises:
+            SegmentError: the definition does not compile (as :meth:`compile`).
+        """
+        query = insights_query(self.compile(segment, today=today), self.ws.catalog)
+        return Insights.from_row(self._run(segment.name, query).to_pylist()[0])
 
     def history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
         self.ws.store.get(KIND, name)  # a clear NotFoundError for unknown names

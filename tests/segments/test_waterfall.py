@@ -142,3 +142,40 @@ def test_sql_segments_and_empty_definitions_have_no_steps(ws: Workspace) -> None
     sql = parse_segment({"name": "S", "sql": "SELECT amperity_id FROM Customer_360"})
     assert ws.segments.waterfall(sql, today=AS_OF) == []
     assert ws.segments.waterfall(parse_segment({"name": "E"}), today=AS_OF) == []
+
+
+def cut_after(node: Any, path: list[int]) -> Any:
+    """The definition (a YAML mapping) as if it ended at the item ``path`` leads to."""
+    if not path:
+        return node
+    ((kind, items),) = node.items()
+    k, rest = path[0], path[1:]
+    return {kind: [*items[:k], cut_after(items[k], rest)]}
+
+
+def item_paths(node: Any, prefix: list[int]) -> Iterator[list[int]]:
+    kind = next((k for k in ("all", "any", "not") if k in node), None)
+    if kind is None:
+        return
+    items = node[kind]
+    for k, item in enumerate(items):
+        yield [*prefix, k]
+        yield from item_paths(item, [*prefix, k])
+
+
+def test_deep_alternating_groups_match_the_cut_definitions(ws: Workspace) -> None:
+    node: Any = RICH
+    for depth, other in enumerate([CA, GOLD, OPTED, NO_TIER, MALE, RECENT]):
+        node = {["all", "any", "not"][depth % 3]: [other, node, ONLINE_TWICE][: 2 + depth % 2]}
+    found = steps(ws, node)
+    paths = list(item_paths(node, []))
+    assert len(found) == len(paths) == 15
+    assert [c for _, _, c in found] == [count(ws, cut_after(node, p)) for p in paths]
+    assert found[0][2] != found[-1][2]
+
+
+def test_insights_of_an_unsaved_definition_match_the_stored_ones(ws: Workspace) -> None:
+    segment = parse_segment({"name": "Big States", "where": CA})
+    unsaved = ws.segments.insights_of(segment, today=AS_OF)
+    assert unsaved == ws.segments.insights("Big States", "active", record=False, today=AS_OF)
+    assert unsaved.unique_customers == ws.segments.count(segment, today=AS_OF) > 0
