@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
@@ -348,51 +349,39 @@ class Segments:
         cached per version of the database file, so a repeated call does not query.
 
         Raises:
-            SegmentError: an unknown table or column, or one segments cannot filter on.
+            SegmentError: an unknown table or column, one segments cannot filter on, or a
+                limit below 1.
         """
+        if limit < 1:
+            msg = f"picklist limit must be at least 1, got {limit}"
+            raise SegmentError(msg)
         found_table, found_column = self._picklist_column(table, column)
         where = f"{found_table.name}.{found_column.name}"
         search = search.strip() if search and search.strip() else None
+        answer = Picklist(found_table.name, found_column.name, "private", search=search)
         if is_private(found_column, self.ws.catalog):
             message = f"values of {where} are personal data and are not listed; type a value"
-            return Picklist(
-                found_table.name, found_column.name, "private", (), None, None, search, message
-            )
+            return replace(answer, message=message)
         full = self._value_counts(found_table, found_column, None)
         if full.status == "values":
             hits = matching(full.values, search)
-            return Picklist(
-                found_table.name,
-                found_column.name,
-                "values",
-                tuple(hits[:limit]),
-                full.distinct,
-                len(hits),
-                search,
+            return replace(
+                answer,
+                status="values",
+                values=tuple(hits[:limit]),
+                distinct=full.distinct,
+                matches=len(hits),
             )
-        message = f"{where} has about {full.distinct:,} different values: type to search"
-        if search is None:
-            return Picklist(
-                found_table.name,
-                found_column.name,
-                "too_many",
-                (),
-                full.distinct,
-                None,
-                None,
-                message,
-            )
-        hits_list = self._value_counts(found_table, found_column, search.lower())
-        return Picklist(
-            found_table.name,
-            found_column.name,
-            "too_many",
-            hits_list.values[:limit],
-            full.distinct,
-            hits_list.distinct,
-            search,
-            message,
+        answer = replace(
+            answer,
+            status="too_many",
+            distinct=full.distinct,
+            message=f"{where} has about {full.distinct:,} different values: type to search",
         )
+        if search is None:
+            return answer
+        found = self._value_counts(found_table, found_column, search.lower())
+        return replace(answer, values=found.values[:limit], matches=found.distinct)
 
     def _picklist_column(self, table: str, column: str) -> tuple[Table, Column]:
         catalog = self.ws.catalog

@@ -71,6 +71,8 @@ def test_limit_and_case_insensitive_search(ws: Workspace) -> None:
     assert found.matches == len(expected) > 1
     assert found.search == "SaN"
     assert ws.segments.picklist("Customer_360", "city", search="zzzq").values == ()
+    with pytest.raises(SegmentError, match="limit must be at least 1, got 0"):
+        ws.segments.picklist("Customer_360", "city", limit=0)
 
 
 def test_a_column_with_too_many_values_lists_only_search_matches(ws: Workspace) -> None:
