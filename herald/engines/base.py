@@ -67,6 +67,12 @@ class Engine(abc.ABC):
         """
         return self.query(exp.select("*").from_(query.subquery("bound")).limit(0)).schema
 
+    def data_version(self) -> str | None:
+        """An identity of the data's current version, which changes whenever the data may
+        have (results computed under one version can be reused under it); None when the
+        engine cannot tell, so nothing is reused."""
+        return None
+
     def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
         """The SQL text of a tree in this engine's dialect."""
         return expression.sql(dialect=self.dialect, pretty=pretty)

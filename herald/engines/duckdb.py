@@ -244,5 +244,17 @@ class DuckDBEngine(Engine):
                 raise EngineError(msg) from None
         return int(rows[0][0]) if rows else 0
 
+    def data_version(self) -> str | None:
+        """The file's resolved path, modification time and size, and its write-ahead log's:
+        a write to the database changes one of them."""
+        parts = [str(self.path.resolve())]
+        for file in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                stat = file.stat()
+            except FileNotFoundError:
+                continue
+            parts.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+        return "|".join(parts)
+
     def close(self) -> None:
         self._con.close()

@@ -70,6 +70,28 @@ def compile_segment(
     return _compile(segment, ctx)
 
 
+def condition_compiler(
+    segment: Segment,
+    catalog: Catalog,
+    *,
+    today: dt.date,
+    resolve_segment: SegmentResolver | None = None,
+    dialect: str = "duckdb",
+) -> tuple[exp.Select, Callable[[Node], exp.Expr]]:
+    """The base query (every customer, the base table aliased ``base``) and a function that
+    compiles one node of ``segment`` to its two-valued boolean over that base.
+
+    The waterfall and overlap queries use it to evaluate each condition as a column.
+
+    Raises:
+        SegmentError: as :func:`compile_segment`, when the base table or its key is missing.
+    """
+    ctx = Context(catalog, today, resolve_segment, dialect, (segment.name,))
+    base = _base_table(catalog)
+    _require_column(base, catalog.customer_key, "the customer key", None)
+    return exp.select().from_(_table(base.name, BASE)), lambda node: _node(node, ctx)
+
+
 def _compile(segment: Segment, ctx: Context) -> exp.Select:
     base = _base_table(ctx.catalog)
     _require_column(base, ctx.catalog.customer_key, "the customer key", None)
