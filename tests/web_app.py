@@ -63,7 +63,9 @@ def web_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def app(web_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Starlette]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    yield make_app(web_root)
+    web = make_app(web_root)
+    yield web
+    web.state.workspace.close()  # a test that did not start the app's lifespan
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_the_token_signs_in_as_the_editor_admin(client: TestClient) -> None:
 
 def test_a_named_user_signs_in_with_their_password(client: TestClient) -> None:
     sign_in(client, "ed", PASSWORD)
-    assert "ed <span class=\"role\">(editor)</span>" in client.get("/runs").text
+    assert 'ed <span class="role">(editor)</span>' in client.get("/runs").text
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,7 @@ def test_sign_in_is_rate_limited_per_client(app: Starlette) -> None:
         assert [attempt(client, "", "wrong") for _ in range(5)] == [401] * 5
         # the sixth in the minute is refused, even with the right token
         page = client.get("/login")
-        response = client.post(
-            "/login", data={"password": TOKEN, "csrf_token": csrf_in(page.text)}
-        )
+        response = client.post("/login", data={"password": TOKEN, "csrf_token": csrf_in(page.text)})
         assert response.status_code == 429
         assert "Too many sign-in attempts: wait a minute" in response.text
         assert client.get("/segments", follow_redirects=False).status_code == 303
@@ -171,7 +169,8 @@ def test_the_generated_token_is_kept_hashed_and_private(
 ) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     token = ensure_token(tmp_path)
-    assert token and len(token) >= 30
+    assert token
+    assert len(token) >= 30
     stored = tmp_path / TOKEN_FILE
     assert token not in stored.read_text()
     assert stored.stat().st_mode & 0o777 == 0o600
@@ -179,7 +178,9 @@ def test_the_generated_token_is_kept_hashed_and_private(
     assert token_matches(tmp_path, token)
     assert not token_matches(tmp_path, token + "x")
     renewed = ensure_token(tmp_path, renew=True)
-    assert renewed and not token_matches(tmp_path, token) and token_matches(tmp_path, renewed)
+    assert renewed
+    assert not token_matches(tmp_path, token)
+    assert token_matches(tmp_path, renewed)
     monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
     assert ensure_token(tmp_path) is None
     assert token_matches(tmp_path, "from-the-environment")

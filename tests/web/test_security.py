@@ -155,7 +155,8 @@ def test_session_cookie_flags(app: Starlette, scheme: str) -> None:
 
 def test_error_pages_show_no_email_phone_secret_or_traceback(app: Starlette) -> None:
     async def leaky(request: Request) -> Response:
-        raise NotFoundError("no customer ann@example.com at +44 20 7946 0958 key pk_abc123def456ghi789")
+        secret = "pk_abc123def456ghi789"
+        raise NotFoundError(f"no customer ann@example.com at +44 20 7946 0958 key {secret}")
 
     async def broken(request: Request) -> Response:
         raise RuntimeError("boom for ann@example.com")
