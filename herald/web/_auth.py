@@ -153,6 +153,9 @@ class Sessions:
             self._open.pop(sid or "", None)
 
 
+_MAX_CLIENTS = 10_000
+
+
 @dataclass
 class RateLimit:
     """At most ``attempts`` sign-in attempts per ``window`` seconds from one client."""
@@ -167,6 +170,10 @@ class RateLimit:
         """Count an attempt from ``client``; whether it is within the limit."""
         now = self.clock()
         with self._lock:
+            if len(self._seen) > _MAX_CLIENTS:  # forget the clients quiet for a window
+                self._seen = {
+                    k: d for k, d in self._seen.items() if d and d[-1] > now - self.window
+                }
             recent = self._seen.setdefault(client, deque())
             while recent and recent[0] <= now - self.window:
                 recent.popleft()

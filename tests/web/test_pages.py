@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from starlette.testclient import TestClient
 from web_app import PASSWORD, app, client, sign_in, web_root
 
+from herald.runs.pipeline import run_campaign
 from herald.workspace import Workspace
 
 __all__ = ["app", "client", "web_root"]  # fixtures
@@ -55,3 +57,28 @@ def test_a_viewer_sees_no_change_buttons(client: TestClient, web_root: Path) -> 
     page = client.get("/segments").text
     assert "Viewer Sees" in page
     assert "Activate v" not in page
+
+
+def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_root: Path) -> None:
+    doc = {
+        "kind": "campaign",
+        "name": "Web Weekly",
+        "include": ["Everyone Here"],
+        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
+    }
+    with Workspace.open(web_root) as ws:
+        ws.segments.create({"name": "Everyone Here", "sql": "SELECT amperity_id FROM Customer_360"})
+        ws.segments.activate("Everyone Here")
+        ws.campaigns.apply(doc)
+        result = run_campaign(ws, "Web Weekly")
+    sign_in(client)
+    campaigns = client.get("/campaigns").text
+    assert "Web Weekly" in campaigns
+    assert re.search(r"<td>delivered, \d{4}-\d\d-\d\d \d\d:\d\d</td>", campaigns)
+    runs = client.get("/runs").text
+    assert result.run is not None
+    assert result.run.id in runs
+    assert re.search(
+        r"<td>Web Weekly v1</td>\s*<td>run</td>\s*<td>manual</td>\s*<td>delivered", runs
+    )
+    assert "<td>1</td>" in runs  # one recipient
