@@ -44,8 +44,9 @@ def command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from herald.web._auth import TOKEN_ENV, ensure_token
+    from herald.web._auth import TOKEN_ENV, check_env_token, ensure_token
 
+    check_env_token()
     with Workspace.open(given_workspace(workspace_path)) as ws:
         if not _loopback(host) and not (os.environ.get(TOKEN_ENV) or ws.store.web_users()):
             msg = (

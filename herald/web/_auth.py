@@ -27,6 +27,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from herald.atomic import atomic_file
+from herald.exceptions import ConfigError
+from herald.redact import register_secret
 from herald.state.models import WebRole as Role
 
 TOKEN_ENV = "HERALD_WEB_TOKEN"
@@ -58,6 +60,28 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def _digest(token: str) -> str:
     # The token is 192 random bits: a fast hash is enough, unlike a person's password.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+MIN_TOKEN = 16
+"""The fewest characters ``HERALD_WEB_TOKEN`` may have."""
+
+
+def check_env_token() -> None:
+    """Refuse a ``HERALD_WEB_TOKEN`` too short to be a secret, and keep it out of logs.
+
+    Raises:
+        ConfigError: naming the variable and what to do.
+    """
+    token = os.environ.get(TOKEN_ENV)
+    if token is None:
+        return
+    if len(token.strip()) < MIN_TOKEN:
+        msg = (
+            f"{TOKEN_ENV} must have at least {MIN_TOKEN} characters: make one with "
+            '`python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+        )
+        raise ConfigError(msg)
+    register_secret(token)
 
 
 def ensure_token(state_dir: Path, *, renew: bool = False) -> str | None:

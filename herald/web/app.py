@@ -25,7 +25,7 @@ from herald.config import Settings
 from herald.exceptions import ConfigError, HeraldError, NotFoundError
 from herald.redact import redact
 from herald.web import login, pages
-from herald.web._auth import RateLimit, Sessions, ensure_token
+from herald.web._auth import RateLimit, Sessions, check_env_token, ensure_token
 from herald.web.render import HERE, render
 from herald.web.security import (
     Authentication,
@@ -48,7 +48,11 @@ def create_app(ws_root: Path, *, settings: Settings) -> Starlette:
 
     Generates the sign-in token at first start (see `herald.web._auth.ensure_token`; `herald
     web` does it first, to print it).
+
+    Raises:
+        ConfigError: ``HERALD_WEB_TOKEN`` is set but too short.
     """
+    check_env_token()
     ws = Workspace(ws_root, settings)
     ensure_token(ws.state_dir)
     sessions = Sessions(lifetime=settings.web.session_hours * 3600)

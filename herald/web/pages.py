@@ -25,7 +25,7 @@ async def home(request: Request) -> Response:
 async def segments(request: Request) -> Response:
     """Segments with their active and draft versions."""
     items = await blocking(workspace(request).segments.list)
-    return render(request, "segments.html", {"segments": items})
+    return render(request, "segments.html", {"segments": items}, data=items)
 
 
 async def activate_segment(request: Request) -> Response:
@@ -40,7 +40,7 @@ async def activate_segment(request: Request) -> Response:
 async def campaigns(request: Request) -> Response:
     """Campaigns with their status, next run and last run (as ``herald campaign list``)."""
     rows = await blocking(_campaign_rows, workspace(request))
-    return render(request, "campaigns.html", {"campaigns": rows})
+    return render(request, "campaigns.html", {"campaigns": rows}, data=rows)
 
 
 def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:
@@ -65,7 +65,7 @@ def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:
 async def runs(request: Request) -> Response:
     """Runs and the slots schedules missed, newest first (as ``herald runs list``)."""
     items = await blocking(_history, workspace(request))
-    return render(request, "runs.html", {"runs": items})
+    return render(request, "runs.html", {"runs": items}, data=items)
 
 
 def _history(ws: Workspace) -> list[dict[str, Any]]:
@@ -98,7 +98,7 @@ async def destinations(request: Request) -> Response:
     """The destinations of herald.toml (never a key), each checked on demand."""
     ws = workspace(request)
     rows = [ws.destination(name).describe() for name in ws.settings.destinations]
-    return render(request, "destinations.html", {"destinations": rows})
+    return render(request, "destinations.html", {"destinations": rows}, data=rows)
 
 
 async def check_destination(request: Request) -> Response:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -64,16 +65,29 @@ async def with_engine(request: Request, func: Callable[..., T], *args: Any, **kw
     return await run_in_threadpool(locked)
 
 
+def wants_json(request: Request) -> bool:
+    """Whether the request asks for JSON rather than a page."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
 def render(
     request: Request,
     template: str,
     context: dict[str, Any] | None = None,
     *,
     status: int = 200,
+    data: Any = None,
 ) -> Response:
     """A page or an htmx fragment from ``template``; it gets ``session`` (None on the login
     page), ``csrf`` and ``csrf_input`` (the hidden field every POST form holds), ``nav`` and
-    ``path`` besides ``context``."""
+    ``path`` besides ``context``.
+
+    Given ``data``, the page has a JSON twin: a request that accepts JSON (and not HTML) gets
+    ``data`` as JSON instead (dataclasses and datetimes as orjson writes them).
+    """
+    if data is not None and wants_json(request):
+        return Response(orjson.dumps(data), status, media_type="application/json")
     session = getattr(request.state, "session", None)
     csrf = session.csrf if session else (context or {}).get("csrf", "")
     field = Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(csrf))

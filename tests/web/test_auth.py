@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from web_app import PASSWORD, TOKEN, app, client, csrf_in, make_app, sign_in, web_root
 
+from herald.exceptions import ConfigError
+from herald.redact import redact
 from herald.web._auth import (
     TOKEN_ENV,
     TOKEN_FILE,
@@ -204,3 +206,15 @@ def test_passwords_are_argon2_hashes() -> None:
     assert not verify_password(stored, PASSWORD + " ")
     assert not verify_password(None, PASSWORD)
     assert not verify_password("not a hash", PASSWORD)
+
+
+def test_a_short_environment_token_is_refused(
+    web_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "short")
+    with pytest.raises(ConfigError, match=f"{TOKEN_ENV} must have at least 16 characters"):
+        make_app(web_root)
+
+
+def test_the_environment_token_is_redacted_from_logs(app: Starlette) -> None:
+    assert TOKEN not in redact(f"a log line with {TOKEN} in it")

@@ -117,3 +117,11 @@ def test_herald_web_prints_the_token_once_and_serves(bare_root: Path) -> None:
     # a second start shows no token: it was printed once
     with herald_web(bare_root) as (base, first):
         assert first.startswith(f"Herald web app on {base}/")
+
+
+def test_a_short_token_in_the_environment_is_refused(
+    bare_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "abc")
+    line = one_error_line(run("--workspace", str(bare_root), "web", "--host", "0.0.0.0"))
+    assert f"{TOKEN_ENV} must have at least 16 characters" in line

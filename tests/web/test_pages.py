@@ -82,3 +82,18 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
         r"<td>Web Weekly v1</td>\s*<td>run</td>\s*<td>manual</td>\s*<td>delivered", runs
     )
     assert "<td>1</td>" in runs  # one recipient
+
+
+def test_each_list_has_a_json_twin(client: TestClient) -> None:
+    sign_in(client)
+    headers = {"Accept": "application/json"}
+    destinations = client.get("/destinations", headers=headers)
+    assert destinations.headers["content-type"] == "application/json"
+    assert {"name": "files", "type": "csv_file"}.items() <= destinations.json()[0].items()
+    for path in ("/segments", "/campaigns", "/runs"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert isinstance(response.json(), list)
+    # a browser's Accept (HTML first) gets the page
+    page = client.get("/runs", headers={"Accept": "text/html,application/json;q=0.9"})
+    assert page.text.startswith("<!doctype html>")
