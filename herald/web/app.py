@@ -90,7 +90,12 @@ async def error_page(request: Request, status: int, message: str) -> Response:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    messages = {404: "There is no such page.", 405: "This page does not take that method."}
+    messages = {
+        400: "The request was not understood.",
+        403: "This is not allowed.",
+        404: "There is no such page.",
+        405: "This page does not take that method.",
+    }
     return await error_page(request, error.status_code, messages.get(error.status_code, "Error."))
 
 

@@ -127,6 +127,11 @@ class Authentication:
         self.find_user = find_user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # None is served (live progress is server-sent events or polling, plain HTTP):
+            # refused here, so that one added later cannot skip the sign-in.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http" or is_public(scope["path"]):
             await self.app(scope, receive, send)
             return

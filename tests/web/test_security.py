@@ -9,8 +9,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from web_app import PASSWORD, TOKEN, app, client, csrf_in, sign_in, web_root
 
 from herald.exceptions import NotFoundError
@@ -186,3 +187,16 @@ def test_no_email_in_a_url(client: TestClient) -> None:
         for url in re.findall(r'(?:href|action|hx-get|hx-post)="([^"]*)"', html):
             assert "@" not in url
         assert 'method="get"' not in html.lower()
+
+
+def test_websockets_are_refused_even_when_a_route_takes_them(app: Starlette) -> None:
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("open")
+        await websocket.close()
+
+    app.router.routes.append(WebSocketRoute("/ws", echo))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        sign_in(client)
+        with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws") as ws:
+            ws.receive_text()
