@@ -95,6 +95,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     headers[name] = value
+                if not scope["path"].startswith(PUBLIC_PREFIXES):
+                    headers["cache-control"] = "no-store"  # pages hold customers' figures
             await send(message)
 
         try:

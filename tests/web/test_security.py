@@ -121,6 +121,7 @@ def test_the_safety_headers_are_on_every_response(client: TestClient) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "same-origin"
+        assert (headers.get("cache-control") == "no-store") == (not path.startswith("/static/"))
 
 
 def test_no_inline_script_or_style_in_any_page(client: TestClient) -> None:
