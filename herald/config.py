@@ -51,6 +51,7 @@ __all__ = [
     "SecretSettings",
     "Settings",
     "StateSettings",
+    "WebSettings",
     "WebhookSettings",
     "check_secret",
     "destination_model",
@@ -150,6 +151,16 @@ class SchedulerSettings(_Section):
     @classmethod
     def _span(cls, value: Any, info: ValidationInfo) -> Any:
         return span_value(value, str(info.field_name))
+
+
+class WebSettings(_Section):
+    """``[web]``: the sessions of ``herald web`` (its sign-in is set by ``HERALD_WEB_TOKEN`` and
+    ``herald web user add``, never in this file)."""
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """Hours a sign-in lasts."""
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    """Sign-in attempts allowed per minute from one client; more get 429."""
 
 
 # --- [notifications] -------------------------------------------------------------------------
@@ -316,6 +327,7 @@ class Settings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     runs: RunsSettings = Field(default_factory=RunsSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     destinations: dict[str, SerializeAsAny[DestinationSettings]] = Field(default_factory=dict)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 

@@ -64,6 +64,10 @@ SUBCOMMANDS = {
         "Start the runs of scheduled campaigns when they are due, until stopped.",
     ),
     "segment": Subcommand("herald.cli.segment:command", "Build, version and inspect segments."),
+    "web": Subcommand(
+        "herald.cli.web:command",
+        "Serve the web app: Segments, Campaigns, Runs and Destinations, behind a sign-in.",
+    ),
 }
 
 

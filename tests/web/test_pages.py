@@ -1,0 +1,99 @@
+"""The four section pages render what the library gives, for a signed-in user."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starlette.testclient import TestClient
+from web_app import PASSWORD, app, client, sign_in, web_root
+
+from herald.runs.pipeline import run_campaign
+from herald.workspace import Workspace
+
+__all__ = ["app", "client", "web_root"]  # fixtures
+
+
+def test_the_navigation_reaches_every_section(client: TestClient) -> None:
+    sign_in(client)
+    for path, heading in [("/segments", "Segments"), ("/campaigns", "Campaigns"),
+                          ("/runs", "Runs"), ("/destinations", "Destinations")]:  # fmt: skip
+        page = client.get(path).text
+        assert f"<h1>{heading}</h1>" in page
+        assert f'<a href="{path}" aria-current="page">{heading}</a>' in page
+        for other in ("/segments", "/campaigns", "/runs", "/destinations"):
+            assert f'href="{other}"' in page
+    assert client.get("/", follow_redirects=False).headers["location"] == "/segments"
+
+
+def test_a_destination_is_checked_on_demand(client: TestClient) -> None:
+    sign_in(client)
+    page = client.get("/destinations").text
+    assert "files" in page
+    assert "csv_file" in page
+    assert 'hx-get="/destinations/files/check"' in page
+    fragment = client.get("/destinations/files/check", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert "✓ ok" in fragment.text
+    # without htmx, the whole page with the result in place
+    whole = client.get("/destinations/files/check").text
+    assert "<h1>Destinations</h1>" in whole
+    assert "✓ ok" in whole
+
+
+def test_an_unknown_destination_is_a_404_page(client: TestClient) -> None:
+    sign_in(client)
+    response = client.get("/destinations/fils/check")
+    assert response.status_code == 404
+    assert "no destination &#39;fils&#39; in herald.toml" in response.text
+    assert "Did you mean files?" in response.text
+
+
+def test_a_viewer_sees_no_change_buttons(client: TestClient, web_root: Path) -> None:
+    with Workspace.open(web_root) as ws:
+        ws.segments.create({"name": "Viewer Sees", "sql": "SELECT amperity_id FROM Customer_360"})
+    sign_in(client, "vera", PASSWORD)
+    page = client.get("/segments").text
+    assert "Viewer Sees" in page
+    assert "Activate v" not in page
+
+
+def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_root: Path) -> None:
+    doc = {
+        "kind": "campaign",
+        "name": "Web Weekly",
+        "include": ["Everyone Here"],
+        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
+    }
+    with Workspace.open(web_root) as ws:
+        ws.segments.create({"name": "Everyone Here", "sql": "SELECT amperity_id FROM Customer_360"})
+        ws.segments.activate("Everyone Here")
+        ws.campaigns.apply(doc)
+        result = run_campaign(ws, "Web Weekly")
+    sign_in(client)
+    campaigns = client.get("/campaigns").text
+    assert "Web Weekly" in campaigns
+    assert re.search(r"<td>delivered, \d{4}-\d\d-\d\d \d\d:\d\d</td>", campaigns)
+    runs = client.get("/runs").text
+    assert result.run is not None
+    assert result.run.id in runs
+    assert re.search(
+        r"<td>Web Weekly v1</td>\s*<td>run</td>\s*<td>manual</td>\s*<td>delivered", runs
+    )
+    assert "<td>1</td>" in runs  # one recipient
+
+
+def test_each_list_has_a_json_twin(client: TestClient) -> None:
+    sign_in(client)
+    headers = {"Accept": "application/json"}
+    destinations = client.get("/destinations", headers=headers)
+    assert destinations.headers["content-type"] == "application/json"
+    assert {"name": "files", "type": "csv_file"}.items() <= destinations.json()[0].items()
+    for path in ("/segments", "/campaigns", "/runs"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200
+        assert isinstance(response.json(), list)
+    # a browser's Accept (HTML first) gets the page
+    page = client.get("/runs", headers={"Accept": "text/html,application/json;q=0.9"})
+    assert page.text.startswith("<!doctype html>")
