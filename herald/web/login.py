@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 from starlette.requests import Request
@@ -24,10 +25,17 @@ log = logging.getLogger("herald.web")
 
 HOME = "/segments"
 
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What `secrets.token_urlsafe(32)` gives: a cookie of another shape is not ours."""
+
 
 async def login_page(request: Request, *, error: str = "", status: int = 200) -> Response:
-    """The sign-in form; its CSRF token is in a cookie too, as there is no session yet."""
-    csrf = secrets.token_urlsafe(32)
+    """The sign-in form; its CSRF token is in a cookie too, as there is no session yet.
+
+    A token already in the cookie is kept: a second request that lands here meanwhile (the
+    browser's own favicon fetch, another tab) must not make the form on screen expire."""
+    kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    csrf = kept if _TOKEN_SHAPE.fullmatch(kept) else secrets.token_urlsafe(32)
     context = {"csrf": csrf, "error": error, "next": _local(request.query_params.get("next"))}
     response = render(request, "login.html", context, status=status)
     response.set_cookie(

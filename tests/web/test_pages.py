@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -70,7 +71,10 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
         ws.segments.create({"name": "Everyone Here", "sql": "SELECT amperity_id FROM Customer_360"})
         ws.segments.activate("Everyone Here")
         ws.campaigns.apply(doc)
-        result = run_campaign(ws, "Web Weekly")
+        # In a thread of its own: the browser tests' Playwright (sync API) keeps an event loop
+        # running in this one, where run_campaign refuses to start a second.
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(run_campaign, ws, "Web Weekly").result()
     sign_in(client)
     campaigns = client.get("/campaigns").text
     assert "Web Weekly" in campaigns
