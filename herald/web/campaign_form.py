@@ -12,7 +12,7 @@ for All Remaining Recipients, ``d.*`` for the delivery, ``l.*`` for the launch d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -138,7 +138,7 @@ def parse_attributes(text: str) -> list[dict[str, str]]:
     return found
 
 
-def attributes_text(attributes: list[Mapping[str, str]]) -> str:
+def attributes_text(attributes: Sequence[Mapping[str, str]]) -> str:
     return "\n".join(f"{a['source']} -> {a['field']}" for a in attributes)
 
 

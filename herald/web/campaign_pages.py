@@ -88,7 +88,8 @@ async def sample_file(request: Request) -> Response:
     key = str((await request.form()).get("sample") or "")
     path = _samples(request).get(key)
     if path is None or not path.is_file():
-        raise NotFoundError("that sample file is gone: make a test run again")
+        msg = "that sample file is gone: make a test run again"
+        raise NotFoundError(msg)
     return FileResponse(path, filename=path.name, media_type="application/octet-stream")
 
 

@@ -51,7 +51,7 @@ def _sub_view(
 def _group_view(
     group: Mapping[str, Any], key: str, kinds: Mapping[str, DestinationKind]
 ) -> dict[str, Any]:
-    chosen = {}
+    chosen: dict[str, Any] = {}
     for target in group.get("destinations") or []:
         if isinstance(target, str):
             chosen[target] = None

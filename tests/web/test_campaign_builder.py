@@ -3,7 +3,6 @@ apply` accepts; bad input gets one line and saves nothing; a viewer cannot save 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,8 @@ def segments(web_root: Path) -> None:
 
 
 @pytest.fixture
-def editor(client: TestClient) -> Iterator[tuple[TestClient, str]]:
-    yield client, sign_in(client, "ed", PASSWORD)
+def editor(client: TestClient) -> tuple[TestClient, str]:
+    return client, sign_in(client, "ed", PASSWORD)
 
 
 def form(title: str, **changes: Any) -> dict[str, Any]:
@@ -157,7 +156,8 @@ def test_bad_input_gets_one_line_and_saves_nothing(
     response = post(client, csrf, form("Bad One", **changes), "save")
     assert response.status_code == 400
     errors = response.text.split('role="alert"')[1].split("</ul>")[0]
-    assert errors.count("<li>") == 1 and expected in errors
+    assert errors.count("<li>") == 1
+    assert expected in errors
     assert "\n" not in errors.split("<li>")[1].split("</li>")[0]
     assert stored(web_root, name or "Bad One") is None
 
@@ -196,7 +196,8 @@ def test_preview_estimate_test_run_and_schedule(editor: Any, web_root: Path) -> 
     assert "Recipients per sub-audience and group" in preview.text
     assert "Holdout (control)" in preview.text
     estimate = post(client, csrf, form("Flow"), "estimate")
-    assert "By API: about" in estimate.text and "SFTP" in estimate.text
+    assert "By API: about" in estimate.text
+    assert "SFTP" in estimate.text
     sample = post(client, csrf, form("Flow"), "sample")
     keys = [part.split('"')[0] for part in sample.text.split('name="sample" value="')[1:]]
     assert len(keys) == 2  # one file per group and destination; the control group sends none
@@ -209,9 +210,11 @@ def test_preview_estimate_test_run_and_schedule(editor: Any, web_root: Path) -> 
     )
     scheduled = client.post("/campaigns/schedule", data={"name": "Flow", "csrf_token": csrf})
     assert "Scheduled; next runs" in scheduled.text
-    assert "(scheduled)" in scheduled.text and "Unschedule" in scheduled.text
+    assert "(scheduled)" in scheduled.text
+    assert "Unschedule" in scheduled.text
     again = post(client, csrf, form("Flow", description="changed"), "save")
-    assert again.status_code == 400 and "unschedule it" in again.text
+    assert again.status_code == 400
+    assert "unschedule it" in again.text
     back = client.post("/campaigns/unschedule", data={"name": "Flow", "csrf_token": csrf})
     assert "(draft)" in back.text
 
