@@ -57,7 +57,9 @@ async def builder_post(request: Request) -> Response:
 async def total(request: Request) -> Response:
     """The live total of one sub-audience's percentages (htmx, on every input)."""
     form = await request.form()
-    values = [form[k] for k in form if str(k).endswith(".percent")]
+    # htmx posts the whole form: only the groups of the sub-audience named by total_of count
+    prefix = f"{form.get('total_of') or ''}.g"
+    values = [form[k] for k in form if k.startswith(prefix) and k.endswith(".percent")]
     return render(request, "_campaign_total.html", {"total": form_.percent_total(values)})
 
 

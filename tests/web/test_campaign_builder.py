@@ -123,13 +123,13 @@ def test_percentages_not_totalling_100_are_flagged_and_refused(editor: Any, web_
     client, csrf = editor
     total = client.post(
         "/campaigns/builder/total",
-        data={"r.g0.percent": "80", "r.g1.percent": "10"},
+        data={"total_of": "r", "r.g0.percent": "80", "r.g1.percent": "10", "s0.g0.percent": "5"},
         headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
     )
     assert "Total: 90%, must be 100%" in total.text
     ok = client.post(
         "/campaigns/builder/total",
-        data={"r.g0.percent": "90", "r.g1.percent": "10"},
+        data={"total_of": "r", "r.g0.percent": "90", "r.g1.percent": "10", "s0.g0.percent": "5"},
         headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
     )
     assert "Total: 100%" in ok.text
