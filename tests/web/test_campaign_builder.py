@@ -3,10 +3,12 @@ apply` accepts; bad input gets one line and saves nothing; a viewer cannot save 
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 from web_app import PASSWORD, app, client, sign_in, web_root
 
@@ -65,6 +67,53 @@ def form(title: str, **changes: Any) -> dict[str, Any]:
     }
     data.update(changes)
     return data
+
+
+class FormReader(HTMLParser):
+    """The fields the builder's form would post, as a browser fills them in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[str, list[str]] = {}
+        self.inside = False
+        self.select: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("id") == "builder"
+        elif self.inside and tag == "input" and a.get("type") not in ("checkbox", "radio"):
+            self.add(a.get("name"), a.get("value", ""))
+        elif self.inside and tag == "input" and "checked" in a:
+            self.add(a.get("name"), a.get("value", "on"))
+        elif self.inside and tag == "select":
+            self.select = a.get("name")
+        elif self.select and tag == "option" and "selected" in a:
+            self.add(self.select, a.get("value", ""))
+        elif self.inside and tag == "textarea":
+            self.textarea = a.get("name")
+            self.add(self.textarea, "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        self.select = None if tag == "select" else self.select
+        self.textarea = None if tag == "textarea" else self.textarea
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea:
+            self.data[self.textarea][-1] += data
+
+    def add(self, name: str | None, value: str) -> None:
+        if name and name != "csrf_token":
+            self.data.setdefault(name, []).append(value)
+
+
+def form_of(page: str) -> dict[str, list[str]]:
+    reader = FormReader()
+    reader.feed(page)
+    return reader.data
 
 
 def post(client: TestClient, csrf: str, data: dict[str, Any], op: str) -> Any:
@@ -227,3 +276,65 @@ def test_a_viewer_cannot_save_or_schedule(client: TestClient, web_root: Path) ->
     assert stored(web_root, "Viewer's") is None
     refused = client.post("/campaigns/schedule", data={"name": "Spring Sale", "csrf_token": csrf})
     assert refused.status_code == 403
+
+
+def test_the_naming_advice_shows_as_warnings_before_saving(editor: Any, web_root: Path) -> None:
+    client, csrf = editor
+    page = post(client, csrf, form("Spring Sale Two", **{"r.g0.name": "Spring Offer"}), "refresh")
+    advice = page.text.split("<h2>Advice</h2>")[1].split("</ul>")[0]
+    assert "Spring" in advice
+    assert stored(web_root, "Spring Sale Two") is None
+
+
+def test_a_campaign_applied_from_yaml_opens_in_the_builder(editor: Any, web_root: Path) -> None:
+    client, csrf = editor
+    text = """
+kind: campaign
+name: From Yaml
+include: [Californians]
+sub_audiences:
+  - {name: Gold ones, segment: Gold, groups: [{name: A, percent: 100, destinations: [files]}]}
+remaining:
+  groups: [{name: Rest, percent: 100, destinations: [files]}]
+delivery: {schedule: recurring, cadence: monthly, day: 15, time: "08:00", timezone: Europe/Paris}
+launch_date: 2027-01-02
+"""
+    with Workspace.open(web_root) as ws:
+        ws.campaigns.apply(yaml.safe_load(text), source="from-yaml.yaml")
+    page = client.post(
+        "/campaigns/builder", data={"op": "open", "name": "From Yaml", "csrf_token": csrf}
+    )
+    assert '<option value="Gold" selected>Gold</option>' in page.text
+    assert 'name="d.day" min="1" max="31" value="15"' in page.text
+    assert 'value="Europe/Paris"' in page.text
+    assert 'value="2027-01-02"' in page.text
+    # saved back unchanged from the builder's form: the same definition, no new version
+    again = post(client, csrf, form_of(page.text), "save")
+    assert "(unchanged)" in again.text
+
+
+@pytest.mark.parametrize(
+    ("delivery", "expected"),
+    [
+        ({"d.cadence": "cron", "d.cron": "0 6 * * 1-5"}, "06:00"),
+        (
+            {
+                "d.cadence": "monthly",
+                "d.day": "31",
+                "d.time": "07:15",
+                "d.end_mode": "after",
+                "d.end_after": "3",
+            },
+            "07:15",
+        ),  # fmt: skip
+        ({"d.cadence": "daily", "d.time": "23:05", "d.timezone": "America/New_York"}, ":05"),
+    ],
+)
+def test_recurring_cadences_round_trip(
+    editor: Any, delivery: dict[str, str], expected: str
+) -> None:
+    client, csrf = editor
+    page = post(client, csrf, form("Cadence", **{"d.schedule": "recurring", **delivery}), "yaml")
+    assert "schedule: recurring" in page.text
+    runs = page.text.split("Next run times")[1].split("</ul>")[0]
+    assert runs.count(expected) >= 3
