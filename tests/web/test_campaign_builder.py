@@ -326,7 +326,7 @@ launch_date: 2027-01-02
                 "d.end_after": "3",
             },
             "07:15",
-        ),  # fmt: skip
+        ),
         ({"d.cadence": "daily", "d.time": "23:05", "d.timezone": "America/New_York"}, ":05"),
     ],
 )
