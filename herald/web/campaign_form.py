@@ -195,8 +195,8 @@ def edit(doc: dict[str, Any], op: str) -> dict[str, Any]:
     verb, _, where = op.partition(":")
     subs: list[dict[str, Any]] = doc.setdefault("sub_audiences", [])
     if verb == "add-sub":
-        subs.append({"name": f"Sub-audience {len(subs) + 1}", "segment": "",
-                     "groups": [new_group("All", 100)]})  # fmt: skip
+        name = f"Sub-audience {len(subs) + 1}"
+        subs.append({"name": name, "segment": "", "groups": [new_group("All", 100)]})
     elif verb in ("remove-sub", "up-sub", "down-sub") and where.isdigit():
         _move(subs, int(where), verb)
     elif verb == "add-group":
@@ -263,8 +263,8 @@ def totals(doc: Mapping[str, Any]) -> dict[str, float | None]:
 
 def total_problems(doc: Mapping[str, Any]) -> list[str]:
     """One line per sub-audience whose percentages do not total 100."""
-    names = [s.get("name") or f"sub-audience {i + 1}" for i, s in enumerate(
-        doc.get("sub_audiences") or [])] + [REMAINDER]  # fmt: skip
+    subs = doc.get("sub_audiences") or []
+    names = [s.get("name") or f"sub-audience {i + 1}" for i, s in enumerate(subs)] + [REMAINDER]
     problems = []
     for key, total in totals(doc).items():
         name = names[-1] if key == "r" else names[int(key[1:])]
