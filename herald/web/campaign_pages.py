@@ -30,7 +30,9 @@ from herald.web.render import blocking, render, with_engine, workspace
 from herald.workspace import Workspace
 
 SAMPLE_RECORDS = 10
-SAMPLES_KEPT = 50
+TEST_RUNS_KEPT = 10
+"""The web's test runs whose files stay downloadable; older folders are removed (they hold
+emails), and `herald runs prune` removes the rest in time, as for ``herald campaign test``."""
 KIND = "campaign"
 
 
@@ -142,7 +144,7 @@ async def _estimate(request: Request, doc: dict[str, Any]) -> Response:
 async def _sample(request: Request, doc: dict[str, Any]) -> Response:
     ws = workspace(request)
     key = secrets.token_urlsafe(16)
-    out = ws.runs_dir / "_samples" / key
+    out = ws.state_dir / "tests" / f"web-{key}"
     try:
         result = await with_engine(
             request, sample_campaign, ws, doc.get("name", ""), SAMPLE_RECORDS, out
@@ -154,12 +156,14 @@ async def _sample(request: Request, doc: dict[str, Any]) -> Response:
     for delivery in result.deliveries:
         if delivery.path is not None:
             file_key = secrets.token_urlsafe(16)
-            _remember(request, file_key, delivery.path)
+            _samples(request)[file_key] = delivery.path
             files.append({"key": file_key, "delivery": delivery, "name": delivery.path.name})
+    await blocking(_forget_old, request, out)
     return await _page(request, doc, sample=result, sample_files=files)
 
 
 def _samples(request: Request) -> dict[str, Path]:
+    """Sample files by their opaque id (the id is all a download names)."""
     found: dict[str, Path] | None = getattr(request.app.state, "campaign_samples", None)
     if found is None:
         found = {}
@@ -167,11 +171,16 @@ def _samples(request: Request) -> dict[str, Path]:
     return found
 
 
-def _remember(request: Request, key: str, path: Path) -> None:
-    samples = _samples(request)
-    samples[key] = path
-    while len(samples) > SAMPLES_KEPT:
-        samples.pop(next(iter(samples)))
+def _forget_old(request: Request, newest: Path) -> None:
+    """Keep the newest `TEST_RUNS_KEPT` test runs' folders; remove the others and their ids."""
+    folders: list[Path] = getattr(request.app.state, "campaign_test_runs", [])
+    folders.append(newest)
+    request.app.state.campaign_test_runs = folders[-TEST_RUNS_KEPT:]
+    for old in folders[:-TEST_RUNS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+        samples = _samples(request)
+        for key in [k for k, path in samples.items() if path.parent == old]:
+            del samples[key]
 
 
 def _yaml(doc: dict[str, Any]) -> str:

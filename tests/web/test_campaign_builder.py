@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from web_app import PASSWORD, app, client, sign_in, web_root
 
 from herald.core.segments.parse import parse_segment
+from herald.web import campaign_pages
 from herald.workspace import Workspace
 
 __all__ = ["app", "client", "web_root"]  # fixtures
@@ -338,3 +339,25 @@ def test_recurring_cadences_round_trip(
     assert "schedule: recurring" in page.text
     runs = page.text.split("Next run times")[1].split("</ul>")[0]
     assert runs.count(expected) >= 3
+
+
+def sample_keys(page: str) -> list[str]:
+    return [part.split('"')[0] for part in page.split('name="sample" value="')[1:]]
+
+
+def test_older_test_runs_files_are_removed(
+    editor: Any, web_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(campaign_pages, "TEST_RUNS_KEPT", 1)
+    client, csrf = editor
+    assert post(client, csrf, form("Twice"), "save").status_code == 200
+    folders = web_root / ".herald" / "tests"
+    before = len(list(folders.glob("web-*")))
+    first = sample_keys(post(client, csrf, form("Twice"), "sample").text)
+    second = sample_keys(post(client, csrf, form("Twice"), "sample").text)
+    gone = client.post("/campaigns/sample", data={"sample": first[0], "csrf_token": csrf})
+    assert gone.status_code == 404
+    assert "make a test run again" in gone.text
+    kept = client.post("/campaigns/sample", data={"sample": second[0], "csrf_token": csrf})
+    assert kept.status_code == 200
+    assert len(list(folders.glob("web-*"))) == before + 1  # the first one's folder is gone
