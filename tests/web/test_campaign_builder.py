@@ -67,7 +67,7 @@ def form(title: str, **changes: Any) -> dict[str, Any]:
         "l.after_days": "2",
     }
     data.update(changes)
-    return data
+    return {k: v for k, v in data.items() if v is not None}
 
 
 class FormReader(HTMLParser):
@@ -164,8 +164,9 @@ def test_save_stores_the_definition_herald_apply_accepts(editor: Any, web_root: 
 
 def test_view_as_yaml_shows_the_definition(editor: Any) -> None:
     client, csrf = editor
-    page = post(client, csrf, form("Yaml One"), "yaml")
+    page = post(client, csrf, form("Yaml One", first_match_only=None), "yaml")
     assert "kind: campaign" in page.text
+    assert "first_match_only: false" in page.text
     assert "after_days: 2" in page.text
 
 
@@ -271,7 +272,10 @@ def test_preview_estimate_test_run_and_schedule(editor: Any, web_root: Path) -> 
 
 def test_a_viewer_cannot_save_or_schedule(client: TestClient, web_root: Path) -> None:
     csrf = sign_in(client, "vera", PASSWORD)
-    assert client.get("/campaigns/builder").status_code == 200
+    page = client.get("/campaigns/builder")
+    assert page.status_code == 200
+    assert "need an editor" in page.text
+    assert 'action="/campaigns/schedule"' not in page.text
     response = post(client, csrf, form("Viewer's"), "save")
     assert response.status_code == 403
     assert stored(web_root, "Viewer's") is None
@@ -329,16 +333,22 @@ launch_date: 2027-01-02
             "07:15",
         ),
         ({"d.cadence": "daily", "d.time": "23:05", "d.timezone": "America/New_York"}, ":05"),
+        ({"d.schedule": "once", "d.when": "at", "d.at": "2099-03-04T05:06"}, "2099-03-04 05:06"),
     ],
 )
-def test_recurring_cadences_round_trip(
+def test_deliveries_show_their_next_runs(
     editor: Any, delivery: dict[str, str], expected: str
 ) -> None:
     client, csrf = editor
     page = post(client, csrf, form("Cadence", **{"d.schedule": "recurring", **delivery}), "yaml")
-    assert "schedule: recurring" in page.text
     runs = page.text.split("Next run times")[1].split("</ul>")[0]
-    assert runs.count(expected) >= 3
+    if delivery.get("d.schedule") == "once":
+        assert "2099-03-04 05:06" in page.text.split("<pre")[1]
+        assert runs.count("<li>") == 1
+    else:
+        assert "schedule: recurring" in page.text
+        assert runs.count(expected) >= 3
+    assert expected in runs
 
 
 def sample_keys(page: str) -> list[str]:
