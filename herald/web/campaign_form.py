@@ -2,12 +2,16 @@
 
 The builder edits the very mapping ``herald apply`` accepts (`herald.core.campaigns.serialize.
 campaign_to_doc`): the form's fields are read into that mapping (`doc_of_form`), the page is
-drawn from it (`BuilderView`), and the add, remove and move buttons change it (`edit`). Nothing
-here checks the definition: `herald.campaigns.Campaigns.parse` and ``validate`` do, so the
-builder and the YAML refuse the same things with the same messages.
+drawn from it (`herald.web.campaign_view.view_of`), and the add, remove and move buttons change
+it (`edit`). Nothing here checks the definition: `herald.campaigns.Campaigns.parse` and
+``validate`` do, so the builder and the YAML refuse the same things with the same messages.
 
 Field names: ``s{i}.name`` (sub-audience *i*), ``s{i}.g{j}.percent`` (its group *j*), ``r.g{j}``
 for All Remaining Recipients, ``d.*`` for the delivery, ``l.*`` for the launch date.
+
+The criteria of a sub-audience are YAML conditions in ``s{i}.where`` (`_criteria`; the template
+``_campaign_criteria.html``): the seam where the Segment Editor's condition editor plugs in,
+posting the same conditions its own way and turning them into the ``where`` mapping here.
 """
 
 from __future__ import annotations
