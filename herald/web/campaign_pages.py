@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from herald.campaigns import first_slots
+from herald.campaigns import campaign_to_dict, first_slots
 from herald.exceptions import HeraldError, NotFoundError
 from herald.redact import redact
 from herald.runs.estimate import estimate_campaign
@@ -208,6 +208,7 @@ def _facts(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:
         "segments": _segments(ws),
         "kinds": ws.campaigns.destinations(),
         "status": _status(ws, name),
+        "unsaved": _unsaved(ws, doc),
         "default_table": ws.settings.database.attributes_table,
         **_checked(ws, doc),
     }
@@ -228,6 +229,14 @@ def _status(ws: Workspace, name: str) -> str | None:
     if not name or not any(s.name == name for s in ws.store.list(KIND)):
         return None
     return ws.store.settle_campaign(name).status
+
+
+def _unsaved(ws: Workspace, doc: dict[str, Any]) -> bool:
+    """Whether the form differs from the stored campaign of that name (or there is none)."""
+    if _status(ws, str(doc.get("name") or "")) is None:
+        return True
+    stored = ws.store.get(KIND, str(doc["name"]), "latest").definition
+    return bool(campaign_to_dict(doc) != stored)
 
 
 def _checked(ws: Workspace, doc: dict[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,11 @@ def test_save_stores_the_definition_herald_apply_accepts(editor: Any, web_root: 
     response = post(client, csrf, form("Spring Sale"), "save")
     assert response.status_code == 200, response.text
     assert "Saved: version 1" in response.text
+    assert "changes not saved yet" not in response.text
+    assert (
+        "changes not saved yet"
+        in post(client, csrf, form("Spring Sale", description="new"), "refresh").text
+    )
     doc = stored(web_root, "Spring Sale")
     assert doc is not None
     assert doc["exclude"] == ["Gold"]
