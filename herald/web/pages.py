@@ -54,6 +54,7 @@ def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "version": item.active_version,
                 "status": ws.store.settle_campaign(item.name).status,
                 "last_run": shown_status(ws, newest) if newest else None,
+                "last_run_id": newest.id if newest else None,
                 "last_run_at": newest.started_at if newest else None,
                 "next_run": schedule.next_at if schedule else None,
                 "description": item.description,
