@@ -104,7 +104,8 @@ async def download(request: Request) -> Response:
     """A run's recipients log or outcomes as CSV, streamed from a temporary file."""
     run_id, what = request.path_params["run_id"], request.path_params["what"]
     if what not in ("recipients", "outcomes"):
-        raise NotFoundError(f"there is no '{what}' download: recipients or outcomes")
+        msg = f"there is no '{what}' download: recipients or outcomes"
+        raise NotFoundError(msg)
     path = await blocking(export_csv, workspace(request), run_id, what)
     return FileResponse(
         path,
@@ -141,7 +142,8 @@ async def cancel(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     run = await blocking(ws.store.get_run, run_id)
     if run.status != "running":
-        raise StateError(f"run {run_id} is {run.status}: only a running run can be cancelled")
+        msg = f"run {run_id} is {run.status}: only a running run can be cancelled"
+        raise StateError(msg)
     _in_thread(_cancel, ws, run_id)
     return RedirectResponse(f"/runs/{run_id}", 303)
 
@@ -160,7 +162,8 @@ async def retry(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     run = await blocking(ws.store.get_run, run_id)
     if run.status != "error":
-        raise StateError(f"run {run_id} is {run.status}: only a run that failed can be retried")
+        msg = f"run {run_id} is {run.status}: only a run that failed can be retried"
+        raise StateError(msg)
     future = _in_thread(retry_run, ws, run_id)
     new = await _retry_started(ws, run, future)
     return RedirectResponse(f"/runs/{new or run_id}", 303)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sandbox_workspace import KEY_ENV, NAME, daily_workspace, herald, list_members
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from web_app import PASSWORD, TOKEN, app, client, make_app, sign_in
 
@@ -65,7 +64,8 @@ def test_a_delivered_run_shows_its_details_and_stops_polling(
     sign_in(client, "vera", PASSWORD)
     run_id = _the_run(web_root)
     html = client.get(f"/runs/{run_id}").text
-    assert "Status: <strong" in html and ">delivered<" in html
+    assert "Status: <strong" in html
+    assert ">delivered<" in html
     assert "hx-trigger" not in html  # a finished run is not polled
     for heading in ["Details", "Time per phase and list", "Recipients", "List changes"]:
         assert f"<h2>{heading}</h2>" in html
@@ -160,7 +160,8 @@ def test_a_running_run_is_polled_and_shows_each_lists_progress(
         assert ">interrupted<" in html  # no process works on it
         assert '<progress max="100" value="25"' in html
         assert "deliver: running…" in html
-        assert "/resume" in html and "/cancel" in html  # an editor's actions
+        assert "/resume" in html
+        assert "/cancel" in html
         response = client.post(f"/runs/{run.id}/cancel", data={"csrf_token": csrf})
         assert response.status_code == 200  # back on the run page
         with Workspace.open(web_root) as ws:
@@ -222,11 +223,13 @@ def test_a_failed_run_is_retried_and_its_page_opened(
     monkeypatch.delenv(KEY_ENV, raising=False)
     with Workspace.open(root) as ws:
         failed = run_campaign(ws, NAME).run
-    assert failed is not None and failed.status == "error"
+    assert failed is not None
+    assert failed.status == "error"
     for test_client in _app_over(root):  # the key is set now
         csrf = sign_in(test_client)
         page = test_client.get(f"/runs/{failed.id}").text
-        assert "<h2>Errors</h2>" in page and "/retry" in page
+        assert "<h2>Errors</h2>" in page
+        assert "/retry" in page
         response = test_client.post(
             f"/runs/{failed.id}/retry", data={"csrf_token": csrf}, follow_redirects=False
         )
@@ -255,6 +258,8 @@ def test_progress_folds_events_into_lists_and_phases() -> None:
     [item] = progress.lists
     assert (item.planned, item.sent, item.confirmed, item.percent) == (200, 100, 50, 25)
     assert item.eta_seconds == 30.0  # 10 s for 50, 150 left
-    assert progress.last_id == 4 and progress.finished is None
+    assert progress.last_id == 4
+    assert progress.finished is None
     done = run_progress([*events, RunEvent(5, "r", later, "done", {**where, "counts": {}})])
-    assert done.lists[0].percent == 100 and done.lists[0].eta_seconds is None
+    assert done.lists[0].percent == 100
+    assert done.lists[0].eta_seconds is None
