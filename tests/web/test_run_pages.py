@@ -3,9 +3,11 @@ over real runs delivered to a Klaviyo sandbox."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from starlette.testclient import TestClient
 from web_app import PASSWORD, TOKEN, app, client, make_app, sign_in
 
 from herald.engines.localdb import write_csv
+from herald.runs.groups import RunResult
 from herald.runs.pipeline import run_campaign
 from herald.runs.progress import run_progress
 from herald.runs.snapshots import read_parquet_files
@@ -33,6 +36,13 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+def _run(ws: Workspace) -> RunResult:
+    """Run the campaign in a thread of its own: Playwright's sync API (browser tests in the
+    same session) keeps an event loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run_campaign, ws, NAME).result()
+
+
 def _users(root: Path) -> None:
     with Workspace.open(root) as ws:
         ws.store.save_web_user("vera", hash_password(PASSWORD), "viewer")
@@ -48,7 +58,7 @@ def web_root(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(KEY_ENV, DEFAULT_API_KEY)
         with Workspace.open(root) as ws:
-            assert run_campaign(ws, NAME).run.status == "delivered"  # type: ignore[union-attr]
+            assert _run(ws).run.status == "delivered"  # type: ignore[union-attr]
         yield root
 
 
@@ -67,6 +77,9 @@ def test_a_delivered_run_shows_its_details_and_stops_polling(
     assert "Status: <strong" in html
     assert ">delivered<" in html
     assert "hx-trigger" not in html  # a finished run is not polled
+    assert re.search(r"<script(?![^>]*\bsrc=)", html) is None  # CSP: nothing inline
+    assert " style=" not in html
+    assert "<style" not in html
     for heading in ["Details", "Time per phase and list", "Recipients", "List changes"]:
         assert f"<h2>{heading}</h2>" in html
     assert "Email Opted In v1" in html  # the pinned segment
@@ -222,7 +235,7 @@ def test_a_failed_run_is_retried_and_its_page_opened(
     root = daily_workspace(tmp_path, demo_db, sandbox)
     monkeypatch.delenv(KEY_ENV, raising=False)
     with Workspace.open(root) as ws:
-        failed = run_campaign(ws, NAME).run
+        failed = _run(ws).run
     assert failed is not None
     assert failed.status == "error"
     for test_client in _app_over(root):  # the key is set now
