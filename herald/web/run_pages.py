@@ -93,7 +93,7 @@ def export_csv(ws: Workspace, run_id: str, what: str) -> Path:
         msg = f"run {run_id} has no {what} file yet: it is written when its deliveries finish"
         raise NotFoundError(msg)
     table = read_parquet_files(files)
-    handle, name = tempfile.mkstemp(prefix="herald-", suffix=".csv")
+    handle, name = tempfile.mkstemp(prefix="herald-download-", suffix=".csv")
     os.close(handle)
     path = Path(name)
     write_csv(table, path, table.column_names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +108,10 @@ def test_the_csv_downloads_are_the_librarys_exports(
 ) -> None:
     sign_in(client, "vera", PASSWORD)
     run_id = _the_run(web_root)
+    temporary = Path(tempfile.gettempdir())
+    before = set(temporary.glob("herald-download-*.csv"))
     response = client.get(f"/runs/{run_id}/{what}.csv")
+    assert set(temporary.glob("herald-download-*.csv")) <= before  # removed once sent
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert f'filename="{run_id}-{what}.csv"' in response.headers["content-disposition"]
@@ -276,3 +280,21 @@ def test_progress_folds_events_into_lists_and_phases() -> None:
     done = run_progress([*events, RunEvent(5, "r", later, "done", {**where, "counts": {}})])
     assert done.lists[0].percent == 100
     assert done.lists[0].eta_seconds is None
+
+
+def test_a_klaviyo_destination_is_checked_against_the_sandbox(
+    client: TestClient, web_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(client, "vera", PASSWORD)
+    page = client.get("/destinations").text
+    assert "klaviyo_api" in page
+    assert KEY_ENV in page
+    assert DEFAULT_API_KEY not in page
+    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
+    fragment = client.get("/destinations/klaviyo/check", headers={"HX-Request": "true"}).text
+    assert "✓ ok" in fragment
+    assert DEFAULT_API_KEY not in fragment
+    monkeypatch.delenv(KEY_ENV)
+    fragment = client.get("/destinations/klaviyo/check", headers={"HX-Request": "true"}).text
+    assert "✗ failed" in fragment
+    assert KEY_ENV in fragment  # says which variable to set
