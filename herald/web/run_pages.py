@@ -58,9 +58,11 @@ def run_context(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 
 async def run_page(request: Request) -> Response:
-    """A run: live progress while it runs, then its details and downloads."""
+    """A run: live progress while it runs, then its details and downloads (its JSON twin:
+    the run, its shown status, its progress and its list deliveries)."""
     context = await blocking(run_context, workspace(request), request.path_params["run_id"])
-    return render(request, "run_page.html", context)
+    data = {key: context[key] for key in ("run", "status", "progress", "deliveries")}
+    return render(request, "run_page.html", context, data=data)
 
 
 async def run_progress_fragment(request: Request) -> Response:

@@ -80,7 +80,7 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
     assert "Web Weekly" in campaigns
     assert result.run is not None
     assert re.search(
-        rf'<td><a href="/runs/{result.run.id}">delivered, \d{{4}}-\d\d-\d\d \d\d:\d\d</a></td>',
+        rf'<td><a href="/runs/{result.run.id}">delivered, \d{{4}}-\d\d-\d\d \d\d:\d\d</a>',
         campaigns,
     )
     runs = client.get("/runs").text

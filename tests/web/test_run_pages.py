@@ -64,9 +64,9 @@ def web_root(
 
 
 def _the_run(root: Path) -> str:
+    """The campaign's first run (newer ones may follow in later tests)."""
     with Workspace.open(root) as ws:
-        [run] = ws.store.list_runs(NAME)
-    return run.id
+        return ws.store.list_runs(NAME)[-1].id
 
 
 def test_a_delivered_run_shows_its_details_and_stops_polling(
@@ -298,3 +298,18 @@ def test_a_klaviyo_destination_is_checked_against_the_sandbox(
     fragment = client.get("/destinations/klaviyo/check", headers={"HX-Request": "true"}).text
     assert "✗ failed" in fragment
     assert KEY_ENV in fragment  # says which variable to set
+
+
+def test_the_runs_list_filters_by_campaign_and_the_run_page_has_a_json_twin(
+    client: TestClient, web_root: Path
+) -> None:
+    sign_in(client)
+    run_id = _the_run(web_root)
+    assert 'href="/runs?campaign=Daily%20Digest"' in client.get("/campaigns").text
+    assert run_id in client.get("/runs", params={"campaign": NAME}).text
+    assert run_id not in client.get("/runs", params={"campaign": "Another"}).text
+    data = client.get(f"/runs/{run_id}", headers={"Accept": "application/json"}).json()
+    assert data["status"] == "delivered"
+    assert data["run"]["id"] == run_id
+    assert data["progress"]["lists"][0]["list_name"] == LIST
+    assert data["deliveries"][0]["counts"]["adds"] > 0
