@@ -64,33 +64,40 @@ class RunProgress:
     """A run's progress: its lists, its phases and whether it has ended.
 
     Attributes:
-        lists: each list's sync, in the order they started.
+        by_list: each list's sync by `herald.runs.events.list_key`, in the order they started.
         phases: seconds of each finished phase (None while it runs), in order.
         failed_phases: phases that ended in failure.
         finished: the ``finished`` event's status, once the run ended.
         last_id: the id of the last event read (0 for none).
     """
 
-    lists: list[ListProgress] = field(default_factory=list)
+    by_list: dict[str, ListProgress] = field(default_factory=dict)
     phases: dict[str, float | None] = field(default_factory=dict)
     failed_phases: list[str] = field(default_factory=list)
     finished: str | None = None
     last_id: int = 0
 
+    @property
+    def lists(self) -> list[ListProgress]:
+        """Each list's sync, in the order they started."""
+        return list(self.by_list.values())
 
-def run_progress(events: Iterable[RunEvent]) -> RunProgress:
-    """Fold a run's events (oldest first) into its progress."""
-    progress = RunProgress()
-    found: dict[str, ListProgress] = {}
+
+def run_progress(events: Iterable[RunEvent], into: RunProgress | None = None) -> RunProgress:
+    """Fold a run's events (oldest first) into its progress: a new one, or ``into`` (which
+    then takes only the events after its ``last_id``, as
+    ``StateStore.run_events(run_id, after_id=progress.last_id)`` gives them)."""
+    progress = into if into is not None else RunProgress()
     for event in events:
+        if event.id <= progress.last_id:
+            continue  # already folded
         progress.last_id = event.id
         if event.kind.startswith("phase_"):
             _phase(progress, event)
         elif event.kind == "finished":
             progress.finished = str(event.payload.get("status"))
         else:
-            _list_event(found, event)
-    progress.lists = list(found.values())
+            _list_event(progress.by_list, event)
     return progress
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from starlette.routing import Route
 
 from herald.exceptions import HeraldError, NotFoundError, StateError
 from herald.runs.history import phase_rows, run_header
-from herald.runs.progress import run_progress
+from herald.runs.progress import RunProgress, run_progress
 from herald.runs.resume import is_interrupted, shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.state import Run
@@ -35,12 +37,37 @@ from herald.workspace import Workspace
 RETRY_WAIT = 5.0
 """Seconds a retry request waits for the retry's run to exist, to open its page."""
 
+PROGRESS_CACHED = 64
+"""Runs whose progress is kept between two polls, so that a poll reads only new events."""
+
+
+class _Progresses:
+    """Each polled run's progress so far, folded from its events as they come (a poll reads
+    ``run_events(after_id=…)``); the runs polled least recently are forgotten first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[tuple[str, str], RunProgress] = OrderedDict()
+
+    def read(self, ws: Workspace, run_id: str) -> RunProgress:
+        key = (str(ws.root), run_id)
+        with self._lock:
+            progress = self._runs.pop(key, None) or RunProgress()
+            events = ws.store.run_events(run_id, after_id=progress.last_id)
+            self._runs[key] = run_progress(events, into=progress)
+            while len(self._runs) > PROGRESS_CACHED:
+                self._runs.popitem(last=False)
+            return copy.deepcopy(progress)  # the page renders it while others fold on
+
+
+PROGRESSES = _Progresses()
+
 
 def run_context(ws: Workspace, run_id: str) -> dict[str, Any]:
     """What the run page and its progress fragment show (NotFoundError: no such run)."""
     run = ws.store.get_run(run_id)
     status = shown_status(ws, run)
-    progress = run_progress(ws.store.run_events(run_id, after_id=0))
+    progress = PROGRESSES.read(ws, run_id)
     stats = run.stats or {}
     return {
         "run": run,
@@ -61,7 +88,9 @@ async def run_page(request: Request) -> Response:
     """A run: live progress while it runs, then its details and downloads (its JSON twin:
     the run, its shown status, its progress and its list deliveries)."""
     context = await blocking(run_context, workspace(request), request.path_params["run_id"])
-    data = {key: context[key] for key in ("run", "status", "progress", "deliveries")}
+    data = {key: context[key] for key in ("run", "status", "deliveries")}
+    progress = context["progress"]
+    data["progress"] = {"lists": progress.lists, "phases": progress.phases}
     return render(request, "run_page.html", context, data=data)
 
 

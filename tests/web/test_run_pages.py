@@ -313,3 +313,26 @@ def test_the_runs_list_filters_by_campaign_and_the_run_page_has_a_json_twin(
     assert data["run"]["id"] == run_id
     assert data["progress"]["lists"][0]["list_name"] == LIST
     assert data["deliveries"][0]["counts"]["adds"] > 0
+
+
+def test_progress_folds_new_events_into_what_it_had() -> None:
+    from herald.state import RunEvent
+
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    where = {"destination": "k", "list_name": "L"}
+    first = [
+        RunEvent(1, "r", at, "phase_started", {"phase": "deliver"}),
+        RunEvent(2, "r", at, "planned", {**where, "counts": {"adds": 100}}),
+    ]
+    progress = run_progress(first)
+    more = [
+        RunEvent(2, "r", at, "planned", {**where, "counts": {"adds": 999}}),  # seen: skipped
+        RunEvent(3, "r", at, "batch_confirmed", {**where, "confirmed": 40}),
+        RunEvent(4, "r", at, "phase_finished", {"phase": "deliver", "seconds": 2.0}),
+    ]
+    again = run_progress(more, into=progress)
+    assert again is progress
+    assert again.lists[0].planned == 100
+    assert again.lists[0].percent == 40
+    assert again.phases == {"deliver": 2.0}
+    assert again.last_id == 4
