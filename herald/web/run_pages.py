@@ -175,6 +175,9 @@ async def cancel(request: Request) -> Response:
     if run.status != "running":
         msg = f"run {run_id} is {run.status}: only a running run can be cancelled"
         raise StateError(msg)
+    if run.kind != "run":
+        msg = f"run {run_id} is a test run: it sends nothing and ends by itself"
+        raise StateError(msg)
     _in_thread(_cancel, ws, run_id)
     return RedirectResponse(f"/runs/{run_id}", 303)
 
