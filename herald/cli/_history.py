@@ -15,6 +15,7 @@ from rich.markup import escape
 from herald.cli._common import console, err_console, fmt, print_table, to_jsonable
 from herald.cli._progress import SyncProgress
 from herald.runs.events import to_sync_event, watch_run
+from herald.runs.history import phase_rows, run_header
 from herald.runs.resume import shown_status
 from herald.state import Run, RunEvent, SlotRecord
 from herald.workspace import Workspace
@@ -94,7 +95,7 @@ def print_details(ws: Workspace, run: Run) -> None:
         f"{shown_status(ws, run)}",
         markup=True,
     )
-    for label, value in _header(run):
+    for label, value in run_header(run):
         console.print(f"{label}: {fmt(value)}", markup=False)
     for destination, why in (stats.get("errors") or {}).items():
         console.print(f"error at {destination}: {why}", markup=False)
@@ -113,29 +114,8 @@ def print_details(ws: Workspace, run: Run) -> None:
         )
 
 
-def _header(run: Run) -> list[tuple[str, Any]]:
-    pins = ", ".join(f"{name} v{version}" for name, version in sorted(run.pins.items()))
-    rows: list[tuple[str, Any]] = [
-        ("trigger", run.trigger),
-        ("slot", run.slot),
-        ("pinned", f"campaign v{run.campaign_version}; segments {pins or '—'}"),
-        ("as of", run.as_of),
-        ("launch date", run.launch_date),
-        ("started", run.started_at),
-        ("started by", run.started_by),
-        ("finished", run.finished_at),
-    ]
-    if run.retry_of:
-        rows.append(("retry of", run.retry_of))
-    return rows
-
-
 def _tables(stats: dict[str, Any]) -> None:
-    phases = stats.get("phases") or {}
-    rows = [(name, seconds) for name, seconds in phases.items() if name != "lists"]
-    rows += [
-        (f"list {key}", figures.get("seconds")) for key, figures in phases.get("lists", {}).items()
-    ]
+    rows = phase_rows(stats)
     if rows:
         print_table("Phases", ["phase", "seconds"], rows)
     if stats.get("groups"):

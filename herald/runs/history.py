@@ -18,6 +18,7 @@ from herald.runs.events import list_key
 
 if TYPE_CHECKING:
     from herald.runs.snapshots import GroupCount
+    from herald.state import Run
 
 
 class Delivery(Protocol):
@@ -125,3 +126,32 @@ def _errors(deliveries: Sequence[Delivery]) -> dict[str, str]:
             why = (d.message or d.status).removeprefix("not sent: ")
             found.setdefault(d.destination, []).append(f"'{d.output_name}': {why}")
     return {name: "; ".join(reasons) for name, reasons in found.items()}
+
+
+def run_header(run: Run) -> list[tuple[str, Any]]:
+    """A run's header for people: trigger, slot, pinned versions, as-of, launch date, who
+    started it and when, and the run it retries (``herald runs show``, the run page)."""
+    pins = ", ".join(f"{name} v{version}" for name, version in sorted(run.pins.items()))
+    rows: list[tuple[str, Any]] = [
+        ("trigger", run.trigger),
+        ("slot", run.slot),
+        ("pinned", f"campaign v{run.campaign_version}; segments {pins or '—'}"),
+        ("as of", run.as_of),
+        ("launch date", run.launch_date),
+        ("started", run.started_at),
+        ("started by", run.started_by),
+        ("finished", run.finished_at),
+    ]
+    if run.retry_of:
+        rows.append(("retry of", run.retry_of))
+    return rows
+
+
+def phase_rows(stats: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Seconds per phase, then per list delivery (``list DESTINATION:LIST``), of a run's stats."""
+    phases = stats.get("phases") or {}
+    rows = [(name, seconds) for name, seconds in phases.items() if name != "lists"]
+    rows += [
+        (f"list {key}", figures.get("seconds")) for key, figures in phases.get("lists", {}).items()
+    ]
+    return rows

@@ -54,6 +54,7 @@ def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "version": item.active_version,
                 "status": ws.store.settle_campaign(item.name).status,
                 "last_run": shown_status(ws, newest) if newest else None,
+                "last_run_id": newest.id if newest else None,
                 "last_run_at": newest.started_at if newest else None,
                 "next_run": schedule.next_at if schedule else None,
                 "description": item.description,
@@ -63,12 +64,15 @@ def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:
 
 
 async def runs(request: Request) -> Response:
-    """Runs and the slots schedules missed, newest first (as ``herald runs list``)."""
-    items = await blocking(_history, workspace(request))
-    return render(request, "runs.html", {"runs": items}, data=items)
+    """Runs and the slots schedules missed, newest first (as ``herald runs list``); one
+    campaign's alone given ``?campaign=NAME``."""
+    campaign = request.query_params.get("campaign") or None
+    items = await blocking(_history, workspace(request), campaign)
+    context = {"runs": items, "campaign": campaign}
+    return render(request, "runs.html", context, data=items)
 
 
-def _history(ws: Workspace) -> list[dict[str, Any]]:
+def _history(ws: Workspace, campaign: str | None = None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [
         {
             "id": run.id,
@@ -82,12 +86,12 @@ def _history(ws: Workspace) -> list[dict[str, Any]]:
             "started_by": run.started_by,
             "recipients": (run.stats or {}).get("recipients"),
         }
-        for run in ws.store.list_runs(None, limit=RUNS_SHOWN)
+        for run in ws.store.list_runs(campaign, limit=RUNS_SHOWN)
     ]
     items += [
         {"id": None, "campaign": slot.campaign, "kind": "run", "trigger": "schedule",
          "status": "missed", "started_at": slot.slot}
-        for slot in ws.store.schedule_slots(None)
+        for slot in ws.store.schedule_slots(campaign)
         if slot.outcome == "missed"
     ]  # fmt: skip
     items.sort(key=lambda item: item["started_at"], reverse=True)

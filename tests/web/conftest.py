@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright, shared by the session's tests."""
+    """Headless Debian Chromium driven by Playwright, shared by one module's tests.
+
+    Not the session's: Playwright's sync API keeps an event loop running in the test thread
+    while it is started, and Herald's synchronous run functions (rightly) refuse to start
+    inside a running loop; stopping it after each browser module keeps the other tests free
+    of it, in whatever order they run."""
     why = chromium_missing()
     if why is not None:
         if os.environ.get("CI") == "true":

@@ -78,9 +78,12 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
     sign_in(client)
     campaigns = client.get("/campaigns").text
     assert "Web Weekly" in campaigns
-    assert re.search(r"<td>delivered, \d{4}-\d\d-\d\d \d\d:\d\d</td>", campaigns)
-    runs = client.get("/runs").text
     assert result.run is not None
+    assert re.search(
+        rf'<td><a href="/runs/{result.run.id}">delivered, \d{{4}}-\d\d-\d\d \d\d:\d\d</a>',
+        campaigns,
+    )
+    runs = client.get("/runs").text
     assert result.run.id in runs
     assert re.search(
         r"<td>Web Weekly v1</td>\s*<td>run</td>\s*<td>manual</td>\s*<td>delivered", runs
