@@ -152,8 +152,17 @@ def _number(text: str) -> Any:
 # --- actions on the tree ----------------------------------------------------------------------
 
 
-def apply_action(doc: dict[str, Any], action: str) -> None:
-    """Change the tree for an ``add:<path>:<what>`` or ``remove:<path>`` button."""
+def apply_action(doc: dict[str, Any], action: str) -> str | None:
+    """Change the tree for an ``add:<path>:<what>`` or ``remove:<path>`` button; what is
+    wrong with an action that names no node of the tree (None when it applied)."""
+    try:
+        _apply(doc, action)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return f"the editor's form is out of date ({action}); reload the page"
+    return None
+
+
+def _apply(doc: dict[str, Any], action: str) -> None:
     verb, _, rest = action.partition(":")
     path, _, what = rest.partition(":")
     if verb == "add" and "where" in doc:
@@ -163,17 +172,16 @@ def apply_action(doc: dict[str, Any], action: str) -> None:
         if index == "w":
             _node_at(doc, parent_path)[_purchase_key(_node_at(doc, parent_path))].pop("where")
             return
-        items = _items(_node_at(doc, parent_path))
-        if index.isdigit() and int(index) < len(items):
-            items.pop(int(index))
+        _items(_node_at(doc, parent_path)).pop(int(index))
 
 
 def _add(doc: dict[str, Any], path: str, what: str) -> None:
-    new: dict[str, Any] = {
+    kinds: dict[str, dict[str, Any]] = {
         "group": {"any": [blank_condition()]},
         "segment": {"segment": "", "op": "in"},
         "purchase": {"has_purchased": {"within": "12 months"}},
-    }.get(what, blank_condition())
+    }
+    new = kinds.get(what, blank_condition())
     if path.endswith(".w"):
         purchase = _node_at(doc, path[:-2])
         body = purchase[_purchase_key(purchase)]
@@ -186,10 +194,7 @@ def _add(doc: dict[str, Any], path: str, what: str) -> None:
 def _node_at(doc: dict[str, Any], path: str) -> dict[str, Any]:
     node = doc["where"]
     for step in path.split(".")[1:]:
-        if step == "w":
-            node = node[_purchase_key(node)]["where"]
-        else:
-            node = _items(node)[int(step)]
+        node = node[_purchase_key(node)]["where"] if step == "w" else _items(node)[int(step)]
     return node  # type: ignore[no-any-return]
 
 
@@ -197,7 +202,8 @@ def _items(group: dict[str, Any]) -> list[dict[str, Any]]:
     for kind in GROUP_KINDS:
         if kind in group:
             return group[kind]  # type: ignore[no-any-return]
-    raise KeyError("not a group")
+    msg = "not a group"
+    raise KeyError(msg)
 
 
 def _purchase_key(node: dict[str, Any]) -> str:
@@ -225,7 +231,9 @@ def tree_of(where: dict[str, Any], catalog: Catalog, *, purchase_tables: bool = 
     return _view(where, "r", "where", catalog, purchase_tables)
 
 
-def _view(node: dict[str, Any], path: str, loc: str, catalog: Catalog, in_purchase: bool) -> NodeView:
+def _view(
+    node: dict[str, Any], path: str, loc: str, catalog: Catalog, in_purchase: bool
+) -> NodeView:
     kind = next((k for k in GROUP_KINDS if k in node), None)
     if kind is not None:
         items = [
@@ -261,7 +269,9 @@ def attribute_view(node: dict[str, Any], catalog: Catalog, in_purchase: bool) ->
     chosen = next((c for c in columns if c.name.lower() == column.lower()), None)
     ops = operators_for(chosen.type) if chosen and chosen.type else []
     op = lookup_operator(str(node.get("op") or ""))
-    op_name = op.name if op and op.name in ops else _default_op(ops, chosen.type if chosen else None)
+    op_name = (
+        op.name if op and op.name in ops else _default_op(ops, chosen.type if chosen else None)
+    )
     values = node.get("values") or []
     return {
         "tables": tables,

@@ -47,7 +47,9 @@ async def open_segment(request: Request) -> Response:
     doc = {"name": version.name, **version.definition}
     if form.get("duplicate"):
         doc["name"] = f"Copy of {version.name}"
-        return await _editor(request, doc, {"message": f"A copy of '{name}': rename it, then save."})
+        return await _editor(
+            request, doc, {"message": f"A copy of '{name}': rename it, then save."}
+        )
     return await _editor(request, doc, {"stored": name})
 
 
@@ -59,7 +61,7 @@ async def editor_action(request: Request) -> Response:
     action = str(form.get("action") or "")
     extra: dict[str, Any] = {"stored": str(form.get("stored") or "") or None}
     if action.startswith(("add:", "remove:")):
-        apply_action(doc, action)
+        extra["error"] = apply_action(doc, action)
     elif action:
         try:
             extra.update(await _run_action(request, action, doc))
