@@ -21,6 +21,7 @@ Form = Callable[[str], list[str]]
 """A form's values by field name (``FormData.getlist``)."""
 
 GROUP_KINDS = ("all", "any", "not")
+STARTING_SQL = "SELECT amperity_id FROM Customer_360"
 UNITS = ("days", "weeks", "months", "years")
 _AGO = re.compile(r"^\s*(\d+)\s+(day|week|month|year)s?\s+ago\s*$", re.IGNORECASE)
 _PREFERRED_OP = {"string": "in_list", "boolean": "is_true", "date": "after", "datetime": "after"}
@@ -44,7 +45,8 @@ def definition_of(get: Form) -> dict[str, Any]:
     if description:
         doc["description"] = description
     if _one(get, "mode") == "sql":
-        doc["sql"] = _one(get, "sql")
+        # just switched to SQL mode: a starting point rather than an empty box
+        doc["sql"] = _one(get, "sql") if get("sql") else STARTING_SQL
     elif get("r.type"):
         doc["where"] = _node(get, "r")
     return doc

@@ -112,6 +112,55 @@ def test_refresh_shows_insights_and_a_count_beside_every_condition(client: TestC
     assert "error" not in html.split("Insights")[0].split("messages")[1][:40]
 
 
+def test_not_groups_segment_membership_and_purchase_behaviour(client: TestClient) -> None:
+    csrf = sign_in(client, "ed", PASSWORD)
+    post(client, csrf, gold("Member base"), "activate")
+    form = {
+        "name": "Grammar",
+        "r.type": "group",
+        "r.kind": "all",
+        "r.0.type": "segment",
+        "r.0.op": "in",
+        "r.0.segment": "Member base",
+        "r.1.type": "group",
+        "r.1.kind": "not",
+        "r.1.0.type": "attribute",
+        "r.1.0.table": "Customer_360",
+        "r.1.0.column": "state",
+        "r.1.0.op": "in_list",
+        "r.1.0.extra": "WA, OR",
+        "r.2.type": "purchase",
+        "r.2.op": "has_not_purchased",
+        "r.2.within": "2 years",
+        "r.2.min_count": "2",
+        "r.2.min_total": "50",
+        "r.2.w.type": "group",
+        "r.2.w.kind": "all",
+        "r.2.w.0.type": "attribute",
+        "r.2.w.0.table": "Unified_Transactions",
+        "r.2.w.0.column": "purchase_channel",
+        "r.2.w.0.op": "is_exactly",
+        "r.2.w.0.value": "web",
+    }
+    html = post(client, csrf, form, "refresh")
+    assert "editor-error" not in html
+    assert html.count('class="count"') == 4  # the purchase condition's filters are one step
+    assert "Customers</dt><dd>1</dd>" in html
+    assert "Saved draft v1." in post(client, csrf, form, "save")
+    ws = client.app.state.workspace  # type: ignore[attr-defined]
+    where = ws.segments.versions("Grammar")[0].definition["where"]
+    assert where["all"][1] == {"not": [{"attribute": "Customer_360.state", "op": "in_list",
+                                        "values": ["WA", "OR"]}]}  # fmt: skip
+    assert where["all"][2]["has_not_purchased"]["min_count"] == 2
+    assert where["all"][0] == {"segment": "Member base", "op": "in"}
+
+
+def test_switching_to_sql_mode_starts_from_a_query(client: TestClient) -> None:
+    csrf = sign_in(client, "ed", PASSWORD)
+    html = post(client, csrf, {**gold("Switch"), "mode": "sql"}, "")
+    assert "SELECT amperity_id FROM Customer_360</textarea>" in html
+
+
 def test_show_sql(client: TestClient) -> None:
     csrf = sign_in(client, "ed", PASSWORD)
     html = post(client, csrf, gold("Sql"), "sql")
