@@ -250,6 +250,23 @@ def _view(
     return NodeView(path, loc, "attribute", attribute_view(node, catalog, in_purchase))
 
 
+def node_at_location(tree: NodeView | None, location: str | None) -> str | None:
+    """The form path of the deepest node a problem's location (``where.all[1].value``) is
+    in, to show the message beside it; None when it is in none."""
+    if tree is None or not location:
+        return None
+    found = None
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if location == node.loc or location.startswith((node.loc + ".", node.loc + "[")):
+            found = node.path if found is None or len(node.path) > len(found) else found
+        stack.extend(node.items)
+        if node.filters is not None:
+            stack.append(node.filters)
+    return found
+
+
 def _purchase_view(node: dict[str, Any], path: str, loc: str, catalog: Catalog) -> NodeView:
     key = _purchase_key(node)
     body = dict(node.get(key) or {})

@@ -25,6 +25,7 @@ from herald.web.segment_form import (
     apply_action,
     blank_definition,
     definition_of,
+    node_at_location,
     tree_of,
 )
 from herald.workspace import Workspace
@@ -67,6 +68,8 @@ async def editor_action(request: Request) -> Response:
             extra.update(await _run_action(request, action, doc))
         except HeraldError as error:
             extra["error"] = redact(str(error)).splitlines()[0]
+            extra["error_location"] = getattr(error, "location", None)
+            extra["error_inline"] = redact(str(getattr(error, "message", error))).splitlines()[0]
     return await _editor(request, doc, extra)
 
 
@@ -109,6 +112,7 @@ async def _editor(request: Request, doc: dict[str, Any], extra: dict[str, Any]) 
         "counts": {},
         **extra,
     }
+    context["error_path"] = node_at_location(context["tree"], extra.get("error_location"))
     if stored:
         context.update(await blocking(_stored_context, ws, stored))
     fragment = "hx-request" in request.headers and "hx-boosted" not in request.headers

@@ -224,6 +224,15 @@ def test_bad_input_gets_one_line_and_saves_nothing(client: TestClient) -> None:
         assert all(s.name != form["name"] for s in ws.segments.list())
 
 
+def test_a_problem_shows_beside_its_condition(client: TestClient) -> None:
+    csrf = sign_in(client, "ed", PASSWORD)
+    form = {**gold("Inline"), "r.1.1.when": "date", "r.1.1.value": ""}  # no date given
+    html = post(client, csrf, form, "refresh")
+    inline = html.split('id="f-r-1-1-error">')[1].split("</p>")[0]
+    assert "birthdate" in inline or "value" in inline, inline
+    assert 'id="f-r-0-error"' not in html
+
+
 def test_a_viewer_cannot_save(client: TestClient) -> None:
     csrf = sign_in(client, "vera", PASSWORD)
     response = client.post(
