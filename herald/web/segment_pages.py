@@ -142,7 +142,10 @@ async def picklist(request: Request) -> Response:
     condition at ``path`` (an htmx fragment)."""
     params = request.query_params
     ws = workspace(request)
-    context: dict[str, Any] = {"path": params.get("path", ""), "search": params.get("search", "")}
+    path = params.get("path", "")
+    # the values ticked before a search stay ticked (they come along with it)
+    picked = list(dict.fromkeys(params.getlist(f"{path}.pick")))
+    context: dict[str, Any] = {"path": path, "search": params.get("search", ""), "picked": picked}
     try:
         context["picklist"] = await with_engine(
             request,

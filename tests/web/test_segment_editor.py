@@ -250,6 +250,9 @@ def test_picklist_most_frequent_first_with_counts_and_search(client: TestClient)
     assert "(1)" in html
     html = client.get("/segments/picklist", params={**params, "search": "zz"}, headers=HX).text
     assert "No values match" in html
+    picked = {**params, "search": "zz", "r.0.pick": "Gold"}
+    html = client.get("/segments/picklist", params=picked, headers=HX).text
+    assert 'name="r.0.pick" value="Gold" checked' in html  # a tick survives a search
     html = client.get("/segments/picklist", params={**params, "column": "email"}, headers=HX).text
     assert "personal data" in html
     assert "a@example.com" not in html

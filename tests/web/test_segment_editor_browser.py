@@ -98,7 +98,12 @@ def test_build_refresh_and_activate_a_segment(page: Page, base_url: str, app: St
     page.get_by_role("button", name="Pick values…").click()
     picks = page.locator("#f-r-0-picklist")
     expect(picks.get_by_text("Gold")).to_be_visible()
+    expect(picks.locator("li").first).to_contain_text("Bronze")  # most frequent first
+    expect(picks.locator("li").last).to_contain_text("Platinum")
     picks.get_by_label("Gold").check()
+    picks.get_by_label("Search loyalty_tier").fill("plat")  # searched on the server
+    expect(picks.locator("li")).to_have_count(2)  # Gold, still ticked, and Platinum
+    expect(picks.get_by_label("Gold")).to_be_checked()
     picks.get_by_label("Platinum").check()
 
     # a second condition: lifetime revenue greater than 100
