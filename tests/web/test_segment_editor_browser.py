@@ -107,7 +107,11 @@ def test_build_refresh_and_activate_a_segment(page: Page, base_url: str, app: St
     picks.get_by_label("Platinum").check()
 
     # a second condition: lifetime revenue greater than 100
-    page.get_by_role("button", name="Add condition").first.click()
+    # by keyboard: the button keeps the focus after the editor is re-rendered
+    page.locator("#f-r-add-condition").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#f-r-1-table")).to_be_visible()
+    expect(page.locator("#f-r-add-condition")).to_be_focused()
     choose(page, "#f-r-1-table", "Transaction_Attributes_Extended")
     choose(page, "#f-r-1-column", "lifetime_order_revenue")
     expect(page.locator("#f-r-1-op")).to_have_value("greater_than")
