@@ -278,14 +278,17 @@ def test_overlap_of_two_segments(client: TestClient) -> None:
 def test_a_segment_applied_from_yaml_opens_in_the_editor(client: TestClient) -> None:
     csrf = sign_in(client, "ed", PASSWORD)
     ws = client.app.state.workspace  # type: ignore[attr-defined]
-    where = {"any": [{"attribute": "loyalty_tier", "op": "is exactly", "value": "Gold"},
-                     {"attribute": "Customer_360.birthdate", "op": "before", "value": "yesterday"}]}  # fmt: skip
+    tier = {"attribute": "loyalty_tier", "op": "is exactly", "value": "Gold"}
+    born = {"attribute": "Customer_360.birthdate", "op": "before", "value": "yesterday"}
+    where = {"any": [tier, born]}
     ws.segments.create({"name": "From YAML", "where": where})
     html = client.post("/segments/open", data={"name": "From YAML", "csrf_token": csrf}).text
     assert 'value="any" selected' in html
-    assert 'value="is_exactly" selected' in html and 'value="Gold"' in html
+    assert 'value="is_exactly" selected' in html
+    assert 'value="Gold"' in html
     assert 'value="yesterday" selected' in html
-    assert "Versions of From YAML" in html and "Saved by" in html
+    assert "Versions of From YAML" in html
+    assert "Saved by" in html
 
 
 def test_opening_an_unknown_segment_is_a_404_on_one_line(client: TestClient) -> None:
@@ -294,4 +297,5 @@ def test_opening_an_unknown_segment_is_a_404_on_one_line(client: TestClient) -> 
         "/segments/open", data={"name": "Nowhere", "csrf_token": csrf}, headers=HX
     )
     assert response.status_code == 404
-    assert "Nowhere" in response.text and "\n" not in response.text.strip()
+    assert "Nowhere" in response.text
+    assert "\n" not in response.text.strip()
