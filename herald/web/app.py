@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from herald.config import Settings
 from herald.exceptions import ConfigError, HeraldError, NotFoundError
 from herald.redact import redact
-from herald.web import login, pages, segment_pages
+from herald.web import campaign_pages, login, pages, segment_pages
 from herald.web._auth import RateLimit, Sessions, check_env_token, ensure_token
 from herald.web.render import HERE, render
 from herald.web.security import (
@@ -38,6 +38,7 @@ from herald.workspace import Workspace
 ROUTES: list[BaseRoute] = [
     *login.ROUTES,
     *pages.ROUTES,
+    *campaign_pages.ROUTES,
     *segment_pages.ROUTES,
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]
