@@ -8,6 +8,7 @@ that use these helpers are in ``tests/web/conftest.py``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -160,3 +161,20 @@ def axe_violations(
         page.evaluate("() => {\n" + AXE_JS.read_text(encoding="utf-8") + "\n}")
     found = page.evaluate(_RUN_AXE, list(impacts))
     return [AxeViolation(v["id"], v["impact"], v["help"], tuple(v["targets"])) for v in found]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+UPDATE_SCREENSHOTS = "HERALD_UPDATE_SCREENSHOTS"
+"""Set to 1 to write the README's screenshots into docs/ (otherwise they go to a temporary
+folder, so that running the tests leaves the checkout unchanged)."""
+
+
+def docs_screenshot(page: Any, name: str, scratch: Path) -> Path:
+    """A full-page screenshot for the README: ``docs/NAME`` when ``HERALD_UPDATE_SCREENSHOTS=1``,
+    else in ``scratch``; the file written, never empty."""
+    folder = DOCS if os.environ.get(UPDATE_SCREENSHOTS) == "1" else scratch
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+    return path

@@ -170,7 +170,8 @@ def _print_next_steps(directory: str, port: int) -> None:
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
         '`herald campaign estimate "Spring Reactivation"`, '
         '`herald campaign recipients "Spring Reactivation"`, `herald runs list`, or '
-        "`herald scheduler` to run the scheduled campaign at its next slot.\n"
+        "`herald scheduler` to run the scheduled campaign at its next slot, or "
+        "`herald web` to open the workspace in the browser (it prints a sign-in token).\n"
         "Klaviyo in this workspace is a local sandbox holding the demo's lists. Start it in "
         f"another terminal with [bold]herald sandbox klaviyo --port {port} --state {state}[/] "
         "(in the same folder), then "

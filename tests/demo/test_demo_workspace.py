@@ -124,6 +124,7 @@ def test_the_demo_leaves_its_campaign_scheduled_daily_with_its_next_runs(
     assert [b - a for a, b in itertools.pairwise(runs)] == [dt.timedelta(days=1)] * 4
     assert f"Scheduled '{CAMPAIGN}'" in out
     assert " ".join(out.split()).count("09:00 America/Los_Angeles") == 5
+    assert "`herald web` to open the workspace in the browser" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import axe_violations, serve_app
+from browser import axe_violations, docs_screenshot, serve_app
 from playwright.sync_api import Page, expect
 from web_app import TOKEN, make_app, make_workspace
 
@@ -20,7 +20,6 @@ from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.web._auth import TOKEN_ENV
 from herald.workspace import Workspace
 
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "campaign-builder.png"
 CA = {"attribute": "Customer_360.state", "op": "is exactly", "value": "CA"}
 GOLD = {"attribute": "Customer_360.loyalty_tier", "op": "is exactly", "value": "Gold"}
 
@@ -116,7 +115,9 @@ def edit_attributes(page: Page) -> None:
     attributes.fill(attributes.input_value() + "\ngiven_name -> first_name")
 
 
-def test_build_preview_test_run_and_schedule_a_campaign(page: Page, base_url: str) -> None:
+def test_build_preview_test_run_and_schedule_a_campaign(
+    page: Page, base_url: str, tmp_path: Path
+) -> None:
     sign_in_by_keyboard(page, base_url)
     expect(page.get_by_label("Include segments")).to_contain_text("Californians (7 customers)")
     build_audience(page)
@@ -142,8 +143,7 @@ def test_build_preview_test_run_and_schedule_a_campaign(page: Page, base_url: st
     assert "@example.com" in sample
 
     assert axe_violations(page) == []
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    docs_screenshot(page, "campaign-builder.png", tmp_path)
 
     page.get_by_role("button", name="Schedule", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Scheduled; next runs")

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import axe_violations, serve_app
+from browser import axe_violations, docs_screenshot, serve_app
 from playwright.sync_api import Page, expect
 from starlette.applications import Starlette
 from web_app import PASSWORD, TOKEN, make_app, make_workspace
 
 from herald.web._auth import TOKEN_ENV
 
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "segment-editor.png"
 TIERS = ["Gold", "Silver", "Bronze", "Platinum"]
 STATES = ["CA", "WA", "OR", "NY", "TX"]
 CUSTOMERS = 400
@@ -88,7 +87,9 @@ def choose(page: Page, selector: str, value: str) -> None:
     settled(page)
 
 
-def test_build_refresh_and_activate_a_segment(page: Page, base_url: str, app: Starlette) -> None:
+def test_build_refresh_and_activate_a_segment(
+    page: Page, base_url: str, app: Starlette, tmp_path: Path
+) -> None:
     sign_in_as_editor(page, base_url)
     page.locator("#f-name").fill("Gold or Platinum spenders")
 
@@ -132,8 +133,7 @@ def test_build_refresh_and_activate_a_segment(page: Page, base_url: str, app: St
     expect(page.locator("#f-r-0-picklist").locator("..")).to_contain_text("Platinum")
 
     assert axe_violations(page) == []
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    docs_screenshot(page, "segment-editor.png", tmp_path)
     # a full-page screenshot leaves empty style attributes behind, which htmx's next swap
     # carries over to the new elements, and the CSP (rightly) refuses: not the app's doing
     page.evaluate("document.querySelectorAll('[style]').forEach(e => e.removeAttribute('style'))")
