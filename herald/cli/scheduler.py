@@ -16,10 +16,15 @@ from herald.alerts import check_notifications
 from herald.cli._common import with_workspace
 from herald.config import SchedulerSettings, span_value
 from herald.logs import JSON_ENV, configure_logging
+from herald.runs.alerting import wait_for_alerts
 from herald.runs.scheduler import Scheduler, utc_now
 from herald.workspace import Workspace
 
 logger = logging.getLogger("herald.scheduler")
+
+ALERTS_AFTER_ONCE, ALERTS_AFTER_STOP = 30.0, 1.5
+"""Seconds the command waits at exit for notices still being sent: after ``--once``, and
+after a stop."""
 
 
 def _span(value: str | None, key: str) -> dt.timedelta | None:
@@ -92,6 +97,9 @@ def command(
     scheduler = Scheduler(ws, settings, clock=(lambda: fixed) if fixed else utc_now)
     with acting_as(SCHEDULER):  # the runs it starts are recorded as the scheduler's
         _serve(scheduler, once=once)
+    # A missed slot's or a slow run's notice may still be going out; after SIGTERM the whole
+    # stop must stay within 10 s (the workers took up to 8).
+    wait_for_alerts(ALERTS_AFTER_ONCE if once else ALERTS_AFTER_STOP)
 
 
 def _serve(scheduler: Scheduler, *, once: bool) -> None:

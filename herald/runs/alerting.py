@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from herald.alerts import RunNotice, notify, slow_reason
@@ -16,9 +17,8 @@ if TYPE_CHECKING:
     from herald.state import Run, SlotRecord
     from herald.workspace import Workspace
 
-ESTIMATE_KEY = "estimate_seconds"
-"""Where a run's stats (or its ``estimate`` event) keep the time its deliveries were
-estimated to take: ``slow_factor`` compares against it."""
+_SENDING: list[threading.Thread] = []
+"""Notices being sent in the background, so that a process about to exit can wait for them."""
 
 
 def announce_finished(ws: Workspace, run: Run) -> None:
@@ -29,11 +29,17 @@ def announce_finished(ws: Workspace, run: Run) -> None:
     notify(ws.settings.notifications, _notice(run, event, run.finished_at))
 
 
+def watches_slow(ws: Workspace) -> bool:
+    """Whether slow runs are announced at all (``slow`` in ``[notifications] on``)."""
+    return "slow" in ws.settings.notifications.on
+
+
 def announce_slow(ws: Workspace, run: Run, now: dt.datetime | None = None) -> bool:
     """Announce a running run that has become slow (in the background); whether it was."""
     now = now or dt.datetime.now(dt.UTC)
     seconds = (now - run.started_at).total_seconds()
-    estimate = _estimate(ws, run)
+    # The estimate reads the run's events: only when slow_factor needs it.
+    estimate = _estimate(ws, run) if ws.settings.notifications.slow_factor else None
     reason = slow_reason(ws.settings.notifications, seconds=seconds, estimate_seconds=estimate)
     if reason is None:
         return False
@@ -82,7 +88,7 @@ def _notice(
         started_at=run.started_at,
         finished_at=finished,
         seconds=(end - run.started_at).total_seconds(),
-        estimate_seconds=estimate if estimate is not None else stats.get(ESTIMATE_KEY),
+        estimate_seconds=estimate,
         errors=_errors(run),
         counts={k: v for k, v in stats.items() if k in ("recipients", "deliveries", "lists")},
         reason=reason,
@@ -100,9 +106,6 @@ def _estimate(ws: Workspace, run: Run) -> float | None:
     """The run's expected length once its lists are planned: the time it took to plan them,
     plus what sending the plans should take under each destination's limits (destinations
     send at once, each its lists in turn). None before any list is planned."""
-    value = (run.stats or {}).get(ESTIMATE_KEY)
-    if isinstance(value, int | float):
-        return float(value)
     planned = [e for e in ws.store.run_events(run.id) if e.kind == "planned"]
     if not planned:
         return None
@@ -117,4 +120,15 @@ def _estimate(ws: Workspace, run: Run) -> float | None:
 
 def _in_background(send: Any) -> None:
     # A webhook that is down may take a minute of retries: the scheduler's loop goes on.
-    threading.Thread(target=send, name="herald-alert", daemon=True).start()
+    thread = threading.Thread(target=send, name="herald-alert", daemon=True)
+    _SENDING[:] = [t for t in _SENDING if t.is_alive()]
+    _SENDING.append(thread)
+    thread.start()
+
+
+def wait_for_alerts(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds in all) for the notices still being sent, before the
+    process exits: a daemon thread would otherwise be cut off with its notice."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_SENDING):
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from herald.core.campaigns.model import Campaign
 from herald.core.schedule import Due, due_slot, launch_date, slots_after
 from herald.exceptions import HeraldError
-from herald.runs.alerting import announce_missed, announce_slow
+from herald.runs.alerting import announce_missed, announce_slow, watches_slow
 from herald.runs.resume import is_interrupted
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ class Worker:
     run_id: str
     campaign: str
     process: subprocess.Popen[bytes]
-    resumed: bool = False
 
 
 @dataclass
@@ -162,7 +161,7 @@ class Scheduler:
             )
             announce_missed(self.ws, record, now - due.slot)
             return
-        self._start(record.run_id, schedule.campaign, resumed=False)
+        self._start(record.run_id, schedule.campaign)
         report.started.append(record.run_id)
         logger.info(
             "run started",
@@ -196,9 +195,9 @@ class Scheduler:
 
     # --- workers ------------------------------------------------------------------------------
 
-    def _start(self, run_id: str, campaign: str, *, resumed: bool) -> None:
+    def _start(self, run_id: str, campaign: str) -> None:
         process = self.launch(self.ws, run_id)
-        self.workers[run_id] = Worker(run_id, campaign, process, resumed)
+        self.workers[run_id] = Worker(run_id, campaign, process)
 
     def _reap(self, report: TickReport) -> None:
         for run_id, worker in list(self.workers.items()):
@@ -225,11 +224,13 @@ class Scheduler:
                 return
             if run.id in self.workers or run.started_at > young or not is_interrupted(self.ws, run):
                 continue
-            self._start(run.id, run.campaign, resumed=True)
+            self._start(run.id, run.campaign)
             report.resumed.append(run.id)
             logger.info("run resumed", extra=_fields("run_resumed", run.campaign, run_id=run.id))
 
     def _watch_slow(self) -> None:
+        if not watches_slow(self.ws):
+            return
         for run_id in self.workers:
             if run_id in self._announced_slow:
                 continue
@@ -257,8 +258,8 @@ class Scheduler:
         self.stop_workers()
 
     def _sleep(self) -> float:
-        """Until the next slot of any schedule, at most the poll interval; ended workers are
-        reaped on the next tick."""
+        """The poll interval; a second at most while workers run, so that an ended one is
+        reaped (and announced) soon."""
         poll = self.settings.poll.total_seconds()
         if self.workers:
             return min(poll, 1.0)
