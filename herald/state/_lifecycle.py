@@ -87,11 +87,25 @@ def _same(row: q.Row, content: tuple[str, str], description: str | None) -> bool
 
 
 def save_draft(
-    conn: sa.Connection, kind: str, name: str, content: tuple[str, str], description: str | None
+    conn: sa.Connection,
+    kind: str,
+    name: str,
+    content: tuple[str, str],
+    description: str | None,
+    *,
+    new: bool = False,
 ) -> SaveResult:
-    """Save a draft: new name → version 1; draft → rewritten in place; else a new version."""
+    """Save a draft: new name → version 1; draft → rewritten in place; else a new version.
+
+    ``new``: the caller found no such name; one created since (another writer's, committed
+    in between on PostgreSQL) is a `LostRace`, so the whole transaction is retried and the
+    caller decides again, seeing it.
+    """
     at = q.now()
     definition = q.find_definition(conn, kind, name, lock=True)
+    if new and definition is not None:
+        msg = f"{kind} {name!r} was created by another writer meanwhile"
+        raise LostRace(msg)
     if definition is None:
         definition_id = q.insert_definition(conn, kind, name, description, at)
         version_id = q.insert_version(conn, definition_id, 1, content, description, at)
@@ -153,7 +167,7 @@ def apply(
             target = standing.get("active")
         if target is not None and _same(target, content, description):
             return ApplyResult(q.to_version(kind, name, target), "unchanged")
-    saved = save_draft(conn, kind, name, content, description)
+    saved = save_draft(conn, kind, name, content, description, new=definition is None)
     if status == "active":
         saved = SaveResult(activate_draft(conn, kind, name), True)
     action: ApplyAction = "activated" if status == "active" else "updated"

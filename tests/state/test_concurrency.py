@@ -8,8 +8,11 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from herald.exceptions import StateError
 from herald.state import StateStore
+from herald.state import _lifecycle as lc
 
 ROUNDS = 12
 
@@ -94,3 +97,38 @@ def test_two_processes_on_one_sqlite_file(tmp_path: Path):
     with StateStore.open(url) as store:
         check_invariants(store)
         assert store.get("segment", "shared", "active").status == "active"
+
+
+@pytest.mark.postgres
+def test_an_apply_that_finds_no_name_and_loses_the_race_keeps_one_version(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL each statement sees what committed before it: another writer can create
+    # the name between apply's first look (none) and its save. The save must not add a
+    # second, identical version beside the other writer's.
+    first, second = StateStore.open(postgres_url), StateStore.open(postgres_url)
+    original = lc.q.find_definition
+    looks = []
+
+    def racing(conn, kind, name, *, lock=False):  # type: ignore[no-untyped-def]
+        found = original(conn, kind, name, lock=lock)
+        looks.append(found)
+        if len(looks) == 1:  # apply's first look: the other writer commits now
+            other = threading.Thread(
+                target=second.apply,
+                args=("segment", "declared", {"same": True}),
+                kwargs={"status": "active"},
+            )
+            other.start()
+            other.join(timeout=60)
+        return found
+
+    monkeypatch.setattr(lc.q, "find_definition", racing)
+    try:
+        first.apply("segment", "declared", {"same": True}, status="active")
+        monkeypatch.undo()
+        assert looks[0] is None
+        assert [v.version for v in first.versions("segment", "declared")] == [1]
+    finally:
+        first.close()
+        second.close()
