@@ -10,6 +10,8 @@ from starlette.testclient import TestClient
 from web_app import PASSWORD, app, client, sign_in, web_root
 
 from herald.runs.pipeline import run_campaign
+from herald.runs.scheduler import PRESENCE_LOCK
+from herald.web.render import NO_SCHEDULER
 from herald.workspace import Workspace
 
 __all__ = ["app", "client", "web_root"]  # fixtures
@@ -89,6 +91,34 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
         r"<td>Web Weekly v1</td>\s*<td>run</td>\s*<td>manual</td>\s*<td>delivered", runs
     )
     assert "<td>1</td>" in runs  # one recipient
+
+
+def test_scheduled_campaigns_warn_while_no_scheduler_serves_them(
+    client: TestClient, web_root: Path
+) -> None:
+    doc = {
+        "kind": "campaign",
+        "name": "Web Daily",
+        "include": ["Everyone Too"],
+        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
+        "delivery": {"schedule": "recurring", "cadence": "daily", "time": "09:00"},
+    }
+    with Workspace.open(web_root) as ws:
+        ws.segments.create({"name": "Everyone Too", "sql": "SELECT amperity_id FROM Customer_360"})
+        ws.segments.activate("Everyone Too")
+        ws.campaigns.apply(doc)
+    csrf = sign_in(client)
+    scheduled = client.post("/campaigns/schedule", data={"name": "Web Daily", "csrf_token": csrf})
+    assert "Scheduled; next runs" in scheduled.text
+    assert NO_SCHEDULER in scheduled.text
+    assert NO_SCHEDULER in client.get("/campaigns").text
+
+    with Workspace.open(web_root) as ws, ws.store.try_lock(PRESENCE_LOCK, shared=True):
+        assert NO_SCHEDULER not in client.get("/campaigns").text  # a scheduler serves
+    assert NO_SCHEDULER in client.get("/campaigns").text
+    with Workspace.open(web_root) as ws:
+        ws.campaigns.unschedule("Web Daily")
+    assert NO_SCHEDULER not in client.get("/campaigns").text  # nothing waits for one
 
 
 def test_each_list_has_a_json_twin(client: TestClient) -> None:
