@@ -60,6 +60,47 @@ def test_a_viewer_sees_no_change_buttons(client: TestClient, web_root: Path) -> 
     page = client.get("/segments").text
     assert "Viewer Sees" in page
     assert "Activate v" not in page
+    assert "Duplicate" not in page
+
+
+def test_a_viewer_opens_and_refreshes_a_segment_and_previews_a_campaign(
+    client: TestClient, web_root: Path
+) -> None:
+    campaign = {
+        "kind": "campaign",
+        "name": "Viewer Looks",
+        "include": ["Looked At"],
+        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
+    }
+    with Workspace.open(web_root) as ws:
+        ws.segments.create({"name": "Looked At", "sql": "SELECT amperity_id FROM Customer_360"})
+        ws.segments.activate("Looked At")
+        ws.campaigns.apply(campaign)
+    csrf = sign_in(client, "vera", PASSWORD)
+
+    opened = client.post("/segments/open", data={"name": "Looked At", "csrf_token": csrf})
+    assert opened.status_code == 200
+    assert 'value="Looked At"' in opened.text
+    assert "Refresh" in opened.text
+    assert "Save draft" not in opened.text
+    form = {"csrf_token": csrf, "name": "Looked At", "mode": "sql", "stored": "Looked At",
+            "sql": "SELECT amperity_id FROM Customer_360", "action": "refresh"}  # fmt: skip
+    refreshed = client.post("/segments/editor", data=form, headers={"HX-Request": "true"})
+    assert refreshed.status_code == 200
+    assert 'class="figures"' in refreshed.text
+
+    builder = client.post(
+        "/campaigns/builder", data={"op": "open", "name": "Viewer Looks", "csrf_token": csrf}
+    )
+    assert builder.status_code == 200
+    assert 'value="Viewer Looks"' in builder.text
+    assert 'value="save"' not in builder.text
+    assert 'value="sample"' not in builder.text
+    assert 'action="/campaigns/schedule"' not in builder.text
+    form = {"csrf_token": csrf, "op": "preview", "name": "Viewer Looks"}
+    previewed = client.post("/campaigns/builder", data=form)
+    assert previewed.status_code == 200, previewed.text
+    assert "All" in previewed.text
 
 
 def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_root: Path) -> None:
