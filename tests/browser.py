@@ -163,6 +163,18 @@ def axe_violations(
     return [AxeViolation(v["id"], v["impact"], v["help"], tuple(v["targets"])) for v in found]
 
 
+def sign_in_by_keyboard(page: Page, url: str, token: str) -> None:
+    """Open ``url``, sign in with ``token`` on the login page it leads to, by keyboard alone,
+    and land back on ``url``."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.get_by_label("Password").focus()
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(url)
+
+
 def settled(page: Page) -> None:
     """Wait until htmx has swapped and settled the page (its new controls are live)."""
     page.wait_for_function(

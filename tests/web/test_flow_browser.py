@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import axe_violations, choose, settled
+from browser import axe_violations, choose, settled, sign_in_by_keyboard
 from expected_members import expected_emails
 from playwright.sync_api import Page, expect
 from sandbox_workspace import init_workspace, klaviyo_table, list_members, start_herald
@@ -88,14 +88,6 @@ def wait_until_serving(url: str, service: subprocess.Popen[str], seconds: float 
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)
     raise AssertionError(f"herald web did not answer on {url} in {seconds} s")
-
-
-def sign_in_by_keyboard(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/segments/new")
-    page.get_by_label("Password").focus()
-    page.keyboard.type(TOKEN)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{base_url}/segments/new")
 
 
 def build_segment(page: Page) -> None:
@@ -205,7 +197,7 @@ def schedule_and_watch(page: Page, base_url: str) -> str:
 def test_the_seed_flow_from_a_segment_to_lists_in_the_sandbox(
     page: Page, base_url: str, root: Path, sandbox: SandboxServer
 ) -> None:
-    sign_in_by_keyboard(page, base_url)
+    sign_in_by_keyboard(page, f"{base_url}/segments/new", TOKEN)
     build_segment(page)
     build_campaign(page, base_url)
     preview_and_test_run(page)

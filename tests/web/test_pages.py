@@ -63,19 +63,25 @@ def test_a_viewer_sees_no_change_buttons(client: TestClient, web_root: Path) -> 
     assert "Duplicate" not in page
 
 
+def everyone_to_files(root: Path, campaign: str, segment: str, **extra: object) -> None:
+    """Apply an active segment of every customer, and a campaign sending it to the files."""
+    doc = {
+        "kind": "campaign",
+        "name": campaign,
+        "include": [segment],
+        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
+        **extra,
+    }
+    with Workspace.open(root) as ws:
+        ws.segments.create({"name": segment, "sql": "SELECT amperity_id FROM Customer_360"})
+        ws.segments.activate(segment)
+        ws.campaigns.apply(doc)
+
+
 def test_a_viewer_opens_and_refreshes_a_segment_and_previews_a_campaign(
     client: TestClient, web_root: Path
 ) -> None:
-    campaign = {
-        "kind": "campaign",
-        "name": "Viewer Looks",
-        "include": ["Looked At"],
-        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
-    }
-    with Workspace.open(web_root) as ws:
-        ws.segments.create({"name": "Looked At", "sql": "SELECT amperity_id FROM Customer_360"})
-        ws.segments.activate("Looked At")
-        ws.campaigns.apply(campaign)
+    everyone_to_files(web_root, "Viewer Looks", "Looked At")
     csrf = sign_in(client, "vera", PASSWORD)
 
     opened = client.post("/segments/open", data={"name": "Looked At", "csrf_token": csrf})
@@ -104,20 +110,11 @@ def test_a_viewer_opens_and_refreshes_a_segment_and_previews_a_campaign(
 
 
 def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_root: Path) -> None:
-    doc = {
-        "kind": "campaign",
-        "name": "Web Weekly",
-        "include": ["Everyone Here"],
-        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
-    }
-    with Workspace.open(web_root) as ws:
-        ws.segments.create({"name": "Everyone Here", "sql": "SELECT amperity_id FROM Customer_360"})
-        ws.segments.activate("Everyone Here")
-        ws.campaigns.apply(doc)
-        # In a thread of its own: the browser tests' Playwright (sync API) keeps an event loop
-        # running in this one, where run_campaign refuses to start a second.
-        with ThreadPoolExecutor(1) as pool:
-            result = pool.submit(run_campaign, ws, "Web Weekly").result()
+    everyone_to_files(web_root, "Web Weekly", "Everyone Here")
+    # In a thread of its own: the browser tests' Playwright (sync API) keeps an event loop
+    # running in this one, where run_campaign refuses to start a second.
+    with Workspace.open(web_root) as ws, ThreadPoolExecutor(1) as pool:
+        result = pool.submit(run_campaign, ws, "Web Weekly").result()
     sign_in(client)
     campaigns = client.get("/campaigns").text
     assert "Web Weekly" in campaigns
@@ -137,17 +134,8 @@ def test_campaigns_and_runs_show_status_and_last_run(client: TestClient, web_roo
 def test_scheduled_campaigns_warn_while_no_scheduler_serves_them(
     client: TestClient, web_root: Path
 ) -> None:
-    doc = {
-        "kind": "campaign",
-        "name": "Web Daily",
-        "include": ["Everyone Too"],
-        "remaining": {"groups": [{"name": "All", "percent": 100, "destinations": ["files"]}]},
-        "delivery": {"schedule": "recurring", "cadence": "daily", "time": "09:00"},
-    }
-    with Workspace.open(web_root) as ws:
-        ws.segments.create({"name": "Everyone Too", "sql": "SELECT amperity_id FROM Customer_360"})
-        ws.segments.activate("Everyone Too")
-        ws.campaigns.apply(doc)
+    daily = {"schedule": "recurring", "cadence": "daily", "time": "09:00"}
+    everyone_to_files(web_root, "Web Daily", "Everyone Too", delivery=daily)
     csrf = sign_in(client)
     scheduled = client.post("/campaigns/schedule", data={"name": "Web Daily", "csrf_token": csrf})
     assert "Scheduled; next runs" in scheduled.text
