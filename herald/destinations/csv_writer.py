@@ -294,7 +294,7 @@ class _CsvFile:
 
     def _write_rows(self, batch: pa.RecordBatch) -> int:
         """Write the first rows of ``batch`` that fit; how many."""
-        take = min(batch.num_rows, self._rows_left())
+        take = min(int(batch.num_rows), self._rows_left())
         if take == 0:
             return 0
         data = _encoded(batch.slice(0, take))
