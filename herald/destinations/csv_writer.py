@@ -66,8 +66,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from herald.atomic import atomic_path
 from herald.exceptions import FatalSyncError
 
-__all__ = ["CsvOptions", "WrittenFile", "write_csv_files"]
-
 SLICE_ROWS = 16_384
 """Rows encoded at once: a record batch (or a table of one chunk) is cut into slices of at
 most this many rows, so the CSV text held in memory stays a few MB."""
