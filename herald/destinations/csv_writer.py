@@ -19,9 +19,14 @@ What a file holds:
 - **Formula-injection protection** (``protect_formulas``, on by default): a spreadsheet
   opening the file runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula,
   and a leading tab or carriage return can hide such a start. So a *text* value starting
-  with one of these six characters gets a leading apostrophe (``=1+2`` → ``'=1+2``,
-  ``-5`` → ``'-5``), which spreadsheets show and do not run. Numbers, dates and booleans
-  are never changed (``-5`` in an integer column stays ``-5``), nor are header names.
+  with one of these six characters gets a leading apostrophe (``=HYPERLINK(…)`` →
+  ``'=HYPERLINK(…)``, ``-cmd`` → ``'-cmd``), which spreadsheets show and do not run. One
+  exception: text starting with ``+`` or ``-`` made only of digits, spaces and ``. ( ) + -``
+  is a number or a phone number (``+15005550006``, ``+1 (500) 555-0006``, ``-12.5``); a
+  spreadsheet can only compute such a value, never call a function or reach another cell or
+  program with it, and an apostrophe would break it (Klaviyo takes phone numbers in E.164).
+  Numbers, dates and booleans are never changed (``-5`` in an integer column stays
+  ``-5``), nor are header names.
 
 Splitting (``split_rows``, ``split_bytes``): a file takes at most ``split_rows`` data rows
 and at most ``split_bytes`` bytes (uncompressed, header included); the next row that would
@@ -71,7 +76,7 @@ SLICE_ROWS = 16_384
 """Rows encoded at once: a record batch (or a table of one chunk) is cut into slices of at
 most this many rows, so the CSV text held in memory stays a few MB."""
 
-_FORMULA_START = r"^([=+\-@\t\r])"
+_NUMBER_OR_PHONE = r"^[+-][0-9 ().+-]*[0-9][0-9 ().+-]*$"
 _FORMULA_STARTS = pa.array([c.encode() for c in "=+-@\t\r"], pa.binary())
 _NEEDS_QUOTES = frozenset(',"\r\n')
 _ENCODING = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=4096)
@@ -85,7 +90,8 @@ class CsvOptions(BaseModel):
 
     protect_formulas: bool = True
     """Prefix ``'`` to text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-    return, so a spreadsheet does not run it as a formula."""
+    return, so a spreadsheet does not run it as a formula (not to a number or phone number
+    written as text, such as ``+15005550006``)."""
     split_rows: int | None = Field(default=None, ge=1)
     """At most this many data rows per file (None: no limit)."""
     split_bytes: int | None = Field(default=None, ge=1024)
@@ -151,6 +157,7 @@ def write_csv_files(
         WriteError: the folder or a file cannot be written (full disk, no permission).
         KeyError: a column is not in ``records``.
     """
+    _check_columns(records.schema, [source for source, _ in columns])
     header = _header_line([name for _, name in columns])
     batches = _Pushback(
         _prepared(batch, columns, options.protect_formulas) for batch in _slices(records)
@@ -166,6 +173,19 @@ def write_csv_files(
             out.close()
         written.append(WrittenFile(path, out.rows, disk.size, disk.sha256.hexdigest()))
     return written
+
+
+def _check_columns(schema: pa.Schema, sources: Sequence[str]) -> None:
+    for source in sources:
+        kind = schema.field(source).type  # KeyError when there is no such column
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_nested(kind):
+            msg = (
+                f"the CSV column {source!r} holds {kind}: a CSV field holds one value; "
+                "map an attribute of text, numbers or dates instead"
+            )
+            raise FatalSyncError(msg)
 
 
 def _slices(records: pa.RecordBatchReader | pa.Table) -> Iterator[pa.RecordBatch]:
@@ -187,28 +207,22 @@ def _prepared(
     batch: pa.RecordBatch, columns: Sequence[tuple[str, str]], protect: bool
 ) -> pa.RecordBatch:
     """The batch's columns for the file, in order, each as it is to be written."""
-    arrays = [_cell_values(batch.column(source), source, protect) for source, _ in columns]
+    arrays = [_cell_values(batch.column(source), protect) for source, _ in columns]
     return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
 
 
-def _cell_values(array: pa.Array, name: str, protect: bool) -> pa.Array:
+def _cell_values(array: pa.Array, protect: bool) -> pa.Array:
     kind = array.type
     if pa.types.is_dictionary(kind):
-        return _cell_values(array.dictionary_decode(), name, protect)
+        return _cell_values(array.dictionary_decode(), protect)
     if pa.types.is_string_view(kind):
-        return _cell_values(array.cast(pa.string()), name, protect)
+        return _cell_values(array.cast(pa.string()), protect)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _protected(array) if protect else array
     if pa.types.is_timestamp(kind):
         return _timestamp_text(array)
     if pa.types.is_time(kind):
         return _without_zero_fraction(array.cast(pa.string()), kind.unit)
-    if pa.types.is_nested(kind):
-        msg = (
-            f"the CSV column {name!r} holds {kind}: a CSV field holds one value; "
-            "map an attribute of text, numbers or dates instead"
-        )
-        raise FatalSyncError(msg)
     return array
 
 
@@ -221,7 +235,11 @@ def _protected(text: pa.Array) -> pa.Array:
     risky = pc.is_in(first, value_set=_FORMULA_STARTS.cast(first.type))
     if not pc.any(risky).as_py():
         return text  # the usual case: no copy
-    return pc.replace_substring_regex(text, _FORMULA_START, r"'\1", max_replacements=1)
+    risky = pc.and_not(risky, pc.match_substring_regex(text, _NUMBER_OR_PHONE))
+    prefixed = pc.binary_join_element_wise(
+        pa.scalar("'", text.type), text, pa.scalar("", text.type)
+    )
+    return pc.if_else(risky, prefixed, text)
 
 
 def _timestamp_text(array: pa.Array) -> pa.Array:

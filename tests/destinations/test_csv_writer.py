@@ -161,24 +161,36 @@ def test_dictionary_and_large_text_columns_are_text(tmp_path: Path) -> None:
     table = pa.table(
         {
             "dict": pa.array(["=x", "y", "=x"]).dictionary_encode(),
-            "large": pa.array(["-1", "b", None], pa.large_string()),
+            "large": pa.array(["-x", "b", None], pa.large_string()),
         }
     )
     [file] = write(tmp_path, table)
-    assert read_rows(file.path)[1:] == [["'=x", "'-1"], ["y", "b"], ["'=x", ""]]
+    assert read_rows(file.path)[1:] == [["'=x", "'-x"], ["y", "b"], ["'=x", ""]]
 
 
 # --- formula injection ----------------------------------------------------------------------
 
-RISKY = ["=SUM(A1:A9)", "+1", "-2+3", "@cmd", "\t=1", "\r=1"]
+RISKY = [
+    "=SUM(A1:A9)",
+    "=1+2",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1,1)",
+    "\t=1",
+    "\r=1",
+    "\t123",
+    "-",
+    "+1e5",
+]
 HARMLESS = ["a=b", " =1", "", "'=already", "1-2", "é=", "＝fullwidth"]
+NUMBERS = ["+15005550006", "+1 (500) 555-0006", "-12.5", "-2+3", "+0"]
 
 
 def test_text_that_a_spreadsheet_would_run_gets_an_apostrophe(tmp_path: Path) -> None:
-    n = len(RISKY + HARMLESS)
+    n = len(RISKY + HARMLESS + NUMBERS)
     table = pa.table(
         {
-            "text": RISKY + HARMLESS,
+            "text": RISKY + HARMLESS + NUMBERS,
             "int": pa.array([-5] * n, pa.int64()),
             "float": pa.array([-0.5] * n),
             "decimal": pa.array([Decimal("-1.25")] * n, pa.decimal128(6, 2)),
@@ -186,7 +198,8 @@ def test_text_that_a_spreadsheet_would_run_gets_an_apostrophe(tmp_path: Path) ->
     )
     [file] = write(tmp_path, table)
     rows = read_rows(file.path)[1:]
-    assert [row[0] for row in rows] == ["'" + v for v in RISKY] + HARMLESS
+    # A number or phone number written as text can only be computed, not run: it stays.
+    assert [row[0] for row in rows] == ["'" + v for v in RISKY] + HARMLESS + NUMBERS
     # Numbers are not text: a negative number stays a number.
     assert {tuple(row[1:]) for row in rows} == {("-5", "-0.5", "-1.25")}
 
