@@ -25,7 +25,7 @@ from herald.redact import redact
 from herald.runs.estimate import estimate_campaign
 from herald.runs.preview import preview_campaign, sample_campaign
 from herald.web import campaign_form as form_
-from herald.web.campaign_view import view_of
+from herald.web.campaign_view import problem_of, view_of
 from herald.web.render import blocking, render, with_engine, workspace
 from herald.workspace import Workspace
 
@@ -47,12 +47,15 @@ async def builder_post(request: Request) -> Response:
     op = str(form.get("op") or "")
     if op == "open":
         return await _open(request, str(form.get("name") or ""))
-    doc = form_.doc_of_form(form)
+    doc = form_.doc_of_form(form, workspace(request).catalog)
     actions = {"save": _save, "preview": _preview, "estimate": _estimate, "sample": _sample}
     if op in actions:
         return await actions[op](request, doc)
     if op == "yaml":
         return await _page(request, doc, yaml_text=_yaml(doc))
+    if action := str(form.get("action") or ""):  # a button of a sub-audience's criteria
+        problem = form_.edit_criteria(doc, action)
+        return await _page(request, doc, errors=[problem] if problem else [])
     return await _page(request, form_.edit(doc, op))
 
 
@@ -118,7 +121,7 @@ async def _save(request: Request, doc: dict[str, Any]) -> Response:
     try:
         result, warnings = await with_engine(request, ws.campaigns.apply, doc, source="builder")
     except HeraldError as error:
-        return await _page(request, doc, errors=[redact(str(error))], status=400)
+        return await _page(request, doc, status=400, **problem_of(error))
     notice = f"Saved: version {result.version.version} ({result.action})."
     return await _page(request, doc, notice=notice, warnings=[str(w) for w in warnings])
 
@@ -195,7 +198,8 @@ async def _page(
 ) -> Response:
     ws = workspace(request)
     facts = await with_engine(request, _facts, ws, doc)
-    context = {"doc": doc, "view": view_of(doc, facts["kinds"]), **facts, **extra}
+    view = view_of(doc, facts["kinds"], ws.catalog, extra.get("error_location"))
+    context = {"doc": doc, "view": view, **facts, **extra}
     context["warnings"] = extra.get("warnings") or facts["advice"]
     return render(request, "campaign_builder.html", context, status=status)
 
