@@ -520,6 +520,10 @@ def test_add_and_remove_in_the_criteria_keep_the_rest_of_the_form(editor: Any) -
         "/campaigns/builder", data={**fields, "action": "remove:s5.r.0"}, headers=htmx
     )
     assert "the builder&#39;s form is out of date" in stale.text
+    for action in ["add:s0.x:condition", "remove:s0.r.7"]:  # not in the tree of s0's criteria
+        stale = client.post("/campaigns/builder", data={**fields, "action": action}, headers=htmx)
+        assert f"the editor&#39;s form is out of date ({action})" in stale.text
+        assert form_of(stale.text)["s0.r.0.0.column"] == ["birthdate"]
 
 
 def test_a_sub_audience_switched_to_criteria_gets_a_blank_condition(editor: Any) -> None:
