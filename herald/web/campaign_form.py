@@ -26,7 +26,8 @@ from starlette.datastructures import FormData
 from herald.core.campaigns.model import REMAINDER
 from herald.core.catalog import Catalog
 from herald.core.segments.parse import parse_node
-from herald.exceptions import DefinitionError
+from herald.exceptions import DefinitionError, HeraldError
+from herald.redact import redact
 from herald.web.segment_form import (
     GROUP_KINDS,
     apply_action,
@@ -217,6 +218,16 @@ def _launch_of_form(form: FormData) -> Any:
     if mode == "after":
         return {"after_days": _number(_text(form, "l.after_days"))}
     return None
+
+
+def problem_of(error: HeraldError) -> dict[str, Any]:
+    """A refused definition as the page shows it: one line on top, and the problem alone
+    beside the criteria's condition it is in (`view_of`'s ``error_path``), as in the editor."""
+    return {
+        "errors": [redact(str(error)).splitlines()[0]],
+        "error_location": getattr(error, "location", None),
+        "error_inline": redact(str(getattr(error, "message", error))).splitlines()[0],
+    }
 
 
 # --- the add, remove and move buttons -------------------------------------------------------

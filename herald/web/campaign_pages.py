@@ -25,7 +25,7 @@ from herald.redact import redact
 from herald.runs.estimate import estimate_campaign
 from herald.runs.preview import preview_campaign, sample_campaign
 from herald.web import campaign_form as form_
-from herald.web.campaign_view import problem_of, view_of
+from herald.web.campaign_view import view_of
 from herald.web.render import blocking, render, with_engine, workspace
 from herald.workspace import Workspace
 
@@ -47,7 +47,8 @@ async def builder_post(request: Request) -> Response:
     op = str(form.get("op") or "")
     if op == "open":
         return await _open(request, str(form.get("name") or ""))
-    doc = form_.doc_of_form(form, workspace(request).catalog)
+    # the catalog is read from the engine on first use
+    doc = await with_engine(request, lambda: form_.doc_of_form(form, workspace(request).catalog))
     actions = {"save": _save, "preview": _preview, "estimate": _estimate, "sample": _sample}
     if op in actions:
         return await actions[op](request, doc)
@@ -121,7 +122,7 @@ async def _save(request: Request, doc: dict[str, Any]) -> Response:
     try:
         result, warnings = await with_engine(request, ws.campaigns.apply, doc, source="builder")
     except HeraldError as error:
-        return await _page(request, doc, status=400, **problem_of(error))
+        return await _page(request, doc, status=400, **form_.problem_of(error))
     notice = f"Saved: version {result.version.version} ({result.action})."
     return await _page(request, doc, notice=notice, warnings=[str(w) for w in warnings])
 

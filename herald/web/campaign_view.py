@@ -12,8 +12,6 @@ from typing import Any
 from herald.core.campaigns.model import REMAINDER
 from herald.core.catalog import Catalog
 from herald.core.destinations import DestinationKind
-from herald.exceptions import HeraldError
-from herald.redact import redact
 from herald.web.campaign_form import attributes_text, rooted, totals
 from herald.web.segment_form import NodeView, node_at_location, tree_of
 
@@ -42,16 +40,6 @@ def view_of(
         "delivery": _delivery_view(doc.get("delivery") or {}),
         "launch": _launch_view(doc.get("launch_date")),
         "error_path": next((path for path in paths if path), None),
-    }
-
-
-def problem_of(error: HeraldError) -> dict[str, Any]:
-    """A refused definition as the page shows it: one line on top, and the problem alone
-    beside the criteria's condition it is in (`view_of`'s ``error_path``), as in the editor."""
-    return {
-        "errors": [redact(str(error)).splitlines()[0]],
-        "error_location": getattr(error, "location", None),
-        "error_inline": redact(str(getattr(error, "message", error))).splitlines()[0],
     }
 
 
