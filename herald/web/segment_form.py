@@ -262,13 +262,16 @@ def tree_of(
 
 
 def _view(
-    node: dict[str, Any], path: str, loc: str, catalog: Catalog, in_purchase: bool
+    given: dict[str, Any] | list[Any], path: str, loc: str, catalog: Catalog, in_purchase: bool
 ) -> NodeView:
+    node = {"all": given} if isinstance(given, list) else given  # YAML's short "all" group
     kind = next((k for k in GROUP_KINDS if k in node), None)
     if kind is not None:
+        found = node[kind]
+        found = [found] if isinstance(found, dict) else found  # "not" of one condition
         items = [
             _view(item, f"{path}.{i}", f"{loc}.{kind}[{i}]", catalog, in_purchase)
-            for i, item in enumerate(node[kind] if isinstance(node[kind], list) else [])
+            for i, item in enumerate(found if isinstance(found, list) else [])
         ]
         return NodeView(path, loc, "group", {"kind": kind}, items)
     if "segment" in node:
@@ -298,9 +301,10 @@ def node_at_location(tree: NodeView | None, location: str | None) -> str | None:
 def _purchase_view(node: dict[str, Any], path: str, loc: str, catalog: Catalog) -> NodeView:
     key = _purchase_key(node)
     body = dict(node.get(key) or {})
+    where = body.pop("where", None)  # drawn as the filters' own tree
     view = NodeView(path, loc, "purchase", {"op": key, **body})
-    if isinstance(body.get("where"), dict):
-        view.filters = _view(body["where"], f"{path}.w", f"{loc}.{key}.where", catalog, True)
+    if isinstance(where, dict | list):
+        view.filters = _view(where, f"{path}.w", f"{loc}.{key}.where", catalog, True)
     return view
 
 

@@ -450,7 +450,11 @@ sub_audiences:
       - {attribute: Customer_360.birthdate, op: before, value: 30 years ago}
       - any:
           - {segment: Gold, op: not_in}
-          - has_purchased: {within: 6 months, min_count: 2}
+          - has_purchased:
+              within: 6 months
+              min_count: 2
+              where: [{attribute: Unified_Itemized_Transactions.is_return, op: is false}]
+          - not: {attribute: state, op: is exactly, value: NY}
     groups: [{name: B, percent: 100, destinations: [files]}]
 remaining:
   groups: [{name: Rest, percent: 100, destinations: [files]}]
@@ -471,6 +475,8 @@ delivery: {schedule: once, timezone: UTC, at: asap}
     assert fields["s1.r.1.kind"] == ["any"]
     assert (fields["s1.r.1.0.segment"], fields["s1.r.1.0.op"]) == (["Gold"], ["not_in"])
     assert fields["s1.r.1.1.within"] == ["6 months"]
+    assert fields["s1.r.1.1.w.0.column"] == ["is_return"]
+    assert (fields["s1.r.1.2.kind"], fields["s1.r.1.2.0.value"]) == (["not"], ["NY"])
     # saved back unchanged from the builder's form: the same definition, no new version
     before = stored(web_root, "Criteria Yaml")
     again = post(client, csrf, fields, "save")
