@@ -115,6 +115,8 @@ def criteria_of_form(form: FormData, key: str, catalog: Catalog) -> Any:
     was drawn from (``<key>.where``) when the editor shows them unchanged, so that a campaign
     written in YAML (a bare condition, ``op: is exactly``) saves back as it was written."""
     where = where_of(form.getlist, f"{key}.r") or rooted(None)  # type: ignore[arg-type]
+    if _text(form, "action").partition(":")[2].startswith(f"{key}."):
+        return where  # a button changes this tree: the form's own shape has its paths
     try:
         drawn = json.loads(_text(form, f"{key}.where"))
         parse_node(drawn, "where")  # so that a made-up field cannot trip the comparison

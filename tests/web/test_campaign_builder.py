@@ -482,6 +482,9 @@ delivery: {schedule: once, timezone: UTC, at: asap}
     again = post(client, csrf, fields, "save")
     assert "(unchanged)" in again.text, again.text
     assert stored(web_root, "Criteria Yaml") == before
+    # a button works on criteria YAML wrote in short forms (a "not" of one condition)
+    added = post(client, csrf, {**fields, "action": "add:s1.r.1.2:condition"}, "")
+    assert form_of(added.text)["s1.r.1.2.1.type"] == ["attribute"]
     # a change in the fields is saved as the fields say
     changed = post(client, csrf, {**fields, "s0.r.0.value": "Silver"}, "save")
     assert "Saved: version 2" in changed.text
