@@ -265,9 +265,7 @@ def edit_criteria(doc: dict[str, Any], action: str) -> str | None:
     subs = doc.get("sub_audiences") or []
     if not 0 <= index < len(subs) or "where" not in subs[index]:
         return f"the builder's form is out of date ({action}); open the campaign again"
-    sub = subs[index]
-    sub["where"] = rooted(sub["where"])  # a bare condition gets the group to add to
-    return apply_action(sub, action, root=f"{key}.r")
+    return apply_action(subs[index], action, root=f"{key}.r")
 
 
 def _move(items: list[Any], index: int, verb: str) -> None:
