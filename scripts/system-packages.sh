@@ -8,6 +8,8 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/
 # Chromium: the web app's browser tests drive Debian's build through Playwright (never a
 # downloaded browser: this machine's network reaches only the package registries).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# OpenSSH server: the SFTP destinations are tested against a real sshd on loopback.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -163,6 +163,35 @@ def axe_violations(
     return [AxeViolation(v["id"], v["impact"], v["help"], tuple(v["targets"])) for v in found]
 
 
+def sign_in_by_keyboard(page: Page, url: str, token: str) -> None:
+    """Open ``url``, sign in with ``token`` on the login page it leads to, by keyboard alone,
+    and land back on ``url``."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.get_by_label("Password").focus()
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(url)
+
+
+def settled(page: Page) -> None:
+    """Wait until htmx has swapped and settled the page (its new controls are live)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
+def choose(page: Page, selector: str, value: str) -> None:
+    """Pick an option of a drop-down that re-renders the page through htmx, and wait for it."""
+    from playwright.sync_api import expect
+
+    settled(page)
+    page.locator(selector).select_option(value)
+    expect(page.locator(selector)).to_have_value(value)
+    settled(page)
+
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 UPDATE_SCREENSHOTS = "HERALD_UPDATE_SCREENSHOTS"
 """Set to 1 to write the README's screenshots into docs/ (otherwise they go to a temporary

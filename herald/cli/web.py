@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, cast
 
 import click
 
+from herald.alerts import check_notifications
 from herald.cli._common import (
     console,
     given_workspace,
@@ -31,16 +36,30 @@ ROLES = ("viewer", "editor")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--new-token", is_flag=True, help="Replace the sign-in token with a new one.")
+@click.option(
+    "--scheduler",
+    "with_scheduler",
+    is_flag=True,
+    help="Also start scheduled campaigns' runs, as `herald scheduler` does (one machine).",
+)
 @workspace_option
 @click.pass_context
 def command(
-    ctx: click.Context, host: str, port: int, new_token: bool, workspace_path: str | None
+    ctx: click.Context,
+    host: str,
+    port: int,
+    new_token: bool,
+    with_scheduler: bool,
+    workspace_path: str | None,
 ) -> None:
     """Serve the web app: Segments, Campaigns, Runs and Destinations, behind a sign-in.
 
+    Scheduled campaigns run when a scheduler serves the workspace: `herald scheduler` as a
+    service, or `--scheduler` here to keep both in one process.
+
     Example:
 
-        herald web --port 8000
+        herald web --port 8000 --scheduler
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -55,6 +74,8 @@ def command(
                 "default --host 127.0.0.1)"
             )
             raise click.ClickException(msg)
+        if with_scheduler:
+            check_notifications(ws.settings.notifications)  # as `herald scheduler` does
         token = ensure_token(ws.state_dir, renew=new_token)
         root, settings = ws.root, ws.settings
     if token:
@@ -62,7 +83,17 @@ def command(
             f"Sign-in token (shown once; `herald web --new-token` makes another): {token}",
             markup=False,
         )
-    _serve(root, settings, host, port)
+    # uvicorn stops on SIGINT or SIGTERM, then raises the signal again for the handler it
+    # found. With this one, that (or a signal before uvicorn listens) is a clean exit through
+    # here, which stops the scheduler, rather than the process dying on the spot.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_cleanly)
+    stop_scheduler = _scheduler_beside(root) if with_scheduler else None
+    try:
+        _serve(root, settings, host, port)
+    finally:
+        if stop_scheduler is not None:
+            stop_scheduler()
 
 
 def _serve(root: Path, settings: Settings, host: str, port: int) -> None:
@@ -74,6 +105,34 @@ def _serve(root: Path, settings: Settings, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     console.print(f"Herald web app on http://{shown}:{port}/ (Ctrl+C stops it)", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _scheduler_beside(root: Path) -> Callable[[], None]:
+    """Serve the workspace's schedules in a thread beside the web app; returns what stops it
+    (its runs are stopped as `herald scheduler` stops them, to be resumed at the next
+    start)."""
+    from herald.actor import SCHEDULER, acting_as
+    from herald.runs.scheduler import Scheduler
+
+    stop = threading.Event()
+
+    def serve() -> None:
+        with Workspace.open(root) as ws, acting_as(SCHEDULER):
+            Scheduler(ws, ws.settings.scheduler).serve(stop)
+
+    thread = threading.Thread(target=serve, name="herald-scheduler", daemon=True)
+    thread.start()
+    console.print("Scheduler started beside the web app.", markup=False)
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=10)
+
+    return halt
 
 
 def _loopback(host: str) -> bool:

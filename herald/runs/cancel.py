@@ -47,6 +47,19 @@ class Cancelled:
         return self.result is not None
 
 
+def check_cancellable(run: Run) -> None:
+    """Refuse, in one line, a run that cannot be cancelled: a test run, or one not running."""
+    if run.kind != "run" and run.status == "running":
+        msg = f"run {run.id} is a test run: it sends nothing and ends by itself"
+        raise StateError(msg)
+    if run.status != "running":
+        msg = (
+            f"run {run.id!r} of campaign {run.campaign!r} is {run.status}, not running: "
+            "there is nothing to cancel"
+        )
+        raise StateError(msg)
+
+
 def cancel_run(ws: Workspace, run_id: str, *, progress: Progress | None = None) -> Cancelled:
     """Ask a running run to stop at its next batch boundary, and return at once.
 
@@ -62,11 +75,8 @@ def cancel_run(ws: Workspace, run_id: str, *, progress: Progress | None = None) 
         NotFoundError: no such run.
         StateError: the run is not running, or it is a test run.
     """
-    run = ws.store.get_run(run_id)
-    if run.kind != "run" and run.status == "running":
-        msg = f"run {run_id} is a test run: it sends nothing and ends by itself"
-        raise StateError(msg)
-    run = ws.store.request_cancel(run_id)
+    check_cancellable(ws.store.get_run(run_id))
+    run = ws.store.request_cancel(run_id)  # (refuses, too, a run that ended in between)
     if not is_interrupted(ws, run):
         return Cancelled(run)
     result = resume_run(ws, run_id, progress=progress)

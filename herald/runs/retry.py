@@ -65,7 +65,7 @@ def retry_run(
             running, or nothing (at ``destination``) is left to retry.
     """
     run = ws.store.get_run(run_id)
-    _check_retryable(ws, run)
+    check_retryable(ws, run)
     build = ws.campaigns.build(
         run.campaign, which=run.campaign_version, pins=run.pins, as_of=run.as_of
     )
@@ -102,7 +102,7 @@ def undelivered(ws: Workspace, build: Build, run_id: str) -> list[Resolved]:
     return [item for n, item in enumerate(build.resolved, 1) if not delivered(item, n)]
 
 
-def _check_retryable(ws: Workspace, run: Run) -> None:
+def check_retryable(ws: Workspace, run: Run) -> None:
     """Refuse, in one line, a run that cannot be retried."""
     if run.status != "error" or run.kind != "run":
         raise StateError(_not_failed(run))

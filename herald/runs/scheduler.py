@@ -33,12 +33,17 @@ from herald.runs.resume import is_interrupted
 
 if TYPE_CHECKING:
     from herald.config import SchedulerSettings
-    from herald.state import Schedule, SlotRecord
+    from herald.state import Schedule, SlotRecord, StateStore
+    from herald.state._locks import NamedLock
     from herald.workspace import Workspace
 
 logger = logging.getLogger("herald.scheduler")
 
 Clock = Callable[[], dt.datetime]
+
+PRESENCE_LOCK = "scheduler"
+"""Every serving scheduler holds this lock, shared: while someone holds it, schedules are
+being served (`scheduler_running`)."""
 
 STARTING = dt.timedelta(minutes=2)
 """A run this young with no live process may be one whose worker is still starting (in
@@ -47,6 +52,12 @@ another scheduler): it is not taken for interrupted yet."""
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def scheduler_running(store: StateStore) -> bool:
+    """Whether some scheduler serves this state store now (on any machine, with
+    PostgreSQL)."""
+    return store.lock_held(PRESENCE_LOCK)
 
 
 @dataclass
@@ -103,6 +114,7 @@ class Scheduler:
         self.workers: dict[str, Worker] = {}
         self._campaigns: dict[tuple[str, int], Campaign] = {}
         self._announced_slow: set[str] = set()
+        self._presence: NamedLock | None = None
 
     # --- one tick -----------------------------------------------------------------------------
 
@@ -248,14 +260,26 @@ class Scheduler:
 
     def serve(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set, then stop the workers (see `stop_workers`)."""
-        self.start()
-        while not stop.is_set():
-            try:
-                self.tick()
-            except HeraldError as error:  # the state store is down, say: try again later
-                logger.error("tick failed: %s", error, extra=_fields("tick_failed", ""))
-            stop.wait(self._sleep())
-        self.stop_workers()
+        try:
+            self.start()
+            while not stop.is_set():
+                try:
+                    self._be_present()
+                    self.tick()
+                except HeraldError as error:  # the state store is down, say: try again later
+                    logger.error("tick failed: %s", error, extra=_fields("tick_failed", ""))
+                stop.wait(self._sleep())
+            self.stop_workers()
+        finally:
+            if self._presence is not None:
+                self._presence.release()
+                self._presence = None
+
+    def _be_present(self) -> None:
+        # Taken again when it could not be: `scheduler_running` takes it exclusively for a
+        # moment to look, and a store that was down comes back.
+        if self._presence is None:
+            self._presence = self.ws.store.try_lock(PRESENCE_LOCK, shared=True)
 
     def _sleep(self) -> float:
         """The poll interval; a second at most while workers run, so that an ended one is

@@ -45,18 +45,20 @@ class NamedLock:
         self.release()
 
 
-def try_acquire(engine: Engine, name: str) -> NamedLock | None:
+def try_acquire(engine: Engine, name: str, *, shared: bool = False) -> NamedLock | None:
     """Take the lock ``name`` without waiting; None when another process (or connection)
-    holds it."""
+    holds it. Any number of holders may share a ``shared`` lock; an exclusive one excludes
+    every other holder."""
     if engine.dialect.name == "postgresql":
-        return _try_advisory(engine, name)
+        return _try_advisory(engine, name, shared=shared)
     if is_in_memory(engine.url):
-        return _try_in_process(name)
-    return _try_flock(_lock_file(engine, name))
+        return _try_in_process(name, shared=shared)
+    return _try_flock(_lock_file(engine, name), shared=shared)
 
 
 def is_held(engine: Engine, name: str) -> bool:
-    """Whether someone holds the lock ``name`` now (taking it for a moment to find out)."""
+    """Whether someone holds the lock ``name`` now, shared or not (taking it for a moment to
+    find out)."""
     lock = try_acquire(engine, name)
     if lock is None:
         return True
@@ -74,11 +76,16 @@ def _key(engine: Engine, name: str) -> int:
     return int.from_bytes(hashlib.sha256(scope.encode()).digest()[:8], "big", signed=True)
 
 
-def _try_advisory(engine: Engine, name: str) -> NamedLock | None:
+def _try_advisory(engine: Engine, name: str, *, shared: bool) -> NamedLock | None:
+    take, give = (
+        (sa.func.pg_try_advisory_lock_shared, sa.func.pg_advisory_unlock_shared)
+        if shared
+        else (sa.func.pg_try_advisory_lock, sa.func.pg_advisory_unlock)
+    )
     conn = engine.connect()
     try:
         key = _key(engine, name)
-        got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one()
+        got = conn.execute(sa.select(take(key))).scalar_one()
         conn.commit()  # the lock is the session's, not the transaction's
     except BaseException:
         conn.close()
@@ -89,7 +96,7 @@ def _try_advisory(engine: Engine, name: str) -> NamedLock | None:
 
     def release() -> None:
         try:
-            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            conn.execute(sa.select(give(key)))
             conn.commit()
         finally:
             conn.close()
@@ -103,35 +110,41 @@ def _lock_file(engine: Engine, name: str) -> Path:
     return database.parent / f"{database.name}.locks" / f"{digest}.lock"
 
 
-def _try_flock(path: Path) -> NamedLock | None:
+def _try_flock(path: Path, *, shared: bool) -> NamedLock | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # for people looking at the folder
+    if not shared:  # (several holders would overwrite each other's)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())  # for people looking at the folder
     return NamedLock(lambda: os.close(fd))  # closing releases the lock
 
 
-_IN_PROCESS: set[str] = set()
+_EXCLUSIVE = -1
+_IN_PROCESS: dict[str, int] = {}
+"""Holders per name held, or _EXCLUSIVE."""
 _IN_PROCESS_GUARD = threading.Lock()
 
 
-def _try_in_process(name: str) -> NamedLock | None:
-    # An in-memory database lives in one process: a set of names held is enough.
+def _try_in_process(name: str, *, shared: bool) -> NamedLock | None:
+    # An in-memory database lives in one process: a count of holders per name is enough.
     with _IN_PROCESS_GUARD:
-        if name in _IN_PROCESS:
+        holders = _IN_PROCESS.get(name, 0)
+        if holders == _EXCLUSIVE or (holders and not shared):
             return None
-        _IN_PROCESS.add(name)
+        _IN_PROCESS[name] = holders + 1 if shared else _EXCLUSIVE
 
     def release() -> None:
         with _IN_PROCESS_GUARD:
-            _IN_PROCESS.discard(name)
+            left = _IN_PROCESS.pop(name, 0) - 1
+            if left > 0:
+                _IN_PROCESS[name] = left
 
     return NamedLock(release)

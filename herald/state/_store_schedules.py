@@ -127,11 +127,12 @@ class SchedulesMixin(StoreBase):
         check_limit(limit)
         return self._read(lambda conn: sched.slots(conn, campaign, limit))
 
-    def try_lock(self, name: str) -> _locks.NamedLock | None:
+    def try_lock(self, name: str, *, shared: bool = False) -> _locks.NamedLock | None:
         """Take the named lock without waiting, for as long as the caller holds it; None when
-        another process holds it. Held across processes (SQLite) and machines (PostgreSQL);
-        a process that dies releases its locks."""
-        return _locks.try_acquire(self._engine, name)
+        another process holds it (a ``shared`` lock: holds it exclusively). Held across
+        processes (SQLite) and machines (PostgreSQL); a process that dies releases its
+        locks."""
+        return _locks.try_acquire(self._engine, name, shared=shared)
 
     def lock_held(self, name: str) -> bool:
         """Whether some process holds the named lock now."""

@@ -26,7 +26,7 @@ from herald.runs.estimate import estimate_campaign
 from herald.runs.preview import preview_campaign, sample_campaign
 from herald.web import campaign_form as form_
 from herald.web.campaign_view import view_of
-from herald.web.render import blocking, render, with_engine, workspace
+from herald.web.render import blocking, no_scheduler, render, with_engine, workspace
 from herald.workspace import Workspace
 
 SAMPLE_RECORDS = 10
@@ -78,7 +78,10 @@ async def schedule(request: Request) -> Response:
     except HeraldError as error:
         return await _stored(request, name, errors=[redact(str(error))], status=400)
     slots = ", ".join(f"{s:%Y-%m-%d %H:%M} UTC" for s in done.next_runs[:3])
-    return await _stored(request, name, notice=f"Scheduled; next runs: {slots}")
+    notice = f"Scheduled; next runs: {slots}."
+    if idle := await no_scheduler(request):
+        notice += f" {idle}"
+    return await _stored(request, name, notice=notice)
 
 
 async def unschedule(request: Request) -> Response:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from herald.exceptions import HeraldError
 from herald.redact import redact
 from herald.runs.resume import shown_status
-from herald.web.render import blocking, render, with_engine, workspace
+from herald.web.render import blocking, no_scheduler, render, with_engine, workspace
 from herald.workspace import Workspace
 
 RUNS_SHOWN = 100
@@ -39,8 +39,11 @@ async def activate_segment(request: Request) -> Response:
 
 async def campaigns(request: Request) -> Response:
     """Campaigns with their status, next run and last run (as ``herald campaign list``)."""
-    rows = await blocking(_campaign_rows, workspace(request))
-    return render(request, "campaigns.html", {"campaigns": rows}, data=rows)
+    ws = workspace(request)
+    rows = await blocking(_campaign_rows, ws)
+    idle = await no_scheduler(request) if any(r["next_run"] for r in rows) else None
+    context = {"campaigns": rows, "no_scheduler": idle}
+    return render(request, "campaigns.html", context, data=rows)
 
 
 def _campaign_rows(ws: Workspace) -> list[dict[str, Any]]:

@@ -20,9 +20,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from herald.runs.scheduler import scheduler_running
 from herald.workspace import Workspace
 
 T = TypeVar("T")
+
+NO_SCHEDULER = (
+    "No scheduler is running: scheduled runs start once `herald scheduler` "
+    "(or `herald web --scheduler`) runs."
+)
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -40,6 +46,12 @@ def workspace(request: Request) -> Workspace:
     """The app's workspace (one per app: see `herald.web.app.create_app`)."""
     ws: Workspace = request.app.state.workspace
     return ws
+
+
+async def no_scheduler(request: Request) -> str | None:
+    """`NO_SCHEDULER` when no scheduler serves the workspace's state store, else None."""
+    running = await blocking(scheduler_running, workspace(request).store)
+    return None if running else NO_SCHEDULER
 
 
 async def blocking(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

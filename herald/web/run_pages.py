@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from herald.exceptions import HeraldError, NotFoundError, StateError
+from herald.runs.cancel import cancel_run, check_cancellable
 from herald.runs.history import phase_rows, run_header
 from herald.runs.progress import RunProgress, run_progress
 from herald.runs.resume import is_interrupted, shown_status
@@ -171,33 +172,19 @@ async def cancel(request: Request) -> Response:
     stopped in a thread."""
     ws = workspace(request)
     run_id = request.path_params["run_id"]
-    run = await blocking(ws.store.get_run, run_id)
-    if run.status != "running":
-        msg = f"run {run_id} is {run.status}: only a running run can be cancelled"
-        raise StateError(msg)
-    if run.kind != "run":
-        msg = f"run {run_id} is a test run: it sends nothing and ends by itself"
-        raise StateError(msg)
-    _in_thread(_cancel, ws, run_id)
+    check_cancellable(await blocking(ws.store.get_run, run_id))  # refused here, not in a thread
+    _in_thread(cancel_run, ws, run_id)
     return RedirectResponse(f"/runs/{run_id}", 303)
-
-
-def _cancel(ws: Workspace, run_id: str) -> None:
-    from herald.runs.cancel import cancel_run
-
-    cancel_run(ws, run_id)
 
 
 async def retry(request: Request) -> Response:
     """Retry what failed in a failed run, in a thread (editors); opens the retry's page."""
-    from herald.runs.retry import retry_run
+    from herald.runs.retry import check_retryable, retry_run
 
     ws = workspace(request)
     run_id = request.path_params["run_id"]
     run = await blocking(ws.store.get_run, run_id)
-    if run.status != "error":
-        msg = f"run {run_id} is {run.status}: only a run that failed can be retried"
-        raise StateError(msg)
+    await blocking(check_retryable, ws, run)  # refused here, not in a thread
     future = _in_thread(retry_run, ws, run_id)
     new = await _retry_started(ws, run, future)
     return RedirectResponse(f"/runs/{new or run_id}", 303)

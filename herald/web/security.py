@@ -36,7 +36,25 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
-VIEWER_MAY_POST = frozenset({"/logout"})
+VIEWER_MAY_POST = frozenset(
+    {
+        "/logout",
+        "/segments/open",
+        "/segments/editor",
+        "/segments/overlap",
+        "/campaigns/builder",
+        "/campaigns/builder/total",
+    }
+)
+"""The POSTs a viewer may make: they only look (opening, Refresh, preview, a form's own
+buttons), except the changes `CHANGES_BY_FIELD` names."""
+CHANGES_BY_FIELD = {
+    "/segments/editor": ("action", frozenset({"save", "activate"})),
+    "/campaigns/builder": ("op", frozenset({"save", "sample"})),
+}
+"""For a path that looks unless told to change: the form field naming the button, and the
+buttons that change something (refused to viewers)."""
+VIEWERS_ONLY_LOOK = "viewers can only look: ask an editor to change this"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -145,14 +163,11 @@ class Authentication:
         if session is None:
             await _anonymous(request)(scope, receive, send)
             return
-        if (
-            request.method not in SAFE_METHODS
-            and not session.can_edit
-            and scope["path"] not in VIEWER_MAY_POST
-        ):
-            refusal = PlainTextResponse("viewers can only look: ask an editor to change this", 403)
-            await refusal(scope, receive, send)
-            return
+        if request.method not in SAFE_METHODS and not session.can_edit:
+            receive, changes = await _changes(scope, receive)
+            if changes:
+                await PlainTextResponse(VIEWERS_ONLY_LOOK, 403)(scope, receive, send)
+                return
         scope.setdefault("state", {})["session"] = session
         with acting_as(session.name):
             await self.app(scope, receive, send)
@@ -166,6 +181,20 @@ class Authentication:
             session = Session(session.name, user.role, session.csrf, True, session.expires)
             self.sessions.replace(sid, session)
         return session
+
+
+async def _changes(scope: Scope, receive: Receive) -> tuple[Receive, bool]:
+    """Whether a request changes something (reading the form of a path that looks unless
+    its form says otherwise); the ``receive`` to go on with."""
+    path = scope["path"]
+    if path not in VIEWER_MAY_POST:
+        return receive, True
+    if path not in CHANGES_BY_FIELD:
+        return receive, False
+    field, changes = CHANGES_BY_FIELD[path]
+    body = await Request(scope, receive).body()
+    form = await Request(scope, _replay(body, receive)).form()
+    return _replay(body, receive), str(form.get(field) or "") in changes
 
 
 def _anonymous(request: Request) -> Response:

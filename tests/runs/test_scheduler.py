@@ -19,7 +19,7 @@ from expected_members import expected_emails
 from sandbox_workspace import LIST, NAME, daily_workspace, list_members, start_herald, stepping_jobs
 
 from herald.config import SchedulerSettings
-from herald.runs.scheduler import Scheduler
+from herald.runs.scheduler import Scheduler, scheduler_running
 from herald.sandbox import DEFAULT_API_KEY, SandboxServer
 from herald.workspace import Workspace
 
@@ -214,6 +214,8 @@ def test_sigterm_checkpoints_and_exits_within_ten_seconds(
 ) -> None:
     root, service = serving_scheduler(tmp_path, demo_db, stalled)
     run_id = wait_for_a_sent_batch(root)
+    with Workspace.open(root) as ws:
+        assert scheduler_running(ws.store)  # what the web app tells its users
 
     asked = time.monotonic()
     service.send_signal(signal.SIGTERM)
@@ -225,6 +227,7 @@ def test_sigterm_checkpoints_and_exits_within_ten_seconds(
     with Workspace.open(root) as ws:
         run = ws.store.get_run(run_id)
         assert run.status == "running"  # left to be resumed, not failed
+        assert not scheduler_running(ws.store)
         assert not ws.store.lock_held(f"run:{run_id}")  # its worker is gone too
         batches = [b for d in ws.store.run_deliveries(run_id) for b in ws.store.batches(d.id)]
         assert batches

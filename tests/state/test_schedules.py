@@ -204,6 +204,25 @@ def test_a_named_lock_is_held_once(store, open_store):
     again.release()
 
 
+def test_a_shared_lock_has_many_holders_and_excludes_an_exclusive_one(store, open_store):
+    first = store.try_lock("presence", shared=True)
+    second = open_store().try_lock("presence", shared=True)
+    assert first is not None
+    assert second is not None
+
+    assert open_store().try_lock("presence") is None
+    assert store.lock_held("presence")
+    first.release()
+    assert store.lock_held("presence")  # the second holder still has it
+    second.release()
+    assert not store.lock_held("presence")
+
+    exclusive = store.try_lock("presence")
+    assert exclusive is not None
+    assert open_store().try_lock("presence", shared=True) is None
+    exclusive.release()
+
+
 HOLDER = textwrap.dedent(
     """
     import sys, time

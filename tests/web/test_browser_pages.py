@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import axe_violations, serve_app
+from browser import axe_violations, serve_app, sign_in_by_keyboard
 from playwright.sync_api import Page, expect
 from web_app import TOKEN, make_app, web_root
 
@@ -28,19 +28,12 @@ def base_url(web_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
 
 
-def sign_in_by_keyboard(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/segments")
-    expect(page).to_have_url(f"{base_url}/login?next=/segments")
-    page.get_by_label("Password").focus()
-    page.keyboard.type(TOKEN)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{base_url}/segments")
-
-
 def test_sign_in_and_every_section_in_the_browser(page: Page, base_url: str) -> None:
     page.goto(f"{base_url}/login")
     assert axe_violations(page) == []
-    sign_in_by_keyboard(page, base_url)
+    page.goto(f"{base_url}/segments")
+    expect(page).to_have_url(f"{base_url}/login?next=/segments")
+    sign_in_by_keyboard(page, f"{base_url}/segments", TOKEN)
 
     for section in SECTIONS:
         page.get_by_role("link", name=section, exact=True).click()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import axe_violations, serve_app
+from browser import axe_violations, serve_app, sign_in_by_keyboard
 from playwright.sync_api import Page, expect
 from sandbox_workspace import (
     KEY_ENV,
@@ -34,14 +34,6 @@ def stalled() -> Iterator[SandboxServer]:
     """A sandbox whose import jobs only move when the test steps them."""
     with SandboxServer(SandboxConfig(limits="off", job_tick=None)) as server:
         yield server
-
-
-def sign_in_by_keyboard(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/runs")
-    page.get_by_label("Password").focus()
-    page.keyboard.type(TOKEN)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{base_url}/runs")
 
 
 def _run_started(root: Path, seconds: float = 60) -> str:
@@ -69,7 +61,7 @@ def test_the_run_page_follows_a_run_of_another_process_to_its_end(
     try:
         with serve_app(make_app(root)) as base_url:
             run_id = _run_started(root)
-            sign_in_by_keyboard(page, base_url)
+            sign_in_by_keyboard(page, f"{base_url}/runs", TOKEN)
             page.goto(f"{base_url}/runs/{run_id}")
             status = page.get_by_role("status")
             expect(status).to_contain_text("running")

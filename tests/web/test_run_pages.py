@@ -146,8 +146,8 @@ def test_actions_on_a_delivered_run_are_refused_with_one_line(
     run_id = _the_run(web_root)
     for action, says in [
         ("resume", "only an interrupted run can be resumed"),
-        ("cancel", "only a running run can be cancelled"),
-        ("retry", "only a run that failed can be retried"),
+        ("cancel", "is delivered, not running: there is nothing to cancel"),
+        ("retry", "only a failed run can be retried (it delivered everything)"),
     ]:
         response = client.post(f"/runs/{run_id}/{action}", data={"csrf_token": csrf})
         assert response.status_code == 400, action

@@ -15,7 +15,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from web_app import PASSWORD, TOKEN, app, client, csrf_in, sign_in, web_root
 
 from herald.exceptions import NotFoundError
-from herald.web.security import CSP, SESSION_COOKIE
+from herald.web.security import (
+    CHANGES_BY_FIELD,
+    CSP,
+    SESSION_COOKIE,
+    VIEWER_MAY_POST,
+    VIEWERS_ONLY_LOOK,
+)
 
 __all__ = ["app", "client", "web_root"]  # fixtures
 
@@ -100,13 +106,25 @@ def test_a_viewer_can_look_but_change_nothing(client: TestClient) -> None:
     assert "vera" in page.text
     assert "(viewer)" in page.text
     for method, path in changing(client.app):  # type: ignore[arg-type]
-        if path == "/logout":
+        if path in VIEWER_MAY_POST:
             continue
         response = client.request(
             method, path, data={"csrf_token": csrf}, headers={"X-CSRF-Token": csrf}
         )
         assert response.status_code == 403, (method, path)
-        assert response.text == "viewers can only look: ask an editor to change this"
+        assert response.text == VIEWERS_ONLY_LOOK
+    # the changes of the paths that otherwise only look, by the form or by htmx's header
+    for path, (field, changes) in CHANGES_BY_FIELD.items():
+        for change in changes:
+            for data, headers in [
+                ({"csrf_token": csrf, field: change, "name": "Sneaky"}, {}),
+                ({field: change, "name": "Sneaky"}, {"X-CSRF-Token": csrf, "HX-Request": "true"}),
+            ]:
+                response = client.post(path, data=data, headers=headers)
+                assert response.status_code == 403, (path, change)
+                assert response.text == VIEWERS_ONLY_LOOK
+    assert "Sneaky" not in client.get("/segments").text
+    assert "Sneaky" not in client.get("/campaigns").text
     # a viewer may still sign out
     response = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert response.status_code == 303

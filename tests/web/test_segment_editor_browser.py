@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import axe_violations, docs_screenshot, serve_app
+from browser import axe_violations, choose, docs_screenshot, serve_app, settled
 from playwright.sync_api import Page, expect
 from starlette.applications import Starlette
 from web_app import PASSWORD, TOKEN, make_app, make_workspace
@@ -70,21 +70,6 @@ def sign_in_as_editor(page: Page, base_url: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base_url}/segments/new")
-
-
-def settled(page: Page) -> None:
-    """Wait until htmx has swapped and settled the editor (its new controls are live)."""
-    page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
-    )
-
-
-def choose(page: Page, selector: str, value: str) -> None:
-    """Pick an option of a drop-down that re-renders the editor, and wait for it."""
-    settled(page)
-    page.locator(selector).select_option(value)
-    expect(page.locator(selector)).to_have_value(value)
-    settled(page)
 
 
 def test_build_refresh_and_activate_a_segment(
