@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import axe_violations, docs_screenshot, serve_app
+from browser import axe_violations, docs_screenshot, serve_app, sign_in_by_keyboard
 from playwright.sync_api import Page, expect
 from web_app import TOKEN, make_app, make_workspace
 
@@ -60,14 +60,6 @@ def add_customers(database: Path) -> None:
         )
     finally:
         con.close()
-
-
-def sign_in_by_keyboard(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/campaigns/builder")
-    page.get_by_label("Password").focus()
-    page.keyboard.type(TOKEN)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{base_url}/campaigns/builder")
 
 
 def field(page: Page, name: str, value: str | None = None) -> str:
@@ -133,7 +125,7 @@ def edit_attributes(page: Page) -> None:
 def test_build_preview_test_run_and_schedule_a_campaign(
     page: Page, base_url: str, tmp_path: Path
 ) -> None:
-    sign_in_by_keyboard(page, base_url)
+    sign_in_by_keyboard(page, f"{base_url}/campaigns/builder", TOKEN)
     expect(page.get_by_label("Include segments")).to_contain_text("Californians (7 customers)")
     build_audience(page)
     split_remaining(page)
