@@ -151,7 +151,11 @@ def row_problem(header: list[str], fields: list[str]) -> str | None:
     """
     if len(fields) != len(header):
         return f"{len(fields)} field(s) where the header has {len(header)}"
-    if not any(value.strip() for name, value in zip(header, fields, strict=True) if name in IDENTIFIER_HEADERS):
+    if not any(
+        value.strip()
+        for name, value in zip(header, fields, strict=True)
+        if name in IDENTIFIER_HEADERS
+    ):
         return "no Email, PhoneNumber or ExternalID value"
     return None
 

@@ -57,6 +57,7 @@ class KlaviyoTarget:
         list_id: a list to add every imported profile to, or None.
         timeout: seconds to wait for any one answer.
         job_timeout: seconds to wait for one import job to end.
+        attempts: tries of each request before the file fails (429, 5xx, no answer).
     """
 
     url: str
@@ -64,6 +65,7 @@ class KlaviyoTarget:
     list_id: str | None = None
     timeout: float = 30.0
     job_timeout: float = 600.0
+    attempts: int = 6
 
 
 @dataclass
@@ -119,8 +121,6 @@ def result_path(path: Path) -> Path:
 class _Api:
     """The few calls the import makes, with Klaviyo's retry rules."""
 
-    attempts = 6
-
     def __init__(self, target: KlaviyoTarget) -> None:
         self.target = target
         headers = {
@@ -142,7 +142,7 @@ class _Api:
             RetriableSyncError: it still failed after every retry.
         """
         delay = 0.5
-        for _ in range(self.attempts):
+        for attempt in range(1, self.target.attempts + 1):
             try:
                 response = self.http.request(method, path, content=body, params=params or None)
             except httpx.TransportError as exc:
@@ -155,8 +155,9 @@ class _Api:
                     delay = float(response.headers.get("Retry-After") or delay)
                 elif response.status_code < 500:
                     raise FatalSyncError(problem)
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            if attempt < self.target.attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
         raise RetriableSyncError(problem)
 
     def start_job(self, batch: list[bytes]) -> str:
@@ -268,7 +269,9 @@ def import_file(path: Path, name: str, target: KlaviyoTarget | None) -> ImportRe
 def _send(path: Path, checked: Checked, target: KlaviyoTarget, result: ImportResult) -> None:
     api = _Api(target)
     try:
-        sent = [(numbers, api.start_job(batch)) for numbers, batch in batches(profiles(path, checked))]
+        sent = [
+            (numbers, api.start_job(batch)) for numbers, batch in batches(profiles(path, checked))
+        ]
         for numbers, job_id in sent:
             result.jobs.append(job_id)
             attrs = api.wait_job(job_id)
