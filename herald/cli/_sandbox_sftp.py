@@ -38,10 +38,10 @@ def serve_sftp(
     """
     target = KlaviyoTarget(klaviyo_url, api_key, list_id) if klaviyo_url else None
     try:
-        keys = authorized_keys or ensure_key(folder / CLIENT_KEY)
+        keys = authorized_keys or [ensure_key(folder / CLIENT_KEY)]
         server = SftpSandbox(
             folder,
-            authorized_keys=[keys] if authorized_keys is None else keys,
+            authorized_keys=keys,
             klaviyo=target,
             username=username,
             host=host,

@@ -30,12 +30,19 @@ import os
 import socket
 import threading
 from collections.abc import Iterable
+from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
 
 from herald.exceptions import ConfigError
 from herald.sandbox.sftp_fs import FOLDERS, SandboxFolder, SessionServer
@@ -123,7 +130,7 @@ def _blob(line: str, number: int) -> bytes:
     """The key of one ``authorized_keys`` line: the token after its key type (options such
     as ``from="…"`` may come first)."""
     tokens = line.split()
-    for kind, data in zip(tokens, tokens[1:], strict=False):
+    for kind, data in pairwise(tokens):
         if kind.startswith(("ssh-", "ecdsa-sha2-", "sk-")):
             try:
                 return base64.b64decode(data, validate=True)
@@ -145,13 +152,13 @@ class _Auth(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if username == self.username and key.asbytes() in self.blobs:
-            return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+            return AUTH_SUCCESSFUL
+        return AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 class SftpSandbox:

@@ -80,8 +80,11 @@ class CsvProblemError(ValueError):
 
 @contextmanager
 def _text(path: Path) -> Iterator[io.TextIOWrapper]:
-    raw: Any = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
-    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+    gz = path.name.lower().endswith(".gz")
+    with (
+        gzip.open(path, "rb") if gz else path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
+    ):
         yield text
 
 

@@ -52,11 +52,16 @@ def virtual(path: str) -> str:
     return "/" + normal.lstrip("/")  # normpath keeps a leading "//"
 
 
-def _stat_errors(call: Callable[[], Any]) -> Any:
+def _status(exc: OSError) -> int:
+    """The SFTP status code for an OS error."""
+    return int(SFTPServer.convert_errno(exc.errno or 0))
+
+
+def _attributes(stat: Callable[[], os.stat_result]) -> SFTPAttributes | int:
     try:
-        return call()
+        return SFTPAttributes.from_stat(stat())
     except OSError as exc:
-        return SFTPServer.convert_errno(exc.errno)
+        return _status(exc)
 
 
 class _Handle(SFTPHandle):
@@ -68,7 +73,7 @@ class _Handle(SFTPHandle):
         self._finished = finished
 
     def stat(self) -> SFTPAttributes | int:
-        return _stat_errors(lambda: SFTPAttributes.from_stat(os.fstat(self.readfile.fileno())))
+        return _attributes(lambda: os.fstat(self.readfile.fileno()))
 
     def chattr(self, attr: SFTPAttributes) -> int:
         return SFTP_OK  # times and modes of uploads are not kept; clients that set them go on
@@ -147,23 +152,23 @@ class SandboxFolder(SFTPServerInterface):
         if local is None:
             return SFTP_PERMISSION_DENIED
 
-        def listing() -> list[SFTPAttributes]:
+        try:
             names = sorted(os.listdir(local))
             return [SFTPAttributes.from_stat(os.lstat(local / n), n) for n in names]
-
-        return _stat_errors(listing)  # type: ignore[no-any-return]
+        except OSError as exc:
+            return _status(exc)
 
     def stat(self, path: str) -> SFTPAttributes | int:
         local = self._local(path)
         if local is None:
             return SFTP_PERMISSION_DENIED
-        return _stat_errors(lambda: SFTPAttributes.from_stat(os.stat(local)))  # type: ignore[no-any-return]
+        return _attributes(lambda: os.stat(local))
 
     def lstat(self, path: str) -> SFTPAttributes | int:
         local = self._local(path)
         if local is None:
             return SFTP_PERMISSION_DENIED
-        return _stat_errors(lambda: SFTPAttributes.from_stat(os.lstat(local)))  # type: ignore[no-any-return]
+        return _attributes(lambda: os.lstat(local))
 
     def open(self, path: str, flags: int, attr: SFTPAttributes) -> SFTPHandle | int:
         local = self._local(path)
@@ -173,7 +178,7 @@ class SandboxFolder(SFTPServerInterface):
         try:
             fd = os.open(local, flags | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
-            return SFTPServer.convert_errno(exc.errno)
+            return _status(exc)
         file = os.fdopen(fd, _mode(flags))
         return _Handle(flags, file, self._finished(path) if writing else None)
 
@@ -181,7 +186,11 @@ class SandboxFolder(SFTPServerInterface):
         local = self._local(path)
         if local is None or not self._writable(path):
             return SFTP_PERMISSION_DENIED
-        return _stat_errors(lambda: os.remove(local) or SFTP_OK)  # type: ignore[no-any-return]
+        try:
+            os.remove(local)
+        except OSError as exc:
+            return _status(exc)
+        return SFTP_OK
 
     def rename(self, oldpath: str, newpath: str) -> int:
         return self._rename(oldpath, newpath, replace=False)
@@ -200,7 +209,7 @@ class SandboxFolder(SFTPServerInterface):
         try:
             os.replace(old, new)
         except OSError as exc:
-            return SFTPServer.convert_errno(exc.errno)
+            return _status(exc)
         finished = self._finished(newpath)
         if finished is not None and new.is_file():
             finished()

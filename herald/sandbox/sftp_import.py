@@ -134,7 +134,13 @@ class _Api:
     def close(self) -> None:
         self.http.close()
 
-    def call(self, method: str, path: str, body: bytes | None = None, **params: str) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         """Send one request; the decoded answer.
 
         Raises:
@@ -144,7 +150,7 @@ class _Api:
         delay = 0.5
         for attempt in range(1, self.target.attempts + 1):
             try:
-                response = self.http.request(method, path, content=body, params=params or None)
+                response = self.http.request(method, path, content=body, params=params)
             except httpx.TransportError as exc:
                 problem = f"no answer from {self.target.url} ({type(exc).__name__})"
             else:
@@ -188,7 +194,7 @@ class _Api:
         path: str | None = f"{JOBS_PATH}/{job_id}/import-errors"
         params = {"page[size]": "100"}
         while path:
-            doc = self.call("GET", path, **params)
+            doc = self.call("GET", path, params=params)
             yield from (item.get("attributes") or {} for item in doc.get("data") or [])
             link = (doc.get("links") or {}).get("next")
             # Only the path and query are kept: the base URL (with the key) stays ours.

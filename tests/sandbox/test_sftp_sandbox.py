@@ -108,7 +108,7 @@ def test_an_upload_is_checked_and_imported(
 ) -> None:
     assert sorted(sftp.listdir("/")) == ["events", "profiles"]
     rows = "Email,PhoneNumber,ExternalID,Tier,Note\n"
-    rows += "ann@example.com,+12065550100,c-1,gold,\nbob@example.com,,c-2,silver,\"a, b\"\n"
+    rows += 'ann@example.com,+12065550100,c-1,gold,\nbob@example.com,,c-2,silver,"a, b"\n'
     rows += ",+12065550102,,bronze,\n"
     upload(sftp, rows.encode(), "vip.csv")
 
@@ -247,7 +247,7 @@ def test_rename_keeps_sftp_v3_rules(server: SftpSandbox, sftp: paramiko.SFTPClie
     sftp.putfo(io.BytesIO(b"Email\nann@example.com\n"), "/profiles/.one")
     sftp.putfo(io.BytesIO(b"Email\nbob@example.com\n"), "/profiles/.two")
     sftp.rename("/profiles/.one", "/profiles/x.csv")
-    with pytest.raises(OSError):  # plain rename never replaces
+    with pytest.raises(OSError, match="Failure"):  # plain rename never replaces
         sftp.rename("/profiles/.two", "/profiles/x.csv")
     sftp.posix_rename("/profiles/.two", "/profiles/x.csv")  # posix-rename does
     assert len(server.wait()) == 2
@@ -340,7 +340,7 @@ def test_the_host_key_is_kept_and_printed_as_openssh_does(
 def test_authorized_keys_come_from_a_file(tmp_path: Path, client_key: paramiko.PKey) -> None:
     public = (tmp_path / "keys" / "client.pub").read_text()
     keys = tmp_path / "authorized_keys"
-    keys.write_text(f"# team keys\n\nfrom=\"127.0.0.1\" {public}")
+    keys.write_text(f'# team keys\n\nfrom="127.0.0.1" {public}')
     with SftpSandbox(tmp_path / "s", authorized_keys=keys) as server:
         connect(server, client_key).close()
 
@@ -356,6 +356,15 @@ def _openssh_sftp() -> str:
     return found
 
 
+def _openssh_options(tmp_path: Path, server: SftpSandbox, known: Path) -> list[str]:
+    """The test's client key, the known_hosts file given, nothing else (no agent, no prompt)."""
+    return [
+        *("-P", str(server.port), "-i", str(tmp_path / "keys" / "client")),
+        *("-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={known}"),
+        *("-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"herald@{server.host}"),
+    ]
+
+
 def test_openssh_sftp_uploads_and_the_rows_are_imported(
     tmp_path: Path, server: SftpSandbox, klaviyo: SandboxServer
 ) -> None:
@@ -369,10 +378,7 @@ def test_openssh_sftp_uploads_and_the_rows_are_imported(
         "ls /profiles\n"
     )
     done = subprocess.run(
-        [_openssh_sftp(), "-b", str(batch), "-P", str(server.port)]
-        + ["-i", str(tmp_path / "keys" / "client"), "-o", "IdentitiesOnly=yes"]
-        + ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-        + ["-o", "BatchMode=yes", f"herald@{server.host}"],
+        [_openssh_sftp(), "-b", str(batch), *_openssh_options(tmp_path, server, known)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -390,10 +396,7 @@ def test_openssh_refuses_a_changed_host_key(tmp_path: Path, server: SftpSandbox)
     known = tmp_path / "known_hosts"
     known.write_text(f"[{server.host}]:{server.port} {other.known_hosts_line().split(' ', 1)[1]}\n")
     done = subprocess.run(
-        [_openssh_sftp(), "-b", "-", "-P", str(server.port)]
-        + ["-i", str(tmp_path / "keys" / "client"), "-o", "IdentitiesOnly=yes"]
-        + ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-        + ["-o", "BatchMode=yes", f"herald@{server.host}"],
+        [_openssh_sftp(), "-b", "-", *_openssh_options(tmp_path, server, known)],
         input="ls\n",
         capture_output=True,
         text=True,
