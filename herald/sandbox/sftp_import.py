@@ -40,6 +40,8 @@ logger = logging.getLogger("herald.sandbox.sftp")
 MAX_JOB_PROFILES = 10_000
 #: Bytes of a job's body, under Klaviyo's 5 MB with room for the JSON:API envelope.
 MAX_JOB_BYTES = 4_500_000
+#: 429 answers one request may wait out before it counts as failed.
+MAX_THROTTLED = 30
 JOBS_PATH = "/api/profile-bulk-import-jobs"
 _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)")
 _ENDED = {"complete", "cancelled"}
@@ -143,12 +145,16 @@ class _Api:
     ) -> Any:
         """Send one request; the decoded answer.
 
+        A 429 waits out ``Retry-After`` and does not count as a failed attempt (up to
+        ``MAX_THROTTLED`` of them): Klaviyo asks for exactly that wait.
+
         Raises:
             FatalSyncError: Klaviyo refused it (a 4xx other than 429).
-            RetriableSyncError: it still failed after every retry.
+            RetriableSyncError: it still failed after every attempt.
         """
+        failures = throttled = 0
         delay = 0.5
-        for attempt in range(1, self.target.attempts + 1):
+        while True:
             try:
                 response = self.http.request(method, path, content=body, params=params)
             except httpx.TransportError as exc:
@@ -157,14 +163,17 @@ class _Api:
                 if response.status_code < 400:
                     return orjson.loads(response.content) if response.content else {}
                 problem = _problem(response)
-                if response.status_code == 429:
-                    delay = float(response.headers.get("Retry-After") or delay)
-                elif response.status_code < 500:
+                if response.status_code == 429 and throttled < MAX_THROTTLED:
+                    throttled += 1
+                    time.sleep(_retry_after(response, delay))
+                    continue
+                if response.status_code < 500 and response.status_code != 429:
                     raise FatalSyncError(problem)
-            if attempt < self.target.attempts:
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        raise RetriableSyncError(problem)
+            failures += 1
+            if failures >= self.target.attempts:
+                raise RetriableSyncError(problem)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def start_job(self, batch: list[bytes]) -> str:
         """``POST /api/profile-bulk-import-jobs``: the new job's id."""
@@ -201,6 +210,13 @@ class _Api:
             following = httpx.URL(str(link)) if link else None
             path = following.path if following else None
             params = dict(following.params) if following else {}
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After") or default), 0.0), 60.0)
+    except ValueError:
+        return default
 
 
 def _problem(response: httpx.Response) -> str:

@@ -165,6 +165,29 @@ def test_a_large_gzip_file_is_imported_in_jobs_of_10000(
     assert len(klaviyo.state.profiles()) == 10_001
 
 
+def test_throttling_and_server_errors_are_retried(
+    tmp_path: Path, client_key: paramiko.PKey
+) -> None:
+    faults = "429=0.3,5xx=0.2,only=bulk_import_profiles+get_bulk_import_profiles_job"
+    config = SandboxConfig(limits="off", job_tick=0.01, faults=faults, seed=3)
+    lines = ["ExternalID"] + [f"x{i}" for i in range(25_000)]
+    with (
+        SandboxServer(config) as klaviyo,
+        SftpSandbox(
+            tmp_path / "s", authorized_keys=[client_key], klaviyo=KlaviyoTarget(klaviyo.url)
+        ) as server,
+        connect(server, client_key) as client,
+        client.open_sftp() as sftp,
+    ):
+        upload(sftp, "\n".join(lines).encode(), "storm.csv")
+        [result] = server.wait()
+        statuses = {status for _, status in klaviyo.state.request_counts()}
+        assert (result.status, result.imported, result.rejected) == ("imported", 25_000, [])
+        assert len(klaviyo.state.profiles()) == 25_000
+    assert {429, 202, 200} <= statuses
+    assert statuses & {500, 502, 503, 504}
+
+
 def test_bad_rows_are_rejected_by_number_and_never_shown(
     server: SftpSandbox,
     sftp: paramiko.SFTPClient,
