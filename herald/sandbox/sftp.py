@@ -299,5 +299,9 @@ class SftpSandbox:
         transport.start_server(event=threading.Event(), server=_Auth(self.username, self._blobs))
 
     def _finished(self, path: Path, name: str) -> None:
-        logger.info("%s: uploaded, %s bytes", name, f"{path.stat().st_size:,}")
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return  # removed or replaced already: its successor is reported on its own
+        logger.info("%s: uploaded, %s bytes", name, f"{size:,}")
         self.importer.submit(path, name)
