@@ -13,8 +13,8 @@ KINDS: dict[str, DestinationKind] = {
         "klaviyo_sftp",
         "Klaviyo",
         (AttributeMapping("email", "Email"),),
-        required_fields=("Email",),
         email_field="Email",
         phone_field="PhoneNumber",
+        identifier_fields=("Email", "PhoneNumber", "ExternalID"),
     ),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -118,6 +119,76 @@ def klaviyo(
     except OSError as exc:
         msg = f"cannot listen on {host}:{port}: {exc.strerror}"
         raise click.ClickException(msg) from None
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", default=8722, show_default=True, type=int, help="Port to listen on (0: any free)."
+)
+@click.option(
+    "--folder",
+    default=".herald/sandbox/sftp",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sandbox's folder: the host key, a client key, and root/ (profiles/, events/), "
+    "the folder served.",
+)
+@click.option(
+    "--authorized-keys",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="OpenSSH authorized_keys file of the public keys that may log in "
+    "[default: a key pair generated once in FOLDER/client_key].",
+)
+@click.option("--username", default="herald", show_default=True, help="The user name to accept.")
+@click.option(
+    "--klaviyo-url",
+    default="http://127.0.0.1:8700",
+    show_default=True,
+    help="The Klaviyo sandbox to import profiles into (herald sandbox klaviyo).",
+)
+@click.option(
+    "--klaviyo-key-env",
+    default="HERALD_SANDBOX_API_KEY",
+    show_default=True,
+    metavar="VAR",
+    help="Environment variable holding its API key (unset: the sandbox's well-known key).",
+)
+@click.option("--list-id", help="Add every imported profile to this list of the Klaviyo sandbox.")
+@click.option("--check-only", is_flag=True, help="Check uploaded CSVs; import nothing.")
+def sftp(
+    host: str,
+    port: int,
+    folder: Path,
+    authorized_keys: Path | None,
+    username: str,
+    klaviyo_url: str,
+    klaviyo_key_env: str,
+    list_id: str | None,
+    check_only: bool,
+) -> None:
+    """Serve a local stand-in for Klaviyo's SFTP import server.
+
+    Each CSV finished in profiles/ is checked as Klaviyo describes (an Email, PhoneNumber or
+    ExternalID header; an identifier in every row) and its rows are imported into the Klaviyo
+    sandbox; the outcome is written beside it as NAME.result.json. Stop it with Ctrl-C.
+
+    Example:
+
+        herald sandbox sftp --port 8722 --klaviyo-url http://127.0.0.1:8700
+    """
+    from herald.cli._sandbox_sftp import serve_sftp
+
+    serve_sftp(
+        host=host,
+        port=port,
+        folder=folder,
+        authorized_keys=authorized_keys,
+        username=username,
+        klaviyo_url=None if check_only else klaviyo_url,
+        api_key=os.environ.get(klaviyo_key_env) or DEFAULT_API_KEY,
+        list_id=list_id,
+    )
 
 
 def _scoped_key(text: str) -> ApiKey:

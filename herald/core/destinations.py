@@ -24,6 +24,9 @@ class DestinationKind:
         is_list: a mirror (a list kept equal to the group) rather than a file sent whole.
         email_field: the destination field that holds the email (normalized as one).
         phone_field: the destination field that holds the phone number.
+        identifier_fields: a group must send at least one of these fields, and a record
+            with none of them filled is left out (``missing_identifier``): Klaviyo's SFTP
+            import needs ``Email``, ``PhoneNumber`` or ``ExternalID`` in every row.
     """
 
     type: str
@@ -33,6 +36,7 @@ class DestinationKind:
     is_list: bool = False
     email_field: str = "email"
     phone_field: str = "phone_number"
+    identifier_fields: tuple[str, ...] = ()
 
 
 def is_klaviyo(kind: DestinationKind) -> bool:

@@ -51,6 +51,7 @@ __all__ = [
     "INVALID_EMAIL",
     "INVALID_PHONE",
     "MISSING_EMAIL",
+    "MISSING_IDENTIFIER",
     "MISSING_PHONE",
     "NormalizedRows",
     "Prepared",
@@ -70,6 +71,9 @@ __all__ = [
 
 DUPLICATE_EMAIL = "duplicate_email"
 DUPLICATE_EMAIL_IN_CAMPAIGN = "duplicate_email_in_campaign"
+MISSING_IDENTIFIER = "missing_identifier"
+"""A record with none of its destination's identifier fields filled (see
+`DestinationKind.identifier_fields`): left out."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,14 @@ class RecordPlan:
                     reasons.append((DUPLICATE_EMAIL_IN_CAMPAIGN, True))
             elif mapping.field == self.phone_field:
                 reasons.append((INVALID_PHONE, False))
+        if self.identifiers:
+            reasons.append((MISSING_IDENTIFIER, True))
         return tuple(reasons)
+
+    @property
+    def identifiers(self) -> tuple[str, ...]:
+        """The identifier fields this plan sends (a record needs one of them filled)."""
+        return tuple(f for f in self.kind.identifier_fields if f in self.fields)
 
 
 def plan_records(
@@ -276,7 +287,21 @@ def normalize_rows(rows: pa.Table | pa.RecordBatch, plan: RecordPlan) -> Normali
             column, reasons = normalize_phones(column, plan.default_region)
             flags[INVALID_PHONE] = _is(reasons, INVALID_PHONE)
         values[mapping.field] = column
+    if plan.identifiers:
+        flags[MISSING_IDENTIFIER] = ~_filled_somewhere([values[f] for f in plan.identifiers])
+        keep &= ~flags[MISSING_IDENTIFIER]
     return NormalizedRows(values=values, keys=keys, flags=flags, keep=keep)
+
+
+def _filled_somewhere(columns: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
+    """Rows where at least one of ``columns`` holds a value (text: not only blanks)."""
+    filled = np.zeros(len(columns[0]), dtype=bool)
+    for column in columns:
+        valid = pc.is_valid(column)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            valid = pc.and_(valid, pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0))
+        filled |= np.asarray(pc.fill_null(valid, False).to_numpy(zero_copy_only=False), bool)
+    return filled
 
 
 def _as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -18,6 +18,9 @@ The same inspection is served over HTTP under ``/__sandbox__/`` (``state``, ``li
 ``POST jobs/advance``). Every request the sandbox refuses for breaking the spec (a body
 against its schema, a bad query parameter or header, a path the spec lacks) is recorded
 as a violation, besides being answered as Klaviyo would.
+
+The stand-in for Klaviyo's SFTP import server is ``herald.sandbox.sftp.SftpSandbox`` (imported
+from its module: it needs paramiko), which imports uploaded profile CSVs into a sandbox above.
 """
 
 from __future__ import annotations

@@ -9,20 +9,32 @@ it (`edit`). Nothing here checks the definition: `herald.campaigns.Campaigns.par
 Field names: ``s{i}.name`` (sub-audience *i*), ``s{i}.g{j}.percent`` (its group *j*), ``r.g{j}``
 for All Remaining Recipients, ``d.*`` for the delivery, ``l.*`` for the launch date.
 
-The criteria of a sub-audience are YAML conditions in ``s{i}.where`` (`_criteria`; the template
-``_campaign_criteria.html``): the seam where the Segment Editor's condition editor plugs in,
-posting the same conditions its own way and turning them into the ``where`` mapping here.
+The criteria of a sub-audience are the Segment Editor's condition editor rooted at ``s{i}.r``
+(`herald.web.segment_form`; the template ``_campaign_criteria.html``), read into the ``where``
+mapping a segment has; ``s{i}.where`` holds, as JSON, the criteria the page was drawn from, kept
+when the fields still show them (`criteria_of_form`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
 from starlette.datastructures import FormData
 
 from herald.core.campaigns.model import REMAINDER
+from herald.core.catalog import Catalog
+from herald.core.segments.parse import parse_node
+from herald.exceptions import DefinitionError, HeraldError
+from herald.redact import redact
+from herald.web.segment_form import (
+    GROUP_KINDS,
+    apply_action,
+    blank_condition,
+    tree_of,
+    where_of,
+)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CADENCES = ("daily", "weekly", "monthly", "cron")
@@ -46,7 +58,7 @@ def new_group(name: str, percent: float) -> dict[str, Any]:
 # --- form → definition ----------------------------------------------------------------------
 
 
-def doc_of_form(form: FormData) -> dict[str, Any]:
+def doc_of_form(form: FormData, catalog: Catalog) -> dict[str, Any]:
     """The campaign definition the builder's form describes (unchecked)."""
     doc: dict[str, Any] = {"kind": "campaign", "name": _text(form, "name")}
     if description := _text(form, "description"):
@@ -58,7 +70,7 @@ def doc_of_form(form: FormData) -> dict[str, Any]:
         doc["first_match_only"] = False
     if table := _text(form, "attributes_table"):
         doc["attributes_table"] = table
-    subs = [_sub_of_form(form, f"s{i}") for i in range(_count(form, "subs"))]
+    subs = [_sub_of_form(form, f"s{i}", catalog) for i in range(_count(form, "subs"))]
     if subs:
         doc["sub_audiences"] = subs
     remaining = _groups_of_form(form, "r")
@@ -88,22 +100,41 @@ def _number(value: str) -> Any:
     return int(number) if number == int(number) else number
 
 
-def _sub_of_form(form: FormData, key: str) -> dict[str, Any]:
+def _sub_of_form(form: FormData, key: str, catalog: Catalog) -> dict[str, Any]:
     sub: dict[str, Any] = {"name": _text(form, f"{key}.name")}
     if _text(form, f"{key}.by") == "criteria":
-        sub["where"] = _criteria(_text(form, f"{key}.where"))
+        sub["where"] = criteria_of_form(form, key, catalog)
     else:
         sub["segment"] = _text(form, f"{key}.segment")
     sub["groups"] = _groups_of_form(form, key)
     return sub
 
 
-def _criteria(text: str) -> Any:
-    """The criteria's YAML (the seam where the Segment Editor's condition editor plugs in)."""
+def criteria_of_form(form: FormData, key: str, catalog: Catalog) -> Any:
+    """The criteria of sub-audience ``key`` from its condition editor; the criteria the page
+    was drawn from (``<key>.where``) when the editor shows them unchanged, so that a campaign
+    written in YAML (a bare condition, ``op: is exactly``) saves back as it was written."""
+    where = where_of(form.getlist, f"{key}.r") or rooted(None)  # type: ignore[arg-type]
+    if _text(form, "action").partition(":")[2].startswith(f"{key}."):
+        return where  # a button changes this tree: the form's own shape has its paths
     try:
-        return yaml.safe_load(text) if text else {}
-    except yaml.YAMLError:
-        return text  # the parser names it: a condition must be a mapping
+        drawn = json.loads(_text(form, f"{key}.where"))
+        parse_node(drawn, "where")  # so that a made-up field cannot trip the comparison
+    except (ValueError, DefinitionError):
+        return where
+    if tree_of(rooted(drawn), catalog) == tree_of(rooted(where), catalog):
+        return drawn
+    return where
+
+
+def rooted(where: Any) -> dict[str, Any]:
+    """Criteria under a root group, as the condition editor shows them (YAML may give one
+    condition, or a list meaning all of them); a blank condition when there are none."""
+    if isinstance(where, list):
+        return {"all": where}
+    if isinstance(where, dict) and any(kind in where for kind in GROUP_KINDS):
+        return where
+    return {"all": [where if isinstance(where, dict) and where else blank_condition()]}
 
 
 def _groups_of_form(form: FormData, key: str) -> list[dict[str, Any]]:
@@ -191,6 +222,16 @@ def _launch_of_form(form: FormData) -> Any:
     return None
 
 
+def problem_of(error: HeraldError) -> dict[str, Any]:
+    """A refused definition as the page shows it: one line on top, and the problem alone
+    beside the criteria's condition it is in (`view_of`'s ``error_path``), as in the editor."""
+    return {
+        "errors": [redact(str(error)).splitlines()[0]],
+        "error_location": getattr(error, "location", None),
+        "error_inline": redact(str(getattr(error, "message", error))).splitlines()[0],
+    }
+
+
 # --- the add, remove and move buttons -------------------------------------------------------
 
 
@@ -214,6 +255,17 @@ def edit(doc: dict[str, Any], op: str) -> dict[str, Any]:
     if not subs:
         doc.pop("sub_audiences")
     return doc
+
+
+def edit_criteria(doc: dict[str, Any], action: str) -> str | None:
+    """Apply one button of a sub-audience's condition editor (``add:s0.r.1:group``,
+    ``remove:s0.r.0``); what is wrong when it names no condition of the form (else None)."""
+    key = action.partition(":")[2].partition(".")[0]
+    index = int(key[1:]) if key[:1] == "s" and key[1:].isdigit() else -1
+    subs = doc.get("sub_audiences") or []
+    if not 0 <= index < len(subs) or "where" not in subs[index]:
+        return f"the builder's form is out of date ({action}); open the campaign again"
+    return apply_action(subs[index], action, root=f"{key}.r")
 
 
 def _move(items: list[Any], index: int, verb: str) -> None:

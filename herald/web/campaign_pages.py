@@ -47,12 +47,16 @@ async def builder_post(request: Request) -> Response:
     op = str(form.get("op") or "")
     if op == "open":
         return await _open(request, str(form.get("name") or ""))
-    doc = form_.doc_of_form(form)
+    # the catalog is read from the engine on first use
+    doc = await with_engine(request, lambda: form_.doc_of_form(form, workspace(request).catalog))
     actions = {"save": _save, "preview": _preview, "estimate": _estimate, "sample": _sample}
     if op in actions:
         return await actions[op](request, doc)
     if op == "yaml":
         return await _page(request, doc, yaml_text=_yaml(doc))
+    if action := str(form.get("action") or ""):  # a button of a sub-audience's criteria
+        problem = form_.edit_criteria(doc, action)
+        return await _page(request, doc, errors=[problem] if problem else [])
     return await _page(request, form_.edit(doc, op))
 
 
@@ -121,7 +125,7 @@ async def _save(request: Request, doc: dict[str, Any]) -> Response:
     try:
         result, warnings = await with_engine(request, ws.campaigns.apply, doc, source="builder")
     except HeraldError as error:
-        return await _page(request, doc, errors=[redact(str(error))], status=400)
+        return await _page(request, doc, status=400, **form_.problem_of(error))
     notice = f"Saved: version {result.version.version} ({result.action})."
     return await _page(request, doc, notice=notice, warnings=[str(w) for w in warnings])
 
@@ -198,7 +202,8 @@ async def _page(
 ) -> Response:
     ws = workspace(request)
     facts = await with_engine(request, _facts, ws, doc)
-    context = {"doc": doc, "view": view_of(doc, facts["kinds"]), **facts, **extra}
+    view = view_of(doc, facts["kinds"], ws.catalog, extra.get("error_location"))
+    context = {"doc": doc, "view": view, **facts, **extra}
     context["warnings"] = extra.get("warnings") or facts["advice"]
     return render(request, "campaign_builder.html", context, status=status)
 

@@ -1,34 +1,54 @@
 """What the Campaign builder's template draws: a campaign definition mapping (as
-`herald.web.campaign_form` reads it) turned into rows with their field keys."""
+`herald.web.campaign_form` reads it) turned into rows with their field keys, and each
+sub-audience's criteria as the Segment Editor's condition tree (`herald.web.segment_form`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from herald.core.campaigns.model import REMAINDER
+from herald.core.catalog import Catalog
 from herald.core.destinations import DestinationKind
-from herald.web.campaign_form import attributes_text, totals
+from herald.web.campaign_form import attributes_text, rooted, totals
+from herald.web.segment_form import NodeView, node_at_location, tree_of
 
 
-def view_of(doc: Mapping[str, Any], kinds: Mapping[str, DestinationKind]) -> dict[str, Any]:
+def view_of(
+    doc: Mapping[str, Any],
+    kinds: Mapping[str, DestinationKind],
+    catalog: Catalog,
+    error_location: str | None = None,
+) -> dict[str, Any]:
     """The builder's sections: sub-audiences (with the remaining recipients last), delivery
-    and launch, each field with its value."""
+    and launch, each field with its value; ``error_path``, the form path of the criteria's
+    condition a problem at ``error_location`` is in (None when it is in none)."""
     sums = totals(doc)
     subs = [
         _sub_view(sub, f"s{i}", kinds, sums.get(f"s{i}"))
         for i, sub in enumerate(doc.get("sub_audiences") or [])
     ]
+    for i, sub in enumerate(subs):
+        sub["tree"] = _criteria_tree(sub, i, catalog)
     remaining = {"name": REMAINDER, "groups": (doc.get("remaining") or {}).get("groups") or []}
+    paths = [node_at_location(sub["tree"], error_location) for sub in subs]
     return {
         "subs": subs,
         "remaining": _sub_view(remaining, "r", kinds, sums.get("r", 0.0)),
         "delivery": _delivery_view(doc.get("delivery") or {}),
         "launch": _launch_view(doc.get("launch_date")),
+        "error_path": next((path for path in paths if path), None),
     }
+
+
+def _criteria_tree(sub: Mapping[str, Any], index: int, catalog: Catalog) -> NodeView | None:
+    """The condition editor of a sub-audience by criteria, its root at ``s{index}.r``."""
+    if sub["by"] != "criteria":
+        return None
+    loc = f"sub_audiences[{index}].where"
+    return tree_of(rooted(sub["where"]), catalog, root=f"{sub['key']}.r", loc=loc)
 
 
 def _sub_view(
@@ -40,7 +60,8 @@ def _sub_view(
         "name": sub.get("name", ""),
         "by": "criteria" if "where" in sub else "segment",
         "segment": sub.get("segment", ""),
-        "where": yaml.safe_dump(where, sort_keys=False).strip() if where else "",
+        "where": where,
+        "where_json": json.dumps(where, default=str) if "where" in sub else "",
         "groups": [
             _group_view(g, f"{key}.g{j}", kinds) for j, g in enumerate(sub.get("groups") or [])
         ],

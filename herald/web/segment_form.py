@@ -4,7 +4,9 @@ back, and the add/remove actions on the condition tree.
 The editor's state is the definition itself, possibly incomplete while being built (a
 condition without a column yet). Every node of the tree has a form path: ``r`` for the root
 group, ``r.0`` for its first item, ``r.2.w`` for a purchase condition's filters; its fields
-are ``<path>.<field>``.
+are ``<path>.<field>``. Another form holding the same condition editor puts its root under a
+prefix (the Campaign builder's sub-audience ``s0`` has its root at ``s0.r``): `where_of`,
+`tree_of` and `apply_action` take that root.
 """
 
 from __future__ import annotations
@@ -47,9 +49,15 @@ def definition_of(get: Form) -> dict[str, Any]:
     if _one(get, "mode") == "sql":
         # just switched to SQL mode: a starting point rather than an empty box
         doc["sql"] = _one(get, "sql") if get("sql") else STARTING_SQL
-    elif get("r.type"):
-        doc["where"] = _node(get, "r")
+    elif (where := where_of(get, "r")) is not None:
+        doc["where"] = where
     return doc
+
+
+def where_of(get: Form, root: str) -> dict[str, Any] | None:
+    """The conditions of the condition editor rooted at ``root`` (``r``, or ``s0.r`` in the
+    Campaign builder), as a segment's ``where``; None when the form has no such editor."""
+    return _node(get, root) if get(f"{root}.type") else None
 
 
 def _one(get: Form, key: str) -> str:
@@ -154,14 +162,26 @@ def _number(text: str) -> Any:
 # --- actions on the tree ----------------------------------------------------------------------
 
 
-def apply_action(doc: dict[str, Any], action: str) -> str | None:
-    """Change the tree for an ``add:<path>:<what>`` or ``remove:<path>`` button; what is
-    wrong with an action that names no node of the tree (None when it applied)."""
+def apply_action(doc: dict[str, Any], action: str, *, root: str = "r") -> str | None:
+    """Change the tree of ``doc["where"]`` for an ``add:<path>:<what>`` or ``remove:<path>``
+    button whose paths start at ``root``; what is wrong with an action that names no node of
+    the tree (None when it applied)."""
     try:
-        _apply(doc, action)
+        _apply(doc, _from_root(action, root))
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):
         return f"the editor's form is out of date ({action}); reload the page"
     return None
+
+
+def _from_root(action: str, root: str) -> str:
+    """The action with its path starting at ``r`` (the tree's own root) instead of ``root``."""
+    if root == "r":
+        return action
+    verb, _, rest = action.partition(":")
+    if not (rest == root or rest.startswith((f"{root}.", f"{root}:"))):
+        msg = f"{action} is not under {root}"
+        raise ValueError(msg)
+    return f"{verb}:r{rest[len(root) :]}"
 
 
 def _apply(doc: dict[str, Any], action: str) -> None:
@@ -227,20 +247,31 @@ class NodeView:
     filters: NodeView | None = None
 
 
-def tree_of(where: dict[str, Any], catalog: Catalog, *, purchase_tables: bool = False) -> NodeView:
-    """The root group of a definition, with each node's form path and its location in the
-    canonical definition (``where.all[1]``, what the waterfall's steps name)."""
-    return _view(where, "r", "where", catalog, purchase_tables)
+def tree_of(
+    where: dict[str, Any],
+    catalog: Catalog,
+    *,
+    root: str = "r",
+    loc: str = "where",
+    purchase_tables: bool = False,
+) -> NodeView:
+    """The root group of a definition, with each node's form path (under ``root``) and its
+    location in the canonical definition (under ``loc``: ``where.all[1]``, what the
+    waterfall's steps and the errors name)."""
+    return _view(where, root, loc, catalog, purchase_tables)
 
 
 def _view(
-    node: dict[str, Any], path: str, loc: str, catalog: Catalog, in_purchase: bool
+    given: dict[str, Any] | list[Any], path: str, loc: str, catalog: Catalog, in_purchase: bool
 ) -> NodeView:
+    node = {"all": given} if isinstance(given, list) else given  # YAML's short "all" group
     kind = next((k for k in GROUP_KINDS if k in node), None)
     if kind is not None:
+        found = node[kind]
+        found = [found] if isinstance(found, dict) else found  # "not" of one condition
         items = [
             _view(item, f"{path}.{i}", f"{loc}.{kind}[{i}]", catalog, in_purchase)
-            for i, item in enumerate(node[kind] if isinstance(node[kind], list) else [])
+            for i, item in enumerate(found if isinstance(found, list) else [])
         ]
         return NodeView(path, loc, "group", {"kind": kind}, items)
     if "segment" in node:
@@ -270,9 +301,10 @@ def node_at_location(tree: NodeView | None, location: str | None) -> str | None:
 def _purchase_view(node: dict[str, Any], path: str, loc: str, catalog: Catalog) -> NodeView:
     key = _purchase_key(node)
     body = dict(node.get(key) or {})
+    where = body.pop("where", None)  # drawn as the filters' own tree
     view = NodeView(path, loc, "purchase", {"op": key, **body})
-    if isinstance(body.get("where"), dict):
-        view.filters = _view(body["where"], f"{path}.w", f"{loc}.{key}.where", catalog, True)
+    if isinstance(where, dict | list):
+        view.filters = _view(where, f"{path}.w", f"{loc}.{key}.where", catalog, True)
     return view
 
 

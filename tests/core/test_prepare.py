@@ -144,7 +144,39 @@ def test_sftp_fields() -> None:
     assert p.records.to_pylist() == [
         {"Email": "a@x.com", "PhoneNumber": "+12065550100", "amperity_id": "a"}
     ]
-    assert p.drops == {"invalid_email": 1}
+    # b's email and phone are both invalid: no identifier is left, so b is not sent
+    assert p.drops == {"missing_identifier": 1}
+    assert p.dropped.to_pylist() == [
+        {"amperity_id": "b", "reason": "missing_identifier", "skipped": True}
+    ]
+
+
+def test_sftp_rows_need_one_identifier_of_any_kind() -> None:
+    rows = _rows(
+        amperity_id=["a", "b", "c", "d", "e"],
+        email=[None, "b@x.com", "bad", None, "  "],
+        phone=["2065550100", None, None, None, None],
+        external=[None, None, "EXT-C", "  ", None],
+    )
+    mapping = [
+        AttributeMapping("email", "Email"),
+        AttributeMapping("phone", "PhoneNumber"),
+        AttributeMapping("external", "ExternalID"),
+    ]
+    p = prepare_records(rows, mapping, kind=SFTP)
+    # a by phone, b by email, c by external id (its email blanked); d and e have only blanks
+    assert p.records.column("amperity_id").to_pylist() == ["a", "b", "c"]
+    assert p.records.column("Email").to_pylist() == [None, "b@x.com", None]
+    assert p.drops == {"invalid_email": 1, "missing_identifier": 2}
+    skipped = [r["amperity_id"] for r in p.dropped.to_pylist() if r["skipped"]]
+    assert skipped == ["d", "e"]
+
+
+def test_a_kind_without_identifier_fields_keeps_rows_without_them() -> None:
+    rows = _rows(amperity_id=["a"], email=[None])
+    p = prepare_records(rows, [EMAIL], kind=CSV)
+    assert p.records.num_rows == 1
+    assert p.drops == {}
 
 
 def test_csv_blanks_invalid_values_and_keeps_every_customer() -> None:

@@ -7,7 +7,18 @@ import importlib
 
 import pytest
 
-MODULES = ["batch", "config", "decode", "faults", "filters", "ratelimit", "validation"]
+MODULES = [
+    "batch",
+    "config",
+    "decode",
+    "faults",
+    "filters",
+    "ratelimit",
+    "sftp_csv",
+    "sftp_fs",
+    "sftp_import",
+    "validation",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -3,6 +3,7 @@ apply` accepts; bad input gets one line and saves nothing; a viewer cannot save 
 
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def form(title: str, **changes: Any) -> dict[str, Any]:
         "subs": "1",
         "s0.name": "Card holders",
         "s0.by": "criteria",
-        "s0.where": "attribute: Customer_360.state\nop: is exactly\nvalue: CA\n",
+        **criteria("s0", "state", "is_exactly", "CA"),
         "s0.groups": "1",
         "s0.g0.name": "Everyone",
         "s0.g0.percent": "100",
@@ -70,6 +71,17 @@ def form(title: str, **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def criteria(
+    key: str, column: str, op: str, value: str, table: str = "Customer_360"
+) -> dict[str, Any]:
+    """The fields of one condition in a sub-audience's condition editor, as the drop-downs
+    post them."""
+    path = f"{key}.r.0"
+    return {f"{key}.r.type": "group", f"{key}.r.kind": "all", f"{path}.type": "attribute",
+            f"{path}.table": table, f"{path}.column": column, f"{path}.op": op,
+            f"{path}.value": value}  # fmt: skip
+
+
 class FormReader(HTMLParser):
     """The fields the builder's form would post, as a browser fills them in."""
 
@@ -79,6 +91,7 @@ class FormReader(HTMLParser):
         self.inside = False
         self.select: str | None = None
         self.textarea: str | None = None
+        self.option = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -92,6 +105,7 @@ class FormReader(HTMLParser):
             self.select = a.get("name")
         elif self.select and tag == "option" and "selected" in a:
             self.add(self.select, a.get("value", ""))
+            self.option = "value" not in a  # its text is its value
         elif self.inside and tag == "textarea":
             self.textarea = a.get("name")
             self.add(self.textarea, "")
@@ -101,10 +115,13 @@ class FormReader(HTMLParser):
             self.inside = False
         self.select = None if tag == "select" else self.select
         self.textarea = None if tag == "textarea" else self.textarea
+        self.option = False if tag == "option" else self.option
 
     def handle_data(self, data: str) -> None:
         if self.textarea:
             self.data[self.textarea][-1] += data
+        elif self.option and self.select:
+            self.data[self.select][-1] += data
 
     def add(self, name: str | None, value: str) -> None:
         if name and name != "csrf_token":
@@ -150,7 +167,9 @@ def test_save_stores_the_definition_herald_apply_accepts(editor: Any, web_root: 
     doc = stored(web_root, "Spring Sale")
     assert doc is not None
     assert doc["exclude"] == ["Gold"]
-    assert doc["sub_audiences"][0]["where"]["value"] == "CA"
+    assert doc["sub_audiences"][0]["where"] == {
+        "all": [{"attribute": "Customer_360.state", "op": "is_exactly", "value": "CA"}]
+    }
     offer, holdout = doc["remaining"]["groups"]
     assert offer["destinations"][0]["attributes"][2] == {
         "source": "given_name",
@@ -199,7 +218,7 @@ def test_percentages_not_totalling_100_are_flagged_and_refused(editor: Any, web_
     ("changes", "expected"),
     [
         ({"include": []}, "include"),
-        ({"s0.where": "attribute: Nope.column\nop: is exactly\nvalue: 1"}, "Nope"),
+        ({"s0.r.0.column": "nope"}, "nope"),
         ({"d.when": "at", "d.at": "tomorrow"}, "delivery"),
         ({"name": ""}, "name"),
     ],
@@ -376,3 +395,195 @@ def test_older_test_runs_files_are_removed(
     kept = client.post("/campaigns/sample", data={"sample": second[0], "csrf_token": csrf})
     assert kept.status_code == 200
     assert len(list(folders.glob("web-*"))) == before + 1  # the first one's folder is gone
+
+
+# --- a sub-audience's criteria: the Segment Editor's condition editor -----------------------
+
+
+def condition_fields(page: str, path: str) -> dict[str, list[str]]:
+    """The fields of the condition editor's node at ``path`` the page would post."""
+    return {k: v for k, v in form_of(page).items() if k.startswith(f"{path}.")}
+
+
+def test_criteria_are_built_with_the_condition_editor_s_fields(editor: Any, web_root: Path) -> None:
+    client, csrf = editor
+    fields = {"s0.r.kind": "any", "s0.r.1.type": "attribute", "s0.r.1.table": "Customer_360",
+              "s0.r.1.column": "loyalty_tier", "s0.r.1.op": "in_list", "s0.r.1.vtype": "string",
+              "s0.r.1.pick": ["Gold"], "s0.r.1.extra": "Silver, Gold"}  # fmt: skip
+    page = post(client, csrf, form("By Fields", **fields), "yaml")
+    yaml_text = page.text.split('<pre class="yaml"')[1].split(">", 1)[1].split("</pre>")[0]
+    shown = yaml.safe_load(html.unescape(yaml_text))
+    where = {"any": [
+        {"attribute": "Customer_360.state", "op": "is_exactly", "value": "CA"},
+        {"attribute": "Customer_360.loyalty_tier", "op": "in_list", "values": ["Gold", "Silver"]},
+    ]}  # fmt: skip
+    assert shown["sub_audiences"][0]["where"] == where
+    assert post(client, csrf, form("By Fields", **fields), "save").status_code == 200
+    doc = stored(web_root, "By Fields")
+    assert doc is not None
+    assert doc["sub_audiences"][0]["where"] == where
+    # the saved campaign opens with the drop-downs chosen and the values ticked
+    page = client.post(
+        "/campaigns/builder", data={"op": "open", "name": "By Fields", "csrf_token": csrf}
+    )
+    chosen = condition_fields(page.text, "s0.r.1")
+    assert chosen["s0.r.1.column"] == ["loyalty_tier"]
+    assert chosen["s0.r.1.op"] == ["in_list"]
+    assert chosen["s0.r.1.values"] == ["Gold", "Silver"]
+    assert form_of(page.text)["s0.r.kind"] == ["any"]
+
+
+def test_a_campaign_with_criteria_applied_from_yaml_round_trips(
+    editor: Any, web_root: Path
+) -> None:
+    client, csrf = editor
+    text = """
+kind: campaign
+name: Criteria Yaml
+include: [Californians]
+sub_audiences:
+  - name: Gold ones
+    where: {attribute: loyalty_tier, op: is exactly, value: Gold}
+    groups: [{name: A, percent: 100, destinations: [files]}]
+  - name: Buyers
+    where:
+      - {attribute: Customer_360.birthdate, op: before, value: 30 years ago}
+      - any:
+          - {segment: Gold, op: not_in}
+          - has_purchased:
+              within: 6 months
+              min_count: 2
+              where: [{attribute: Unified_Itemized_Transactions.is_return, op: is false}]
+          - not: {attribute: state, op: is exactly, value: NY}
+    groups: [{name: B, percent: 100, destinations: [files]}]
+remaining:
+  groups: [{name: Rest, percent: 100, destinations: [files]}]
+delivery: {schedule: once, timezone: UTC, at: asap}
+"""
+    with Workspace.open(web_root) as ws:
+        ws.campaigns.apply(yaml.safe_load(text), source="criteria.yaml")
+    page = client.post(
+        "/campaigns/builder", data={"op": "open", "name": "Criteria Yaml", "csrf_token": csrf}
+    )
+    fields = form_of(page.text)
+    # a bare condition and a list show under a root group, with the drop-downs chosen
+    assert fields["s0.r.kind"] == ["all"]
+    assert (fields["s0.r.0.table"], fields["s0.r.0.column"]) == (["Customer_360"], ["loyalty_tier"])
+    assert (fields["s0.r.0.op"], fields["s0.r.0.value"]) == (["is_exactly"], ["Gold"])
+    assert fields["s1.r.0.when"] == ["ago"]
+    assert (fields["s1.r.0.n"], fields["s1.r.0.unit"]) == (["30"], ["years"])
+    assert fields["s1.r.1.kind"] == ["any"]
+    assert (fields["s1.r.1.0.segment"], fields["s1.r.1.0.op"]) == (["Gold"], ["not_in"])
+    assert fields["s1.r.1.1.within"] == ["6 months"]
+    assert fields["s1.r.1.1.w.0.column"] == ["is_return"]
+    assert (fields["s1.r.1.2.kind"], fields["s1.r.1.2.0.value"]) == (["not"], ["NY"])
+    # saved back unchanged from the builder's form: the same definition, no new version
+    before = stored(web_root, "Criteria Yaml")
+    again = post(client, csrf, fields, "save")
+    assert "(unchanged)" in again.text, again.text
+    assert stored(web_root, "Criteria Yaml") == before
+    # a button works on criteria YAML wrote in short forms (a "not" of one condition)
+    added = post(client, csrf, {**fields, "action": "add:s1.r.1.2:condition"}, "")
+    assert form_of(added.text)["s1.r.1.2.1.type"] == ["attribute"]
+    # a change in the fields is saved as the fields say
+    changed = post(client, csrf, {**fields, "s0.r.0.value": "Silver"}, "save")
+    assert "Saved: version 2" in changed.text
+    doc = stored(web_root, "Criteria Yaml")
+    assert doc is not None
+    assert doc["sub_audiences"][0]["where"] == {
+        "all": [{"attribute": "Customer_360.loyalty_tier", "op": "is_exactly", "value": "Silver"}]
+    }
+    assert doc["sub_audiences"][1] == before["sub_audiences"][1]  # type: ignore[index]
+
+
+def test_add_and_remove_in_the_criteria_keep_the_rest_of_the_form(editor: Any) -> None:
+    client, csrf = editor
+    htmx = {"HX-Request": "true", "X-CSRF-Token": csrf}
+    data = form("Add Remove", description="kept")
+    page = client.post(
+        "/campaigns/builder", data={**data, "action": "add:s0.r:group"}, headers=htmx
+    )
+    fields = form_of(page.text)
+    assert fields["s0.r.1.type"] == ["group"]
+    assert fields["s0.r.1.0.type"] == ["attribute"]
+    assert fields["s0.r.0.value"] == ["CA"]
+    assert (fields["description"], fields["r.g1.name"]) == (["kept"], ["Holdout"])
+    page = client.post(
+        "/campaigns/builder", data={**fields, "action": "add:s0.r.1:purchase"}, headers=htmx
+    )
+    assert form_of(page.text)["s0.r.1.1.within"] == ["12 months"]
+    page = client.post(
+        "/campaigns/builder", data={**form_of(page.text), "action": "remove:s0.r.0"}, headers=htmx
+    )
+    fields = form_of(page.text)
+    assert fields["s0.r.0.type"] == ["group"]
+    assert "s0.r.1.type" not in fields
+    assert fields["l.after_days"] == ["2"]
+    # a drop-down change (no button) redraws with the column's operators
+    fields.update({"s0.r.0.0.column": "birthdate"})
+    page = client.post("/campaigns/builder", data=fields, headers=htmx)
+    assert (
+        'value="after" selected' in page.text.split('name="s0.r.0.0.op"')[1].split("</select>")[0]
+    )
+    stale = client.post(
+        "/campaigns/builder", data={**fields, "action": "remove:s5.r.0"}, headers=htmx
+    )
+    assert "the builder&#39;s form is out of date" in stale.text
+    for action in ["add:s0.x:condition", "remove:s0.r.7"]:  # not in the tree of s0's criteria
+        stale = client.post("/campaigns/builder", data={**fields, "action": action}, headers=htmx)
+        assert f"the editor&#39;s form is out of date ({action})" in stale.text
+        assert form_of(stale.text)["s0.r.0.0.column"] == ["birthdate"]
+
+
+def test_a_sub_audience_switched_to_criteria_gets_a_blank_condition(editor: Any) -> None:
+    client, csrf = editor
+    data = form("Switch", **{"s0.by": "segment", "s0.segment": "Gold"})
+    data = {k: v for k, v in data.items() if not k.startswith("s0.r")}
+    page = post(client, csrf, data, "refresh")
+    assert "s0.r.type" not in page.text
+    page = post(client, csrf, {**data, "s0.by": "criteria"}, "refresh")
+    fields = form_of(page.text)
+    assert fields["s0.r.0.table"] == ["Customer_360"]
+    assert 'name="s0.r.0.column"' in page.text
+    assert "s0.r.0.column" not in fields  # no attribute chosen yet
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "expected"),
+    [
+        ({"s0.r.0.column": "nope"}, "s0.r.0", "unknown column &#39;nope&#39;"),
+        ({"s0.r.0.column": "birthdate", "s0.r.0.op": "after", "s0.r.0.when": "date",
+          "s0.r.0.value": "someday"}, "s0.r.0", "&#39;someday&#39; is not a date"),
+        ({"subs": "2", "s1.name": "Second", "s1.by": "criteria", "s1.r.type": "group",
+          "s1.r.kind": "all", "s1.r.0.type": "segment", "s1.r.0.segment": "", "s1.groups": "1",
+          "s1.g0.name": "A", "s1.g0.percent": "100"}, "s1.r.0", "segment"),
+    ],
+)  # fmt: skip
+def test_a_criteria_error_shows_on_one_line_beside_its_condition(
+    editor: Any, web_root: Path, changes: dict[str, Any], path: str, expected: str
+) -> None:
+    client, csrf = editor
+    response = post(client, csrf, form("Bad Criteria", **changes), "save")
+    assert response.status_code == 400
+    errors = response.text.split('role="alert"')[1].split("</ul>")[0]
+    assert errors.count("<li>") == 1
+    assert expected in errors
+    inline = response.text.split(f'id="f-{path.replace(".", "-")}-error">')[1].split("</p>")[0]
+    assert expected in inline
+    assert "\n" not in inline
+    assert "sub_audiences[" not in inline  # the place is where it shows
+    assert stored(web_root, "Bad Criteria") is None
+
+
+def test_the_picklist_works_for_a_condition_of_the_criteria(editor: Any, web_root: Path) -> None:
+    client, csrf = editor
+    params = {"table": "Customer_360", "column": "loyalty_tier", "path": "s0.r.0"}
+    found = client.get("/segments/picklist", params=params)
+    assert found.status_code == 200
+    assert 'name="s0.r.0.pick" value="Gold"' in found.text
+    picked = {"s0.r.0.column": "loyalty_tier", "s0.r.0.op": "in_list", "s0.r.0.value": None,
+              "s0.r.0.pick": ["Gold"]}  # fmt: skip
+    assert post(client, csrf, form("Picked", **picked), "save").status_code == 200
+    doc = stored(web_root, "Picked")
+    assert doc is not None
+    assert doc["sub_audiences"][0]["where"]["all"][0]["values"] == ["Gold"]

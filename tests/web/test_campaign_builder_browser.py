@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import axe_violations, docs_screenshot, serve_app
+from browser import axe_violations, docs_screenshot, serve_app, sign_in_by_keyboard
 from playwright.sync_api import Page, expect
 from web_app import TOKEN, make_app, make_workspace
 
@@ -62,14 +62,6 @@ def add_customers(database: Path) -> None:
         con.close()
 
 
-def sign_in_by_keyboard(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/campaigns/builder")
-    page.get_by_label("Password").focus()
-    page.keyboard.type(TOKEN)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{base_url}/campaigns/builder")
-
-
 def field(page: Page, name: str, value: str | None = None) -> str:
     """A CSS selector for the builder's input ``name`` (names hold dots, ids would need escapes)."""
     return f'[name="{name}"]' + (f'[value="{value}"]' if value else "")
@@ -86,10 +78,25 @@ def build_audience(page: Page) -> None:
     page.locator(field(page, "s0.g0.dest", "klaviyo")).check()
     page.locator(field(page, "s1.name")).fill("Gold by criteria")
     page.locator(field(page, "s1.by")).select_option("criteria")
-    page.locator(field(page, "s1.where")).fill(
-        "attribute: Customer_360.loyalty_tier\nop: is exactly\nvalue: Gold\n"
-    )
+    pick_criteria(page)
     page.locator(field(page, "s1.g0.dest", "files")).check()
+
+
+def pick_criteria(page: Page) -> None:
+    """Gold customers, with the condition editor's drop-downs (by keyboard) and its picklist;
+    each change redraws the builder, keeping the focus and the other fields."""
+    column = page.locator(field(page, "s1.r.0.column"))
+    expect(column).to_be_visible()  # the criteria's condition editor, drawn by htmx
+    expect(page.locator(field(page, "s1.r.0.table"))).to_have_value("Customer_360")
+    column.focus()
+    # one key: the redraw may land between keys, and the new drop-down starts a new search
+    page.keyboard.press("l")  # loyalty_tier, the only attribute starting with l
+    operator = page.locator(field(page, "s1.r.0.op"))
+    expect(operator).to_have_value("in_list")
+    expect(page.locator(field(page, "s1.r.0.column"))).to_be_focused()
+    expect(page.locator(field(page, "s1.name"))).to_have_value("Gold by criteria")
+    page.locator('[data-path="s1.r.0"]').get_by_role("button", name="Pick values…").click()
+    page.locator(field(page, "s1.r.0.pick", "Gold")).check()
 
 
 def split_remaining(page: Page) -> None:
@@ -118,7 +125,7 @@ def edit_attributes(page: Page) -> None:
 def test_build_preview_test_run_and_schedule_a_campaign(
     page: Page, base_url: str, tmp_path: Path
 ) -> None:
-    sign_in_by_keyboard(page, base_url)
+    sign_in_by_keyboard(page, f"{base_url}/campaigns/builder", TOKEN)
     expect(page.get_by_label("Include segments")).to_contain_text("Californians (7 customers)")
     build_audience(page)
     split_remaining(page)
@@ -132,6 +139,8 @@ def test_build_preview_test_run_and_schedule_a_campaign(
 
     page.get_by_role("button", name="View as YAML").click()
     expect(page.locator("pre.yaml")).to_contain_text("exclude:")
+    expect(page.locator("pre.yaml")).to_contain_text("attribute: Customer_360.loyalty_tier")
+    expect(page.locator(field(page, "s1.r.0.values", "Gold"))).to_be_checked()
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("table").first).to_contain_text("Holdout (control)")
     page.get_by_role("button", name="Estimate").click()

@@ -7,7 +7,7 @@ Amperity's guidance comes back as warnings.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from herald.core.campaigns.model import (
@@ -219,6 +219,7 @@ def _resolve_one(
                 f"without an '{needed}' attribute; add one, e.g. '{{email: {needed}}}'"
             )
             raise CampaignError(msg, location=f"{target.location}.attributes")
+    _check_identifiers(kind, attributes, group.name, target)
     return Resolved(
         sub.name,
         group.name,
@@ -227,6 +228,24 @@ def _resolve_one(
         attributes,
         output_name(campaign.name, group.name),
     )
+
+
+def _check_identifiers(
+    kind: DestinationKind,
+    attributes: Sequence[AttributeMapping],
+    group: str,
+    target: GroupDestination,
+) -> None:
+    """A group sent where each record needs an identifier must map at least one."""
+    if not kind.identifier_fields or {a.field for a in attributes} & set(kind.identifier_fields):
+        return
+    names = ", ".join(kind.identifier_fields)
+    msg = (
+        f"group '{group}' sends to {kind.label} destination '{target.destination}' without "
+        f"any of the fields {names}; map at least one, e.g. '{{email: "
+        f"{kind.identifier_fields[0]}}}'"
+    )
+    raise CampaignError(msg, location=f"{target.location}.attributes")
 
 
 def _check_source(
