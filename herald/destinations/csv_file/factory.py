@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -27,16 +26,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from herald.atomic import atomic_path, write_errors
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
-from herald.core.prepare import skipped_rows
 from herald.crash import crash_point
 from herald.destinations.base import (
-    OUTCOMES_FILE,
     Capabilities,
     CheckResult,
     Delivered,
@@ -50,11 +44,15 @@ from herald.destinations.base import (
     no_connection,
 )
 from herald.destinations.csv_file.configuration import DESTINATION_TYPE, CsvFileSettings
-from herald.destinations.csv_writer import CsvOptions, write_csv_files
-
-_STAGED = "records"
-_STAGED_FILES = "staged_files.json"  # the staged files' names, rows, sizes and SHA-256
-_STAGED_OUTCOMES = "staged_outcomes.parquet"
+from herald.destinations.csv_writer import CsvOptions
+from herald.destinations.staged_files import (
+    STEM,
+    is_delivered,
+    mark_delivered,
+    stage_files,
+    staged_files,
+    write_sample,
+)
 
 
 class CsvFileDestination(Destination):
@@ -98,29 +96,10 @@ class CsvFileDestination(Destination):
         return CsvOptions.of(self.settings)
 
     def sample(self, records: Records, path: Path) -> Path:
-        # One plain file, as the destination's would look: the sample is a few records.
-        plain = {"split_rows": None, "split_bytes": None, "gzip": False}
-        options = self.options.model_copy(update=plain)
-        stem = path.name.removesuffix(".csv")
-        [file] = write_csv_files(records.batches(), path.parent, stem, _columns(records), options)
-        return file.path
+        return write_sample(records, path, self.options)
 
     def stage(self, target: DeliveryTarget, records: Records) -> None:
-        folder = target.folder
-        if (folder / _STAGED_OUTCOMES).exists() or (folder / OUTCOMES_FILE).exists():
-            return  # staged (or delivered) before a crash: the same files go out
-        with write_errors(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-        written = write_csv_files(
-            records.batches(), folder, _STAGED, _columns(records), self.options
-        )
-        listed = [
-            {"name": f.path.name, "rows": f.rows, "size": f.size, "sha256": f.sha256}
-            for f in written
-        ]
-        with atomic_path(folder / _STAGED_FILES) as partial:
-            partial.write_text(json.dumps(listed, indent=1), encoding="utf-8")
-        _write_outcomes(records, folder / _STAGED_OUTCOMES)
+        stage_files(target.folder, records, self.options)
 
     def open(self) -> AbstractAsyncContextManager[Session]:
         return no_connection(_CsvSession(self))
@@ -128,9 +107,9 @@ class CsvFileDestination(Destination):
     def estimate(self, targets: Sequence[DeliveryTarget]) -> DestinationEstimate | None:
         return None  # a local file: its time is part of the run's local work
 
-    def path_for(self, target: DeliveryTarget, staged: str = f"{_STAGED}.csv") -> Path:
+    def path_for(self, target: DeliveryTarget, staged: str = f"{STEM}.csv") -> Path:
         """Where the staged file ``staged`` of ``target`` is delivered."""
-        return self.folder / f"{target.dated_name}{staged.removeprefix(_STAGED)}"
+        return self.folder / f"{target.dated_name}{staged.removeprefix(STEM)}"
 
 
 class _CsvSession(Session):
@@ -146,9 +125,9 @@ class _CsvSession(Session):
         stop: Stop | None = None,
     ) -> Delivered:
         folder = target.folder
-        staged = _staged_names(folder)
+        staged = [file.name for file in staged_files(folder)]
         paths = [self.destination.path_for(target, name) for name in staged]
-        if not (folder / OUTCOMES_FILE).exists():
+        if not is_delivered(folder):
             untouched = all((folder / name).exists() for name in staged)
             if untouched and stop is not None and stop():
                 return Delivered("cancelled", message=_CANCELLED)
@@ -156,27 +135,12 @@ class _CsvSession(Session):
                 _place(folder / name, path)
                 crash_point("delivery_midway")
             _remove_stale(self.destination.folder, target.dated_name, keep=paths)
-            # The outcomes say it is delivered: written last, so a crash before retries.
-            os.replace(folder / _STAGED_OUTCOMES, folder / OUTCOMES_FILE)
+            mark_delivered(folder)
         message = f"{len(paths)} files, {paths[0].name} to {paths[-1].name}"
         return Delivered("written", message=message if len(paths) > 1 else None, path=paths[0])
 
 
 _CANCELLED = "not written: the run was cancelled before the file was put in place"
-
-
-def _columns(records: Records) -> list[tuple[str, str]]:
-    """Every field, with its name as the header."""
-    return [(field, field) for field in records.fields]
-
-
-def _staged_names(folder: Path) -> list[str]:
-    """The staged files' names, in order (``records.csv`` alone when staged by a Herald
-    that did not list them)."""
-    listed = folder / _STAGED_FILES
-    if not listed.exists():
-        return [f"{_STAGED}.csv"]
-    return [entry["name"] for entry in json.loads(listed.read_text(encoding="utf-8"))]
 
 
 def _remove_stale(folder: Path, name: str, *, keep: Sequence[Path]) -> None:
@@ -215,31 +179,3 @@ def _place(staged: Path, path: Path) -> None:
             with atomic_path(path) as partial:
                 shutil.copyfile(staged, partial)
             staged.unlink()
-
-
-def _write_outcomes(records: Records, target: Path) -> None:
-    """Every record ``sent`` (the file holds it), every skipped customer with its reason."""
-    sent = [_outcomes(batch.column("key"), "sent") for batch in records.sent_keys()]
-    skipped = skipped_rows(records.dropped, records.key)
-    left_out = _outcomes(skipped.column("key"), "skipped_invalid", skipped.column("reason"))
-    with atomic_path(target) as partial:
-        pq.write_table(pa.concat_tables([*sent, left_out]), partial)
-
-
-def _outcomes(
-    keys: pa.Array | pa.ChunkedArray, outcome: str, reasons: pa.ChunkedArray | None = None
-) -> pa.Table:
-    n = len(keys)
-    return pa.table(
-        {
-            "key": keys,
-            "outcome": pa.repeat(outcome, n).cast(pa.string()),
-            "reason": pa.nulls(n, pa.string()) if reasons is None else reasons,
-        },
-        schema=_OUTCOMES_SCHEMA,
-    )
-
-
-_OUTCOMES_SCHEMA = pa.schema(
-    [("key", pa.string()), ("outcome", pa.string()), ("reason", pa.string())]
-)
