@@ -145,6 +145,8 @@ def _tables(stats: dict[str, Any]) -> None:
         )
     if stats.get("drops"):
         print_table("Dropped", ["reason", "customers"], list(stats["drops"].items()))
+    if stats.get("files"):
+        print_table("Files", ["destination / file", "written"], list(stats["files"].items()))
 
 
 def _drops(drops: dict[str, int]) -> str:

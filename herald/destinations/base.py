@@ -89,6 +89,8 @@ class Capabilities:
         deliveries_at_once: groups of one destination delivered at once in a run (they share
             one connection and its pacing).
         sample_suffix: the file suffix of :meth:`Destination.sample`.
+        local: it writes on this machine: its time is part of the run's local work, so an
+            estimate neither stages nor plans it.
     """
 
     mirror: bool
@@ -97,6 +99,7 @@ class Capabilities:
     max_batch_bytes: int | None = None
     deliveries_at_once: int = 1
     sample_suffix: str = ".csv"
+    local: bool = False
 
 
 class Records(Protocol):
@@ -165,6 +168,10 @@ class DeliveryTarget:
             appended for a one-time campaign (DESIGN §1.4).
         number: the delivery's place among the run's deliveries, from 1 (for crash points).
         runs_dir: the workspace's runs folder.
+        campaign: the campaign's name.
+        day: the delivery's date in the campaign's time zone (ISO), as ``dated_name``
+            carries it.
+        recurring: the campaign is recurring (its files keep one name from run to run).
     """
 
     run_id: str
@@ -175,6 +182,9 @@ class DeliveryTarget:
     dated_name: str
     number: int
     runs_dir: Path
+    campaign: str = ""
+    day: str = ""
+    recurring: bool = False
 
     @property
     def folder(self) -> Path:

@@ -41,6 +41,8 @@ ENTRY_POINT_GROUP = "herald.destinations"
 _BUILT_IN: dict[str, str] = {
     "csv_file": "herald.destinations.csv_file:CsvFileDestination",
     "klaviyo_api": "herald.destinations.klaviyo_api.factory:KlaviyoApiDestination",
+    "klaviyo_sftp": "herald.destinations.klaviyo_sftp.factory:KlaviyoSftpDestination",
+    "sftp": "herald.destinations.sftp.factory:SftpDestination",
 }
 
 _types: dict[str, str | type[Destination]] | None = None

@@ -108,8 +108,8 @@ def _estimate_staged(ws: Workspace, build: Build, scratch: Path) -> list[Destina
         for number, item in enumerate(build.resolved, 1):
             dest = destinations.get(item.destination) or ws.destination(item.destination)
             destinations[item.destination] = dest
-            if not dest.capabilities.mirror:
-                continue  # a file is written whole, locally: nothing to plan
+            if dest.capabilities.local:
+                continue  # a file written here: nothing to plan
             target = target_for(ws, build, item, _RUN_ID, number, runs=scratch)
             with prepared_group(ws, snap, item, claims) as prepared:
                 dest.stage(target, prepared)

@@ -70,8 +70,12 @@ def dated_name(build: Build, name: str) -> str:
     """One-time campaigns append the delivery date; recurring ones keep one name (DESIGN §1.4)."""
     if build.campaign.delivery.mode == "recurring":
         return name
-    day = build.as_of.astimezone(ZoneInfo(build.campaign.delivery.timezone)).date()
-    return f"{name}_{day.isoformat()}"
+    return f"{name}_{delivery_day(build)}"
+
+
+def delivery_day(build: Build) -> str:
+    """The run's date in the campaign's time zone, ISO."""
+    return build.as_of.astimezone(ZoneInfo(build.campaign.delivery.timezone)).date().isoformat()
 
 
 def target_for(
@@ -94,6 +98,9 @@ def target_for(
         dated_name(build, item.output_name),
         number,
         runs if runs is not None else ws.runs_dir,
+        campaign=build.campaign.name,
+        day=delivery_day(build),
+        recurring=build.campaign.delivery.mode == "recurring",
     )
 
 

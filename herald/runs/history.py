@@ -100,6 +100,13 @@ def run_stats(
     }
     if lists:
         stats["lists"] = lists
+    written = {
+        list_key(d.destination, d.output_name): d.message
+        for d in deliveries
+        if d.status == "written" and d.message
+    }
+    if written:
+        stats["files"] = written  # where each file went (an SFTP upload: path, size, SHA-256)
     errors = _errors(deliveries)
     if errors:
         stats["errors"] = errors

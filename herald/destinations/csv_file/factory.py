@@ -64,7 +64,7 @@ class CsvFileDestination(Destination):
         "CSV file",
         (AttributeMapping("amperity_id", "amperity_id"), AttributeMapping("email", "email")),
     )
-    capabilities: ClassVar[Capabilities] = Capabilities(mirror=False, removes=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(mirror=False, removes=False, local=True)
     settings_model = CsvFileSettings
 
     @property

@@ -1,0 +1,36 @@
+"""The ``klaviyo_sftp`` destination: the ``sftp`` type with Klaviyo's headers and folder.
+
+Klaviyo reads profiles from CSV files whose header names are exactly ``Email``,
+``PhoneNumber`` and ``ExternalID`` (at least one of them); so a group must map one of them,
+and a record with none of them filled is left out (``missing_identifier``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from herald.core.campaigns.model import AttributeMapping
+from herald.core.destinations import DestinationKind
+from herald.destinations.klaviyo_sftp.configuration import DESTINATION_TYPE, KlaviyoSftpSettings
+from herald.destinations.sftp.factory import SftpDestination
+
+IDENTIFIERS = ("Email", "PhoneNumber", "ExternalID")
+
+
+class KlaviyoSftpDestination(SftpDestination):
+    """Profile CSVs uploaded to Klaviyo's SFTP import folder."""
+
+    type: ClassVar[str] = DESTINATION_TYPE
+    kind: ClassVar[DestinationKind] = DestinationKind(
+        DESTINATION_TYPE,
+        "Klaviyo",
+        (
+            AttributeMapping("email", "Email"),
+            AttributeMapping("phone", "PhoneNumber"),
+            AttributeMapping("amperity_id", "ExternalID"),
+        ),
+        email_field="Email",
+        phone_field="PhoneNumber",
+        identifier_fields=IDENTIFIERS,
+    )
+    settings_model = KlaviyoSftpSettings
