@@ -272,8 +272,9 @@ class OpenSshServer:
             return []
 
     def kill_sessions(self) -> int:
-        """Kill (SIGKILL) every session's sshd processes, dropping their connections as a
-        crashed server or a cut network would; the listener goes on accepting. Returns how
+        """Kill (SIGKILL) every session's sshd processes (the per-connection monitor, the
+        account's process and its SFTP session), so each connection drops as it would if the
+        server crashed or the network were cut; the listener goes on accepting. Returns how
         many processes were killed."""
         killed = 0
         for pid in self.session_pids():
@@ -283,6 +284,14 @@ class OpenSshServer:
             except ProcessLookupError:
                 pass
         return killed
+
+    def wait_for_sessions_gone(self, seconds: float = 10.0) -> None:
+        """Wait until no session process is left (killed ones are reaped by the listener)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not any(_status(p) not in (None, psutil.STATUS_ZOMBIE) for p in self.session_pids()):
+                return
+            time.sleep(0.01)
 
     def path(self, remote: str) -> Path:
         """Where the remote path ``remote`` (as the account sees it) is on this machine."""
@@ -328,6 +337,13 @@ class OpenSshServer:
             return ""
 
 
+def _status(pid: int) -> str | None:
+    try:
+        return str(psutil.Process(pid).status())
+    except psutil.NoSuchProcess:
+        return None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -340,28 +356,57 @@ class KillAfter:
     ``times`` times at most (each time after ``after`` more bytes): a connection dropped
     mid-upload.
 
+    An upload pipelines its writes, so the server may hold none of the bytes sent yet: with
+    ``settle``, the partial file on the server, the kill waits until that file has stopped
+    growing (the server wrote what it had been sent), so that there is something to resume.
+
     Attributes:
         kills: how many times it killed.
     """
 
-    def __init__(self, server: OpenSshServer, after: int, times: int = 1) -> None:
+    def __init__(
+        self, server: OpenSshServer, after: int, times: int = 1, settle: Path | None = None
+    ) -> None:
         self.server = server
         self.after = after
         self.times = times
+        self.settle = settle
         self.kills = 0
         self._next = after
+        self._last = 0
 
     def __call__(self, sent: int) -> None:
-        if self.kills < self.times and sent >= self._next:
-            self.kills += 1
-            self._next = sent + self.after
-            assert self.server.kill_sessions() > 0, "no sshd session to kill"
+        if sent < self._last:  # the upload started again (or resumed) lower down
+            self._next = min(self._next, sent + self.after)
+        self._last = sent
+        if self.kills >= self.times or sent < self._next:
+            return
+        if not self.server.session_pids():
+            return  # the connection is down already; the upload has yet to notice
+        if self.settle is not None:
+            _wait_until_still(self.settle)
+        assert self.server.kill_sessions() > 0, "no sshd session to kill"
+        self.kills += 1
+        self._next = sent + self.after
+        self.server.wait_for_sessions_gone()
+
+
+def _wait_until_still(path: Path, seconds: float = 10.0) -> None:
+    """Wait until ``path`` exists and its size has not changed for 0.1 s."""
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size != last:
+            last, since = size, time.monotonic()
+        elif size > 0 and time.monotonic() - since >= 0.1:
+            return
+        time.sleep(0.01)
 
 
 @contextmanager
-def openssh_server(keys: KeyRing, host_keys: tuple[str, ...] = ("ed25519",)) -> Iterator[
-    OpenSshServer
-]:
+def openssh_server(
+    keys: KeyRing, host_keys: tuple[str, ...] = ("ed25519",)
+) -> Iterator[OpenSshServer]:
     """A running :class:`OpenSshServer`, stopped and removed after the block."""
     with OpenSshServer(keys, host_keys) as server:
         yield server

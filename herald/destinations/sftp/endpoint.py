@@ -143,8 +143,9 @@ class SftpEndpoint(BaseModel):
 
     @property
     def address(self) -> str:
-        """``user@host:port``, for messages."""
-        return f"{self.username}@{self.host}:{self.port}"
+        """``host:port``, for messages (``user@host`` would read as an email address, and be
+        redacted as one)."""
+        return f"{self.host}:{self.port}"
 
     def resolved(self, folder: Path) -> SftpEndpoint:
         """This endpoint with relative file settings made absolute against ``folder`` (the

@@ -164,11 +164,14 @@ class KnownHostKeys:
             msg = f"known_hosts '{endpoint.known_hosts}' is not a file: check the path"
             raise ConfigError(msg)
         try:
-            # paramiko skips lines it cannot parse (markers, unknown key types), as ssh does.
-            hosts = paramiko.HostKeys(str(path))
+            lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             msg = f"known_hosts '{endpoint.known_hosts}' cannot be read: {error}"
             raise ConfigError(msg) from None
+        hosts = paramiko.HostKeys()
+        for number, line in enumerate(lines, 1):
+            for name, key in _entries(line, number):
+                hosts.add(name, key.get_name(), key)
         entry = hosts.lookup(_host_name(endpoint))
         return cls(endpoint, tuple(entry.values()) if entry else ())
 
@@ -217,6 +220,18 @@ class KnownHostKeys:
             f"{offered.get_name()} {found}, expected {expected}; refused, as it may be an "
             f"attack. If the server's key was really replaced, {how}"
         )
+
+
+def _entries(line: str, number: int) -> list[tuple[str, paramiko.PKey]]:
+    """The (host name or hash, key) pairs of a known_hosts line; none for a line that is not
+    one or whose key type Herald does not use (ssh skips those lines too)."""
+    try:
+        entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+    except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError):
+        return []
+    if entry is None or entry.key is None:
+        return []
+    return [(name, entry.key) for name in entry.hostnames]
 
 
 def _host_name(endpoint: SftpEndpoint) -> str:

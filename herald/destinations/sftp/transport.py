@@ -16,6 +16,7 @@ this upload's, else start the file again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import posixpath
@@ -105,8 +106,10 @@ class SftpConnection:
 
     @property
     def active(self) -> bool:
-        """Whether the SSH connection is up."""
-        return self._transport is not None and self._transport.is_active()
+        """Whether the SSH connection and its SFTP channel are up."""
+        channel = self._sftp.get_channel() if self._sftp is not None else None
+        up = self._transport is not None and self._transport.is_active()
+        return up and channel is not None and not channel.closed
 
     def sftp(self) -> paramiko.SFTPClient:
         """The SFTP session, opening the connection again first if it dropped.
@@ -204,21 +207,25 @@ class SftpConnection:
         if key_types:
             options.key_types = tuple(k for k in key_types if k in options.key_types)
         try:
-            transport.start_client(timeout=endpoint.connect_timeout)
+            # The banner and handshake timeouts end it sooner; this bounds the whole.
+            transport.start_client(timeout=3 * endpoint.connect_timeout)
         except _SFTP_ERRORS as error:
             transport.close()
             if optional and isinstance(error, paramiko.SSHException):
                 return None  # "no acceptable host key": the server has none of these types
             raise connect_error(error, endpoint, stage="ssh") from None
+        if not transport.initial_kex_done:  # start_client returns quietly on its timeout
+            transport.close()
+            raise connect_error(TimeoutError(), endpoint, stage="ssh")
         return transport
 
     def close(self) -> None:
         """Close the SFTP session and the connection (again is harmless)."""
         sftp, transport, self._sftp, self._transport = self._sftp, self._transport, None, None
-        if sftp is not None:
-            sftp.close()
-        if transport is not None:
-            transport.close()
+        for part in (sftp, transport):
+            if part is not None:
+                with contextlib.suppress(*_SFTP_ERRORS):  # it may be closed already
+                    part.close()
 
     def failed(self, error: BaseException, *, doing: str, path: str, folder: str) -> SftpError:
         """``error`` from an SFTP operation, translated; the connection is closed when it
