@@ -28,8 +28,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +134,8 @@ class OpenSshServer:
     Args:
         keys: the session's key ring.
         host_keys: the host key types the server offers (its ``HostKey`` lines, in order).
+        sftp_flags: options of its ``internal-sftp``, such as ``-P posix-rename`` (a server
+            that refuses that request).
 
     Attributes:
         port: the loopback port it listens on.
@@ -146,9 +146,12 @@ class OpenSshServer:
     host = "127.0.0.1"
     username = ACCOUNT
 
-    def __init__(self, keys: KeyRing, host_keys: tuple[str, ...] = ("ed25519",)) -> None:
+    def __init__(
+        self, keys: KeyRing, host_keys: tuple[str, ...] = ("ed25519",), sftp_flags: str = ""
+    ) -> None:
         self.keys = keys
         self.host_keys = host_keys
+        self.sftp_flags = sftp_flags
         self.port = _free_port()
         self.base = Path(tempfile.mkdtemp(prefix="herald-sftp-", dir=_RUN))
         self.etc = self.base / "etc"
@@ -209,7 +212,7 @@ class OpenSshServer:
         lines += [
             f"Match User {ACCOUNT}",
             f"  ChrootDirectory {self.chroot}",
-            "  ForceCommand internal-sftp",
+            f"  ForceCommand internal-sftp {self.sftp_flags}".rstrip(),
             "  AllowTcpForwarding no",
             "  X11Forwarding no",
             "  PermitTTY no",
@@ -401,12 +404,3 @@ def _wait_until_still(path: Path, seconds: float = 10.0) -> None:
         elif size > 0 and time.monotonic() - since >= 0.1:
             return
         time.sleep(0.01)
-
-
-@contextmanager
-def openssh_server(
-    keys: KeyRing, host_keys: tuple[str, ...] = ("ed25519",)
-) -> Iterator[OpenSshServer]:
-    """A running :class:`OpenSshServer`, stopped and removed after the block."""
-    with OpenSshServer(keys, host_keys) as server:
-        yield server

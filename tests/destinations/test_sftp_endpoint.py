@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from herald.destinations import registry
+from herald.destinations.base import Destination
 from herald.destinations.settings import DestinationSettings
 from herald.destinations.sftp.endpoint import SftpEndpoint, normalise_fingerprint
+from herald.exceptions import ConfigError
 
 PRINT = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
 
@@ -97,3 +100,23 @@ def test_a_destination_settings_model_can_extend_it() -> None:
         SftpSettings.model_validate(
             {"type": "sftp", "host": "h", "username": "u", "private_key_env": "K"}
         )
+
+
+def test_herald_toml_may_pin_a_fingerprint_but_not_hold_a_key() -> None:
+    class SftpSettings(DestinationSettings, SftpEndpoint):
+        pass
+
+    class SftpDestination(Destination):
+        type = "test_sftp_endpoint"
+        settings_model = SftpSettings
+
+    registry.register("test_sftp_endpoint", SftpDestination)
+    table = {"type": "test_sftp_endpoint", "host": "h", "username": "u", "private_key_env": "K"}
+    try:
+        parsed = registry.parse_destination("s", {**table, "host_key_fingerprint": PRINT})
+        assert isinstance(parsed, SftpEndpoint)
+        assert parsed.host_key_fingerprint == PRINT
+        with pytest.raises(ConfigError, match="'private_key' written in the file"):
+            registry.parse_destination("s", {**table, "private_key": "-----BEGIN"})
+    finally:
+        registry._known().pop("test_sftp_endpoint")

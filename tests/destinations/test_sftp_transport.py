@@ -149,6 +149,22 @@ def test_a_stopped_upload_leaves_nothing_under_the_final_name(
     assert leftovers(sftp_server) == ["x.csv"]
 
 
+def test_a_server_without_posix_rename_gets_remove_and_rename(
+    ssh_keys: KeyRing, payload: Path, tmp_path: Path
+) -> None:
+    older = tmp_path / "older.csv"
+    older.write_bytes(b"Email\nold@example.com\n")
+    with (
+        OpenSshServer(ssh_keys, sftp_flags="-P posix-rename") as server,
+        connect(endpoint(server)) as conn,
+    ):
+        upload(conn, older, "/profiles", "daily.csv")  # a plain rename
+        assert server.path("/profiles/daily.csv").read_bytes() == older.read_bytes()
+        upload(conn, payload, "/profiles", "daily.csv")  # remove, then rename
+        assert server.path("/profiles/daily.csv").read_bytes() == payload.read_bytes()
+        assert leftovers(server) == ["daily.csv"]
+
+
 # --- a connection dropped mid-upload --------------------------------------------------------
 
 

@@ -448,16 +448,20 @@ class _Upload:
         try:
             sftp.posix_rename(self.partial, self.final)
             return
-        except OSError as error:
-            if error.errno is not None or not self.conn.active:
-                raise  # a real refusal (permission, missing), or the connection dropped
-        try:  # the server has no posix-rename: a plain rename, which will not replace
-            sftp.rename(self.partial, self.final)
         except OSError:
             if not self.conn.active:
                 raise
-            _remove_if_there(sftp, self.final)
+        # No posix-rename (unsupported, or refused by the server's policy): a plain rename,
+        # which most servers refuse when the final name exists.
+        try:
             sftp.rename(self.partial, self.final)
+            return
+        except OSError:
+            if not self.conn.active:
+                raise
+        sftp.stat(self.partial)  # the partial file is gone: say so, and keep the old file
+        _remove_if_there(sftp, self.final)
+        sftp.rename(self.partial, self.final)
 
 
 def _remove_if_there(sftp: paramiko.SFTPClient, path: str) -> None:
