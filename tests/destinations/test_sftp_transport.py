@@ -234,9 +234,13 @@ def test_each_client_key_type_logs_in(
     sftp_server: OpenSshServer, ssh_keys: KeyRing, kind: str
 ) -> None:
     # sshd 8.8+ refuses ssh-rsa (SHA-1) signatures: an RSA login here is rsa-sha2.
-    with connect(endpoint(sftp_server, private_key_file=str(ssh_keys.clients[kind]))) as conn:
+    key = ssh_keys.clients[kind]
+    with connect(endpoint(sftp_server, private_key_file=str(key))) as conn:
         probe(conn, "/profiles")
-    assert "Accepted publickey for nobody from 127.0.0.1" in sftp_server.log_text()
+    accepted = [
+        line for line in sftp_server.log_text().splitlines() if "Accepted publickey" in line
+    ]
+    assert fingerprint(Path(f"{key}.pub")) in accepted[-1]
 
 
 def test_a_key_from_an_environment_variable_with_a_passphrase(
@@ -371,6 +375,16 @@ def test_a_hashed_known_hosts_file_is_read(sftp_server: OpenSshServer, tmp_path:
     assert "127.0.0.1" not in Path(path).read_text()
     with connect(endpoint(sftp_server, host_key_fingerprint=None, known_hosts=path)) as conn:
         assert conn.host_key == sftp_server.host_fingerprint()
+
+
+def test_a_revoked_host_key_is_refused(sftp_server: OpenSshServer, tmp_path: Path) -> None:
+    line = sftp_server.known_hosts_line()
+    path = known_hosts(tmp_path, "@cert-authority *.example.com " + line.split(" ", 1)[1], line)
+    with connect(endpoint(sftp_server, host_key_fingerprint=None, known_hosts=path)):
+        pass
+    path = known_hosts(tmp_path, line, f"@revoked {line}")
+    error = failure(connect, endpoint(sftp_server, host_key_fingerprint=None, known_hosts=path))
+    assert (error.reason, "is marked @revoked" in str(error)) == ("host_key_changed", True)
 
 
 def test_a_missing_known_hosts_file_is_a_config_error(sftp_server: OpenSshServer) -> None:

@@ -145,10 +145,12 @@ class KnownHostKeys:
     Attributes:
         endpoint: the endpoint.
         keys: the server's keys listed in ``known_hosts`` (empty in fingerprint mode).
+        revoked: the server's keys marked ``@revoked`` there: refused even when listed.
     """
 
     endpoint: SftpEndpoint
     keys: tuple[paramiko.PKey, ...]
+    revoked: tuple[paramiko.PKey, ...] = ()
 
     @classmethod
     def of(cls, endpoint: SftpEndpoint) -> KnownHostKeys:
@@ -168,12 +170,8 @@ class KnownHostKeys:
         except (OSError, UnicodeDecodeError) as error:
             msg = f"known_hosts '{endpoint.known_hosts}' cannot be read: {error}"
             raise ConfigError(msg) from None
-        hosts = paramiko.HostKeys()
-        for number, line in enumerate(lines, 1):
-            for name, key in _entries(line, number):
-                hosts.add(name, key.get_name(), key)
-        entry = hosts.lookup(_host_name(endpoint))
-        return cls(endpoint, tuple(entry.values()) if entry else ())
+        listed, revoked = _parse_known_hosts(lines)
+        return cls(endpoint, _keys_of(listed, endpoint), _keys_of(revoked, endpoint))
 
     def preferred_types(self) -> list[str] | None:
         """Host key algorithms to ask for first, so the server offers a key we know; None
@@ -191,6 +189,12 @@ class KnownHostKeys:
         """
         found = sha256_fingerprint(offered)
         pinned = self.endpoint.host_key_fingerprint
+        if any(key == offered for key in self.revoked):
+            text = (
+                f"SFTP {self.endpoint.address}: the server's host key {offered.get_name()} "
+                f"{found} is marked @revoked in known_hosts '{self.endpoint.known_hosts}'; refused"
+            )
+            raise FatalSftpError(text, reason="host_key_changed")
         if pinned == found or any(key == offered for key in self.keys):
             return
         if pinned or self.keys:
@@ -222,6 +226,20 @@ class KnownHostKeys:
         )
 
 
+def _parse_known_hosts(lines: list[str]) -> tuple[paramiko.HostKeys, paramiko.HostKeys]:
+    """The keys a known_hosts file lists, and those it marks ``@revoked``."""
+    listed, revoked = paramiko.HostKeys(), paramiko.HostKeys()
+    for number, line in enumerate(lines, 1):
+        marker, rest = "", line
+        if line.lstrip().startswith("@"):
+            marker, _, rest = line.strip().partition(" ")
+        if marker not in ("", "@revoked"):
+            continue  # @cert-authority: Herald does not use host certificates
+        for name, key in _entries(rest, number):
+            (revoked if marker else listed).add(name, key.get_name(), key)
+    return listed, revoked
+
+
 def _entries(line: str, number: int) -> list[tuple[str, paramiko.PKey]]:
     """The (host name or hash, key) pairs of a known_hosts line; none for a line that is not
     one or whose key type Herald does not use (ssh skips those lines too)."""
@@ -232,6 +250,11 @@ def _entries(line: str, number: int) -> list[tuple[str, paramiko.PKey]]:
     if entry is None or entry.key is None:
         return []
     return [(name, entry.key) for name in entry.hostnames]
+
+
+def _keys_of(hosts: paramiko.HostKeys, endpoint: SftpEndpoint) -> tuple[paramiko.PKey, ...]:
+    entry = hosts.lookup(_host_name(endpoint))
+    return tuple(entry.values()) if entry else ()
 
 
 def _host_name(endpoint: SftpEndpoint) -> str:

@@ -220,8 +220,11 @@ class SftpConnection:
         return transport
 
     def close(self) -> None:
-        """Close the SFTP session and the connection (again is harmless)."""
-        sftp, transport, self._sftp, self._transport = self._sftp, self._transport, None, None
+        """Close the SFTP session and the connection (again is harmless). It waits for the
+        operation in progress: set an upload's ``stop`` event to end it sooner."""
+        with self.lock:
+            sftp, transport = self._sftp, self._transport
+            self._sftp = self._transport = None
         for part in (sftp, transport):
             if part is not None:
                 with contextlib.suppress(*_SFTP_ERRORS):  # it may be closed already
