@@ -357,15 +357,17 @@ def test_a_changed_host_key_is_refused(sftp_server: OpenSshServer, ssh_keys: Key
     assert pinned in str(error)
 
 
+@pytest.mark.parametrize("listed", ["other ed25519", "rsa"])
 def test_a_changed_host_key_in_known_hosts_is_refused(
-    sftp_server: OpenSshServer, ssh_keys: KeyRing, tmp_path: Path
+    sftp_server: OpenSshServer, ssh_keys: KeyRing, tmp_path: Path, listed: str
 ) -> None:
-    line = sftp_server.known_hosts_line(Path(f"{ssh_keys.other_host}.pub"))
-    settings = endpoint(
-        sftp_server, host_key_fingerprint=None, known_hosts=known_hosts(tmp_path, line)
-    )
-    error = failure(connect, settings)
+    # An RSA key listed for a server that has only an ed25519 key is a changed key too.
+    public = ssh_keys.other_host if listed == "other ed25519" else ssh_keys.hosts["rsa"]
+    line = sftp_server.known_hosts_line(Path(f"{public}.pub"))
+    path = known_hosts(tmp_path, line)
+    error = failure(connect, endpoint(sftp_server, host_key_fingerprint=None, known_hosts=path))
     assert error.reason == "host_key_changed"
+    assert sftp_server.host_fingerprint() in str(error)
     assert "replace the server's line in known_hosts" in str(error)
 
 

@@ -162,37 +162,41 @@ class SftpConnection:
     def _handshake(self) -> paramiko.Transport:
         """An SSH transport whose host key the endpoint trusts.
 
-        A pinned fingerprint does not say which key type it is: when the key the server
-        offers first does not match, the other types it may have are asked for in turn.
+        The host key types known_hosts lists are asked for first, so that a server with
+        several keys offers one we know. A pinned fingerprint does not say which type it is:
+        when the key the server offers first does not match, its other types are asked for
+        in turn, one connection each.
         """
-        first = self._trusted.preferred_types()
-        kinds: list[list[str] | None] = [first]
-        if self.endpoint.host_key_fingerprint:
-            kinds += [list(f) for f in KEY_FAMILIES]
-        refused: FatalSftpError | None = None
-        seen: set[tuple[str, ...]] = set()
-        for key_types in kinds:
-            if key_types is not None and tuple(key_types) in seen:
-                continue
-            transport = self._start(key_types, optional=refused is not None)
-            if transport is None:
-                continue
-            offered = transport.get_remote_server_key()
-            try:
-                self._trusted.check(offered)
-            except FatalSftpError as error:
-                transport.close()
-                refused = refused or error
-                seen.add(family(offered.get_name()))
-                continue
-            self.host_key = str(offered.fingerprint)
+        transport = self._start(self._trusted.preferred_types())
+        assert transport is not None
+        first = transport.get_remote_server_key().get_name()
+        refused = self._verify(transport)
+        if refused is None:
             return transport
-        assert refused is not None
+        seen = {family(first)}
+        for kinds in KEY_FAMILIES if self.endpoint.host_key_fingerprint else ():
+            if kinds in seen or (other := self._start(list(kinds), only=True)) is None:
+                continue
+            if self._verify(other) is None:
+                return other
         raise refused
 
-    def _start(self, key_types: list[str] | None, *, optional: bool) -> paramiko.Transport | None:
-        """An SSH transport after key exchange, offering ``key_types`` as host key types;
-        None when ``optional`` and the server has no key of those types."""
+    def _verify(self, transport: paramiko.Transport) -> FatalSftpError | None:
+        """None when the endpoint trusts the server's key, else why not (then closed)."""
+        offered = transport.get_remote_server_key()
+        try:
+            self._trusted.check(offered)
+        except FatalSftpError as error:
+            transport.close()
+            return error
+        self.host_key = str(offered.fingerprint)
+        return None
+
+    def _start(
+        self, key_types: list[str] | None, *, only: bool = False
+    ) -> paramiko.Transport | None:
+        """An SSH transport after key exchange, asking for the host key types ``key_types``
+        first (``only`` those: then None when the server has none of them)."""
         endpoint = self.endpoint
         try:
             address = (endpoint.host, endpoint.port)
@@ -205,13 +209,15 @@ class SftpConnection:
         options = transport.get_security_options()
         options.ciphers = tuple(c for c in CIPHERS if c in options.ciphers)
         if key_types:
-            options.key_types = tuple(k for k in key_types if k in options.key_types)
+            wanted = tuple(k for k in key_types if k in options.key_types)
+            rest = () if only else tuple(k for k in options.key_types if k not in wanted)
+            options.key_types = wanted + rest
         try:
             # The banner and handshake timeouts end it sooner; this bounds the whole.
             transport.start_client(timeout=3 * endpoint.connect_timeout)
         except _SFTP_ERRORS as error:
             transport.close()
-            if optional and isinstance(error, paramiko.SSHException):
+            if only and isinstance(error, paramiko.SSHException):
                 return None  # "no acceptable host key": the server has none of these types
             raise connect_error(error, endpoint, stage="ssh") from None
         if not transport.initial_kex_done:  # start_client returns quietly on its timeout
