@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -216,6 +217,29 @@ def test_a_partial_file_that_is_not_a_prefix_is_sent_again(
     done = upload(conn, payload, "/profiles", "p.csv", progress=drop_and_spoil)
     assert (done.attempts, done.resumed_from) == (2, 0)
     assert sftp_server.path("/profiles/p.csv").read_bytes() == payload.read_bytes()
+
+
+def test_a_partial_file_left_by_another_upload_is_never_resumed(
+    ssh_keys: KeyRing, payload: Path
+) -> None:
+    # Its last 64 KiB match the local file, but only the upload that wrote a partial file
+    # may resume it: here the first attempt fails before writing (the server is down).
+    with OpenSshServer(ssh_keys) as server:
+        partial = server.path(f"/profiles/{partial_name('old.csv')}")
+        stale = bytearray(payload.read_bytes()[: 3 * MIB])
+        stale[:5] = b"stale"
+        partial.write_bytes(bytes(stale))
+        shutil.chown(partial, user=server.username)
+        with connect(endpoint(server, retries=5, retry_wait=0.2)) as conn:
+            server.stop()
+            restart = threading.Timer(0.3, server.start)
+            restart.start()
+            try:
+                done = upload(conn, payload, "/profiles", "old.csv")
+            finally:
+                restart.join()
+        assert (done.attempts > 1, done.resumed_from) == (True, 0)
+        assert server.path("/profiles/old.csv").read_bytes() == payload.read_bytes()
 
 
 def test_retries_run_out(sftp_server: OpenSshServer, payload: Path) -> None:

@@ -350,8 +350,10 @@ class _Upload:
         self.partial = posixpath.join(folder, partial_name(name))
         self.progress = progress
         self.stop = stop or threading.Event()
+        self.created = False  # whether this upload made the partial file it may resume
 
     def run(self) -> Uploaded:
+        """Attempt, wait and attempt again while the failures are retriable."""
         retries = self.conn.endpoint.retries
         for attempt in range(1, retries + 2):
             self._check_stop()
@@ -377,10 +379,11 @@ class _Upload:
             raise RetriableSftpError(text, reason="stopped")
 
     def _attempt(self, attempt: int) -> Uploaded:
+        """Send the file (or its rest), check its size, rename it."""
         sftp = self.conn.sftp()
         doing, path = "resuming", self.partial
         try:
-            start = self._resume_point(sftp) if attempt > 1 else 0
+            start = self._resume_point(sftp) if self.created else 0
             doing = "writing"
             digest = self._send(sftp, start)
             doing = "checking"
@@ -393,8 +396,8 @@ class _Upload:
 
     def _resume_point(self, sftp: paramiko.SFTPClient) -> int:
         """The bytes of the partial file to keep: all of them when they are a prefix of the
-        local file (it was made by an earlier attempt of this upload, and its last 64 KiB
-        match), else none."""
+        local file, else none. Only an earlier attempt of this upload wrote it (a partial
+        file left by another is started again), so checking its last 64 KiB suffices."""
         try:
             there = sftp.stat(self.partial).st_size or 0
         except OSError as error:
@@ -417,6 +420,7 @@ class _Upload:
             while start and src.tell() < start:
                 digest.update(src.read(min(1 << 20, start - src.tell())))
             with sftp.open(self.partial, "r+" if start else "w", bufsize=0) as remote:
+                self.created = True
                 remote.set_pipelined(True)
                 remote.seek(start)
                 sent = self._copy(src, remote, digest.update, start)
