@@ -181,6 +181,34 @@ class RetriableKlaviyoRequestError(KlaviyoRequestError, RetriableSyncError):
     """Klaviyo throttled the request, failed (5xx) or did not answer: it may succeed later."""
 
 
+class SftpError(SyncError):
+    """An SFTP server could not be reached, refused Herald, or failed a transfer.
+
+    Every one is either a :class:`FatalSftpError` or a :class:`RetriableSftpError`: catch
+    ``FatalSyncError`` or ``RetriableSyncError`` to act on how to recover, and this class to
+    read what went wrong.
+
+    Attributes:
+        reason: what went wrong, for code: ``dns``, ``refused``, ``timeout``, ``network``,
+            ``protocol``, ``host_key_unknown``, ``host_key_changed``, ``auth``,
+            ``permission``, ``no_folder``, ``dropped``, ``size_mismatch``, ``failed`` or
+            ``stopped``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class FatalSftpError(SftpError, FatalSyncError):
+    """The server refused (host key, key, permission, folder): trying again will not help."""
+
+
+class RetriableSftpError(SftpError, RetriableSyncError):
+    """The server did not answer, the connection dropped, or the upload was stopped: the same
+    transfer may succeed later."""
+
+
 # --- files ----------------------------------------------------------------------------------
 
 
