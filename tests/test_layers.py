@@ -12,6 +12,7 @@ never import the pipeline that uses them.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,20 @@ def _docstrings(tree: ast.AST) -> set[int]:
     }
 
 
+def _names(text: str, type_name: str, path: Path) -> bool:
+    """Whether ``text`` holds ``type_name`` as a name of its own: not inside a longer name
+    (``sftp_seconds``, ``klaviyo_sftp``), a module or file path (``herald.sandbox.sftp``,
+    ``sandbox/sftp``) or a host name (``sftp.example.com``). The SFTP protocol's subsystem
+    is called ``sftp``, as the generic type is: that exact string is the protocol's in the
+    sandbox's SFTP server."""
+    if text == type_name in PROTOCOL_NAMES and path.is_relative_to(PACKAGE / "sandbox"):
+        return False
+    return re.search(rf"(?<![\w./-]){re.escape(type_name)}(?![\w./-])", text) is not None
+
+
+PROTOCOL_NAMES = frozenset({"sftp"})
+
+
 def type_names(source: str, path: Path) -> list[str]:
     """Where code names a destination type other than its own folder's: a string (not a
     docstring) that is or holds a type's name, or an import of a type's package."""
@@ -119,7 +134,7 @@ def type_names(source: str, path: Path) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-            named = [t for t in TYPES if t != own and t in node.value]
+            named = [t for t in TYPES if t != own and _names(node.value, t, path)]
             found += [f"line {node.lineno}: {node.value!r}" for _ in named[:1]]
         elif isinstance(node, ast.Import | ast.ImportFrom):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
@@ -154,6 +169,10 @@ def test_only_a_destination_and_the_registry_name_its_type() -> None:
         ("from herald.destinations.klaviyo_api.sync import sync_list\n", 1),
         ("from herald.destinations import base\n", 0),
         ('"""Sends to ``klaviyo_api`` lists."""\n', 0),
+        ('if name == "klaviyo_sftp":\n    pass\n', 1),
+        ('PATH = "herald.sandbox.sftp"\nSECONDS = "sftp_seconds"\n', 0),
+        ("from herald.destinations.sftp.factory import SftpDestination\n", 1),
+        ('if kind.type == "sftp":\n    pass\n', 1),
     ],
 )
 def test_type_names_finds_what_it_must(code: str, hits: int) -> None:

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from importlib.resources import files
 from pathlib import Path
 from types import FrameType
 
@@ -83,14 +84,21 @@ def _banner(server: SftpSandbox, target: KlaviyoTarget | None, client_key: Path 
             "",
             "In herald.toml:",
             "",
-            "[destinations.klaviyo_sftp]",
-            'type = "klaviyo_sftp"',
-            f'host = "{server.host}"',
-            f"port = {server.port}",
-            f'username = "{server.username}"',
-            f"private_key = {key}",
-            f'host_key_fingerprint = "{server.fingerprint}"',
+            destination_table(server, key).rstrip("\n"),
         ]
+    )
+
+
+def destination_table(server: SftpSandbox, key: str) -> str:
+    """The herald.toml table of a destination that uploads to ``server`` (``key``: the
+    private key setting's value, quoted)."""
+    template = files("herald.sandbox").joinpath("sftp_destination.toml").read_text("utf-8")
+    return template.format(
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        key=key,
+        fingerprint=server.fingerprint,
     )
 
 

@@ -36,6 +36,7 @@ import pytest
 from expected_members import expected_emails
 from sandbox_workspace import daily_campaign, klaviyo_table, list_members, make_workspace
 from sandbox_workspace import herald as run_herald
+from sftp_server import OpenSshServer, fingerprint
 
 from herald.destinations.base import OUTCOMES_FILE
 from herald.destinations.registry import destination_class, destination_types
@@ -127,11 +128,51 @@ class KlaviyoHarness:
         return len(lines)
 
 
+class SftpHarness:
+    """An SFTP type, delivering to a real OpenSSH server's folder (``tests/sftp_server.py``)."""
+
+    def __init__(self, kind: str, server: OpenSshServer) -> None:
+        self.kind = kind
+        self.server = server
+        self.folder = "/profiles"
+        self.email = "Email" if kind == "klaviyo_sftp" else "email"
+
+    def table(self, root: Path) -> str:
+        settings = self.server.settings(folder=self.folder)
+        return f'type = "{self.kind}"\n' + "".join(
+            f"{key} = {json.dumps(value)}\n" for key, value in settings.items()
+        )
+
+    def broken_table(self, root: Path) -> str:
+        # A host key the server does not have: refused, as a changed key must be.
+        other = fingerprint(Path(f"{self.server.keys.other_host}.pub"))
+        return self.table(root).replace(self.server.host_fingerprint(), other)
+
+    def files(self) -> list[Path]:
+        return sorted(self.server.path(self.folder).glob(f"{OUTPUT}*.csv"))
+
+    def held(self, root: Path) -> set[str]:
+        [path] = self.files()
+        left = [p.name for p in self.server.path(self.folder).iterdir() if p.name.startswith(".")]
+        assert not left, f"a partial file was left behind: {left}"
+        with path.open(encoding="utf-8", newline="") as file:
+            return {row[self.email].lower() for row in csv.DictReader(file) if row[self.email]}
+
+    def holds_nothing(self, root: Path) -> bool:
+        return not self.files()
+
+    def sample_records(self, path: Path) -> int:
+        with path.open(encoding="utf-8", newline="") as file:
+            return sum(1 for _ in csv.DictReader(file))
+
+
 @pytest.fixture(params=destination_types())
 def harness(request: pytest.FixtureRequest) -> Iterator[tuple[str, Harness]]:
     kind = request.param
     if kind == "csv_file":
         yield kind, CsvHarness()
+    elif kind in ("sftp", "klaviyo_sftp"):
+        yield kind, SftpHarness(kind, request.getfixturevalue("sftp_server"))
     elif kind == "klaviyo_api":
         with SandboxServer(SandboxConfig(limits="off", job_tick=0.01)) as server:
             yield kind, KlaviyoHarness(server)
@@ -171,7 +212,7 @@ def outcomes(root: Path, run_id: str) -> dict[str, set[str]]:
 
 
 def test_every_registered_type_has_a_harness() -> None:
-    assert set(destination_types()) == {"csv_file", "klaviyo_api"}
+    assert set(destination_types()) == {"csv_file", "klaviyo_api", "klaviyo_sftp", "sftp"}
 
 
 def test_check(workspace: Path, harness: tuple[str, Harness]) -> None:

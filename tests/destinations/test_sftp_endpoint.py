@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from herald.destinations import registry
 from herald.destinations.base import Destination
 from herald.destinations.settings import DestinationSettings
-from herald.destinations.sftp.endpoint import SftpEndpoint, normalise_fingerprint
+from herald.destinations.ssh.endpoint import SftpEndpoint, normalise_fingerprint
 from herald.exceptions import ConfigError
 
 PRINT = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from sftp_server import PASSPHRASE, KeyRing, KillAfter, OpenSshServer, fingerprint
 
-from herald.destinations.sftp.endpoint import SftpEndpoint
-from herald.destinations.sftp.transport import (
+from herald.destinations.ssh.endpoint import SftpEndpoint
+from herald.destinations.ssh.transport import (
     SftpConnection,
     Uploaded,
     connect,

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import paramiko
 import pytest
 
+from herald.destinations.registry import parse_destination
 from herald.sandbox import SandboxConfig, SandboxServer
 from herald.sandbox.sftp import KlaviyoTarget, SftpSandbox, ensure_key
 
@@ -464,10 +466,14 @@ def test_the_command_prints_how_to_use_it_and_stops_on_sigterm(tmp_path: Path) -
             'type = "klaviyo_sftp"',
             f"port = {port}",
             'username = "herald"',
-            f'private_key = "{tmp_path / "sftp" / "client_key"}"',
+            f'private_key_file = "{tmp_path / "sftp" / "client_key"}"',
             f'host_key_fingerprint = "{fingerprint}"',
         ):
             assert expected in banner
+        # the lines printed are a destination herald.toml takes as they are
+        table = tomllib.loads(banner[banner.index("[destinations.") :])["destinations"]
+        settings = parse_destination("klaviyo_sftp", table["klaviyo_sftp"])
+        assert settings.type == "klaviyo_sftp"
         key = paramiko.PKey.from_path(tmp_path / "sftp" / "client_key")
         transport = paramiko.Transport(("127.0.0.1", port))
         transport.connect(username="herald", pkey=key)

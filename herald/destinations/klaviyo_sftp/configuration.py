@@ -1,5 +1,5 @@
-"""Settings of a ``type = "klaviyo_sftp"`` destination: those of ``sftp`` with Klaviyo's
-defaults.
+"""Settings of a ``type = "klaviyo_sftp"`` destination: the keys of every SFTP upload
+(:class:`RemoteFilesSettings`) with Klaviyo's defaults.
 
 Example ``herald.toml``::
 
@@ -17,13 +17,13 @@ file names are settings, with what is known as defaults.
 
 from __future__ import annotations
 
-from herald.destinations.sftp.configuration import SftpSettings
+from herald.destinations.ssh.settings import RemoteFilesSettings
 
 DESTINATION_TYPE = "klaviyo_sftp"
 KLAVIYO_SFTP_HOST = "sftp.klaviyo.com"
 
 
-class KlaviyoSftpSettings(SftpSettings):
+class KlaviyoSftpSettings(RemoteFilesSettings):
     """A ``[destinations.NAME]`` table of ``type = "klaviyo_sftp"``."""
 
     host: str = KLAVIYO_SFTP_HOST

@@ -1,4 +1,5 @@
-"""The ``klaviyo_sftp`` destination: the ``sftp`` type with Klaviyo's headers and folder.
+"""The ``klaviyo_sftp`` destination: CSV files uploaded over SFTP (:mod:`herald.destinations.
+ssh.files`) with Klaviyo's headers and folder.
 
 Klaviyo reads profiles from CSV files whose header names are exactly ``Email``,
 ``PhoneNumber`` and ``ExternalID`` (at least one of them); so a group must map one of them,
@@ -12,12 +13,12 @@ from typing import ClassVar
 from herald.core.campaigns.model import AttributeMapping
 from herald.core.destinations import DestinationKind
 from herald.destinations.klaviyo_sftp.configuration import DESTINATION_TYPE, KlaviyoSftpSettings
-from herald.destinations.sftp.factory import SftpDestination
+from herald.destinations.ssh.files import RemoteFilesDestination
 
 IDENTIFIERS = ("Email", "PhoneNumber", "ExternalID")
 
 
-class KlaviyoSftpDestination(SftpDestination):
+class KlaviyoSftpDestination(RemoteFilesDestination):
     """Profile CSVs uploaded to Klaviyo's SFTP import folder."""
 
     type: ClassVar[str] = DESTINATION_TYPE

@@ -23,6 +23,7 @@ import base64
 import binascii
 import re
 from pathlib import Path
+from typing import Self
 
 from pydantic import (
     BaseModel,
@@ -147,7 +148,7 @@ class SftpEndpoint(BaseModel):
         redacted as one)."""
         return f"{self.host}:{self.port}"
 
-    def resolved(self, folder: Path) -> SftpEndpoint:
+    def resolved(self, folder: Path) -> Self:
         """This endpoint with relative file settings made absolute against ``folder`` (the
         workspace's), and ``~`` expanded."""
         changes = {

@@ -16,7 +16,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from herald.destinations.sftp.endpoint import SftpEndpoint
+from herald.destinations.ssh.endpoint import SftpEndpoint
 from herald.exceptions import ConfigError, FatalSftpError
 from herald.redact import register_secret
 

@@ -33,9 +33,9 @@ from typing import BinaryIO
 
 import paramiko
 
-from herald.destinations.sftp._errors import auth_error, connect_error, dropped, operation_error
-from herald.destinations.sftp.endpoint import SftpEndpoint
-from herald.destinations.sftp.keys import KEY_FAMILIES, KnownHostKeys, family, load_private_key
+from herald.destinations.ssh._errors import auth_error, connect_error, dropped, operation_error
+from herald.destinations.ssh.endpoint import SftpEndpoint
+from herald.destinations.ssh.keys import KEY_FAMILIES, KnownHostKeys, family, load_private_key
 from herald.exceptions import FatalSftpError, RetriableSftpError, SftpError
 
 __all__ = [

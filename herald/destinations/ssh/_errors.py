@@ -8,7 +8,7 @@ import socket
 
 import paramiko
 
-from herald.destinations.sftp.endpoint import SftpEndpoint
+from herald.destinations.ssh.endpoint import SftpEndpoint
 from herald.exceptions import FatalSftpError, RetriableSftpError, SftpError
 
 __all__ = ["auth_error", "connect_error", "dropped", "operation_error"]
