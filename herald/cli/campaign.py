@@ -304,8 +304,8 @@ def _duration(seconds: float) -> str:
 @json_option
 @with_workspace
 def estimate(ws: Workspace, name: str, as_json: bool) -> None:
-    """Calls per endpoint and the time each Klaviyo list needs under the rate limits,
-    beside the SFTP alternative; sends nothing.
+    """Calls per endpoint and the time each Klaviyo list needs under the rate limits (and
+    each SFTP upload at its throughput), beside the SFTP alternative; sends nothing.
 
     Example:
 
@@ -327,8 +327,8 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
         )
         return
     print_table(
-        "Klaviyo lists",
-        ["destination", "list", "adds", "updates", "removes", "list size", "time alone"],
+        "Lists and uploads",
+        ["destination", "list / file", "adds", "updates", "removes", "list size", "time alone"],
         [
             (
                 e.destination,
@@ -346,7 +346,7 @@ def estimate(ws: Workspace, name: str, as_json: bool) -> None:
     phases = ", ".join(f"{k} {_duration(v)}" for k, v in found.total.phase_seconds.items() if v)
     console.print(
         f"Estimated time: {_duration(found.seconds)}: local work {_duration(found.local_seconds)}"
-        f" (measured while estimating), then Klaviyo {_duration(found.total.seconds)}"
+        f" (measured while estimating), then sending {_duration(found.total.seconds)}"
         f" ({phases or 'nothing to send'})"
     )
     sftp = _duration(found.sftp_seconds)

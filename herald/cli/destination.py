@@ -45,7 +45,8 @@ def list_(ws: Workspace, as_json: bool) -> None:
 @with_workspace
 def check(ws: Workspace, name: str, as_json: bool) -> None:
     """Check that a destination can be delivered to: for Klaviyo, that its API key works and
-    has the scopes Herald needs; for a folder, that it may be written.
+    has the scopes Herald needs; for a folder, that it may be written; for an SFTP server,
+    that its host key is the trusted one, the account logs in and may write in the folder.
 
     Nothing is written there. Exits with status 1 when the check fails.
 
@@ -55,7 +56,8 @@ def check(ws: Workspace, name: str, as_json: bool) -> None:
     """
     result = asyncio.run(ws.destination(name).check())
     if as_json:
-        print_json({"destination": name, "target": result.target, "ok": result.ok, **result.data})
+        found = {"destination": name, "target": result.target, "ok": result.ok}
+        print_json({**found, "detail": result.detail, "advice": result.advice, **result.data})
     else:
         _print_check(name, result)
     if not result.ok:

@@ -32,15 +32,22 @@ from herald.workspace import Workspace
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "campaigns"
 EXAMPLE_SEGMENTS = examples_dir() / "segments"
 KLAVIYO_TOML = '\n[destinations.klaviyo]\ntype = "klaviyo_api"\napi_key_env = "KLAVIYO_API_KEY"\n'
+SFTP_TOML = (
+    '\n[destinations.sftp_import]\ntype = "klaviyo_sftp"\nusername = "herald"\n'
+    'private_key_env = "SFTP_KEY"\n'
+    'host_key_fingerprint = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"\n'
+)
+"""Klaviyo's SFTP import: validated against, never connected to."""
 TODAY = dt.date(2026, 6, 30)  # the demo data's as-of date
 
 
 def make_workspace(root: Path, database: Path) -> Path:
     """A workspace over ``database`` with the example segments (active), one draft segment,
-    and destinations ``files`` (CSV, the default) and ``klaviyo`` (Klaviyo API)."""
+    and destinations ``files`` (CSV, the default), ``klaviyo`` (Klaviyo API) and
+    ``sftp_import`` (Klaviyo's SFTP import)."""
     Workspace.init(root, database=str(database)).close()
     with (root / "herald.toml").open("a", encoding="utf-8") as config:
-        config.write(KLAVIYO_TOML)
+        config.write(SFTP_TOML + KLAVIYO_TOML)  # klaviyo last: tests append to its table
     with Workspace.open(root) as ws:
         apply_path(ws, EXAMPLE_SEGMENTS)
         apply_path(ws, FIXTURES / "segments")

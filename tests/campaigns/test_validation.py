@@ -225,10 +225,23 @@ ERRORS = [
         f"{G0}.destinations[0].attributes",
     ),
     (
+        "klaviyo-sftp-without-an-identifier",
+        edit(
+            lambda d: lapsed(d)[0].update(
+                destinations=[
+                    {"destination": "sftp_import", "attributes": ["given_name", "surname"]}
+                ]
+            )
+        ),
+        "group 'Offer' sends to Klaviyo destination 'sftp_import' without any of the fields "
+        "Email, PhoneNumber, ExternalID; map at least one, e.g. '{email: Email}'",
+        f"{G0}.destinations[0].attributes",
+    ),
+    (
         "unknown-destination",
         edit(lambda d: lapsed(d)[0].update(destinations=["file"])),
         "unknown destination 'file'. Did you mean 'files'? "
-        "Destinations in herald.toml: files, klaviyo",
+        "Destinations in herald.toml: files, klaviyo, sftp_import",
         f"{G0}.destinations[0]",
     ),
     (

@@ -57,16 +57,6 @@ from herald.exceptions import SftpError
 
 _UPLOADED = "uploaded.json"
 MB = 1_000_000
-_ADVICE = {
-    "dns": "check the host name",
-    "refused": "check the host and port, and that the server runs",
-    "timeout": "check the host, the port and the network (a firewall?)",
-    "host_key_unknown": "check the fingerprint with the server's owner, then trust it as shown",
-    "host_key_changed": "ask the server's owner whether its key changed, then trust the new one",
-    "auth": "add the account's public key on the server, or set the right private key",
-    "permission": "ask for write access to the folder, or set another folder",
-    "no_folder": "create the folder on the server, or set another folder",
-}
 
 
 class RemoteFilesDestination(Destination):
@@ -96,9 +86,8 @@ class RemoteFilesDestination(Destination):
         target = f"{settings.address}{settings.folder}"
         try:
             host_key = await asyncio.to_thread(_probe, settings)
-        except SftpError as error:
-            advice = _ADVICE.get(error.reason)
-            return CheckResult(False, target, str(error), advice=advice)
+        except SftpError as error:  # one line that says what to do, too
+            return CheckResult(False, target, str(error), data={"reason": error.reason})
         detail = f"host key {host_key} verified; {settings.folder} is writable"
         return CheckResult(True, target, detail, data={"host_key": host_key})
 
@@ -148,14 +137,14 @@ class RemoteFilesDestination(Destination):
             name = f"{name}_{target.day}"
         return f"{name}{staged.removeprefix(STEM)}"
 
-    def measured(self, uploaded: Sequence[Uploaded], seconds: float) -> None:
-        """Keep the throughput of a delivery's uploads, for the next estimates."""
-        size = sum(u.size for u in uploaded)
-        if seconds <= 0 or size < MB:  # too small to say anything about the link
+    def measured_rate(self, *, bytes_sent: int, seconds: float) -> None:
+        """Keep the throughput of a delivery's uploads, for the next estimates (a delivery
+        under 1 MB says too little about the link, and is not kept)."""
+        if seconds <= 0 or bytes_sent < MB:
             return
         self._measures.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(self._measures) as partial:
-            partial.write_text(json.dumps({"throughput_mb_s": size / MB / seconds}))
+            partial.write_text(json.dumps({"throughput_mb_s": bytes_sent / MB / seconds}))
 
     @property
     def _measures(self) -> Path:
@@ -244,7 +233,8 @@ class _SftpSession(Session):
                 _write_uploaded(target.folder, done)
                 crash_point("delivery_midway")
             events.file_sent(seq, file)
-        self.destination.measured(uploaded, time.monotonic() - started)
+        sent = sum(u.size for u in uploaded)
+        self.destination.measured_rate(bytes_sent=sent, seconds=time.monotonic() - started)
         return done
 
     def _upload(self, local: Path, name: str) -> Uploaded:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import posixpath
 import random
 import secrets
@@ -69,6 +70,11 @@ MAX_RETRY_WAIT = 60.0
 _PROGRESS_EVERY = 1024 * 1024
 _TAIL = 64 * 1024
 _SFTP_ERRORS = (OSError, EOFError, paramiko.SSHException)
+
+# paramiko's transport thread logs what it raises (with a traceback) before Herald turns it
+# into one line: keep those records out of the output and Herald's logs.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 Progress = Callable[[int], None]
 """Called with the bytes of the file on the server so far (lower again after a restart)."""
