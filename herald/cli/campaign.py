@@ -34,7 +34,7 @@ from herald.cli._results import (
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import run_campaign
-from herald.runs.preview import preview_campaign, sample_campaign
+from herald.runs.preview import first_load, preview_campaign, sample_campaign
 from herald.runs.resume import shown_status
 from herald.runs.snapshots import read_parquet_files
 from herald.workspace import Workspace
@@ -178,6 +178,17 @@ def preview(ws: Workspace, name: str, as_json: bool) -> None:
     print_warnings(result.warnings)
     counts_table(result)
     deliveries_table(result, "Per destination")
+    loads = [f for f in first_load(ws, result) if f.seconds is not None]
+    if loads:
+        print_table(
+            "Time to send if every record were new",
+            ["destination", "records", "time", "by SFTP instead"],
+            [
+                (f.destination, f.records, _duration(f.seconds or 0.0),
+                 _duration(f.sftp_seconds) if f.sftp_seconds is not None else "—")
+                for f in loads
+            ],
+        )  # fmt: skip
 
 
 @command.command("test")

@@ -221,6 +221,10 @@ def estimate(
     return Estimate(dict(total), phases, total["create_list"], tuple(warnings))
 
 
+CSV_BYTES_PER_PROFILE = 60
+"""A typical row of Klaviyo's SFTP CSV (Email, PhoneNumber, ExternalID), in bytes."""
+
+
 def sftp_seconds(
     total_bytes: int, *, bandwidth: float = 5_000_000, overhead: float = 30.0
 ) -> float:

@@ -6,10 +6,13 @@ Neither sends nor stores anything.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from herald.core.campaigns.validate import Resolved
+from herald.core.destinations import is_klaviyo
+from herald.core.estimate import CSV_BYTES_PER_PROFILE, sftp_seconds
 from herald.runs.claims import EmailClaims
 from herald.runs.groups import (
     Delivery,
@@ -45,6 +48,40 @@ def preview_campaign(
     finally:
         snapshot.unlink(missing_ok=True)
     return RunResult(None, counts, deliveries, build.warnings)
+
+
+@dataclass(frozen=True)
+class FirstLoad:
+    """How long sending one destination's groups would take if every record were new.
+
+    Attributes:
+        destination: the destination's name.
+        records: the records its groups would receive.
+        seconds: the time at its limits (None when it is not estimated: a local file).
+        sftp_seconds: for a Klaviyo list, the same records as one CSV over SFTP.
+    """
+
+    destination: str
+    records: int
+    seconds: float | None
+    sftp_seconds: float | None
+
+
+def first_load(ws: Workspace, result: RunResult) -> list[FirstLoad]:
+    """A preview's time per destination as a first load (every record an add), with the
+    SFTP road beside the API's for Klaviyo lists; cheap: no list is read."""
+    records: dict[str, int] = {}
+    for delivery in result.deliveries:
+        records[delivery.destination] = records.get(delivery.destination, 0) + delivery.records
+    found = []
+    for name, count in records.items():
+        destination = ws.destination(name)
+        seconds = destination.planned_seconds({"adds": count}) if count else 0.0
+        beside = None
+        if destination.kind.is_list and is_klaviyo(destination.kind):
+            beside = sftp_seconds(count * CSV_BYTES_PER_PROFILE) if count else 0.0
+        found.append(FirstLoad(name, count, seconds, beside))
+    return found
 
 
 def sample_campaign(

@@ -255,6 +255,20 @@ def test_preview_counts_equal_the_run_counts(applied: Path) -> None:
     assert run_["stats"]["recipients"] == sum(c["recipients"] for c in preview["counts"])
 
 
+def test_preview_prints_the_api_time_beside_the_sftp_time(applied: Path) -> None:
+    preview = as_json("campaign", "preview", NAME)
+    to_klaviyo = sum(d["records"] for d in preview["deliveries"] if d["destination"] == "klaviyo")
+    text = ok_stdout("campaign", "preview", NAME)
+    table = text[text.index("Time to send if every record were new") :]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.splitlines()]
+    found = {row[0]: row[1:] for row in rows if len(row) == 4}
+    assert set(found) == {"klaviyo"}  # a local file is not timed
+    records, api, sftp = found["klaviyo"]
+    assert records == f"{to_klaviyo:,}"
+    assert api.endswith("s")
+    assert sftp == "30 s"  # a 60-byte row each, at 5 MB/s, after 30 s to set up
+
+
 def test_preview_equals_the_run_through_the_library(applied: Path) -> None:
     from herald.runs.pipeline import run_campaign
     from herald.runs.preview import preview_campaign

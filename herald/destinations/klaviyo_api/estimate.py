@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
-from herald.core.estimate import Limit, ListPlan, estimate, sftp_seconds
+from herald.core.estimate import (
+    CSV_BYTES_PER_PROFILE,
+    Limit,
+    ListPlan,
+    estimate,
+    sftp_seconds,
+)
 from herald.destinations.base import DeliveryTarget, DestinationEstimate, TargetEstimate
 from herald.destinations.klaviyo_api.diff import DiffCounts, compute_diff
 from herald.destinations.klaviyo_api.folder import DeliveryFolder, ledger_path
@@ -32,8 +38,6 @@ from herald.engines.duckdb import connect_utc, sql_string
 
 if TYPE_CHECKING:
     from herald.destinations.base import Destination
-
-CSV_BYTES_PER_PROFILE = 60  # Email,PhoneNumber,ExternalID: a typical row of the SFTP CSV
 
 
 def estimate_lists(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -57,6 +57,9 @@ from herald.exceptions import SftpError
 
 _UPLOADED = "uploaded.json"
 MB = 1_000_000
+ROW_BYTES = 80
+"""A typical CSV row of a group (identifiers and a few attributes), for times planned before
+the files are written."""
 
 
 class RemoteFilesDestination(Destination):
@@ -115,6 +118,11 @@ class RemoteFilesDestination(Destination):
         seconds = self.remote.connect_seconds + size / (self.throughput() * MB)
         rows = sum(f.rows for f in files)
         return TargetEstimate(target, rows, 0, 0, rows, known=False, seconds=seconds)
+
+    def planned_seconds(self, counts: Mapping[str, int]) -> float:
+        # Before the files exist: a typical row's size (the slow alert and previews use it).
+        size = counts.get("adds", 0) * ROW_BYTES
+        return self.remote.connect_seconds + size / (self.throughput() * MB)
 
     def throughput(self) -> float:
         """MB/s an upload here is expected to reach: the last one measured, else the
