@@ -5,6 +5,7 @@ throughput measured for the next estimate."""
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -76,3 +77,26 @@ def test_the_estimate_uses_the_throughput_last_measured(
         destination.measured_rate(bytes_sent=50_000_000, seconds=1.0)  # 50 MB/s
         fast = estimate_campaign(ws, NAME).lists[0].seconds
     assert slow > 10 * fast > 0
+
+
+def test_a_split_gzipped_group_uploads_every_part(
+    tmp_path: Path, demo_db: Path, sftp_server: OpenSshServer
+) -> None:
+    root = workspace(tmp_path, demo_db, sftp_server, split_rows=100, gzip=True)
+    with Workspace.open(root) as ws:
+        result = run_campaign(ws, NAME)
+    assert result.run is not None
+    assert result.run.status == "delivered", result.run.error
+    [delivery] = result.deliveries
+
+    parts = sorted(sftp_server.path("/profiles").iterdir())
+    assert [p.name for p in parts] == [
+        f"Import_Test_Sent_{n:03d}.csv.gz" for n in range(1, len(parts) + 1)
+    ]
+    rows = []
+    for part in parts:
+        with gzip.open(part, "rt", encoding="utf-8", newline="") as file:
+            rows += list(csv.DictReader(file))
+    assert len(parts) == -(-delivery.records // 100)
+    assert len(rows) == delivery.records
+    assert result.run.stats["files"]["import:Import_Test_Sent"].count("/profiles/") == len(parts)
