@@ -8,6 +8,7 @@ workspace's ``klaviyo_sftp`` destination still works when it is started again th
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from herald.cli._common import console, err_console, print_table
 from herald.cli._progress import SyncProgress
 from herald.cli._results import exit_if_failed, show_run
 from herald.cli._sandbox_sftp import CLIENT_KEY, destination_table
+from herald.cli.sandbox import sftp as serve_sftp
 from herald.demo.examples import both_roads_campaign
 from herald.destinations.base import Progress, SyncEvent
 from herald.runs.groups import RunResult
@@ -32,8 +34,9 @@ SFTP_PORT = 8722
 """The demo's SFTP sandbox port: `herald sandbox sftp`'s default."""
 SFTP_FOLDER = "sandbox/sftp"
 """The SFTP sandbox's folder under ``.herald/``: host key, client key, and root/."""
-API, SFTP = "klaviyo", "klaviyo_sftp"
-"""The demo workspace's destinations of the two roads."""
+API = "klaviyo"
+"""The demo workspace's destination of the API road (the SFTP road's is named by the
+herald.toml table `herald sandbox sftp` prints: :func:`destination_name`)."""
 IMPORT_LIST = "SFTP import (herald demo)"
 """The Klaviyo sandbox list the SFTP sandbox adds every imported profile to."""
 IMPORT_TIMEOUT = 600.0
@@ -50,9 +53,7 @@ def start_sftp_sandbox(root: Path, port: int, klaviyo: SandboxServer) -> Iterato
         server = SftpSandbox(folder, authorized_keys=keys, klaviyo=target, port=port).start()
     except OSError:
         server = SftpSandbox(folder, authorized_keys=keys, klaviyo=target).start()
-        console.print(
-            f"Port {port} is taken, so the demo's SFTP sandbox uses port {server.port}."
-        )
+        console.print(f"Port {port} is taken, so the demo's SFTP sandbox uses port {server.port}.")
     try:
         yield server
     finally:
@@ -66,16 +67,31 @@ def _import_list(klaviyo: SandboxServer) -> str:
 
 
 def sftp_table(root: Path, server: SftpSandbox) -> str:
-    """The herald.toml table of the workspace's ``klaviyo_sftp`` destination."""
+    """The herald.toml table of the workspace's destination that uploads to ``server``."""
     key = root / STATE_DIR / SFTP_FOLDER / CLIENT_KEY
     return destination_table(server, f'"{key}"')
 
 
-def restart_command(server: SftpSandbox, klaviyo_port: int) -> str:
-    """The command that serves the demo's SFTP sandbox again, from the workspace folder."""
+def destination_name(table: str) -> str:
+    """The NAME of a herald.toml table ``[destinations.NAME]``."""
+    found = re.search(r"^\[destinations\.([^\]]+)\]", table, re.MULTILINE)
+    if found is None:
+        msg = f"not a destination table: {table[:40]!r}"
+        raise ValueError(msg)
+    return found.group(1)
+
+
+def restart_hint(root: Path, server: SftpSandbox, klaviyo_port: int) -> str:
+    """How to serve the demo's SFTP sandbox again, from the workspace folder (Rich markup)."""
+    command = (
+        f"herald sandbox {serve_sftp.name} --port {server.port} "
+        f"--folder {STATE_DIR}/{SFTP_FOLDER} --klaviyo-url http://127.0.0.1:{klaviyo_port} "
+        f"--list-id {_list_id(server)}"
+    )
+    name = destination_name(sftp_table(root, server))
     return (
-        f"herald sandbox sftp --port {server.port} --folder {STATE_DIR}/{SFTP_FOLDER} "
-        f"--klaviyo-url http://127.0.0.1:{klaviyo_port} --list-id {_list_id(server)}"
+        f"The SFTP sandbox that imports into it starts with [bold]{command}[/] "
+        f"(then `herald destination check {name}`)."
     )
 
 
@@ -103,6 +119,7 @@ class _Timed:
 
 def send_both_roads(root: Path, klaviyo: SandboxServer, sftp: SftpSandbox) -> None:
     """Apply the campaign whose group goes to both roads, run it, and time each road."""
+    road = destination_name(sftp_table(root, sftp))
     with Workspace.open(root) as ws:
         [applied] = apply_path(ws, both_roads_campaign())
         console.print(
@@ -119,7 +136,7 @@ def send_both_roads(root: Path, klaviyo: SandboxServer, sftp: SftpSandbox) -> No
         show_run(result)
         exit_if_failed(result)
     imported = sftp.wait(IMPORT_TIMEOUT)[done:]
-    _print_times(result, timed.seconds, imported)
+    _print_times(result, timed.seconds[API], timed.seconds[road], imported)
 
 
 def _fresh_api_lists(ws: Workspace, klaviyo: SandboxServer, name: str) -> None:
@@ -136,15 +153,16 @@ def _fresh_api_lists(ws: Workspace, klaviyo: SandboxServer, name: str) -> None:
         api.forget(item.output_name)
 
 
-def _print_times(result: RunResult, seconds: dict[str, float], imported: list[ImportResult]) -> None:
+def _print_times(
+    result: RunResult, api: float, upload: float, imported: list[ImportResult]
+) -> None:
     """One row per group: what each road sent and how long it took, measured."""
-    upload = seconds.get(SFTP, 0.0)
     importing = sum(r.seconds for r in imported)
     rows = [
         (
             d.group,
             d.records,
-            f"{seconds.get(API, 0.0):.1f} s",
+            f"{api:.1f} s",
             sum(r.imported for r in imported),
             f"{upload + importing:.1f} s (upload {upload:.1f} + import {importing:.1f})",
         )

@@ -17,7 +17,8 @@ from herald.cli._campaign_schedule import print_schedule
 from herald.cli._common import console, print_table
 from herald.cli._demo_sftp import (
     SFTP_PORT,
-    restart_command,
+    destination_name,
+    restart_hint,
     send_both_roads,
     sftp_table,
     start_sftp_sandbox,
@@ -71,7 +72,7 @@ SANDBOX_KEY = "sandbox/klaviyo.key"
     default=SFTP_PORT,
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Port of the SFTP sandbox the workspace's klaviyo_sftp points at (0: any free port).",
+    help="Port of the SFTP sandbox the workspace's SFTP destination points at (0: any free port).",
 )
 @click.pass_context
 def command(
@@ -105,13 +106,13 @@ def command(
         try:
             with start_sftp_sandbox(root, sftp_port, sandbox) as sftp:
                 _point_klaviyo_at(root, sandbox.url)
-                _set_destination(root, "klaviyo_sftp", sftp_table(root, sftp))
+                _set_destination(root, sftp_table(root, sftp))
                 _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
                 send_both_roads(root, sandbox, sftp)
                 _show_lists(sandbox)
         finally:
             persist.save(sandbox.state, state_file)
-    _print_next_steps(directory, sandbox.port, restart_command(sftp, sandbox.port))
+    _print_next_steps(directory, sandbox.port, restart_hint(root, sftp, sandbox.port))
 
 
 def _showcase(
@@ -189,7 +190,7 @@ def _start_sandbox(port: int) -> Iterator[SandboxServer]:
         server.stop()
 
 
-def _print_next_steps(directory: str, port: int, sftp_command: str) -> None:
+def _print_next_steps(directory: str, port: int, sftp_hint: str) -> None:
     state = f"{STATE_DIR}/{SANDBOX_STATE}"
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
@@ -201,12 +202,9 @@ def _print_next_steps(directory: str, port: int, sftp_command: str) -> None:
         f"another terminal with [bold]herald sandbox klaviyo --port {port} --state {state}[/] "
         "(in the same folder), then "
         '`herald destination check klaviyo` and `herald campaign run "Spring Reactivation"` '
-        "work as against Klaviyo. The SFTP sandbox that imports into it starts with "
-        f"[bold]{sftp_command}[/] (then `herald destination check klaviyo_sftp`).",
+        f"work as against Klaviyo. {sftp_hint}",
         markup=True,
     )
-
-
 
 
 def _apply_examples(ws: Workspace, *, forget_lists: bool) -> list[str]:
@@ -234,15 +232,15 @@ def _point_klaviyo_at(root: Path, url: str) -> None:
     with atomic_file(key) as out:
         out.write(f"{DEFAULT_API_KEY}\n")
     template = files("herald.demo").joinpath("sandbox_destination.toml").read_text("utf-8")
-    _set_destination(root, "klaviyo", template.format(key=key, url=url, port=url.rsplit(":", 1)[1]))
+    _set_destination(root, template.format(key=key, url=url, port=url.rsplit(":", 1)[1]))
 
 
-def _set_destination(root: Path, name: str, table: str) -> None:
-    """Put ``table`` in herald.toml in place of ``[destinations.NAME]``, or append it."""
+def _set_destination(root: Path, table: str) -> None:
+    """Put ``table`` (``[destinations.NAME]``) in herald.toml in place of the table of the
+    same name, or append it."""
     config = root / "herald.toml"
-    existing = re.compile(
-        rf"^\[destinations\.{re.escape(name)}\]\n(?:(?!\[).*\n?)*", re.MULTILINE
-    )
+    name = re.escape(destination_name(table))
+    existing = re.compile(rf"^\[destinations\.{name}\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
     text = config.read_text(encoding="utf-8")
     if existing.search(text):
         text = existing.sub(lambda _: table, text, count=1)

@@ -16,4 +16,4 @@ def examples_dir() -> Path:
 def both_roads_campaign() -> Path:
     """The demo's campaign whose group goes to Klaviyo by the API and by SFTP: not among the
     examples, since it needs the SFTP sandbox's ``klaviyo_sftp`` destination."""
-    return Path(__file__).resolve().parent / "sftp" / "vip-early-access.yaml"
+    return Path(__file__).resolve().parent / "both_roads" / "vip-early-access.yaml"
