@@ -136,7 +136,7 @@ def send_both_roads(root: Path, klaviyo: SandboxServer, sftp: SftpSandbox) -> No
         show_run(result)
         exit_if_failed(result)
     imported = sftp.wait(IMPORT_TIMEOUT)[done:]
-    _print_times(result, timed.seconds[API], timed.seconds[road], imported)
+    _print_times(result, timed.seconds.get(API, 0.0), timed.seconds.get(road, 0.0), imported)
 
 
 def _fresh_api_lists(ws: Workspace, klaviyo: SandboxServer, name: str) -> None:
