@@ -15,6 +15,14 @@ from herald.apply import apply_path
 from herald.atomic import atomic_file
 from herald.cli._campaign_schedule import print_schedule
 from herald.cli._common import console, print_table
+from herald.cli._demo_sftp import (
+    SFTP_PORT,
+    destination_name,
+    restart_hint,
+    send_both_roads,
+    sftp_table,
+    start_sftp_sandbox,
+)
 from herald.cli._progress import SyncProgress
 from herald.cli._results import exit_if_failed, show_run
 from herald.cli.segment import print_insights
@@ -59,14 +67,28 @@ SANDBOX_KEY = "sandbox/klaviyo.key"
     type=click.IntRange(0, 65535),
     help="Port of the Klaviyo sandbox the workspace points at (0: any free port).",
 )
+@click.option(
+    "--sftp-port",
+    default=SFTP_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the SFTP sandbox the workspace's SFTP destination points at (0: any free port).",
+)
 @click.pass_context
 def command(
-    ctx: click.Context, directory: str, customers: int, seed: int, fresh: bool, sandbox_port: int
+    ctx: click.Context,
+    directory: str,
+    customers: int,
+    seed: int,
+    fresh: bool,
+    sandbox_port: int,
+    sftp_port: int,
 ) -> None:
     """Run the showcase: workspace, demo database, example segments and their insights.
 
     The workspace's Klaviyo destination is a sandbox whose account is kept in
-    .herald/sandbox/klaviyo.json; the demo says how to start it again for the next commands.
+    .herald/sandbox/klaviyo.json; its klaviyo_sftp destination is an SFTP sandbox (keys in
+    .herald/sandbox/sftp/) that imports into it. The demo says how to start both again.
 
     Example:
 
@@ -82,11 +104,15 @@ def command(
         # before anything could overwrite it.
         kept = persist.load(sandbox.state, state_file)
         try:
-            _point_klaviyo_at(root, sandbox.url)
-            _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
+            with start_sftp_sandbox(root, sftp_port, sandbox) as sftp:
+                _point_klaviyo_at(root, sandbox.url)
+                _set_destination(root, sftp_table(root, sftp))
+                _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
+                send_both_roads(root, sandbox, sftp)
+                _show_lists(sandbox)
         finally:
             persist.save(sandbox.state, state_file)
-    _print_next_steps(directory, sandbox.port)
+    _print_next_steps(directory, sandbox.port, restart_hint(root, sftp, sandbox.port))
 
 
 def _showcase(
@@ -164,7 +190,7 @@ def _start_sandbox(port: int) -> Iterator[SandboxServer]:
         server.stop()
 
 
-def _print_next_steps(directory: str, port: int) -> None:
+def _print_next_steps(directory: str, port: int, sftp_hint: str) -> None:
     state = f"{STATE_DIR}/{SANDBOX_STATE}"
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
@@ -176,12 +202,9 @@ def _print_next_steps(directory: str, port: int) -> None:
         f"another terminal with [bold]herald sandbox klaviyo --port {port} --state {state}[/] "
         "(in the same folder), then "
         '`herald destination check klaviyo` and `herald campaign run "Spring Reactivation"` '
-        "work as against Klaviyo.",
+        f"work as against Klaviyo. {sftp_hint}",
         markup=True,
     )
-
-
-_KLAVIYO_TABLE = re.compile(r"^\[destinations\.klaviyo\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
 
 
 def _apply_examples(ws: Workspace, *, forget_lists: bool) -> list[str]:
@@ -208,12 +231,19 @@ def _point_klaviyo_at(root: Path, url: str) -> None:
     key = root / STATE_DIR / SANDBOX_KEY
     with atomic_file(key) as out:
         out.write(f"{DEFAULT_API_KEY}\n")
-    config = root / "herald.toml"
     template = files("herald.demo").joinpath("sandbox_destination.toml").read_text("utf-8")
-    table = template.format(key=key, url=url, port=url.rsplit(":", 1)[1])
+    _set_destination(root, template.format(key=key, url=url, port=url.rsplit(":", 1)[1]))
+
+
+def _set_destination(root: Path, table: str) -> None:
+    """Put ``table`` (``[destinations.NAME]``) in herald.toml in place of the table of the
+    same name, or append it."""
+    config = root / "herald.toml"
+    name = re.escape(destination_name(table))
+    existing = re.compile(rf"^\[destinations\.{name}\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
     text = config.read_text(encoding="utf-8")
-    if _KLAVIYO_TABLE.search(text):
-        text = _KLAVIYO_TABLE.sub(lambda _: table, text, count=1)
+    if existing.search(text):
+        text = existing.sub(lambda _: table, text, count=1)
     else:
         text = f"{text.rstrip()}\n\n{table}"
     with atomic_file(config) as out:

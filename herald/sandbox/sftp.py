@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("herald.sandbox.sftp")
+# paramiko logs every client that closes its connection abruptly as an ERROR ("Socket
+# exception: Connection reset by peer"): routine for a server, noise on the demo's terminal.
+# The sessions' SSH log goes here instead, shown only when asked for (its level lowered).
+ssh_logger = logging.getLogger("herald.sandbox.sftp.ssh")
+ssh_logger.setLevel(logging.CRITICAL)
 
 #: The user name the sandbox accepts unless told otherwise.
 DEFAULT_USERNAME = "herald"
@@ -287,6 +292,7 @@ class SftpSandbox:
     def _serve(self, connection: socket.socket) -> None:
         """Start a paramiko ``Transport`` (its own thread) for one connection."""
         transport = paramiko.Transport(connection)
+        transport.set_log_channel(ssh_logger.name)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler(
             "sftp", SessionServer, SandboxFolder, root=self.root, on_finished=self._finished

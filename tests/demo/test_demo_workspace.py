@@ -3,11 +3,13 @@
 The demo's Klaviyo destination is a sandbox on a fixed port whose account (profiles, lists,
 members) is kept in ``.herald/sandbox/klaviyo.json``; started again with the command the demo
 prints, it holds the lists the workspace's ledgers describe. Without it, a Klaviyo command
-says in one line, at once, how to start it.
+says in one line, at once, how to start it. One group also goes by SFTP, to an SFTP sandbox
+that imports it into the Klaviyo sandbox's list of its own, started again the same way.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import itertools
 import json
@@ -27,6 +29,8 @@ import pytest
 from cli_helpers import as_json, ok, run
 
 CAMPAIGN = "Spring Reactivation"
+BOTH_ROADS = "VIP Early Access"
+SFTP_LIST = "SFTP import (herald demo)"
 
 
 def free_port() -> int:
@@ -102,7 +106,8 @@ def test_the_demo_points_at_a_port_the_sandbox_command_serves(
     assert f'base_url = "http://127.0.0.1:{port}"' in config
     assert "api_key_env" not in config.split("\n[destinations.klaviyo]")[1]
     state = json.loads((root / ".herald" / "sandbox" / "klaviyo.json").read_bytes())
-    assert len(state["lists"]) == 3
+    # The campaign's three, the group sent by both roads, and the SFTP import's own.
+    assert len(state["lists"]) == 5
     assert suggested_sandbox_command(out)[3:] == [
         "--port",
         str(port),
@@ -159,16 +164,116 @@ def test_the_restarted_sandbox_holds_the_demos_lists_and_runs_continue(
     demo: tuple[Path, int, str], sandbox: str
 ) -> None:
     root = demo[0]
-    lists = {k["id"]: k for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()}
+    every = httpx.get(f"{sandbox}/__sandbox__/lists").json()
+    lists = {k["id"]: k for k in every if k["name"] != SFTP_LIST}  # no ledger: SFTP's own
     assert {k: v["members"] for k, v in lists.items()} == ledger_members(root)
 
     assert "every needed scope" in ok("destination", "check", "klaviyo")
     out = ok("campaign", "run", CAMPAIGN, "--yes")
     assert out.count("synced") == 3, out
 
-    after = {k["id"]: k["members"] for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()}
+    after = {
+        k["id"]: k["members"]
+        for k in httpx.get(f"{sandbox}/__sandbox__/lists").json()
+        if k["name"] != SFTP_LIST
+    }
     assert set(after) == set(lists)  # the same lists, not new ones
     assert after == ledger_members(root)
+
+
+def sftp_profiles(root: Path) -> Path:
+    return root / ".herald" / "sandbox" / "sftp" / "root" / "profiles"
+
+
+def uploaded(root: Path) -> tuple[list[dict[str, str]], dict[str, object]]:
+    """The rows of the file the demo uploaded by SFTP, and the SFTP sandbox's import result."""
+    [sent] = sftp_profiles(root).glob("VIP_Early_Access_Both_Roads_*.csv")
+    with sent.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, json.loads(sent.with_name(f"{sent.name}.result.json").read_bytes())
+
+
+def test_the_demos_sftp_group_is_imported_into_the_klaviyo_sandbox(
+    demo: tuple[Path, int, str],
+) -> None:
+    root = demo[0]
+    rows, result = uploaded(root)
+    assert rows
+    assert result["status"] == "imported"
+    assert result["imported"] == len(rows)
+    assert result["rejected"] == []
+
+    state = json.loads((root / ".herald" / "sandbox" / "klaviyo.json").read_bytes())
+    [imports] = [k for k in state["lists"] if k["name"] == SFTP_LIST]
+    assert result["list_id"] == imports["id"]
+    external_ids = {p[0]: p[5] for p in state["profiles"]}
+    members = {external_ids[profile_id] for profile_id, _ in imports["members"]}
+    assert members == {row["ExternalID"] for row in rows}
+
+
+def test_the_demo_shows_the_api_and_sftp_times_side_by_side(demo: tuple[Path, int, str]) -> None:
+    root, _, out = demo
+    rows, _ = uploaded(root)
+    text = " ".join(out.split())
+    assert "Both roads to Klaviyo, measured" in text
+    found = re.search(
+        r"│ Both Roads │ ([\d,]+) │ (\d+\.\d) s │ ([\d,]+) │ (\d+\.\d) s "
+        r"\(upload (\d+\.\d) \+ import (\d+\.\d)\) │",
+        text,
+    )
+    assert found, out
+    api_profiles, api_time, sftp_profiles, sftp_time, upload, importing = found.groups()
+    assert int(sftp_profiles.replace(",", "")) == len(rows)
+    assert 0 < int(api_profiles.replace(",", "")) <= len(rows)  # the API needs an email
+    assert float(api_time) > 0
+    assert float(sftp_time) > 0
+    assert abs(float(sftp_time) - float(upload) - float(importing)) <= 0.11  # rounding
+
+
+def suggested_sftp_command(out: str) -> list[str]:
+    found = re.search(r"(herald sandbox sftp [^\n]*?--list-id \w+)", " ".join(out.split()))
+    assert found, out
+    return shlex.split(found.group(1))
+
+
+def test_the_restarted_sftp_sandbox_imports_the_workspaces_uploads(
+    demo: tuple[Path, int, str], sandbox: str
+) -> None:
+    root, port, out = demo
+    command = suggested_sftp_command(out)
+    assert command[command.index("--klaviyo-url") + 1] == f"http://127.0.0.1:{port}"
+    sftp_port = int(command[command.index("--port") + 1])
+    assert f"port = {sftp_port}" in (root / "herald.toml").read_text()
+    herald = [sys.executable, "-m", "herald", *command[1:]]
+    process = subprocess.Popen(
+        herald, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", sftp_port), timeout=2).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the SFTP sandbox did not start"
+                time.sleep(0.2)
+        assert "verified; /profiles is writable" in ok("destination", "check", "klaviyo_sftp")
+        before = uploaded(root)[1]["jobs"]
+        ok("campaign", "run", BOTH_ROADS, "--yes")
+        deadline = time.monotonic() + 60
+        while uploaded(root)[1]["jobs"] == before:  # the file sent again, imported again
+            assert time.monotonic() < deadline, "the upload was not imported"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        process.stderr.close()  # type: ignore[union-attr]
+    rows, result = uploaded(root)
+    assert result["status"] == "imported"
+    assert result["imported"] == len(rows)
+    lists = httpx.get(f"{sandbox}/__sandbox__/lists").json()
+    assert [k["members"] for k in lists if k["name"] == SFTP_LIST] == [len(rows)]
 
 
 def test_an_unreadable_sandbox_state_stops_the_demo_in_one_line(tmp_path: Path) -> None:
