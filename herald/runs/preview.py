@@ -76,7 +76,7 @@ def first_load(ws: Workspace, result: RunResult) -> list[FirstLoad]:
     found = []
     for name, count in records.items():
         destination = ws.destination(name)
-        seconds = destination.planned_seconds({"adds": count}) if count else 0.0
+        seconds = destination.planned_seconds({"adds": count})
         beside = None
         if destination.kind.is_list and is_klaviyo(destination.kind):
             beside = sftp_seconds(count * CSV_BYTES_PER_PROFILE) if count else 0.0

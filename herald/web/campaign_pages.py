@@ -23,7 +23,7 @@ from herald.campaigns import campaign_to_dict, first_slots
 from herald.exceptions import HeraldError, NotFoundError
 from herald.redact import redact
 from herald.runs.estimate import estimate_campaign
-from herald.runs.preview import preview_campaign, sample_campaign
+from herald.runs.preview import first_load, preview_campaign, sample_campaign
 from herald.web import campaign_form as form_
 from herald.web.campaign_view import view_of
 from herald.web.render import blocking, no_scheduler, render, with_engine, workspace
@@ -134,9 +134,11 @@ async def _preview(request: Request, doc: dict[str, Any]) -> Response:
     ws = workspace(request)
     try:
         result = await with_engine(request, preview_campaign, ws, doc.get("name", ""))
+        loads = await blocking(first_load, ws, result)
     except HeraldError as error:
         return await _page(request, doc, errors=[redact(str(error))], status=400)
-    return await _page(request, doc, preview=result)
+    timed = [f for f in loads if f.seconds is not None]
+    return await _page(request, doc, preview=result, first_load=timed)
 
 
 async def _estimate(request: Request, doc: dict[str, Any]) -> Response:

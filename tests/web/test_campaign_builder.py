@@ -270,6 +270,7 @@ def test_preview_estimate_test_run_and_schedule(editor: Any, web_root: Path) -> 
     preview = post(client, csrf, form("Flow"), "preview")
     assert "Recipients per sub-audience and group" in preview.text
     assert "Holdout (control)" in preview.text
+    assert "Time to send if every record were new" not in preview.text  # local files only
     estimate = post(client, csrf, form("Flow"), "estimate")
     assert "By API: about" in estimate.text
     assert "SFTP" in estimate.text

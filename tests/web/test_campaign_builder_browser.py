@@ -143,6 +143,8 @@ def test_build_preview_test_run_and_schedule_a_campaign(
     expect(page.locator(field(page, "s1.r.0.values", "Gold"))).to_be_checked()
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("table").first).to_contain_text("Holdout (control)")
+    loads = page.get_by_role("table", name="Time to send if every record were new")
+    expect(loads).to_contain_text("klaviyo")  # the API's time, the SFTP time beside it
     page.get_by_role("button", name="Estimate").click()
     expect(page.get_by_text("By API: about")).to_contain_text("SFTP")
     page.get_by_role("button", name="Test run").click()
