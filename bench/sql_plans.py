@@ -246,6 +246,94 @@ def hand_campaign(db: Path, out: Path) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "result": rows}
 
 
+# --- where the time goes: DuckDB's profile of each side's query --------------------------------
+
+
+def herald_sql(workload: str, db: Path) -> str:
+    """The SQL Herald runs for ``workload``, as text (the campaign's with the bench's salt)."""
+    from herald.core.insights import insights_query
+    from herald.core.segments import parse_segment
+    from herald.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as tmp, Workspace.init(tmp, database=str(db)) as ws:
+        if workload == "insights":
+            ws.segments.apply(parse_segment(segment_bench.SEGMENT))
+            segment = ws.segments.load(segment_bench.SEGMENT["name"], "active")
+            query = insights_query(ws.segments.compile(segment, today=AS_OF), ws.catalog)
+        else:
+            for doc in campaign_bench.SEGMENTS:
+                ws.segments.apply(parse_segment(doc))
+            ws.campaigns.apply(campaign_bench.CAMPAIGN)
+            build = ws.campaigns.build("Bench", today=AS_OF)
+            query = campaign_bench._with_salt(build.query, ws.store.campaign_uid("Bench"))
+        return ws.engine.render(query)
+
+
+def profile(workload: str, side: str, db: Path, top: int = 6) -> dict[str, Any]:
+    """DuckDB's EXPLAIN ANALYZE of one side's query: its costliest operators.
+
+    A plain connection (the engine's is locked against writing the profile to a file); the
+    plan is the same, the query text being the same.
+    """
+    import duckdb
+
+    sql = herald_sql(workload, db) if side == "herald" else HAND[workload]
+    with tempfile.TemporaryDirectory() as tmp, duckdb.connect(str(db), read_only=True) as con:
+        output = Path(tmp) / "profile.json"
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("PRAGMA enable_profiling = 'json'")
+        con.execute(f"PRAGMA profiling_output = '{output}'")
+        con.sql(sql).fetchall()
+        con.execute("PRAGMA disable_profiling")
+        tree = json.loads(output.read_text())
+    operators: list[dict[str, Any]] = []
+    _walk(tree["operator"], operators)
+    scans: dict[str, int] = {}
+    for op in operators:
+        if op["table"]:
+            scans[op["table"]] = scans.get(op["table"], 0) + 1
+    operators.sort(key=lambda op: -op["seconds"])
+    return {
+        "cpu": tree["query"]["cpu_time"],
+        "operators": operators[:top],
+        "scans": scans,
+        "rows_scanned": sum(op["scanned"] for op in operators),
+    }
+
+
+def _walk(nodes: list[dict[str, Any]], into: list[dict[str, Any]]) -> None:
+    for node in nodes:
+        info = node.get("extra_info", {})
+        detail = [str(info["Table"]).rsplit(".", 1)[-1]] if "Table" in info else []
+        detail += [f"{info['Join Type']} join"] if "Join Type" in info else []
+        detail += [_filters(info["Filters"])] if info.get("Filters") else []
+        into.append(
+            {
+                "name": node.get("name", "?"),
+                "seconds": float(node.get("timing", 0.0)),
+                "rows": int(node.get("intermediate_rows", 0)),
+                "detail": ": ".join(detail),
+                "table": str(info.get("Table", "")).rsplit(".", 1)[-1],
+                "scanned": int(node.get("rows_scanned", 0)),
+            }
+        )
+        _walk(node.get("children", []), into)
+
+
+def _filters(filters: str | list[str]) -> str:
+    """The profile's filters on one line: it splits them into a list, and also splits one
+    filter at a newline inside a string literal (a line ending inside an open quote)."""
+    parts = [filters] if isinstance(filters, str) else filters
+    text = ""
+    for part in parts:
+        inside_quote = text.count("'") % 2 == 1
+        text += ("\\n" if inside_quote else " AND ") + part if text else part
+    return text.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+
+
+HAND = {"insights": HAND_INSIGHTS, "campaign": HAND_CAMPAIGN}
+
+
 RUNNERS = {
     ("insights", "herald"): herald_insights,
     ("insights", "hand"): hand_insights,
@@ -257,6 +345,9 @@ RUNNERS = {
 def child(args: argparse.Namespace) -> dict[str, Any]:
     if args.side == "compare":
         return {"differences": snapshot_differences(args.db, args.out)}
+    if args.side.startswith("profile:"):
+        _, workload, side = args.side.split(":")
+        return profile(workload, side, args.db.resolve())
     workload, side = args.side.split(":")
     found = RUNNERS[workload, side](args.db.resolve(), args.out)
     return {**found, "peak_rss_mb": peak_rss_mb()}
@@ -436,6 +527,36 @@ def _growth(results: dict[int, dict[str, Any]]) -> str:
     )
 
 
+def profile_report(customers: int, profiles: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"Where the time goes at {customers:,} customers (DuckDB's EXPLAIN ANALYZE of the same",
+        "SQL; operator seconds are summed over DuckDB's threads; the costliest operators):",
+        "",
+    ]
+    for workload in WORKLOADS:
+        for side, label in (("herald", "Herald"), ("hand", "hand-written")):
+            found = profiles[f"{workload}:{side}"]
+            scans = ", ".join(f"{table} ×{count}" for table, count in found["scans"].items())
+            lines.append(
+                f"- {workload}, {label}: {found['cpu']:.2f} s; tables scanned: {scans} "
+                f"({found['rows_scanned']:,} rows read)."
+            )
+    lines += [
+        "",
+        "| query | side | operator | on | rows out | seconds |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for workload in WORKLOADS:
+        for side, label, top in (("herald", "Herald", 5), ("hand", "hand-written", 3)):
+            for op in profiles[f"{workload}:{side}"]["operators"][:top]:
+                detail = op["detail"].replace("|", "\\|")
+                lines.append(
+                    f"| {workload} | {label} | {op['name']} | {detail} | {op['rows']:,} "
+                    f"| {op['seconds']:.2f} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=list(SIZES))
@@ -461,11 +582,19 @@ def main() -> None:
         db = args.database or demo_database(customers, AS_OF)
         print(f"{customers:,} customers ({db.name}):", flush=True)
         results[customers] = measure(db, args.rounds)
-    body = report(args, results)
+    largest = max(results)
+    db = args.database or demo_database(largest, AS_OF)
+    profiles = {
+        f"{workload}:{side}": run_child("--side", f"profile:{workload}:{side}", "--db", str(db))
+        for workload in WORKLOADS
+        for side in SIDES
+    }
+    body = report(args, results) + "\n" + profile_report(largest, profiles)
     if not args.no_report:
         write_section("sql_plans", body)
     if args.json:
-        args.json.write_text(json.dumps({str(n): r for n, r in results.items()}, indent=1))
+        measures = {**{str(n): r for n, r in results.items()}, "profiles": profiles}
+        args.json.write_text(json.dumps(measures, indent=1))
     print(body)
 
 
