@@ -173,6 +173,7 @@ JOIN bounds AS b
   ON b.sub_ix = r.sub_ix AND r.md5_rank > b.last_rank - b.group_size AND r.md5_rank <= b.last_rank
 LEFT JOIN Merged_Customers AS mc ON mc.amperity_id = r.amperity_id
 """
+HAND = {"insights": HAND_INSIGHTS, "campaign": HAND_CAMPAIGN}
 
 
 # --- one side, in its own process ------------------------------------------------------------
@@ -329,9 +330,6 @@ def _filters(filters: str | list[str]) -> str:
         inside_quote = text.count("'") % 2 == 1
         text += ("\\n" if inside_quote else " AND ") + part if text else part
     return text.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
-
-
-HAND = {"insights": HAND_INSIGHTS, "campaign": HAND_CAMPAIGN}
 
 
 RUNNERS = {
