@@ -78,8 +78,11 @@ MIN_DECIMAL = Decimal("-999999999999999999999999999999999999.99")  # not -MAX: t
 DECIMALS = [Decimal(x) for x in ("-5.50", "-0.01", "0.00", "0.01", "99.99", "100.00", "100.01")]
 INTEGERS = [-2147483648, -1, 0, 1, 9, 10, 11, 2147483647]
 BIG = 9223372036854775807
+_REVENUES = [Decimal(x) for x in ("-10.00", "0.00", "5.00", "40.00", "50.00", "70.00", "100.00")]
+BLANKS = ["", " ", "   ", "\t\n", "\r\n "]
 STRINGS = [
-    *("", " ", "   ", "\t\n", "\r\n ", "\xa0", "\u3000"),
+    *BLANKS,
+    *("\xa0", "\u3000"),
     *("Alice", "alice", " Alice ", "ALICE", "Alice\t", "Bob"),
     *("a_b", "aXb", "a%b", "50% off", "5000 off", "%", "_", "Zoë 東京 🎉", "O'Brien", "back\\slash"),
 ]
@@ -107,7 +110,7 @@ def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def texts() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(STRINGS), st.text(ALPHABET, max_size=4))
+    return st.one_of(st.sampled_from(BLANKS), st.sampled_from(STRINGS), st.text(ALPHABET, max_size=4))
 
 
 def datetimes(today: dt.date) -> st.SearchStrategy[dt.datetime]:
@@ -129,64 +132,74 @@ def databases(draw: st.DrawFn) -> Database:
     """A small customer database: customers, a per-customer table with missing rows, orders and
     line items, dirty rows included (no key, orphan items)."""
     today = draw(st.sampled_from(TODAYS))
-    keys = [f"c{i}" for i in range(draw(st.integers(1, 7)))]
-    customers = [_customer(draw, key, today) for key in keys]
-    attributes = [_attributes(draw, key, today) for key in keys if draw(st.booleans())]
-    attributes += [_attributes(draw, key, today) for key in draw(st.sets(st.sampled_from([None, "zz"])))]
-    orders = [_order(draw, f"o{i}", keys, today) for i in range(draw(st.integers(0, 8)))]
-    items = [_item(draw, o) for o in orders for _ in range(draw(st.integers(0, 2)))]
+    keys = [f"c{i}" for i in range(draw(st.sampled_from([5, 2, 7, 1, 4])))]
+    customers = [{KEY: key, **draw(_customer(today))} for key in keys]
+    with_row = [key for key in keys if draw(st.booleans())]
+    strangers = sorted(draw(st.sets(st.sampled_from(["", "zz"]))))  # "" stands for no key
+    attributes = [{KEY: key or None, **draw(_attributes(today))} for key in with_row + strangers]
+    count = draw(st.sampled_from([6, 3, 9, 0, 12]))  # st.integers favours tiny counts
+    orders = [{"order_id": f"o{i}", **draw(_order(today, tuple(keys)))} for i in range(count)]
+    items = [{**_of(o), **draw(_item())} for o in orders for _ in range(draw(st.integers(0, 2)))]
     if orders and draw(st.booleans()):  # a line item whose order is missing
-        items.append(_item(draw, {**draw(st.sampled_from(orders)), "order_id": "x1"}))
+        items.append({**_of(draw(st.sampled_from(orders))), "order_id": "x1", **draw(_item())})
     tables = {BASE: customers, ATTRIBUTES: attributes, TRANSACTIONS: orders, ITEMS: items}
     return Database(tables, TYPES, CUSTOMER_TABLES, today)
 
 
-def _customer(draw: st.DrawFn, key: str, today: dt.date) -> dict[str, Any]:
-    return {
-        KEY: key,
-        "is_vip": draw(_maybe(st.booleans())),
-        "birth_date": draw(_maybe(st.sampled_from(date_pool(today)))),
-        "last_seen_at": draw(_maybe(datetimes(today))),
-        "balance": draw(_maybe(st.sampled_from([*DECIMALS, MAX_DECIMAL, MIN_DECIMAL]))),
-        "visits": draw(_maybe(st.sampled_from(INTEGERS))),
-        "nickname": draw(_maybe(texts())),
-    }
+def _of(order: dict[str, Any]) -> dict[str, Any]:
+    return {name: order[name] for name in (KEY, "order_id", "order_datetime")}
 
 
-def _attributes(draw: st.DrawFn, key: str | None, today: dt.date) -> dict[str, Any]:
-    return {
-        KEY: key,
-        "is_opted_in": draw(_maybe(st.booleans())),
-        "tier": draw(_maybe(st.sampled_from(["Gold", "gold", "Silver", "", "  ", "Gold "]))),
-        "points": draw(_maybe(st.sampled_from([-BIG, -1, 0, 1, 10, BIG]))),
-        "joined_on": draw(_maybe(st.sampled_from(date_pool(today)))),
-        "updated_at": draw(_maybe(_utc_moments(today))),
-    }
+@cache
+def _customer(today: dt.date) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "is_vip": _maybe(st.booleans()),
+            "birth_date": _maybe(st.sampled_from(date_pool(today))),
+            "last_seen_at": _maybe(datetimes(today)),
+            "balance": _maybe(st.sampled_from([*DECIMALS, MAX_DECIMAL, MIN_DECIMAL])),
+            "visits": _maybe(st.sampled_from(INTEGERS)),
+            "nickname": _maybe(texts()),
+        }
+    )
 
 
-def _order(draw: st.DrawFn, order_id: str, keys: list[str], today: dt.date) -> dict[str, Any]:
-    return {
-        KEY: draw(st.sampled_from([*keys, None])),
-        "order_id": order_id,
-        "order_datetime": draw(_maybe(datetimes(today))),
-        "order_revenue": draw(_maybe(st.sampled_from(_REVENUES))),
-        "purchase_channel": draw(_maybe(st.sampled_from(["Online", "online", "Store", "", "Mobile App"]))),
-    }
+@cache
+def _attributes(today: dt.date) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "is_opted_in": _maybe(st.booleans()),
+            "tier": _maybe(st.sampled_from(["Gold", "gold", "Silver", "", "  ", "Gold "])),
+            "points": _maybe(st.sampled_from([-BIG, -1, 0, 1, 10, BIG])),
+            "joined_on": _maybe(st.sampled_from(date_pool(today))),
+            "updated_at": _maybe(_utc_moments(today)),
+        }
+    )
 
 
-_REVENUES = [Decimal(x) for x in ("-10.00", "0.00", "5.00", "40.00", "50.00", "70.00", "100.00")]
+@cache
+def _order(today: dt.date, keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    channels = ["Online", "online", "Store", "", "Mobile App"]
+    return st.fixed_dictionaries(
+        {
+            KEY: st.sampled_from([*keys, None]),
+            "order_datetime": _maybe(datetimes(today)),
+            "order_revenue": _maybe(st.sampled_from(_REVENUES)),
+            "purchase_channel": _maybe(st.sampled_from(channels)),
+        }
+    )
 
 
-def _item(draw: st.DrawFn, order: dict[str, Any]) -> dict[str, Any]:
-    return {
-        KEY: order[KEY],
-        "order_id": order["order_id"],
-        "order_datetime": order["order_datetime"],
-        "product_category": draw(_maybe(st.sampled_from(["Shoes", "shoes", "Socks", "Bags", ""]))),
-        "item_quantity": draw(_maybe(st.sampled_from([0, 1, 2]))),
-        "item_revenue": draw(_maybe(st.sampled_from(_REVENUES))),
-        "is_return": draw(_maybe(st.booleans())),
-    }
+@cache
+def _item() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "product_category": _maybe(st.sampled_from(["Shoes", "shoes", "Socks", "Bags", ""])),
+            "item_quantity": _maybe(st.sampled_from([0, 1, 2])),
+            "item_revenue": _maybe(st.sampled_from(_REVENUES)),
+            "is_return": _maybe(st.booleans()),
+        }
+    )
 
 
 def write_duckdb(db: Database, path: Path) -> None:
@@ -234,6 +247,7 @@ def conditions(
                 by_op.setdefault((column[2], op), []).append(column)
     kinds = sorted({kind for kind, _ in by_op})
 
+    @cache
     def pick(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         pairs = sorted(pair for pair in by_op if pair[0] == kind)
         return st.sampled_from(pairs).flatmap(
@@ -245,6 +259,7 @@ def conditions(
     return st.sampled_from(kinds).flatmap(pick)
 
 
+@cache
 def _condition(today: dt.date, column: Column, op: str) -> st.SearchStrategy[dict[str, Any]]:
     table, name, kind = column
     written = st.sampled_from([op, op.replace("_", " ")])
@@ -346,14 +361,23 @@ def trees(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.recursive(leaves, groups, max_leaves=6)
 
 
+ALL_KINDS = ("attribute", "segment", "purchase")
+
+
 @cache
 def definitions(
-    today: dt.date, segment_names: tuple[str, ...], ops: frozenset[str] | None = None, purchase: bool = True
+    today: dt.date,
+    segment_names: tuple[str, ...],
+    ops: frozenset[str] | None = None,
+    kinds: tuple[str, ...] = ALL_KINDS,
 ) -> st.SearchStrategy[Any]:
-    """Segment ``where`` trees over every table, membership in ``segment_names`` and purchases."""
-    attribute = conditions(today, tuple(SCHEMA), ops)
-    leaves = [attribute, attribute]  # half the leaves: the operators are most of the rules
-    if segment_names:
+    """Segment ``where`` trees of ``kinds`` of conditions: attributes of every table (only
+    ``ops`` when given), membership in ``segment_names``, purchases."""
+    leaves = []
+    if "attribute" in kinds:
+        attribute = conditions(today, tuple(SCHEMA), ops)
+        leaves += [attribute, attribute]  # the operators are most of the rules
+    if segment_names and "segment" in kinds:
         leaves.append(
             st.builds(
                 lambda name, op: {"segment": name, "op": op},
@@ -361,7 +385,7 @@ def definitions(
                 st.sampled_from(["in", "not in"]),
             )
         )
-    if purchase:
+    if "purchase" in kinds:
         leaves.append(purchases(today, ops))
     kind = st.sampled_from(["all", "any", "not"])
     tree = trees(st.one_of(leaves))
@@ -371,16 +395,19 @@ def definitions(
 
 @st.composite
 def scenarios(
-    draw: st.DrawFn, ops: frozenset[str] | None = None, purchase: bool = True, count: int = 12
+    draw: st.DrawFn,
+    ops: frozenset[str] | None = None,
+    kinds: tuple[str, ...] = ALL_KINDS,
+    count: int = 12,
 ) -> tuple[Database, list[Any]]:
     """A database with two conditions segments and a SQL segment, and ``count`` definitions."""
     db = draw(databases())
     segments: dict[str, dict[str, Any]] = {}
     for name in ("Seg A", "Seg B"):
-        where = draw(definitions(db.today, tuple(segments), ops, purchase))
+        where = draw(definitions(db.today, tuple(segments), ops, kinds))
         segments[name] = {"name": name, "status": "active", "where": where}
     sql = draw(st.sampled_from(sorted(SQL_SEGMENTS)))
     segments["Seg Sql"] = {"name": "Seg Sql", "status": "active", "sql": sql}
     db = Database(db.tables, db.types, db.customer_tables, db.today, segments)
-    wheres = draw(st.lists(definitions(db.today, tuple(segments), ops, purchase), min_size=count, max_size=count))
+    wheres = draw(st.lists(definitions(db.today, tuple(segments), ops, kinds), min_size=count, max_size=count))
     return db, wheres
