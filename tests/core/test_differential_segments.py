@@ -35,6 +35,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from herald.core.campaigns import audience as audience_compiler
+from herald.core.campaigns.audience import AudienceContext, audience_query
+from herald.core.campaigns.model import Campaign, RecipientGroup, SubAudience
 from herald.core.catalog import ATTRIBUTE_TYPES, Catalog
 from herald.core.segments import Segment, compile_segment, parse_segment
 from herald.core.segments import compile as compiler
@@ -48,6 +51,7 @@ from tests.oracles.segment_data import (
     BASE,
     SCHEMA,
     TYPES,
+    definitions,
     scenarios,
     write_duckdb,
 )
@@ -62,6 +66,7 @@ CI = settings(
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+CAMPAIGNS = settings(CI, max_examples=max(EXAMPLES // 3, 10))
 PLANTED = settings(CI, max_examples=100, phases=[Phase.generate])  # the first failure is enough
 
 REFUSED = "refused"
@@ -90,7 +95,6 @@ class Herald:
 
     def _resolve(self, name: str) -> Segment:
         return parse_segment(self.db.segments[name])
-
 
 
 @contextlib.contextmanager
@@ -126,7 +130,12 @@ def check(db: oracle.Database, wheres: list[Any], seen: Counter[str] | None = No
 def explain(where: Any, db: oracle.Database, want: Outcome, got: Outcome) -> str:
     """The disagreement: definition, today, both answers, and the rows of the customers that
     differ."""
-    lines = [f"definition: {where!r}", f"today: {db.today}", f"oracle: {want!r}", f"herald: {got!r}"]
+    lines = [
+        f"definition: {where!r}",
+        f"today: {db.today}",
+        f"oracle: {want!r}",
+        f"herald: {got!r}",
+    ]
     if isinstance(want, frozenset) and isinstance(got, frozenset):
         for key in sorted(want ^ got):
             lines.append(f"customer {key} ({'missing' if key in want else 'extra'}):")
@@ -166,9 +175,13 @@ def features(where: Any, db: oracle.Database, outcome: Outcome) -> Iterator[str]
 
 def wanted_features() -> set[str]:
     ops = {
-        f"op:{op}:{attr_type}" for attr_type in ATTRIBUTE_TYPES for op in oracle.operators_for(attr_type)
+        f"op:{op}:{attr_type}"
+        for attr_type in ATTRIBUTE_TYPES
+        for op in oracle.operators_for(attr_type)
     }
-    purchase = {f"purchase:{key}" for key in ("where", "within", "since", "until", "min_count", "min_total")}
+    purchase = {
+        f"purchase:{key}" for key in ("where", "within", "since", "until", "min_count", "min_total")
+    }
     filters = {
         "purchase:filters:Unified_Itemized_Transactions",
         "purchase:filters:Unified_Transactions",
@@ -186,7 +199,9 @@ def wanted_features() -> set[str]:
 
 def test_oracle_knows_every_operator_of_every_type() -> None:
     for attr_type in ATTRIBUTE_TYPES:
-        assert set(oracle.operators_for(attr_type)) == set(herald_operators_for(attr_type)), attr_type
+        assert set(oracle.operators_for(attr_type)) == set(herald_operators_for(attr_type)), (
+            attr_type
+        )
 
 
 def test_herald_agrees_with_the_oracle() -> None:
@@ -336,3 +351,103 @@ def test_until_the_last_date() -> None:
 def test_value_with_more_decimals_than_the_column(value: Any) -> None:
     big = Decimal("999999999999999999999999999999999999.99")
     check(_one_customer(balance=big), [{"attribute": "balance", "op": ">", "value": value}])
+
+
+# --- campaign audience: include − exclude, sub-audiences (DESIGN §1.3) ------------------------
+
+Audience = frozenset[tuple[str, str]] | str
+
+
+@st.composite
+def campaigns(draw: st.DrawFn) -> tuple[oracle.Database, dict[str, Any]]:
+    """A generated database whose segments (and four more) feed a random campaign."""
+    db, wheres = draw(scenarios(count=4))
+    extra = {
+        f"W{i}": {"name": f"W{i}", "status": "active", "where": w} for i, w in enumerate(wheres)
+    }
+    db = dataclasses.replace(db, segments={**db.segments, **extra})
+    names = sorted(db.segments)
+    criteria = definitions(db.today, tuple(names))
+    sub = st.one_of(
+        st.sampled_from(names).map(lambda name: {"segment": name}),
+        criteria.map(lambda where: {"where": where}),
+    )
+    subs = draw(st.lists(sub, max_size=3))
+    spec = {
+        "include": draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)),
+        "exclude": draw(st.lists(st.sampled_from(names), max_size=2, unique=True)),
+        "subs": [oracle.SubAudience(f"Sub {i}", **s) for i, s in enumerate(subs)],
+        "first_match": draw(st.booleans()),
+        "remainder": not subs or draw(st.booleans()),
+    }
+    return db, spec
+
+
+def herald_audience(herald: Herald, spec: dict[str, Any]) -> Audience:
+    def group(name: str) -> tuple[RecipientGroup, ...]:
+        return (RecipientGroup(name, 10_000),)
+
+    subs = tuple(
+        SubAudience(
+            s.name,
+            group(f"{s.name} all"),
+            segment=s.segment,
+            where=None if s.where is None else parse_segment({"name": "x", "where": s.where}).where,
+        )
+        for s in spec["subs"]
+    )
+    campaign = Campaign(
+        "Differential",
+        include=tuple(spec["include"]),
+        exclude=tuple(spec["exclude"]),
+        sub_audiences=subs,
+        remaining=group("rest") if spec["remainder"] else (),
+        first_match_only=spec["first_match"],
+    )
+    ctx = AudienceContext(herald.catalog, herald.db.today, herald._resolve, salt="salt")
+    try:
+        query = audience_query(campaign, ctx)
+    except SegmentError:
+        return REFUSED
+    rows = herald.engine.query(query).select([0, 1]).to_pylist()
+    pairs = [tuple(row.values()) for row in rows]
+    assert len(pairs) == len(set(pairs)), f"a recipient twice in one sub-audience: {pairs}"
+    return frozenset(pairs)  # type: ignore[arg-type]
+
+
+def oracle_audience(db: oracle.Database, spec: dict[str, Any]) -> Audience:
+    try:
+        return oracle.campaign_members(**spec, db=db)
+    except oracle.Refused:
+        return REFUSED
+
+
+def check_campaign(db: oracle.Database, spec: dict[str, Any]) -> None:
+    with opened(db) as herald:
+        want, got = oracle_audience(db, spec), herald_audience(herald, spec)
+    segments = "\n".join(f"segment {name}: {doc!r}" for name, doc in db.segments.items())
+    assert got == want, f"campaign: {spec!r}\noracle: {want!r}\nherald: {got!r}\n{segments}"
+
+
+@CAMPAIGNS
+@given(campaigns())
+def test_campaign_audience_agrees_with_the_oracle(case: tuple[oracle.Database, Any]) -> None:
+    check_campaign(*case)
+
+
+def test_planted_campaign_bug_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exclude segments planted away: the campaign check must notice."""
+    right = audience_compiler._audience
+
+    def audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
+        return right(dataclasses.replace(campaign, exclude=()), ctx)
+
+    monkeypatch.setattr(audience_compiler, "_audience", audience)
+
+    @PLANTED
+    @given(campaigns())
+    def differential(case: tuple[oracle.Database, Any]) -> None:
+        check_campaign(*case)
+
+    with pytest.raises(AssertionError, match="oracle: "):
+        differential()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from tests.oracles.segments import (
     TRANSACTIONS,
     Database,
     as_moment,
-    resolve_date,
     operators_for,
+    resolve_date,
 )
 
 ATTRIBUTES = "Customer_Attributes"
@@ -84,10 +84,27 @@ STRINGS = [
     *BLANKS,
     *("\xa0", "\u3000"),
     *("Alice", "alice", " Alice ", "ALICE", "Alice\t", "Bob"),
-    *("a_b", "aXb", "a%b", "50% off", "5000 off", "%", "_", "Zoë 東京 🎉", "O'Brien", "back\\slash"),
+    *(
+        "a_b",
+        "aXb",
+        "a%b",
+        "50% off",
+        "5000 off",
+        "%",
+        "_",
+        "Zoë 東京 🎉",
+        "O'Brien",
+        "back\\slash",
+    ),
 ]
 ALPHABET = "aAb_% \t\n'\\ë東🎉\xa0"
-TIMES = [dt.time(0), dt.time(0, 0, 1), dt.time(8, 30), dt.time(23, 59, 59), dt.time(23, 59, 59, 999999)]
+TIMES = [
+    dt.time(0),
+    dt.time(0, 0, 1),
+    dt.time(8, 30),
+    dt.time(23, 59, 59),
+    dt.time(23, 59, 59, 999999),
+]
 RELATIVE = [
     *("today", "yesterday", "tomorrow", "0 days ago", "7 days ago", "10 days ago"),
     *("1 week ago", "1 month ago", "12 months ago", "1 year ago"),
@@ -110,7 +127,9 @@ def _maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def texts() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(BLANKS), st.sampled_from(STRINGS), st.text(ALPHABET, max_size=4))
+    return st.one_of(
+        st.sampled_from(BLANKS), st.sampled_from(STRINGS), st.text(ALPHABET, max_size=4)
+    )
 
 
 def datetimes(today: dt.date) -> st.SearchStrategy[dt.datetime]:
@@ -271,10 +290,14 @@ def _condition(today: dt.date, column: Column, op: str) -> st.SearchStrategy[dic
         rank = _rank(kind, today)
         # distinct and ascending: an equal or reversed pair is refused, and the refusal is
         # covered by the purchase windows already
-        pair = st.lists(one, min_size=2, max_size=2, unique_by=rank).map(lambda p: sorted(p, key=rank))
+        pair = st.lists(one, min_size=2, max_size=2, unique_by=rank).map(
+            lambda p: sorted(p, key=rank)
+        )
         return st.builds(lambda d, v: {**d, "values": v}, base, pair)
     if op in ("in_list", "not_in_list"):
-        return st.builds(lambda d, v: {**d, "values": v}, base, st.lists(one, min_size=1, max_size=3))
+        return st.builds(
+            lambda d, v: {**d, "values": v}, base, st.lists(one, min_size=1, max_size=3)
+        )
     return st.builds(lambda d, v: {**d, "value": v}, base, one)
 
 
@@ -305,7 +328,9 @@ def _values(today: dt.date, kind: str) -> st.SearchStrategy[Any]:
 
 def _moment_values(today: dt.date) -> st.SearchStrategy[Any]:
     """Values with a time of day: text (with or without an offset) or Python datetimes."""
-    moments = datetimes(today).filter(lambda m: dt.datetime(1900, 1, 2) < m < dt.datetime(9999, 12, 31))
+    moments = datetimes(today).filter(
+        lambda m: dt.datetime(1900, 1, 2) < m < dt.datetime(9999, 12, 31)
+    )
     plus_two = dt.timezone(dt.timedelta(hours=2))
     return st.one_of(
         moments,
@@ -316,7 +341,9 @@ def _moment_values(today: dt.date) -> st.SearchStrategy[Any]:
 
 
 @cache
-def purchases(today: dt.date, filter_ops: frozenset[str] | None = None) -> st.SearchStrategy[dict[str, Any]]:
+def purchases(
+    today: dt.date, filter_ops: frozenset[str] | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
     """Has purchased / has not purchased, with any mix of filters, window and thresholds."""
     # 9999-12-31 as ``until`` crashes the compiler: pinned in test_until_the_last_date
     days = [d for d in date_pool(today) if d.year < 9999]
@@ -325,8 +352,12 @@ def purchases(today: dt.date, filter_ops: frozenset[str] | None = None) -> st.Se
         conditions(today, (TRANSACTIONS,), filter_ops),
         conditions(today, (ITEMS,), filter_ops),
         st.lists(conditions(today, FILTER_TABLES, filter_ops), min_size=1, max_size=2),
-        st.tuples(conditions(today, (TRANSACTIONS,), filter_ops), conditions(today, (ITEMS,), filter_ops)).map(list),
-        st.lists(conditions(today, FILTER_TABLES, filter_ops), min_size=1, max_size=2).map(lambda c: {"not": c}),
+        st.tuples(
+            conditions(today, (TRANSACTIONS,), filter_ops), conditions(today, (ITEMS,), filter_ops)
+        ).map(list),
+        st.lists(conditions(today, FILTER_TABLES, filter_ops), min_size=1, max_size=2).map(
+            lambda c: {"not": c}
+        ),
     )
     body = st.fixed_dictionaries(
         {},
@@ -356,7 +387,9 @@ def trees(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
     def groups(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         kind = st.sampled_from(["all", "any", "not"])
-        return st.builds(lambda k, items: {k: items}, kind, st.lists(children, min_size=1, max_size=3))
+        return st.builds(
+            lambda k, items: {k: items}, kind, st.lists(children, min_size=1, max_size=3)
+        )
 
     return st.recursive(leaves, groups, max_leaves=6)
 
@@ -390,7 +423,9 @@ def definitions(
     kind = st.sampled_from(["all", "any", "not"])
     tree = trees(st.one_of(leaves))
     # a group of a few trees at the top: more conditions per query run
-    return st.one_of(tree, st.builds(lambda k, items: {k: items}, kind, st.lists(tree, min_size=2, max_size=4)))
+    return st.one_of(
+        tree, st.builds(lambda k, items: {k: items}, kind, st.lists(tree, min_size=2, max_size=4))
+    )
 
 
 @st.composite
@@ -409,5 +444,7 @@ def scenarios(
     sql = draw(st.sampled_from(sorted(SQL_SEGMENTS)))
     segments["Seg Sql"] = {"name": "Seg Sql", "status": "active", "sql": sql}
     db = Database(db.tables, db.types, db.customer_tables, db.today, segments)
-    wheres = draw(st.lists(definitions(db.today, tuple(segments), ops, kinds), min_size=count, max_size=count))
+    wheres = draw(
+        st.lists(definitions(db.today, tuple(segments), ops, kinds), min_size=count, max_size=count)
+    )
     return db, wheres

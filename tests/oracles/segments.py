@@ -391,8 +391,7 @@ def _purchased(body: Mapping[str, Any], customer: str, db: Database) -> bool:
     matching = [
         unit
         for unit in _units(customer, tables_used(where), db)
-        if (where is None or _row_node(where, unit, db))
-        and _in_window(unit.when, since, until)
+        if (where is None or _row_node(where, unit, db)) and _in_window(unit.when, since, until)
     ]
     orders = {unit.order_id for unit in matching}
     if len(orders) < (body.get("min_count") or 1) or not matching:
@@ -484,3 +483,51 @@ SQL_SEGMENTS: dict[str, Callable[[Database], frozenset[str]]] = {
     ),
 }
 """SQL segments the generated definitions may name, with what each selects."""
+
+
+# --- campaign audience (DESIGN §1.3) ----------------------------------------------------------
+
+REMAINDER = "All Remaining Recipients"
+
+
+@dataclass(frozen=True)
+class SubAudience:
+    """A sub-audience: its name and either a ``where`` tree or the name of a segment."""
+
+    name: str
+    where: Any = None
+    segment: str | None = None
+
+
+def campaign_members(
+    include: list[str],
+    exclude: list[str],
+    subs: list[SubAudience],
+    *,
+    remainder: bool,
+    first_match: bool,
+    db: Database,
+) -> frozenset[tuple[str, str]]:
+    """(customer, sub-audience) for every recipient of a campaign.
+
+    The audience is the union of the include segments minus every customer in any exclude
+    segment. With "first match only" a member lands in the first sub-audience (in order) they
+    match, otherwise in every one they match; members matching none form "All Remaining
+    Recipients", which receives nothing unless it has groups (``remainder``).
+
+    Raises:
+        Refused: a segment or a sub-audience's criteria are refused.
+    """
+    audience = frozenset().union(*(segment_members(name, db) for name in include))
+    audience -= frozenset().union(*(segment_members(name, db) for name in exclude))
+    matches = [
+        segment_members(sub.segment, db) if sub.segment else members(sub.where, db) for sub in subs
+    ]
+    out: set[tuple[str, str]] = set()
+    for customer in audience:
+        names = [sub.name for sub, keys in zip(subs, matches, strict=True) if customer in keys]
+        names = names[:1] if first_match else names
+        if not names and remainder:
+            names = [REMAINDER]
+        out.update((customer, name) for name in names)
+    return frozenset(out)
