@@ -12,9 +12,15 @@ The hand-worked cases of ``test_operator_matrix.py`` stay: they say *why* each a
 these tests say that no combination the cases left out disagrees, and must keep saying so when
 the compiler's SQL changes shape (issue 13).
 
-The CI run is deterministic (``derandomize``) and small; ``HERALD_DIFFERENTIAL_EXAMPLES=2000``
-runs a longer search locally. ``test_planted_bug_is_caught`` plants wrong operators in the
-compiler and checks that the same differential check then fails.
+The campaign audience (include − exclude, sub-audiences with first match or every match, the
+remainder) is checked the same way against :func:`tests.oracles.segments.campaign_members`.
+
+The CI run is deterministic (``derandomize``) and small (about 30 s on two cores);
+``HERALD_DIFFERENTIAL_EXAMPLES=2000`` runs a longer search locally, from a new seed each time.
+The planted-bug tests put a wrong operator in the compiler and check that the same differential
+check then fails, and that the failing case passes once the bug is taken out again.
+Disagreements found with the rules are pinned as strict xfails at the end, until the compiler
+is fixed.
 """
 
 from __future__ import annotations
@@ -57,17 +63,21 @@ from tests.oracles.segment_data import (
 )
 
 EXAMPLES = int(os.environ.get("HERALD_DIFFERENTIAL_EXAMPLES", "60"))
+# A longer local run also searches from a new seed each time (Hypothesis prints the one to reuse)
+LONG_RUN = "HERALD_DIFFERENTIAL_EXAMPLES" in os.environ
 
 CI = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize=True,
+    derandomize=not LONG_RUN,
     database=None,
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 CAMPAIGNS = settings(CI, max_examples=max(EXAMPLES // 3, 10))
-PLANTED = settings(CI, max_examples=100, phases=[Phase.generate])  # the first failure is enough
+PLANTED = settings(
+    CI, max_examples=100, derandomize=True, phases=[Phase.generate]
+)  # the first failure is enough
 
 REFUSED = "refused"
 Outcome = frozenset[str] | str

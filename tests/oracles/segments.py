@@ -46,8 +46,10 @@ The rules it states, each from DESIGN §1.2 unless said otherwise:
   no date is in no window. With a window and item filters only, the window reads the line item's
   order date. ``min_count`` counts distinct matching orders; ``min_total`` is the sum of the
   known revenue of the matching orders, or of the matching line items when there are item
-  filters, and must be reached (equal counts). Returns and cancellations have no rule of their
-  own: ``is_return`` is a line-item column like any other.
+  filters, and must be reached (equal counts). When every matching revenue is unknown the rules
+  do not say whether the total is 0 or none; the generated minimums are all positive, where both
+  readings agree. Returns and cancellations have no rule of their own: ``is_return`` is a
+  line-item column like any other.
 - Refused definitions (:class:`Refused`): ``between`` / ``not between`` whose first value is not
   below the second, a time of day on a date column, and a purchase window whose start is after
   its end. Herald must refuse them too.
