@@ -479,7 +479,10 @@ def _window(cond: Purchase, alias: str, ctx: Context) -> list[exp.Expr]:
     out: list[exp.Expr] = []
     if since is not None:
         out.append(exp.GTE(this=when, expression=v.TemporalValue(since, False).literal(True)))
-    if until is not None:
+    if until == dt.date.max:  # no day after it: through its last microsecond
+        last = v.TemporalValue(dt.datetime.combine(until, dt.time.max), True)
+        out.append(exp.LTE(this=when, expression=last.literal(True)))
+    elif until is not None:
         day_after = v.TemporalValue(until + dt.timedelta(days=1), False)
         out.append(exp.LT(this=when, expression=day_after.literal(True)))
     return out
