@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = (
@@ -87,3 +89,16 @@ def demo_database(customers: int, as_of: object, *, seed: int = 7, items: bool =
         arguments = [str(path), str(customers), str(seed), str(as_of), "1" if items else "0"]
         subprocess.run([sys.executable, "-c", script, *arguments], check=True)
     return path
+
+
+def run_child(script: str, *arguments: str) -> dict[str, Any]:
+    """Run ``script`` (a bench) again in a fresh process with ``arguments``; the JSON object
+    its last line of output prints. A fresh process has a peak RSS of its own: Linux carries
+    a process's peak over to the children it forks, so the parent stays small."""
+    done = subprocess.run(
+        [sys.executable, script, *arguments], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments[:2])} failed:\n{done.stderr[-3000:]}")
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report
 from _report import demo_database, git_revision, machine, peak_rss_mb, write_section
 
 # The OpenSSH test server and its keys are the tests' own helpers (tests/sftp_server.py).
@@ -204,12 +205,7 @@ def openssh_side(local: Path, remote: str, server: dict[str, Any]) -> dict[str, 
 
 
 def run_child(*arguments: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, *arguments], capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"side {arguments[:2]} failed: {out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _report.run_child(__file__, *arguments)
 
 
 # --- the run --------------------------------------------------------------------------------

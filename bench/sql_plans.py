@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report
 import campaigns as campaign_bench
 import segments as segment_bench
 from _report import demo_database, git_revision, machine, peak_rss_mb, write_section
@@ -369,14 +369,7 @@ def snapshot_differences(a: Path, b: Path) -> int:
 
 
 def run_child(*arguments: str) -> dict[str, Any]:
-    # Each side in a fresh process: its peak RSS is its own. The parent stays small, as Linux
-    # carries a process's peak RSS over to the children it forks.
-    done = subprocess.run(
-        [sys.executable, __file__, *arguments], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(arguments[:2])} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _report.run_child(__file__, *arguments)
 
 
 def one_round(workload: str, db: Path, folder: Path) -> dict[str, dict[str, Any]]:

@@ -57,6 +57,19 @@ def unavailable() -> str | None:
     return None
 
 
+def require_sshd() -> None:
+    """Skip the calling test without an OpenSSH server to start, except in CI
+    (``CI=true``): a failure there, so that a missing server cannot hide."""
+    import pytest
+
+    reason = unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI needs the OpenSSH server tests: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def sshd_version() -> tuple[int, int]:
     """The installed sshd's version, such as (9, 2)."""
     done = subprocess.run([str(SSHD), "-V"], capture_output=True, text=True, check=False)

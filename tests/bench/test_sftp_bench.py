@@ -7,14 +7,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from sftp_server import unavailable
+from sftp_server import require_sshd
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "sftp.py"
 
@@ -22,12 +21,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "sftp.py"
 @pytest.fixture
 def sshd_available() -> None:
     """Skip without an OpenSSH server to start, except in CI (``CI=true``): a failure there."""
-    reason = unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI needs the OpenSSH server tests: {reason}", pytrace=False)
-    pytest.skip(reason)
+    require_sshd()
 
 
 @pytest.mark.slow

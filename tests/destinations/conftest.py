@@ -3,27 +3,16 @@ SFTP destination types (see ``tests/sftp_server.py``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from sftp_server import KeyRing, OpenSshServer, unavailable
-
-
-def _require_sshd() -> None:
-    """Skip without an OpenSSH server to start, except in CI (``CI=true``): a failure there."""
-    reason = unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI needs the OpenSSH server tests: {reason}", pytrace=False)
-    pytest.skip(reason)
+from sftp_server import KeyRing, OpenSshServer, require_sshd
 
 
 @pytest.fixture(scope="session")
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     """Client and host key pairs, made once per session."""
-    _require_sshd()
+    require_sshd()
     return KeyRing.make(tmp_path_factory.mktemp("ssh-keys"))
 
 
