@@ -22,6 +22,7 @@ from sqlglot import exp
 from herald.core.catalog import AttributeType, Catalog, Column, Table, did_you_mean
 from herald.core.dates import parse_duration, shift
 from herald.core.segments import values as v
+from herald.core.segments.decimals import decimal_scale, finer_than_column, fits
 from herald.core.segments.model import Attribute, Group, InSegment, Node, Purchase, Segment
 from herald.core.segments.operators import Operator, lookup_operator, operators_for
 from herald.core.segments.sql import validate_sql_segment
@@ -245,6 +246,9 @@ def _raw_predicate(cond: Attribute, res: Resolved, col: exp.Expr, ctx: Context) 
         if res.op.arity == "two" and Decimal(str(operands[0])) >= Decimal(str(operands[1])):
             msg = "the first value must be less than the second (both ends are excluded)"
             raise v.ValueProblem(msg)
+        scale = decimal_scale(res.column.engine_type) if kind == "decimal" else None
+        if scale is not None and not all(fits(x, scale) for x in operands):
+            return finer_than_column(op, col, [Decimal(str(x)) for x in operands], scale)
     else:
         literals = [v.string_literal(x) for x in operands]
     return _COMPARE[op](col, literals)
