@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -105,23 +105,21 @@ class RemoteFilesDestination(Destination):
         return _opened(self)
 
     def estimate(self, targets: Sequence[DeliveryTarget]) -> DestinationEstimate:
-        each = [self._estimate_one(target) for target in targets]
-        seconds = self.remote.connect_seconds + sum(
-            e.seconds - self.remote.connect_seconds for e in each
-        )
-        total = Estimate({"upload_file": sum(_files(t) for t in targets)}, {"adds": seconds}, 0)
-        return DestinationEstimate(each, total)
-
-    def _estimate_one(self, target: DeliveryTarget) -> TargetEstimate:
-        files = staged_files(target.folder)
-        size = sum(f.size for f in files)
-        seconds = self.remote.connect_seconds + size / (self.throughput() * MB)
-        rows = sum(f.rows for f in files)
-        return TargetEstimate(target, rows, 0, 0, rows, known=False, seconds=seconds)
+        staged = [staged_files(target.folder) for target in targets]
+        each = [
+            _target_estimate(target, files, self._seconds)
+            for target, files in zip(targets, staged, strict=True)
+        ]
+        size = sum(f.size for files in staged for f in files)
+        calls = {"upload_file": sum(len(files) for files in staged)}
+        return DestinationEstimate(each, Estimate(calls, {"adds": self._seconds(size)}, 0))
 
     def planned_seconds(self, counts: Mapping[str, int]) -> float:
         # Before the files exist: a typical row's size (the slow alert and previews use it).
-        size = counts.get("adds", 0) * ROW_BYTES
+        return self._seconds(counts.get("adds", 0) * ROW_BYTES)
+
+    def _seconds(self, size: int) -> float:
+        """Connecting, then ``size`` bytes at the expected throughput."""
         return self.remote.connect_seconds + size / (self.throughput() * MB)
 
     def throughput(self) -> float:
@@ -165,8 +163,13 @@ def _probe(settings: RemoteFilesSettings) -> str:
         return conn.host_key
 
 
-def _files(target: DeliveryTarget) -> int:
-    return len(staged_files(target.folder))
+def _target_estimate(
+    target: DeliveryTarget, files: list[StagedFile], seconds: Callable[[int], float]
+) -> TargetEstimate:
+    rows = sum(f.rows for f in files)
+    return TargetEstimate(
+        target, rows, 0, 0, rows, known=False, seconds=seconds(sum(f.size for f in files))
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
