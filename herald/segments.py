@@ -9,16 +9,16 @@ import builtins
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
 
 from herald.core.catalog import Column, Table, did_you_mean
-from herald.core.insights import Insights, insights_query
+from herald.core.insights import Insights, insights_columns, insights_query
 from herald.core.segments import Segment, compile_segment, parse_segment, segment_to_dict
-from herald.core.segments.compile import condition_compiler
+from herald.core.segments.compile import condition_rows
 from herald.core.segments.model import Group, InSegment, Node, Purchase
 from herald.core.segments.parse import check_segment_size
 from herald.core.segments.picklist import (
@@ -33,6 +33,7 @@ from herald.core.segments.picklist import (
     overlap_query,
     value_counts_query,
 )
+from herald.core.segments.rows import CustomerRows
 from herald.core.segments.waterfall import WaterfallStep, waterfall_query
 from herald.exceptions import EngineError, NotFoundError, SegmentError, SqlSegmentError
 
@@ -110,6 +111,7 @@ class Segments:
         today: dt.date | None = None,
         pending: Mapping[str, Segment] | None = None,
         bind: bool = False,
+        columns: Sequence[tuple[str, str, str]] = (),
     ) -> exp.Select:
         """Check a definition against the catalog and compile it; nothing is stored.
 
@@ -118,6 +120,7 @@ class Segments:
             bind: check a SQL segment against the database too (its columns, functions and
                 types, which the catalog alone cannot), without reading any row; the paths
                 that store a definition do.
+            columns: ``(name, table, column)`` selected beside each customer's key.
 
         Raises:
             SegmentError: naming the segment and what to fix.
@@ -129,6 +132,7 @@ class Segments:
             today=today or utc_today(),
             resolve_segment=lambda name: self._resolve_active(name, pending or {}),
             dialect=self.ws.engine.dialect,
+            columns=columns,
         )
         if bind and segment.sql is not None:
             try:
@@ -225,7 +229,9 @@ class Segments:
         Raises:
             SegmentError: the definition does not compile (as :meth:`compile`).
         """
-        query = insights_query(self.compile(segment, today=today), self.ws.catalog)
+        catalog = self.ws.catalog
+        selected = self.compile(segment, today=today, columns=insights_columns(catalog))
+        query = insights_query(selected, catalog)
         return Insights.from_row(self._run(segment.name, query).to_pylist()[0])
 
     def history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
@@ -299,19 +305,21 @@ class Segments:
         self.compile(segment, today=today)  # every check, with the usual messages
         if segment.sql is not None or segment.where is None:
             return []
-        base, compile_node = self._condition_compiler(segment, today)
-        query, steps = waterfall_query(segment.where, base, compile_node)
+        query, steps = waterfall_query(
+            segment.where, self._condition_rows(segment, [segment.where], today)
+        )
         row = self._run(segment.name, query).to_pylist()[0]
         return [
             WaterfallStep(path, label, kind, depth, int(row[f"s{i}"] or 0))
             for i, (path, label, kind, depth) in enumerate(steps)
         ]
 
-    def _condition_compiler(
-        self, segment: Segment, today: dt.date | None
-    ) -> tuple[exp.Select, Any]:
-        return condition_compiler(
+    def _condition_rows(
+        self, segment: Segment, roots: builtins.list[Node], today: dt.date | None
+    ) -> CustomerRows:
+        return condition_rows(
             segment,
+            roots,
             self.ws.catalog,
             today=today or utc_today(),
             resolve_segment=lambda name: self._resolve_active(name, {}),
@@ -329,8 +337,10 @@ class Segments:
             msg = f"overlap takes 2 to 4 different segments, got {len(names)}: {', '.join(names)}"
             raise SegmentError(msg)
         probe = Segment(name="overlap of " + ", ".join(names))
-        base, compile_node = self._condition_compiler(probe, today)
-        query = overlap_query(base, [compile_node(InSegment(name)) for name in names])
+        roots: builtins.list[Node] = [InSegment(name) for name in names]
+        rows = self._condition_rows(probe, roots, today)
+        members = [rows.condition(root) for root in roots]
+        query = overlap_query(rows.from_base(), members)
         found = {
             tuple(bool(row[f"m{i}"]) for i in range(len(names))): int(row["n"])
             for row in self._run(probe.name, query).to_pylist()

@@ -74,8 +74,21 @@ def _share(part: int | None, whole: int) -> float | None:
     return part / whole if whole else 0.0
 
 
+def insights_columns(catalog: Catalog) -> list[tuple[str, str, str]]:
+    """The per-customer columns the metrics read, as ``(name, table, column)`` for
+    :func:`~herald.core.segments.compile.compile_segment` to select beside each customer:
+    those of the tables the catalog has."""
+    out: list[tuple[str, str, str]] = []
+    for table_name, columns in _SOURCES.items():
+        table = _table_with(catalog, table_name, columns)
+        out += [(column, table, column) for column in columns] if table else []
+    return out
+
+
 def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
-    """One aggregate query over a segment's keys computing every available metric.
+    """One aggregate query over a segment's customers computing every available metric.
+
+    ``segment`` selects the key and the :func:`insights_columns` (by name) of each customer.
 
     >>> cat = Catalog.from_columns([("Customer_360", "amperity_id", "string", "VARCHAR")])
     >>> seg = exp.select(exp.column("amperity_id", "base")).from_("Customer_360 AS base")
@@ -84,32 +97,11 @@ def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
     SELECT COUNT(*) AS unique_customers, NULL AS active_customers_1y, NULL AS revenue_1y,
     NULL AS reachable_customers, NULL AS reachable_email, NULL AS reachable_phone FROM seg AS s
     """
-    key = catalog.customer_key
-    s_key = exp.column(key, "s", quoted=True)
-    query = exp.select(exp.alias_(exp.Count(this=exp.Star()), "unique_customers")).from_(
-        exp.Table(this=exp.to_identifier("seg"), alias=exp.TableAlias(this=exp.to_identifier("s")))
-    )
-    query = query.with_("seg", as_=segment)
-    tae = _table_with(catalog, TAE, ("l12m_order_frequency", "l12m_order_revenue"))
-    attrs = _table_with(
-        catalog, ATTRIBUTES, ("contactable_email", "contactable_phone", "contactable_address")
-    )
-    if tae:
-        query = query.join(
-            _aliased(tae, "tae"),
-            on=exp.EQ(this=exp.column(key, "tae", quoted=True), expression=s_key),
-            join_type="left",
-        )
-    if attrs:
-        query = query.join(
-            _aliased(attrs, "ca"),
-            on=exp.EQ(this=exp.column(key, "ca", quoted=True), expression=s_key),
-            join_type="left",
-        )
-    freq, revenue = (_col(tae, "tae", c) for c in ("l12m_order_frequency", "l12m_order_revenue"))
-    email, phone, address = (
-        _col(attrs, "ca", c)
-        for c in ("contactable_email", "contactable_phone", "contactable_address")
+    available = {name for name, _, _ in insights_columns(catalog)}
+    tae = "l12m_order_frequency" in available
+    attrs = "contactable_email" in available
+    freq, revenue, email, phone, address = (
+        exp.column(name, "s", quoted=True) for name in (*_SOURCES[TAE], *_SOURCES[ATTRIBUTES])
     )
     metrics = {
         "active_customers_1y": _count_if(exp.GT(this=freq, expression=exp.Literal.number(0)))
@@ -119,16 +111,28 @@ def insights_query(segment: exp.Select, catalog: Catalog) -> exp.Select:
         if tae
         else None,
         "reachable_customers": _count_if(
-            exp.or_(_is_true(email), _is_true(phone), _is_true(address))
+            exp.or_(_is_true(email), _is_true(phone), _is_true(address), copy=False)
         )
         if attrs
         else None,
-        "reachable_email": _count_if(_is_true(email)) if attrs else None,
-        "reachable_phone": _count_if(_is_true(phone)) if attrs else None,
+        "reachable_email": _count_if(_is_true(email.copy())) if attrs else None,
+        "reachable_phone": _count_if(_is_true(phone.copy())) if attrs else None,
     }
-    for name, expression in metrics.items():
-        query = query.select(exp.alias_(expression if expression is not None else exp.null(), name))
-    return query
+    selected = [exp.alias_(exp.Count(this=exp.Star()), "unique_customers", copy=False)]
+    selected += [
+        exp.alias_(expression if expression is not None else exp.null(), name, copy=False)
+        for name, expression in metrics.items()
+    ]
+    seg = exp.Table(
+        this=exp.to_identifier("seg"), alias=exp.TableAlias(this=exp.to_identifier("s"))
+    )
+    return exp.select(*selected).from_(seg, copy=False).with_("seg", as_=segment, copy=False)
+
+
+_SOURCES = {
+    TAE: ("l12m_order_frequency", "l12m_order_revenue"),
+    ATTRIBUTES: ("contactable_email", "contactable_phone", "contactable_address"),
+}
 
 
 def _table_with(catalog: Catalog, name: str, columns: tuple[str, ...]) -> str | None:
@@ -136,17 +140,6 @@ def _table_with(catalog: Catalog, name: str, columns: tuple[str, ...]) -> str | 
     if table is None or any(table.column(c) is None for c in (catalog.customer_key, *columns)):
         return None
     return table.name
-
-
-def _aliased(name: str, alias: str) -> exp.Table:
-    return exp.Table(
-        this=exp.to_identifier(name, quoted=True),
-        alias=exp.TableAlias(this=exp.to_identifier(alias)),
-    )
-
-
-def _col(_table: str | None, alias: str, column: str) -> exp.Column:
-    return exp.column(column, alias, quoted=True)
 
 
 def _is_true(column: exp.Expr) -> exp.Expr:

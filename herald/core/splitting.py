@@ -72,16 +72,19 @@ def to_basis_points(percent: float | int | str | Decimal) -> int:
     return int(value)
 
 
-def split_steps(key: str, salt: str, labels: Sequence[str]) -> list[tuple[str, exp.Select]]:
+def split_steps(
+    key: str, salt: str, labels: Sequence[str], carry: Sequence[str] = ()
+) -> list[tuple[str, exp.Select]]:
     """The split's CTEs, in order, as ``(name, query)``; see the module docstring.
 
     Args:
         key: the customer key column of ``members``.
         salt: the campaign's salt; another salt gives another (equally exact) split.
         labels: columns of ``split_groups`` that ``group_bounds`` carries through.
+        carry: columns of ``members`` that ``ranked_members`` carries through.
     """
     steps = [
-        (RANKED, ranked_members(key, salt)),
+        (RANKED, ranked_members(key, salt, carry)),
         (SIZES, sub_audience_sizes()),
         (QUOTAS, group_quotas(labels)),
         (REMAINDERS, remainder_ranks()),
@@ -103,7 +106,7 @@ def noted(query: QueryT, note: str) -> QueryT:
     return query
 
 
-def ranked_members(key: str, salt: str) -> exp.Select:
+def ranked_members(key: str, salt: str, carry: Sequence[str] = ()) -> exp.Select:
     """Number each sub-audience's members 1..n in salted-md5 order: ``md5_rank``.
 
     The hash of the salted key is unrelated to anything about the customer, so contiguous runs
@@ -120,7 +123,9 @@ def ranked_members(key: str, salt: str) -> exp.Select:
     )
     order = exp.Order(expressions=[exp.Ordered(this=hashed), exp.Ordered(this=column.copy())])
     rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("sub_ix")], order=order)
-    return exp.select(column.copy(), "sub_ix", exp.alias_(rank, "md5_rank")).from_(MEMBERS)
+    carried = [exp.column(name) for name in carry]
+    ranked = exp.alias_(rank, "md5_rank")
+    return exp.select(column.copy(), "sub_ix", *carried, ranked).from_(MEMBERS)
 
 
 def sub_audience_sizes() -> exp.Select:

@@ -46,7 +46,7 @@ from herald.core.campaigns.audience import AudienceContext, audience_query
 from herald.core.campaigns.model import Campaign, RecipientGroup, SubAudience
 from herald.core.catalog import ATTRIBUTE_TYPES, Catalog
 from herald.core.segments import Segment, compile_segment, parse_segment
-from herald.core.segments import compile as compiler
+from herald.core.segments import predicates, purchases, rows
 from herald.core.segments import values as herald_values
 from herald.core.segments.operators import operators_for as herald_operators_for
 from herald.engines.duckdb import DuckDBEngine
@@ -236,33 +236,34 @@ def _inclusive_between(monkeypatch: pytest.MonkeyPatch) -> None:
     def between(col: exp.Expr, lit: list[exp.Expr]) -> exp.Expr:
         return exp.and_(exp.GTE(this=col, expression=lit[0]), exp.LTE(this=col, expression=lit[1]))
 
-    monkeypatch.setitem(compiler._COMPARE, "between", between)
+    monkeypatch.setitem(predicates._COMPARE, "between", between)
 
 
 def _untrimmed_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     def is_empty(col: exp.Expr) -> exp.Expr:
         return exp.or_(col.is_(exp.null()), exp.EQ(this=col, expression=exp.Literal.string("")))
 
-    monkeypatch.setitem(compiler._NO_VALUE, "is_empty", is_empty)
+    monkeypatch.setitem(predicates._NO_VALUE, "is_empty", is_empty)
 
 
 def _three_valued_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Conditions may be NULL again, so ``not`` drops the customers with NULLs."""
-    right = compiler._predicate
+    """Conditions may be NULL again under a ``not``, which drops the customers with NULLs."""
+    right = predicates.predicate
 
-    def predicate(*args: Any) -> exp.Expr:
-        out = right(*args)
-        return out.this if isinstance(out, exp.Coalesce) else out
+    def predicate(*args: Any, **kwargs: Any) -> exp.Expr:
+        return right(*args, **{**kwargs, "two_valued": False})
 
-    monkeypatch.setattr(compiler, "_predicate", predicate)
+    monkeypatch.setattr(rows, "predicate", predicate)
 
 
 def _missing_row_is_not_null(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compiler, "_null_row_selects", lambda res, ctx: False)
+    """A customer without a row in a per-customer table is left out, not taken as NULLs."""
+    monkeypatch.setattr(rows, "_PER_CUSTOMER_JOIN", "inner")
+    monkeypatch.setattr(rows, "_selects_missing_rows", lambda res, ctx: False)
 
 
 def _until_excludes_its_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    right = compiler._window
+    right = purchases._window
 
     def window(cond: Any, alias: str, ctx: Any) -> list[exp.Expr]:
         if cond.until is None:
@@ -270,11 +271,11 @@ def _until_excludes_its_day(monkeypatch: pytest.MonkeyPatch) -> None:
         until = herald_values.temporal(cond.until, "date", ctx.today).value
         return right(dataclasses.replace(cond, until=until - dt.timedelta(days=1)), alias, ctx)
 
-    monkeypatch.setattr(compiler, "_window", window)
+    monkeypatch.setattr(purchases, "_window", window)
 
 
 def _min_total_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
-    right = compiler._thresholds
+    right = purchases._thresholds
 
     def thresholds(source: exp.Select, cond: Any, *rest: Any) -> exp.Select:
         if cond.min_total is not None:  # "more than" instead of "at least"
@@ -282,7 +283,7 @@ def _min_total_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
             cond = dataclasses.replace(cond, min_total=more)
         return right(source, cond, *rest)
 
-    monkeypatch.setattr(compiler, "_thresholds", thresholds)
+    monkeypatch.setattr(purchases, "_thresholds", thresholds)
 
 
 _ONLY_PURCHASES = ("purchase",)
@@ -445,12 +446,12 @@ def test_campaign_audience_agrees_with_the_oracle(case: tuple[oracle.Database, A
 
 def test_planted_campaign_bug_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exclude segments planted away: the campaign check must notice."""
-    right = audience_compiler._audience
+    right = audience_compiler._include_minus_exclude
 
-    def audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
-        return right(dataclasses.replace(campaign, exclude=()), ctx)
+    def include_minus_exclude(campaign: Campaign) -> Any:
+        return right(dataclasses.replace(campaign, exclude=()))
 
-    monkeypatch.setattr(audience_compiler, "_audience", audience)
+    monkeypatch.setattr(audience_compiler, "_include_minus_exclude", include_minus_exclude)
 
     @PLANTED
     @given(campaigns())

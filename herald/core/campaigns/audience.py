@@ -26,8 +26,9 @@ from sqlglot import exp
 from herald.core.campaigns.model import Campaign, SubAudience
 from herald.core.campaigns.validate import Resolved
 from herald.core.catalog import Catalog
-from herald.core.segments.compile import SegmentResolver, compile_segment
-from herald.core.segments.model import Segment
+from herald.core.segments.context import Context, SegmentResolver
+from herald.core.segments.model import Group, InSegment, Node
+from herald.core.segments.rows import CustomerRows
 from herald.core.splitting import (
     BOUNDS,
     GROUPS,
@@ -70,109 +71,103 @@ def audience_query(
     """The recipients of one run of ``campaign``, as a sqlglot SELECT."""
     key = ctx.catalog.customer_key
     subs = campaign.all_sub_audiences()
+    criteria = [_criteria(sub) for sub in campaign.sub_audiences]
+    where = _include_minus_exclude(campaign)
+    rows = CustomerRows(
+        Context(ctx.catalog, ctx.today, ctx.resolve_segment, ctx.dialect), [where, *criteria]
+    )
+    # Attributes of a table the conditions read ride along from the same pass; the others
+    # are joined to the recipients at the end.
+    carried, later = _attribute_columns(sources, rows, ctx)
+    outputs = [(name, rows.column(table, column)) for name, (table, column) in carried.items()]
+    membership = _membership(campaign, criteria, rows)
+    own_steps: list[tuple[str, exp.Query, str]] = [
+        (
+            AUDIENCE,
+            rows.select(where, [*membership, *outputs], known_key=True),
+            "include segments minus exclude segments, in one pass: sub-audiences, attributes",
+        ),
+        (
+            MEMBERS,
+            _members(campaign, key, len(subs), list(carried)),
+            "each member with its sub-audience (sub_ix)",
+        ),
+        (GROUPS, _split_groups(subs), "each group's share of its sub-audience, in basis points"),
+    ]
     query = exp.select(
         exp.column(key, RANKED, quoted=True),
         exp.alias_(exp.column("sub_name", BOUNDS), "sub_audience", quoted=True),
         exp.alias_(exp.column("group_name", BOUNDS), "group", quoted=True),
         exp.alias_(exp.column("is_control", BOUNDS), "is_control", quoted=True),
     )
-    own_steps: list[tuple[str, exp.Query, str]] = [
-        ("audience", _audience(campaign, ctx), "include segments minus exclude segments"),
-        (MEMBERS, _members(campaign, subs, ctx), "each member with its sub-audience (sub_ix)"),
-        (GROUPS, _split_groups(subs), "each group's share of its sub-audience, in basis points"),
-    ]
     # copy=False: every part is built here and used once (copying would cost O(steps²))
     for name, step, note in own_steps:
         query = query.with_(name, as_=noted(step, note), copy=False)
-    for name, step in split_steps(key, ctx.salt, GROUP_LABELS):
+    for name, step in split_steps(key, ctx.salt, GROUP_LABELS, list(carried)):
         query = query.with_(name, as_=step, copy=False)
     # Each ranked member meets only the group whose run of ranks holds it: one row each.
     query = query.from_(RANKED, copy=False).join(BOUNDS, on=in_group(RANKED, BOUNDS), copy=False)
-    return _join_attributes(query, sources, ctx)
+    return _select_attributes(query, sources, carried, later, ctx)
 
 
-def _segment_keys(name: str, ctx: AudienceContext) -> exp.Select:
-    return compile_segment(
-        ctx.resolve_segment(name),
-        ctx.catalog,
-        today=ctx.today,
-        resolve_segment=ctx.resolve_segment,
-        dialect=ctx.dialect,
-    )
+AUDIENCE = "audience"
 
 
-def _criteria_keys(sub: SubAudience, campaign: Campaign, ctx: AudienceContext) -> exp.Select:
+def _criteria(sub: SubAudience) -> Node:
     if sub.segment is not None:
-        return _segment_keys(sub.segment, ctx)
-    segment = Segment(name=f"{campaign.name} / {sub.name}", where=sub.where)
-    return compile_segment(
-        segment,
-        ctx.catalog,
-        today=ctx.today,
-        resolve_segment=ctx.resolve_segment,
-        dialect=ctx.dialect,
-    )
+        return InSegment(sub.segment)
+    assert sub.where is not None, "a sub-audience has a segment or criteria"
+    return sub.where
 
 
-def _key(alias: str, ctx: AudienceContext) -> exp.Column:
-    return exp.column(ctx.catalog.customer_key, alias, quoted=True)
+def _include_minus_exclude(campaign: Campaign) -> Node:
+    """In any include segment and in no exclude segment."""
+    included: list[Node] = [InSegment(name) for name in campaign.include]
+    excluded: list[Node] = [InSegment(name, negate=True) for name in campaign.exclude]
+    return Group("all", (Group("any", tuple(included)), *excluded))
 
 
-def _in(ctx: AudienceContext, alias: str, query: exp.Select) -> exp.Expr:
-    return exp.In(this=_key(alias, ctx), query=exp.Subquery(this=query))
-
-
-def _audience(campaign: Campaign, ctx: AudienceContext) -> exp.Select:
-    """Union of the include segments, minus anyone in an exclude segment."""
-    keys: list[exp.Query] = [_segment_keys(name, ctx) for name in campaign.include]
-    included = reduce(lambda a, b: exp.union(a, b, distinct=True), keys)
-    query = exp.select(_key("included", ctx)).from_(
-        exp.Subquery(this=included, alias=exp.TableAlias(this=exp.to_identifier("included")))
-    )
-    conditions: list[exp.Expr] = [_key("included", ctx).is_(exp.null()).not_()]
-    conditions += [
-        exp.not_(_in(ctx, "included", _segment_keys(name, ctx))) for name in campaign.exclude
-    ]
-    return query.where(reduce(lambda a, b: exp.and_(a, b), conditions))
-
-
-def _members(campaign: Campaign, subs: Sequence[SubAudience], ctx: AudienceContext) -> exp.Query:
-    """``(key, sub_ix)``: each member with the index of its sub-audience."""
-    criteria = [_criteria_keys(s, campaign, ctx) for s in campaign.sub_audiences]
-    has_remainder = len(subs) > len(campaign.sub_audiences)
-    remainder_ix = exp.Literal.number(len(campaign.sub_audiences))
-    source = exp.to_table("audience")
+def _membership(
+    campaign: Campaign, criteria: Sequence[Node], rows: CustomerRows
+) -> list[tuple[str, exp.Expr]]:
+    """First match: ``sub_ix``, the first sub-audience whose criteria hold (the remainder's
+    index when none does); otherwise one flag ``in_sub_<i>`` per sub-audience."""
     if campaign.first_match_only:
-        # First match: a CASE in sub-audience order; members matching none get the remainder.
         ifs = [
-            exp.If(this=_in(ctx, "audience", q), true=exp.Literal.number(i))
-            for i, q in enumerate(criteria)
+            exp.If(this=rows.condition(node), true=exp.Literal.number(i))
+            for i, node in enumerate(criteria)
         ]
-        sub_ix = exp.Case(ifs=ifs, default=remainder_ix) if ifs else remainder_ix
-        inner = exp.select(_key("audience", ctx), exp.alias_(sub_ix, "sub_ix")).from_(source)
-        query = exp.select(
-            exp.column(ctx.catalog.customer_key, quoted=True), exp.column("sub_ix")
-        ).from_(
-            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("first_match")))
-        )
-        if not has_remainder:
-            query = query.where(exp.LT(this=exp.column("sub_ix"), expression=remainder_ix))
-        return query
+        remainder = exp.Literal.number(len(criteria))
+        return [("sub_ix", exp.Case(ifs=ifs, default=remainder) if ifs else remainder)]
+    return [
+        (f"in_sub_{i}", exp.Coalesce(this=rows.condition(node), expressions=[exp.false()]))
+        for i, node in enumerate(criteria)
+    ]
+
+
+def _members(campaign: Campaign, key: str, sub_count: int, carried: Sequence[str]) -> exp.Query:
+    """``(key, sub_ix, carried attributes…)``: each member with the index of its
+    sub-audience; without first match, once per sub-audience it belongs to."""
+    criteria_count = len(campaign.sub_audiences)
+    has_remainder = sub_count > criteria_count
+    remainder_ix = exp.Literal.number(criteria_count)
+
+    def rows_of(sub_ix: exp.Expr, conditions: Sequence[exp.Expr]) -> exp.Select:
+        columns = [exp.column(key, quoted=True), exp.alias_(sub_ix, "sub_ix", copy=False)]
+        query = exp.select(*columns, *(exp.column(c) for c in carried)).from_(AUDIENCE)
+        return query.where(exp.and_(*conditions, copy=False), copy=False) if conditions else query
+
+    if campaign.first_match_only:
+        sub_ix = exp.column("sub_ix")
+        keep = [] if has_remainder else [exp.LT(this=sub_ix.copy(), expression=remainder_ix)]
+        return rows_of(sub_ix, keep)
+    flags = [exp.column(f"in_sub_{i}") for i in range(criteria_count)]
     parts: list[exp.Query] = [
-        exp.select(_key("audience", ctx), exp.alias_(exp.Literal.number(i), "sub_ix"))
-        .from_(source.copy())
-        .where(_in(ctx, "audience", q))
-        for i, q in enumerate(criteria)
+        rows_of(exp.Literal.number(i), [flag]) for i, flag in enumerate(flags)
     ]
     if has_remainder:
-        in_none: list[exp.Expr] = [exp.not_(_in(ctx, "audience", q.copy())) for q in criteria]
-        in_none = in_none or [exp.true()]
-        parts.append(
-            exp.select(_key("audience", ctx), exp.alias_(remainder_ix, "sub_ix"))
-            .from_(source.copy())
-            .where(reduce(lambda a, b: exp.and_(a, b), in_none))
-        )
-    return reduce(lambda a, b: exp.union(a, b, distinct=False), parts)
+        parts.append(rows_of(remainder_ix, [exp.not_(f.copy(), copy=False) for f in flags]))
+    return reduce(lambda a, b: exp.union(a, b, distinct=False, copy=False), parts)
 
 
 def _split_groups(subs: Sequence[SubAudience]) -> exp.Select:
@@ -201,32 +196,66 @@ def _split_groups(subs: Sequence[SubAudience]) -> exp.Select:
     return exp.select("*").from_(values)
 
 
-def _join_attributes(query: exp.Select, sources: Sequence[str], ctx: AudienceContext) -> exp.Select:
-    """LEFT JOIN each per-customer table the attributes come from; one column per source.
+def _attribute_columns(
+    sources: Sequence[str], rows: CustomerRows, ctx: AudienceContext
+) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """The sources read in the audience's own pass, by column name in it (``attribute_<i>``:
+    ``(table, column)``), and the others, joined to the recipients at the end."""
+    carried: dict[str, tuple[str, str]] = {}
+    later: set[str] = set()
+    for source in sources:
+        table, column = _source_column(source, ctx)
+        if rows.reads(table):
+            carried[f"attribute_{len(carried)}"] = (table, column)
+        else:
+            later.add(source)
+    return carried, later
+
+
+def _source_column(source: str, ctx: AudienceContext) -> tuple[str, str]:
+    table_name, _, column_name = source.rpartition(".")
+    table = ctx.catalog.table(table_name or ctx.attributes_table)
+    assert table is not None, f"attribute table of {source} was validated"
+    column = table.column(column_name)
+    assert column is not None
+    return table.name, column.name
+
+
+def _select_attributes(
+    query: exp.Select,
+    sources: Sequence[str],
+    carried: dict[str, tuple[str, str]],
+    later: set[str],
+    ctx: AudienceContext,
+) -> exp.Select:
+    """One column per source, named by it, in the sources' order: carried from
+    ``ranked_members``, or from a LEFT JOIN of its table, once per table.
 
     ``query`` is extended in place (``copy=False``): it is the one being built.
     """
+    carried_names = {pair: name for name, pair in carried.items()}
     aliases: dict[str, str] = {}
     for source in sources:
-        table_name, _, column_name = source.rpartition(".")
-        table = ctx.catalog.table(table_name or ctx.attributes_table)
-        assert table is not None, f"attribute table of {source} was validated"
-        column = table.column(column_name)
-        assert column is not None
-        alias = aliases.get(table.name.lower())
-        if alias is None:
-            alias = aliases[table.name.lower()] = f"attributes_{len(aliases)}"
-            query = query.join(
-                _alias(exp.to_identifier(table.name, quoted=True), alias),
-                on=exp.EQ(this=_key(alias, ctx), expression=_key(RANKED, ctx)),
-                join_type="left",
-                copy=False,
-            )
-        query = query.select(
-            exp.alias_(exp.column(column.name, alias, quoted=True), source, quoted=True),
-            copy=False,
-        )
+        table, column = _source_column(source, ctx)
+        if source not in later:
+            value = exp.column(carried_names[(table, column)], RANKED)
+        else:
+            alias = aliases.get(table.lower())
+            if alias is None:
+                alias = aliases[table.lower()] = f"attributes_{len(aliases)}"
+                query = query.join(
+                    _alias(exp.to_identifier(table, quoted=True), alias),
+                    on=exp.EQ(this=_key(alias, ctx), expression=_key(RANKED, ctx)),
+                    join_type="left",
+                    copy=False,
+                )
+            value = exp.column(column, alias, quoted=True)
+        query = query.select(exp.alias_(value, source, quoted=True, copy=False), copy=False)
     return query
+
+
+def _key(alias: str, ctx: AudienceContext) -> exp.Column:
+    return exp.column(ctx.catalog.customer_key, alias, quoted=True)
 
 
 def _alias(this: exp.Expr, alias: str) -> exp.Table:

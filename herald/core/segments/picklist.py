@@ -162,7 +162,8 @@ class Overlap:
 
 def overlap_query(base: exp.Select, members: list[exp.Expr]) -> exp.Select:
     """Customers per combination of memberships (``m0``, ``m1``, …), in one pass over
-    ``base``; customers in none of the segments are left out."""
+    ``base`` (``FROM`` the base table with the joins ``members`` read); customers in none of
+    the segments are left out."""
     flags = base.select(
         *(
             exp.alias_(exp.Coalesce(this=m, expressions=[exp.false()]), f"m{i}")

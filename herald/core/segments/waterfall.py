@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from herald.core.segments.labels import condition_label
 from herald.core.segments.model import Group, Node
+from herald.core.segments.rows import CustomerRows
 
 
 @dataclass(frozen=True)
@@ -64,22 +65,21 @@ class _Plan:
 
 
 def waterfall_query(
-    where: Group, base: exp.Select, compile_node: Callable[[Node], exp.Expr]
+    where: Group, rows: CustomerRows
 ) -> tuple[exp.Select, list[tuple[str, str, Literal["condition", "group"], int]]]:
     """One aggregate query with a column ``s<i>`` per step, and the steps' descriptions.
 
     Args:
         where: the segment's condition tree.
-        base: every customer (``SELECT … FROM base_table AS base``).
-        compile_node: a condition → its two-valued boolean over ``base``.
+        rows: the pass over every customer that compiles each condition.
 
     Returns:
         The query (one row) and, per step, its (path, label, kind, depth) in column order.
     """
     plan = _Plan()
     root_path = f"where.{where.kind}"
-    _walk_group(where, root_path, plan, compile_node, lambda inner: inner, 0)
-    flags = base.select(
+    _walk_group(where, root_path, plan, rows.condition, lambda inner: inner, 0)
+    flags = rows.from_base().select(
         *(
             exp.alias_(exp.Coalesce(this=e, expressions=[exp.false()]), f"c{i}")
             for i, e in enumerate(plan.leaves)
