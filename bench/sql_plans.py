@@ -252,7 +252,6 @@ def hand_campaign(db: Path, out: Path) -> dict[str, Any]:
 
 def herald_sql(workload: str, db: Path) -> str:
     """The SQL Herald runs for ``workload``, as text (the campaign's with the bench's salt)."""
-    from herald.core.insights import insights_query
     from herald.core.segments import parse_segment
     from herald.workspace import Workspace
 
@@ -260,7 +259,7 @@ def herald_sql(workload: str, db: Path) -> str:
         if workload == "insights":
             ws.segments.apply(parse_segment(segment_bench.SEGMENT))
             segment = ws.segments.load(segment_bench.SEGMENT["name"], "active")
-            query = insights_query(ws.segments.compile(segment, today=AS_OF), ws.catalog)
+            query = ws.segments.insights_query(segment, today=AS_OF)
         else:
             for doc in campaign_bench.SEGMENTS:
                 ws.segments.apply(parse_segment(doc))

@@ -229,10 +229,19 @@ class Segments:
         Raises:
             SegmentError: the definition does not compile (as :meth:`compile`).
         """
+        query = self.insights_query(segment, today=today)
+        return Insights.from_row(self._run(segment.name, query).to_pylist()[0])
+
+    def insights_query(self, segment: Segment, *, today: dt.date | None = None) -> exp.Select:
+        """The one query that computes a definition's insights: its customers with the
+        metrics' columns, from one pass over the base table, aggregated.
+
+        Raises:
+            SegmentError: the definition does not compile (as :meth:`compile`).
+        """
         catalog = self.ws.catalog
         selected = self.compile(segment, today=today, columns=insights_columns(catalog))
-        query = insights_query(selected, catalog)
-        return Insights.from_row(self._run(segment.name, query).to_pylist()[0])
+        return insights_query(selected, catalog)
 
     def history(self, name: str, *, limit: int | None = None) -> builtins.list[InsightsRecord]:
         self.ws.store.get(KIND, name)  # a clear NotFoundError for unknown names

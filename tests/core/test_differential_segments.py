@@ -181,6 +181,38 @@ def features(where: Any, db: oracle.Database, outcome: Outcome) -> Iterator[str]
                 if body.get("where") is not None:
                     tables = sorted(oracle.tables_used(body["where"]))
                     yield f"purchase:filters:{'+'.join(tables)}"
+    yield from plan_shapes(where, db)
+
+
+def plan_shapes(where: Any, db: oracle.Database) -> Iterator[str]:
+    """Which shapes of Herald's query the definition takes (``herald.core.segments.rows``):
+    a per-customer table read by one condition (a semi join) or by several (one shared join),
+    and a purchase that counts or sums orders beside other top-level conditions (restricted
+    to the candidates)."""
+    reads = Counter(table for table in _tables_read(where, db, ()) if table != BASE)
+    for table in db.customer_tables - {BASE}:
+        if reads[table]:
+            yield "plan:semi-join" if reads[table] == 1 else "plan:shared-join"
+    top = where.get("all", [where]) if isinstance(where, dict) else where
+    items = top if isinstance(top, list) else [top]
+    if len(items) > 1 and any(_aggregates(item) for item in items):
+        yield "plan:purchase-restricted-to-candidates"
+
+
+def _tables_read(where: Any, db: oracle.Database, stack: tuple[str, ...]) -> Iterator[str]:
+    for item in oracle.walk(where):
+        if "attribute" in item:  # purchase filters' tables are never per-customer
+            yield oracle.split(item["attribute"])[0]
+        name = item.get("segment")
+        if name and name not in stack and "where" in db.segments.get(name, {}):
+            yield from _tables_read(db.segments[name]["where"], db, (*stack, name))
+
+
+def _aggregates(item: Any) -> bool:
+    body = item.get("has_purchased") if isinstance(item, dict) else None
+    return isinstance(body, dict) and (
+        (body.get("min_count") or 1) > 1 or body.get("min_total") is not None
+    )
 
 
 def wanted_features() -> set[str]:
@@ -201,7 +233,8 @@ def wanted_features() -> set[str]:
     segments = {f"segment:{op}:{kind}" for op in ("in", "not_in") for kind in ("sql", "conditions")}
     tables = {f"table:{table}" for table in SCHEMA}
     kinds = {"has_purchased", "has_not_purchased", "refused", "answered"}
-    return ops | purchase | filters | groups | segments | tables | kinds
+    plans = {"plan:semi-join", "plan:shared-join", "plan:purchase-restricted-to-candidates"}
+    return ops | purchase | filters | groups | segments | tables | kinds | plans
 
 
 # --- the tests --------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def _members(campaign: Campaign, key: str, sub_count: int, carried: Sequence[str
     remainder_ix = exp.Literal.number(criteria_count)
 
     def rows_of(sub_ix: exp.Expr, conditions: Sequence[exp.Expr]) -> exp.Select:
-        columns = [exp.column(key, quoted=True), exp.alias_(sub_ix, "sub_ix", copy=False)]
+        named = sub_ix if isinstance(sub_ix, exp.Column) else exp.alias_(sub_ix, "sub_ix")
+        columns = [exp.column(key, quoted=True), named]
         query = exp.select(*columns, *(exp.column(c) for c in carried)).from_(AUDIENCE)
         return query.where(exp.and_(*conditions, copy=False), copy=False) if conditions else query
 
