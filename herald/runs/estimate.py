@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from herald.core.estimate import PHASES, Estimate
 from herald.destinations.base import DeliveryTarget, DestinationEstimate
 from herald.runs.groups import claims_for, log_recipients, prepared_group, target_for
-from herald.runs.snapshots import Snapshot
+from herald.runs.snapshots import Snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from herald.campaigns import Build
@@ -101,7 +101,7 @@ def _estimate_staged(ws: Workspace, build: Build, scratch: Path) -> list[Destina
     """The run's steps up to sending, in ``scratch``: snapshot, stage, recipients log; then
     each destination's plan of its staged groups."""
     snapshot = scratch / "recipients.parquet"
-    ws.campaigns.write_snapshot(build, snapshot)
+    write_snapshot(ws, build, snapshot)
     destinations: dict[str, Destination] = {}
     staged: dict[str, list[DeliveryTarget]] = {}
     with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:

@@ -42,7 +42,7 @@ from herald.runs.groups import (
 )
 from herald.runs.history import run_stats
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
-from herald.runs.snapshots import GroupCount, Snapshot
+from herald.runs.snapshots import GroupCount, Snapshot, write_snapshot
 from herald.runs.stop import CancelCheck
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ async def _execute(
             snapshot = folder / "recipients.parquet"
             with recorder.phase("snapshot"):
                 if not snapshot.exists():
-                    await asyncio.to_thread(ws.campaigns.write_snapshot, build, snapshot)
+                    await asyncio.to_thread(write_snapshot, ws, build, snapshot)
             crash_point("snapshot_written")
             with recorder.phase("prepare"):
                 destinations, staged, counts = await asyncio.to_thread(

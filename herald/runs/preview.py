@@ -23,7 +23,7 @@ from herald.runs.groups import (
     prepared_group,
     with_changes,
 )
-from herald.runs.snapshots import Snapshot
+from herald.runs.snapshots import Snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from herald.workspace import Workspace
@@ -38,7 +38,7 @@ def preview_campaign(
     folder = ws.runs_dir / "_preview"
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
     try:
-        ws.campaigns.write_snapshot(build, snapshot)
+        write_snapshot(ws, build, snapshot)
         with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             deliveries = []
             for item in build.resolved:
@@ -93,7 +93,7 @@ def sample_campaign(
     out.mkdir(parents=True, exist_ok=True)
     snapshot = out / ".snapshot.parquet"
     try:
-        ws.campaigns.write_snapshot(build, snapshot)
+        write_snapshot(ws, build, snapshot)
         with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
             deliveries = [_sample(ws, snap, item, records, out, claims) for item in build.resolved]
             counts = ordered_counts(build.campaign, snap.counts())

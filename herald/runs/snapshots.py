@@ -11,13 +11,19 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from sqlglot import exp
 
 from herald.atomic import atomic_path
-from herald.engines.duckdb import connect_utc, sql_string
+from herald.engines.duckdb import connect_utc, sql_identifier, sql_string
 from herald.engines.localdb import open_local_duckdb
 from herald.exceptions import EngineError
+
+if TYPE_CHECKING:
+    from herald.campaigns import Build
+    from herald.workspace import Workspace
 
 BATCH_ROWS = 50_000
 """Rows per record batch when a group is streamed: small enough that a batch of wide rows
@@ -32,6 +38,56 @@ class GroupCount:
     recipients: int
 
 
+def write_snapshot(ws: Workspace, build: Build, path: Path) -> int:
+    """Build a run's recipients snapshot (:meth:`herald.campaigns.Campaigns.write_snapshot`)
+    and check that every recipient is once in their sub-audience; a snapshot that is not is
+    removed.
+
+    The audience reads each per-customer table's row through a join, so a table listed in
+    ``[database] customer_tables`` with two rows for a customer would put that customer twice
+    in a sub-audience, in two groups perhaps (a control and a treatment): the split would no
+    longer be exact, and the results would count the customer on both sides.
+
+    Raises:
+        EngineError: the query failed, or a customer is twice (naming the table at fault).
+    """
+    rows = ws.campaigns.write_snapshot(build, path)
+    with Snapshot(path) as snapshot:
+        repeated = snapshot.repeated_sub_audience(ws.catalog.customer_key)
+    if repeated is None:
+        return rows
+    path.unlink(missing_ok=True)
+    table = _table_with_repeated_keys(ws)
+    culprit = f"table '{table}'" if table else "a table"
+    msg = (
+        f"campaign '{build.campaign.name}': a customer is twice in sub-audience '{repeated}' "
+        f"because {culprit} in [database] customer_tables has more than one row for some "
+        "customers; list there only tables with at most one row per customer (or fix the data)"
+    )
+    raise EngineError(msg)
+
+
+def _table_with_repeated_keys(ws: Workspace) -> str | None:
+    """The first per-customer table with a key on two rows (only on the error path)."""
+    catalog = ws.catalog
+    for name in sorted(catalog.customer_tables):
+        table = catalog.table(name)
+        if table is None or table.column(catalog.customer_key) is None:
+            continue
+        key = exp.column(catalog.customer_key, quoted=True)
+        query = (
+            exp.select(key)
+            .from_(exp.to_table(table.name, quoted=True))
+            .where(key.is_(exp.null()).not_())
+            .group_by(key.copy())
+            .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+            .limit(1)
+        )
+        if ws.engine.query(query).num_rows:
+            return table.name
+    return None
+
+
 class Snapshot:
     """A run's recipients snapshot: one row per recipient, control groups included."""
 
@@ -42,6 +98,14 @@ class Snapshot:
         self.path = path
         self._con = connect_utc()  # filters and counts: streamed, nothing to spill
         self._source = f"read_parquet({sql_string(str(path))})"
+
+    def repeated_sub_audience(self, key: str) -> str | None:
+        """A sub-audience in which some customer is twice, or None."""
+        row = self._con.execute(
+            f"SELECT sub_audience FROM {self._source} "
+            f"GROUP BY sub_audience, {sql_identifier(key)} HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def counts(self) -> list[GroupCount]:
         rows = self._con.execute(
