@@ -45,8 +45,14 @@ from herald.core.campaigns import audience as audience_compiler
 from herald.core.campaigns.audience import AudienceContext, audience_query
 from herald.core.campaigns.model import Campaign, RecipientGroup, SubAudience
 from herald.core.catalog import ATTRIBUTE_TYPES, Catalog
-from herald.core.segments import Segment, compile_segment, parse_segment
-from herald.core.segments import predicates, purchases, rows
+from herald.core.segments import (
+    Segment,
+    compile_segment,
+    parse_segment,
+    predicates,
+    purchases,
+    rows,
+)
 from herald.core.segments import values as herald_values
 from herald.core.segments.operators import operators_for as herald_operators_for
 from herald.engines.duckdb import DuckDBEngine
