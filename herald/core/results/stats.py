@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from herald.core.results.model import Estimate, GroupSums, Lift, covariance, finite
+from herald.core.results.model import Estimate, GroupSums, Lift, finite
 
 MIN_RECIPIENTS = 2
 
@@ -88,27 +88,43 @@ def compare(
         raise ValueError(msg)
     small = _too_small(treatment, control)
     if small is not None:
-        nothing = Estimate.missing(small)
-        return Lift(
-            treatment, control, confidence, nothing, nothing, nothing, nothing, nothing, nothing,
-            None, small if cuped else None,
-        )  # fmt: skip
+        return _nothing(treatment, control, confidence, small, cuped=cuped)
     plain = _Moments.of(treatment), _Moments.of(control)
     theta, why_not = _cuped_theta(treatment, control) if cuped else (None, None)
     moments = plain if theta is None else _adjusted(treatment, control, theta)
-    revenue = welch(*moments, confidence)
+    revenue = _welch(*moments, confidence)
     return Lift(
         treatment=treatment,
         control=control,
         confidence=confidence,
-        conversion=conversion_difference(treatment, control, confidence),
-        conversion_relative=conversion_ratio(treatment, control, confidence),
+        conversion=_conversion_difference(treatment, control, confidence),
+        conversion_relative=_conversion_ratio(treatment, control, confidence),
         revenue=revenue,
-        revenue_relative=ratio_of_means(*moments, confidence),
+        revenue_relative=_ratio_of_means(*moments, confidence),
         incremental_revenue=revenue.scaled(treatment.recipients),
-        revenue_unadjusted=revenue if theta is None else welch(*plain, confidence),
+        revenue_unadjusted=revenue if theta is None else _welch(*plain, confidence),
         cuped_theta=theta,
         cuped_reason=why_not,
+    )
+
+
+def _nothing(
+    treatment: GroupSums, control: GroupSums, confidence: float, reason: str, *, cuped: bool
+) -> Lift:
+    """A lift with every estimate missing for ``reason``."""
+    missing = Estimate.missing(reason)
+    return Lift(
+        treatment=treatment,
+        control=control,
+        confidence=confidence,
+        conversion=missing,
+        conversion_relative=missing,
+        revenue=missing,
+        revenue_relative=missing,
+        incremental_revenue=missing,
+        revenue_unadjusted=missing,
+        cuped_theta=None,
+        cuped_reason=f"CUPED not applied: {reason}" if cuped else None,
     )
 
 
@@ -139,9 +155,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def conversion_difference(treatment: GroupSums, control: GroupSums, confidence: float) -> Estimate:
+def _conversion_difference(treatment: GroupSums, control: GroupSums, confidence: float) -> Estimate:
     """p1 - p0 with Newcombe's hybrid score interval and the pooled z-test's p-value."""
-    x1, n1, x0, n0 = treatment.purchasers, treatment.recipients, control.purchasers, control.recipients
+    x1, n1 = treatment.purchasers, treatment.recipients
+    x0, n0 = control.purchasers, control.recipients
     p1, p0 = x1 / n1, x0 / n0
     low1, high1 = wilson_interval(x1, n1, confidence)
     low0, high0 = wilson_interval(x0, n0, confidence)
@@ -155,9 +172,10 @@ def conversion_difference(treatment: GroupSums, control: GroupSums, confidence: 
     return Estimate(p1 - p0, low, high, _normal_p((p1 - p0) / se))
 
 
-def conversion_ratio(treatment: GroupSums, control: GroupSums, confidence: float) -> Estimate:
+def _conversion_ratio(treatment: GroupSums, control: GroupSums, confidence: float) -> Estimate:
     """p1 / p0 - 1 with Katz's log interval; None without a purchaser in the control."""
-    x1, n1, x0, n0 = treatment.purchasers, treatment.recipients, control.purchasers, control.recipients
+    x1, n1 = treatment.purchasers, treatment.recipients
+    x0, n0 = control.purchasers, control.recipients
     if x0 == 0:
         return Estimate.missing("no purchaser in the control group: no baseline for a ratio")
     ratio = (x1 / n1) / (x0 / n0)
@@ -188,38 +206,51 @@ class _Moments:
 
     @classmethod
     def of(cls, group: GroupSums) -> _Moments:
-        return cls(group.recipients, group.revenue / group.recipients, group.revenue_variance or 0.0)
+        return cls(
+            group.recipients, group.revenue / group.recipients, group.revenue_variance or 0.0
+        )
 
     @property
     def variance_of_mean(self) -> float:
         return self.variance / self.n
 
 
-def welch(treatment: _Moments, control: _Moments, confidence: float) -> Estimate:
+def _welch(treatment: _Moments, control: _Moments, confidence: float) -> Estimate:
     """Difference of means with Welch's t interval and two-sided p-value."""
     difference = treatment.mean - control.mean
     v1, v0 = treatment.variance_of_mean, control.variance_of_mean
     if v1 + v0 == 0:
         return Estimate(difference, None, None, None, "revenue does not vary in either group")
     se = math.sqrt(v1 + v0)
-    df = (v1 + v0) ** 2 / (v1 * v1 / (treatment.n - 1) + v0 * v0 / (control.n - 1))
+    # Welch-Satterthwaite, (v1 + v0)² / (v1² / (n1 - 1) + v0² / (n0 - 1)), in shares of v1 + v0
+    # so that tiny variances do not underflow when squared.
+    share1, share0 = v1 / (v1 + v0), v0 / (v1 + v0)
+    df = 1 / (share1 * share1 / (treatment.n - 1) + share0 * share0 / (control.n - 1))
     spread = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
     p_value = 2 * float(special.stdtr(df, -abs(difference) / se))
     return Estimate(difference, difference - spread, difference + spread, p_value)
 
 
-def ratio_of_means(treatment: _Moments, control: _Moments, confidence: float) -> Estimate:
-    """m1 / m0 - 1 with a delta-method normal interval; None when m0 <= 0."""
+def _ratio_of_means(treatment: _Moments, control: _Moments, confidence: float) -> Estimate:
+    """m1 / m0 - 1 with a delta-method normal interval; None when m0 <= 0.
+
+    Var(m1 / m0) ≈ (Var(m1) + r² Var(m0)) / m0², r = m1 / m0, for independent groups.
+    """
     if control.mean <= 0:
-        return Estimate.missing("no control revenue: no baseline for a ratio")
+        return Estimate.missing("control revenue per recipient is not positive: no ratio")
     ratio = treatment.mean / control.mean
-    variance = (
-        treatment.variance_of_mean + ratio * ratio * control.variance_of_mean
-    ) / control.mean**2
-    if variance == 0:
+    if not math.isfinite(ratio):
+        return Estimate.missing("control revenue too close to 0 for a ratio")
+    # hypot: the same square root without squaring (and overflowing) a huge ratio.
+    spread_of_means = math.hypot(
+        math.sqrt(treatment.variance_of_mean), ratio * math.sqrt(control.variance_of_mean)
+    )
+    if spread_of_means == 0:
         return Estimate(ratio - 1, None, None, None, "revenue does not vary in either group")
-    se = math.sqrt(variance)
+    se = spread_of_means / control.mean
     spread = _z(confidence) * se
+    if not math.isfinite(spread):
+        return Estimate(ratio - 1, None, None, None, "control revenue too close to 0 for a ratio")
     return Estimate(ratio - 1, ratio - 1 - spread, ratio - 1 + spread, _normal_p((ratio - 1) / se))
 
 
@@ -229,7 +260,11 @@ def _cuped_theta(treatment: GroupSums, control: GroupSums) -> tuple[float | None
     var_x = pooled.pre_revenue_variance
     cov_xy = pooled.revenue_covariance
     if not var_x or cov_xy is None:
-        reason = "no pre-period revenue" if pooled.pre_revenue == 0 else "pre-period revenue does not vary"
+        reason = (
+            "no pre-period revenue"
+            if pooled.pre_revenue == 0
+            else "pre-period revenue does not vary"
+        )
         return None, f"CUPED not applied: {reason}"
     return cov_xy / var_x, None
 
@@ -245,7 +280,7 @@ def _adjust(group: GroupSums, theta: float, mean_x: float) -> _Moments:
     n = group.recipients
     var_y = group.revenue_variance or 0.0
     var_x = group.pre_revenue_variance or 0.0
-    cov = covariance(n, group.pre_revenue, group.revenue, group.revenue_cross) or 0.0
+    cov = group.revenue_covariance or 0.0
     mean = (group.revenue - theta * (group.pre_revenue - n * mean_x)) / n
     # var(y - θx) = var y - 2θ cov + θ² var x; rounding may leave a tiny negative.
     return _Moments(n, mean, max(0.0, var_y - 2 * theta * cov + theta * theta * var_x))
