@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -456,3 +458,13 @@ def test_2000_simulations_are_calibrated_within_three_and_a_half_standard_deviat
     found = rates(seed=1400, sims=2000)
     assert out_of_band(found, 3.5 * sd) == {}
     assert found["effect CUPED width ratio"] < 0.8
+
+
+def test_the_results_model_loads_without_scipy() -> None:
+    # The engine query imports the model; SciPy loads with the statistics only.
+    code = "import sys, herald.core.results.model; print('scipy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    code = "import sys, herald.core.results as r; r.compare; print('scipy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
