@@ -143,6 +143,30 @@ def test_relative_conversion_is_katz_log_interval(
     assert relative.p_value == pytest.approx(tested.pvalue, rel=1e-9)
 
 
+@pytest.mark.parametrize(("n1", "n0"), [(30, 30), (50, 20), (100, 40)])
+def test_newcombe_keeps_its_coverage_in_small_groups_where_wald_does_not(n1: int, n0: int) -> None:
+    # Exact coverage, no simulation: every outcome (x1, x0) weighted by its binomial
+    # probability, over a grid of true rates from rare to common.
+    x1, x0 = np.arange(n1 + 1)[:, None], np.arange(n0 + 1)[None, :]
+    bounds = np.array([[_newcombe(a, n1, b, n0) for b in range(n0 + 1)] for a in range(n1 + 1)])
+    q1, q0 = x1 / n1, x0 / n0
+    wald = stats.norm.ppf(0.975) * np.sqrt(q1 * (1 - q1) / n1 + q0 * (1 - q0) / n0)
+    newcombe_rates, wald_rates = [], []
+    for p1, p0 in itertools.product([0.02, 0.05, 0.1, 0.2, 0.3, 0.5], repeat=2):
+        weight = stats.binom.pmf(x1, n1, p1) * stats.binom.pmf(x0, n0, p0)
+        inside = (bounds[..., 0] <= p1 - p0) & (p1 - p0 <= bounds[..., 1])
+        newcombe_rates.append(float((weight * inside).sum()))
+        wald_rates.append(float((weight * (abs(q1 - q0 - (p1 - p0)) <= wald)).sum()))
+    assert 0.95 <= np.mean(newcombe_rates) <= 0.975
+    assert min(newcombe_rates) >= 0.94
+    assert min(wald_rates) < 0.87  # what the textbook interval would have given
+
+
+def _newcombe(x1: int, n1: int, x0: int, n0: int) -> tuple[float | None, float | None]:
+    conversion = compare(proportion(x1, n1), proportion(x0, n0)).conversion
+    return conversion.low, conversion.high
+
+
 # --- revenue against SciPy ----------------------------------------------------------------------
 
 
