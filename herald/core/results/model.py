@@ -200,7 +200,8 @@ class Lift:
     cuped_theta: float | None
     """The CUPED coefficient cov(x, y) / var(x), or None when CUPED was not applied."""
     cuped_reason: str | None = None
-    """Why CUPED was not applied (None when it was, or was not asked for)."""
+    """Why CUPED was not applied, e.g. "no pre-period revenue" (None when it was, or was not
+    asked for)."""
 
     @property
     def cuped(self) -> bool:

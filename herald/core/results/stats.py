@@ -124,7 +124,7 @@ def _nothing(
         incremental_revenue=missing,
         revenue_unadjusted=missing,
         cuped_theta=None,
-        cuped_reason=f"CUPED not applied: {reason}" if cuped else None,
+        cuped_reason=reason if cuped else None,
     )
 
 
@@ -259,14 +259,11 @@ def _cuped_theta(treatment: GroupSums, control: GroupSums) -> tuple[float | None
     pooled = treatment + control
     var_x = pooled.pre_revenue_variance
     cov_xy = pooled.revenue_covariance
-    if not var_x or cov_xy is None:
-        reason = (
-            "no pre-period revenue"
-            if pooled.pre_revenue == 0
-            else "pre-period revenue does not vary"
-        )
-        return None, f"CUPED not applied: {reason}"
-    return cov_xy / var_x, None
+    if var_x and cov_xy is not None:
+        return cov_xy / var_x, None
+    if pooled.pre_revenue == 0:
+        return None, "no pre-period revenue"
+    return None, "pre-period revenue does not vary"
 
 
 def _adjusted(treatment: GroupSums, control: GroupSums, theta: float) -> tuple[_Moments, _Moments]:
