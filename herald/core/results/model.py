@@ -8,7 +8,6 @@ variances and the CUPED covariance all follow from the sums). ``Estimate`` and `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 class GroupSums:
     """One group over one window: what every statistic needs, computed in the engine.
 
-    ``revenue`` is a recipient's revenue in the window (0 without orders), ``pre_revenue`` their
-    revenue in the same-length window before it (for CUPED).
+    Per recipient, y is the revenue in the window (0 without orders) and x the revenue in the
+    same-length window before it (for CUPED); the fields are their sums over the group.
 
     >>> g = GroupSums(4, 2, 3, 30.0, 500.0, 10.0, 100.0, 0.0)
     >>> g.conversion, g.revenue_per_recipient, g.revenue_per_purchaser, g.orders_per_recipient
@@ -225,8 +224,3 @@ class Lift:
         if not self.cuped or with_ is None or not without:
             return None
         return 1 - (with_ / without) ** 2
-
-
-def finite(value: float) -> float | None:
-    """``value``, or None for NaN and infinities (results never carry NaN)."""
-    return value if math.isfinite(value) else None

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from herald.core.results.model import Estimate, GroupSums, Lift, finite
+from herald.core.results.model import Estimate, GroupSums, Lift
 
 MIN_RECIPIENTS = 2
 
@@ -292,5 +292,6 @@ def _z(confidence: float) -> float:
 
 
 def _normal_p(statistic: float) -> float | None:
-    """Two-sided p-value of a standard normal statistic."""
-    return finite(2 * float(special.ndtr(-abs(statistic))))
+    """Two-sided p-value of a standard normal statistic (None for a NaN statistic)."""
+    p_value = 2 * float(special.ndtr(-abs(statistic)))
+    return p_value if math.isfinite(p_value) else None
