@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from herald.atomic import atomic_path
 from herald.cli._common import console, percent, print_table
-from herald.core.results.stats import Estimate
+from herald.core.results import Estimate
 from herald.runs.results import CampaignResults, GroupResult, ResultsSection
 
 GROUP_COLUMNS = [
@@ -26,36 +28,37 @@ GROUP_COLUMNS = [
     "revenue/purchaser",
     "revenue",
 ]
-LIFT_COLUMNS = [
-    "sub-audience",
-    "group",
-    "vs",
-    "conversion lift",
-    "relative",
-    "revenue/recipient lift",
-    "relative",
-    "incremental revenue",
-    "CUPED",
-]
+LIFT_COLUMNS = ["", "lift", "interval", "p", "relative lift", "relative interval"]
 
 
 def print_results(results: CampaignResults) -> None:
-    """A heading, then per section (pooled, each run) its window and two tables."""
+    """A heading, then per section (pooled, each run) its window, the groups' figures and,
+    for each group with a control, a table of its lift."""
     console.print(
-        f"[bold]{results.campaign}[/]: {results.window_days} days from each run's launch date, "
-        f"as of {_moment(results.as_of)}; {results.confidence:.0%} intervals",
+        f"[bold]{escape(results.campaign)}[/]: {results.window_days} days from each run's "
+        f"launch date, as of {_moment(results.as_of)}; {results.confidence:.0%} intervals",
         markup=True,
     )
     for section in results.sections:
         console.print(f"\n{_section_title(section)}", markup=False)
         print_table(None, GROUP_COLUMNS, [_group_row(g) for g in section.groups])
-        compared = [g for g in section.groups if not g.is_control]
-        if compared:
-            print_table(
-                "Lift against the control group",
-                LIFT_COLUMNS,
-                [_lift_row(g, results.cuped) for g in compared],
-            )
+        for g in section.groups:
+            if not g.is_control:
+                _print_lift(g, results.cuped)
+
+
+def _print_lift(g: GroupResult, cuped: bool) -> None:
+    if g.lift is None:
+        console.print(f"{g.sub_audience} / {g.group}: {g.note}", markup=False)
+        return
+    lift = g.lift
+    rows = [
+        ("conversion", *_cells(lift.conversion, points=True), *_relative(lift.conversion_relative)),
+        ("revenue/recipient", *_cells(lift.revenue), *_relative(lift.revenue_relative)),
+        ("incremental revenue", *_cells(lift.incremental_revenue), None, None),
+    ]
+    print_table(f"{g.sub_audience} / {g.group} against {g.control}", LIFT_COLUMNS, rows)
+    console.print(_cuped(g, cuped), markup=False)
 
 
 def _section_title(section: ResultsSection) -> str:
@@ -90,43 +93,25 @@ def _group_row(g: GroupResult) -> tuple[Any, ...]:
     )
 
 
-def _lift_row(g: GroupResult, cuped: bool) -> tuple[Any, ...]:
-    lift = g.lift
-    if lift is None:
-        return (g.sub_audience, g.group, g.note, *(None,) * (len(LIFT_COLUMNS) - 3))
-    return (
-        g.sub_audience,
-        g.group,
-        g.control,
-        _estimate(lift.conversion, points=True),
-        _relative(lift.conversion_relative),
-        _estimate(lift.revenue_per_recipient),
-        _relative(lift.revenue_relative),
-        _estimate(lift.incremental_revenue),
-        _cuped(g, cuped),
-    )
-
-
-def _estimate(e: Estimate, *, points: bool = False) -> str:
-    """``+1.20 pp [-0.30, +2.70] p 0.140`` (percentage points), or ``+3.41 [-1.20, +8.02]``."""
+def _cells(e: Estimate, *, points: bool = False) -> tuple[str | None, str | None, str | None]:
+    """Value, interval and p-value: ``+1.20 pp``, ``[-0.30, +2.70]``, ``0.140``."""
     if e.value is None:
-        return "—"
+        return e.reason or "—", None, None
     scale, unit = (100.0, " pp") if points else (1.0, "")
-    text = f"{e.value * scale:+,.2f}{unit}"
+    interval = None
     if e.low is not None and e.high is not None:
-        text += f" [{e.low * scale:+,.2f}, {e.high * scale:+,.2f}]"
-    if e.p_value is not None:
-        text += f" p {_p(e.p_value)}"
-    return text
+        interval = f"[{e.low * scale:+,.2f}, {e.high * scale:+,.2f}]{unit}"
+    p = None if e.p_value is None else _p(e.p_value)
+    return f"{e.value * scale:+,.2f}{unit}", interval, p
 
 
-def _relative(e: Estimate) -> str:
+def _relative(e: Estimate) -> tuple[str | None, str | None]:
     if e.value is None:
-        return "—"
-    text = f"{e.value:+.1%}"
+        return None, None
+    interval = None
     if e.low is not None and e.high is not None:
-        text += f" [{e.low:+.1%}, {e.high:+.1%}]"
-    return text
+        interval = f"[{e.low:+.1%}, {e.high:+.1%}]"
+    return f"{e.value:+.1%}", interval
 
 
 def _p(value: float) -> str:
@@ -134,13 +119,17 @@ def _p(value: float) -> str:
 
 
 def _cuped(g: GroupResult, cuped: bool) -> str:
-    """The revenue interval's width with CUPED, and without it."""
+    """What CUPED did to the revenue interval: its half-width with CUPED and without."""
     lift = g.lift
     if lift is None or not cuped:
-        return "off"
-    if not lift.cuped or lift.width_cuped is None or lift.width_plain is None:
-        return "not used" + (f" ({lift.reason})" if lift.reason else "")
-    return f"±{lift.width_cuped / 2:,.2f} (±{lift.width_plain / 2:,.2f} without)"
+        return "CUPED off."
+    with_, without = lift.revenue_width, lift.revenue_width_unadjusted
+    if not lift.cuped or with_ is None or without is None:
+        return "CUPED not used" + (f": {lift.cuped_reason}." if lift.cuped_reason else ".")
+    return (
+        f"CUPED (pre-period revenue): revenue/recipient interval ±{with_ / 2:,.2f}, "
+        f"±{without / 2:,.2f} without."
+    )
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -148,10 +137,14 @@ def _cuped(g: GroupResult, cuped: bool) -> str:
 ESTIMATES = (
     "conversion",
     "conversion_relative",
-    "revenue_per_recipient",
+    "revenue",
     "revenue_relative",
     "incremental_revenue",
+    "revenue_unadjusted",
 )
+
+
+NO_ESTIMATE = Estimate(None, None, None, None)
 
 
 def csv_rows(results: CampaignResults) -> Iterator[dict[str, Any]]:
@@ -177,13 +170,14 @@ def csv_rows(results: CampaignResults) -> Iterator[dict[str, Any]]:
                 "control": g.control,
             }
             for name in ESTIMATES:
-                e = getattr(g.lift, name) if g.lift is not None else Estimate(None)
+                e = getattr(g.lift, name) if g.lift is not None else NO_ESTIMATE
                 row |= {
                     f"lift_{name}": e.value,
                     f"lift_{name}_low": e.low,
                     f"lift_{name}_high": e.high,
                     f"lift_{name}_p": e.p_value,
                 }
+            row["cuped"] = g.lift.cuped if g.lift is not None else None
             row["note"] = g.note
             yield row
 

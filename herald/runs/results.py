@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from herald.atomic import atomic_path
+from herald.core.results import Lift
 from herald.core.results.model import GroupSums
 from herald.core.results.query import (
     DEFAULT_WINDOW_DAYS,
     LOG_TABLE,
     results_query,
 )
-from herald.core.results.stats import Lift, compare
+from herald.core.results.stats import compare
 from herald.engines.duckdb import sql_identifier, sql_string
 from herald.engines.localdb import local_duckdb
 from herald.exceptions import NotFoundError

@@ -194,10 +194,11 @@ def test_results_table_and_window_not_over(one_run: str, ws_dir: Path, demo_db: 
     check_section(section, expected(demo_db, [log_of(ws_dir, one_run)], as_of=cut))
     out = ok_stdout("campaign", "results", NAME, "--as-of", "2026-06-01")
     assert f"Run {one_run}: window 2026-05-15 UTC → 2026-06-14 UTC (not over yet)" in out
-    assert "Lift against the control group" in out
-    assert "no control group in this sub-audience" in out
+    assert "Big Spenders / Gold against Holdout" in out
+    assert "All Remaining Recipients / Newsletter: no control group in this sub-audience" in out
     for column in ("recipients", "purchasers", "conversion", "revenue/recipient", "incremental"):
         assert column in out
+    assert "CUPED" in out
 
 
 def test_results_csv(one_run: str, ws_dir: Path, demo_db: Path) -> None:
