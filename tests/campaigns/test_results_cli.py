@@ -60,9 +60,9 @@ WITH recipients AS (   -- one row per recipient of a group (the log has one per 
     SELECT DISTINCT run_id, sub_audience, "group", is_control, amperity_id,
            CAST(launch_date AS TIMESTAMP) AS start_at, delivered_at
     FROM read_parquet($logs)
-), counted AS (         -- pooled: a customer once per sub-audience, in their first run
-    SELECT *, row_number() OVER (PARTITION BY sub_audience, amperity_id
-                                 ORDER BY delivered_at, run_id) AS nth
+), counted AS (         -- pooled: a customer once, in their first run
+    SELECT *, run_id = first_value(run_id) OVER (PARTITION BY amperity_id
+                                                 ORDER BY delivered_at, run_id) AS first_run
     FROM recipients
 ), figures AS (
     SELECT r.*,
@@ -79,7 +79,7 @@ WITH recipients AS (   -- one row per recipient of a group (the log has one per 
             AND t.order_datetime >= r.start_at - INTERVAL (CAST($days AS INTEGER)) DAY
             AND t.order_datetime < $as_of) AS x
     FROM counted r
-    WHERE $per_run OR nth = 1
+    WHERE $per_run OR first_run
 )
 SELECT CASE WHEN $per_run THEN run_id END AS run_id, sub_audience, "group", is_control,
        count(*) AS recipients, count(*) FILTER (WHERE orders > 0) AS purchasers,

@@ -26,6 +26,8 @@ LOG = [
     ("r1", "S", "C", True, None, "2026-04-30 10:00", LAUNCH, "c"),
     ("r2", "S", "T", False, "files", "2026-05-08 10:00", None, "a"),  # again, a week later
     ("r2", "S", "T", False, "files", "2026-05-08 10:00", None, "d"),
+    ("r1", "S2", "C", True, None, "2026-04-30 10:00", LAUNCH, "e"),  # moves on to S in r2
+    ("r2", "S", "T", False, "files", "2026-05-08 10:00", None, "e"),
 ]
 # key, order time, revenue
 ORDERS = [
@@ -38,6 +40,7 @@ ORDERS = [
     ("c", "2026-05-20 08:00:00", "3.30"),
     ("c", "2026-04-30 23:59:59", "2.20"),  # pre-period
     ("d", "2026-05-09 00:00:00", "4.00"),  # r2's window starts on its delivery day, 05-08
+    ("e", "2026-05-10 00:00:00", "0.50"),
     ("z", "2026-05-03 00:00:00", "99.99"),  # not a recipient
     (None, "2026-05-03 00:00:00", "99.99"),  # nobody's
 ]
@@ -93,16 +96,18 @@ def test_per_run_window_edges_null_revenue_and_one_row_per_recipient() -> None:
     r2 = found[("r2", "S", "T")]  # no launch date: from the delivery day, 00:00
     assert r2["window_start"] == dt.datetime(2026, 5, 8)
     # a: 05-30 (no revenue) and 05-31 (1000.00) fall in 05-08 … 06-07; d: 4.00
-    assert (r2["recipients"], r2["orders"], r2["revenue_total"]) == (2, 3, Decimal("1004.00"))
+    assert (r2["recipients"], r2["orders"], r2["revenue_total"]) == (3, 4, Decimal("1004.50"))
     assert r2["pre_revenue"] == pytest.approx(10.10)  # a in 04-08 … 05-08 (not 04-01)
 
 
-def test_pooled_counts_a_customer_once_from_their_first_run() -> None:
+def test_pooled_counts_a_customer_once_in_their_first_run() -> None:
     found = results(per_run=False)
     treated = found[(None, "S", "T")]
-    # a (from r1's window), b, d (from r2's): a's r2 row is left out
+    # a (from r1's window), b, d (from r2's): a's r2 row is left out, and e counts in S2 only
     assert (treated["recipients"], treated["orders"]) == (3, 4)
     assert treated["revenue_total"] == Decimal("14.11")
+    moved = found[(None, "S2", "C")]
+    assert (moved["recipients"], moved["orders"], moved["revenue_total"]) == (1, 1, Decimal("0.50"))
     assert treated["window_start"] == dt.datetime(2026, 5, 1)
     assert treated["window_end"] == dt.datetime(2026, 6, 7)  # the latest end: d's
 

@@ -7,8 +7,7 @@ engine, never row by row in Python:
 - ``recipients``: the log de-duplicated, one row per recipient of a (run, sub-audience, group)
   (the log has a row per destination), with the start of their window: the launch date at
   00:00 UTC, or the delivery date when there is none. Pooled over several runs, a customer
-  counts once per sub-audience, in their first run's group (earliest delivery), from that
-  run's start;
+  counts once, in their first run's group (earliest delivery), from that run's start;
 - ``starts``: the few distinct window starts (one per run);
 - ``purchases``: each recipient's orders pre-aggregated per window start: orders and revenue
   in the window ``start <= t < start + window`` and revenue in the pre-period of the same
@@ -96,7 +95,7 @@ def results_query(
         catalog: the database's catalog (customer key, transactions table and its columns).
         window_days: the window's length, and the pre-period's.
         as_of: no order at or after this moment counts (UTC; naive means UTC).
-        per_run: group by run too; else pool the runs, each customer once per sub-audience.
+        per_run: group by run too; else pool the runs, each customer once, in their first run.
         log_table: the table holding the recipients logs.
 
     Returns:
@@ -139,9 +138,11 @@ def _recipients(log_table: str, key: str, labels: tuple[str, ...], per_run: bool
     columns = [*(_col(c) for c in labels), _col(key), exp.alias_(start, "window_start")]
     if per_run:
         return exp.select(*columns).distinct().from_(_table(log_table))
+    # Every row of the customer's first run (one per destination, and one per sub-audience
+    # when sub-audiences overlap) ranks 1; the DISTINCT then keeps one per group.
     first = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[_col("sub_audience"), _col(key)],
+        this=exp.DenseRank(),
+        partition_by=[_col(key)],
         order=exp.Order(
             expressions=[exp.Ordered(this=_col("delivered_at")), exp.Ordered(this=_col("run_id"))]
         ),
@@ -149,6 +150,7 @@ def _recipients(log_table: str, key: str, labels: tuple[str, ...], per_run: bool
     ranked = exp.select(*columns, exp.alias_(first, "nth")).from_(_table(log_table))
     return (
         exp.select(*(_col(c) for c in (*labels, key, "window_start")))
+        .distinct()
         .from_(ranked.subquery("ranked"))
         .where(exp.EQ(this=_col("nth"), expression=exp.Literal.number(1)))
     )
