@@ -9,7 +9,7 @@ or not a destination accepted them (intent to treat), so that treatment and cont
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -128,10 +128,11 @@ def campaign_results(
     """
     moment = _utc(as_of or dt.datetime.now(dt.UTC))
     runs = _chosen_runs(ws, name, run_id)
+    order = _campaign_order(ws, name)
     per_run = _sections(ws, runs, window_days, moment, per_run=True)
     pooled = _sections(ws, runs, window_days, moment, per_run=False) if len(runs) > 1 else []
     sections = [
-        _section(run, ids, rows, moment, cuped=cuped, confidence=confidence)
+        _section(run, ids, sorted(rows, key=order), moment, cuped=cuped, confidence=confidence)
         for run, ids, rows in [*pooled, *per_run]
     ]
     return CampaignResults(name, window_days, moment, cuped, confidence, tuple(sections))
@@ -159,6 +160,24 @@ def _chosen_runs(ws: Workspace, name: str, run_id: str | None) -> list[Run]:
 
 
 Rows = list[dict[str, Any]]
+
+
+def _campaign_order(ws: Workspace, name: str) -> Callable[[dict[str, Any]], tuple[int, str, str]]:
+    """A sort key putting groups in the campaign's order (sub-audiences, then groups), as its
+    latest version has them; groups it no longer has come last, by name."""
+    try:
+        campaign, _ = ws.campaigns.load(name, "latest")
+    except NotFoundError:  # deleted since its runs
+        places: dict[tuple[str, str], int] = {}
+    else:
+        pairs = [(s.name, g.name) for s in campaign.all_sub_audiences() for g in s.groups]
+        places = {pair: i for i, pair in enumerate(pairs)}
+
+    def key(row: dict[str, Any]) -> tuple[int, str, str]:
+        where = places.get((row["sub_audience"], row["group"]), len(places))
+        return where, row["sub_audience"], row["group"]
+
+    return key
 
 
 def _sections(

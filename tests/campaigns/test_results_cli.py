@@ -142,6 +142,11 @@ def test_results_equal_hand_written_sql_to_the_cent(
     [section] = found["sections"]
     assert section["run_id"] == one_run
     check_section(section, want)
+    assert [(g["sub_audience"], g["group"]) for g in section["groups"]] == [
+        ("Big Spenders", "Gold"),  # the campaign's order
+        ("Big Spenders", "Holdout"),
+        ("All Remaining Recipients", "Newsletter"),
+    ]
     # The demo data has orders in the window and before it: the check compares real figures.
     big = {g["group"]: g for g in section["groups"] if g["sub_audience"] == "Big Spenders"}
     assert big["Gold"]["sums"]["purchasers"] > 0
