@@ -204,6 +204,7 @@ def test_results_table_and_window_not_over(one_run: str, ws_dir: Path, demo_db: 
     for column in ("recipients", "purchasers", "conversion", "revenue/recipient", "incremental"):
         assert column in out
     assert "CUPED" in out
+    assert "CUPED off." in ok_stdout("campaign", "results", NAME, "--no-cuped")
 
 
 def test_results_csv(one_run: str, ws_dir: Path, demo_db: Path) -> None:
