@@ -1,8 +1,9 @@
-"""``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, runs;
-schedule, unschedule, archive and delete (`herald.cli._campaign_schedule`)."""
+"""``herald campaign …``: list, show, validate, apply, preview, test, run, recipients, results,
+runs; schedule, unschedule, archive and delete (`herald.cli._campaign_schedule`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -396,6 +397,66 @@ def recipients(
         raise NotFoundError(msg)
     table = read_parquet_files([ws.runs_dir / run_.id / "recipients_log.parquet"])
     show_or_export(table, title=f"Run {run_.id}", csv_path=csv_path, limit=limit, as_json=as_json)
+
+
+@command.command("results")
+@click.argument("name")
+@click.option("--run", "run_id", help="One run only (default: every run, pooled and one by one).")
+@click.option(
+    "--window",
+    default="30d",
+    show_default=True,
+    metavar="DAYS",
+    help="Days from the launch date that count, such as 30d or 4w.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Count only orders before this UTC date or time (default: now).",
+)
+@click.option("--no-cuped", is_flag=True, help="Do not adjust revenue by the pre-period's.")
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False), help="Write every figure to this CSV."
+)
+@json_option
+@with_workspace
+def results(
+    ws: Workspace,
+    name: str,
+    run_id: str | None,
+    window: str,
+    as_of: dt.datetime | None,
+    no_cuped: bool,
+    csv_path: str | None,
+    as_json: bool,
+) -> None:
+    """Each group against its sub-audience's control group, from the launch date: conversion,
+    revenue per recipient and incremental revenue, with 95 % intervals and p-values.
+
+    Every recipient assigned to a group counts (intent to treat). Revenue intervals use the
+    pre-period's revenue (CUPED) unless --no-cuped.
+
+    Example:
+
+        herald campaign results "Spring Reactivation" --window 30d
+    """
+    from herald.cli._lift import print_results, write_results_csv
+    from herald.core.results.query import parse_window
+    from herald.runs.results import campaign_results
+
+    days = parse_window(window)  # a bad window: one line naming it
+    moment = as_of.replace(tzinfo=dt.UTC) if as_of else None
+    found = campaign_results(
+        ws, name, run_id=run_id, window_days=days, as_of=moment, cuped=not no_cuped
+    )
+    if csv_path:
+        rows = write_results_csv(found, Path(csv_path))
+        console.print(f"Wrote {rows:,} rows to {csv_path}", markup=False)
+    elif as_json:
+        print_json(found)
+    else:
+        print_results(found)
 
 
 @command.command("runs")

@@ -51,6 +51,10 @@ SUBCOMMANDS = {
         "Create a workspace: herald.toml, .herald/ and the state database in DIRECTORY "
         "(default: `herald --workspace DIR`, else here).",
     ),
+    "results": Subcommand(
+        "herald.cli.results:command",
+        "Export who received which campaign, for measuring results in SQL.",
+    ),
     "runs": Subcommand(
         "herald.cli.runs:command",
         "Inspect campaign runs, resume interrupted ones, export per-profile outcomes.",

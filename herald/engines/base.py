@@ -9,7 +9,8 @@ from __future__ import annotations
 import abc
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -41,6 +42,19 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def query(self, expression: exp.Expression | str) -> pa.Table:
         """Run a query and return the whole result (for small results)."""
+
+    @abc.abstractmethod
+    def query_files(
+        self, expression: exp.Expression, files: Mapping[str, Sequence[Path]]
+    ) -> pa.Table:
+        """Run a query that also reads Herald's own Parquet files (recipients logs).
+
+        The customer database's connection cannot read files itself; each name of ``files``
+        is a table of the query holding the rows of its files, for this query only.
+
+        Raises:
+            EngineError: the query or a file failed.
+        """
 
     @abc.abstractmethod
     def batches(

@@ -249,3 +249,28 @@ def test_every_duckdb_connection_goes_through_the_utc_helper() -> None:
         if "duckdb.connect(" in line
     ]
     assert offenders == [], "open DuckDB with herald.engines.duckdb.connect_utc"
+
+
+def test_query_files_joins_herald_parquet_files_for_that_query_only(
+    db: Path, tmp_path: Path
+) -> None:
+    """The locked connection reads Herald's own files when given them (recipients logs), and
+    only for the query that asked; a file the query only names stays unreachable."""
+    first, second = tmp_path / "log1.parquet", tmp_path / "log2.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 'c' || range AS amperity_id FROM range(3)) TO '{first}'")
+        con.execute(f"COPY (SELECT 'c' || range AS amperity_id FROM range(5, 7)) TO '{second}'")
+    query = sqlglot.parse_one(
+        "SELECT count(*) AS n, sum(c.i) AS total FROM log JOIN Customer_360 c USING (amperity_id)",
+        read="duckdb",
+    )
+    with create_engine("duckdb", database=db) as engine:
+        found = engine.query_files(query, {"log": [first, second]}).to_pylist()
+        with pytest.raises(EngineError, match="log"):
+            engine.query("SELECT * FROM log")
+        with pytest.raises(EngineError, match="disabled by configuration"):
+            engine.query_files(sqlglot.parse_one(f"SELECT * FROM '{first}'"), {"log": [first]})
+        with pytest.raises(EngineError) as caught:
+            engine.query_files(query, {"log": [tmp_path / "missing.parquet"]})
+    assert found == [{"n": 5, "total": 0 + 1 + 2 + 5 + 6}]
+    assert "\n" not in str(caught.value)
