@@ -304,8 +304,8 @@ def daily_query(
         One row per (``run_id``,) ``sub_audience, group, is_control`` and ``day`` on which some
         recipient first bought (``day`` NULL: the recipients who did not buy), with
         ``customers`` (who first bought that day, or did not buy), ``cumulative`` (purchasers by
-        the end of that day; NULL on the NULL day) and ``recipients`` (the group's, on every
-        row), ordered by group and day.
+        the end of that day; NULL on the NULL day), ``recipients`` (the group's, on every row)
+        and ``window_start`` (the earliest of the row's customers), ordered by group and day.
 
     Raises:
         ConfigError: the transactions table or one of its columns is missing.
@@ -316,7 +316,7 @@ def daily_query(
     ...      ("amperity_id", "order_datetime", "order_revenue")])
     >>> q = daily_query(cat, window_days=30, as_of=dt.datetime(2026, 6, 30), per_run=False)
     >>> [s.alias_or_name for s in q.selects]
-    ['sub_audience', 'group', 'is_control', 'day', 'customers', 'cumulative', 'recipients']
+    ['sub_audience', 'group', 'is_control', 'day', 'customers', 'cumulative', 'recipients', ...]
     """
     tx = transactions_table(catalog)
     key = catalog.customer_key
@@ -365,7 +365,7 @@ def _first_days(key: str, labels: tuple[str, ...]) -> exp.Select:
         exp.EQ(this=_col("window_start", "f"), expression=_col("window_start", "r")),
     )
     return (
-        exp.select(*(_col(c, "r") for c in labels), exp.alias_(day, "day"))
+        exp.select(*(_col(c, "r") for c in (*labels, "window_start")), exp.alias_(day, "day"))
         .from_(exp.alias_(exp.to_table("recipients"), "r", table=True))
         .join(exp.alias_(exp.to_table("first_orders"), "f", table=True), on=on, join_type="left")
     )
@@ -392,6 +392,7 @@ def _daily_final(labels: tuple[str, ...]) -> exp.Select:
             exp.alias_(exp.cast(count, exp.DataType.Type.BIGINT), "customers"),
             exp.alias_(exp.cast(cumulative, exp.DataType.Type.BIGINT), "cumulative"),
             exp.alias_(exp.cast(total, exp.DataType.Type.BIGINT), "recipients"),
+            exp.alias_(exp.Min(this=_col("window_start")), "window_start"),
         )
         .from_("first_days")
         .group_by(*(c.copy() for c in group), _col("day"))
