@@ -9,6 +9,7 @@ or not a destination accepted them (intent to treat), so that treatment and cont
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,6 +22,7 @@ from herald.core.results.model import GroupSums
 from herald.core.results.query import (
     DEFAULT_WINDOW_DAYS,
     LOG_TABLE,
+    daily_query,
     results_query,
 )
 from herald.core.results.stats import compare
@@ -29,6 +31,8 @@ from herald.engines.localdb import local_duckdb
 from herald.exceptions import NotFoundError
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from herald.state import Run
     from herald.workspace import Workspace
 
@@ -181,10 +185,17 @@ def _campaign_order(ws: Workspace, name: str) -> Callable[[dict[str, Any]], tupl
 
 
 def _sections(
-    ws: Workspace, runs: Sequence[Run], window_days: int, as_of: dt.datetime, *, per_run: bool
+    ws: Workspace,
+    runs: Sequence[Run],
+    window_days: int,
+    as_of: dt.datetime,
+    *,
+    per_run: bool,
+    build: Callable[..., exp.Select] = results_query,
 ) -> list[tuple[str | None, tuple[str, ...], Rows]]:
-    """``(run id or None when pooled, the runs, the query's rows)``, in the runs' order."""
-    query = results_query(ws.catalog, window_days=window_days, as_of=as_of, per_run=per_run)
+    """``(run id or None when pooled, the runs, the query's rows)``, in the runs' order;
+    ``build`` makes the query (:func:`results_query` or :func:`daily_query`)."""
+    query = build(ws.catalog, window_days=window_days, as_of=as_of, per_run=per_run)
     table = ws.engine.query_files(query, {LOG_TABLE: [log_path(ws, r.id) for r in runs]})
     rows = table.to_pylist()
     if not per_run:
@@ -276,6 +287,104 @@ def _against_controls(
 
 def _with(group: GroupResult, **changes: Any) -> GroupResult:
     return replace(group, **changes)
+
+
+# --- cumulative conversion by day ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DailyGroup:
+    """One group's purchasers so far, by day since the start of its recipients' window."""
+
+    sub_audience: str
+    group: str
+    is_control: bool
+    recipients: int
+    purchasers: tuple[int, ...]
+    """Recipients who bought by the end of day d (d = 0 on the start's date), per day shown."""
+
+    @property
+    def conversion(self) -> tuple[float, ...]:
+        """Cumulative conversion, purchasers so far ÷ recipients, per day shown."""
+        return tuple(p / self.recipients for p in self.purchasers) if self.recipients else ()
+
+
+@dataclass(frozen=True)
+class DailySection:
+    """The daily curves of one run (``run_id``), or pooled over ``runs`` (``run_id`` None)."""
+
+    run_id: str | None
+    runs: tuple[str, ...]
+    days: int
+    """Days shown: the window's, or fewer when ``as_of`` comes first (pooled: counted from the
+    earliest run's start, so a later run's curve has days not yet lived, flat at its end)."""
+    groups: tuple[DailyGroup, ...]
+
+
+def daily_conversion(
+    ws: Workspace,
+    name: str,
+    *,
+    run_id: str | None = None,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    as_of: dt.datetime | None = None,
+) -> tuple[DailySection, ...]:
+    """Each group's cumulative conversion by day since the launch date, for a chart of
+    treatment against control; the sections are :func:`campaign_results`' (pooled first when
+    there are several runs, then one per run), each group on its first order in the window.
+
+    Args:
+        ws: the workspace.
+        name: the campaign.
+        run_id: one run only; default every measured run, pooled and one by one.
+        window_days: days from the launch date (or the delivery date) that count.
+        as_of: no order from this moment on counts (default now).
+
+    Raises:
+        NotFoundError: an unknown campaign or run, or no measured run yet.
+        ConfigError: the transactions table or one of its columns is missing.
+        EngineError: the query failed.
+    """
+    moment = _utc(as_of or dt.datetime.now(dt.UTC))
+    runs = _chosen_runs(ws, name, run_id)
+    order = _campaign_order(ws, name)
+
+    def sections(per_run: bool) -> list[tuple[str | None, tuple[str, ...], Rows]]:
+        return _sections(ws, runs, window_days, moment, per_run=per_run, build=daily_query)
+
+    found = [*(sections(False) if len(runs) > 1 else []), *sections(True)]
+    return tuple(
+        _daily_section(run, ids, sorted(rows, key=order), window_days, moment)
+        for run, ids, rows in found
+    )
+
+
+def _daily_section(
+    run_id: str | None, runs: tuple[str, ...], rows: Rows, window_days: int, as_of: dt.datetime
+) -> DailySection:
+    starts = [_utc(row["window_start"]) for row in rows]
+    lived = (as_of - min(starts, default=as_of)) / dt.timedelta(days=1)
+    days = max(0, min(window_days, math.ceil(lived)))
+    curves: dict[tuple[str, str, bool], tuple[int, dict[int, int]]] = {}
+    for row in rows:
+        key = (row["sub_audience"], row["group"], bool(row["is_control"]))
+        _, points = curves.setdefault(key, (int(row["recipients"]), {}))
+        if row["day"] is not None:
+            points[int(row["day"])] = int(row["cumulative"])
+    groups = [
+        DailyGroup(sub, group, control, recipients, _running(points, days))
+        for (sub, group, control), (recipients, points) in curves.items()
+    ]
+    return DailySection(run_id, runs, days, tuple(groups))
+
+
+def _running(points: dict[int, int], days: int) -> tuple[int, ...]:
+    """The running total on every day from 0 to ``days`` - 1, from the days it changed on."""
+    out, total = [], 0
+    for day in range(days):
+        total = points.get(day, total)
+        out.append(total)
+    return tuple(out)
 
 
 # --- Campaign_Recipients --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from herald.config import Settings
 from herald.exceptions import ConfigError, HeraldError, NotFoundError
 from herald.redact import redact
-from herald.web import campaign_pages, login, pages, run_pages, segment_pages
+from herald.web import campaign_pages, login, pages, results_pages, run_pages, segment_pages
 from herald.web._auth import RateLimit, Sessions, check_env_token, ensure_token
 from herald.web.render import HERE, render
 from herald.web.security import (
@@ -40,6 +40,7 @@ ROUTES: list[BaseRoute] = [
     *pages.ROUTES,
     *campaign_pages.ROUTES,
     *run_pages.ROUTES,
+    *results_pages.ROUTES,
     *segment_pages.ROUTES,
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

@@ -273,3 +273,128 @@ def _timestamp(moment: dt.datetime) -> exp.Expr:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     text = moment.isoformat(sep=" ")
     return exp.cast(exp.Literal.string(text), exp.DataType.Type.TIMESTAMP)
+
+
+# --- cumulative conversion by day -----------------------------------------------------------
+
+
+def daily_query(
+    catalog: Catalog,
+    *,
+    window_days: int,
+    as_of: dt.datetime,
+    per_run: bool,
+    log_table: str = LOG_TABLE,
+) -> exp.Select:
+    """New purchasers per group and day since the window's start, and the running total.
+
+    The same recipients as :func:`results_query` (de-duplicated; pooled, each customer once, in
+    their first run), each counted on the day of their first order in the window (clipped at
+    ``as_of``): day 0 is the start's date. So the cumulative purchasers on the window's last
+    day are the group's ``purchasers`` of :func:`results_query`.
+
+    Args:
+        catalog: the database's catalog (customer key, transactions table and its columns).
+        window_days: the window's length.
+        as_of: no order at or after this moment counts (UTC; naive means UTC).
+        per_run: group by run too; else pool the runs, each customer once, in their first run.
+        log_table: the table holding the recipients logs.
+
+    Returns:
+        One row per (``run_id``,) ``sub_audience, group, is_control`` and ``day`` on which some
+        recipient first bought (``day`` NULL: the recipients who did not buy), with
+        ``customers`` (who first bought that day, or did not buy), ``cumulative`` (purchasers by
+        the end of that day; NULL on the NULL day), ``recipients`` (the group's, on every row)
+        and ``window_start`` (the earliest of the row's customers), ordered by group and day.
+
+    Raises:
+        ConfigError: the transactions table or one of its columns is missing.
+
+    >>> from herald.core.catalog import Catalog
+    >>> cat = Catalog.from_columns(
+    ...     [("Unified_Transactions", c, None, "") for c in
+    ...      ("amperity_id", "order_datetime", "order_revenue")])
+    >>> q = daily_query(cat, window_days=30, as_of=dt.datetime(2026, 6, 30), per_run=False)
+    >>> [s.alias_or_name for s in q.selects]
+    ['sub_audience', 'group', 'is_control', 'day', 'customers', 'cumulative', 'recipients', ...]
+    """
+    tx = transactions_table(catalog)
+    key = catalog.customer_key
+    labels = (("run_id",) if per_run else ()) + LOG_GROUP_COLUMNS
+    recipients = _recipients(log_table, key, labels, per_run)
+    starts = exp.select(_col("window_start")).distinct().from_("recipients")
+    return (
+        _daily_final(labels)
+        .with_("recipients", as_=recipients)
+        .with_("starts", as_=starts)
+        .with_("first_orders", as_=_first_orders(tx, key, _days(window_days), _timestamp(as_of)))
+        .with_("first_days", as_=_first_days(key, labels))
+    )
+
+
+def _first_orders(tx: Table, key: str, window: exp.Interval, as_of: exp.Expr) -> exp.Select:
+    """Each recipient's first order time in each window start's window (a semi join on them)."""
+    when = _col(ORDER_TIME, "t")
+    start = _col("window_start", "s")
+    inside = exp.and_(
+        exp.GTE(this=when, expression=start),
+        exp.LT(this=when.copy(), expression=exp.Add(this=start.copy(), expression=window)),
+        exp.LT(this=when.copy(), expression=as_of),
+    )
+    recipients = exp.select(_col(key)).from_("recipients")
+    return (
+        exp.select(
+            exp.alias_(_col(key, "t"), key, quoted=True),
+            start.copy(),
+            exp.alias_(exp.Min(this=when.copy()), "first_at"),
+        )
+        .from_(exp.alias_(exp.to_table(tx.name, quoted=True), "t", table=True))
+        .join(exp.alias_(exp.to_table("starts"), "s", table=True), on=inside)
+        .where(exp.In(this=_col(key, "t"), query=exp.Subquery(this=recipients)))
+        .group_by(_col(key, "t"), start.copy())
+    )
+
+
+def _first_days(key: str, labels: tuple[str, ...]) -> exp.Select:
+    """Every recipient with the day of their first order since their start (NULL: none)."""
+    day = exp.DateDiff(
+        this=_col("first_at", "f"), expression=_col("window_start", "r"), unit=exp.Var(this="DAY")
+    )
+    on = exp.and_(
+        exp.EQ(this=_col(key, "f"), expression=_col(key, "r")),
+        exp.EQ(this=_col("window_start", "f"), expression=_col("window_start", "r")),
+    )
+    return (
+        exp.select(*(_col(c, "r") for c in (*labels, "window_start")), exp.alias_(day, "day"))
+        .from_(exp.alias_(exp.to_table("recipients"), "r", table=True))
+        .join(exp.alias_(exp.to_table("first_orders"), "f", table=True), on=on, join_type="left")
+    )
+
+
+def _daily_final(labels: tuple[str, ...]) -> exp.Select:
+    group = [_col(c) for c in labels]
+    count = exp.Count(this=exp.Star())
+    bought = _when(exp.Not(this=exp.Is(this=_col("day"), expression=exp.Null())), count.copy())
+    running = exp.Window(
+        this=exp.Sum(this=bought),
+        partition_by=[c.copy() for c in group],
+        order=exp.Order(expressions=[exp.Ordered(this=_col("day"), nulls_first=False)]),
+        spec=exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        ),
+    )
+    total = exp.Window(this=exp.Sum(this=count.copy()), partition_by=[c.copy() for c in group])
+    cumulative = _when(exp.Not(this=exp.Is(this=_col("day"), expression=exp.Null())), running)
+    return (
+        exp.select(
+            *group,
+            _col("day"),
+            exp.alias_(exp.cast(count, exp.DataType.Type.BIGINT), "customers"),
+            exp.alias_(exp.cast(cumulative, exp.DataType.Type.BIGINT), "cumulative"),
+            exp.alias_(exp.cast(total, exp.DataType.Type.BIGINT), "recipients"),
+            exp.alias_(exp.Min(this=_col("window_start")), "window_start"),
+        )
+        .from_("first_days")
+        .group_by(*(c.copy() for c in group), _col("day"))
+        .order_by(*(c.copy() for c in group), exp.Ordered(this=_col("day"), nulls_first=False))
+    )
