@@ -145,10 +145,16 @@ def baseline_query(
 
 
 class _Count(Protocol):
-    sub_audience: str
-    group: str
-    is_control: bool
-    recipients: int
+    """A group's recipients (``herald.runs.snapshots.GroupCount``)."""
+
+    @property
+    def sub_audience(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def is_control(self) -> bool: ...
+    @property
+    def recipients(self) -> int: ...
 
 
 def group_power(
