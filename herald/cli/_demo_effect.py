@@ -4,7 +4,8 @@
 treated recipients over the window after its launch date
 (:func:`herald.demo.effect.simulate_effect`), then measures the campaign's results as of the
 window's end (:func:`herald.runs.results.campaign_results`) and shows each group's measured
-relative lift, with its interval, beside the uplift simulated.
+relative lift, with its interval, beside the uplift simulated. The simulated orders are then
+removed: the workspace the demo leaves holds only the generated data.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from herald.cli._common import console, percent, print_table
-from herald.demo.effect import Effect, simulate_effect
+from herald.demo.effect import Effect, clear_effect, simulate_effect
 from herald.exceptions import HeraldError
 from herald.runs.results import CampaignResults, campaign_results, log_path, measured_runs
 from herald.workspace import Workspace
@@ -40,31 +41,36 @@ def simulate_for(
     )
 
 
-def show_effect(root: Path, name: str, *, uplift: float, seed: int, step: str) -> str | None:
-    """Simulate, measure and show; return the command that shows the results again (None
-    when the simulation could not be made, which is said in one line)."""
+def show_effect(root: Path, name: str, *, uplift: float, seed: int, step: str) -> None:
+    """Simulate, measure and show, then remove the simulated orders: they lie after the
+    launch, and the segments of the runs to come (``has not purchased within …``) would see
+    them. A simulation that cannot be made is said in one line."""
     try:
         effect = simulate_for(root, name, uplift=uplift, seed=seed)
     except HeraldError as error:
         console.print(f"[bold]{step}[/] No simulated effect: {error}", markup=True)
-        return None
-    as_of = f"{effect.end:%Y-%m-%d}"
+        return
+    try:
+        with Workspace.open(root) as ws:
+            database = ws.database_path
+            results = campaign_results(ws, name, window_days=effect.window_days, as_of=effect.end)
+    finally:
+        clear_effect(database)
     console.print(
         f"[bold]{step}[/] Simulated a {uplift:+.0%} uplift in conversion for the "
         f"{effect.treated:,} treated recipients of '{name}' (none for its control groups) over "
         f"the {effect.window_days} days after the launch ({effect.start:%Y-%m-%d}): "
-        f"{effect.orders:,} orders added; the results as of {as_of}:",
+        f"{effect.orders:,} orders; the results as of {effect.end:%Y-%m-%d}, then the simulated "
+        f"orders removed again (`herald demo generate --effect-campaign '{name}'` adds them "
+        "for a look of your own):",
         markup=True,
     )
-    with Workspace.open(root) as ws:
-        results = campaign_results(ws, name, window_days=effect.window_days, as_of=effect.end)
     print_table(
         f"Measured lift beside the simulated uplift ({results.confidence:.0%} intervals)",
         ["sub-audience", "group", "recipients", "conversion", "control", "measured lift",
          "interval", "simulated"],
         measured_rows(results, uplift),
     )  # fmt: skip
-    return f'herald campaign results "{name}" --as-of {as_of}'
 
 
 def measured_rows(results: CampaignResults, uplift: float) -> list[tuple[object, ...]]:

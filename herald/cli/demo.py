@@ -126,9 +126,9 @@ def command(
                 _show_lists(sandbox)
         finally:
             persist.save(sandbox.state, state_file)
-    measured = [show_effect(root, name, uplift=uplift, seed=seed, step="9.") for name in campaigns]
-    results = next((m for m in measured if m), None)
-    _print_next_steps(directory, sandbox.port, restart_hint(root, sftp, sandbox.port), results)
+    for name in campaigns:
+        show_effect(root, name, uplift=uplift, seed=seed, step="9.")
+    _print_next_steps(directory, sandbox.port, restart_hint(root, sftp, sandbox.port))
 
 
 def _showcase(
@@ -208,14 +208,12 @@ def _start_sandbox(port: int) -> Iterator[SandboxServer]:
         server.stop()
 
 
-def _print_next_steps(directory: str, port: int, sftp_hint: str, results: str | None) -> None:
+def _print_next_steps(directory: str, port: int, sftp_hint: str) -> None:
     state = f"{STATE_DIR}/{SANDBOX_STATE}"
-    measured = f"`{results}` (the simulated effect's results), " if results else ""
     console.print(
         f"\nNext: [bold]cd {directory}[/] and try `herald segment list`, "
         '`herald campaign estimate "Spring Reactivation"`, '
-        '`herald campaign recipients "Spring Reactivation"`, '
-        f"{measured}`herald runs list`, or "
+        '`herald campaign recipients "Spring Reactivation"`, `herald runs list`, or '
         "`herald scheduler` to run the scheduled campaign at its next slot, or "
         "`herald web` to open the workspace in the browser (it prints a sign-in token).\n"
         "Klaviyo in this workspace is a local sandbox holding the demo's lists. Start it in "
@@ -294,7 +292,8 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
 
     path = ws.database_path
     if path.exists() and not fresh:
-        # The last demo's simulated orders lie after its launch: segments must not see them.
+        # Simulated orders (`demo generate --effect-campaign`) lie after a launch: the
+        # segments of the demo's runs must not see them.
         clear_effect(path)
         console.print(
             f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True
@@ -380,7 +379,8 @@ def generate(
     The simulated effect: each recipient of the campaign's delivered runs may buy once in
     the window after the launch date, with a chance from their purchase history, times
     1 + uplift in a treatment group; `herald campaign results NAME --as-of END` measures it.
-    Simulated orders (ids SIM-…) replace the previous simulation's.
+    Simulated orders (ids SIM-…) replace the previous simulation's; segments see them too
+    (`herald demo` removes them).
 
     Examples:
 

@@ -100,28 +100,7 @@ def baseline_query(
     """
     tx = transactions_table(catalog)
     key = catalog.customer_key
-    end = exp.cast(exp.Literal.string(today.isoformat()), exp.DataType.Type.TIMESTAMP)
-    start = exp.Sub(
-        this=end.copy(),
-        expression=exp.Interval(
-            this=exp.Literal.string(str(window_days)), unit=exp.Var(this="DAY")
-        ),
-    )
-    when = _col(ORDER_TIME)
-    # Only the recipients' keys are looked up (a semi join), over the window's orders.
-    buyers = (
-        exp.select(_col(key))
-        .distinct()
-        .from_(exp.to_table(tx.name, quoted=True))
-        .where(exp.GTE(this=when, expression=start))
-        .where(exp.LT(this=when.copy(), expression=end))
-        .where(
-            exp.In(
-                this=_col(key),
-                query=exp.Subquery(this=exp.select(_col(key)).from_(_table(snapshot_table))),
-            )
-        )
-    )
+    buyers = _buyers(tx.name, key, window_days, today, snapshot_table)
     bought = exp.Not(this=exp.Is(this=_col(key, "b"), expression=exp.Null()))
     return (
         exp.select(
@@ -141,6 +120,25 @@ def baseline_query(
             join_type="left",
         )
         .group_by(_col("sub_audience", "s"))
+    )
+
+
+def _buyers(
+    table: str, key: str, window_days: int, today: dt.date, snapshot_table: str
+) -> exp.Select:
+    """The recipients with an order in the window: only their keys are looked up (a semi
+    join), over the window's orders."""
+    end = exp.cast(exp.Literal.string(today.isoformat()), exp.DataType.Type.TIMESTAMP)
+    days = exp.Interval(this=exp.Literal.string(str(window_days)), unit=exp.Var(this="DAY"))
+    when = _col(ORDER_TIME)
+    recipients = exp.Subquery(this=exp.select(_col(key)).from_(_table(snapshot_table)))
+    return (
+        exp.select(_col(key))
+        .distinct()
+        .from_(exp.to_table(table, quoted=True))
+        .where(exp.GTE(this=when, expression=exp.Sub(this=end.copy(), expression=days)))
+        .where(exp.LT(this=when.copy(), expression=end))
+        .where(exp.In(this=_col(key), query=recipients))
     )
 
 
