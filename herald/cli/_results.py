@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from herald.cli._common import console, err_console, print_table
 from herald.core.campaigns.validate import Warning_
+from herald.core.results.preflight import GroupPower
 from herald.runs.groups import Delivery, RunResult
 
 
@@ -22,6 +23,27 @@ def counts_table(result: RunResult) -> None:
         "Recipients",
         ["sub-audience", "group", "control", "recipients"],
         [(c.sub_audience, c.group, c.is_control, c.recipients) for c in result.counts],
+    )
+
+
+def power_table(power: list[GroupPower], window_days: int) -> None:
+    """Each group's minimum detectable effect on conversion (a preview's)."""
+    if not power:
+        return
+    rows = []
+    for p in power:
+        baseline = "—" if p.baseline is None else f"{p.baseline:.1%}"
+        if p.is_control:
+            rows.append((p.sub_audience, p.group, p.recipients, baseline, "control", "", ""))
+            continue
+        mde = "—" if p.mde is None else f"+{p.mde:.2%} ({p.relative or 0:.0%} of baseline)"
+        note = "too small a control" if p.too_small and p.mde is not None else p.note or ""
+        rows.append((p.sub_audience, p.group, p.recipients, baseline, p.control or "—", mde, note))
+    print_table(
+        f"Minimum detectable effect on conversion (α 0.05, power 0.8; baseline: share with "
+        f"an order in the {window_days} days before today)",
+        ["sub-audience", "group", "recipients", "baseline", "control", "MDE", "note"],
+        rows,
     )
 
 

@@ -28,10 +28,12 @@ from herald.cli._results import (
     counts_table,
     deliveries_table,
     exit_if_failed,
+    power_table,
     print_warnings,
     run_as_json,
     show_run,
 )
+from herald.core.results.query import parse_window
 from herald.exceptions import NotFoundError
 from herald.runs.estimate import estimate_campaign
 from herald.runs.pipeline import run_campaign
@@ -163,22 +165,31 @@ def apply(ws: Workspace, path: str) -> None:
 
 @command.command("preview")
 @click.argument("name")
+@click.option(
+    "--window",
+    default="30d",
+    show_default=True,
+    help="The baseline conversion rate counts orders in this window before today.",
+)
 @json_option
 @with_workspace
-def preview(ws: Workspace, name: str, as_json: bool) -> None:
-    """Counts per sub-audience, group and destination, and drops by reason; sends nothing.
+def preview(ws: Workspace, name: str, window: str, as_json: bool) -> None:
+    """Counts per sub-audience, group and destination, drops by reason, and each group's
+    minimum detectable effect on conversion against its control; sends nothing.
 
     Example:
 
         herald campaign preview "Spring Reactivation" --json
     """
-    result = preview_campaign(ws, name)
+    days = parse_window(window)
+    result = preview_campaign(ws, name, window_days=days)
     if as_json:
-        print_json(run_as_json(result))
+        print_json({**run_as_json(result), "power": result.power})
         return
     print_warnings(result.warnings)
     counts_table(result)
     deliveries_table(result, "Per destination")
+    power_table(result.power, days)
     loads = [f for f in first_load(ws, result) if f.seconds is not None]
     if loads:
         print_table(
@@ -442,7 +453,6 @@ def results(
         herald campaign results "Spring Reactivation" --window 30d
     """
     from herald.cli._lift import print_results, write_results_csv
-    from herald.core.results.query import parse_window
     from herald.runs.results import campaign_results
 
     days = parse_window(window)  # a bad window: one line naming it

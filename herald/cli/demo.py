@@ -14,7 +14,8 @@ import click
 from herald.apply import apply_path
 from herald.atomic import atomic_file
 from herald.cli._campaign_schedule import print_schedule
-from herald.cli._common import console, print_table
+from herald.cli._common import console, given_workspace, print_table, workspace_option
+from herald.cli._demo_effect import show_effect, simulate_for
 from herald.cli._demo_sftp import (
     SFTP_PORT,
     destination_name,
@@ -26,11 +27,13 @@ from herald.cli._demo_sftp import (
 from herald.cli._progress import SyncProgress
 from herald.cli._results import exit_if_failed, show_run
 from herald.cli.segment import print_insights
+from herald.core.results.query import parse_window
 from herald.demo.churn import churn_customers
+from herald.demo.effect import clear_effect
 from herald.demo.examples import examples_dir
 from herald.runs.pipeline import run_campaign
 from herald.sandbox import DEFAULT_API_KEY, SandboxConfig, SandboxServer, persist
-from herald.workspace import STATE_DIR, Workspace
+from herald.workspace import STATE_DIR, Workspace, find_root
 
 DEFAULT_DIR = "herald-demo"
 DATABASE = "data/customers.duckdb"
@@ -74,6 +77,14 @@ SANDBOX_KEY = "sandbox/klaviyo.key"
     type=click.IntRange(0, 65535),
     help="Port of the SFTP sandbox the workspace's SFTP destination points at (0: any free port).",
 )
+@click.option(
+    "--uplift",
+    default=0.15,
+    show_default=True,
+    type=click.FloatRange(-0.9, 1),
+    help="Relative uplift in conversion simulated for the campaign's treated recipients after "
+    "its launch date, then measured beside it.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -83,12 +94,15 @@ def command(
     fresh: bool,
     sandbox_port: int,
     sftp_port: int,
+    uplift: float,
 ) -> None:
     """Run the showcase: workspace, demo database, example segments and their insights.
 
     The workspace's Klaviyo destination is a sandbox whose account is kept in
     .herald/sandbox/klaviyo.json; its klaviyo_sftp destination is an SFTP sandbox (keys in
     .herald/sandbox/sftp/) that imports into it. The demo says how to start both again.
+    At the end it simulates the campaign's effect after its launch date (--uplift) and shows
+    the lift it measures beside the uplift simulated.
 
     Example:
 
@@ -107,11 +121,13 @@ def command(
             with start_sftp_sandbox(root, sftp_port, sandbox) as sftp:
                 _point_klaviyo_at(root, sandbox.url)
                 _set_destination(root, sftp_table(root, sftp))
-                _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
+                campaigns = _showcase(root, sandbox, customers, seed, fresh, forget_lists=not kept)
                 send_both_roads(root, sandbox, sftp)
                 _show_lists(sandbox)
         finally:
             persist.save(sandbox.state, state_file)
+    for name in campaigns:
+        show_effect(root, name, uplift=uplift, seed=seed, step="9.")
     _print_next_steps(directory, sandbox.port, restart_hint(root, sftp, sandbox.port))
 
 
@@ -123,7 +139,8 @@ def _showcase(
     fresh: bool,
     *,
     forget_lists: bool,
-) -> None:
+) -> list[str]:
+    """Steps 1 to 7; the example campaigns' names."""
     with Workspace.open(root) as ws:
         console.print(f"[bold]1.[/] Workspace: {ws.root}", markup=True)
         _ensure_database(ws, customers, seed, fresh)
@@ -149,6 +166,7 @@ def _showcase(
             _run(ws, name)
             _show_lists(sandbox)
             _schedule(ws, name)
+    return campaigns
 
 
 def _schedule(ws: Workspace, name: str) -> None:
@@ -274,6 +292,9 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
 
     path = ws.database_path
     if path.exists() and not fresh:
+        # Simulated orders (`demo generate --effect-campaign`) lie after a launch: the
+        # segments of the demo's runs must not see them.
+        clear_effect(path)
         console.print(
             f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True
         )
@@ -319,6 +340,26 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
 )
 @click.option("--no-items", is_flag=True, help="Skip Unified_Itemized_Transactions.")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option(
+    "--effect-campaign",
+    metavar="NAME",
+    help="Generate nothing: add to the workspace's database a simulated effect of this "
+    "campaign after its launch date (its delivered runs' recipients).",
+)
+@click.option(
+    "--uplift",
+    default=0.15,
+    show_default=True,
+    type=click.FloatRange(-0.9, 1),
+    help="With --effect-campaign: relative uplift in conversion of the treated recipients.",
+)
+@click.option(
+    "--effect-window",
+    default="30d",
+    show_default=True,
+    help="With --effect-campaign: the days after the launch date in which recipients buy.",
+)
+@workspace_option
 def generate(
     customers: int,
     seed: int,
@@ -327,13 +368,29 @@ def generate(
     orders_per_customer: float,
     no_items: bool,
     force: bool,
+    effect_campaign: str | None,
+    uplift: float,
+    effect_window: str,
+    workspace_path: str | None,
 ) -> None:
-    """Write a demo customer 360 database (DuckDB) with the six standard tables.
+    """Write a demo customer 360 database (DuckDB) with the six standard tables, or (with
+    --effect-campaign) simulate a campaign's effect in the workspace's demo database.
 
-    Example:
+    The simulated effect: each recipient of the campaign's delivered runs may buy once in
+    the window after the launch date, with a chance from their purchase history, times
+    1 + uplift in a treatment group; `herald campaign results NAME --as-of END` measures it.
+    Simulated orders (ids SIM-…) replace the previous simulation's; segments see them too
+    (`herald demo` removes them).
+
+    Examples:
 
         herald demo generate --customers 1000000 --seed 7 -o big.duckdb
+
+        herald demo generate --effect-campaign "Spring Reactivation" --uplift 0.1
     """
+    if effect_campaign is not None:
+        _simulate(effect_campaign, uplift, parse_window(effect_window), seed, workspace_path)
+        return
     from herald.demo.generate import generate_demo_database
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -352,4 +409,19 @@ def generate(
         f"{summary.path} ({summary.seconds:.1f} s, seed {seed}, as of {summary.as_of})",
         ["table", "rows"],
         list(summary.rows.items()),
+    )
+
+
+def _simulate(name: str, uplift: float, days: int, seed: int, workspace_path: str | None) -> None:
+    root = find_root(given_workspace(workspace_path))
+    effect = simulate_for(root, name, uplift=uplift, seed=seed, window_days=days)
+    print_table(
+        f"Simulated effect of '{name}' (seed {seed})",
+        ["uplift", "window", "recipients", "treated", "orders added"],
+        [(f"{uplift:+.0%}", f"{effect.start:%Y-%m-%d} → {effect.end:%Y-%m-%d}",
+          effect.recipients, effect.treated, effect.orders)],
+    )  # fmt: skip
+    console.print(
+        f'Measure it with: herald campaign results "{name}" --window {days}d '
+        f"--as-of {effect.end:%Y-%m-%d}"
     )

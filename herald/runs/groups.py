@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from herald.campaigns import Build
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved, Warning_
+from herald.core.results.preflight import GroupPower
 from herald.core.schedule import launch_date
 from herald.destinations.base import DeliveryTarget
 from herald.redact import redact
@@ -54,6 +55,8 @@ class RunResult:
     deliveries: list[Delivery]
     warnings: list[Warning_] = field(default_factory=list)
     snapshot: Path | None = None
+    power: list[GroupPower] = field(default_factory=list)
+    """A preview's minimum detectable effect per group (empty for a run)."""
 
 
 def ordered_counts(campaign: Campaign, counts: list[GroupCount]) -> list[GroupCount]:

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from herald.core.campaigns.validate import Resolved
+from herald.core.campaigns.validate import Resolved, Warning_
 from herald.core.destinations import is_klaviyo
 from herald.core.estimate import CSV_BYTES_PER_PROFILE, sftp_seconds
+from herald.core.results.preflight import (
+    SNAPSHOT_TABLE,
+    GroupPower,
+    baseline_query,
+    group_power,
+)
+from herald.core.results.query import DEFAULT_WINDOW_DAYS
+from herald.exceptions import ConfigError
 from herald.runs.claims import EmailClaims
 from herald.runs.groups import (
     Delivery,
@@ -23,17 +31,30 @@ from herald.runs.groups import (
     prepared_group,
     with_changes,
 )
-from herald.runs.snapshots import Snapshot, write_snapshot
+from herald.runs.snapshots import GroupCount, Snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from herald.workspace import Workspace
 
 
 def preview_campaign(
-    ws: Workspace, name: str, *, today: dt.date | None = None, which: str = "active"
+    ws: Workspace,
+    name: str,
+    *,
+    today: dt.date | None = None,
+    which: str = "active",
+    window_days: int = DEFAULT_WINDOW_DAYS,
 ) -> RunResult:
-    """Counts per sub-audience, group and destination and drops by reason;
-    nothing is sent or stored."""
+    """Counts per sub-audience, group and destination and drops by reason, and each group's
+    minimum detectable effect on conversion (``RunResult.power``); nothing is sent or stored.
+
+    Args:
+        ws: the workspace.
+        name: the campaign.
+        today: the date relative dates resolve against (default today, UTC).
+        which: the campaign's version: ``active`` or ``latest``.
+        window_days: the baseline conversion rate counts orders in these days before today.
+    """
     build = ws.campaigns.build(name, today=today, which=which)
     folder = ws.runs_dir / "_preview"
     snapshot = folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}.parquet"
@@ -45,9 +66,29 @@ def preview_campaign(
                 with prepared_group(ws, snap, item, claims) as prepared:
                     deliveries.append(delivery_of(item, prepared, "preview"))
             counts = ordered_counts(build.campaign, snap.counts())
+        power, warnings = _power(ws, snapshot, counts, today or build.as_of.date(), window_days)
     finally:
         snapshot.unlink(missing_ok=True)
-    return RunResult(None, counts, deliveries, build.warnings)
+    return RunResult(None, counts, deliveries, [*build.warnings, *warnings], power=power)
+
+
+def _power(
+    ws: Workspace, snapshot: Path, counts: list[GroupCount], today: dt.date, window_days: int
+) -> tuple[list[GroupPower], list[Warning_]]:
+    """Each group's MDE from its sub-audience's conversion rate in the window before today
+    (one engine query over the snapshot), and a warning per control too small."""
+    try:
+        query = baseline_query(ws.catalog, window_days=window_days, today=today)
+    except ConfigError as error:  # no transactions table: a preview all the same
+        return [], [Warning_(f"no minimum detectable effect: {error}")]
+    rows = ws.engine.query_files(query, {SNAPSHOT_TABLE: [snapshot]}).to_pylist()
+    baselines = {
+        r["sub_audience"]: r["purchasers"] / r["recipients"] if r["recipients"] else None
+        for r in rows
+    }
+    power = group_power(counts, baselines)
+    warnings = [Warning_(line) for p in power if (line := p.warning())]
+    return power, warnings
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from herald.campaigns import campaign_to_dict, first_slots
+from herald.core.results.query import DEFAULT_WINDOW_DAYS
 from herald.exceptions import HeraldError, NotFoundError
 from herald.redact import redact
 from herald.runs.estimate import estimate_campaign
@@ -138,7 +139,9 @@ async def _preview(request: Request, doc: dict[str, Any]) -> Response:
     except HeraldError as error:
         return await _page(request, doc, errors=[redact(str(error))], status=400)
     timed = [f for f in loads if f.seconds is not None]
-    return await _page(request, doc, preview=result, first_load=timed)
+    return await _page(
+        request, doc, preview=result, first_load=timed, window_days=DEFAULT_WINDOW_DAYS
+    )
 
 
 async def _estimate(request: Request, doc: dict[str, Any]) -> Response:

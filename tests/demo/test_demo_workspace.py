@@ -28,6 +28,8 @@ import httpx
 import pytest
 from cli_helpers import as_json, ok, run
 
+from herald.demo.effect import clear_effect
+
 CAMPAIGN = "Spring Reactivation"
 BOTH_ROADS = "VIP Early Access"
 SFTP_LIST = "SFTP import (herald demo)"
@@ -228,6 +230,45 @@ def test_the_demo_shows_the_api_and_sftp_times_side_by_side(demo: tuple[Path, in
     assert float(api_time) > 0
     assert float(sftp_time) > 0
     assert abs(float(sftp_time) - float(upload) - float(importing)) <= 0.11  # rounding
+
+
+def test_the_demo_measures_the_uplift_it_simulated(
+    demo: tuple[Path, int, str], in_demo: Path
+) -> None:
+    """Step 9: the measured lift beside the simulated +15 %, the simulated orders removed
+    afterwards; the same simulation made again by `herald demo generate --effect-campaign`
+    (same seed) gives the same lift."""
+    text = " ".join(demo[2].split())
+    assert "Measured lift beside the simulated uplift" in text
+    added = re.search(r"Simulated a \+15% uplift .*?: ([\d,]+) orders;", text)
+    assert added, text
+    database = in_demo / "data" / "customers.duckdb"
+    assert simulated_orders(database) == 0  # removed: later runs' segments must not see them
+    shown = re.findall(
+        r"│ Shoe Lovers │ (Shoes [\w ]+?) │ [\d,]+ │ [\d.]+% │ [\d.]+% │ ([+-][\d.]+)% │", text
+    )
+    assert len(shown) == 2, text
+    assert text.count("│ +15% │") == len(shown) + 1  # the VIPs' group too
+    again = ok("demo", "generate", "--effect-campaign", CAMPAIGN, "--seed", "42")
+    try:
+        assert simulated_orders(database) == int(added.group(1).replace(",", ""))
+        as_of = re.search(r"--as-of ([\d-]+)", again)
+        assert as_of, again
+        results = as_json("campaign", "results", CAMPAIGN, "--as-of", as_of.group(1))
+    finally:
+        clear_effect(database)
+    lifts = {g["group"]: g["lift"] for g in results["sections"][0]["groups"] if g["lift"]}
+    for group, value in shown:
+        measured = lifts[group]["conversion_relative"]["value"] * 100
+        assert measured == pytest.approx(float(value), abs=0.051)
+
+
+def simulated_orders(database: Path) -> int:
+    with duckdb.connect(str(database), read_only=True) as con:
+        [(orders,)] = con.execute(
+            "SELECT count(*) FROM Unified_Transactions WHERE order_id LIKE 'SIM-%'"
+        ).fetchall()
+    return int(orders)
 
 
 def suggested_sftp_command(out: str) -> list[str]:
