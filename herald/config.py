@@ -96,6 +96,10 @@ class DatabaseSettings(_Section):
     items_table: str = "Unified_Itemized_Transactions"
     attributes_table: str = "Merged_Customers"
     """Where attributes sent to destinations come from by default."""
+    order_time_column: str = "order_datetime"
+    """The transactions table's order time, for campaign results."""
+    order_revenue_column: str = "order_revenue"
+    """The transactions table's order revenue, for campaign results."""
 
     def catalog_roles(self) -> dict[str, Any]:
         return {
@@ -104,6 +108,8 @@ class DatabaseSettings(_Section):
             "customer_tables": frozenset(t.lower() for t in self.customer_tables),
             "transactions_table": self.transactions_table,
             "items_table": self.items_table,
+            "order_time_column": self.order_time_column,
+            "order_revenue_column": self.order_revenue_column,
         }
 
 

@@ -59,6 +59,8 @@ class Catalog:
             in one behaves as if every column were NULL there.
         transactions_table: one row per order, for purchase behaviour.
         items_table: one row per line item, for purchase behaviour filtered on items.
+        order_time_column: the transactions table's order time, for campaign results.
+        order_revenue_column: the transactions table's order revenue, for campaign results.
     """
 
     tables: Mapping[str, Table]
@@ -76,6 +78,8 @@ class Catalog:
     )
     transactions_table: str = "Unified_Transactions"
     items_table: str = "Unified_Itemized_Transactions"
+    order_time_column: str = "order_datetime"
+    order_revenue_column: str = "order_revenue"
 
     @classmethod
     def from_columns(

@@ -46,13 +46,21 @@ ORDERS = [
 ]
 
 
-def catalog(columns: tuple[tuple[str, str], ...] = TX_COLUMNS) -> Catalog:
+def catalog(columns: tuple[tuple[str, str], ...] = TX_COLUMNS, **roles: str) -> Catalog:
     return Catalog.from_columns(
-        [("Unified_Transactions", name, None, kind) for name, kind in columns], customer_key=KEY
+        [("Unified_Transactions", name, None, kind) for name, kind in columns],
+        customer_key=KEY,
+        **roles,
     )
 
 
-def results(per_run: bool, as_of: dt.datetime = dt.datetime(2026, 7, 1)) -> dict[Any, Any]:
+def results(
+    per_run: bool,
+    as_of: dt.datetime = dt.datetime(2026, 7, 1),
+    *,
+    time: str = "order_datetime",
+    revenue: str = "order_revenue",
+) -> dict[Any, Any]:
     con = duckdb.connect()
     con.execute(
         f'CREATE TABLE {LOG_TABLE} (run_id VARCHAR, sub_audience VARCHAR, "group" VARCHAR, '
@@ -61,11 +69,13 @@ def results(per_run: bool, as_of: dt.datetime = dt.datetime(2026, 7, 1)) -> dict
     )
     con.executemany(f"INSERT INTO {LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", LOG)
     con.execute(
-        f'CREATE TABLE Unified_Transactions ("{KEY}" VARCHAR, order_datetime TIMESTAMP, '
-        "order_revenue DECIMAL(18,2))"
+        f'CREATE TABLE Unified_Transactions ("{KEY}" VARCHAR, "{time}" TIMESTAMP, '
+        f'"{revenue}" DECIMAL(18,2))'
     )
     con.executemany("INSERT INTO Unified_Transactions VALUES (?, ?, ?)", ORDERS)
-    query = results_query(catalog(), window_days=30, as_of=as_of, per_run=per_run)
+    columns = ((KEY, "VARCHAR"), (time, "TIMESTAMP"), (revenue, "DECIMAL(18,2)"))
+    roles = {"order_time_column": time, "order_revenue_column": revenue}
+    query = results_query(catalog(columns, **roles), window_days=30, as_of=as_of, per_run=per_run)
     cursor = con.execute(query.sql("duckdb"))
     names = [d[0] for d in cursor.description or []]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -143,6 +153,18 @@ def test_a_missing_table_or_column_is_named(
     cat = catalog(columns) if columns else Catalog.from_columns([], customer_key=KEY)
     with pytest.raises(ConfigError, match=needle):
         results_query(cat, window_days=30, as_of=dt.datetime(2026, 1, 1), per_run=True)
+
+
+def test_the_order_time_and_revenue_columns_are_the_configured_ones() -> None:
+    renamed = results(per_run=True, time="Ordered At", revenue="amount")
+    assert renamed == results(per_run=True)
+    with pytest.raises(ConfigError, match=r"'order_datetime'.*set \[database\] order_time_column"):
+        results_query(
+            catalog(((KEY, "VARCHAR"), ("Ordered At", "TIMESTAMP"), ("amount", "DOUBLE"))),
+            window_days=30,
+            as_of=dt.datetime(2026, 1, 1),
+            per_run=True,
+        )
 
 
 @pytest.mark.parametrize(("text", "days"), [("30d", 30), ("4w", 28), ("7", 7), ("14 days", 14)])

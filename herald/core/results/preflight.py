@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlglot import exp
 
 from herald.core.catalog import Catalog
-from herald.core.results.query import ORDER_TIME, transactions_table
+from herald.core.results.query import Transactions, transactions_table
 
 SNAPSHOT_TABLE = "herald_preview_snapshot"
 """The name under which the engine shows the preview's snapshot (Parquet) to the query."""
@@ -100,7 +100,7 @@ def baseline_query(
     """
     tx = transactions_table(catalog)
     key = catalog.customer_key
-    buyers = _buyers(tx.name, key, window_days, today, snapshot_table)
+    buyers = _buyers(tx, key, window_days, today, snapshot_table)
     bought = exp.Not(this=exp.Is(this=_col(key, "b"), expression=exp.Null()))
     return (
         exp.select(
@@ -124,18 +124,18 @@ def baseline_query(
 
 
 def _buyers(
-    table: str, key: str, window_days: int, today: dt.date, snapshot_table: str
+    tx: Transactions, key: str, window_days: int, today: dt.date, snapshot_table: str
 ) -> exp.Select:
     """The recipients with an order in the window: only their keys are looked up (a semi
     join), over the window's orders."""
     end = exp.cast(exp.Literal.string(today.isoformat()), exp.DataType.Type.TIMESTAMP)
     days = exp.Interval(this=exp.Literal.string(str(window_days)), unit=exp.Var(this="DAY"))
-    when = _col(ORDER_TIME)
+    when = _col(tx.order_time)
     recipients = exp.Subquery(this=exp.select(_col(key)).from_(_table(snapshot_table)))
     return (
         exp.select(_col(key))
         .distinct()
-        .from_(exp.to_table(table, quoted=True))
+        .from_(exp.to_table(tx.name, quoted=True))
         .where(exp.GTE(this=when, expression=exp.Sub(this=end.copy(), expression=days)))
         .where(exp.LT(this=when.copy(), expression=end))
         .where(exp.In(this=_col(key), query=recipients))

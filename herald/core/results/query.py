@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from sqlglot import exp
 
@@ -35,8 +36,6 @@ LOG_TABLE = "herald_recipients_log"
 """The name under which the engine shows the recipients logs (Parquet) to the query."""
 LOG_GROUP_COLUMNS = ("sub_audience", "group", "is_control")
 SUM_COLUMNS = tuple(GroupSums.__dataclass_fields__)
-ORDER_TIME = "order_datetime"
-ORDER_REVENUE = "order_revenue"
 DEFAULT_WINDOW_DAYS = 30
 
 _WINDOW = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?)?\s*$", re.IGNORECASE)
@@ -61,7 +60,21 @@ def parse_window(text: str) -> int:
     return days
 
 
-def transactions_table(catalog: Catalog) -> Table:
+@dataclass(frozen=True)
+class Transactions:
+    """The transactions table and the columns results read: ``[database]
+    transactions_table``, ``order_time_column`` and ``order_revenue_column``."""
+
+    table: Table
+    order_time: str
+    revenue: str
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+
+def transactions_table(catalog: Catalog) -> Transactions:
     """The transactions table, with the customer key, order time and revenue columns.
 
     Raises:
@@ -74,11 +87,28 @@ def transactions_table(catalog: Catalog) -> Table:
             "in the database; set [database] transactions_table in herald.toml"
         )
         raise ConfigError(msg)
-    for column in (catalog.customer_key, ORDER_TIME, ORDER_REVENUE):
+    roles = (
+        ("customer_key", catalog.customer_key),
+        ("order_time_column", catalog.order_time_column),
+        ("order_revenue_column", catalog.order_revenue_column),
+    )
+    for role, column in roles:
         if table.column(column) is None:
-            msg = f"results need the column '{column}' in the transactions table '{table.name}'"
+            msg = (
+                f"results need the column '{column}' in the transactions table '{table.name}'; "
+                f"set [database] {role} in herald.toml"
+            )
             raise ConfigError(msg)
-    return table
+    # The columns as the engine spells them (the settings match without case).
+    return Transactions(
+        table, _named(table, catalog.order_time_column), _named(table, catalog.order_revenue_column)
+    )
+
+
+def _named(table: Table, column: str) -> str:
+    found = table.column(column)
+    assert found is not None, f"{column} was checked"
+    return found.name
 
 
 def results_query(
@@ -156,8 +186,8 @@ def _recipients(log_table: str, key: str, labels: tuple[str, ...], per_run: bool
     )
 
 
-def _purchases(tx: Table, key: str, window: exp.Interval, as_of: exp.Expr) -> exp.Select:
-    when = _col(ORDER_TIME, "t")
+def _purchases(tx: Transactions, key: str, window: exp.Interval, as_of: exp.Expr) -> exp.Select:
+    when = _col(tx.order_time, "t")
     start = _col("window_start", "s")
     near = exp.and_(
         exp.GTE(this=when, expression=exp.Sub(this=start, expression=window)),
@@ -182,10 +212,10 @@ def _purchases(tx: Table, key: str, window: exp.Interval, as_of: exp.Expr) -> ex
     )
 
 
-def _revenue(tx: Table) -> exp.Expr:
+def _revenue(tx: Transactions) -> exp.Expr:
     """Order revenue as an exact DECIMAL: a DECIMAL column as it is, anything else to cents."""
-    column = tx.column(ORDER_REVENUE)
-    revenue = _col(ORDER_REVENUE, "t")
+    column = tx.table.column(tx.revenue)
+    revenue = _col(tx.revenue, "t")
     if column is not None and decimal_scale(column.engine_type) is not None:
         return revenue
     return exp.cast(revenue, exp.DataType.build("DECIMAL(38, 2)"))
@@ -332,9 +362,9 @@ def daily_query(
     )
 
 
-def _first_orders(tx: Table, key: str, window: exp.Interval, as_of: exp.Expr) -> exp.Select:
+def _first_orders(tx: Transactions, key: str, window: exp.Interval, as_of: exp.Expr) -> exp.Select:
     """Each recipient's first order time in each window start's window (a semi join on them)."""
-    when = _col(ORDER_TIME, "t")
+    when = _col(tx.order_time, "t")
     start = _col("window_start", "s")
     inside = exp.and_(
         exp.GTE(this=when, expression=start),
