@@ -13,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from ports import free_port
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -44,12 +44,6 @@ def _find_binaries() -> Path | None:
     candidates = glob.glob("/usr/lib/postgresql/*/bin/initdb")
     candidates.sort(key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
     return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _runner() -> tuple[list[str], str]:
@@ -92,7 +86,7 @@ def throwaway_cluster() -> Iterator[str]:
         raise Unavailable(msg)
     prefix, user = _runner()
     root = Path(tempfile.mkdtemp(prefix="herald-pg-"))  # not tmp_path: root-only 0700 parents
-    data, sockets, port = root / "data", root / "sockets", _free_port()
+    data, sockets, port = root / "data", root / "sockets", free_port()
     sockets.mkdir()
     if prefix:
         shutil.chown(root, user=_SERVER_USER)

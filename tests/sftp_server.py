@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from ports import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 ACCOUNT = "nobody"
@@ -75,12 +76,6 @@ def sshd_version() -> tuple[int, int]:
     done = subprocess.run([str(SSHD), "-V"], capture_output=True, text=True, check=False)
     found = re.search(r"OpenSSH_(\d+)\.(\d+)", done.stderr + done.stdout)
     return (int(found[1]), int(found[2])) if found else (0, 0)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def keygen(path: Path, kind: str, passphrase: str = "") -> Path:
@@ -165,7 +160,7 @@ class OpenSshServer:
         self.keys = keys
         self.host_keys = host_keys
         self.sftp_flags = sftp_flags
-        self.port = _free_port()
+        self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="herald-sftp-", dir=_RUN))
         self.etc = self.base / "etc"
         self.chroot = self.base / "chroot"

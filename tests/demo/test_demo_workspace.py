@@ -27,18 +27,13 @@ import duckdb
 import httpx
 import pytest
 from cli_helpers import as_json, ok, run
+from ports import free_port
 
 from herald.demo.effect import clear_effect
 
 CAMPAIGN = "Spring Reactivation"
 BOTH_ROADS = "VIP Early Access"
 SFTP_LIST = "SFTP import (herald demo)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 from sftp_server import PASSPHRASE, KeyRing, KillAfter, OpenSshServer, fingerprint
 
 from herald.destinations.ssh.endpoint import SftpEndpoint
@@ -447,12 +448,6 @@ def test_any_host_key_type_of_the_server_can_be_pinned(ssh_keys: KeyRing, tmp_pa
 
 
 # --- diagnostics ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_dns(sftp_server: OpenSshServer) -> None:

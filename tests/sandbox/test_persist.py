@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_port
 
 from herald.exceptions import ConfigError
 from herald.sandbox import SandboxConfig, SandboxServer, persist
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _profile(email: str, phone: str | None = None) -> dict:
@@ -123,7 +117,7 @@ def _cli_sandbox(port: int, state: Path) -> Iterator[str]:
 def test_the_cli_sandbox_writes_its_state_when_stopped_and_loads_it_when_started(
     tmp_path: Path,
 ) -> None:
-    state, port = tmp_path / "klaviyo.json", _free_port()
+    state, port = tmp_path / "klaviyo.json", free_port()
     headers = SandboxServer().headers()
     create = {"data": {"type": "list", "attributes": {"name": "Kept"}}}
 

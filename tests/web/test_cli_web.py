@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 from cli_helpers import ok, one_error_line, run
 from click.testing import CliRunner
+from ports import free_port
 from web_app import PASSWORD, make_workspace
 
 from herald.cli.main import main
@@ -77,12 +77,6 @@ def test_a_short_password_is_refused(bare_root: Path) -> None:
     )
     assert result.exit_code == 1
     assert "at least 8 characters" in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -21,13 +21,13 @@ import pytest
 from browser import axe_violations, choose, settled, sign_in_by_keyboard
 from expected_members import expected_emails
 from playwright.sync_api import Page, expect
+from ports import free_port
 from sandbox_workspace import init_workspace, klaviyo_table, list_members, start_herald
 from web_app import TOKEN
 
 from herald.apply import apply_path
 from herald.demo.examples import examples_dir
 from herald.sandbox import SandboxConfig, SandboxServer
-from herald.sandbox.server import listen_socket
 from herald.web._auth import TOKEN_ENV
 from herald.workspace import Workspace
 
@@ -69,12 +69,6 @@ def base_url(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         os.killpg(service.pid, signal.SIGTERM)  # as Ctrl-C would: the scheduler stops too
         _out, err = service.communicate(timeout=30)
         assert service.returncode == 0, err
-
-
-def free_port() -> int:
-    with listen_socket("127.0.0.1", 0) as sock:
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until_serving(url: str, service: subprocess.Popen[str], seconds: float = 60) -> None:
