@@ -42,7 +42,8 @@ def test_sends_nothing_bad(server):
 
 def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST.read_text())
-    shutil.copy(CONFTEST.parent / "postgres_server.py", tmp_path)  # the conftest imports it
+    for helper in ("postgres_server.py", "ports.py"):  # the conftest imports them
+        shutil.copy(CONFTEST.parent / helper, tmp_path)
     (tmp_path / "test_guarded.py").write_text(TESTS)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", str(tmp_path)],
