@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ def write_section(name: str, body: str) -> None:
     )
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Min and median of wall and CPU seconds over the rounds, and the highest peak RSS."""
+    walls, cpus = [r["wall"] for r in runs], [r["cpu"] for r in runs]
+    return {
+        "wall_min": min(walls),
+        "wall_median": statistics.median(walls),
+        "cpu_min": min(cpus),
+        "cpu_median": statistics.median(cpus),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    }
 
 
 DATA = Path(__file__).resolve().parent / ".data"

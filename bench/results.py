@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report
-from _report import demo_database, git_revision, machine, peak_rss_mb, write_section
+from _report import demo_database, git_revision, machine, peak_rss_mb, summary, write_section
 
 AS_OF = dt.date(2026, 6, 30)
 CUSTOMERS = 5_000_000  # 50M Unified_Transactions rows (about 10 orders per customer)
@@ -202,17 +201,6 @@ def _load() -> str:
 
 
 # --- the report -------------------------------------------------------------------------------
-
-
-def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
-    walls, cpus = [r["wall"] for r in runs], [r["cpu"] for r in runs]
-    return {
-        "wall_min": min(walls),
-        "wall_median": statistics.median(walls),
-        "cpu_min": min(cpus),
-        "cpu_median": statistics.median(cpus),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-    }
 
 
 def _group_rows(groups: list[dict[str, Any]]) -> str:

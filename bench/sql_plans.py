@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report
 import campaigns as campaign_bench
 import segments as segment_bench
-from _report import demo_database, git_revision, machine, peak_rss_mb, write_section
+from _report import demo_database, git_revision, machine, peak_rss_mb, summary, write_section
 
 AS_OF = segment_bench.AS_OF
 assert campaign_bench.AS_OF == AS_OF
@@ -411,17 +411,6 @@ def measure(db: Path, rounds: int) -> dict[str, dict[str, list[dict[str, Any]]]]
 
 
 # --- the report --------------------------------------------------------------------------------
-
-
-def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
-    walls, cpus = [r["wall"] for r in runs], [r["cpu"] for r in runs]
-    return {
-        "wall_min": min(walls),
-        "wall_median": statistics.median(walls),
-        "cpu_min": min(cpus),
-        "cpu_median": statistics.median(cpus),
-        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-    }
 
 
 def ratio(found: dict[str, list[dict[str, Any]]], key: str = "cpu_median") -> float:

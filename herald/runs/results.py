@@ -133,11 +133,9 @@ def campaign_results(
     moment = _utc(as_of or dt.datetime.now(dt.UTC))
     runs = _chosen_runs(ws, name, run_id)
     order = _campaign_order(ws, name)
-    per_run = _sections(ws, runs, window_days, moment, per_run=True)
-    pooled = _sections(ws, runs, window_days, moment, per_run=False) if len(runs) > 1 else []
     sections = [
         _section(run, ids, sorted(rows, key=order), moment, cuped=cuped, confidence=confidence)
-        for run, ids, rows in [*pooled, *per_run]
+        for run, ids, rows in _every_section(ws, runs, window_days, moment, results_query)
     ]
     return CampaignResults(name, window_days, moment, cuped, confidence, tuple(sections))
 
@@ -182,6 +180,20 @@ def _campaign_order(ws: Workspace, name: str) -> Callable[[dict[str, Any]], tupl
         return where, row["sub_audience"], row["group"]
 
     return key
+
+
+def _every_section(
+    ws: Workspace,
+    runs: Sequence[Run],
+    window_days: int,
+    as_of: dt.datetime,
+    build: Callable[..., exp.Select],
+) -> list[tuple[str | None, tuple[str, ...], Rows]]:
+    """The pooled section first when there are several runs, then one per run."""
+    per_run = _sections(ws, runs, window_days, as_of, per_run=True, build=build)
+    if len(runs) < 2:
+        return per_run
+    return [*_sections(ws, runs, window_days, as_of, per_run=False, build=build), *per_run]
 
 
 def _sections(
@@ -349,13 +361,9 @@ def daily_conversion(
     runs = _chosen_runs(ws, name, run_id)
     order = _campaign_order(ws, name)
 
-    def sections(per_run: bool) -> list[tuple[str | None, tuple[str, ...], Rows]]:
-        return _sections(ws, runs, window_days, moment, per_run=per_run, build=daily_query)
-
-    found = [*(sections(False) if len(runs) > 1 else []), *sections(True)]
     return tuple(
         _daily_section(run, ids, sorted(rows, key=order), window_days, moment)
-        for run, ids, rows in found
+        for run, ids, rows in _every_section(ws, runs, window_days, moment, daily_query)
     )
 
 
