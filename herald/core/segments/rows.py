@@ -140,12 +140,11 @@ class CustomerRows:
         if self._per_customer(res.table) and res.table.name.lower() in self._joined:
             column = exp.column(res.column.name, self._join(res.table), quoted=True)
             return predicate(cond, res, column, ctx, two_valued=negative)
-        return self._semi_join(cond, ctx)
+        return self._semi_join(cond, res, ctx)
 
-    def _semi_join(self, cond: Attribute, ctx: Context) -> exp.Expr:
+    def _semi_join(self, cond: Attribute, res: Resolved, ctx: Context) -> exp.Expr:
         """``key IN (rows where P)``; a null check on a per-customer table is the complement
         ``key NOT IN (rows where NOT P)``, so that customers without a row count as NULL."""
-        res = resolve(cond, ctx)
         require_column(res.table, ctx.catalog.customer_key, "the customer key", cond.location)
         column = exp.column(res.column.name, "t", quoted=True)
         complement = _selects_missing_rows(res, ctx)
