@@ -69,13 +69,45 @@ class _Section(BaseModel):
 
 class EngineSettings(_Section):
     name: str = "duckdb"
-    """The engine: ``duckdb`` (default)."""
-    database: str = "data/customers.duckdb"
-    """The database file, relative to the workspace folder."""
+    """The engine: ``duckdb`` (default) or ``spark`` (the extra ``herald[spark]``)."""
+    database: str | None = None
+    """DuckDB: the database file, relative to the workspace folder (default
+    ``data/customers.duckdb``). Spark: the catalog database holding the customer tables."""
+    tables: dict[str, str] = Field(default_factory=dict)
+    """Table name → lake location (Parquet files or a folder of them; relative paths are
+    relative to the workspace folder). DuckDB reads them without a database file; Spark reads
+    them as ``table_format``."""
+    table_format: str = "parquet"
+    """Spark: the format of the ``tables`` locations (``parquet``, ``delta``, ``orc`` …)."""
     threads: int | None = None
-    """Worker threads; all cores when unset."""
+    """Worker threads; all cores when unset (Spark, local master: ``local[threads]``)."""
     memory_limit: str | None = None
-    """Such as ``"4GB"``; the engine's default when unset."""
+    """Such as ``"4GB"``; the engine's default when unset (Spark, local master: the driver's
+    memory)."""
+    master: str | None = None
+    """Spark: the master URL (``local[*]``, ``spark://host:7077``, ``yarn``, ``k8s://…``)."""
+    connect: str | None = None
+    """Spark: a Spark Connect address (``sc://host:15002``), instead of ``master``."""
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Spark: settings for the session (``"spark.executor.memory" = "8g"`` …)."""
+    work_dir: str | None = None
+    """Spark: where Spark writes large results (snapshots) for Herald to stream; a folder
+    (default ``.herald/spark``) or a URI both the cluster and Herald reach (``s3://…``)."""
+
+    @model_validator(mode="after")
+    def _one_engine_s_settings(self) -> EngineSettings:
+        spark_only = {"master", "connect", "work_dir"} & self.model_fields_set
+        if self.options:
+            spark_only.add("options")
+        if self.name == "duckdb" and spark_only:
+            msg = (
+                f"[engine] {', '.join(sorted(spark_only))} only applies to Spark; "
+                'remove it or set name = "spark"'
+            )
+            raise ValueError(msg)
+        if self.master and self.connect:
+            raise ValueError("[engine] sets both master and connect; keep one of them")
+        return self
 
 
 class DatabaseSettings(_Section):

@@ -15,7 +15,7 @@ import difflib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from herald.atomic import atomic_file
 from herald.exceptions import ConfigError, NotFoundError, WorkspaceNotFoundError
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = "herald.toml"
 STATE_DIR = ".herald"
 ENV_VAR = "HERALD_WORKSPACE"
+DEFAULT_DATABASE = "data/customers.duckdb"
 
 
 class Workspace:
@@ -100,21 +101,43 @@ class Workspace:
 
     @property
     def database_path(self) -> Path:
-        return self.resolve(self.settings.engine.database)
+        """The DuckDB database file (``[engine] database``, by default the demo's)."""
+        return self.resolve(self.settings.engine.database or DEFAULT_DATABASE)
 
     def resolve(self, relative: str | os.PathLike[str]) -> Path:
         """A path from herald.toml, relative to the workspace folder."""
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def location(self, text: str) -> str:
+        """A location from herald.toml: a URI as it is, a path relative to the workspace."""
+        return text if "://" in text else str(self.resolve(text))
+
     @cached_property
     def engine(self) -> Engine:
         from herald.engines.base import create_engine
 
+        return create_engine(self.settings.engine.name, **self.engine_options())
+
+    def engine_options(self) -> dict[str, Any]:
+        """The engine's arguments from ``[engine]``, paths resolved in this workspace."""
         s = self.settings.engine
-        return create_engine(
-            s.name, database=self.database_path, threads=s.threads, memory_limit=s.memory_limit
-        )
+        tables = {name: self.location(where) for name, where in s.tables.items()}
+        common = {"threads": s.threads, "memory_limit": s.memory_limit, "tables": tables}
+        if s.name != "spark":
+            database = None if tables and s.database is None else self.database_path
+            return {"database": database, **common}
+        work_dir = self.location(s.work_dir) if s.work_dir else self.state_dir / "spark"
+        return {
+            **common,
+            "master": s.master,
+            "connect": s.connect,
+            "database": s.database,
+            "table_format": s.table_format,
+            "options": {k: str(v).lower() if isinstance(v, bool) else str(v)
+                        for k, v in s.options.items()},
+            "work_dir": work_dir,
+        }
 
     @cached_property
     def catalog(self) -> Catalog:

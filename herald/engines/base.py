@@ -21,7 +21,7 @@ from herald.exceptions import ConfigError
 
 _REGISTRY: dict[str, type[Engine]] = {}
 # Engines that live in modules not imported yet: name → module. Imported on first use.
-_LAZY = {"duckdb": "herald.engines.duckdb"}
+_LAZY = {"duckdb": "herald.engines.duckdb", "spark": "herald.engines.spark"}
 
 
 class Engine(abc.ABC):

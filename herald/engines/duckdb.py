@@ -148,14 +148,51 @@ def _message(error: duckdb.Error) -> str:
     return text
 
 
+def _open(path: Path | None, *, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """The database file (or an in-memory database for lake tables only)."""
+    if path is not None and not path.exists():
+        msg = (
+            f"the database file '{path}' does not exist; create it with "
+            "`herald demo generate` or set [engine] database in herald.toml"
+        )
+        raise ConfigError(msg)
+    try:
+        return duckdb.connect(str(path or ":memory:"), read_only=read_only, config=config)
+    except duckdb.Error as error:
+        msg = f"cannot open the database '{path}': {_message(error)}"
+        raise EngineError(msg) from None
+
+
+def _register_lake(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str]) -> list[str]:
+    """Each lake table (Parquet files or a folder of them) as a view of an Arrow dataset.
+
+    The locked connection may not open files itself; the datasets read them (the local file
+    system, or a URI of one PyArrow knows: ``s3://``, ``gs://``, ``hdfs://``), with
+    projection and filter pushdown.
+    """
+    import pyarrow.dataset as ds
+
+    for name, location in tables.items():
+        try:
+            con.register(name, ds.dataset(location, format="parquet"))
+        except (pa.ArrowException, OSError, ValueError) as error:
+            msg = (
+                f"cannot read the table {name} at '{location}': {error}; fix its location "
+                "in [engine.tables] of herald.toml"
+            )
+            raise ConfigError(msg) from None
+    return list(tables)
+
+
 class DuckDBEngine(Engine):
     """DuckDB over one database file.
 
     Args:
-        database: path of the ``.duckdb`` file.
+        database: path of the ``.duckdb`` file; None for lake tables only (``tables``).
         read_only: open without write access (the default: segments only read).
         threads: worker threads; DuckDB's default (all cores) when None.
         memory_limit: such as ``"4GB"``; DuckDB's default when None.
+        tables: table name → a lake location (Parquet), beside or instead of the file's.
     """
 
     name = "duckdb"
@@ -163,30 +200,22 @@ class DuckDBEngine(Engine):
 
     def __init__(
         self,
-        database: str | os.PathLike[str],
+        database: str | os.PathLike[str] | None,
         *,
         read_only: bool = True,
         threads: int | None = None,
         memory_limit: str | None = None,
+        tables: Mapping[str, str] | None = None,
     ) -> None:
-        path = Path(database)
-        if not path.exists():
-            msg = (
-                f"the database file '{path}' does not exist; create it with "
-                "`herald demo generate` or set [engine] database in herald.toml"
-            )
-            raise ConfigError(msg)
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
         if memory_limit:
             config["memory_limit"] = memory_limit
+        path = None if database is None else Path(database)
+        self._con = _open(path, read_only=read_only and path is not None, config=config)
         try:
-            self._con = duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.Error as error:
-            msg = f"cannot open the database '{path}': {_message(error)}"
-            raise EngineError(msg) from None
-        try:
+            self._lake = _register_lake(self._con, tables or {})
             _lock_down(self._con)
         except BaseException:
             self._con.close()
@@ -194,6 +223,7 @@ class DuckDBEngine(Engine):
         self.path = path
 
     def catalog(self, **roles: Any) -> Catalog:
+        # Lake tables are temporary views (schema ``main`` of catalog ``temp``).
         rows = self._con.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
@@ -265,8 +295,11 @@ class DuckDBEngine(Engine):
         return int(rows[0][0]) if rows else 0
 
     def data_version(self) -> str | None:
-        """The file's resolved path, modification time and size, and its write-ahead log's:
-        a write to the database changes one of them."""
+        """The file's resolved path, modification time and size, and its write-ahead log's
+        (a write to the database changes one of them); None with lake tables, which change
+        without Herald seeing it."""
+        if self._lake or self.path is None:
+            return None
         parts = [str(self.path.resolve())]
         for file in (self.path, self.path.with_name(self.path.name + ".wal")):
             try:
