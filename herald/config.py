@@ -106,7 +106,8 @@ class EngineSettings(_Section):
             )
             raise ValueError(msg)
         if self.master and self.connect:
-            raise ValueError("[engine] sets both master and connect; keep one of them")
+            msg = "[engine] sets both master and connect; keep one of them"
+            raise ValueError(msg)
         return self
 
 

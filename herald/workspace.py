@@ -134,8 +134,9 @@ class Workspace:
             "connect": s.connect,
             "database": s.database,
             "table_format": s.table_format,
-            "options": {k: str(v).lower() if isinstance(v, bool) else str(v)
-                        for k, v in s.options.items()},
+            "options": {
+                k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in s.options.items()
+            },
             "work_dir": work_dir,
         }
 

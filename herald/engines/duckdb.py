@@ -148,7 +148,9 @@ def _message(error: duckdb.Error) -> str:
     return text
 
 
-def _open(path: Path | None, *, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+def _open(
+    path: Path | None, *, read_only: bool, config: dict[str, Any]
+) -> duckdb.DuckDBPyConnection:
     """The database file (or an in-memory database for lake tables only)."""
     if path is not None and not path.exists():
         msg = (

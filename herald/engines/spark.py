@@ -195,8 +195,12 @@ class SparkEngine(Engine):
         try:
             names = self._table_names()
             rows = [
-                (table, field.name, attribute_type(duckdb_type(field.dataType)),
-                 duckdb_type(field.dataType))
+                (
+                    table,
+                    field.name,
+                    attribute_type(duckdb_type(field.dataType)),
+                    duckdb_type(field.dataType),
+                )
                 for table in names
                 for field in self._session.table(_quoted(table)).schema.fields
             ]
@@ -210,12 +214,13 @@ class SparkEngine(Engine):
             return self._frame(expression).toArrow()
 
     def bind(self, query: exp.Query) -> pa.Schema:
-        # Analysis resolves every name and type without running a job.
+        # Analysis (in session.sql) resolves every name and type; LIMIT 0 reads no row.
         with self._errors(None):
-            frame = self._frame(query)
-        empty = frame.limit(0)
-        with self._errors(None):
-            return empty.toArrow().schema
+            return (
+                self._frame(exp.select("*").from_(query.subquery("bound")).limit(0))
+                .toArrow()
+                .schema
+            )
 
     def query_files(
         self, expression: exp.Expression, files: Mapping[str, Sequence[Path]]
@@ -226,21 +231,24 @@ class SparkEngine(Engine):
     def batches(
         self, expression: exp.Expression | str, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
-        with self._errors("Spark failed while streaming the result"), self._written(
-            expression
-        ) as dataset:
+        with (
+            self._errors("Spark failed while streaming the result"),
+            self._written(expression) as dataset,
+        ):
             yield from dataset.to_batches(batch_size=batch_size)
 
     def write_parquet(self, expression: exp.Expression, path: str | os.PathLike[str]) -> int:
         target = Path(path)
         rows = 0
-        with self._errors(f"Spark could not write {target.name}"), self._written(
-            expression
-        ) as dataset, atomic_path(target) as partial:
-            with pq.ParquetWriter(partial, dataset.schema, compression="zstd") as writer:
-                for batch in dataset.to_batches(batch_size=122_880):
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
+        with (
+            self._errors(f"Spark could not write {target.name}"),
+            self._written(expression) as dataset,
+            atomic_path(target) as partial,
+            pq.ParquetWriter(partial, dataset.schema, compression="zstd") as writer,
+        ):
+            for batch in dataset.to_batches(batch_size=122_880):
+                writer.write_batch(batch)
+                rows += batch.num_rows
         return rows
 
     def data_version(self) -> str | None:
@@ -309,7 +317,7 @@ def _is_spark_error(error: BaseException) -> bool:
     from pyspark.errors import PySparkException
 
     try:
-        from py4j.protocol import Py4JError
+        from py4j.protocol import Py4JError  # type: ignore[import-untyped]
     except ImportError:  # Spark Connect has no JVM on this side
         return isinstance(error, PySparkException)
     return isinstance(error, (PySparkException, Py4JError))
@@ -396,9 +404,10 @@ class _WorkFolder:
         copies = []
         for path in paths:
             name = f"upload-{uuid.uuid4().hex}.parquet"
-            with path.open("rb") as source, self.filesystem.open_output_stream(
-                f"{self.root}/{name}"
-            ) as sink:
+            with (
+                path.open("rb") as source,
+                self.filesystem.open_output_stream(f"{self.root}/{name}") as sink,
+            ):
                 shutil.copyfileobj(source, sink)
             copies.append(f"{self.uri_root}/{name}")
         return copies

@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from spark_engine import ENGINES, open_engine
 from sqlglot import exp
 
 from herald.core.campaigns import audience as audience_compiler
@@ -55,6 +56,7 @@ from herald.core.segments import (
 )
 from herald.core.segments import values as herald_values
 from herald.core.segments.operators import operators_for as herald_operators_for
+from herald.engines.base import Engine
 from herald.engines.duckdb import DuckDBEngine
 from herald.exceptions import SegmentError
 from tests.oracles import segments as oracle
@@ -81,6 +83,9 @@ CI = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 CAMPAIGNS = settings(CI, max_examples=max(EXAMPLES // 3, 10))
+# Spark answers a small query in about half a second, not a millisecond: it runs the first
+# half of the same (derandomized) examples, within the parity suite's time.
+ON_SPARK = {"duckdb": 1, "spark": 2}
 PLANTED = settings(
     CI, max_examples=100, derandomize=True, phases=[Phase.generate]
 )  # the first failure is enough
@@ -93,7 +98,7 @@ Outcome = frozenset[str] | str
 class Herald:
     """Herald's side: the engine and catalog of one generated database."""
 
-    engine: DuckDBEngine
+    engine: Engine
     catalog: Catalog
     db: oracle.Database
 
@@ -101,7 +106,11 @@ class Herald:
         try:
             segment = parse_segment({"name": "under test", "where": where})
             query = compile_segment(
-                segment, self.catalog, today=self.db.today, resolve_segment=self._resolve
+                segment,
+                self.catalog,
+                today=self.db.today,
+                resolve_segment=self._resolve,
+                dialect=self.engine.dialect,
             )
         except SegmentError:
             return REFUSED
@@ -114,16 +123,20 @@ class Herald:
 
 
 @contextlib.contextmanager
-def opened(db: oracle.Database) -> Iterator[Herald]:
-    """The database as a DuckDB file in a temporary folder, opened with Herald's engine."""
+def opened(db: oracle.Database, kind: str = "duckdb") -> Iterator[Herald]:
+    """The database as a DuckDB file in a temporary folder, opened with Herald's engine (on
+    Spark: exported to Parquet beside it, see ``tests/spark_engine.py``)."""
     memory = Path("/dev/shm")  # a file system in memory where there is one: faster to create
     where = str(memory) if memory.is_dir() and os.access(memory, os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="herald-diff-", dir=where) as folder:
         path = Path(folder) / "customers.duckdb"
         write_duckdb(db, path)
-        with DuckDBEngine(path, threads=1) as engine:
-            assert isinstance(engine, DuckDBEngine)
-            yield Herald(engine, engine.catalog(), db)
+        if kind == "duckdb":
+            with DuckDBEngine(path, threads=1) as engine:
+                yield Herald(engine, engine.catalog(), db)
+        else:
+            with open_engine(kind, path) as engine:
+                yield Herald(engine, engine.catalog(), db)
 
 
 def expected(where: Any, db: oracle.Database) -> Outcome:
@@ -133,9 +146,14 @@ def expected(where: Any, db: oracle.Database) -> Outcome:
         return REFUSED
 
 
-def check(db: oracle.Database, wheres: list[Any], seen: Counter[str] | None = None) -> None:
+def check(
+    db: oracle.Database,
+    wheres: list[Any],
+    seen: Counter[str] | None = None,
+    kind: str = "duckdb",
+) -> None:
     """Herald's answer equals the oracle's for every definition, on one database."""
-    with opened(db) as herald:
+    with opened(db, kind) as herald:
         for where in wheres:
             want, got = expected(where, db), herald.members(where)
             assert got == want, explain(where, db, want, got)
@@ -253,13 +271,14 @@ def test_oracle_knows_every_operator_of_every_type() -> None:
         )
 
 
-def test_herald_agrees_with_the_oracle() -> None:
+@pytest.mark.parametrize("kind", ENGINES)
+def test_herald_agrees_with_the_oracle(kind: str) -> None:
     seen: Counter[str] = Counter()
 
-    @CI
+    @settings(CI, max_examples=EXAMPLES // ON_SPARK[kind])
     @given(scenarios())
     def differential(case: tuple[oracle.Database, list[Any]]) -> None:
-        check(*case, seen=seen)
+        check(*case, seen=seen, kind=kind)
 
     differential()
     missing = sorted(wanted_features() - set(seen))
@@ -382,23 +401,27 @@ def _one_customer(**columns: Any) -> oracle.Database:
     return oracle.Database(tables, TYPES, frozenset({BASE, ATTRIBUTES}), dt.date(2024, 3, 15))
 
 
-def test_until_the_last_date() -> None:
+@pytest.mark.parametrize("kind", ENGINES)
+def test_until_the_last_date(kind: str) -> None:
     # found by this test: until + 1 day overflowed (OverflowError) on the last date
-    check(_one_customer(), [{"has_purchased": {"until": "9999-12-31"}}])
+    check(_one_customer(), [{"has_purchased": {"until": "9999-12-31"}}], kind=kind)
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("value", [Decimal("100.005"), 0.1 + 0.2])
-def test_value_with_more_decimals_than_the_column(value: Any) -> None:
+def test_value_with_more_decimals_than_the_column(value: Any, kind: str) -> None:
     # found by the differential test: comparing as written made DuckDB widen the column's
     # scale, which overflowed on its largest values
     big = Decimal("999999999999999999999999999999999999.99")
     ordered = ("is", "is_not", "greater_than", "greater_than_or_equal", "less_than",
                "less_than_or_equal")  # fmt: skip
     for op in ordered:
-        check(_one_customer(balance=big), [{"attribute": "balance", "op": op, "value": value}])
+        where = {"attribute": "balance", "op": op, "value": value}
+        check(_one_customer(balance=big), [where], kind=kind)
     for op, values in [("between", [value, big]), ("not_between", [Decimal(0), value]),
                        ("in_list", [value, big]), ("not_in_list", [value])]:  # fmt: skip
-        check(_one_customer(balance=big), [{"attribute": "balance", "op": op, "values": values}])
+        where = {"attribute": "balance", "op": op, "values": values}
+        check(_one_customer(balance=big), [where], kind=kind)
 
 
 # --- campaign audience: include − exclude, sub-audiences (DESIGN §1.3) ------------------------
@@ -452,7 +475,9 @@ def herald_audience(herald: Herald, spec: dict[str, Any]) -> Audience:
         remaining=group("rest") if spec["remainder"] else (),
         first_match_only=spec["first_match"],
     )
-    ctx = AudienceContext(herald.catalog, herald.db.today, herald._resolve, salt="salt")
+    ctx = AudienceContext(
+        herald.catalog, herald.db.today, herald._resolve, salt="salt", dialect=herald.engine.dialect
+    )
     try:
         query = audience_query(campaign, ctx)
     except SegmentError:
@@ -470,17 +495,21 @@ def oracle_audience(db: oracle.Database, spec: dict[str, Any]) -> Audience:
         return REFUSED
 
 
-def check_campaign(db: oracle.Database, spec: dict[str, Any]) -> None:
-    with opened(db) as herald:
+def check_campaign(db: oracle.Database, spec: dict[str, Any], kind: str = "duckdb") -> None:
+    with opened(db, kind) as herald:
         want, got = oracle_audience(db, spec), herald_audience(herald, spec)
     segments = "\n".join(f"segment {name}: {doc!r}" for name, doc in db.segments.items())
     assert got == want, f"campaign: {spec!r}\noracle: {want!r}\nherald: {got!r}\n{segments}"
 
 
-@CAMPAIGNS
-@given(campaigns())
-def test_campaign_audience_agrees_with_the_oracle(case: tuple[oracle.Database, Any]) -> None:
-    check_campaign(*case)
+@pytest.mark.parametrize("kind", ENGINES)
+def test_campaign_audience_agrees_with_the_oracle(kind: str) -> None:
+    @settings(CAMPAIGNS, max_examples=CAMPAIGNS.max_examples // ON_SPARK[kind])
+    @given(campaigns())
+    def differential(case: tuple[oracle.Database, Any]) -> None:
+        check_campaign(*case, kind=kind)
+
+    differential()
 
 
 def test_planted_campaign_bug_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

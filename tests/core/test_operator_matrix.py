@@ -20,11 +20,12 @@ from typing import Any
 
 import duckdb
 import pytest
+from spark_engine import ENGINES, open_engine
 
 from herald.core.catalog import Catalog
 from herald.core.segments import Segment, compile_segment, parse_segment
 from herald.core.segments.operators import OPERATORS, lookup_operator
-from herald.engines.duckdb import DuckDBEngine
+from herald.engines.base import Engine
 from herald.exceptions import SegmentError
 
 FIXED_DATE = dt.date(2024, 3, 15)
@@ -146,17 +147,19 @@ def build_database(path: Path) -> None:
         con.close()
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBEngine]:
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """The database on each engine: every case holds on DuckDB and on Spark (issue 15)."""
     path = tmp_path_factory.mktemp("matrix") / "customers.duckdb"
     build_database(path)
-    with DuckDBEngine(path) as eng:
-        assert isinstance(eng, DuckDBEngine)
+    with open_engine(request.param, path) as eng:
         yield eng
 
 
 @pytest.fixture(scope="module")
-def catalog(engine: DuckDBEngine) -> Catalog:
+def catalog(engine: Engine) -> Catalog:
     return engine.catalog()
 
 
@@ -171,9 +174,11 @@ def cond(
     return doc
 
 
-def run(engine: DuckDBEngine, catalog: Catalog, where: Any, resolver: Any = None) -> frozenset[str]:
+def run(engine: Engine, catalog: Catalog, where: Any, resolver: Any = None) -> frozenset[str]:
     segment = parse_segment({"name": "under test", "where": where})
-    query = compile_segment(segment, catalog, today=FIXED_DATE, resolve_segment=resolver)
+    query = compile_segment(
+        segment, catalog, today=FIXED_DATE, resolve_segment=resolver, dialect=engine.dialect
+    )
     keys = engine.query(query).column(0).to_pylist()
     assert len(keys) == len(set(keys)), f"duplicate customers in {keys}"
     return frozenset(keys)
@@ -450,7 +455,7 @@ ATTRIBUTE_CASES: list[tuple[str, dict[str, Any], frozenset[str]]] = [
     ("condition", "expected"), [pytest.param(c, e, id=i) for i, c, e in ATTRIBUTE_CASES]
 )
 def test_attribute_condition(
-    engine: DuckDBEngine, catalog: Catalog, condition: dict[str, Any], expected: frozenset[str]
+    engine: Engine, catalog: Catalog, condition: dict[str, Any], expected: frozenset[str]
 ) -> None:
     assert run(engine, catalog, {"all": [condition]}) == expected
 
@@ -504,13 +509,11 @@ GROUP_CASES: list[tuple[str, Any, frozenset[str]]] = [
 @pytest.mark.parametrize(
     ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in GROUP_CASES]
 )
-def test_group(
-    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
-) -> None:
+def test_group(engine: Engine, catalog: Catalog, where: Any, expected: frozenset[str]) -> None:
     assert run(engine, catalog, where) == expected
 
 
-def test_no_where_is_every_customer(engine: DuckDBEngine, catalog: Catalog) -> None:
+def test_no_where_is_every_customer(engine: Engine, catalog: Catalog) -> None:
     query = compile_segment(Segment("everyone"), catalog, today=FIXED_DATE)
     assert frozenset(engine.query(query).column(0).to_pylist()) == ALL
 
@@ -570,7 +573,7 @@ SEGMENT_CASES: list[tuple[str, Any, frozenset[str]]] = [
     ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in SEGMENT_CASES]
 )
 def test_segment_membership(
-    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
+    engine: Engine, catalog: Catalog, where: Any, expected: frozenset[str]
 ) -> None:
     assert run(engine, catalog, where, resolve) == expected
 
@@ -729,9 +732,7 @@ PURCHASE_CASES: list[tuple[str, Any, frozenset[str]]] = [
 @pytest.mark.parametrize(
     ("where", "expected"), [pytest.param(w, e, id=i) for i, w, e in PURCHASE_CASES]
 )
-def test_purchase(
-    engine: DuckDBEngine, catalog: Catalog, where: Any, expected: frozenset[str]
-) -> None:
+def test_purchase(engine: Engine, catalog: Catalog, where: Any, expected: frozenset[str]) -> None:
     assert run(engine, catalog, where) == expected
 
 

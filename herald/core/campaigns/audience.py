@@ -236,6 +236,7 @@ def _select_attributes(
     """
     carried_names = {pair: name for name, pair in carried.items()}
     aliases: dict[str, str] = {}
+    taken = {s.alias_or_name.lower() for s in query.selects}
     for source in sources:
         table, column = _source_column(source, ctx)
         if source not in later:
@@ -251,8 +252,25 @@ def _select_attributes(
                     copy=False,
                 )
             value = exp.column(column, alias, quoted=True)
-        query = query.select(exp.alias_(value, source, quoted=True, copy=False), copy=False)
+        name = _unique(source, taken)
+        query = query.select(exp.alias_(value, name, quoted=True, copy=False), copy=False)
     return query
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_1``, ``name_2`` … when a column of that name (in any case) is
+    already selected: DuckDB's own naming of repeated columns, which Spark refuses to write.
+
+    >>> taken = {"amperity_id"}
+    >>> _unique("amperity_id", taken), _unique("AMPERITY_ID", taken), _unique("email", taken)
+    ('amperity_id_1', 'AMPERITY_ID_2', 'email')
+    """
+    unique, n = name, 0
+    while unique.lower() in taken:
+        n += 1
+        unique = f"{name}_{n}"
+    taken.add(unique.lower())
+    return unique
 
 
 def _key(alias: str, ctx: AudienceContext) -> exp.Column:
