@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,19 @@ def test_quick_start_is_two_commands() -> None:
     assert block
     commands = [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
     assert commands == ["make demo", "make test"]
+
+
+def test_running_on_spark_settings_are_valid() -> None:
+    """The section's herald.toml example is valid [engine] settings, its commented lake
+    tables included."""
+    from herald.config import EngineSettings
+
+    section = README.read_text().split("## Running on Spark", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)
+    head, tables = block.split("# [engine.tables]")
+    lake = head + re.sub(r"^# ", "", "[engine.tables]" + tables, flags=re.MULTILINE)
+    for text in (block, lake):
+        engine = EngineSettings(**tomllib.loads(text)["engine"])
+        assert engine.name == "spark"
+    assert set(engine.tables) == {"Customer_360", "Unified_Transactions"}
+    assert str(engine.work_dir).startswith("s3://")

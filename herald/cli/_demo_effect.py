@@ -5,7 +5,8 @@ treated recipients over the window after its launch date
 (:func:`herald.demo.effect.simulate_effect`), then measures the campaign's results as of the
 window's end (:func:`herald.runs.results.campaign_results`) and shows each group's measured
 relative lift, with its interval, beside the uplift simulated. The simulated orders are then
-removed: the workspace the demo leaves holds only the generated data.
+removed: the workspace the demo leaves holds only the generated data. In a Spark demo
+workspace both changes are exported to its lake as well (:func:`refresh_lake`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from herald.cli._common import console, percent, print_table
-from herald.demo.effect import Effect, clear_effect, simulate_effect
+from herald.cli._demo_engine import refresh_lake
+from herald.demo.effect import TABLE, Effect, clear_effect, simulate_effect
 from herald.exceptions import HeraldError
 from herald.runs.results import CampaignResults, campaign_results, log_path, measured_runs
 from herald.workspace import Workspace
@@ -25,7 +27,8 @@ def simulate_for(
     root: Path, name: str, *, uplift: float, seed: int, window_days: int = WINDOW_DAYS
 ) -> Effect:
     """Simulate the effect for every measured run of campaign ``name`` in the workspace at
-    ``root`` (the workspace is closed while its database is written).
+    ``root`` (the workspace is closed while its database is written), and export the orders
+    to the lake of a Spark demo workspace.
 
     Raises:
         HeraldError: no measured run, or the data does not allow it (one line).
@@ -36,9 +39,24 @@ def simulate_for(
         if not logs:
             ws.store.get("campaign", name, "latest")  # an unknown name: "not found"
         database, key = ws.database_path, ws.catalog.customer_key
-    return simulate_effect(
+    effect = simulate_effect(
         database, logs, uplift=uplift, window_days=window_days, seed=seed, key=key
     )
+    _refresh(root)
+    return effect
+
+
+def clear_for(root: Path) -> None:
+    """Remove the simulated orders from the workspace's demo database (and its lake)."""
+    with Workspace.open(root) as ws:
+        database = ws.database_path
+    clear_effect(database)
+    _refresh(root)
+
+
+def _refresh(root: Path) -> None:
+    with Workspace.open(root) as ws:
+        refresh_lake(ws, [TABLE])
 
 
 def show_effect(root: Path, name: str, *, uplift: float, seed: int, step: str) -> None:
@@ -52,10 +70,9 @@ def show_effect(root: Path, name: str, *, uplift: float, seed: int, step: str) -
         return
     try:
         with Workspace.open(root) as ws:
-            database = ws.database_path
             results = campaign_results(ws, name, window_days=effect.window_days, as_of=effect.end)
     finally:
-        clear_effect(database)
+        clear_for(root)
     console.print(
         f"[bold]{step}[/] Simulated a {uplift:+.0%} uplift in conversion for the "
         f"{effect.treated:,} treated recipients of '{name}' (none for its control groups) over "

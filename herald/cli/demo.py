@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -16,6 +17,14 @@ from herald.atomic import atomic_file
 from herald.cli._campaign_schedule import print_schedule
 from herald.cli._common import console, given_workspace, print_table, workspace_option
 from herald.cli._demo_effect import show_effect, simulate_for
+from herald.cli._demo_engine import (
+    ENGINES,
+    LAKE,
+    MASTER,
+    refresh_lake,
+    require_engine,
+    set_engine,
+)
 from herald.cli._demo_sftp import (
     SFTP_PORT,
     destination_name,
@@ -28,7 +37,7 @@ from herald.cli._progress import SyncProgress
 from herald.cli._results import exit_if_failed, show_run
 from herald.cli.segment import print_insights
 from herald.core.results.query import parse_window
-from herald.demo.churn import churn_customers
+from herald.demo import churn
 from herald.demo.effect import clear_effect
 from herald.demo.examples import examples_dir
 from herald.runs.pipeline import run_campaign
@@ -37,6 +46,8 @@ from herald.workspace import STATE_DIR, Workspace, find_root
 
 DEFAULT_DIR = "herald-demo"
 DATABASE = "data/customers.duckdb"
+"""The demo database (Workspace's default: a Spark workspace, without [engine] database, finds
+it there too)."""
 SANDBOX_PORT = 8700
 """The demo's sandbox port: `herald sandbox klaviyo`'s default."""
 SANDBOX_STATE = "sandbox/klaviyo.json"
@@ -85,6 +96,14 @@ SANDBOX_KEY = "sandbox/klaviyo.key"
     help="Relative uplift in conversion simulated for the campaign's treated recipients after "
     "its launch date, then measured beside it.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="duckdb",
+    show_default=True,
+    help="Engine the workspace runs on. spark: Spark in local mode (pip install "
+    "'herald[spark]', Java 17+) over the demo database exported to Parquet in data/lake/.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -95,6 +114,7 @@ def command(
     sandbox_port: int,
     sftp_port: int,
     uplift: float,
+    engine: str,
 ) -> None:
     """Run the showcase: workspace, demo database, example segments and their insights.
 
@@ -102,15 +122,20 @@ def command(
     .herald/sandbox/klaviyo.json; its klaviyo_sftp destination is an SFTP sandbox (keys in
     .herald/sandbox/sftp/) that imports into it. The demo says how to start both again.
     At the end it simulates the campaign's effect after its launch date (--uplift) and shows
-    the lift it measures beside the uplift simulated.
+    the lift it measures beside the uplift simulated. With --engine spark the same showcase
+    runs on Spark in local mode, over the demo database exported to Parquet (data/lake/).
 
-    Example:
+    Examples:
 
         herald demo --dir herald-demo --customers 100000
+
+        herald demo --engine spark --customers 10000
     """
     if ctx.invoked_subcommand is not None:
         return
+    require_engine(engine)
     root = Workspace.init(directory, database=DATABASE).root
+    set_engine(root, engine, DATABASE)
     state_file = root / STATE_DIR / SANDBOX_STATE
     with _start_sandbox(sandbox_port) as sandbox:
         # The lists the last demo (or `herald sandbox klaviyo --state`) left, as the
@@ -155,14 +180,15 @@ def _showcase(
             )
             _run(ws, name)
             _show_lists(sandbox)
-        churn = churn_customers(database, share=0.02, seed=seed)
+        churned = churn.churn_customers(database, share=0.02, seed=seed)
         console.print(
-            f"[bold]6.[/] {churn.became_employees:,} customers became employees (excluded by "
-            f"'Do Not Contact') and {churn.left_company:,} left the company; running again "
+            f"[bold]6.[/] {churned.became_employees:,} customers became employees (excluded by "
+            f"'Do Not Contact') and {churned.left_company:,} left the company; running again "
             "syncs only the difference",
             markup=True,
         )
         with Workspace.open(root) as ws:
+            refresh_lake(ws, [churn.TABLE])
             _run(ws, name)
             _show_lists(sandbox)
             _schedule(ws, name)
@@ -298,6 +324,7 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
         console.print(
             f"[bold]2.[/] Demo database: {path} (exists; --fresh regenerates it)", markup=True
         )
+        _export_lake(ws)
         return
     console.print(f"[bold]2.[/] Generating {customers:,} customers into {path}", markup=True)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -311,6 +338,18 @@ def _ensure_database(ws: Workspace, customers: int, seed: int, fresh: bool) -> N
         )
     rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
     console.print(f"   {rows} ({summary.seconds:.1f} s)")
+    _export_lake(ws)
+
+
+def _export_lake(ws: Workspace) -> None:
+    """The demo database exported into the lake a Spark workspace reads (all of it: the file
+    may have changed since, by another command)."""
+    started = time.monotonic()
+    if refresh_lake(ws):
+        console.print(
+            f"   exported to Parquet in {ws.resolve(LAKE)}/ for Spark "
+            f"({ws.settings.engine.master or MASTER}, {time.monotonic() - started:.1f} s)"
+        )
 
 
 @command.command("generate")

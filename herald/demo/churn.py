@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from herald.engines.duckdb import connect_utc
 
+TABLE = "Customer_Attributes"
+"""The table churn changes."""
+
 
 @dataclass(frozen=True)
 class Churn:
@@ -32,12 +35,12 @@ def churn_customers(path: str | os.PathLike[str], *, share: float = 0.02, seed: 
     threshold = int(share * 10_000)
     with connect_utc(str(path)) as con:
         joined = con.execute(
-            "UPDATE Customer_Attributes SET is_employee = true "
+            f"UPDATE {TABLE} SET is_employee = true "
             "WHERE NOT is_employee AND hash(amperity_id, $seed) % 10000 < $threshold",
             {"seed": seed, "threshold": threshold},
         ).fetchall()[0][0]
         left = con.execute(
-            "UPDATE Customer_Attributes SET is_employee = false "
+            f"UPDATE {TABLE} SET is_employee = false "
             "WHERE is_employee AND hash(amperity_id, $seed + 1) % 2 = 0 "
             "AND NOT hash(amperity_id, $seed) % 10000 < $threshold",
             {"seed": seed, "threshold": threshold},

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType
 
-__all__ = ["SESSION_DEFAULTS", "SparkEngine", "duckdb_type"]
+__all__ = ["SESSION_DEFAULTS", "SparkEngine", "duckdb_type", "require_pyspark"]
 
 SESSION_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -89,6 +89,15 @@ def _pyspark() -> Any:
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).disabled = True
     return pyspark.sql
+
+
+def require_pyspark() -> None:
+    """Check that PySpark can be imported, before work that would need it later.
+
+    Raises:
+        MissingDependencyError: it cannot, saying how to install it.
+    """
+    _pyspark()
 
 
 def duckdb_type(data_type: DataType) -> str:
