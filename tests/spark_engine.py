@@ -12,6 +12,7 @@ that a missing engine cannot hide a parity failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +65,35 @@ def spark_options(**extra: Any) -> dict[str, Any]:
     return {"master": MASTER, "options": {"spark.sql.shuffle.partitions": "1"}, **extra}
 
 
+def lake_of(database: Path) -> dict[str, str]:
+    """The tables of a DuckDB file as Parquet folders beside it (exported once): name → path."""
+    lake = database.with_name(database.stem + "-lake")
+    if not lake.exists():
+        partial = lake.with_name(lake.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        export_lake(database, partial)
+        partial.rename(lake)
+    return {p.name: str(p) for p in sorted(lake.iterdir())}
+
+
+def spark_twin(root: Path, database: Path) -> Path:
+    """A copy of the workspace ``root`` (settings, state, so the same campaign ids and salts)
+    whose engine is Spark over ``database`` exported to Parquet."""
+    require_spark()
+    twin = root.with_name(root.name + "-spark")
+    shutil.copytree(root, twin)
+    config = twin / "herald.toml"
+    tables = "\n".join(f'{name} = "{path}"' for name, path in lake_of(database).items())
+    engine = (
+        f'[engine]\nname = "spark"\nmaster = "{MASTER}"\n\n'
+        f'[engine.options]\n"spark.sql.shuffle.partitions" = "1"\n\n[engine.tables]\n{tables}\n'
+    )
+    text, found = re.subn(r"(?ms)^\[engine\]\n.*?(?=^\[)", engine + "\n", config.read_text())
+    assert found == 1, "herald.toml has no [engine] section to replace"
+    config.write_text(text)
+    return twin
+
+
 @contextmanager
 def open_engine(kind: str, database: Path) -> Iterator[Engine]:
     """The database on DuckDB, or exported beside it and opened on Spark."""
@@ -74,11 +104,8 @@ def open_engine(kind: str, database: Path) -> Iterator[Engine]:
     require_spark()
     from herald.engines.spark import SparkEngine
 
-    lake = database.with_name(database.stem + "-lake")
-    if not lake.exists():
-        export_lake(database, lake)
-    tables = {p.name: str(p) for p in sorted(lake.iterdir())}
+    tables = lake_of(database)
     with SparkEngine(
-        **spark_options(tables=tables, work_dir=lake.with_name(lake.name + "-work"))
+        **spark_options(tables=tables, work_dir=database.with_name(database.stem + "-work"))
     ) as engine:
         yield engine

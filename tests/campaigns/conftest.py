@@ -79,13 +79,19 @@ EVERYONE = Segment("Everyone", status="active")
 
 class Rig:
     """An in-memory DuckDB with ``Customer_360`` (and optional flag columns) and a set of
-    active segments, over which campaigns are compiled by the real audience query."""
+    active segments, over which campaigns are compiled by the real audience query.
+
+    With ``kind="spark"`` the same table is also a Parquet file read by Herald's Spark engine,
+    and :meth:`rows` runs the query there (the parity suite, ``tests/spark_engine.py``).
+    """
 
     def __init__(
         self,
         keys: Sequence[str],
         flags: Mapping[str, Sequence[bool]] | None = None,
         segments: Sequence[Segment] = (),
+        *,
+        kind: str = "duckdb",
     ) -> None:
         flags = dict(flags or {})
         self.con = duckdb.connect()
@@ -103,23 +109,52 @@ class Rig:
         columns += [("Customer_360", name, "boolean", "BOOLEAN") for name in flags]
         self.catalog = Catalog.from_columns(columns)
         self.segments = {s.name: s for s in (EVERYONE, *segments)}
+        self.dialect = "duckdb"
+        self._spark: Any = None
+        if kind == "spark":
+            self._open_spark(table)
+
+    def _open_spark(self, table: pa.Table) -> None:
+        import tempfile
+
+        import pyarrow.parquet as pq
+        from spark_engine import require_spark, spark_options
+
+        require_spark()
+        from herald.engines.spark import SparkEngine
+
+        self._folder = tempfile.TemporaryDirectory(prefix="herald-rig-")
+        path = Path(self._folder.name) / "Customer_360.parquet"
+        pq.write_table(table, path)
+        self._spark = SparkEngine(**spark_options(tables={"Customer_360": str(path)}))
+        self.dialect = "spark"
 
     def sql(self, campaign: Campaign | Mapping[str, Any], salt: str) -> str:
         if not isinstance(campaign, Campaign):
             campaign = parse_campaign(campaign)
         ctx = AudienceContext(
-            catalog=self.catalog, today=TODAY, resolve_segment=self.segments.__getitem__, salt=salt
+            catalog=self.catalog,
+            today=TODAY,
+            resolve_segment=self.segments.__getitem__,
+            salt=salt,
+            dialect=self.dialect,
         )
-        return audience_query(campaign, ctx).sql("duckdb")
+        return audience_query(campaign, ctx).sql(self.dialect)
 
     def rows(
         self, campaign: Campaign | Mapping[str, Any], salt: str
     ) -> list[tuple[str, str, str, bool]]:
         """``(key, sub_audience, group, is_control)`` for every recipient."""
+        if self._spark is not None:
+            table = self._spark.query(self.sql(campaign, salt)).select([0, 1, 2, 3])
+            return [tuple(r.values()) for r in table.to_pylist()]  # type: ignore[misc]
         return [tuple(r) for r in self.con.execute(self.sql(campaign, salt)).fetchall()]  # type: ignore[misc]
 
     def close(self) -> None:
         self.con.close()
+        if self._spark is not None:
+            self._spark.close()
+            self._folder.cleanup()
 
     def __enter__(self) -> Rig:
         return self

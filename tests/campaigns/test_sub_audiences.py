@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from spark_engine import ENGINES
 
 from herald.core.campaigns.model import REMAINDER
 from herald.core.splitting import BASIS
@@ -37,15 +38,18 @@ assert BOTH in VIP & SHOE
 assert BOTH not in DNC | OPT_OUT
 
 
-@pytest.fixture
-def rig(rig_cls: type, flag_segments: Callable[[str, str], Any]) -> Iterator[Any]:
+@pytest.fixture(params=ENGINES)
+def rig(
+    request: pytest.FixtureRequest, rig_cls: type, flag_segments: Callable[[str, str], Any]
+) -> Iterator[Any]:
+    """The hand-made table on each engine: every answer holds on DuckDB and on Spark."""
     segments = [
         flag_segments("VIPs", "vip"),
         flag_segments("Shoe Buyers", "shoe"),
         flag_segments("Do Not Contact", "dnc"),
         flag_segments("Promo Opt-Outs", "promo_opt_out"),
     ]
-    with rig_cls(KEYS, FLAGS, segments) as made:
+    with rig_cls(KEYS, FLAGS, segments, kind=request.param) as made:
         yield made
 
 

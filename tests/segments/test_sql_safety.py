@@ -78,7 +78,7 @@ def test_a_file_is_not_read_even_when_the_allow_list_is_bypassed(
     # Stand-in for a parser gap: the SQL check lets everything through, and the definition is
     # stored without the apply checks. The engine's connection must still refuse the file.
     monkeypatch.setattr(
-        "herald.core.segments.compile.validate_sql_segment",
+        "herald.core.segments.rows.validate_sql_segment",
         lambda sql, catalog, *, dialect: sqlglot.parse_one(sql, read=dialect),
     )
     sql = (

@@ -84,7 +84,7 @@ def audience_query(
     own_steps: list[tuple[str, exp.Query, str]] = [
         (
             AUDIENCE,
-            rows.select(where, [*membership, *outputs], known_key=True),
+            rows.select(where, [*membership, *outputs]),
             "include segments minus exclude segments, in one pass: sub-audiences, attributes",
         ),
         (

@@ -21,8 +21,7 @@ from sqlglot import exp
 from herald.core.catalog import Catalog
 from herald.core.segments.context import BASE, Context, SegmentResolver
 from herald.core.segments.model import Node, Segment
-from herald.core.segments.rows import CustomerRows
-from herald.core.segments.sql import validate_sql_segment
+from herald.core.segments.rows import CustomerRows, sql_keys
 
 __all__ = ["BASE", "SegmentResolver", "compile_segment", "condition_rows"]
 
@@ -58,8 +57,7 @@ def compile_segment(
     outputs = [(name, rows.column(table, column)) for name, table, column in columns]
     if segment.sql is None:
         return rows.select(segment.where, outputs)
-    user_query = validate_sql_segment(segment.sql, catalog, dialect=dialect)
-    member = exp.In(this=ctx.key(BASE), query=exp.Subquery(this=user_query))
+    member = ctx.member(ctx.key(BASE), sql_keys(segment, ctx))
     return rows.select(None, outputs).where(member, copy=False)
 
 

@@ -30,6 +30,22 @@ class Context:
     def key(self, alias: str) -> exp.Column:
         return exp.column(self.catalog.customer_key, alias, quoted=True)
 
+    def member(self, key: exp.Expr, keys: exp.Select) -> exp.Expr:
+        """``key`` is one of ``keys`` (a SELECT of one column without NULLs): the semi join.
+
+        DuckDB gets ``key IN (keys)``. Spark plans an IN subquery that is negated or sits in
+        a CASE WHEN with NULL-aware semantics (a nested-loop join, quadratic in customers),
+        so it gets the equivalent ``EXISTS (SELECT 1 FROM (keys) m WHERE m.k = key)``, a hash
+        join. The two agree whenever ``key`` is not NULL, which the customer rows ensure
+        (:meth:`CustomerRows.from_base` leaves out rows without a key).
+        """
+        if self.dialect != "spark":
+            return exp.In(this=key, query=exp.Subquery(this=keys))
+        name = keys.selects[0].alias_or_name
+        found = exp.EQ(this=exp.column(name, "m", quoted=True), expression=key)
+        match = exp.select(exp.Literal.number(1)).from_(keys.subquery("m", copy=False), copy=False)
+        return exp.Exists(this=match.where(found, copy=False))
+
     def inside(self, segment: str) -> Context:
         """The context of a segment named in a condition of this one."""
         return Context(

@@ -36,7 +36,7 @@ class PurchaseRows:
         """The same keys, reading only the orders of ``candidates``' customers: grouping the
         orders of a few customers is much cheaper than grouping everyone's first."""
         key = ctx.key(self.driving)
-        only = exp.In(this=key, query=exp.Subquery(this=candidates))
+        only = ctx.member(key, candidates)
         return self.source.where(only, copy=False)
 
 

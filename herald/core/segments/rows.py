@@ -129,7 +129,7 @@ class CustomerRows:
         if isinstance(node, InSegment):
             return self._in_segment(node, ctx, negative)
         rows = purchase_rows(node, ctx)
-        member = exp.In(this=ctx.key(BASE), query=exp.Subquery(this=rows.source))
+        member = ctx.member(ctx.key(BASE), rows.source)
         return exp.not_(member, copy=False) if node.negate else member
 
     def _attribute(self, cond: Attribute, ctx: Context, negative: bool) -> exp.Expr:
@@ -162,7 +162,7 @@ class CustomerRows:
                 copy=False,
             )
         )
-        member = exp.In(this=ctx.key(BASE), query=exp.Subquery(this=rows))
+        member = ctx.member(ctx.key(BASE), rows)
         return exp.not_(member, copy=False) if complement else member
 
     def _join(self, table: Table) -> str:
@@ -195,7 +195,7 @@ class CustomerRows:
 
     def _members(self, segment: Segment, ctx: Context, negative: bool) -> exp.Expr:
         if segment.sql is not None:
-            return exp.In(this=ctx.key(BASE), query=exp.Subquery(this=_sql_keys(segment, ctx)))
+            return ctx.member(ctx.key(BASE), sql_keys(segment, ctx))
         if segment.where is None:
             return exp.true()
         return self._node(segment.where, ctx, negative)
@@ -203,44 +203,38 @@ class CustomerRows:
     # --- the query ------------------------------------------------------------------------------
 
     def select(
-        self,
-        where: Node | None,
-        outputs: Sequence[tuple[str, exp.Expr]] = (),
-        *,
-        known_key: bool = False,
+        self, where: Node | None, outputs: Sequence[tuple[str, exp.Expr]] = ()
     ) -> exp.Select:
         """``SELECT key, outputs… FROM`` the rows ``WHERE`` the conditions hold.
 
         Args:
             where: the conditions; None for every row.
             outputs: ``(name, expression)`` over the row, compiled before this call.
-            known_key: leave out rows whose key is NULL.
         """
         conditions: list[exp.Expr] = []
         purchases: list[PurchaseRows] = []
         if where is not None:
             self._conjuncts(where, self._ctx, conditions, purchases)
-        if known_key:
-            key = self._ctx.key(BASE)
-            conditions.insert(0, exp.not_(exp.Is(this=key, expression=exp.Null()), copy=False))
-        if purchases and len(conditions) > known_key:
+        if purchases and conditions:
             return self._restricted(conditions, purchases, outputs)
-        conditions += [
-            exp.In(this=self._ctx.key(BASE), query=exp.Subquery(this=p.source)) for p in purchases
-        ]
+        conditions += [self._ctx.member(self._ctx.key(BASE), p.source) for p in purchases]
         query = self.from_base().select(
             self._ctx.key(BASE), *(exp.alias_(e, n, copy=False) for n, e in outputs), copy=False
         )
         return query.where(and_all(conditions), copy=False) if conditions else query
 
     def from_base(self) -> exp.Select:
-        """``FROM base`` with the joins the conditions compiled so far need (no columns)."""
+        """``FROM base`` with the joins the conditions compiled so far need (no columns),
+        ``WHERE`` the row has a key: a row without one is nobody to send to, and a semi join
+        (``Context.member``) means the same on every engine only for a known key."""
+        key = self._ctx.key(BASE)
         query = exp.select().from_(aliased_table(self._base.name, BASE), copy=False)
         for name, alias in self._joins.values():
-            on = exp.EQ(this=self._ctx.key(alias), expression=self._ctx.key(BASE))
+            on = exp.EQ(this=self._ctx.key(alias), expression=key.copy())
             joined = aliased_table(name, alias)
             query = query.join(joined, on=on, join_type=_PER_CUSTOMER_JOIN, copy=False)
-        return query
+        known = exp.not_(exp.Is(this=key, expression=exp.Null()), copy=False)
+        return query.where(known, copy=False)
 
     def _conjuncts(
         self, node: Node, ctx: Context, into: list[exp.Expr], purchases: list[PurchaseRows]
@@ -274,9 +268,9 @@ class CustomerRows:
         candidates = self.select(None, outputs).where(and_all(conditions), copy=False)
         keys = exp.select(exp.column(key_name, CANDIDATES, quoted=True)).from_(CANDIDATES)
         members = [
-            exp.In(
-                this=exp.column(key_name, CANDIDATES, quoted=True),
-                query=exp.Subquery(this=p.restricted_to(keys.copy(), self._ctx)),
+            self._ctx.member(
+                exp.column(key_name, CANDIDATES, quoted=True),
+                p.restricted_to(keys.copy(), self._ctx),
             )
             for p in purchases
         ]
@@ -299,7 +293,7 @@ def _is_conjunction(group: Group) -> bool:
     return group.kind == "all" or (group.kind == "any" and len(group.items) == 1)
 
 
-def _sql_keys(segment: Segment, ctx: Context) -> exp.Select:
+def sql_keys(segment: Segment, ctx: Context) -> exp.Select:
     """A SQL segment's keys without NULL: a NULL in an IN list would make "not in" NULL."""
     assert segment.sql is not None
     user = validate_sql_segment(segment.sql, ctx.catalog, dialect=ctx.dialect)
