@@ -362,8 +362,12 @@ def _open_session(
             session = builder.getOrCreate()
         # A second engine in this process shares the JVM but not the temporary views.
         session = session.newSession() if not connect else session
-        for key, value in SESSION_DEFAULTS.items():
-            session.conf.set(key, value)
+        # A session of a JVM started earlier (another engine in this process) has that
+        # engine's SQL settings: this engine's own are set on its session.
+        for key, value in settings.items():
+            if key.startswith("spark.sql.") and key != "spark.sql.session.timeZone":
+                session.conf.set(key, value)
+        session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as error:
         target = connect or master
         msg = f"cannot start Spark on '{target}': {_message(error)}"

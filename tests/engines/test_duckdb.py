@@ -274,3 +274,60 @@ def test_query_files_joins_herald_parquet_files_for_that_query_only(
             engine.query_files(query, {"log": [tmp_path / "missing.parquet"]})
     assert found == [{"n": 5, "total": 0 + 1 + 2 + 5 + 6}]
     assert "\n" not in str(caught.value)
+
+
+# --- lake tables: Parquet locations instead of (or beside) a database file -------------------
+
+
+def _lake(folder: Path) -> dict[str, str]:
+    (folder / "Customer_360").mkdir(parents=True)
+    with duckdb.connect() as con:
+        target = folder / "Customer_360" / "part-0.parquet"
+        con.execute(
+            f"COPY (SELECT 'c' || range AS amperity_id, range::DECIMAL(38,2) AS n "
+            f"FROM range(10)) TO '{target}' (FORMAT parquet)"
+        )
+        con.execute(f"COPY (SELECT 'x' AS k) TO '{folder / 'extra.parquet'}' (FORMAT parquet)")
+    return {"Customer_360": str(folder / "Customer_360"), "Extra": str(folder / "extra.parquet")}
+
+
+def test_lake_tables_without_a_database_file(tmp_path: Path) -> None:
+    tables = _lake(tmp_path / "lake")
+    with create_engine("duckdb", database=None, tables=tables) as engine:
+        catalog = engine.catalog()
+        assert sorted(catalog.table_names()) == ["Customer_360", "Extra"]
+        assert catalog.table("customer_360").column("n").engine_type == "DECIMAL(38,2)"  # type: ignore[union-attr]
+        assert engine.query('SELECT count(*) AS n FROM "Customer_360"').to_pylist() == [{"n": 10}]
+        assert engine.data_version() is None  # the lake changes without Herald seeing it
+        # still locked: the lake is read through its datasets, SQL cannot open files
+        with pytest.raises(EngineError):
+            engine.query(f"SELECT * FROM read_parquet('{tmp_path / 'lake' / 'extra.parquet'}')")
+
+
+def test_lake_tables_beside_a_database_file(db: Path, tmp_path: Path) -> None:
+    tables = _lake(tmp_path / "lake")
+    with create_engine("duckdb", database=db, tables={"Extra": tables["Extra"]}) as engine:
+        assert {"Customer_360", "Extra"} <= set(engine.catalog().table_names())
+
+
+def test_a_missing_lake_table_says_which_and_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_engine("duckdb", database=None, tables={"Orders": str(tmp_path / "nowhere")})
+    message = str(caught.value)
+    assert message.startswith("cannot read the table Orders at ")
+    assert "[engine.tables]" in message
+    assert "\n" not in message
+
+
+def test_a_workspace_reads_lake_tables_relative_to_its_folder(tmp_path: Path) -> None:
+    from herald.workspace import Workspace
+
+    _lake(tmp_path / "data" / "lake")
+    (tmp_path / "herald.toml").write_text(
+        '[engine]\nname = "duckdb"\n\n[engine.tables]\n'
+        'Customer_360 = "data/lake/Customer_360"\n'
+    )
+    with Workspace.open(tmp_path) as ws:
+        assert ws.engine.query('SELECT count(*) AS n FROM "Customer_360"').to_pylist() == [
+            {"n": 10}
+        ]
