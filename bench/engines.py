@@ -149,8 +149,9 @@ def lake_mb(lake: Path) -> float:
     return sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
 
 
-def workspace_settings(engine: str, db: Path, lake: Path) -> str:
-    """The herald.toml of one side: the default one, with its [engine] section for ``engine``."""
+def workspace_settings(engine: str, db: Path, lake: Path, memory: str | None = None) -> str:
+    """The herald.toml of one side: the default one, with its [engine] section for ``engine``
+    (and for Spark the driver's memory, ``memory``, when given)."""
     from herald.config import DEFAULT_TOML
 
     text = DEFAULT_TOML.format(database=str(db.resolve()))
@@ -159,19 +160,24 @@ def workspace_settings(engine: str, db: Path, lake: Path) -> str:
     duckdb_section = f'[engine]\nname = "duckdb"\ndatabase = "{db.resolve()}"\n'
     assert duckdb_section in text, "the default herald.toml's [engine] section changed"
     tables = "".join(f'{name} = "{where}"\n' for name, where in lake_tables(lake).items())
-    spark_section = f'[engine]\nname = "spark"\nmaster = "{MASTER}"\n\n[engine.tables]\n{tables}'
+    limit = f'memory_limit = "{memory}"\n' if memory else ""
+    spark_section = (
+        f'[engine]\nname = "spark"\nmaster = "{MASTER}"\n{limit}\n[engine.tables]\n{tables}'
+    )
     return text.replace(duckdb_section, spark_section)
 
 
 # --- one side, in its own process ------------------------------------------------------------
 
 
-def run_side(workload: str, engine: str, db: Path, lake: Path, out: Path) -> dict[str, Any]:
+def run_side(
+    workload: str, engine: str, db: Path, lake: Path, out: Path, memory: str | None
+) -> dict[str, Any]:
     from herald.core.segments import parse_segment
     from herald.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "herald.toml").write_text(workspace_settings(engine, db, lake))
+        (Path(tmp) / "herald.toml").write_text(workspace_settings(engine, db, lake, memory))
         with Workspace.init(tmp) as ws:
             _, start_wall, _ = timed(lambda: ws.engine)
             if workload == "insights":
@@ -230,7 +236,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     if args.side == "export":
         return export_lake(args.db, args.lake)
     workload, engine = args.side.split(":")
-    return run_side(workload, engine, args.db.resolve(), args.lake.resolve(), args.out)
+    db, lake = args.db.resolve(), args.lake.resolve()
+    return run_side(workload, engine, db, lake, args.out, args.spark_memory)
 
 
 # --- the orchestration: interleaved rounds, identity checks ----------------------------------
@@ -252,15 +259,16 @@ def prepare(db: Path) -> tuple[Path, float | None]:
     return lake, float(done["seconds"])
 
 
-def one_round(workload: str, db: Path, lake: Path, folder: Path) -> dict[str, dict[str, Any]]:
+def one_round(
+    workload: str, db: Path, lake: Path, folder: Path, memory: str | None
+) -> dict[str, dict[str, Any]]:
     """DuckDB then Spark, once; raises SystemExit if their answers differ."""
     found = {}
     for engine in ENGINES:
         out = folder / f"{workload}-{engine}.parquet"
-        side = f"{workload}:{engine}"
-        found[engine] = run_child(
-            "--side", side, "--db", str(db), "--lake", str(lake), "--out", str(out)
-        )
+        side = ["--side", f"{workload}:{engine}", "--db", str(db), "--lake", str(lake)]
+        limit = ["--spark-memory", memory] if memory else []
+        found[engine] = run_child(*side, "--out", str(out), *limit)
     duck, spark = found["duckdb"]["result"], found["spark"]["result"]
     if workload == "insights" and duck != spark:
         raise SystemExit(f"insights differ: DuckDB {duck}, Spark {spark}")
@@ -268,13 +276,13 @@ def one_round(workload: str, db: Path, lake: Path, folder: Path) -> dict[str, di
         a, b = (str(folder / f"campaign-{engine}.parquet") for engine in ENGINES)
         compared = run_child("--side", "compare", "--db", a, "--out", b)
         if compared["differences"] or duck != spark:
-            raise SystemExit(
-                f"the campaign snapshots differ: {compared}, rows {duck} and {spark}"
-            )
+            raise SystemExit(f"the campaign snapshots differ: {compared}, rows {duck} and {spark}")
     return found
 
 
-def measure(db: Path, lake: Path, rounds: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def measure(
+    db: Path, lake: Path, rounds: int, memory: str | None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Every workload, ``rounds`` interleaved rounds of DuckDB and Spark."""
     found: dict[str, dict[str, list[dict[str, Any]]]] = {
         workload: {engine: [] for engine in ENGINES} for workload in WORKLOADS
@@ -282,7 +290,7 @@ def measure(db: Path, lake: Path, rounds: int) -> dict[str, dict[str, list[dict[
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         for number in range(1, rounds + 1):
             for workload in WORKLOADS:
-                done = one_round(workload, db, lake, Path(tmp))
+                done = one_round(workload, db, lake, Path(tmp), memory)
                 for engine in ENGINES:
                     found[workload][engine].append(done[engine])
                 duck, spark = done["duckdb"], done["spark"]
@@ -380,31 +388,45 @@ def _result_line(customers: int, found: dict[str, dict[str, list[dict[str, Any]]
 
 def report(args: argparse.Namespace, results: dict[int, dict[str, Any]]) -> str:
     sizes = sorted(results)
-    tables = "\n".join([TABLE_HEAD, *(line for n in sizes for line in _rows(n, results[n]["found"]))])
+    tables = "\n".join(
+        [TABLE_HEAD, *(line for n in sizes for line in _rows(n, results[n]["found"]))]
+    )
     ratios = "\n".join(line for n in sizes for line in _ratios(n, results[n]["found"]))
     command = "python bench/engines.py" + (
         "" if tuple(sizes) == SIZES else " --customers " + " ".join(str(n) for n in sizes)
     )
+    command += f" --spark-memory {args.spark_memory}" if args.spark_memory else ""
     starts = ", ".join(
-        f"{_median(results[n]['found'][w]['spark'], 'engine_start'):.1f} s ({w}, {n:,})"
+        f"{_median(results[n]['found'][w]['spark'], 'engine_start'):.1f} s ({w} at {n:,})"
         for n in sizes
         for w in WORKLOADS
     )
     lakes = ", ".join(f"{results[n]['lake_mb']:,.0f} MB at {n:,}" for n in sizes)
+    loads = ", ".join(
+        f"{results[n]['load'][0]:.1f} before and {results[n]['load'][1]:.1f} after {n:,}"
+        for n in sizes
+    )
+    memory = (
+        f"driver memory {args.spark_memory} (`[engine] memory_limit`)"
+        if args.spark_memory
+        else "Spark's default driver memory (1g)"
+    )
+    rounds = f"{args.rounds} round" + ("s" if args.rounds != 1 else "")
     missing = "" if set(SIZES) <= set(results) else "\n5M customers not run this time.\n"
     return f"""## DuckDB and Spark, the same work (`bench/engines.py`)
 
 Command: `{command} --rounds {args.rounds}` · revision {git_revision()} · {dt.date.today()}
-Machine: {machine()}
+Machine: {machine()}.
+Shared with other work: load average (1 min) {loads}.
 Data: the demo generator (seed 7, as of {AS_OF}), cached in bench/.data/: DuckDB reads the
 database file; Spark reads the same tables exported once to Parquet ({lakes}).
-Engines: DuckDB with its defaults (all cores, {os.cpu_count()}); Spark in local mode,
-`master = "{MASTER}"`, Herald's session defaults (8 shuffle partitions) and Spark's default
-driver memory; each from a workspace of its own (`herald.toml` [engine]).
+Engines: each from a workspace of its own (`herald.toml` [engine]): DuckDB with its defaults
+(all cores, {os.cpu_count()}); Spark in local mode, `master = "{MASTER}"`, Herald's session
+defaults (8 shuffle partitions), {memory}.
 Workloads: the insights of `bench/segments.py`'s segment (`herald segment insights`) and the
 audience build of `bench/campaigns.py`'s campaign (compile + `write_snapshot` to Parquet), as
-in `bench/sql_plans.py`. Engines interleaved, {args.rounds} rounds, each side in its own
-process. "query" is the work once the engine is up; "command" is the whole process from its
+in `bench/sql_plans.py`. Engines interleaved, {rounds}, each side in its own process.
+"query" is the work once the engine is up; "command" is the whole process from its
 start (Python, imports, engine start, workspace, the work). CPU and peak RSS are the process
 tree's: the Python process, its reaped children and its live children (Spark's JVM), CPU from
 psutil and peak RSS as the sum of each process's `VmHWM` (/proc), read before it exits.
@@ -419,8 +441,9 @@ Spark ÷ DuckDB, medians (peak RSS: highest of the rounds):
 |---:|---|---:|---:|---:|---:|---:|
 {ratios}
 
-Spark's engine start (session and lake tables), median: {starts}; a long-lived process
-(the web app, the scheduler) pays it once.
+Spark's engine start (the session, the lake tables' views), median:
+{starts}; in the command, not in the query. A long-lived process (the web app, the
+scheduler) pays it once.
 
 Spark's peak RSS by process (first round):
 {chr(10).join(_memory_line(n, results[n]["found"]) for n in sizes)}
@@ -435,6 +458,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", type=Path, help="Use this database (one size) instead.")
+    parser.add_argument(
+        "--spark-memory", help="Spark's driver memory ([engine] memory_limit), e.g. 4g."
+    )
     parser.add_argument("--no-report", action="store_true", help="Do not write docs/benchmarks.md.")
     parser.add_argument("--json", type=Path, help="Also write every measure to this file.")
     parser.add_argument("--side", help=argparse.SUPPRESS)
@@ -456,10 +482,13 @@ def main() -> None:
         db = args.database or demo_database(customers, AS_OF)
         lake, export_s = prepare(db)
         print(f"{customers:,} customers ({db.name}):", flush=True)
+        load_before = os.getloadavg()[0]
+        found = measure(db, lake, args.rounds, args.spark_memory)
         results[customers] = {
-            "found": measure(db, lake, args.rounds),
+            "found": found,
             "lake_mb": lake_mb(lake),
             "export_seconds": export_s,
+            "load": [load_before, os.getloadavg()[0]],
         }
     body = report(args, results)
     if not args.no_report:
