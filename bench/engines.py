@@ -1,0 +1,502 @@
+"""Benchmark: the same insights and campaign build on DuckDB and on Spark (local mode).
+
+Two workloads, the ones of ``bench/sql_plans.py`` (so the benches agree):
+
+- the insights of the segment of ``bench/segments.py`` (four conditions, one of them
+  "has purchased"), as ``herald segment insights`` runs them (``ws.segments.insights``);
+- the campaign of ``bench/campaigns.py`` (1 include and 2 exclude segments, 3 sub-audiences of
+  3 groups), built as a run builds it (``ws.campaigns.build`` + ``write_snapshot`` to Parquet).
+
+Each engine runs them from a workspace of its own: ``[engine] database`` on the demo's DuckDB
+file, or ``[engine] name = "spark"``, ``master = "local[2]"`` and ``[engine.tables]`` on the
+same tables exported once to Parquet (a lake folder beside the database in bench/.data/). The
+engines run interleaved, DuckDB, Spark, DuckDB, Spark …, each in a fresh process. Each side
+reports the whole command (from its process's start: Python, imports, the engine's start,
+the workspace, the work) and, apart, the query once the engine is up; Spark's session start
+is a fixed cost of some seconds that a long-lived process pays once.
+
+CPU time and peak RSS are the process tree's: Spark runs in a JVM, a child of the Python
+driver, so the side reads its own and its live children's CPU times (psutil, reaped children
+included) and the peak RSS of each (``VmHWM`` in /proc), summed, before it exits.
+
+Every round checks that the engines agree: the same insights numbers, and the same snapshot
+rows (the same recipients in the same sub-audience and group with the same attributes).
+
+    python bench/engines.py                                      # 5M customers
+    python bench/engines.py --customers 100000 --rounds 1        # a quick look
+
+Results go to docs/benchmarks.md (section "engines").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report
+import campaigns as campaign_bench
+import segments as segment_bench
+from _report import DATA, demo_database, git_revision, machine, summary, write_section
+
+AS_OF = segment_bench.AS_OF
+assert campaign_bench.AS_OF == AS_OF
+SIZES = (5_000_000,)
+WORKLOADS = ("insights", "campaign")
+ENGINES = ("duckdb", "spark")
+MASTER = "local[2]"
+
+
+# --- the process tree's measures ---------------------------------------------------------------
+
+
+def tree_cpu() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants (the JVM)."""
+    import psutil
+
+    me = psutil.Process()
+    times = me.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in me.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
+    return total
+
+
+def tree_peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory (``VmHWM``) of this process and of its live descendants, in MB."""
+    import psutil
+
+    peaks = {"python": _peak_mb(os.getpid())}
+    for child in psutil.Process().children(recursive=True):
+        peak = _peak_mb(child.pid)
+        if peak:
+            name = "jvm" if "java" in child.name() else child.name()
+            peaks[name] = peaks.get(name, 0.0) + peak
+    return peaks
+
+
+def _peak_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def since_start() -> float:
+    """Wall seconds since this process started."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
+def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``work()``'s value, wall seconds and the process tree's CPU seconds."""
+    wall, cpu = time.perf_counter(), tree_cpu()
+    value = work()
+    return value, time.perf_counter() - wall, tree_cpu() - cpu
+
+
+# --- the data: the demo database, and its tables as Parquet for Spark -------------------------
+
+
+def lake_folder(db: Path) -> Path:
+    """Where the Parquet copy of ``db`` lives: in bench/.data/ for a bench database, beside a
+    database given with --database."""
+    folder = DATA if db.resolve().parent == DATA.resolve() or db.parent == DATA else db.parent
+    return folder / f"{db.stem}-lake"
+
+
+def export_lake(db: Path, lake: Path) -> dict[str, Any]:
+    """Every table of ``db`` as a folder of Parquet under ``lake``, written once (into a
+    temporary folder renamed at the end, so that an interrupted export is not reused)."""
+    import duckdb
+
+    started = time.perf_counter()
+    partial = lake.with_name(lake.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [row[0] for row in con.execute("SHOW TABLES").fetchall()]
+        for name in names:
+            where = partial / name
+            where.mkdir(parents=True)
+            target = str(where / "part-0.parquet").replace("'", "''")
+            con.execute(f"COPY \"{name}\" TO '{target}' (FORMAT parquet)")
+    partial.rename(lake)
+    return {"seconds": time.perf_counter() - started, "tables": names}
+
+
+def lake_tables(lake: Path) -> dict[str, str]:
+    return {p.name: str(p.resolve()) for p in sorted(lake.iterdir()) if p.is_dir()}
+
+
+def lake_mb(lake: Path) -> float:
+    return sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
+
+
+def workspace_settings(engine: str, db: Path, lake: Path, memory: str | None = None) -> str:
+    """The herald.toml of one side: the default one, with its [engine] section for ``engine``
+    (and for Spark the driver's memory, ``memory``, when given)."""
+    from herald.config import DEFAULT_TOML
+
+    text = DEFAULT_TOML.format(database=str(db.resolve()))
+    if engine == "duckdb":
+        return text
+    duckdb_section = f'[engine]\nname = "duckdb"\ndatabase = "{db.resolve()}"\n'
+    assert duckdb_section in text, "the default herald.toml's [engine] section changed"
+    tables = "".join(f'{name} = "{where}"\n' for name, where in lake_tables(lake).items())
+    limit = f'memory_limit = "{memory}"\n' if memory else ""
+    spark_section = (
+        f'[engine]\nname = "spark"\nmaster = "{MASTER}"\n{limit}\n[engine.tables]\n{tables}'
+    )
+    return text.replace(duckdb_section, spark_section)
+
+
+# --- one side, in its own process ------------------------------------------------------------
+
+
+def run_side(
+    workload: str, engine: str, db: Path, lake: Path, out: Path, memory: str | None
+) -> dict[str, Any]:
+    from herald.core.segments import parse_segment
+    from herald.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "herald.toml").write_text(workspace_settings(engine, db, lake, memory))
+        with Workspace.init(tmp) as ws:
+            _, start_wall, _ = timed(lambda: ws.engine)
+            if workload == "insights":
+                ws.segments.apply(parse_segment(segment_bench.SEGMENT))
+                found = _insights(ws)
+            else:
+                for doc in campaign_bench.SEGMENTS:
+                    ws.segments.apply(parse_segment(doc))
+                ws.campaigns.apply(campaign_bench.CAMPAIGN)
+                found = _campaign(ws, out)
+    return {
+        **found,
+        "engine_start": start_wall,
+        "command_wall": since_start(),
+        "command_cpu": tree_cpu(),
+        "peak_rss": tree_peak_rss_mb(),
+    }
+
+
+def _insights(ws: Any) -> dict[str, Any]:
+    name = segment_bench.SEGMENT["name"]
+    # What `herald segment insights NAME` runs: compile, one query, record the refresh.
+    found, wall, cpu = timed(lambda: ws.segments.insights(name, "active", today=AS_OF))
+    return {"wall": wall, "cpu": cpu, "result": found.as_dict()}
+
+
+def _campaign(ws: Any, out: Path) -> dict[str, Any]:
+    salt = ws.store.campaign_uid("Bench")
+    build, compile_wall, compile_cpu = timed(lambda: ws.campaigns.build("Bench", today=AS_OF))
+    # Untimed: the store's salt is random; both engines get the bench's fixed salt.
+    query = campaign_bench._with_salt(build.query, salt)
+    build = build.__class__(**{**build.__dict__, "query": query})
+    rows, wall, cpu = timed(lambda: ws.campaigns.write_snapshot(build, out))
+    return {"wall": compile_wall + wall, "cpu": compile_cpu + cpu, "result": rows}
+
+
+def snapshot_differences(a: Path, b: Path) -> dict[str, Any]:
+    """Rows in one snapshot and not in the other, both ways (as multisets: the same as
+    comparing the rows sorted by key), and whether the columns and their types agree (Spark
+    marks some columns not null and adds its metadata: neither changes a value)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    columns = [[(f.name, str(f.type)) for f in pq.read_schema(path)] for path in (a, b)]
+    if columns[0] != columns[1]:
+        return {"differences": -1, "columns": columns}
+    one, two = (f"SELECT * FROM read_parquet('{path}')" for path in (a, b))
+    sql = f"SELECT count(*) FROM (({one} EXCEPT ALL {two}) UNION ALL ({two} EXCEPT ALL {one}))"
+    with duckdb.connect() as con:
+        return {"differences": int(con.execute(sql).fetchall()[0][0])}
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    if args.side == "compare":
+        return snapshot_differences(args.db, args.out)
+    if args.side == "export":
+        return export_lake(args.db, args.lake)
+    workload, engine = args.side.split(":")
+    db, lake = args.db.resolve(), args.lake.resolve()
+    return run_side(workload, engine, db, lake, args.out, args.spark_memory)
+
+
+# --- the orchestration: interleaved rounds, identity checks ----------------------------------
+
+
+def run_child(*arguments: str) -> dict[str, Any]:
+    return _report.run_child(__file__, *arguments)
+
+
+def prepare(db: Path) -> tuple[Path, float | None]:
+    """The lake folder of ``db``, exported now (in a child process) if it is not there yet;
+    the seconds the export took, or None when it was there."""
+    lake = lake_folder(db)
+    if lake.exists():
+        return lake, None
+    print(f"exporting {db.name} to Parquet in {lake} …", flush=True)
+    done = run_child("--side", "export", "--db", str(db), "--lake", str(lake))
+    print(f"  done in {done['seconds']:.0f} s", flush=True)
+    return lake, float(done["seconds"])
+
+
+def one_round(
+    workload: str, db: Path, lake: Path, folder: Path, memory: str | None
+) -> dict[str, dict[str, Any]]:
+    """DuckDB then Spark, once; raises SystemExit if their answers differ."""
+    found = {}
+    for engine in ENGINES:
+        out = folder / f"{workload}-{engine}.parquet"
+        side = ["--side", f"{workload}:{engine}", "--db", str(db), "--lake", str(lake)]
+        limit = ["--spark-memory", memory] if memory else []
+        found[engine] = run_child(*side, "--out", str(out), *limit)
+    duck, spark = found["duckdb"]["result"], found["spark"]["result"]
+    if workload == "insights" and duck != spark:
+        raise SystemExit(f"insights differ: DuckDB {duck}, Spark {spark}")
+    if workload == "campaign":
+        a, b = (str(folder / f"campaign-{engine}.parquet") for engine in ENGINES)
+        compared = run_child("--side", "compare", "--db", a, "--out", b)
+        if compared["differences"] or duck != spark:
+            raise SystemExit(f"the campaign snapshots differ: {compared}, rows {duck} and {spark}")
+    return found
+
+
+def measure(
+    db: Path, lake: Path, rounds: int, memory: str | None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every workload, ``rounds`` interleaved rounds of DuckDB and Spark."""
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {
+        workload: {engine: [] for engine in ENGINES} for workload in WORKLOADS
+    }
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        for number in range(1, rounds + 1):
+            for workload in WORKLOADS:
+                done = one_round(workload, db, lake, Path(tmp), memory)
+                for engine in ENGINES:
+                    found[workload][engine].append(done[engine])
+                duck, spark = done["duckdb"], done["spark"]
+                print(
+                    f"  round {number} {workload}: DuckDB {duck['wall']:.2f} s query "
+                    f"({duck['command_wall']:.2f} s command), Spark {spark['wall']:.2f} s "
+                    f"query ({spark['command_wall']:.2f} s command), identical",
+                    flush=True,
+                )
+    return found
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def command_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """:func:`_report.summary` of the whole commands, with the peak RSS of the process tree."""
+    return summary(
+        [
+            {"wall": r["command_wall"], "cpu": r["command_cpu"], "peak_rss_mb": _tree_mb(r)}
+            for r in runs
+        ]
+    )
+
+
+def query_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    return summary([{**r, "peak_rss_mb": _tree_mb(r)} for r in runs])
+
+
+def _tree_mb(run: dict[str, Any]) -> float:
+    return float(sum(run["peak_rss"].values()))
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    import statistics
+
+    return float(statistics.median(r[key] for r in runs))
+
+
+TABLE_HEAD = """\
+| customers | workload | engine | measured | wall min | wall median | CPU min | CPU median \
+| peak RSS |
+|---:|---|---|---|---:|---:|---:|---:|---:|"""
+
+
+def _rows(customers: int, found: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    lines = []
+    for workload in WORKLOADS:
+        for engine, label in (("duckdb", "DuckDB"), ("spark", f"Spark {MASTER}")):
+            runs = found[workload][engine]
+            for what, s in (("query", query_summary(runs)), ("command", command_summary(runs))):
+                lines.append(
+                    f"| {customers:,} | {workload} | {label} | {what} | {s['wall_min']:.2f} s "
+                    f"| {s['wall_median']:.2f} s | {s['cpu_min']:.2f} s "
+                    f"| {s['cpu_median']:.2f} s | {s['peak_rss_mb']:,.0f} MB |"
+                )
+    return lines
+
+
+def _ratios(customers: int, found: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    lines = []
+    for workload in WORKLOADS:
+        duck, spark = found[workload]["duckdb"], found[workload]["spark"]
+        q = [query_summary(runs) for runs in (duck, spark)]
+        c = [command_summary(runs) for runs in (duck, spark)]
+        lines.append(
+            f"| {customers:,} | {workload} "
+            f"| {q[1]['wall_median'] / q[0]['wall_median']:.1f} "
+            f"| {q[1]['cpu_median'] / q[0]['cpu_median']:.1f} "
+            f"| {c[1]['wall_median'] / c[0]['wall_median']:.1f} "
+            f"| {c[1]['cpu_median'] / c[0]['cpu_median']:.1f} "
+            f"| {c[1]['peak_rss_mb'] / c[0]['peak_rss_mb']:.1f} |"
+        )
+    return lines
+
+
+def _memory_line(customers: int, found: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    parts = []
+    for workload in WORKLOADS:
+        peaks = found[workload]["spark"][0]["peak_rss"]
+        split = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in sorted(peaks.items()))
+        parts.append(f"{workload}: {split}")
+    return f"- {customers:,}: " + "; ".join(parts) + "."
+
+
+def _result_line(customers: int, found: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    metrics = found["insights"]["duckdb"][0]["result"]
+    recipients = found["campaign"]["duckdb"][0]["result"]
+    return (
+        f"- {customers:,} customers: insights {metrics['unique_customers']:,} customers, "
+        f"revenue 1y ${metrics['revenue_1y']:,.2f}; campaign {recipients:,} recipients; "
+        f"the same on both engines in every round."
+    )
+
+
+def report(args: argparse.Namespace, results: dict[int, dict[str, Any]]) -> str:
+    sizes = sorted(results)
+    tables = "\n".join(
+        [TABLE_HEAD, *(line for n in sizes for line in _rows(n, results[n]["found"]))]
+    )
+    ratios = "\n".join(line for n in sizes for line in _ratios(n, results[n]["found"]))
+    command = "python bench/engines.py" + (
+        "" if tuple(sizes) == SIZES else " --customers " + " ".join(str(n) for n in sizes)
+    )
+    command += f" --spark-memory {args.spark_memory}" if args.spark_memory else ""
+    starts = ", ".join(
+        f"{_median(results[n]['found'][w]['spark'], 'engine_start'):.1f} s ({w} at {n:,})"
+        for n in sizes
+        for w in WORKLOADS
+    )
+    lakes = ", ".join(f"{results[n]['lake_mb']:,.0f} MB at {n:,}" for n in sizes)
+    loads = ", ".join(
+        f"{results[n]['load'][0]:.1f} before and {results[n]['load'][1]:.1f} after {n:,}"
+        for n in sizes
+    )
+    memory = (
+        f"driver memory {args.spark_memory} (`[engine] memory_limit`)"
+        if args.spark_memory
+        else "Spark's default driver memory (1g)"
+    )
+    rounds = f"{args.rounds} round" + ("s" if args.rounds != 1 else "")
+    missing = "" if set(SIZES) <= set(results) else "\n5M customers not run this time.\n"
+    return f"""## DuckDB and Spark, the same work (`bench/engines.py`)
+
+Command: `{command} --rounds {args.rounds}` · revision {git_revision()} · {dt.date.today()}
+Machine: {machine()}.
+Shared with other work: load average (1 min) {loads}.
+Data: the demo generator (seed 7, as of {AS_OF}), cached in bench/.data/: DuckDB reads the
+database file; Spark reads the same tables exported once to Parquet ({lakes}).
+Engines: each from a workspace of its own (`herald.toml` [engine]): DuckDB with its defaults
+(all cores, {os.cpu_count()}); Spark in local mode, `master = "{MASTER}"`, Herald's session
+defaults (8 shuffle partitions), {memory}.
+Workloads: the insights of `bench/segments.py`'s segment (`herald segment insights`) and the
+audience build of `bench/campaigns.py`'s campaign (compile + `write_snapshot` to Parquet), as
+in `bench/sql_plans.py`. Engines interleaved, {rounds}, each side in its own process.
+"query" is the work once the engine is up; "command" is the whole process from its
+start (Python, imports, engine start, workspace, the work). CPU and peak RSS are the process
+tree's: the Python process, its reaped children and its live children (Spark's JVM), CPU from
+psutil and peak RSS as the sum of each process's `VmHWM` (/proc), read before it exits.
+Every round the answers are identical: the same insights numbers, and the same snapshot rows
+(the same recipients in the same sub-audience and group with the same attributes).
+{missing}
+{tables}
+
+Spark ÷ DuckDB, medians (peak RSS: highest of the rounds):
+
+| customers | workload | query wall | query CPU | command wall | command CPU | peak RSS |
+|---:|---|---:|---:|---:|---:|---:|
+{ratios}
+
+Spark's engine start (the session, the lake tables' views), median:
+{starts}; in the command, not in the query. A long-lived process (the web app, the
+scheduler) pays it once.
+
+Spark's peak RSS by process (first round):
+{chr(10).join(_memory_line(n, results[n]["found"]) for n in sizes)}
+
+Results:
+{chr(10).join(_result_line(n, results[n]["found"]) for n in sizes)}
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", type=Path, help="Use this database (one size) instead.")
+    parser.add_argument(
+        "--spark-memory", help="Spark's driver memory ([engine] memory_limit), e.g. 4g."
+    )
+    parser.add_argument("--no-report", action="store_true", help="Do not write docs/benchmarks.md.")
+    parser.add_argument("--json", type=Path, help="Also write every measure to this file.")
+    parser.add_argument("--side", help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.side:
+        print(json.dumps(child(args)))
+        return
+    if args.database and len(args.customers) != 1:
+        raise SystemExit("--database needs exactly one --customers (its size)")
+    results: dict[int, dict[str, Any]] = {}
+    for customers in args.customers:
+        db = args.database or demo_database(customers, AS_OF)
+        lake, export_s = prepare(db)
+        print(f"{customers:,} customers ({db.name}):", flush=True)
+        load_before = os.getloadavg()[0]
+        found = measure(db, lake, args.rounds, args.spark_memory)
+        results[customers] = {
+            "found": found,
+            "lake_mb": lake_mb(lake),
+            "export_seconds": export_s,
+            "load": [load_before, os.getloadavg()[0]],
+        }
+    body = report(args, results)
+    if not args.no_report:
+        write_section("engines", body)
+    if args.json:
+        args.json.write_text(json.dumps({str(n): r for n, r in results.items()}, indent=1))
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
