@@ -67,6 +67,9 @@ LOCAL_DEFAULTS: dict[str, str] = {
     # default) cost more in scheduling than the work on one machine.
     "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
+    # Herald creates no tables; without this Spark makes an empty spark-warehouse/ folder
+    # wherever the command runs.
+    "spark.sql.warehouse.dir": (Path(tempfile.gettempdir()) / "herald-spark-warehouse").as_uri(),
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
 }
@@ -195,6 +198,7 @@ class SparkEngine(Engine):
             for name, location in self._tables.items():
                 self._view(name, self._session.read.format(table_format).load(location))
         except Exception as error:
+            self._work.close()
             msg = f"Spark could not open the customer tables: {_message(error)}"
             raise EngineError(msg) from None
 
@@ -365,7 +369,7 @@ def _open_session(
         # A session of a JVM started earlier (another engine in this process) has that
         # engine's SQL settings: this engine's own are set on its session.
         for key, value in settings.items():
-            if key.startswith("spark.sql.") and key != "spark.sql.session.timeZone":
+            if key.startswith("spark.sql.") and session.conf.isModifiable(key):
                 session.conf.set(key, value)
         session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as error:

@@ -324,8 +324,7 @@ def test_a_workspace_reads_lake_tables_relative_to_its_folder(tmp_path: Path) ->
 
     _lake(tmp_path / "data" / "lake")
     (tmp_path / "herald.toml").write_text(
-        '[engine]\nname = "duckdb"\n\n[engine.tables]\n'
-        'Customer_360 = "data/lake/Customer_360"\n'
+        '[engine]\nname = "duckdb"\n\n[engine.tables]\nCustomer_360 = "data/lake/Customer_360"\n'
     )
     with Workspace.open(tmp_path) as ws:
         assert ws.engine.query('SELECT count(*) AS n FROM "Customer_360"').to_pylist() == [
