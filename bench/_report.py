@@ -80,6 +80,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def process_peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory of a running process (``VmHWM``), None once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def demo_database(customers: int, as_of: object, *, seed: int = 7, items: bool = False) -> Path:
     """A demo database for benchmarks, generated once into bench/.data/ and reused.
 

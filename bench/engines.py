@@ -46,7 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report
 import campaigns as campaign_bench
 import segments as segment_bench
-from _report import DATA, demo_database, git_revision, machine, summary, write_section
+from _report import (
+    DATA,
+    demo_database,
+    git_revision,
+    machine,
+    process_peak_rss_mb,
+    summary,
+    write_section,
+)
 
 AS_OF = segment_bench.AS_OF
 assert campaign_bench.AS_OF == AS_OF
@@ -79,23 +87,13 @@ def tree_peak_rss_mb() -> dict[str, float]:
     """Peak resident memory (``VmHWM``) of this process and of its live descendants, in MB."""
     import psutil
 
-    peaks = {"python": _peak_mb(os.getpid())}
+    peaks = {"python": process_peak_rss_mb(os.getpid()) or 0.0}
     for child in psutil.Process().children(recursive=True):
-        peak = _peak_mb(child.pid)
+        peak = process_peak_rss_mb(child.pid) or 0.0
         if peak:
             name = "jvm" if "java" in child.name() else child.name()
             peaks[name] = peaks.get(name, 0.0) + peak
     return peaks
-
-
-def _peak_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def since_start() -> float:

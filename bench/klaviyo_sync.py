@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import git_revision, machine, write_section
+from _report import git_revision, machine, process_peak_rss_mb, write_section
 
 DATA = Path(__file__).resolve().parent / ".data"
 AS_OF = dt.date(2026, 6, 30)
@@ -147,16 +147,6 @@ def start_sandbox(port: int, job_tick: float, log: Path) -> subprocess.Popen:
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit(f"the sandbox did not answer within 60 s; see {log}")
-
-
-def sandbox_peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def sandbox_requests(url: str) -> dict[str, dict[str, int]]:
@@ -509,7 +499,7 @@ def main() -> None:
             for run in herald["runs"]:
                 print(f"  {run['label']}: {run['seconds']:.1f} s, {run['members']:,} members, "
                       f"estimate {run['estimate_seconds']:.1f} s", flush=True)  # fmt: skip
-            sandbox_rss = sandbox_peak_rss_mb(sandbox.pid)
+            sandbox_rss = process_peak_rss_mb(sandbox.pid)
         finally:
             stop(sandbox)
         if side is not None:
