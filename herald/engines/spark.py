@@ -353,9 +353,10 @@ def _open_session(
     sql = _pyspark()
     builder = sql.SparkSession.builder.appName("herald")
     builder = builder.remote(connect) if connect else builder.master(master)
-    settings = dict(LOCAL_DEFAULTS) if master and master.startswith("local") else {}
-    if memory and master and master.startswith("local"):
-        settings["spark.driver.memory"] = memory
+    local = bool(master and master.startswith("local"))
+    settings = dict(LOCAL_DEFAULTS) if local else {}
+    if local:
+        settings["spark.driver.memory"] = memory or _local_driver_memory()
     settings.update({str(k): str(v) for k, v in options.items()})
     settings.update(SESSION_DEFAULTS)
     for key, value in settings.items():
@@ -377,6 +378,17 @@ def _open_session(
         msg = f"cannot start Spark on '{target}': {_message(error)}"
         raise EngineError(msg) from None
     return session
+
+
+def _local_driver_memory() -> str:
+    """A local master's JVM does all of Spark's work: a quarter of this machine's memory
+    (at least 1 GB, at most 16 GB), where Spark's own default of 1 GB would spill a few
+    million customers to disk."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1g"
+    return f"{max(1, min(16, total // 4 // 2**30))}g"
 
 
 class _WorkFolder:
