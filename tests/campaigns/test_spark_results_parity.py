@@ -25,7 +25,7 @@ from results_workspace import AS_OF, NAME, results_workspace
 from spark_engine import spark_twin
 
 from herald.apply import apply_path
-from herald.exceptions import DefinitionError
+from herald.exceptions import DefinitionError, EngineError
 from herald.runs.preview import preview_campaign
 from herald.runs.results import campaign_results, daily_conversion, log_path, measured_runs
 from herald.workspace import Workspace
@@ -215,7 +215,16 @@ def test_every_bad_definition_is_refused_with_the_same_line(
     twins: tuple[Workspace, Workspace],
 ) -> None:
     duck, spark = twins
-    assert len(CATALOG_CHECKED) >= 30
+    stems = {p.stem for p in CATALOG_CHECKED}
+    assert {  # the catalog's checks: names, operators by type, values by type
+        "unknown-table",
+        "unknown-column",
+        "operator-wrong-type",
+        "text-for-number",
+        "number-for-text",
+        "fraction-for-integer",
+        "datetime-for-date",
+    } <= stems
     for path in CATALOG_CHECKED:
         assert refusal(spark, path) == refusal(duck, path), path.name
 
@@ -247,7 +256,8 @@ def file_reads(secret: Path) -> tuple[list[str], list[str]]:
         f"SELECT amperity_id FROM csv.`{secret}`",
         f"SELECT amperity_id FROM text.`{secret}`",
         f"SELECT amperity_id FROM json.`{secret}`",
-        f"SELECT amperity_id FROM Customer_360 WHERE amperity_id IN (SELECT value FROM text.`{secret}`)",
+        "SELECT amperity_id FROM Customer_360 WHERE amperity_id IN "
+        f"(SELECT value FROM text.`{secret}`)",
         "SELECT amperity_id FROM parquet.`/etc/hosts`",
     ]
 
@@ -272,6 +282,23 @@ def test_a_sql_segment_reading_a_file_is_refused_on_both(
             assert refusal(spark, path) == refusal(duck, path), sql
 
 
+def test_a_failed_cast_is_refused_on_both_without_the_value(
+    twins: tuple[Workspace, Workspace], tmp_path: Path
+) -> None:
+    """A SQL segment that binds but fails on a customer's value: each engine's error, with the
+    value left out (an email here)."""
+    path = tmp_path / "cast.yaml"
+    sql = "SELECT amperity_id FROM Customer_360 WHERE CAST(email AS INTEGER) = 1"
+    path.write_text(f"name: Cast Email\nstatus: active\nsql: {sql}\n", encoding="utf-8")
+    for ws in twins:
+        apply_path(ws, path)
+        with pytest.raises(EngineError) as caught:
+            ws.segments.insights("Cast Email", record=False, today=TODAY)
+        message = str(caught.value)
+        assert "Cast Email" in message
+        assert "@" not in message, message
+
+
 # --- 4. the command line on both ------------------------------------------------------------
 
 
@@ -285,19 +312,16 @@ def cli(root: Path, *args: str) -> str:
 def test_segment_insights_on_the_command_line(roots: tuple[Path, Path], segment: str) -> None:
     duck, spark = roots
     args = ("segment", "insights", segment, "--as-of", TODAY.isoformat())
-    want = json.loads(cli(duck, *args, "--json"))
-    got = json.loads(cli(spark, *args, "--json"))
-    moments = {k for k in want if k.endswith("_at")}
-    assert {k: v for k, v in got.items() if k not in moments} == {
-        k: v for k, v in want.items() if k not in moments
-    }
-    assert cli(spark, *args).splitlines()[1:] == cli(duck, *args).splitlines()[1:]
+    want = cli(duck, *args, "--json")
+    assert json.loads(want)["unique_customers"] > 0
+    assert cli(spark, *args, "--json") == want
+    assert cli(spark, *args) == cli(duck, *args)
 
 
 @pytest.mark.parametrize("campaign", [NAME, "Preview Parity"])
 def test_campaign_preview_on_the_command_line(roots: tuple[Path, Path], campaign: str) -> None:
     duck, spark = roots
     want = cli(duck, "campaign", "preview", campaign, "--json")
+    assert sum(c["recipients"] for c in json.loads(want)["counts"]) > 0
     assert cli(spark, "campaign", "preview", campaign, "--json") == want
-    assert json.loads(want)
     assert cli(spark, "campaign", "preview", campaign) == cli(duck, "campaign", "preview", campaign)
