@@ -137,6 +137,9 @@ def same(got: Any, want: Any, where: str = "") -> None:
 def test_the_twin_measures_the_same_runs_from_its_own_copy_of_the_logs(
     twins: tuple[Workspace, Workspace],
 ) -> None:
+    """Results find a run's log under the workspace's runs folder, so the copy reads its own;
+    the state's ``Run.snapshot`` still names the original's file (absolute), but is only a
+    record: nothing reads it."""
     duck, spark = twins
     ids = [r.id for r in measured_runs(duck, NAME)]
     assert len(ids) == 2
