@@ -9,9 +9,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 demo: $(VENV)/.runtime
 	$(BIN)/herald demo
 
+# One test process per core (pytest-xdist): the Spark parity tests start a JVM per process and
+# run beside the rest.
 test: $(VENV)/.test
 	bash scripts/system-packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The demo in an environment with only the runtime dependencies: catches a package the tests'
 # extras bring in but Herald itself forgot to declare.
