@@ -22,6 +22,7 @@ reaches the customer tables only.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -84,13 +85,15 @@ _INSTALL = (
 def _pyspark() -> Any:
     try:
         import pyspark.sql
-        from pyspark.logger import PySparkLogger
     except ImportError:
         raise MissingDependencyError(_INSTALL) from None
-    # PySpark logs every failed query, with its whole stack, to standard error; Herald
-    # reports the failure itself, in one line without values.
+    # PySpark logs every failed query, with its whole stack and the values it quotes, to
+    # standard error; Herald reports the failure itself, in one line without values. The two
+    # loggers are made here as plain disabled loggers: PySpark's own kind would give any
+    # handler attached to it (a test runner attaches its capture handler to every logger that
+    # does not propagate) its JSON formatter, which bypasses Herald's log redaction.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
-        PySparkLogger.getLogger(name).disabled = True
+        logging.getLogger(name).disabled = True
     return pyspark.sql
 
 

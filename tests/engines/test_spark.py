@@ -7,6 +7,7 @@ with DuckDB is in the parity suite (``tests/spark_engine.py`` and the tests usin
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -222,3 +223,18 @@ def test_engine_settings_of_the_wrong_engine_are_refused(
     (tmp_path / "herald.toml").write_text(f"[engine]\n{engine_toml}\n")
     with pytest.raises(ConfigError, match=message):
         load_settings(tmp_path / "herald.toml")
+
+
+def test_pyspark_s_failure_loggers_stay_silent_and_plain(engine: Engine) -> None:
+    """PySpark logs a failed query with its values; its logger kind would also put its JSON
+    formatter on any handler attached to it (past Herald's redaction)."""
+    with pytest.raises(EngineError):
+        engine.query("SELECT nope FROM Customer_360")
+    handler = logging.StreamHandler()
+    formatter = handler.formatter
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logger = logging.getLogger(name)
+        assert logger.disabled
+        logger.addHandler(handler)
+        logger.removeHandler(handler)
+    assert handler.formatter is formatter
