@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
 from herald.apply import apply_path
 from herald.core.campaigns.audience import AudienceContext, audience_query
@@ -149,6 +150,12 @@ class Rig:
             table = self._spark.query(self.sql(campaign, salt)).select([0, 1, 2, 3])
             return [tuple(r.values()) for r in table.to_pylist()]  # type: ignore[misc]
         return [tuple(r) for r in self.con.execute(self.sql(campaign, salt)).fetchall()]  # type: ignore[misc]
+
+    def execute(self, query: exp.Expression) -> list[tuple[Any, ...]]:
+        """Run a query on the rig's engine (DuckDB, or Spark with ``kind="spark"``)."""
+        if self._spark is not None:
+            return [tuple(r.values()) for r in self._spark.query(query).to_pylist()]
+        return self.con.execute(query.sql("duckdb")).fetchall()
 
     def close(self) -> None:
         self.con.close()

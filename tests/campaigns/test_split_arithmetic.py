@@ -35,29 +35,48 @@ from herald.core.splitting import (
 sizes = st.one_of(st.integers(0, 200), st.integers(0, 10**7))
 
 
+def bounds_runner(rig: Any, splits: Callable[..., Any]) -> Callable[..., list[Any]]:
+    """``(size, bps) -> [(group_size, last_rank), …]`` in group order, computed by the SQL
+    on the rig's engine."""
+    ctx = AudienceContext(
+        catalog=rig.catalog,
+        today=dt.date(2026, 6, 30),
+        resolve_segment=rig.segments.__getitem__,
+        salt="salt",
+        dialect=rig.dialect,
+    )
+
+    def run(size: int, bps: list[int]) -> list[Any]:
+        steps = {cte.alias: cte.this for cte in audience_query(splits(bps), ctx).ctes}
+        # COUNT(*) is a BIGINT: the literal size is one too, so the products are as wide
+        steps[SIZES] = sqlglot.parse_one(
+            f"SELECT 0 AS sub_ix, CAST({size} AS BIGINT) AS member_count"
+        )
+        bounds = exp.select("group_size", "last_rank").from_(BOUNDS).order_by("group_ix")
+        for name in (GROUPS, SIZES, QUOTAS, REMAINDERS, BOUNDS):
+            bounds = bounds.with_(name, as_=steps[name], copy=False)
+        return [tuple(row) for row in rig.execute(bounds)]
+
+    return run
+
+
+@pytest.mark.spark
+def test_spark_computes_the_same_bounds(rig_cls: type, splits: Callable[..., Any]) -> None:
+    """Largest remainder in Spark's integer arithmetic, up to ten million members."""
+    cases = [(0, [10000]), (7, [3333, 3333, 3334]), (1201, [1000, 4500, 4500]),
+             (9_999_999, [1, 9999]), (10**7, [2500, 2500, 2500, 2500]),
+             (12_345, [1, 2, 3, 9994])]  # fmt: skip
+    with rig_cls([]) as duck, rig_cls([], kind="spark") as spark:
+        on_duckdb, on_spark = bounds_runner(duck, splits), bounds_runner(spark, splits)
+        for size, bps in cases:
+            assert on_spark(size, bps) == on_duckdb(size, bps), (size, bps)
+
+
 @pytest.fixture(scope="module")
 def run_bounds(rig_cls: type, splits: Callable[..., Any]) -> Iterator[Callable[..., list[Any]]]:
     """``(size, bps) -> [(group_size, last_rank), …]`` in group order, computed by the SQL."""
     with rig_cls([]) as rig:
-        ctx = AudienceContext(
-            catalog=rig.catalog,
-            today=dt.date(2026, 6, 30),
-            resolve_segment=rig.segments.__getitem__,
-            salt="salt",
-        )
-
-        def run(size: int, bps: list[int]) -> list[Any]:
-            steps = {cte.alias: cte.this for cte in audience_query(splits(bps), ctx).ctes}
-            # COUNT(*) is a BIGINT: the literal size is one too, so the products are as wide
-            steps[SIZES] = sqlglot.parse_one(
-                f"SELECT 0 AS sub_ix, CAST({size} AS BIGINT) AS member_count"
-            )
-            bounds = exp.select("group_size", "last_rank").from_(BOUNDS).order_by("group_ix")
-            for name in (GROUPS, SIZES, QUOTAS, REMAINDERS, BOUNDS):
-                bounds = bounds.with_(name, as_=steps[name], copy=False)
-            return rig.con.execute(bounds.sql("duckdb")).fetchall()
-
-        yield run
+        yield bounds_runner(rig, splits)
 
 
 @given(size=sizes, bps=percentages())

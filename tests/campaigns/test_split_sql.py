@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracles.splitting import expected_groups, largest_remainder, md5_order, percentages
+from spark_engine import ENGINES
 
 from herald.core.splitting import BASIS
 
@@ -71,25 +72,53 @@ def test_sql_split_is_exact_disjoint_complete_and_in_md5_order(
     assert {(r[1], r[3]) for r in rows} <= {("All Remaining Recipients", False)}
 
 
-def test_md5_order_is_the_documented_one(rig_cls: type, splits: Callable[..., object]) -> None:
+@pytest.mark.parametrize("kind", ENGINES)
+def test_md5_order_is_the_documented_one(
+    rig_cls: type, splits: Callable[..., object], kind: str
+) -> None:
     """A small case written out: 10 keys, 30/30/40, salt 'S'. The groups are exactly the runs
-    of the keys sorted by hashlib.md5('S:' + key).hexdigest()."""
+    of the keys sorted by hashlib.md5('S:' + key).hexdigest(), on either engine."""
     keys = ["a", "b", "c", "d", "e", "f", "g", "ü", "漢字", "id-10"]
     order = sorted(keys, key=lambda k: hashlib.md5(f"S:{k}".encode()).hexdigest())
-    with rig_cls(keys) as rig:
+    with rig_cls(keys, kind=kind) as rig:
         got = assignment(rig.rows(splits([3000, 3000, 4000]), "S"))
 
     assert [got[k] for k in order] == ["G0"] * 3 + ["G1"] * 3 + ["G2"] * 4
 
 
-def test_the_salt_changes_the_assignment(rig_cls: type, splits: Callable[..., object]) -> None:
+@pytest.mark.parametrize("kind", ENGINES)
+def test_the_salt_changes_the_assignment(
+    rig_cls: type, splits: Callable[..., object], kind: str
+) -> None:
     keys = [f"c{i}" for i in range(500)]
-    with rig_cls(keys) as rig:
+    with rig_cls(keys, kind=kind) as rig:
         one = assignment(rig.rows(splits([5000, 5000]), "salt-one"))
         two = assignment(rig.rows(splits([5000, 5000]), "salt-two"))
 
     assert Counter(one.values()) == Counter(two.values()) == {"G0": 250, "G1": 250}
     assert one != two
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("size", "bps", "salt"),
+    [
+        (20_004, [3333, 3333, 3334], "0f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c"),
+        (1_201, [1000, 4500, 4500], "é漢 salt"),
+        (7, [5000, 5000], ""),
+        (0, [10000], "s"),
+    ],
+)
+def test_spark_gives_every_key_the_group_duckdb_gives(
+    rig_cls: type, splits: Callable[..., object], size: int, bps: list[int], salt: str
+) -> None:
+    """DESIGN §1.3's check: the same md5 order and group for every key on both engines,
+    unicode keys and salts included (keys as ``make_keys`` draws them)."""
+    keys = make_keys(size, seed=size)
+    with rig_cls(keys) as duck, rig_cls(keys, kind="spark") as spark:
+        expected = duck.rows(splits(bps), salt)
+        assert sorted(spark.rows(splits(bps), salt)) == sorted(expected)
+    assert len(expected) == size
 
 
 def replace_members(
