@@ -56,6 +56,8 @@ from _report import (
     write_section,
 )
 
+from herald.engines.spark import local_driver_memory
+
 AS_OF = segment_bench.AS_OF
 assert campaign_bench.AS_OF == AS_OF
 SIZES = (5_000_000,)
@@ -407,7 +409,8 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, Any]]) -> str:
     memory = (
         f"driver memory {args.spark_memory} (`[engine] memory_limit`)"
         if args.spark_memory
-        else "Spark's default driver memory (1g)"
+        else f"Herald's default driver memory for a local master ({local_driver_memory()}, a "
+        "quarter of the machine's)"
     )
     rounds = f"{args.rounds} round" + ("s" if args.rounds != 1 else "")
     missing = "" if set(SIZES) <= set(results) else "\n5M customers not run this time.\n"

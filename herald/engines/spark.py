@@ -49,7 +49,13 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType
 
-__all__ = ["SESSION_DEFAULTS", "SparkEngine", "duckdb_type", "require_pyspark"]
+__all__ = [
+    "SESSION_DEFAULTS",
+    "SparkEngine",
+    "duckdb_type",
+    "local_driver_memory",
+    "require_pyspark",
+]
 
 SESSION_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -359,7 +365,7 @@ def _open_session(
     local = bool(master and master.startswith("local"))
     settings = dict(LOCAL_DEFAULTS) if local else {}
     if local:
-        settings["spark.driver.memory"] = memory or _local_driver_memory()
+        settings["spark.driver.memory"] = memory or local_driver_memory()
     settings.update({str(k): str(v) for k, v in options.items()})
     settings.update(SESSION_DEFAULTS)
     for key, value in settings.items():
@@ -383,7 +389,7 @@ def _open_session(
     return session
 
 
-def _local_driver_memory() -> str:
+def local_driver_memory() -> str:
     """A local master's JVM does all of Spark's work: a quarter of this machine's memory
     (at least 1 GB, at most 16 GB), where Spark's own default of 1 GB would spill a few
     million customers to disk."""
