@@ -205,7 +205,7 @@ class SparkEngine(Engine):
             if database:
                 self._session.catalog.setCurrentDatabase(database)
             for name, location in self._tables.items():
-                self._view(name, self._session.read.format(table_format).load(location))
+                self._session.read.format(table_format).load(location).createOrReplaceTempView(name)
         except Exception as error:
             self._work.close()
             msg = f"Spark could not open the customer tables: {_message(error)}"
@@ -276,9 +276,6 @@ class SparkEngine(Engine):
     def data_version(self) -> str | None:
         return None  # a lake table changes without Herald seeing it: nothing is reused
 
-    def render(self, expression: exp.Expression, *, pretty: bool = False) -> str:
-        return expression.sql(dialect=self.dialect, pretty=pretty)
-
     def close(self) -> None:
         for name in self._tables:
             self._session.catalog.dropTempView(name)
@@ -289,9 +286,6 @@ class SparkEngine(Engine):
     def _frame(self, expression: exp.Expression | str) -> DataFrame:
         sql = expression if isinstance(expression, str) else self.render(expression)
         return self._session.sql(sql)
-
-    def _view(self, name: str, frame: DataFrame) -> None:
-        frame.createOrReplaceTempView(name)
 
     def _table_names(self) -> list[str]:
         names = {t.lower(): t for t in self._tables}
@@ -316,7 +310,7 @@ class SparkEngine(Engine):
         try:
             for name, paths in files.items():
                 located = self._work.reachable(paths)
-                self._view(name, self._session.read.parquet(*located))
+                self._session.read.parquet(*located).createOrReplaceTempView(name)
             yield
         finally:
             for name in files:
@@ -381,7 +375,6 @@ def _open_session(
         for key, value in settings.items():
             if key.startswith("spark.sql.") and session.conf.isModifiable(key):
                 session.conf.set(key, value)
-        session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as error:
         target = connect or master
         msg = f"cannot start Spark on '{target}': {_message(error)}"
