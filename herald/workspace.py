@@ -208,7 +208,9 @@ class Workspace:
             msg = f"no destination '{name}' in herald.toml (known: {known}).{hint}"
             raise NotFoundError(msg)
         settings = destinations[name]
-        context = DestinationContext(self.root, self.state_dir, lambda: self.store)
+        context = DestinationContext(
+            self.root, self.state_dir, lambda: self.store, lambda: self.engine
+        )
         return destination_class(settings.type)(name, settings, context)
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from herald.core.destinations import DestinationKind
     from herald.core.estimate import Estimate
     from herald.destinations.settings import DestinationSettings
+    from herald.engines.base import Engine
     from herald.state import StateStore
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Destination",
     "DestinationContext",
     "DestinationEstimate",
+    "EngineRecords",
     "EventKind",
     "Progress",
     "Records",
@@ -91,6 +93,9 @@ class Capabilities:
         sample_suffix: the file suffix of :meth:`Destination.sample`.
         local: it writes on this machine: its time is part of the run's local work, so an
             estimate neither stages nor plans it.
+        diff_in_engine: a distributed engine (Spark) may prepare its records and compute its
+            diff where the audience is (:meth:`Destination.stage_in_engine`), so that only
+            the changes come to this machine.
     """
 
     mirror: bool
@@ -100,6 +105,7 @@ class Capabilities:
     deliveries_at_once: int = 1
     sample_suffix: str = ".csv"
     local: bool = False
+    diff_in_engine: bool = False
 
 
 class Records(Protocol):
@@ -135,6 +141,25 @@ class Records(Protocol):
 
 
 @dataclass(frozen=True)
+class EngineRecords:
+    """A group's records prepared by a distributed engine and kept in its work folder, not on
+    this machine (see :attr:`Capabilities.diff_in_engine`).
+
+    Attributes:
+        name: the kept rows' name in the engine's work folder; the records are its rows with
+            ``desired`` true (``key``, ``email``, ``phone_number``, ``external_id``,
+            ``profile``, ``ident``, ``attr_hash``).
+        records: how many records there are.
+        skipped: a Parquet file of the customers left out (``key``, ``reason``), on this
+            machine, moved into the delivery's folder.
+    """
+
+    name: str
+    records: int
+    skipped: Path
+
+
+@dataclass(frozen=True)
 class DestinationContext:
     """Where a destination keeps its files and checkpoints, in one workspace.
 
@@ -143,11 +168,13 @@ class DestinationContext:
         state_dir: the workspace's ``.herald`` folder.
         open_store: gives the state store (deliveries, batches, list ids); called when first
             needed, so listing or checking a destination needs no state database.
+        open_engine: gives the workspace's engine, for diffs computed there (None: none).
     """
 
     root: Path
     state_dir: Path
     open_store: Callable[[], StateStore]
+    open_engine: Callable[[], Engine] | None = None
 
     @property
     def store(self) -> StateStore:
@@ -376,6 +403,12 @@ class Destination(ABC):
     @abstractmethod
     def stage(self, target: DeliveryTarget, records: Records) -> None:
         """Write a target's delivery inputs into ``target.folder``; kept once written."""
+
+    def stage_in_engine(self, target: DeliveryTarget, records: EngineRecords) -> None:
+        """Write a target's delivery inputs for records a distributed engine prepared and
+        keeps (only with :attr:`Capabilities.diff_in_engine`)."""
+        msg = f"destination type '{self.type}' cannot be staged in the engine"
+        raise NotImplementedError(msg)
 
     @abstractmethod
     def open(self) -> AbstractAsyncContextManager[Session]:

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import uuid
 import warnings
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from sqlglot import exp
@@ -317,16 +319,95 @@ class SparkEngine(Engine):
                 self._session.catalog.dropTempView(name)
 
     @contextmanager
-    def _written(self, expression: exp.Expression | str) -> Iterator[ds.Dataset]:
-        """The result written by Spark into the work folder, as a dataset read in order."""
+    def _written(self, expression: exp.Expression | str | DataFrame) -> Iterator[ds.Dataset]:
+        """The result written by Spark into the work folder, as a dataset read in order (a
+        sorted frame's parts are named in its order)."""
+        frame = (
+            self._frame(expression) if isinstance(expression, (str, exp.Expression)) else expression
+        )
         with self._work.folder() as (uri, filesystem, local):
-            self._frame(expression).write.mode("overwrite").parquet(uri)
+            frame.write.mode("overwrite").parquet(uri)
             parts = sorted(p for p in _listing(filesystem, local) if p.endswith(".parquet"))
             if parts:
                 yield ds.dataset(parts, format="parquet", filesystem=filesystem)
             else:  # Spark writes no part for an empty result in some versions
-                schema = self._frame(expression).limit(0).toArrow().schema
+                schema = frame.limit(0).toArrow().schema
                 yield ds.dataset(pa.Table.from_batches([], schema=schema))
+
+    # --- Herald's own work on Spark's side (the list diff: herald.runs.spark_lists) -----------
+
+    @property
+    def session(self) -> SparkSession:
+        return self._session
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Spark's failures inside as one-line :class:`EngineError` s: ``doing: reason``."""
+        with self._errors(doing):
+            yield
+
+    def read_files(self, paths: Sequence[Path]) -> DataFrame:
+        """Herald's Parquet files as a frame: read where they are, or copied to the work folder."""
+        return self._session.read.parquet(*self._work.reachable(paths))
+
+    def keep(self, frame: DataFrame, name: str) -> DataFrame:
+        """Write ``frame`` into the work folder as ``name`` (replacing it), and read it back:
+        later queries (of this process or another) read the rows instead of computing them."""
+        uri = f"{self._work.uri_root}/{name}"
+        frame.write.mode("overwrite").parquet(uri)
+        return self._session.read.parquet(uri)
+
+    def kept(self, name: str) -> DataFrame | None:
+        """What :meth:`keep` wrote as ``name``, or None when it is not there."""
+        if not _exists(self._work.filesystem, f"{self._work.root}/{name}/_SUCCESS"):
+            return None
+        return self._session.read.parquet(f"{self._work.uri_root}/{name}")
+
+    def forget(self, name: str) -> None:
+        """Delete what :meth:`keep` wrote under ``name`` (a folder of kept frames)."""
+        path = f"{self._work.root}/{name}"
+        if _exists(self._work.filesystem, path):
+            self._work.filesystem.delete_dir(path)
+
+    def stream_to(
+        self,
+        frame: DataFrame,
+        target: Path,
+        schema: pa.Schema,
+        *,
+        number: bool = False,
+        tally: Sequence[str] = (),
+    ) -> tuple[int, dict[str, int]]:
+        """Write a frame's rows, in its order, into one Parquet file on this machine, a batch at
+        a time (the driver never holds them all), atomically.
+
+        Args:
+            frame: the rows (its columns are cast to ``schema``'s types, by name).
+            target: the file.
+            schema: the file's columns; with ``number``, its first column is the row number.
+            number: number the rows from 0 in a first column (``schema``'s first field).
+            tally: boolean columns of ``frame`` (written or not) whose true rows are counted.
+
+        Returns:
+            The rows written, and the count of each ``tally`` column.
+        """
+        rows, counts = 0, dict.fromkeys(tally, 0)
+        named = schema.remove(0) if number else schema
+        with (
+            self._written(frame) as dataset,
+            atomic_path(target) as partial,
+            pq.ParquetWriter(partial, schema) as writer,
+        ):
+            wanted = list(dict.fromkeys([*named.names, *tally]))
+            for batch in dataset.to_batches(columns=wanted, batch_size=50_000):
+                columns = [batch.column(f.name).cast(f.type) for f in named]
+                if number:
+                    columns.insert(0, pa.array(range(rows, rows + batch.num_rows), pa.int64()))
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                for name in tally:
+                    counts[name] += int(pc.sum(batch.column(name)).as_py() or 0)
+                rows += batch.num_rows
+        return rows, counts
 
 
 def _is_spark_error(error: BaseException) -> bool:
@@ -358,6 +439,10 @@ def _open_session(
     builder = builder.remote(connect) if connect else builder.master(master)
     local = bool(master and master.startswith("local"))
     settings = dict(LOCAL_DEFAULTS) if local else {}
+    if local:
+        # A local master's Python workers (the list diff's normalization) run this Python,
+        # with Herald and its libraries; PySpark's default is whatever `python3` is on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if local:
         settings["spark.driver.memory"] = memory or local_driver_memory()
     settings.update({str(k): str(v) for k, v in options.items()})

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from herald.campaigns import Build
@@ -136,7 +136,17 @@ def prepared_group(
         yield prepared
 
 
-def delivery_of(item: Resolved, prepared: PreparedGroup, status: str) -> Delivery:
+class _Counted(Protocol):
+    """What a delivery reports of a prepared group (here, or in Spark)."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def drops(self) -> dict[str, int]: ...
+
+
+def delivery_of(item: Resolved, prepared: _Counted, status: str) -> Delivery:
     """The delivery that describes a group's prepared records."""
     return Delivery(
         item.sub_audience,

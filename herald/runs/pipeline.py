@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ from herald.runs.snapshots import GroupCount, Snapshot, write_snapshot
 from herald.runs.stop import CancelCheck
 
 if TYPE_CHECKING:
+    from herald.runs.spark_lists import SparkLists
     from herald.state import Run, StateStore
     from herald.state.models import RunStatus
     from herald.workspace import Workspace
@@ -271,9 +273,11 @@ async def _execute(
     except BaseException as error:
         if not is_alive(ws, run.id):  # else another live process works on it: not ours to end
             _fail(store, run, error, recorder)
+            await asyncio.to_thread(release_engine_files, ws, run.id)
             await asyncio.to_thread(announce_finished, ws, store.get_run(run.id))
         raise
     crash_point("run_finished")
+    await asyncio.to_thread(release_engine_files, ws, run.id)
     await asyncio.to_thread(announce_finished, ws, finished)
     return RunResult(finished, counts, deliveries, build.warnings, snapshot)
 
@@ -372,16 +376,60 @@ def _stage_all(
     ``only``: stage just these groups (destination, output name)."""
     destinations = {name: ws.destination(name) for name in _used(build)}
     staged: _Staged = []
-    with Snapshot(snapshot) as snap, claims_for(ws, build, snap) as claims:
+    with Snapshot(snapshot) as snap, contextlib.ExitStack() as scope:
+        in_engine = _engine_lists(ws, build, snapshot, run_id, scope)
+        claims = None
         for number, item in enumerate(build.resolved, 1):
             if only is not None and (item.destination, item.output_name) not in only:
                 continue
             target = target_for(ws, build, item, run_id, number)
+            destination = destinations[item.destination]
+            if in_engine is not None and destination.capabilities.diff_in_engine:
+                kept = in_engine.prepare(item, number)
+                destination.stage_in_engine(target, kept.records)
+                staged.append((delivery_of(item, kept, "not sent"), target))
+                continue
+            if claims is None:  # only for the groups prepared here
+                claims = scope.enter_context(claims_for(ws, build, snap))
             with prepared_group(ws, snap, item, claims) as prepared:
-                destinations[item.destination].stage(target, prepared)
+                destination.stage(target, prepared)
                 staged.append((delivery_of(item, prepared, "not sent"), target))
         counts = ordered_counts(build.campaign, snap.counts())
     return destinations, staged, counts
+
+
+def _engine_lists(
+    ws: Workspace, build: Build, snapshot: Path, run_id: str, scope: contextlib.ExitStack
+) -> SparkLists | None:
+    """With the Spark engine, what prepares the groups whose destinations diff in the engine
+    (their records stay in Spark: see ``herald.runs.spark_lists``); else None."""
+    from herald.engines.spark import SparkEngine
+
+    engine = ws.engine
+    if not isinstance(engine, SparkEngine):
+        return None
+    from herald.runs.spark_lists import SparkLists
+
+    scratch = Path(scope.enter_context(tempfile.TemporaryDirectory(dir=_scratch_parent(ws))))
+    key = ws.settings.database.customer_key
+    return SparkLists(engine, build, snapshot, run_id, key=key, scratch=scratch)
+
+
+def _scratch_parent(ws: Workspace) -> Path:
+    ws.state_dir.mkdir(parents=True, exist_ok=True)
+    return ws.state_dir
+
+
+def release_engine_files(ws: Workspace, run_id: str) -> None:
+    """Delete what the engine kept for a run that ended (its prepared list groups)."""
+    from herald.engines.spark import SparkEngine
+
+    engine = ws.engine
+    if isinstance(engine, SparkEngine):
+        from herald.runs.spark_lists import run_folder
+
+        with contextlib.suppress(Exception):  # a leftover folder is harmless; the run is over
+            engine.forget(run_folder(run_id))
 
 
 def _used(build: Build) -> list[str]:

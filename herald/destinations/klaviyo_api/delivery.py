@@ -22,6 +22,7 @@ from herald.destinations.klaviyo_api.ledger import batches_table
 
 if TYPE_CHECKING:
     from herald.destinations.klaviyo_api.api import KlaviyoApi
+    from herald.engines.base import Engine
     from herald.state.models import BatchRecord
     from herald.state.store import StateStore
 
@@ -70,6 +71,8 @@ class ListDelivery:
         earlier_folder: this list's delivery folder in another run, by run id. With it, a
             new delivery first settles the import jobs that earlier failed deliveries of the
             list left ``sent`` (see ``sync._Steps.settle_earlier``); None skips that.
+        engine: gives the workspace's engine, which computes the diff when it keeps the
+            desired records (``desired.engine.json`` in the folder).
     """
 
     run_id: str
@@ -81,6 +84,7 @@ class ListDelivery:
     state_dir: Path
     options: SyncOptions = field(default_factory=SyncOptions)
     earlier_folder: Callable[[str], Path] | None = None
+    engine: Callable[[], Engine] | None = None
 
 
 @dataclass(frozen=True)

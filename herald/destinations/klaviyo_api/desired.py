@@ -23,7 +23,7 @@ from herald.destinations.klaviyo_api.limits import MAX_PROFILE_BYTES
 from herald.engines.duckdb import connect_utc, sql_string
 from herald.engines.localdb import BackgroundWriter, local_duckdb, release_arrow_memory
 
-__all__ = ["DESIRED_SCHEMA", "MAX_PROFILE_BYTES", "is_key_ordered", "write_desired"]
+__all__ = ["DESIRED_SCHEMA", "MAX_PROFILE_BYTES", "desired_rows", "is_key_ordered", "write_desired"]
 
 TOO_LARGE = "profile_too_large"
 
@@ -72,7 +72,7 @@ def _batches(
 _WITHOUT_HASH = pa.schema([f for f in DESIRED_SCHEMA if f.name != "attr_hash"])
 
 
-def _desired_rows(batch: pa.RecordBatch, fields: Sequence[str], key: str) -> pa.Table:
+def desired_rows(batch: pa.RecordBatch, fields: Sequence[str], key: str) -> pa.Table:
     """A batch's desired rows, all but ``attr_hash`` (see :class:`_Hasher`)."""
     columns = [_text(batch, key)]
     identity = [_text(batch, name) for name in ("email", "phone_number", "external_id")]
@@ -167,7 +167,7 @@ def write_desired(
             BackgroundWriter(partial, _KEY_ORDERED_SCHEMA, hasher) as writer,
         ):
             for batch in _batches(records):
-                rows = _desired_rows(batch, fields, key)
+                rows = desired_rows(batch, fields, key)
                 large = pc.greater(pc.binary_length(rows.column("profile")), MAX_PROFILE_BYTES)
                 if pc.any(large).as_py():
                     too_large.append(rows.column("key").filter(large).combine_chunks())

@@ -24,6 +24,7 @@ from herald.destinations.base import (
     DeliveryTarget,
     Destination,
     DestinationEstimate,
+    EngineRecords,
     Progress,
     Records,
     Session,
@@ -63,6 +64,7 @@ class KlaviyoApiDestination(Destination):
         max_batch_bytes=MAX_IMPORT_BYTES,
         deliveries_at_once=4,
         sample_suffix=".jsonl",
+        diff_in_engine=True,
     )
     settings_model = KlaviyoDestinationSettings
 
@@ -110,6 +112,11 @@ class KlaviyoApiDestination(Destination):
         # In key order: the diff then writes its files without sorting profiles.
         ordered = records.batches(order="key")
         prepare_delivery(ordered, records.fields, records.key, records.dropped, target.folder)
+
+    def stage_in_engine(self, target: DeliveryTarget, records: EngineRecords) -> None:
+        from herald.destinations.klaviyo_api.engine_diff import write_engine_inputs
+
+        write_engine_inputs(target.folder, records)
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Session]:
@@ -174,6 +181,7 @@ class _KlaviyoSession(Session):
             context.state_dir,
             options=SyncOptions(poll_interval=self.poll_interval),
             earlier_folder=target.folder_in,  # to settle the jobs an earlier failed run left sent
+            engine=context.open_engine,
         )
         try:
             result = await sync_list(

@@ -37,6 +37,12 @@ class DeliveryFolder:
         return self.path / "desired.parquet"
 
     @property
+    def engine_desired(self) -> Path:
+        """Instead of ``desired``: names the records a distributed engine keeps for the diff
+        (``herald.destinations.klaviyo_api.engine_diff``)."""
+        return self.path / "desired.engine.json"
+
+    @property
     def skipped(self) -> Path:
         """Customers never sent (``key``, ``reason``): kept, it holds no email or phone."""
         return self.path / SKIPPED_FILE

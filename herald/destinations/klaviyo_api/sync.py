@@ -30,6 +30,7 @@ Nothing here logs or raises with an email, a phone number or a key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -54,7 +55,8 @@ from herald.destinations.klaviyo_api.delivery import (
     emit,
 )
 from herald.destinations.klaviyo_api.desired import write_desired
-from herald.destinations.klaviyo_api.diff import compute_diff
+from herald.destinations.klaviyo_api.diff import DiffCounts, compute_diff
+from herald.destinations.klaviyo_api.engine_diff import compute_engine_diff, engine_records
 from herald.destinations.klaviyo_api.folder import DeliveryFolder
 from herald.destinations.klaviyo_api.imports import Imports
 from herald.destinations.klaviyo_api.ledger import merge_ledger, write_outcomes
@@ -65,6 +67,7 @@ from herald.destinations.klaviyo_api.removes import (
     send_removes,
 )
 from herald.engines.duckdb import connect_utc
+from herald.engines.spark import SparkEngine
 from herald.exceptions import RetriableSyncError, SyncError
 from herald.redact import error_line
 from herald.state.models import DeliveryRecord
@@ -300,9 +303,7 @@ class _Steps:
         members = None
         if self.reconcile:
             members = await read_members(sync, files.members)
-        counts = compute_diff(
-            files.desired, sync.ledger, files.path, updates=sync.options.updates, members=members
-        )
+        counts = await asyncio.to_thread(self._diff, members)
         sync.emit("diffed")
         removes = counts.removes
         if removes:
@@ -324,6 +325,26 @@ class _Steps:
         }
         self.record = self.store.plan_delivery(sync.delivery_id, plan, counts=figures)
         sync.emit("planned", counts=figures)
+
+    def _diff(self, members: Path | None) -> DiffCounts:
+        """The diff files and counts: computed by the engine when it keeps the desired
+        records, else over ``desired.parquet`` here."""
+        sync, files = self.sync, self.files
+        updates = sync.options.updates
+        if engine_records(files.path) is None:
+            return compute_diff(
+                files.desired, sync.ledger, files.path, updates=updates, members=members
+            )
+        engine = sync.spec.engine() if sync.spec.engine is not None else None
+        if not isinstance(engine, SparkEngine):
+            msg = (
+                f"list '{sync.spec.list_name}': this run's records were prepared by Spark; "
+                'resume it with [engine] name = "spark" in herald.toml'
+            )
+            raise SyncError(msg)
+        return compute_engine_diff(
+            engine, files.path, sync.ledger, updates=updates, members=members
+        )
 
     def _batches(self, removes: int) -> list[tuple[str, int, int]]:
         opts = self.sync.options
