@@ -59,6 +59,7 @@ __all__ = [
     "DestinationContext",
     "DestinationEstimate",
     "EngineRecords",
+    "EngineRows",
     "EventKind",
     "Progress",
     "Records",
@@ -78,6 +79,25 @@ so runs keep it, like the outcomes)."""
 
 
 @dataclass(frozen=True)
+class EngineRows:
+    """How a destination's desired rows are made from its prepared records in a distributed
+    engine's Python workers (so from pure Arrow, by a module-level function).
+
+    Attributes:
+        rows: ``rows(records, fields, key)``: a batch of prepared records (one column per
+            field, and the key) as desired rows: ``key`` (text), ``email``, ``phone_number``,
+            ``external_id``, ``profile`` (what is sent, as text) and ``ident`` (what the
+            destination matches a profile on).
+        max_bytes: a ``profile`` longer than this (in UTF-8 bytes) is never sent.
+        too_large: the reason such a customer is skipped with.
+    """
+
+    rows: Callable[[pa.Table, Sequence[str], str], pa.Table]
+    max_bytes: int
+    too_large: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a destination type can do, for the pipeline, the estimate and the web app to read
     instead of asking for a type (STYLE.md rule 4).
@@ -93,9 +113,10 @@ class Capabilities:
         sample_suffix: the file suffix of :meth:`Destination.sample`.
         local: it writes on this machine: its time is part of the run's local work, so an
             estimate neither stages nor plans it.
-        diff_in_engine: a distributed engine (Spark) may prepare its records and compute its
-            diff where the audience is (:meth:`Destination.stage_in_engine`), so that only
-            the changes come to this machine.
+        engine_rows: how a distributed engine (Spark) makes its desired rows, for a
+            destination whose records may be prepared and diffed where the audience is
+            (:meth:`Destination.stage_in_engine`), so that only the changes come to this
+            machine; None: prepared here.
     """
 
     mirror: bool
@@ -105,7 +126,7 @@ class Capabilities:
     deliveries_at_once: int = 1
     sample_suffix: str = ".csv"
     local: bool = False
-    diff_in_engine: bool = False
+    engine_rows: EngineRows | None = None
 
 
 class Records(Protocol):
@@ -143,7 +164,7 @@ class Records(Protocol):
 @dataclass(frozen=True)
 class EngineRecords:
     """A group's records prepared by a distributed engine and kept in its work folder, not on
-    this machine (see :attr:`Capabilities.diff_in_engine`).
+    this machine (see :attr:`Capabilities.engine_rows`).
 
     Attributes:
         name: the kept rows' name in the engine's work folder; the records are its rows with
@@ -406,7 +427,7 @@ class Destination(ABC):
 
     def stage_in_engine(self, target: DeliveryTarget, records: EngineRecords) -> None:
         """Write a target's delivery inputs for records a distributed engine prepared and
-        keeps (only with :attr:`Capabilities.diff_in_engine`)."""
+        keeps (only with :attr:`Capabilities.engine_rows`)."""
         msg = f"destination type '{self.type}' cannot be staged in the engine"
         raise NotImplementedError(msg)
 

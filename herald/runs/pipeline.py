@@ -384,8 +384,9 @@ def _stage_all(
                 continue
             target = target_for(ws, build, item, run_id, number)
             destination = destinations[item.destination]
-            if in_engine is not None and destination.capabilities.diff_in_engine:
-                kept = in_engine.prepare(item, number)
+            shape = destination.capabilities.engine_rows
+            if in_engine is not None and shape is not None:
+                kept = in_engine.prepare(item, number, shape)
                 destination.stage_in_engine(target, kept.records)
                 staged.append((delivery_of(item, kept, "not sent"), target))
                 continue

@@ -1,13 +1,13 @@
 """A run's list deliveries prepared by Spark, where the audience is (issue 15).
 
 With the Spark engine, a group bound for a destination that can diff in the engine (a Klaviyo
-list, :attr:`Capabilities.diff_in_engine`) is not prepared on this machine. Spark reads the
+list, :attr:`Capabilities.engine_rows`) is not prepared on this machine. Spark reads the
 recipients snapshot and does what :mod:`herald.runs.prepared` and :mod:`herald.runs.claims`
 do, by the same functions:
 
 - each batch of a group's rows goes through :func:`herald.core.prepare.normalize_rows` and the
-  profile JSON of :func:`herald.destinations.klaviyo_api.desired.desired_rows`, in Spark's
-  Python workers (``mapInArrow``): the same code, so the same records;
+  destination's own desired rows (for Klaviyo, the profile JSON a bulk import sends), in
+  Spark's Python workers (``mapInArrow``): the same code, so the same records;
 - the claims on emails shared by groups (``min(rank)`` per normalized address and destination)
   and the duplicates within a group (the smallest key keeps an address) are window functions;
 - the rows, with their flags, profile and hash, are kept in Spark's work folder
@@ -39,8 +39,7 @@ from herald.core.prepare import (
     plan_records,
     record_columns,
 )
-from herald.destinations.base import EngineRecords
-from herald.destinations.klaviyo_api.desired import MAX_PROFILE_BYTES, TOO_LARGE, desired_rows
+from herald.destinations.base import EngineRecords, EngineRows
 from herald.engines.spark import SparkEngine
 
 if TYPE_CHECKING:
@@ -105,8 +104,9 @@ class SparkLists:
         self._ranks = group_ranks(build.campaign)
         self._lost: DataFrame | None = None
 
-    def prepare(self, item: Resolved, number: int) -> SparkPrepared:
-        """Prepare group ``item`` (the ``number``-th of the campaign) in Spark; keep its rows."""
+    def prepare(self, item: Resolved, number: int, shape: EngineRows) -> SparkPrepared:
+        """Prepare group ``item`` (the ``number``-th of the campaign) in Spark, its desired rows
+        made as its destination makes them (``shape``); keep its rows."""
         with self._engine.errors(f"Spark could not prepare group '{item.group}'"):
             taken = self._taken(item)
             rows = self._snapshot.where(
@@ -121,10 +121,10 @@ class SparkLists:
                 in_campaign=taken is not None,
             )
             name = f"{run_folder(self._run)}/{number}"
-            kept = self._engine.keep(_flagged(rows, plan, taken), name)
+            kept = self._engine.keep(_flagged(rows, plan, shape, taken), name)
             sent, desired, drops = _counts(kept, plan)
             skipped = self._scratch / f"skipped-{number}.parquet"
-            self._engine.stream_to(_skipped(kept, plan), skipped, _SKIPPED_SCHEMA)
+            self._engine.stream_to(_skipped(kept, plan, shape), skipped, _SKIPPED_SCHEMA)
         return SparkPrepared(sent, drops, EngineRecords(name, desired, skipped))
 
     # --- claims on shared emails (herald.runs.claims, in Spark) ------------------------------
@@ -184,7 +184,7 @@ def _normalized_emails(batches: Iterator[pa.RecordBatch], count: int) -> Iterato
 
 
 def _candidates(
-    batches: Iterator[pa.RecordBatch], plan: RecordPlan, flags: tuple[int, ...]
+    batches: Iterator[pa.RecordBatch], plan: RecordPlan, shape: EngineRows, flags: tuple[int, ...]
 ) -> Iterator[pa.RecordBatch]:
     """A group's rows as candidate records: the key as it came, the desired record's columns
     (key text, identity, profile JSON and its identity), the email field's value, whether no
@@ -192,7 +192,7 @@ def _candidates(
     for batch in batches:
         normalized = normalize_rows(batch, plan)
         records = pa.table(record_columns(plan, normalized.values, normalized.keys))
-        desired = desired_rows(records, plan.fields, plan.key)
+        desired = shape.rows(records, plan.fields, plan.key)
         mail = (
             _text(records.column(plan.email_field))
             if plan.email_field in records.column_names
@@ -215,7 +215,9 @@ def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 # --- in Spark SQL -------------------------------------------------------------------------------
 
 
-def _flagged(rows: DataFrame, plan: RecordPlan, taken: DataFrame | None) -> DataFrame:
+def _flagged(
+    rows: DataFrame, plan: RecordPlan, shape: EngineRows, taken: DataFrame | None
+) -> DataFrame:
     """Every row of a group with its record, flags, and whether it is sent and desired.
 
     ``lost``: an earlier group keeps its email (it has one, and its key is ``taken``);
@@ -230,7 +232,7 @@ def _flagged(rows: DataFrame, plan: RecordPlan, taken: DataFrame | None) -> Data
     strings = ("key", "email", "phone_number", "external_id", "profile", "ident", "mail")
     names = [f"k {key_type}", *(f"{n} string" for n in strings), "keep boolean"]
     names += [f"r{i} boolean" for i in flags]
-    work = functools.partial(_candidates, plan=plan, flags=flags)
+    work = functools.partial(_candidates, plan=plan, shape=shape, flags=flags)
     found = rows.mapInArrow(work, ", ".join(names))
     if taken is None:
         found = found.selectExpr("*", "false AS lost")
@@ -248,7 +250,7 @@ def _flagged(rows: DataFrame, plan: RecordPlan, taken: DataFrame | None) -> Data
         found.selectExpr("*", "keep AND mail IS NOT NULL AND NOT lost AS eligible")
         .selectExpr("*", f"{dup} AS dup")
         .selectExpr("*", "keep AND NOT dup AND NOT lost AS sent", "md5(profile) AS attr_hash")
-        .selectExpr("*", f"sent AND octet_length(profile) > {MAX_PROFILE_BYTES} AS too_large")
+        .selectExpr("*", f"sent AND octet_length(profile) > {int(shape.max_bytes)} AS too_large")
         .selectExpr("*", "sent AND NOT too_large AS desired")
     )
 
@@ -272,7 +274,7 @@ def _counts(kept: DataFrame, plan: RecordPlan) -> tuple[int, int, dict[str, int]
     return int(row[0]), int(row[1]), dict(sorted(found.items()))
 
 
-def _skipped(kept: DataFrame, plan: RecordPlan) -> DataFrame:
+def _skipped(kept: DataFrame, plan: RecordPlan, shape: EngineRows) -> DataFrame:
     """The customers never sent (``key``, ``reason``), by reason, then key: the rows a
     skipping reason removes, then the profiles over Klaviyo's size cap."""
     last = len(plan.reasons)
@@ -281,8 +283,9 @@ def _skipped(kept: DataFrame, plan: RecordPlan) -> DataFrame:
         for i, (reason, skipped) in enumerate(plan.reasons)
         if skipped
     ]
+    reason = shape.too_large.replace("'", "")
     parts.append(
-        kept.where("too_large").selectExpr("key", f"'{TOO_LARGE}' AS reason", f"{last} AS ix")
+        kept.where("too_large").selectExpr("key", f"'{reason}' AS reason", f"{last} AS ix")
     )
     return functools.reduce(lambda a, b: a.unionAll(b), parts).orderBy("ix", "key")
 

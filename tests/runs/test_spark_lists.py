@@ -77,14 +77,31 @@ def _twins(tmp_path: Path, demo_db: Path, servers: dict[str, SandboxServer]) -> 
     return {"duckdb": root, "spark": twin}
 
 
-def _run(root: Path, day: int | None) -> str:
-    """Run the campaign on 2026-12-``day`` (None: today)."""
+def _run(root: Path, day: int | None, *, reconcile: bool = False) -> tuple[str, list[object]]:
+    """Run the campaign on 2026-12-``day`` (None: today); its id, and what each delivery
+    reported (records, drops, and the sync's figures but its timings)."""
     with Workspace.open(root) as ws:
         today = None if day is None else dt.date(2026, 12, day)
-        result = run_campaign(ws, NAME, today=today)
-        assert result.run is not None
-        assert result.run.status == "delivered", result.run.error
-        return result.run.id
+        result = run_campaign(ws, NAME, today=today, reconcile=reconcile)
+    assert result.run is not None
+    assert result.run.status == "delivered", result.run.error
+    reported = [
+        (d.output_name, d.status, d.records, d.drops, {k: v for k, v in (d.counts or {}).items()})
+        for d in result.deliveries
+    ]
+    return result.run.id, reported
+
+
+def _drift(server: SandboxServer) -> None:
+    """Out of Herald's hands, on the first list: three members removed, two bounced, and two
+    profiles Herald never added joined (the same, by email, on every sandbox)."""
+    state = server.state
+    [first] = [k for k in state.lists() if k.name == LISTS[0]]
+    members = sorted(state.list_members(first.id), key=lambda p: state.profile(p).email)
+    state.remove_members(first.id, members[:3])
+    state.bounce(members[3:5])
+    strangers = [state.create_profile({"email": f"stranger{i}@example.com"}) for i in range(2)]
+    state.add_members(first.id, [p.id for p in strangers])
 
 
 def _delivered(root: Path, run_id: str) -> dict[str, object]:
@@ -130,15 +147,23 @@ def test_spark_diffs_give_duckdb_s_files_and_lists(
 ) -> None:
     monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
     roots = _twins(tmp_path, demo_db, servers)
-    for day in (1, 2):
+    for day in (1, 2, 3):
         if day == 2:
             _change(roots)
-        runs = {kind: _run(root, day) for kind, root in roots.items()}
+        if day == 3:
+            for server in servers.values():
+                _drift(server)
+        done = {kind: _run(root, day, reconcile=day == 3) for kind, root in roots.items()}
+        runs = {kind: run_id for kind, (run_id, _) in done.items()}
+        assert done["spark"][1] == done["duckdb"][1], f"day {day}"
         files = {kind: _delivered(roots[kind], run) for kind, run in runs.items()}
         assert files["spark"] == files["duckdb"], f"day {day}"
         kinds = {name.split("/")[1] for name, rows in files["duckdb"].items() if rows}
-        expected = {"adds", "skipped"} if day == 1 else {"adds", "updates", "removes", "skipped"}
+        expected = {"adds", "updates", "removes", "skipped"} if day == 2 else {"adds", "skipped"}
         assert expected <= kinds, f"day {day}: the case does not exercise {expected - kinds}"
+        if day == 3:
+            [first] = [counts for name, *_, counts in done["duckdb"][1] if name == LISTS[0]]
+            assert first["repairs"] and first["foreign"], first  # type: ignore[index]
         for name in LISTS:
             members = {k: list_members(s, name) for k, s in servers.items()}
             assert members["duckdb"], (day, name)

@@ -25,6 +25,7 @@ from herald.destinations.base import (
     Destination,
     DestinationEstimate,
     EngineRecords,
+    EngineRows,
     Progress,
     Records,
     Session,
@@ -36,6 +37,7 @@ from herald.destinations.klaviyo_api.configuration import (
     KlaviyoSettings,
     key_source,
 )
+from herald.destinations.klaviyo_api.desired import MAX_PROFILE_BYTES, TOO_LARGE, desired_rows
 from herald.destinations.klaviyo_api.limits import CAPS, MAX_IMPORT_BYTES, MAX_IMPORT_PROFILES
 from herald.destinations.klaviyo_api.sample import write_klaviyo_jsonl
 from herald.redact import error_line
@@ -64,7 +66,7 @@ class KlaviyoApiDestination(Destination):
         max_batch_bytes=MAX_IMPORT_BYTES,
         deliveries_at_once=4,
         sample_suffix=".jsonl",
-        diff_in_engine=True,
+        engine_rows=EngineRows(desired_rows, MAX_PROFILE_BYTES, TOO_LARGE),
     )
     settings_model = KlaviyoDestinationSettings
 
