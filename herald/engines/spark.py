@@ -309,14 +309,16 @@ class SparkEngine(Engine):
 
     @contextmanager
     def _file_views(self, files: Mapping[str, Sequence[Path]]) -> Iterator[None]:
+        under = f"uploads/{uuid.uuid4().hex}"
         try:
             for name, paths in files.items():
-                located = self._work.reachable(paths)
+                located = self._work.reachable(paths, under=under)
                 self._session.read.parquet(*located).createOrReplaceTempView(name)
             yield
         finally:
             for name in files:
                 self._session.catalog.dropTempView(name)
+            self.forget(under)
 
     @contextmanager
     def _written(self, expression: exp.Expression | str | DataFrame) -> Iterator[ds.Dataset]:
@@ -346,9 +348,10 @@ class SparkEngine(Engine):
         with self._errors(doing):
             yield
 
-    def read_files(self, paths: Sequence[Path]) -> DataFrame:
-        """Herald's Parquet files as a frame: read where they are, or copied to the work folder."""
-        return self._session.read.parquet(*self._work.reachable(paths))
+    def read_files(self, paths: Sequence[Path], *, under: str) -> DataFrame:
+        """Herald's Parquet files as a frame: read where they are, or from copies in the work
+        folder under ``under`` (deleted with it: :meth:`forget`)."""
+        return self._session.read.parquet(*self._work.reachable(paths, under=under))
 
     def keep(self, frame: DataFrame, name: str) -> DataFrame:
         """Write ``frame`` into the work folder as ``name`` (replacing it), and read it back:
@@ -365,9 +368,7 @@ class SparkEngine(Engine):
 
     def forget(self, name: str) -> None:
         """Delete what :meth:`keep` wrote under ``name`` (a folder of kept frames)."""
-        path = f"{self._work.root}/{name}"
-        if _exists(self._work.filesystem, path):
-            self._work.filesystem.delete_dir(path)
+        self._work.delete(name)
 
     def stream_to(
         self,
@@ -512,14 +513,16 @@ class _WorkFolder:
             self.filesystem.delete_dir_contents(path, missing_dir_ok=True)
             self.filesystem.delete_dir(path) if _exists(self.filesystem, path) else None
 
-    def reachable(self, paths: Sequence[Path]) -> list[str]:
+    def reachable(self, paths: Sequence[Path], *, under: str = "uploads") -> list[str]:
         """Locations of Herald's files that Spark can read: the files themselves when the
-        work folder is local (so is Spark's file system), else copies in the work folder."""
+        work folder is local (so is Spark's file system), else copies in the work folder
+        (in its folder ``under``)."""
         if self.local:
             return [p.resolve().as_uri() for p in paths]
         copies = []
+        self.filesystem.create_dir(f"{self.root}/{under}", recursive=True)
         for path in paths:
-            name = f"upload-{uuid.uuid4().hex}.parquet"
+            name = f"{under}/upload-{uuid.uuid4().hex}.parquet"
             with (
                 path.open("rb") as source,
                 self.filesystem.open_output_stream(f"{self.root}/{name}") as sink,
@@ -527,6 +530,12 @@ class _WorkFolder:
                 shutil.copyfileobj(source, sink)
             copies.append(f"{self.uri_root}/{name}")
         return copies
+
+    def delete(self, name: str) -> None:
+        """Delete the folder ``name`` of the work folder, if it is there."""
+        path = f"{self.root}/{name}"
+        if _exists(self.filesystem, path):
+            self.filesystem.delete_dir(path)
 
     def close(self) -> None:
         if self._own is not None:

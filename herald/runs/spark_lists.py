@@ -99,7 +99,7 @@ class SparkLists:
     ) -> None:
         self._engine, self._run, self._key, self._scratch = engine, run_id, key, scratch
         with engine.errors("Spark could not read the recipients snapshot"):
-            self._snapshot = engine.read_files([snapshot])
+            self._snapshot = engine.read_files([snapshot], under=run_folder(run_id))
         self._contests = email_contests(build.campaign, build.resolved)
         self._ranks = group_ranks(build.campaign)
         self._lost: DataFrame | None = None

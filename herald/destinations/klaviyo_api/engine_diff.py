@@ -108,7 +108,7 @@ def compute_engine_diff(
             removes, settled = _write_removes(engine, views.removes(), files.removes)
             bounced, foreign = views.bounced_and_foreign()
         finally:
-            views.close()
+            views.close(engine)
     return DiffCounts(
         desired=desired_count,
         adds=adds,
@@ -141,6 +141,7 @@ class _Views:
         kept.where("desired").select(
             "key", "email", "phone_number", "external_id", "profile", "ident", "attr_hash"
         ).createOrReplaceTempView(self.d)
+        self._uploads = f"{name}-uploads"  # copies of the files, when Spark needs them
         self._file_view(self.l, ledger, LEDGER_SCHEMA, engine)
         self.reconcile = members is not None
         self._file_view(self.m, members, MEMBERS_SCHEMA, engine)
@@ -152,7 +153,7 @@ class _Views:
         self, view: str, path: Path | None, schema: pa.Schema, engine: SparkEngine
     ) -> None:
         if path is not None and path.exists():
-            frame = engine.read_files([path])
+            frame = engine.read_files([path], under=self._uploads)
         else:
             frame = self._session.createDataFrame(
                 [], ", ".join(f"{n} string" for n in schema.names)
@@ -237,9 +238,10 @@ class _Views:
         ).collect()
         return int(row[0]), int(row[1])
 
-    def close(self) -> None:
+    def close(self, engine: SparkEngine) -> None:
         for view in (self.d, self.l, self.m):
             self._session.catalog.dropTempView(view)
+        engine.forget(self._uploads)
 
 
 def _write_imports(engine: SparkEngine, frame: DataFrame, target: Path) -> tuple[int, int, int]:
