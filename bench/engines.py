@@ -1,11 +1,17 @@
-"""Benchmark: the same insights and campaign build on DuckDB and on Spark (local mode).
+"""Benchmark: the same insights, campaign build and list diff on DuckDB and on Spark (local mode).
 
-Two workloads, the ones of ``bench/sql_plans.py`` (so the benches agree):
+Three workloads, the first two those of ``bench/sql_plans.py`` (so the benches agree):
 
 - the insights of the segment of ``bench/segments.py`` (four conditions, one of them
   "has purchased"), as ``herald segment insights`` runs them (``ws.segments.insights``);
 - the campaign of ``bench/campaigns.py`` (1 include and 2 exclude segments, 3 sub-audiences of
-  3 groups), built as a run builds it (``ws.campaigns.build`` + ``write_snapshot`` to Parquet).
+  3 groups), built as a run builds it (``ws.campaigns.build`` + ``write_snapshot`` to Parquet);
+- the largest group of that campaign as a Klaviyo list (email, external id, first and last name),
+  prepared and diffed as a run does: on DuckDB, prepared here into ``desired.parquet`` and
+  diffed over it; on Spark, prepared and diffed in Spark, only the changes streamed back. The
+  list's ledger is the first DuckDB round's desired records with 1 in 64 keys left out (adds),
+  1 in 64 with another hash (updates), and 1 in 64 keys that left (removes). The snapshot is
+  built untimed; the timed work is the staging and the diff.
 
 Each engine runs them from a workspace of its own: ``[engine] database`` on the demo's DuckDB
 file, or ``[engine] name = "spark"``, ``master = "local[2]"`` and ``[engine.tables]`` on the
@@ -19,8 +25,9 @@ CPU time and peak RSS are the process tree's: Spark runs in a JVM, a child of th
 driver, so the side reads its own and its live children's CPU times (psutil, reaped children
 included) and the peak RSS of each (``VmHWM`` in /proc), summed, before it exits.
 
-Every round checks that the engines agree: the same insights numbers, and the same snapshot
-rows (the same recipients in the same sub-audience and group with the same attributes).
+Every round checks that the engines agree: the same insights numbers, the same snapshot rows
+(the same recipients in the same sub-audience and group with the same attributes), and the
+same diff files (adds, updates, removes: the same rows, numbered alike) and counts.
 
     python bench/engines.py                                      # 5M customers
     python bench/engines.py --customers 100000 --rounds 1        # a quick look
@@ -61,7 +68,7 @@ from herald.engines.spark import local_driver_memory
 AS_OF = segment_bench.AS_OF
 assert campaign_bench.AS_OF == AS_OF
 SIZES = (5_000_000,)
-WORKLOADS = ("insights", "campaign")
+WORKLOADS = ("insights", "campaign", "diff")
 ENGINES = ("duckdb", "spark")
 MASTER = "local[2]"
 
@@ -187,7 +194,7 @@ def run_side(
                 for doc in campaign_bench.SEGMENTS:
                     ws.segments.apply(parse_segment(doc))
                 ws.campaigns.apply(campaign_bench.CAMPAIGN)
-                found = _campaign(ws, out)
+                found = _campaign(ws, out) if workload == "campaign" else _list_diff(ws, out)
     return {
         **found,
         "engine_start": start_wall,
@@ -205,13 +212,135 @@ def _insights(ws: Any) -> dict[str, Any]:
 
 
 def _campaign(ws: Any, out: Path) -> dict[str, Any]:
-    salt = ws.store.campaign_uid("Bench")
-    build, compile_wall, compile_cpu = timed(lambda: ws.campaigns.build("Bench", today=AS_OF))
-    # Untimed: the store's salt is random; both engines get the bench's fixed salt.
-    query = campaign_bench._with_salt(build.query, salt)
-    build = build.__class__(**{**build.__dict__, "query": query})
+    build, compile_wall, compile_cpu = timed(lambda: _build(ws))
     rows, wall, cpu = timed(lambda: ws.campaigns.write_snapshot(build, out))
     return {"wall": compile_wall + wall, "cpu": compile_cpu + cpu, "result": rows}
+
+
+def _build(ws: Any) -> Any:
+    salt = ws.store.campaign_uid("Bench")
+    build = ws.campaigns.build("Bench", today=AS_OF)
+    # The store's salt is random; both engines get the bench's fixed salt.
+    query = campaign_bench._with_salt(build.query, salt)
+    return build.__class__(**{**build.__dict__, "query": query})
+
+
+LIST_ATTRIBUTES = (  # columns of the campaign's snapshot
+    ("email", "email"),
+    ("amperity_id", "external_id"),
+    ("given_name", "first_name"),
+    ("surname", "last_name"),
+)
+
+
+def _list_diff(ws: Any, out: Path) -> dict[str, Any]:
+    """The largest group as a Klaviyo list: staged and diffed (timed), the snapshot untimed."""
+    build = _build(ws)
+    snapshot = out.with_name(out.stem + "-snapshot.parquet")
+    ws.campaigns.write_snapshot(build, snapshot)
+    item = _list_item(build, snapshot)
+    folder = out.with_suffix("")
+    shutil.rmtree(folder, ignore_errors=True)
+    stage = _stage_in_spark if ws.engine.name == "spark" else _stage_here
+    _, stage_wall, stage_cpu = timed(lambda: stage(ws, build, snapshot, item, folder))
+    ledger = out.parent / "ledger.parquet"
+    if not ledger.exists():  # the first DuckDB round's records, changed: untimed
+        _write_ledger(folder / "desired.parquet", ledger)
+    counts, diff_wall, diff_cpu = timed(lambda: _diff_side(ws, folder, ledger))
+    returned = {
+        name: _rows_of(folder / f"{name}.parquet")
+        for name in ("adds", "updates", "removes", "skipped")
+    }
+    return {
+        "wall": stage_wall + diff_wall,
+        "cpu": stage_cpu + diff_cpu,
+        "result": {**counts, "group": item.group},
+        "returned": returned,
+        "folder": str(folder),
+    }
+
+
+def _list_item(build: Any, snapshot: Path) -> Any:
+    """The campaign's largest sending group, as a Klaviyo list's (its claims unchanged)."""
+    import dataclasses
+
+    from herald.core.campaigns.model import AttributeMapping
+    from herald.destinations.klaviyo_api.factory import KlaviyoApiDestination
+    from herald.runs.snapshots import Snapshot
+
+    with Snapshot(snapshot) as snap:
+        counts = {(c.sub_audience, c.group): c.recipients for c in snap.counts()}
+    sending = [r for r in build.resolved if (r.sub_audience, r.group) in counts]
+    largest = max(sending, key=lambda r: counts[(r.sub_audience, r.group)])
+    attributes = tuple(AttributeMapping(source, field) for source, field in LIST_ATTRIBUTES)
+    return dataclasses.replace(largest, kind=KlaviyoApiDestination.kind, attributes=attributes)
+
+
+def _stage_here(ws: Any, build: Any, snapshot: Path, item: Any, folder: Path) -> None:
+    from herald.destinations.klaviyo_api.sync import prepare_delivery
+    from herald.runs.groups import claims_for, prepared_group
+    from herald.runs.snapshots import Snapshot
+
+    with (
+        Snapshot(snapshot) as snap,
+        claims_for(ws, build, snap) as claims,
+        prepared_group(ws, snap, item, claims) as prepared,
+    ):
+        records = prepared.batches(order="key")
+        prepare_delivery(records, prepared.fields, prepared.key, prepared.dropped, folder)
+
+
+def _stage_in_spark(ws: Any, build: Any, snapshot: Path, item: Any, folder: Path) -> None:
+    from herald.destinations.klaviyo_api.engine_diff import write_engine_inputs
+    from herald.destinations.klaviyo_api.factory import KlaviyoApiDestination
+    from herald.runs.spark_lists import SparkLists
+
+    shape = KlaviyoApiDestination.capabilities.engine_rows
+    assert shape is not None
+    with tempfile.TemporaryDirectory() as scratch:
+        key = ws.settings.database.customer_key
+        lists = SparkLists(ws.engine, build, snapshot, "bench", key=key, scratch=Path(scratch))
+        write_engine_inputs(folder, lists.prepare(item, 1, shape).records)
+
+
+def _diff_side(ws: Any, folder: Path, ledger: Path) -> dict[str, int]:
+    import dataclasses
+
+    from herald.destinations.klaviyo_api.diff import compute_diff
+    from herald.destinations.klaviyo_api.engine_diff import compute_engine_diff
+
+    if ws.engine.name == "spark":
+        counts = compute_engine_diff(ws.engine, folder, ledger)
+    else:
+        counts = compute_diff(folder / "desired.parquet", ledger, folder)
+    return dataclasses.asdict(counts)
+
+
+def _write_ledger(desired: Path, ledger: Path) -> None:
+    import duckdb
+
+    source = f"read_parquet('{desired}')"
+    bucket = "substr(md5(key), 1, 2)"  # 1/64 of keys each: 00-03, 04-07, 08-0b
+    columns = "email, phone_number, external_id"
+    sql = f"""
+        SELECT key, {columns}, ident,
+               CASE WHEN {bucket} BETWEEN '04' AND '07' THEN 'changed' ELSE attr_hash END
+                   AS attr_hash,
+               NULL::VARCHAR AS profile_id, 'member' AS status
+        FROM {source} WHERE {bucket} > '03'
+        UNION ALL
+        SELECT 'left-' || key, 'left-' || email, NULL, NULL, 'e:left-' || email, attr_hash,
+               NULL, 'member'
+        FROM {source} WHERE {bucket} BETWEEN '08' AND '0b'
+    """
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({sql}) TO '{ledger}' (FORMAT parquet)")
+
+
+def _rows_of(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
 
 
 def snapshot_differences(a: Path, b: Path) -> dict[str, Any]:
@@ -277,6 +406,14 @@ def one_round(
         compared = run_child("--side", "compare", "--db", a, "--out", b)
         if compared["differences"] or duck != spark:
             raise SystemExit(f"the campaign snapshots differ: {compared}, rows {duck} and {spark}")
+    if workload == "diff":
+        if duck != spark:
+            raise SystemExit(f"the list diffs' counts differ: DuckDB {duck}, Spark {spark}")
+        for name in ("adds", "updates", "removes"):
+            a, b = (f"{found[engine]['folder']}/{name}.parquet" for engine in ENGINES)
+            compared = run_child("--side", "compare", "--db", a, "--out", b)
+            if compared["differences"]:
+                raise SystemExit(f"the list diffs' {name} differ: {compared}")
     return found
 
 
@@ -379,10 +516,17 @@ def _memory_line(customers: int, found: dict[str, dict[str, list[dict[str, Any]]
 def _result_line(customers: int, found: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     metrics = found["insights"]["duckdb"][0]["result"]
     recipients = found["campaign"]["duckdb"][0]["result"]
+    diff = found["diff"]["duckdb"][0]["result"]
+    returned = found["diff"]["spark"][0]["returned"]
+    back = ", ".join(f"{rows:,} {name}" for name, rows in returned.items())
     return (
         f"- {customers:,} customers: insights {metrics['unique_customers']:,} customers, "
         f"revenue 1y ${metrics['revenue_1y']:,.2f}; campaign {recipients:,} recipients; "
-        f"the same on both engines in every round."
+        f"list diff of group '{diff['group']}': {diff['desired']:,} desired records, "
+        f"{diff['adds']:,} adds, {diff['updates']:,} updates, {diff['removes']:,} removes, "
+        f"{diff['unchanged']:,} unchanged; the same on both engines in every round. On Spark only "
+        f"these rows came back to Herald ({back}); DuckDB's side writes all "
+        f"{diff['desired']:,} desired records on this machine first."
     )
 
 
@@ -424,15 +568,18 @@ database file; Spark reads the same tables exported once to Parquet ({lakes}).
 Engines: each from a workspace of its own (`herald.toml` [engine]): DuckDB with its defaults
 (all cores, {os.cpu_count()}); Spark in local mode, `master = "{MASTER}"`, Herald's session
 defaults (8 shuffle partitions), {memory}.
-Workloads: the insights of `bench/segments.py`'s segment (`herald segment insights`) and the
+Workloads: the insights of `bench/segments.py`'s segment (`herald segment insights`), the
 audience build of `bench/campaigns.py`'s campaign (compile + `write_snapshot` to Parquet), as
-in `bench/sql_plans.py`. Engines interleaved, {rounds}, each side in its own process.
+in `bench/sql_plans.py`, and its largest group as a Klaviyo list ("diff": staging and diff
+against a ledger that differs by 1/64 adds, updates and removes each; on Spark both run in
+Spark). Engines interleaved, {rounds}, each side in its own process.
 "query" is the work once the engine is up; "command" is the whole process from its
 start (Python, imports, engine start, workspace, the work). CPU and peak RSS are the process
 tree's: the Python process, its reaped children and its live children (Spark's JVM), CPU from
 psutil and peak RSS as the sum of each process's `VmHWM` (/proc), read before it exits.
-Every round the answers are identical: the same insights numbers, and the same snapshot rows
-(the same recipients in the same sub-audience and group with the same attributes).
+Every round the answers are identical: the same insights numbers, the same snapshot rows
+(the same recipients in the same sub-audience and group with the same attributes), and the
+same diff files (adds, updates, removes, row for row) and counts.
 {missing}
 {tables}
 

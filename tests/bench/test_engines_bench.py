@@ -1,6 +1,7 @@
-"""bench/engines.py at a tiny size: the insights and the campaign build give the same answers on
-DuckDB and on Spark (the bench checks them every round), Spark's CPU time and memory include
-its JVM, and the bench's snapshot check sees one recipient moved or a column of another type."""
+"""bench/engines.py at a tiny size: the insights, the campaign build and the list diff give the
+same answers on DuckDB and on Spark (the bench checks them every round), Spark's CPU time and
+memory include its JVM, and the bench's snapshot check sees one recipient moved or a column of
+another type."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ def test_duckdb_and_spark_give_the_same_answers(demo_db: Path, tmp_path: Path) -
         assert spark["engine_start"] > duck["engine_start"]
     assert found["insights"]["duckdb"][0]["result"]["unique_customers"] > 0
     assert found["campaign"]["duckdb"][0]["result"] > 0  # recipients
+    # The list diff: the same counts (the bench also compares the files); on Spark only the
+    # changes came back.
+    [duck], [spark] = found["diff"]["duckdb"], found["diff"]["spark"]
+    assert duck["result"] == spark["result"]
+    diff = duck["result"]
+    changes = diff["adds"] + diff["updates"] + diff["removes"]
+    assert 0 < changes < diff["desired"] / 4, diff
+    back = spark["returned"]
+    assert back["adds"] + back["updates"] + back["removes"] == changes + diff["settled"], back
+    assert not (Path(spark["folder"]) / "desired.parquet").exists()
     assert "| 3,000 | campaign | Spark local[2] | query |" in done.stdout
     assert "Spark ÷ DuckDB" in done.stdout
 
