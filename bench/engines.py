@@ -313,7 +313,7 @@ def _diff_side(ws: Any, folder: Path, ledger: Path) -> dict[str, int]:
         counts = compute_engine_diff(ws.engine, folder, ledger)
     else:
         counts = compute_diff(folder / "desired.parquet", ledger, folder)
-    return dataclasses.asdict(counts)
+    return {**dataclasses.asdict(counts), "unchanged": counts.unchanged}
 
 
 def _write_ledger(desired: Path, ledger: Path) -> None:

@@ -68,7 +68,15 @@ def servers() -> dict[str, SandboxServer]:
         yield {"duckdb": duck, "spark": spark}
 
 
-def _twins(tmp_path: Path, demo_db: Path, servers: dict[str, SandboxServer]) -> dict[str, Path]:
+@pytest.fixture
+def roots(
+    tmp_path: Path,
+    demo_db: Path,
+    servers: dict[str, SandboxServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Path]:
+    """The DuckDB workspace and its Spark twin, each delivering to its own sandbox."""
+    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
     duck = servers["duckdb"]
     root = make_workspace(tmp_path, demo_db, _campaign(45, 45), {"klaviyo": klaviyo_table(duck)})
     twin = spark_twin(root, workspace_database(root))
@@ -140,13 +148,8 @@ def _change(roots: dict[str, Path]) -> None:
 
 
 def test_spark_diffs_give_duckdb_s_files_and_lists(
-    tmp_path: Path,
-    demo_db: Path,
-    servers: dict[str, SandboxServer],
-    monkeypatch: pytest.MonkeyPatch,
+    roots: dict[str, Path], servers: dict[str, SandboxServer]
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
-    roots = _twins(tmp_path, demo_db, servers)
     for day in (1, 2, 3):
         if day == 2:
             _change(roots)
@@ -176,13 +179,8 @@ def test_spark_diffs_give_duckdb_s_files_and_lists(
 
 
 def test_a_spark_run_killed_after_staging_resumes_to_the_same_lists(
-    tmp_path: Path,
-    demo_db: Path,
-    servers: dict[str, SandboxServer],
-    monkeypatch: pytest.MonkeyPatch,
+    roots: dict[str, Path], servers: dict[str, SandboxServer]
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, DEFAULT_API_KEY)
-    roots = _twins(tmp_path, demo_db, servers)
     _run(roots["duckdb"], None)
     killed = herald(roots["spark"], "campaign", "run", NAME, "--yes", crash_at="delivery_started:2")
     assert killed.returncode != 0, killed.stdout + killed.stderr

@@ -98,11 +98,15 @@ class DiffCounts:
     updates: int
     removes: int
     settled: int
-    unchanged: int
     repairs: int = 0
     identity_changes: int = 0
     bounced: int = 0
     foreign: int = 0
+
+    @property
+    def unchanged(self) -> int:
+        """Desired keys the list already holds as they are (bounced ones are not re-added)."""
+        return self.desired - self.adds - self.updates - self.bounced
 
 
 def compute_diff(
@@ -289,7 +293,6 @@ def _counts(con: duckdb.DuckDBPyConnection, removes: Path, written: dict[str, in
         updates=update_rows,
         removes=removes_n,
         settled=settled,
-        unchanged=desired_n - adds - update_rows - bounced,
         repairs=repairs,
         identity_changes=changed,
         bounced=bounced,

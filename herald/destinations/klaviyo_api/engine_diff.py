@@ -115,7 +115,6 @@ def compute_engine_diff(
         updates=update_rows,
         removes=removes,
         settled=settled,
-        unchanged=desired_count - adds - update_rows - bounced,
         repairs=repairs,
         identity_changes=changed,
         bounced=bounced,
