@@ -19,14 +19,21 @@ invalid email claims nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved
 from herald.core.prepare import identity_fields
 
-__all__ = ["Contender", "Contest", "email_contests", "group_ranks"]
+__all__ = [
+    "Contender",
+    "Contest",
+    "contending_groups",
+    "email_contests",
+    "email_sources",
+    "group_ranks",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,26 @@ class Contest:
     def sources(self) -> tuple[str, ...]:
         """The snapshot columns read, each once, in first-use order."""
         return tuple(dict.fromkeys(c.source for c in self.contenders))
+
+    def ranks_by_source(self) -> list[tuple[str, list[int]]]:
+        """Each source with the ranks of the contenders read from it, in order."""
+        return [
+            (source, sorted({c.rank for c in self.contenders if c.source == source}))
+            for source in self.sources
+        ]
+
+
+def email_sources(contests: Mapping[str, Contest]) -> list[str]:
+    """The snapshot columns any contest reads, each once, in first-use order."""
+    return list(dict.fromkeys(s for contest in contests.values() for s in contest.sources))
+
+
+def contending_groups(
+    contests: Mapping[str, Contest], ranks: Mapping[tuple[str, str], int]
+) -> list[tuple[str, str, int]]:
+    """``(sub-audience, group, rank)`` of every group some contest names, in campaign order."""
+    contending = {c.rank for contest in contests.values() for c in contest.contenders}
+    return [(s, g, r) for (s, g), r in ranks.items() if r in contending]
 
 
 def group_ranks(campaign: Campaign) -> dict[tuple[str, str], int]:

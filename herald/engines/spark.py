@@ -441,11 +441,10 @@ def _open_session(
     local = bool(master and master.startswith("local"))
     settings = dict(LOCAL_DEFAULTS) if local else {}
     if local:
+        settings["spark.driver.memory"] = memory or local_driver_memory()
         # A local master's Python workers (the list diff's normalization) run this Python,
         # with Herald and its libraries; PySpark's default is whatever `python3` is on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if local:
-        settings["spark.driver.memory"] = memory or local_driver_memory()
     settings.update({str(k): str(v) for k, v in options.items()})
     settings.update(SESSION_DEFAULTS)
     for key, value in settings.items():
@@ -506,12 +505,10 @@ class _WorkFolder:
         """A new folder for one result (its URI for Spark, the file system and its path for
         Herald), removed afterwards."""
         name = f"result-{uuid.uuid4().hex}"
-        path = f"{self.root}/{name}"
         try:
-            yield f"{self.uri_root}/{name}", self.filesystem, path
+            yield f"{self.uri_root}/{name}", self.filesystem, f"{self.root}/{name}"
         finally:
-            self.filesystem.delete_dir_contents(path, missing_dir_ok=True)
-            self.filesystem.delete_dir(path) if _exists(self.filesystem, path) else None
+            self.delete(name)
 
     def reachable(self, paths: Sequence[Path], *, under: str = "uploads") -> list[str]:
         """Locations of Herald's files that Spark can read: the files themselves when the

@@ -25,13 +25,19 @@ import pyarrow as pa
 
 from herald.core.campaigns.model import Campaign
 from herald.core.campaigns.validate import Resolved
-from herald.core.claims import Contest, email_contests, group_ranks
+from herald.core.claims import (
+    Contest,
+    contending_groups,
+    email_contests,
+    email_sources,
+    group_ranks,
+)
 from herald.core.prepare import normalize_emails
 from herald.engines.duckdb import sql_identifier, sql_string
 from herald.engines.localdb import BackgroundWriter, open_local_duckdb
 from herald.runs.snapshots import BATCH_ROWS
 
-__all__ = ["EmailClaims", "claim_emails"]
+__all__ = ["EmailClaims", "claim_emails", "normalized_emails", "sql_ints"]
 
 _EMAILS = "emails.parquet"
 
@@ -109,7 +115,7 @@ def claim_emails(
     con, spill = open_local_duckdb(spill_parent)
     try:
         if contests:
-            sources = list(dict.fromkeys(s for c in contests.values() for s in c.sources))
+            sources = email_sources(contests)
             _write_emails(con, snapshot, spill / _EMAILS, ranks, contests, sources, key)
             _find_losers(con, spill / _EMAILS, contests, sources)
         else:
@@ -132,8 +138,7 @@ def _write_emails(
 ) -> None:
     """``rank, k, e0, e1, …`` for every row of a contending group: its place in campaign
     order, its key, and each email source normalized (NULL where missing or invalid)."""
-    contending = {c.rank for contest in contests.values() for c in contest.contenders}
-    groups = [(s, g, r) for (s, g), r in ranks.items() if r in contending]
+    groups = contending_groups(contests, ranks)
     con.register(
         "ranks",
         pa.table(
@@ -151,10 +156,10 @@ def _write_emails(
         JOIN ranks g ON g.sub_audience = s.sub_audience AND g."group" = s."group"
     """
     reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-    first = _normalized(reader.schema.empty_table(), len(sources))
+    first = normalized_emails(reader.schema.empty_table(), len(sources))
     with BackgroundWriter(target, first.schema, compression="none") as writer:
         for batch in _batches(reader):
-            writer.write(_normalized(batch, len(sources)))
+            writer.write(normalized_emails(batch, len(sources)))
     con.unregister("ranks")
 
 
@@ -164,7 +169,9 @@ def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
-def _normalized(rows: pa.Table | pa.RecordBatch, count: int) -> pa.Table:
+def normalized_emails(rows: pa.Table | pa.RecordBatch, count: int) -> pa.Table:
+    """``rank, k, e0, e1, …`` with each of the ``count`` email columns normalized by
+    :func:`normalize_emails` (NULL where missing or invalid)."""
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         "rank": rows.column("rank"),
         "k": rows.column("k"),
@@ -182,24 +189,22 @@ def _find_losers(
     source = f"read_parquet({sql_string(str(path))})"
     parts = []
     for d, contest in enumerate(contests.values()):
-        by_source = [
-            (sources.index(s), sorted({c.rank for c in contest.contenders if c.source == s}))
-            for s in contest.sources
-        ]
         rows = " UNION ALL ".join(
-            f"SELECT rank, k, e{j} AS email FROM {source} WHERE rank IN ({_ints(ranks)})"
-            for j, ranks in by_source
+            f"SELECT rank, k, e{sources.index(s)} AS email FROM {source} "
+            f"WHERE rank IN ({sql_ints(ranks)})"
+            for s, ranks in contest.ranks_by_source()
         )
         parts.append(
             f"""
             SELECT {d} AS d, rank, k FROM (
                 SELECT rank, k FROM ({rows}) WHERE email IS NOT NULL
                 QUALIFY min(rank) OVER (PARTITION BY email) < rank
-            ) WHERE rank IN ({_ints(contest.senders)})
+            ) WHERE rank IN ({sql_ints(contest.senders)})
             """
         )
     con.execute(f"CREATE TABLE lost AS {' UNION ALL '.join(parts)}")
 
 
-def _ints(values: Sequence[int]) -> str:
+def sql_ints(values: Sequence[int]) -> str:
+    """Integers as a SQL list's items (``1, 2, 3``)."""
     return ", ".join(str(int(v)) for v in values)

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import logging
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
@@ -28,6 +29,7 @@ from herald.core.schedule import launch_date
 from herald.crash import crash_point
 from herald.destinations.base import Delivered, DeliveryTarget, Destination, Progress, Stop
 from herald.exceptions import ConfigError, StateError
+from herald.redact import error_line
 from herald.runs.alerting import announce_finished
 from herald.runs.events import RunRecorder
 from herald.runs.groups import (
@@ -45,6 +47,8 @@ from herald.runs.history import run_stats
 from herald.runs.resume import interrupted_runs, is_alive, run_lock
 from herald.runs.snapshots import GroupCount, Snapshot, write_snapshot
 from herald.runs.stop import CancelCheck
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from herald.runs.spark_lists import SparkLists
@@ -411,14 +415,9 @@ def _engine_lists(
         return None
     from herald.runs.spark_lists import SparkLists
 
-    scratch = Path(scope.enter_context(tempfile.TemporaryDirectory(dir=_scratch_parent(ws))))
+    scratch = Path(scope.enter_context(tempfile.TemporaryDirectory(dir=snapshot.parent)))
     key = ws.settings.database.customer_key
     return SparkLists(engine, build, snapshot, run_id, key=key, scratch=scratch)
-
-
-def _scratch_parent(ws: Workspace) -> Path:
-    ws.state_dir.mkdir(parents=True, exist_ok=True)
-    return ws.state_dir
 
 
 def release_engine_files(ws: Workspace, run_id: str) -> None:
@@ -429,8 +428,12 @@ def release_engine_files(ws: Workspace, run_id: str) -> None:
     if isinstance(engine, SparkEngine):
         from herald.runs.spark_lists import run_folder
 
-        with contextlib.suppress(Exception):  # a leftover folder is harmless; the run is over
+        try:
             engine.forget(run_folder(run_id))
+        except OSError as error:  # the run is over whatever happens to its leftovers
+            logger.warning(
+                "run %s: its rows kept by Spark stay behind: %s", run_id, error_line(error)
+            )
 
 
 def _used(build: Build) -> list[str]:

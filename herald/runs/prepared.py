@@ -40,7 +40,7 @@ from herald.engines.duckdb import sql_identifier, sql_string
 from herald.engines.localdb import BackgroundWriter, open_local_duckdb, release_arrow_memory
 from herald.runs.snapshots import BATCH_ROWS
 
-__all__ = ["PreparedGroup", "prepare_group"]
+__all__ = ["PreparedGroup", "drops_by_reason", "prepare_group", "reason_condition"]
 
 # The file of normalized rows names its columns by position, so no field name can clash:
 # k (the key as it came), v<i> (field i's values, unless they are the key's: see _stored),
@@ -126,13 +126,7 @@ class PreparedGroup:
         return self.batches().read_all()
 
     def _condition(self, reason_ix: int) -> str:
-        """The rows counted for reason ``reason_ix`` of the plan: every row with a reason that
-        removes the record; a blanked value only in a record that is sent."""
-        reason, skipped = self.plan.reasons[reason_ix]
-        has = {DUPLICATE_EMAIL: "dup", DUPLICATE_EMAIL_IN_CAMPAIGN: "lost"}.get(
-            reason, f"r{reason_ix}"
-        )
-        return has if skipped else f"({has} AND {_SENT})"
+        return reason_condition(self.plan, reason_ix, _SENT)
 
     def _count(self, condition: str) -> int:
         [(count,)] = self._con.execute(f"SELECT count(*) FROM {_ROWS} WHERE {condition}").fetchall()
@@ -145,11 +139,7 @@ class PreparedGroup:
             f"count(*) FILTER (WHERE {self._condition(i)})" for i in range(len(self.plan.reasons))
         )
         [row] = self._con.execute(f"SELECT {counts} FROM {_ROWS}").fetchall()
-        found: dict[str, int] = {}
-        for (reason, _), count in zip(self.plan.reasons, row, strict=True):
-            if count:
-                found[reason] = found.get(reason, 0) + int(count)
-        return dict(sorted(found.items()))
+        return drops_by_reason(self.plan, row)
 
     def _dropped(self) -> pa.Table:
         if not self.plan.reasons:
@@ -184,6 +174,25 @@ class PreparedGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def reason_condition(plan: RecordPlan, reason_ix: int, sent: str) -> str:
+    """SQL of the rows counted for reason ``reason_ix`` of the plan, over rows with ``r<i>``
+    (row reasons), ``dup`` and ``lost``: every row with a reason that removes the record; a
+    blanked value only in a record that is ``sent`` (a SQL condition)."""
+    reason, skipped = plan.reasons[reason_ix]
+    has = {DUPLICATE_EMAIL: "dup", DUPLICATE_EMAIL_IN_CAMPAIGN: "lost"}.get(reason, f"r{reason_ix}")
+    return has if skipped else f"({has} AND {sent})"
+
+
+def drops_by_reason(plan: RecordPlan, counts: Sequence[int]) -> dict[str, int]:
+    """reason → count, as ``Prepared.drops``, from a count per reason of the plan (in its
+    order; a reason listed twice is summed)."""
+    found: dict[str, int] = {}
+    for (reason, _), count in zip(plan.reasons, counts, strict=True):
+        if count:
+            found[reason] = found.get(reason, 0) + int(count)
+    return dict(sorted(found.items()))
 
 
 def prepare_group(

@@ -29,18 +29,25 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from herald.core.claims import Contest, email_contests, group_ranks
+from herald.core.claims import (
+    Contest,
+    contending_groups,
+    email_contests,
+    email_sources,
+    group_ranks,
+)
 from herald.core.prepare import (
     DUPLICATE_EMAIL,
     DUPLICATE_EMAIL_IN_CAMPAIGN,
     RecordPlan,
-    normalize_emails,
     normalize_rows,
     plan_records,
     record_columns,
 )
 from herald.destinations.base import EngineRecords, EngineRows
 from herald.engines.spark import SparkEngine
+from herald.runs.claims import normalized_emails, sql_ints
+from herald.runs.prepared import drops_by_reason, reason_condition
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -143,22 +150,22 @@ class SparkLists:
         """``(d, rank, k)``: at destination ``d`` (its index), the customers of sending group
         ``rank`` whose address an earlier contender has; computed once per run, kept."""
         if self._lost is None:
-            sources = list(dict.fromkeys(s for c in self._contests.values() for s in c.sources))
+            sources = email_sources(self._contests)
             emails = self._contending_emails(sources)
-            parts = [
-                _losers(emails, d, contest, sources)
-                for d, contest in enumerate(self._contests.values())
-            ]
-            lost = functools.reduce(lambda a, b: a.unionAll(b), parts)
+            lost = _union(
+                [
+                    _losers(emails, d, contest, sources)
+                    for d, contest in enumerate(self._contests.values())
+                ]
+            )
             self._lost = self._engine.keep(lost, f"{run_folder(self._run)}/claims")
         return self._lost
 
     def _contending_emails(self, sources: list[str]) -> DataFrame:
         """``rank, k, e0, e1, …`` for every row of a contending group, each email source
         normalized by :func:`normalize_emails` (NULL where missing or invalid)."""
-        contending = {c.rank for contest in self._contests.values() for c in contest.contenders}
         ranks = self._engine.session.createDataFrame(
-            [(s, g, r) for (s, g), r in self._ranks.items() if r in contending],
+            contending_groups(self._contests, self._ranks),
             "sub_audience string, `group` string, rank int",
         )
         rows = self._snapshot.join(ranks, ["sub_audience", "group"]).select(
@@ -177,10 +184,7 @@ class SparkLists:
 
 def _normalized_emails(batches: Iterator[pa.RecordBatch], count: int) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        columns = [batch.column("rank"), batch.column("k")]
-        columns += [_text(normalize_emails(batch.column(f"e{i}"))[0]) for i in range(count)]
-        names = ["rank", "k", *(f"e{i}" for i in range(count))]
-        yield pa.RecordBatch.from_arrays([_plain(c) for c in columns], names=names)
+        yield from normalized_emails(batch, count).to_batches()
 
 
 def _candidates(
@@ -256,22 +260,14 @@ def _flagged(
 
 
 def _has(plan: RecordPlan, index: int) -> str:
-    """The rows counted for reason ``index`` of the plan: every row with a reason that
-    removes the record; a blanked value only in a record that is sent."""
-    reason, skipped = plan.reasons[index]
-    has = {DUPLICATE_EMAIL: "dup", DUPLICATE_EMAIL_IN_CAMPAIGN: "lost"}.get(reason, f"r{index}")
-    return has if skipped else f"({has} AND sent)"
+    return reason_condition(plan, index, "sent")
 
 
 def _counts(kept: DataFrame, plan: RecordPlan) -> tuple[int, int, dict[str, int]]:
     """Records sent, records desired, and reason → count (as ``PreparedGroup.drops``)."""
     counts = [f"count_if({_has(plan, i)})" for i in range(len(plan.reasons))]
     [row] = kept.selectExpr("count_if(sent)", "count_if(desired)", *counts).collect()
-    found: dict[str, int] = {}
-    for (reason, _), count in zip(plan.reasons, row[2:], strict=True):
-        if count:
-            found[reason] = found.get(reason, 0) + int(count)
-    return int(row[0]), int(row[1]), dict(sorted(found.items()))
+    return int(row[0]), int(row[1]), drops_by_reason(plan, row[2:])
 
 
 def _skipped(kept: DataFrame, plan: RecordPlan, shape: EngineRows) -> DataFrame:
@@ -287,27 +283,24 @@ def _skipped(kept: DataFrame, plan: RecordPlan, shape: EngineRows) -> DataFrame:
     parts.append(
         kept.where("too_large").selectExpr("key", f"'{reason}' AS reason", f"{last} AS ix")
     )
-    return functools.reduce(lambda a, b: a.unionAll(b), parts).orderBy("ix", "key")
+    return _union(parts).orderBy("ix", "key")
 
 
 def _losers(emails: DataFrame, d: int, contest: Contest, sources: list[str]) -> DataFrame:
     """:func:`herald.runs.claims._find_losers` for destination ``d``: the customers of its
     sending groups whose address an earlier contender has."""
-    by_source = [
-        (sources.index(s), sorted({c.rank for c in contest.contenders if c.source == s}))
-        for s in contest.sources
-    ]
-    rows = functools.reduce(
-        lambda a, b: a.unionAll(b),
+    rows = _union(
         [
-            emails.where(f"rank IN ({_ints(ranks)})").selectExpr("rank", "k", f"e{j} AS email")
-            for j, ranks in by_source
-        ],
+            emails.where(f"rank IN ({sql_ints(ranks)})").selectExpr(
+                "rank", "k", f"e{sources.index(source)} AS email"
+            )
+            for source, ranks in contest.ranks_by_source()
+        ]
     )
     return (
         rows.where("email IS NOT NULL")
         .selectExpr("rank", "k", "min(rank) OVER (PARTITION BY email) AS first")
-        .where(f"first < rank AND rank IN ({_ints(contest.senders)})")
+        .where(f"first < rank AND rank IN ({sql_ints(contest.senders)})")
         .selectExpr(f"{d} AS d", "rank", "k")
     )
 
@@ -318,5 +311,5 @@ def _column(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _ints(values: Sequence[int]) -> str:
-    return ", ".join(str(int(v)) for v in values)
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    return functools.reduce(lambda a, b: a.unionAll(b), frames)

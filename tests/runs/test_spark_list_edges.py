@@ -25,7 +25,7 @@ from herald.destinations.klaviyo_api.factory import KlaviyoApiDestination
 from herald.destinations.klaviyo_api.ledger import LEDGER_SCHEMA
 from herald.engines.spark import SparkEngine
 from herald.runs.claims import claim_emails
-from herald.runs.spark_lists import SparkLists, SparkPrepared
+from herald.runs.spark_lists import SparkLists, SparkPrepared, run_folder
 
 pytestmark = [pytest.mark.spark]
 
@@ -141,7 +141,7 @@ def test_an_address_kept_by_an_earlier_group_or_a_control_is_not_sent(
         ("k6", "duplicate_email"),
         ("k7", "invalid_email"),
     ]
-    kept = engine.kept("runs/r1/2")
+    kept = engine.kept(f"{run_folder('r1')}/2")
     assert kept is not None
     sent = kept.where("desired").select("key", "email").toArrow().to_pylist()
     assert sent == [{"key": "k5", "email": "own@example.com"}]

@@ -52,12 +52,17 @@ from herald.engines.localdb import BackgroundWriter, local_duckdb, release_arrow
 __all__ = [
     "MEMBERS_SCHEMA",
     "PLANNED_SCHEMA",
+    "REMOVE_WHERE",
+    "UPDATE_JOIN",
     "DiffCounts",
+    "add_rules",
     "compute_diff",
     "member_ids",
     "missing_ids",
     "read_rows",
     "set_profile_ids",
+    "settled_reason",
+    "update_where",
     "write_members",
 ]
 
@@ -213,29 +218,70 @@ def _load(
         con.execute("CREATE TEMP TABLE m (profile_id VARCHAR, ident VARCHAR)")
 
 
+# --- the rules, in SQL over d (desired), l (ledger) joined on the key; the Spark diff
+# (engine_diff) renders them too, with its own ways to ask the members and the desired
+# identities --------------------------------------------------------------------------------
+
+
+def add_rules(missing: str) -> tuple[str, str, str]:
+    """``(repair, changed, where)`` of the adds, over ``d LEFT JOIN l ON l.key = d.key``;
+    ``missing``: whether a ledger member is missing from the list (reconcile).
+
+    Only a re-add of a lost member is a repair; a known key with a new identity is an identity
+    change, counted on its own."""
+    repair = f"coalesce(l.ident = d.ident AND {missing}, false)"
+    changed = "(l.key IS NOT NULL AND l.ident IS DISTINCT FROM d.ident)"
+    where = (
+        f"l.key IS NULL OR l.ident IS DISTINCT FROM d.ident OR (l.ident = d.ident AND {missing})"
+    )
+    return repair, changed, where
+
+
+UPDATE_JOIN = "l.key = d.key AND l.ident = d.ident"
+"""The updates join desired and ledger rows on key and identity."""
+
+
+def update_where(missing: str, *, updates: bool) -> str:
+    """Which joined rows are re-imported: members whose attributes changed (with ``updates``),
+    unless missing from the list (then they are repairs)."""
+    hash_changed = "d.attr_hash IS DISTINCT FROM l.attr_hash" if updates else "false"
+    return f"l.status = 'member' AND {hash_changed} AND NOT {missing}"
+
+
+REMOVE_WHERE = "d.key IS NULL OR d.ident IS DISTINCT FROM l.ident"
+"""The ledger rows removed, over ``l LEFT JOIN d ON d.key = l.key``: no longer desired, or
+desired under another identity."""
+
+
+def settled_reason(desired_elsewhere: str, in_list: str) -> str:
+    """Why a removed ledger row needs no call: its identity is still desired by another
+    customer (removing the profile would drop them), Klaviyo removed it, or it is not in the
+    list; NULL when it needs one."""
+    return f"""
+        CASE WHEN {desired_elsewhere} THEN 'kept_by_other_key'
+             WHEN l.status = 'bounced' THEN 'bounced'
+             WHEN NOT {in_list} THEN 'not_in_list'
+        END
+    """
+
+
 def _plan_imports(con: duckdb.DuckDBPyConnection, missing: str, *, updates: bool) -> None:
     """The plans ``add_plan`` and ``update_plan``: which desired records each file gets."""
-    # Only a re-add of a lost member is a repair; a known key with a new identity is an
-    # identity change, counted on its own.
+    repair, changed, where = add_rules(missing)
     _plan(
         con,
         "add_plan",
         f"""
-        SELECT d.pos, coalesce(l.ident = d.ident AND {missing}, false) AS repair,
-               (l.key IS NOT NULL AND l.ident IS DISTINCT FROM d.ident) AS changed
-        FROM d LEFT JOIN l ON l.key = d.key
-        WHERE l.key IS NULL OR l.ident IS DISTINCT FROM d.ident
-           OR (l.ident = d.ident AND {missing})
+        SELECT d.pos, {repair} AS repair, {changed} AS changed
+        FROM d LEFT JOIN l ON l.key = d.key WHERE {where}
         """,
     )
-    hash_changed = "d.attr_hash IS DISTINCT FROM l.attr_hash" if updates else "false"
     _plan(
         con,
         "update_plan",
         f"""
         SELECT d.pos, false AS repair, false AS changed
-        FROM d JOIN l ON l.key = d.key AND l.ident = d.ident
-        WHERE l.status = 'member' AND {hash_changed} AND NOT {missing}
+        FROM d JOIN l ON {UPDATE_JOIN} WHERE {update_where(missing, updates=updates)}
         """,
     )
 
@@ -244,14 +290,7 @@ def _write_removes(con: duckdb.DuckDBPyConnection, removes: Path, *, reconcile: 
     """``removes.parquet``: the ledger rows no longer desired, those to send first."""
     in_list = "EXISTS (SELECT 1 FROM m WHERE m.ident = l.ident)" if reconcile else "true"
     member_id = "(SELECT min(m.profile_id) FROM m WHERE m.ident = l.ident)" if reconcile else "NULL"
-    # Why a ledger row needs no call: the identity is still desired by another customer
-    # (removing the profile would drop them), Klaviyo removed it, or it is not in the list.
-    reason = f"""
-        CASE WHEN EXISTS (SELECT 1 FROM d WHERE d.ident = l.ident) THEN 'kept_by_other_key'
-             WHEN l.status = 'bounced' THEN 'bounced'
-             WHEN NOT {in_list} THEN 'not_in_list'
-        END
-    """
+    reason = settled_reason("EXISTS (SELECT 1 FROM d WHERE d.ident = l.ident)", in_list)
     copy_query(
         con,
         f"""
@@ -259,7 +298,7 @@ def _write_removes(con: duckdb.DuckDBPyConnection, removes: Path, *, reconcile: 
             SELECT l.key, l.email, l.phone_number, l.external_id, l.ident,
                    coalesce(l.profile_id, {member_id}) AS profile_id, {reason} AS settled
             FROM l LEFT JOIN d ON d.key = l.key
-            WHERE d.key IS NULL OR d.ident IS DISTINCT FROM l.ident
+            WHERE {REMOVE_WHERE}
         )
         SELECT row_number() OVER (ORDER BY settled IS NOT NULL, key) - 1 AS row,
                key, email, phone_number, external_id, ident, profile_id, settled

@@ -26,7 +26,16 @@ import pyarrow as pa
 from herald.atomic import atomic_path
 from herald.destinations.base import EngineRecords
 from herald.destinations.klaviyo_api._parquet import ident
-from herald.destinations.klaviyo_api.diff import MEMBERS_SCHEMA, PLANNED_SCHEMA, DiffCounts
+from herald.destinations.klaviyo_api.diff import (
+    MEMBERS_SCHEMA,
+    PLANNED_SCHEMA,
+    REMOVE_WHERE,
+    UPDATE_JOIN,
+    DiffCounts,
+    add_rules,
+    settled_reason,
+    update_where,
+)
 from herald.destinations.klaviyo_api.folder import DeliveryFolder
 from herald.destinations.klaviyo_api.ledger import LEDGER_SCHEMA
 from herald.exceptions import EngineError
@@ -122,6 +131,9 @@ def compute_engine_diff(
     )
 
 
+_DESIRED = "d.key, d.email, d.phone_number, d.external_id, d.ident, d.attr_hash, d.profile"
+
+
 class _Views:
     """The diff's relations in a Spark session: ``d`` (desired), ``l`` (ledger), ``m``
     (members, with their identity), under names of their own."""
@@ -141,23 +153,16 @@ class _Views:
             "key", "email", "phone_number", "external_id", "profile", "ident", "attr_hash"
         ).createOrReplaceTempView(self.d)
         self._uploads = f"{name}-uploads"  # copies of the files, when Spark needs them
-        self._file_view(self.l, ledger, LEDGER_SCHEMA, engine)
+        self._file(ledger, LEDGER_SCHEMA, engine).createOrReplaceTempView(self.l)
         self.reconcile = members is not None
-        self._file_view(self.m, members, MEMBERS_SCHEMA, engine)
-        self._session.sql(f"SELECT *, {ident()} AS ident FROM {self.m}").createOrReplaceTempView(
-            self.m
-        )
+        found = self._file(members, MEMBERS_SCHEMA, engine)
+        found.selectExpr("*", f"{ident()} AS ident").createOrReplaceTempView(self.m)
 
-    def _file_view(
-        self, view: str, path: Path | None, schema: pa.Schema, engine: SparkEngine
-    ) -> None:
+    def _file(self, path: Path | None, schema: pa.Schema, engine: SparkEngine) -> DataFrame:
+        """One of Herald's files; no rows (in ``schema``'s columns) when there is none."""
         if path is not None and path.exists():
-            frame = engine.read_files([path], under=self._uploads)
-        else:
-            frame = self._session.createDataFrame(
-                [], ", ".join(f"{n} string" for n in schema.names)
-            )
-        frame.createOrReplaceTempView(view)
+            return engine.read_files([path], under=self._uploads)
+        return self._session.createDataFrame([], ", ".join(f"{n} string" for n in schema.names))
 
     def _missing(self) -> tuple[str, str]:
         """A join to the members' identities, and whether a ledger member is missing from
@@ -169,35 +174,28 @@ class _Views:
 
     def adds(self) -> DataFrame:
         join, missing = self._missing()
+        repair, changed, where = add_rules(missing)
         return self._session.sql(
             f"""
-            SELECT d.key, d.email, d.phone_number, d.external_id, d.ident, d.attr_hash,
-                   d.profile, coalesce(l.ident = d.ident AND {missing}, false) AS repair,
-                   (l.key IS NOT NULL AND l.ident IS DISTINCT FROM d.ident) AS changed
+            SELECT {_DESIRED}, {repair} AS repair, {changed} AS changed
             FROM {self.d} d LEFT JOIN {self.l} l ON l.key = d.key {join}
-            WHERE l.key IS NULL OR l.ident IS DISTINCT FROM d.ident
-               OR (l.ident = d.ident AND {missing})
-            ORDER BY d.key
+            WHERE {where} ORDER BY d.key
             """
         )
 
     def updates(self, updates: bool) -> DataFrame:
         join, missing = self._missing()
-        hash_changed = "d.attr_hash IS DISTINCT FROM l.attr_hash" if updates else "false"
         return self._session.sql(
             f"""
-            SELECT d.key, d.email, d.phone_number, d.external_id, d.ident, d.attr_hash,
-                   d.profile, false AS repair, false AS changed
-            FROM {self.d} d JOIN {self.l} l ON l.key = d.key AND l.ident = d.ident {join}
-            WHERE l.status = 'member' AND {hash_changed} AND NOT {missing}
-            ORDER BY d.key
+            SELECT {_DESIRED}, false AS repair, false AS changed
+            FROM {self.d} d JOIN {self.l} l ON {UPDATE_JOIN} {join}
+            WHERE {update_where(missing, updates=updates)} ORDER BY d.key
             """
         )
 
     def removes(self) -> DataFrame:
-        """The ledger rows no longer desired, those to send first; why the others need no
-        call: the identity is still desired by another customer (removing the profile would
-        drop them), Klaviyo removed it, or it is not in the list."""
+        """The ledger rows no longer desired, those to send first (see
+        :func:`~herald.destinations.klaviyo_api.diff.settled_reason`)."""
         if self.reconcile:
             join = (
                 f"LEFT JOIN (SELECT ident, min(profile_id) AS profile_id FROM {self.m} "
@@ -206,19 +204,16 @@ class _Views:
             member_id, in_list = "mid.profile_id", "mid.ident IS NOT NULL"
         else:
             join, member_id, in_list = "", "NULL", "true"
+        reason = settled_reason("di.ident IS NOT NULL", in_list)
         return self._session.sql(
             f"""
             SELECT * FROM (
                 SELECT l.key, l.email, l.phone_number, l.external_id, l.ident,
-                       coalesce(l.profile_id, {member_id}) AS profile_id,
-                       CASE WHEN di.ident IS NOT NULL THEN 'kept_by_other_key'
-                            WHEN l.status = 'bounced' THEN 'bounced'
-                            WHEN NOT {in_list} THEN 'not_in_list'
-                       END AS settled
+                       coalesce(l.profile_id, {member_id}) AS profile_id, {reason} AS settled
                 FROM {self.l} l LEFT JOIN {self.d} d ON d.key = l.key
                 LEFT JOIN (SELECT DISTINCT ident FROM {self.d}) di ON di.ident = l.ident
                 {join}
-                WHERE d.key IS NULL OR d.ident IS DISTINCT FROM l.ident
+                WHERE {REMOVE_WHERE}
             ) ORDER BY settled IS NOT NULL, key
             """
         )
